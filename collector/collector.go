@@ -1,0 +1,125 @@
+// Package collector owns the metric contract: it turns a scoreboard snapshot
+// into calico_anomaly_* metrics at scrape time, so an entity that was not
+// scored in the latest window is simply not exported.
+package collector
+
+import (
+	"sort"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/scoreboard"
+)
+
+const namespace = "calico_anomaly"
+
+var entityLabels = []string{"cluster", "detector", "namespace", "workload", "type"}
+
+var (
+	scoreDesc = prometheus.NewDesc(namespace+"_score",
+		"Anomaly score of the latest window, 0..1, comparable across detectors.", entityLabels, nil)
+	observedDesc = prometheus.NewDesc(namespace+"_observed_value",
+		"The quantity the detector looked at in the latest window.", entityLabels, nil)
+	expectedDesc = prometheus.NewDesc(namespace+"_expected_value",
+		"What the detector's model expected of the observed quantity.", entityLabels, nil)
+	thresholdDesc = prometheus.NewDesc(namespace+"_score_threshold",
+		"The score at or above which the detector alerts.", []string{"detector"}, nil)
+	detectionsDesc = prometheus.NewDesc(namespace+"_detections_total",
+		"Windows judged anomalous, per entity namespace.", []string{"cluster", "detector", "namespace"}, nil)
+	readyDesc = prometheus.NewDesc(namespace+"_model_ready",
+		"1 once the detector has learned enough to score.", []string{"detector"}, nil)
+	runsDesc = prometheus.NewDesc(namespace+"_detector_runs_total",
+		"Detector runs over a window, by result.", []string{"detector", "result"}, nil)
+	durationDesc = prometheus.NewDesc(namespace+"_detector_run_duration_seconds",
+		"How long the detector's latest run took, reading included.", []string{"detector"}, nil)
+	lastRunDesc = prometheus.NewDesc(namespace+"_detector_last_run_timestamp_seconds",
+		"When the detector last ran, as a Unix timestamp.", []string{"detector"}, nil)
+	droppedDesc = prometheus.NewDesc(namespace+"_series_dropped_total",
+		"Score series not exported because of the per-detector series bound.", []string{"detector"}, nil)
+	lagDesc = prometheus.NewDesc(namespace+"_window_lag_seconds",
+		"How far the end of the newest processed window is behind now.", nil, nil)
+	recordsDesc = prometheus.NewDesc(namespace+"_log_records_total",
+		"Log records in processed windows, malformed ones included.", []string{"log_type"}, nil)
+	malformedDesc = prometheus.NewDesc(namespace+"_log_records_malformed_total",
+		"Log records skipped because they break Calico's log contract.", []string{"log_type"}, nil)
+	esUpDesc = prometheus.NewDesc(namespace+"_elasticsearch_up",
+		"1 when the last read from Elasticsearch succeeded.", nil, nil)
+	esRetriesDesc = prometheus.NewDesc(namespace+"_elasticsearch_retries_total",
+		"Failed or retried reads from Elasticsearch.", nil, nil)
+)
+
+// Collector exports a scoreboard. It implements prometheus.Collector.
+type Collector struct {
+	board *scoreboard.Scoreboard
+	now   func() time.Time
+}
+
+// New returns a collector over board; now gives the time the window lag is
+// measured against (the engine's clock).
+func New(board *scoreboard.Scoreboard, now func() time.Time) *Collector {
+	if now == nil {
+		now = time.Now
+	}
+	return &Collector{board: board, now: now}
+}
+
+// Describe sends every descriptor the collector may emit.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{scoreDesc, observedDesc, expectedDesc, thresholdDesc, detectionsDesc,
+		readyDesc, runsDesc, durationDesc, lastRunDesc, droppedDesc, lagDesc, recordsDesc, malformedDesc,
+		esUpDesc, esRetriesDesc} {
+		ch <- d
+	}
+}
+
+// Collect emits the metrics of the scoreboard's current snapshot.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	snap := c.board.Snapshot()
+	for _, vs := range snap.Verdicts {
+		for _, v := range vs {
+			lv := []string{v.Entity.Cluster, v.Detector, v.Entity.Namespace, v.Entity.Workload, v.Entity.Type}
+			ch <- prometheus.MustNewConstMetric(scoreDesc, prometheus.GaugeValue, v.Score, lv...)
+			ch <- prometheus.MustNewConstMetric(observedDesc, prometheus.GaugeValue, v.Observed, lv...)
+			ch <- prometheus.MustNewConstMetric(expectedDesc, prometheus.GaugeValue, v.Expected, lv...)
+		}
+	}
+	for name, st := range snap.Detectors {
+		ch <- prometheus.MustNewConstMetric(thresholdDesc, prometheus.GaugeValue, st.Threshold, name)
+		ch <- prometheus.MustNewConstMetric(readyDesc, prometheus.GaugeValue, boolFloat(st.Ready), name)
+		for _, result := range []string{scoreboard.ResultSuccess, scoreboard.ResultError} {
+			ch <- prometheus.MustNewConstMetric(runsDesc, prometheus.CounterValue, float64(st.Runs[result]), name, result)
+		}
+		ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.CounterValue, float64(st.SeriesDropped), name)
+		if !st.LastRun.IsZero() {
+			ch <- prometheus.MustNewConstMetric(durationDesc, prometheus.GaugeValue, st.LastDuration.Seconds(), name)
+			ch <- prometheus.MustNewConstMetric(lastRunDesc, prometheus.GaugeValue, float64(st.LastRun.UnixNano())/1e9, name)
+		}
+	}
+	for k, n := range snap.Detections {
+		ch <- prometheus.MustNewConstMetric(detectionsDesc, prometheus.CounterValue, float64(n), k.Cluster, k.Detector, k.Namespace)
+	}
+	if !snap.NewestWindowEnd.IsZero() {
+		ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, c.now().Sub(snap.NewestWindowEnd).Seconds())
+	}
+	logTypes := make([]string, 0, len(snap.Records))
+	for t := range snap.Records {
+		logTypes = append(logTypes, t)
+	}
+	sort.Strings(logTypes)
+	for _, t := range logTypes {
+		ch <- prometheus.MustNewConstMetric(recordsDesc, prometheus.CounterValue, float64(snap.Records[t]), t)
+		ch <- prometheus.MustNewConstMetric(malformedDesc, prometheus.CounterValue, float64(snap.Malformed[t]), t)
+	}
+	if snap.SourceKind == "elasticsearch" {
+		ch <- prometheus.MustNewConstMetric(esUpDesc, prometheus.GaugeValue, boolFloat(snap.SourceUp))
+		ch <- prometheus.MustNewConstMetric(esRetriesDesc, prometheus.CounterValue, float64(snap.SourceRetries))
+	}
+}
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

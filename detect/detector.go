@@ -1,0 +1,88 @@
+// Package detect owns the detectors: the Detector interface, the registry
+// that names and enables them, the verdicts they produce, and one file per
+// detector. A detector declares the aggregations it needs, judges one closed
+// window's rows per entity, and explains its verdicts.
+package detect
+
+import (
+	"encoding/json"
+	"sort"
+	"strings"
+
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
+)
+
+// Entity is what Calico aggregates on and what a verdict is about. IPs,
+// ports and names of peers never appear here: they are unbounded and
+// attacker-controlled, so they only go into evidence.
+type Entity struct {
+	Cluster   string
+	Namespace string // "-" when not namespaced (hosts, outside networks)
+	Workload  string // Calico's name_aggr, e.g. "frontend-7d4f8b-*", or "pub"/"pvt"
+	Type      string // wep, hep, ns, net
+}
+
+// Key is a stable string form of the entity, for maps and ids.
+func (e Entity) Key() string {
+	return e.Cluster + "/" + e.Namespace + "/" + e.Workload + "/" + e.Type
+}
+
+// Verdict is a detector's judgement of one entity in one window.
+type Verdict struct {
+	Detector  string
+	Entity    Entity
+	Window    source.Window
+	Score     float64 // 0..1, comparable across detectors
+	Threshold float64 // the score at or above which the detector alerts
+	Observed  float64 // the quantity the detector looked at
+	Expected  float64 // what the model expected of it
+	// Summary is a one-line human explanation.
+	Summary string
+	// Evidence holds sample records grouped by log name (flows, dns, l7),
+	// filled by the engine for anomalous verdicts.
+	Evidence map[string][]json.RawMessage
+	// EvidenceQuery says which records explain this verdict; the engine
+	// fetches samples with it for anomalous verdicts.
+	EvidenceQuery []EvidenceQuery
+}
+
+// Anomalous reports whether the verdict is at or above its threshold.
+func (v Verdict) Anomalous() bool { return v.Score >= v.Threshold }
+
+// EvidenceQuery selects the raw records that explain a verdict.
+type EvidenceQuery struct {
+	Log     string // "flows", "dns" or "l7"
+	Filters []source.Term
+	Limit   int
+}
+
+// Detector judges windows. Implementations need not be safe for concurrent
+// use: the engine calls one detector from one goroutine at a time.
+type Detector interface {
+	// Name is the Calico detector id, e.g. "port_scan".
+	Name() string
+	// Queries are the aggregations the detector needs for every window.
+	Queries() []source.Query
+	// Judge scores every entity in the window from the rows of each query,
+	// in the order of Queries.
+	Judge(w source.Window, rows [][]source.Row) []Verdict
+	// Threshold is the score at or above which the detector alerts.
+	Threshold() float64
+	// Ready reports whether the model has learned enough to judge; a
+	// detector that is not ready returns no verdicts.
+	Ready() bool
+}
+
+// SortVerdicts orders verdicts by score, highest first, then by entity key,
+// so output is deterministic.
+func SortVerdicts(vs []Verdict) {
+	sort.Slice(vs, func(i, j int) bool {
+		if vs[i].Score != vs[j].Score {
+			return vs[i].Score > vs[j].Score
+		}
+		return vs[i].Entity.Key() < vs[j].Entity.Key()
+	})
+}
+
+// FlagName is the detector's name as it appears in flags: port_scan → port-scan.
+func FlagName(name string) string { return strings.ReplaceAll(name, "_", "-") }

@@ -1,0 +1,115 @@
+package detect
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+
+	"github.com/go-kit/log"
+)
+
+// Family is how Calico grouped its detectors.
+type Family string
+
+// Detector families.
+const (
+	Security    Family = "security"
+	Performance Family = "performance"
+	Both        Family = "security,performance"
+)
+
+// Param is one setting a detector reads, with Calico's environment variable
+// name and default where Calico had one.
+type Param struct {
+	Key     string // the detector's own name for it, e.g. "threshold"
+	Env     string // Calico's variable, e.g. "AD_port_scan_threshold"
+	Default string
+	Help    string
+}
+
+// Info describes a registered detector.
+type Info struct {
+	Name           string // Calico's id, e.g. "port_scan"
+	Family         Family
+	Logs           []string // log types read
+	DefaultEnabled bool
+	Help           string
+	Params         []Param
+	New            func(Options) (Detector, error)
+}
+
+// Options configure one detector instance.
+type Options struct {
+	Cluster string
+	// Params holds the detector's settings by Param.Key; absent keys take
+	// the Param's default.
+	Params map[string]string
+	Logger log.Logger
+}
+
+var (
+	registryMu sync.Mutex
+	registry   = map[string]Info{}
+)
+
+// Register adds a detector to the registry; detectors call it from init.
+// It panics on a duplicate or incomplete registration, a programming error.
+func Register(info Info) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if info.Name == "" || info.New == nil {
+		panic("detect: Register needs a name and a constructor")
+	}
+	if _, dup := registry[info.Name]; dup {
+		panic("detect: detector registered twice: " + info.Name)
+	}
+	registry[info.Name] = info
+}
+
+// Registered returns every registered detector, sorted by name.
+func Registered() []Info {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	out := make([]Info, 0, len(registry))
+	for _, info := range registry {
+		out = append(out, info)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Lookup returns the registered detector named name.
+func Lookup(name string) (Info, bool) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	info, ok := registry[name]
+	return info, ok
+}
+
+// Float returns the numeric setting key of info, from o.Params or its
+// default, with an error naming the setting when it is not a number.
+func (o Options) Float(info Info, key string) (float64, error) {
+	raw, ok := o.Params[key]
+	var p *Param
+	for i := range info.Params {
+		if info.Params[i].Key == key {
+			p = &info.Params[i]
+		}
+	}
+	if p == nil {
+		return 0, fmt.Errorf("detector %s has no setting %q", info.Name, key)
+	}
+	if !ok {
+		raw = p.Default
+	}
+	v, err := strconv.ParseFloat(raw, 64)
+	if err != nil {
+		name := key
+		if p.Env != "" {
+			name = p.Env
+		}
+		return 0, fmt.Errorf("detector %s: setting %s=%q is not a number", info.Name, name, raw)
+	}
+	return v, nil
+}

@@ -1,0 +1,288 @@
+// Package engine owns the schedule: it walks closed windows in order, runs
+// every enabled detector's aggregations against the source, asks each
+// detector for its verdicts, fetches evidence for the anomalous ones and
+// publishes the window to the scoreboard. A window that could not be read is
+// retried with backoff, never skipped.
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/scoreboard"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
+)
+
+// Config tunes the schedule.
+type Config struct {
+	// Interval is the window length and how often detection runs
+	// (AD_search_interval_minutes); a multiple of Bucket.
+	Interval time.Duration
+	// Bucket is Calico's bucket size (ES_bucket_size_minutes); windows
+	// align to it.
+	Bucket time.Duration
+	// Lag is how long after a window closes the engine waits for its logs
+	// to be ingested.
+	Lag time.Duration
+	// Start is the start of the first window to process; zero means the
+	// newest window already closed when Run starts.
+	Start time.Time
+	// MaxEvidencePerDetector bounds the evidence look-ups of one window.
+	MaxEvidencePerDetector int
+	// EvidenceRecords is how many sample records each verdict carries.
+	EvidenceRecords int
+	// BackoffMin and BackoffMax bound the wait before retrying a window
+	// that could not be read.
+	BackoffMin, BackoffMax time.Duration
+}
+
+func (c *Config) setDefaults() error {
+	if c.Bucket <= 0 {
+		c.Bucket = 5 * time.Minute
+	}
+	if c.Interval <= 0 {
+		c.Interval = c.Bucket
+	}
+	if c.Interval%c.Bucket != 0 {
+		return fmt.Errorf("search interval %s is not a multiple of the bucket size %s", c.Interval, c.Bucket)
+	}
+	if c.MaxEvidencePerDetector <= 0 {
+		c.MaxEvidencePerDetector = 20
+	}
+	if c.EvidenceRecords <= 0 {
+		c.EvidenceRecords = 5
+	}
+	if c.BackoffMin <= 0 {
+		c.BackoffMin = time.Second
+	}
+	if c.BackoffMax < c.BackoffMin {
+		c.BackoffMax = time.Minute
+	}
+	return nil
+}
+
+// Engine runs detectors over windows. Create it with New.
+type Engine struct {
+	cfg       Config
+	src       source.Source
+	detectors []detect.Detector
+	board     *scoreboard.Scoreboard
+	clock     Clock
+	logger    log.Logger
+	logTypes  []calicolog.LogType
+	failures  uint64
+	nextMu    sync.Mutex
+	next      time.Time // start of the next window to process
+	// retrySources reports extra retries done inside the source (HTTP).
+	retrySource interface{ Retries() uint64 }
+}
+
+// New builds an engine over the given detectors.
+func New(cfg Config, src source.Source, detectors []detect.Detector, board *scoreboard.Scoreboard, clock Clock, logger log.Logger) (*Engine, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	if len(detectors) == 0 {
+		return nil, errors.New("no detector is enabled")
+	}
+	if clock == nil {
+		clock = RealClock{}
+	}
+	if logger == nil {
+		logger = log.NewNopLogger()
+	}
+	e := &Engine{cfg: cfg, src: src, detectors: detectors, board: board, clock: clock, logger: logger}
+	seen := map[calicolog.LogType]bool{}
+	for _, d := range detectors {
+		for _, q := range d.Queries() {
+			if err := q.Validate(); err != nil {
+				return nil, fmt.Errorf("detector %s: %w", d.Name(), err)
+			}
+			if !seen[q.Log] {
+				seen[q.Log] = true
+				e.logTypes = append(e.logTypes, q.Log)
+			}
+		}
+		board.AddDetector(d.Name(), d.Threshold(), d.Ready())
+	}
+	if r, ok := src.(interface{ Retries() uint64 }); ok {
+		e.retrySource = r
+	}
+	board.SetSource(src.Kind(), true, 0)
+	e.next = cfg.Start
+	return e, nil
+}
+
+// Run processes windows as they close until ctx ends. It returns only
+// ctx's error: source failures are retried.
+func (e *Engine) Run(ctx context.Context) error {
+	if e.NextWindowStart().IsZero() {
+		end := source.Align(e.clock.Now().Add(-e.cfg.Lag), e.cfg.Bucket)
+		e.setNext(end.Add(-e.cfg.Interval))
+	}
+	backoff := e.cfg.BackoffMin
+	for {
+		next := e.NextWindowStart()
+		w := source.Window{Start: next, End: next.Add(e.cfg.Interval)}
+		readyAt := w.End.Add(e.cfg.Lag)
+		if wait := readyAt.Sub(e.clock.Now()); wait > 0 {
+			if err := e.clock.Sleep(ctx, wait); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := e.ProcessWindow(ctx, w); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			jittered := backoff/2 + time.Duration(rand.Int64N(int64(backoff)/2+1))
+			level.Warn(e.logger).Log("msg", "window could not be read; retrying", "window", w, "retry_in", jittered, "err", err)
+			if err := sleep(ctx, jittered); err != nil {
+				return err
+			}
+			backoff = min(backoff*2, e.cfg.BackoffMax)
+			continue
+		}
+		backoff = e.cfg.BackoffMin
+		e.setNext(w.End)
+	}
+}
+
+// NextWindowStart is the start of the next window Run will process.
+func (e *Engine) NextWindowStart() time.Time {
+	e.nextMu.Lock()
+	defer e.nextMu.Unlock()
+	return e.next
+}
+
+func (e *Engine) setNext(t time.Time) {
+	e.nextMu.Lock()
+	defer e.nextMu.Unlock()
+	e.next = t
+}
+
+type detectorRows struct {
+	rows [][]source.Row
+	took time.Duration
+}
+
+// ProcessWindow reads window w for every detector and publishes the
+// verdicts. It reads everything before any detector judges, so a read
+// error leaves every model untouched and the window can be retried whole.
+func (e *Engine) ProcessWindow(ctx context.Context, w source.Window) error {
+	counts := make(map[calicolog.LogType]source.Counts, len(e.logTypes))
+	for _, t := range e.logTypes {
+		c, err := e.src.Count(ctx, w, t)
+		if err != nil {
+			return e.sourceFailed(fmt.Errorf("count %s records: %w", t, err))
+		}
+		counts[t] = c
+	}
+	read := make([]detectorRows, len(e.detectors))
+	for i, d := range e.detectors {
+		start := time.Now()
+		qs := d.Queries()
+		read[i].rows = make([][]source.Row, len(qs))
+		for j, q := range qs {
+			rows, err := e.src.Aggregate(ctx, w, q)
+			if err != nil {
+				e.board.Fail(d.Name(), w, err, time.Since(start), time.Now())
+				return e.sourceFailed(fmt.Errorf("detector %s query %s: %w", d.Name(), q.Name, err))
+			}
+			read[i].rows[j] = rows
+		}
+		read[i].took = time.Since(start)
+	}
+	e.board.SetSource(e.src.Kind(), true, e.retries())
+	for _, t := range e.logTypes {
+		c := counts[t]
+		e.board.AddRecords(string(t), uint64(c.Records), uint64(c.Malformed))
+		if c.Malformed > 0 {
+			level.Warn(e.logger).Log("msg", "malformed records skipped", "log_type", t, "window", w, "malformed", c.Malformed)
+		}
+	}
+	for i, d := range e.detectors {
+		start := time.Now()
+		var verdicts []detect.Verdict
+		if d.Ready() {
+			verdicts = d.Judge(w, read[i].rows)
+		}
+		e.attachEvidence(ctx, w, verdicts)
+		took := read[i].took + time.Since(start)
+		e.board.Publish(d.Name(), w, verdicts, d.Ready(), took, time.Now())
+		anomalies := 0
+		for _, v := range verdicts {
+			if v.Anomalous() {
+				anomalies++
+				level.Warn(e.logger).Log("msg", "anomaly", "detector", v.Detector, "cluster", v.Entity.Cluster,
+					"namespace", v.Entity.Namespace, "workload", v.Entity.Workload, "type", v.Entity.Type,
+					"score", fmt.Sprintf("%.3f", v.Score), "threshold", v.Threshold, "window", w, "summary", v.Summary)
+			}
+		}
+		level.Debug(e.logger).Log("msg", "detector ran", "detector", d.Name(), "window", w, "entities", len(verdicts), "anomalies", anomalies, "took", took)
+	}
+	e.board.WindowDone(w)
+	level.Info(e.logger).Log("msg", "window processed", "window", w, "records", totalRecords(counts))
+	return nil
+}
+
+func totalRecords(counts map[calicolog.LogType]source.Counts) int64 {
+	var n int64
+	for _, c := range counts {
+		n += c.Records
+	}
+	return n
+}
+
+func (e *Engine) retries() uint64 {
+	n := e.failures
+	if e.retrySource != nil {
+		n += e.retrySource.Retries()
+	}
+	return n
+}
+
+func (e *Engine) sourceFailed(err error) error {
+	e.failures++
+	e.board.SetSource(e.src.Kind(), false, e.retries())
+	return err
+}
+
+// attachEvidence fetches sample records for the highest-scoring anomalous
+// verdicts. A failed look-up leaves that verdict without evidence.
+func (e *Engine) attachEvidence(ctx context.Context, w source.Window, verdicts []detect.Verdict) {
+	detect.SortVerdicts(verdicts)
+	fetched := 0
+	for i := range verdicts {
+		v := &verdicts[i]
+		if !v.Anomalous() || fetched >= e.cfg.MaxEvidencePerDetector {
+			continue
+		}
+		fetched++
+		for _, q := range v.EvidenceQuery {
+			limit := q.Limit
+			if limit <= 0 || limit > e.cfg.EvidenceRecords {
+				limit = e.cfg.EvidenceRecords
+			}
+			docs, err := e.src.Samples(ctx, w, calicolog.LogType(q.Log), q.Filters, limit)
+			if err != nil {
+				level.Warn(e.logger).Log("msg", "evidence look-up failed", "detector", v.Detector, "err", err)
+				continue
+			}
+			if v.Evidence == nil {
+				v.Evidence = map[string][]json.RawMessage{}
+			}
+			v.Evidence[q.Log] = append(v.Evidence[q.Log], docs...)
+		}
+	}
+}
