@@ -1,0 +1,58 @@
+GO      ?= go
+BIN     ?= bin/calico-anomaly-exporter
+PKG     ?= ./...
+FUZZ    ?=
+FUZZTIME ?= 30s
+TESTBED := scripts/testbed.sh
+
+.PHONY: build run test unit-test integration-test rules-test testbed-start testbed-stop bench lint fuzz clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/calico-anomaly-exporter
+
+# The exporter on the built-in simulated cluster; no Elasticsearch needed.
+run:
+	$(GO) run ./cmd/calico-anomaly-exporter --source=simulated
+
+# Everything: vet, unit tests, rule tests, then the integration tests on a
+# real Elasticsearch, Prometheus and Alertmanager that the test bed installs
+# and starts, and always stops.
+test: lint unit-test
+	@$(TESTBED) start
+	@status=0; \
+	$(MAKE) --no-print-directory rules-test integration-test || status=$$?; \
+	$(TESTBED) stop; \
+	exit $$status
+
+unit-test:
+	$(GO) test -race -count=1 ./...
+
+rules-test:
+	promtool check rules rules/*.rules.yml
+	promtool test rules rules/*.rules_test.yml
+
+integration-test:
+	. .testbed/env && $(GO) test -tags integration -count=1 -p 1 -timeout 20m ./...
+
+testbed-start:
+	$(TESTBED) start
+
+testbed-stop:
+	$(TESTBED) stop
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKG)
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go') 2>/dev/null); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet -tags integration ./...
+
+# make fuzz FUZZ=FuzzDecodeFlowLog PKG=./calicolog FUZZTIME=30s
+fuzz:
+	@test -n "$(FUZZ)" || { echo "set FUZZ=<target> and PKG=<package>"; exit 2; }
+	$(GO) test -run '^$$' -fuzz '^$(FUZZ)$$' -fuzztime $(FUZZTIME) $(PKG)
+
+clean:
+	rm -rf bin

@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# The test bed of `make test`: real Elasticsearch, Prometheus and Alertmanager
+# on loopback, installed on a fresh Debian machine and started once per run.
+#   scripts/testbed.sh start   install what is missing, start all three, write .testbed/env
+#   scripts/testbed.sh stop    stop all three
+#   scripts/testbed.sh env     print the export lines of a running test bed
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cache="$root/.cache"
+state="$root/.testbed"
+es_version=8.19.7
+es_user=calico-es
+es_home="$cache/elasticsearch-$es_version"
+
+log() { printf 'testbed: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_http() { # url seconds what logfile
+  local url=$1 secs=$2 what=$3 logfile=$4 i
+  for ((i = 0; i < secs * 2; i++)); do
+    if curl -fsS -o /dev/null "$url" 2>/dev/null; then return 0; fi
+    sleep 0.5
+  done
+  log "$what did not answer $url within ${secs}s; last log lines:"
+  tail -n 40 "$logfile" >&2 || true
+  return 1
+}
+
+install_debian_packages() {
+  local missing=()
+  command -v prometheus >/dev/null || missing+=(prometheus)
+  command -v promtool >/dev/null || missing+=(prometheus)
+  [ -x /usr/bin/prometheus-alertmanager ] || missing+=(prometheus-alertmanager)
+  command -v curl >/dev/null || missing+=(curl)
+  command -v unzip >/dev/null || missing+=(unzip)
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]} from Debian"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  # The packages start their own services where an init system runs; ours
+  # use ports of their own, so those are left alone.
+}
+
+install_elasticsearch() {
+  if [ -x "$es_home/bin/elasticsearch" ]; then return; fi
+  mkdir -p "$cache"
+  local zip="$cache/elasticsearch-$es_version.zip"
+  if [ ! -s "$zip" ]; then
+    log "fetching Elasticsearch $es_version (integ-test-zip) from Maven Central"
+    mvn -q dependency:copy \
+      -Dartifact="org.elasticsearch.distribution.integ-test-zip:elasticsearch:$es_version:zip" \
+      -DoutputDirectory="$cache" -Dmdep.stripVersion=false >/dev/null \
+      || die "could not fetch Elasticsearch from Maven Central"
+  fi
+  rm -rf "$es_home.tmp" && mkdir -p "$es_home.tmp"
+  unzip -q "$zip" -d "$es_home.tmp"
+  mv "$es_home.tmp"/elasticsearch-* "$es_home" && rm -rf "$es_home.tmp"
+}
+
+java_home() {
+  local java
+  java=$(readlink -f "$(command -v java)") || die "no java on PATH (Java 17 is needed for Elasticsearch)"
+  dirname "$(dirname "$java")"
+}
+
+start_elasticsearch() {
+  id "$es_user" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$es_user"
+  local dir="$state/elasticsearch"
+  rm -rf "$dir" && mkdir -p "$dir/data" "$dir/logs" "$dir/config"
+  cp -r "$es_home/config/." "$dir/config/"
+  cat > "$dir/config/elasticsearch.yml" <<YML
+cluster.name: calico-anomaly-testbed
+node.name: testbed
+path.data: $dir/data
+path.logs: $dir/logs
+network.host: 127.0.0.1
+http.port: 0
+transport.port: 0
+node.portsfile: true
+discovery.type: single-node
+xpack.security.enabled: false
+action.destructive_requires_name: false
+cluster.routing.allocation.disk.threshold_enabled: false
+YML
+  chown -R "$es_user" "$dir"
+  chmod -R a+rX "$es_home"
+  chmod a+x "$root" "$cache" "$state" 2>/dev/null || true
+  local jh; jh=$(java_home)
+  runuser -u "$es_user" -- env ES_JAVA_HOME="$jh" ES_PATH_CONF="$dir/config" ES_JAVA_OPTS="-Xms512m -Xmx512m" \
+    "$es_home/bin/elasticsearch" >"$state/logs/elasticsearch.log" 2>&1 &
+  echo $! >"$state/elasticsearch.pid"
+  local i
+  for ((i = 0; i < 240; i++)); do
+    [ -s "$es_home/logs/http.ports" ] && break
+    [ -s "$dir/logs/http.ports" ] && break
+    kill -0 "$(cat "$state/elasticsearch.pid")" 2>/dev/null || { tail -n 40 "$state/logs/elasticsearch.log" >&2; die "Elasticsearch exited at start"; }
+    sleep 0.5
+  done
+  local ports_file="$dir/logs/http.ports"
+  [ -s "$ports_file" ] || ports_file="$es_home/logs/http.ports"
+  [ -s "$ports_file" ] || { tail -n 40 "$state/logs/elasticsearch.log" >&2; die "Elasticsearch wrote no http.ports within 120s"; }
+  local addr; addr=$(head -n 1 "$ports_file")
+  es_url="http://$addr"
+  wait_http "$es_url/_cluster/health?wait_for_status=yellow&timeout=60s" 120 Elasticsearch "$state/logs/elasticsearch.log"
+}
+
+start_prometheus_and_alertmanager() {
+  local am_port prom_port
+  am_port=$(free_port)
+  mkdir -p "$state/alertmanager/data"
+  cat > "$state/alertmanager/alertmanager.yml" <<YML
+route:
+  receiver: sink
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: sink
+YML
+  /usr/bin/prometheus-alertmanager --config.file="$state/alertmanager/alertmanager.yml" \
+    --storage.path="$state/alertmanager/data" --web.listen-address="127.0.0.1:$am_port" \
+    --cluster.listen-address="" >"$state/logs/alertmanager.log" 2>&1 &
+  echo $! >"$state/alertmanager.pid"
+  am_url="http://127.0.0.1:$am_port"
+
+  prom_port=$(free_port)
+  mkdir -p "$state/prometheus/data" "$state/prometheus/targets" "$state/prometheus/rules"
+  cat > "$state/prometheus/prometheus.yml" <<YML
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files:
+  - $state/prometheus/rules/*.yml
+alerting:
+  alertmanagers:
+    - static_configs:
+        - targets: ["127.0.0.1:$am_port"]
+scrape_configs:
+  - job_name: calico-anomaly-exporter
+    file_sd_configs:
+      - files: ["$state/prometheus/targets/*.json"]
+        refresh_interval: 1s
+YML
+  prometheus --config.file="$state/prometheus/prometheus.yml" --storage.tsdb.path="$state/prometheus/data" \
+    --web.listen-address="127.0.0.1:$prom_port" --web.enable-lifecycle >"$state/logs/prometheus.log" 2>&1 &
+  echo $! >"$state/prometheus.pid"
+  prom_url="http://127.0.0.1:$prom_port"
+  wait_http "$am_url/-/ready" 60 Alertmanager "$state/logs/alertmanager.log"
+  wait_http "$prom_url/-/ready" 60 Prometheus "$state/logs/prometheus.log"
+}
+
+healthy() {
+  [ -s "$state/env" ] || return 1
+  # shellcheck disable=SC1091
+  (. "$state/env" && curl -fsS -o /dev/null "$TESTBED_ES_URL/_cluster/health" && curl -fsS -o /dev/null "$TESTBED_PROMETHEUS_URL/-/ready" \
+    && curl -fsS -o /dev/null "$TESTBED_ALERTMANAGER_URL/-/ready") 2>/dev/null
+}
+
+stop() {
+  local name pid i
+  for name in prometheus alertmanager elasticsearch; do
+    [ -s "$state/$name.pid" ] || continue
+    pid=$(cat "$state/$name.pid")
+    if kill -0 "$pid" 2>/dev/null; then
+      kill "$pid" 2>/dev/null || true
+      for ((i = 0; i < 60; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+      kill -9 "$pid" 2>/dev/null || true
+    fi
+    rm -f "$state/$name.pid"
+  done
+  # Elasticsearch runs as a child of its launcher; make sure none is left.
+  pkill -u "$es_user" 2>/dev/null || true
+  rm -f "$state/env"
+}
+
+start() {
+  if healthy; then log "reusing the running test bed"; return; fi
+  stop
+  mkdir -p "$state/logs"
+  local began=$SECONDS
+  install_debian_packages
+  install_elasticsearch
+  start_elasticsearch
+  start_prometheus_and_alertmanager
+  cat >"$state/env" <<ENV
+export TESTBED_ES_URL=$es_url
+export TESTBED_PROMETHEUS_URL=$prom_url
+export TESTBED_ALERTMANAGER_URL=$am_url
+export TESTBED_PROMETHEUS_TARGETS_DIR=$state/prometheus/targets
+export TESTBED_PROMETHEUS_RULES_DIR=$state/prometheus/rules
+ENV
+  log "up in $((SECONDS - began))s: Elasticsearch $es_url, Prometheus $prom_url, Alertmanager $am_url"
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  env) [ -s "$state/env" ] && cat "$state/env" || die "no test bed is running" ;;
+  *) echo "usage: $0 start|stop|env" >&2; exit 2 ;;
+esac
