@@ -1,0 +1,130 @@
+// Command calico-anomaly-exporter turns Calico flow, DNS and L7 logs into
+// anomaly score metrics per workload and detector.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/collector"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/engine"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/logging"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/scoreboard"
+)
+
+const exporterName = "calico-anomaly-exporter"
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	app := kingpin.New(exporterName, "Turns Calico flow, DNS and L7 logs into anomaly score metrics per workload and detector.")
+	app.Version(version.Print(exporterName))
+	app.HelpFlag.Short('h')
+	logCfg := logging.AddFlags(app)
+	webFlags := kingpinflag.AddFlags(app, ":9925")
+	metricsPath := app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
+	src := addSourceFlags(app)
+	sched := addScheduleFlags(app)
+	maxSeries := app.Flag("metrics.max-series-per-detector", "Most score series exported per detector; the highest scores are kept, the rest counted in calico_anomaly_series_dropped_total. 0 means no bound.").Default("10000").Int()
+	selection := engine.AddDetectorFlags(app)
+
+	if _, err := app.Parse(args); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", exporterName, err)
+		return 2
+	}
+	logger, err := logging.New(*logCfg, os.Stderr)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", exporterName, err)
+		return 2
+	}
+	level.Info(logger).Log("msg", "starting "+exporterName, "version", version.Info(), "build_context", version.BuildContext())
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	built, err := src.build(ctx, logger)
+	if err != nil {
+		level.Error(logger).Log("msg", "cannot set up the log source", "err", err)
+		return 1
+	}
+	detectors, err := engine.Build(selection.Enabled(), src.clusterName(), os.Getenv, logger)
+	if err != nil {
+		level.Error(logger).Log("msg", "cannot set up detectors", "err", err)
+		return 1
+	}
+	board := scoreboard.New(*maxSeries)
+	cfg, err := sched.config(built.start)
+	if err != nil {
+		level.Error(logger).Log("msg", "bad schedule", "err", err)
+		return 1
+	}
+	eng, err := engine.New(cfg, built.source, detectors, board, built.clock, log.With(logger, "component", "engine"))
+	if err != nil {
+		level.Error(logger).Log("msg", "cannot start the engine", "err", err)
+		return 1
+	}
+	level.Info(logger).Log("msg", "detectors enabled", "detectors", fmt.Sprint(selection.Enabled()), "source", built.source.Kind())
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collector.New(board, built.clock.Now),
+		versioncollector.NewCollector("calico_anomaly_exporter"),
+		prometheus.NewGoCollector(),
+		prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}),
+	)
+	mux := http.NewServeMux()
+	mux.Handle(*metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: promErrorLogger{logger}}))
+	landing, err := web.NewLandingPage(web.LandingConfig{
+		Name:        exporterName,
+		Description: "Anomaly scores per workload and detector from Calico flow, DNS and L7 logs",
+		Version:     version.Info(),
+		Links:       []web.LandingLinks{{Address: *metricsPath, Text: "Metrics"}},
+	})
+	if err != nil {
+		level.Error(logger).Log("msg", "cannot build the landing page", "err", err)
+		return 1
+	}
+	mux.Handle("/", landing)
+	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
+	errc := make(chan error, 2)
+	go func() { errc <- eng.Run(ctx) }()
+	go func() { errc <- web.ListenAndServe(server, webFlags, logging.Slog(logger, *logCfg)) }()
+	select {
+	case <-ctx.Done():
+		level.Info(logger).Log("msg", "shutting down")
+	case err := <-errc:
+		if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, http.ErrServerClosed) {
+			level.Error(logger).Log("msg", "stopped", "err", err)
+			return 1
+		}
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = server.Shutdown(shutdownCtx)
+	return 0
+}
+
+type promErrorLogger struct{ l log.Logger }
+
+func (p promErrorLogger) Println(v ...interface{}) {
+	level.Error(p.l).Log("msg", "metrics handler", "err", fmt.Sprint(v...))
+}

@@ -1,0 +1,224 @@
+package simulate
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
+)
+
+// BulkWriter indexes documents in bulk, as Elasticsearch's _bulk API does
+// (*source.Elasticsearch is one). It returns an error if any document was
+// not written.
+type BulkWriter interface {
+	Bulk(ctx context.Context, ops []source.BulkOp) (source.BulkResult, error)
+}
+
+// bulkSize is how many documents one Bulk call carries at most.
+const bulkSize = 5000
+
+// Stats is what a writer wrote.
+type Stats struct {
+	Windows        int
+	Flows, DNS, L7 int
+	// Truth is the labels of the attacks in the windows written.
+	Truth []Label
+}
+
+// Records is the number of records written.
+func (s Stats) Records() int { return s.Flows + s.DNS + s.L7 }
+
+func (s *Stats) add(b Batch) {
+	s.Windows++
+	s.Flows += len(b.Flows)
+	s.DNS += len(b.DNS)
+	s.L7 += len(b.L7)
+	s.Truth = append(s.Truth, b.Truth...)
+}
+
+// windows calls fn with c's batch for each window of length step (the
+// cluster's bucket when step is not positive) that covers [from, to), in
+// order, clipped to [from, to).
+func windows(ctx context.Context, c *Cluster, from, to time.Time, step time.Duration, fn func(Batch) error) error {
+	if step <= 0 {
+		step = c.Bucket()
+	}
+	if !to.After(from) {
+		return fmt.Errorf("empty time range %s to %s", from.Format(time.RFC3339), to.Format(time.RFC3339))
+	}
+	for t := source.Align(from, step); t.Before(to); t = t.Add(step) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		w := source.Window{Start: t, End: t.Add(step)}
+		if w.Start.Before(from) {
+			w.Start = from
+		}
+		if w.End.After(to) {
+			w.End = to
+		}
+		if err := fn(c.Window(w)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WriteElasticsearch writes the cluster's records that end in [from, to)
+// into Elasticsearch through w, generating windows of length bucket (the
+// cluster's bucket if not positive) one at a time. Records go to the
+// indices naming names for the day they end; in the single-index layout
+// each carries naming's cluster name. Document IDs derive from the
+// documents, so writing the same range again overwrites rather than
+// duplicates.
+func WriteElasticsearch(ctx context.Context, w BulkWriter, naming calicolog.IndexNaming, c *Cluster, from, to time.Time, bucket time.Duration) (Stats, error) {
+	var st Stats
+	if err := naming.Validate(); err != nil {
+		return st, err
+	}
+	cluster := ""
+	if naming.Layout == calicolog.LayoutSingle {
+		cluster = naming.Cluster
+	}
+	var ops []source.BulkOp
+	flush := func() error {
+		if len(ops) == 0 {
+			return nil
+		}
+		if _, err := w.Bulk(ctx, ops); err != nil {
+			return fmt.Errorf("bulk write of %d documents: %w", len(ops), err)
+		}
+		ops = nil // the writer may keep the slice it was given
+		return nil
+	}
+	add := func(t calicolog.LogType, end time.Time, ids *docIDs, doc any) error {
+		raw, err := json.Marshal(doc)
+		if err != nil {
+			return err
+		}
+		ops = append(ops, source.BulkOp{Index: naming.WriteIndex(t, end), ID: ids.next(t, raw), Doc: json.RawMessage(raw)})
+		if len(ops) >= bulkSize {
+			return flush()
+		}
+		return nil
+	}
+	err := windows(ctx, c, from, to, bucket, func(b Batch) error {
+		ids := docIDs{}
+		for i := range b.Flows {
+			f := &b.Flows[i]
+			f.Cluster = cluster
+			if err := add(calicolog.Flows, f.EndTime.Time(), &ids, f); err != nil {
+				return err
+			}
+		}
+		for i := range b.DNS {
+			d := &b.DNS[i]
+			d.Cluster = cluster
+			if err := add(calicolog.DNS, d.EndTime, &ids, d); err != nil {
+				return err
+			}
+		}
+		for i := range b.L7 {
+			l := &b.L7[i]
+			l.Cluster = cluster
+			if err := add(calicolog.L7, l.EndTime.Time(), &ids, l); err != nil {
+				return err
+			}
+		}
+		st.add(b)
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	return st, err
+}
+
+// docIDs names documents by their content: a hash of the log type and the
+// JSON document, and of how many identical documents came before it in the
+// same window, so that equal records stay distinct documents.
+type docIDs map[[sha256.Size]byte]int
+
+func (d docIDs) next(t calicolog.LogType, doc []byte) string {
+	h := sha256.New()
+	h.Write([]byte(t))
+	h.Write([]byte{0})
+	h.Write(doc)
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	n := d[sum]
+	d[sum] = n + 1
+	if n > 0 {
+		fmt.Fprintf(h, "\x00%d", n)
+		h.Sum(sum[:0])
+	}
+	return base64.RawURLEncoding.EncodeToString(sum[:15])
+}
+
+// WriteNDJSON writes the cluster's records that end in [from, to) as
+// newline-delimited JSON: one plain Calico document per line, to the writer
+// out returns for the record's log type (nil skips that type, and Stats
+// does not count it). Windows of
+// length bucket (the cluster's bucket if not positive) are generated one at
+// a time.
+func WriteNDJSON(ctx context.Context, out func(calicolog.LogType) io.Writer, c *Cluster, from, to time.Time, bucket time.Duration) (Stats, error) {
+	var st Stats
+	bufs := map[calicolog.LogType]*bufio.Writer{}
+	encs := map[calicolog.LogType]*json.Encoder{}
+	for _, t := range calicolog.LogTypes {
+		if w := out(t); w != nil {
+			bufs[t] = bufio.NewWriterSize(w, 64<<10)
+			encs[t] = json.NewEncoder(bufs[t])
+			encs[t].SetEscapeHTML(false)
+		}
+	}
+	err := windows(ctx, c, from, to, bucket, func(b Batch) error {
+		if e := encs[calicolog.Flows]; e != nil {
+			for i := range b.Flows {
+				if err := e.Encode(&b.Flows[i]); err != nil {
+					return err
+				}
+			}
+		}
+		if e := encs[calicolog.DNS]; e != nil {
+			for i := range b.DNS {
+				if err := e.Encode(&b.DNS[i]); err != nil {
+					return err
+				}
+			}
+		}
+		if e := encs[calicolog.L7]; e != nil {
+			for i := range b.L7 {
+				if err := e.Encode(&b.L7[i]); err != nil {
+					return err
+				}
+			}
+		}
+		st.add(b)
+		return nil
+	})
+	if encs[calicolog.Flows] == nil {
+		st.Flows = 0
+	}
+	if encs[calicolog.DNS] == nil {
+		st.DNS = 0
+	}
+	if encs[calicolog.L7] == nil {
+		st.L7 = 0
+	}
+	for _, t := range calicolog.LogTypes {
+		if w := bufs[t]; w != nil {
+			if ferr := w.Flush(); err == nil && ferr != nil {
+				err = ferr
+			}
+		}
+	}
+	return st, err
+}
