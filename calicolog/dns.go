@@ -54,7 +54,7 @@ type DNSServer struct {
 func DecodeDNSLog(data []byte) (DNSLog, error) {
 	var d DNSLog
 	if err := json.Unmarshal(data, &d); err != nil {
-		return DNSLog{}, fmt.Errorf("dns log: %w", describeJSONError(err))
+		return DNSLog{}, fmt.Errorf("dns log: %w", describeJSONError[DNSLog](data, err))
 	}
 	if err := d.Validate(); err != nil {
 		return DNSLog{}, err

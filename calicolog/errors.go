@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 )
 
 // FieldError says which field of which record kind broke the contract.
@@ -21,11 +23,25 @@ func fieldError(record, field, reason string) error {
 	return &FieldError{Record: record, Field: field, Reason: reason}
 }
 
-// describeJSONError names the field in a JSON type error.
-func describeJSONError(err error) error {
+// describeJSONError names the field in an error decoding data into a T.
+// encoding/json names it in a type error; an error from a field's own
+// UnmarshalJSON (the time types) does not, so that field is found by
+// decoding data's top-level fields into a T one at a time.
+func describeJSONError[T any](data []byte, err error) error {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) && te.Field != "" {
 		return fmt.Errorf("field %q: %s is not a %s", te.Field, te.Value, te.Type)
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(data, &fields) != nil {
+		return err
+	}
+	for _, name := range slices.Sorted(maps.Keys(fields)) {
+		one, _ := json.Marshal(map[string]json.RawMessage{name: fields[name]})
+		var v T
+		if json.Unmarshal(one, &v) != nil {
+			return fmt.Errorf("field %q: %w", name, err)
+		}
 	}
 	return err
 }

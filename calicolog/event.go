@@ -12,13 +12,13 @@ const EventTypeAnomaly = "anomaly_detection_job"
 // Event is one document of the Calico events index, the one the Manager UI
 // Alerts page reads. Time is written as epoch seconds.
 type Event struct {
-	Time        EventTime    `json:"time"`
-	Type        string       `json:"type"`
-	Description string       `json:"description"`
-	Severity    int          `json:"severity"`
-	Origin      string       `json:"origin"`
-	Dismissed   bool         `json:"dismissed"`
-	Name        string       `json:"name,omitempty"`
+	Time        EventTime `json:"time"`
+	Type        string    `json:"type"`
+	Description string    `json:"description"`
+	Severity    int       `json:"severity"`
+	Origin      string    `json:"origin"`
+	Dismissed   bool      `json:"dismissed"`
+	Name        string    `json:"name,omitempty"`
 
 	SourceIP        *string `json:"source_ip,omitempty"`
 	SourcePort      *int64  `json:"source_port,omitempty"`
@@ -46,7 +46,7 @@ type Event struct {
 func DecodeEvent(data []byte) (Event, error) {
 	var e Event
 	if err := json.Unmarshal(data, &e); err != nil {
-		return Event{}, fmt.Errorf("event: %w", describeJSONError(err))
+		return Event{}, fmt.Errorf("event: %w", describeJSONError[Event](data, err))
 	}
 	switch {
 	case e.Time.IsZero():
@@ -73,6 +73,9 @@ func (t *EventTime) UnmarshalJSON(data []byte) error {
 	var s string
 	if json.Unmarshal(data, &s) == nil {
 		if ts, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			if secs := ts.Unix(); secs < 0 || secs > 1e11 {
+				return fmt.Errorf("event time %s out of range (as epoch seconds 0 to 1e11)", truncate(s, 40))
+			}
 			t.Time = ts.UTC()
 			return nil
 		}

@@ -101,7 +101,7 @@ type PolicyList struct {
 func DecodeFlowLog(data []byte) (FlowLog, error) {
 	var f FlowLog
 	if err := json.Unmarshal(data, &f); err != nil {
-		return FlowLog{}, fmt.Errorf("flow log: %w", describeJSONError(err))
+		return FlowLog{}, fmt.Errorf("flow log: %w", describeJSONError[FlowLog](data, err))
 	}
 	if err := f.Validate(); err != nil {
 		return FlowLog{}, err

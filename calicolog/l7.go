@@ -40,7 +40,7 @@ type L7Log struct {
 func DecodeL7Log(data []byte) (L7Log, error) {
 	var l L7Log
 	if err := json.Unmarshal(data, &l); err != nil {
-		return L7Log{}, fmt.Errorf("l7 log: %w", describeJSONError(err))
+		return L7Log{}, fmt.Errorf("l7 log: %w", describeJSONError[L7Log](data, err))
 	}
 	if err := l.Validate(); err != nil {
 		return L7Log{}, err

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 )
 
 //go:embed mappings/*.json
@@ -49,3 +50,65 @@ func IndexTemplate(n IndexNaming, kind string) ([]byte, error) {
 		},
 	})
 }
+
+// NullValue is what the index holds for field of log type t when a
+// document carries an explicit null there (the mapping's null_value: IPs
+// read 0.0.0.0, ports 0), so that an in-memory source counts and groups
+// what Elasticsearch does. ok is false for fields without one.
+func NullValue(t LogType, field string) (v Value, ok bool) {
+	f, ok := mappedFields()[t][field]
+	if !ok || !f.hasNull {
+		return Value{}, false
+	}
+	return f.null, true
+}
+
+// MappedType is the Elasticsearch type of the top-level field of log type
+// t in its mapping (keyword, long, ip, date, nested, alias, ...), or ""
+// when the mapping does not have it.
+func MappedType(t LogType, field string) string {
+	return mappedFields()[t][field].typ
+}
+
+type mappedField struct {
+	typ     string
+	null    Value
+	hasNull bool
+}
+
+// mappedFields reads the type and null_value of every top-level field of
+// the embedded log mappings, once.
+var mappedFields = sync.OnceValue(func() map[LogType]map[string]mappedField {
+	out := map[LogType]map[string]mappedField{}
+	for _, t := range LogTypes {
+		b, err := Mapping(string(t))
+		if err != nil {
+			panic(err) // the mappings are embedded: a test catches this
+		}
+		var m struct {
+			Properties map[string]struct {
+				Type      string `json:"type"`
+				NullValue any    `json:"null_value"`
+			} `json:"properties"`
+		}
+		if err := json.Unmarshal(b, &m); err != nil {
+			panic(fmt.Sprintf("mapping %s: %v", t, err))
+		}
+		byField := map[string]mappedField{}
+		for name, p := range m.Properties {
+			f := mappedField{typ: p.Type}
+			if f.typ == "" {
+				f.typ = "object"
+			}
+			switch nv := p.NullValue.(type) {
+			case string:
+				f.null, f.hasNull = StringValue(nv), true
+			case float64:
+				f.null, f.hasNull = NumberValue(nv), true
+			}
+			byField[name] = f
+		}
+		out[t] = byField
+	}
+	return out
+})

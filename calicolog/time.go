@@ -27,7 +27,7 @@ func (s *EpochSeconds) UnmarshalJSON(data []byte) error {
 	if err != nil {
 		return err
 	}
-	if v < 0 || v > 1e11 {
+	if !(v >= 0 && v <= 1e11) { // NaN fails both
 		return fmt.Errorf("epoch seconds %v out of range", v)
 	}
 	*s = EpochSeconds(v)
@@ -52,7 +52,7 @@ func (m *EpochMillis) UnmarshalJSON(data []byte) error {
 	if err != nil {
 		return err
 	}
-	if v < 0 || v > 1e14 {
+	if !(v >= 0 && v <= 1e14) { // NaN fails both
 		return fmt.Errorf("epoch milliseconds %v out of range", v)
 	}
 	*m = EpochMillis(v)

@@ -44,6 +44,17 @@ type Config struct {
 	// BackoffMin and BackoffMax bound the wait before retrying a window
 	// that could not be read.
 	BackoffMin, BackoffMax time.Duration
+	// Sinks receive every window's verdicts (all of them, anomalous or
+	// not) once the window is scored, in window order.
+	Sinks []Sink
+}
+
+// Sink receives the verdicts of each scored window: the alert and event
+// notifiers are sinks. Deliver is called from the engine's goroutine once
+// per window, in window order, and must not block for long: a sink that
+// talks to a server queues and returns.
+type Sink interface {
+	Deliver(ctx context.Context, w source.Window, verdicts []detect.Verdict)
 }
 
 func (c *Config) setDefaults() error {
@@ -211,6 +222,7 @@ func (e *Engine) ProcessWindow(ctx context.Context, w source.Window) error {
 			level.Warn(e.logger).Log("msg", "malformed records skipped", "log_type", t, "window", w, "malformed", c.Malformed)
 		}
 	}
+	var all []detect.Verdict
 	for i, d := range e.detectors {
 		start := time.Now()
 		var verdicts []detect.Verdict
@@ -230,6 +242,10 @@ func (e *Engine) ProcessWindow(ctx context.Context, w source.Window) error {
 			}
 		}
 		level.Debug(e.logger).Log("msg", "detector ran", "detector", d.Name(), "window", w, "entities", len(verdicts), "anomalies", anomalies, "took", took)
+		all = append(all, verdicts...)
+	}
+	for _, s := range e.cfg.Sinks {
+		s.Deliver(ctx, w, all)
 	}
 	e.board.WindowDone(w)
 	level.Info(e.logger).Log("msg", "window processed", "window", w, "records", totalRecords(counts))

@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/scoreboard"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
@@ -208,5 +211,47 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not reached in 5s")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// recordingSink keeps what the engine delivered.
+type recordingSink struct {
+	windows  []time.Time
+	verdicts [][]string // per window, "workload anomalous?"
+}
+
+func (r *recordingSink) Deliver(ctx context.Context, w source.Window, verdicts []detect.Verdict) {
+	r.windows = append(r.windows, w.Start)
+	var got []string
+	for _, v := range verdicts {
+		got = append(got, fmt.Sprintf("%s %t", v.Entity.Workload, v.Anomalous()))
+	}
+	r.verdicts = append(r.verdicts, got)
+}
+
+func TestSinksGetEveryVerdictOfEachWindowInOrder(t *testing.T) {
+	start := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	detectors, err := Build([]string{"port_scan"}, "c1", func(string) string { return "" }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &recordingSink{}
+	e, err := New(Config{Interval: 5 * time.Minute, Start: start, Sinks: []Sink{sink}}, &fakeSource{}, detectors, scoreboard.New(0), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		w := source.Window{Start: start.Add(time.Duration(i) * 5 * time.Minute), End: start.Add(time.Duration(i+1) * 5 * time.Minute)}
+		if err := e.ProcessWindow(context.Background(), w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if want := []time.Time{start, start.Add(5 * time.Minute)}; !reflect.DeepEqual(sink.windows, want) {
+		t.Errorf("windows delivered %v, want %v", sink.windows, want)
+	}
+	for i, got := range sink.verdicts {
+		if want := []string{"attacker-* true", "frontend-* false"}; !reflect.DeepEqual(got, want) {
+			t.Errorf("window %d: verdicts %v, want %v", i, got, want)
+		}
 	}
 }

@@ -8,7 +8,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache="$root/.cache"
-state="$root/.testbed"
+state="${TESTBED_STATE:-$root/.testbed}"  # TESTBED_STATE: a second test bed beside the default one
 es_version=8.19.7
 es_user=calico-es
 es_home="$cache/elasticsearch-$es_version"

@@ -16,6 +16,7 @@ import (
 	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
 )
@@ -38,6 +39,12 @@ type ElasticsearchConfig struct {
 	// 504 or a network error is retried, with exponential backoff and
 	// jitter (default 3).
 	MaxRetries int
+	// RetryBackoff is the wait before the first retry; it doubles with
+	// each retry, up to 64 times (default 100ms).
+	RetryBackoff time.Duration
+	// Transport carries the requests when set (a proxy, instrumentation,
+	// or a test's recorder); by default the client's own.
+	Transport http.RoundTripper
 }
 
 // Elasticsearch is a Source over Calico's log indices. It counts with
@@ -50,8 +57,10 @@ type Elasticsearch struct {
 	retries atomic.Uint64
 }
 
+var _ Source = (*Elasticsearch)(nil)
+
 // NewElasticsearch returns a source for cfg; it does not contact the
-// server until the first query.
+// server until the first request.
 func NewElasticsearch(cfg ElasticsearchConfig, logger log.Logger) (*Elasticsearch, error) {
 	if len(cfg.URLs) == 0 {
 		return nil, errors.New("elasticsearch: no URL")
@@ -68,6 +77,9 @@ func NewElasticsearch(cfg ElasticsearchConfig, logger log.Logger) (*Elasticsearc
 	if cfg.MaxRetries <= 0 {
 		cfg.MaxRetries = 3
 	}
+	if cfg.RetryBackoff <= 0 {
+		cfg.RetryBackoff = 100 * time.Millisecond
+	}
 	if logger == nil {
 		logger = log.NewNopLogger()
 	}
@@ -81,48 +93,49 @@ func NewElasticsearch(cfg ElasticsearchConfig, logger log.Logger) (*Elasticsearc
 		RetryOnStatus:     []int{http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout},
 		MaxRetries:        cfg.MaxRetries,
 		RetryBackoff:      es.backoff,
+		Transport:         cfg.Transport,
 		DisableMetaHeader: true,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("elasticsearch: %w", err)
+		return nil, fmt.Errorf("elasticsearch %s: %w", strings.Join(cfg.URLs, ","), err)
 	}
 	es.client = client
 	return es, nil
 }
 
-// backoff waits 100ms·2^attempt with full jitter, and counts the retry.
+// backoff is the client's wait before retry number attempt: RetryBackoff
+// doubled per retry, with jitter. The client also asks after its last
+// attempt, when no retry follows: that is neither waited nor counted.
 func (e *Elasticsearch) backoff(attempt int) time.Duration {
+	if attempt > e.cfg.MaxRetries {
+		return 0
+	}
 	e.retries.Add(1)
-	d := 100 * time.Millisecond << min(attempt, 6)
-	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+	d := e.cfg.RetryBackoff << min(attempt-1, 6)
+	d = d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+	level.Debug(e.logger).Log("msg", "retrying Elasticsearch request", "attempt", attempt, "wait", d)
+	return d
 }
 
 // Kind is "elasticsearch".
 func (e *Elasticsearch) Kind() string { return "elasticsearch" }
 
-// Retries counts requests retried inside the client.
+// Retries counts requests retried after a 429, 502, 503, 504 or a network
+// error, since the source was made.
 func (e *Elasticsearch) Retries() uint64 { return e.retries.Load() }
 
 // Naming is where the source looks for logs.
 func (e *Elasticsearch) Naming() calicolog.IndexNaming { return e.cfg.Naming }
 
-// esError is Elasticsearch's error body.
-type esError struct {
-	Error struct {
-		Type   string `json:"type"`
-		Reason string `json:"reason"`
-	} `json:"error"`
-	Status int `json:"status"`
-}
-
 // do runs req and decodes a 2xx JSON answer into out; any other answer is
-// an error naming what was asked, the status and Elasticsearch's reason.
+// an error naming what was asked, the HTTP status and Elasticsearch's
+// error type and reason.
 func (e *Elasticsearch) do(ctx context.Context, what string, req esapi.Request, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.RequestTimeout)
 	defer cancel()
 	res, err := req.Do(ctx, e.client)
 	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+		return fmt.Errorf("%s: elasticsearch %s: %w", what, strings.Join(e.cfg.URLs, ","), err)
 	}
 	defer res.Body.Close()
 	body, err := io.ReadAll(res.Body)
@@ -130,11 +143,7 @@ func (e *Elasticsearch) do(ctx context.Context, what string, req esapi.Request, 
 		return fmt.Errorf("%s: read answer: %w", what, err)
 	}
 	if res.IsError() {
-		var ee esError
-		if json.Unmarshal(body, &ee) == nil && ee.Error.Type != "" {
-			return fmt.Errorf("%s: %s: %s: %s", what, res.Status(), ee.Error.Type, ee.Error.Reason)
-		}
-		return fmt.Errorf("%s: %s: %s", what, res.Status(), truncateBody(body))
+		return fmt.Errorf("%s: %w", what, responseError(res.StatusCode, body))
 	}
 	if out == nil {
 		return nil
@@ -143,14 +152,6 @@ func (e *Elasticsearch) do(ctx context.Context, what string, req esapi.Request, 
 		return fmt.Errorf("%s: decode answer: %w", what, err)
 	}
 	return nil
-}
-
-func truncateBody(b []byte) string {
-	s := strings.TrimSpace(string(b))
-	if len(s) > 300 {
-		s = s[:300] + "…"
-	}
-	return s
 }
 
 func (e *Elasticsearch) search(ctx context.Context, what string, t calicolog.LogType, body any, out any) error {
@@ -169,45 +170,32 @@ func (e *Elasticsearch) search(ctx context.Context, what string, t calicolog.Log
 	return e.do(ctx, fmt.Sprintf("%s on %s", what, index), req, out)
 }
 
-// windowFilter selects the records of w (by end_time) of this cluster.
-func (e *Elasticsearch) windowFilter(w Window, extra []Term) []any {
-	filters := []any{map[string]any{"range": map[string]any{"end_time": map[string]any{
+// windowFilter selects the records of w (by end_time) of this cluster. The
+// range reads epoch seconds whatever the field's own format: flow and L7
+// end_time are epoch_second dates, DNS end_time RFC 3339 ones.
+func (e *Elasticsearch) windowFilter(w Window, terms []Term) []any {
+	filters := []any{rangeQuery("end_time", map[string]any{
 		"gte": w.Start.Unix(), "lt": w.End.Unix(), "format": "epoch_second",
-	}}}}
+	})}
 	if field, value, ok := e.cfg.Naming.ClusterFilter(); ok {
-		filters = append(filters, map[string]any{"term": map[string]any{field: value}})
+		filters = append(filters, termQuery(field, value))
 	}
-	for _, t := range extra {
+	for _, t := range terms {
 		filters = append(filters, map[string]any{"terms": map[string]any{t.Field: t.Values}})
 	}
 	return filters
 }
 
-// requiredFields are the fields without which a record of a log type
-// cannot be attributed to an entity; a record lacking them is malformed.
-var requiredFields = map[calicolog.LogType][]string{
-	calicolog.Flows: {"source_name_aggr", "dest_name_aggr"},
-	calicolog.DNS:   {"client_name_aggr", "qname"},
-	calicolog.L7:    {"dest_name_aggr"},
-}
-
-// malformedQuery matches the records of t that break the log contract: a
-// value Elasticsearch could not index (listed in _ignored, as the index's
-// ignore_malformed setting keeps them) or a required field missing.
-func malformedQuery(t calicolog.LogType) map[string]any {
-	should := []any{map[string]any{"exists": map[string]any{"field": "_ignored"}}}
-	for _, f := range requiredFields[t] {
-		should = append(should, map[string]any{"bool": map[string]any{"must_not": map[string]any{"exists": map[string]any{"field": f}}}})
-	}
-	return map[string]any{"bool": map[string]any{"should": should, "minimum_should_match": 1}}
-}
-
-// Count returns the records of t in w and how many are malformed.
+// Count returns the records of t in w and how many of them are malformed
+// (see malformedQuery), with one search that reads no document.
 func (e *Elasticsearch) Count(ctx context.Context, w Window, t calicolog.LogType) (Counts, error) {
+	if _, err := calicolog.ParseLogType(string(t)); err != nil {
+		return Counts{}, err
+	}
 	body := map[string]any{
 		"size":             0,
 		"track_total_hits": true,
-		"query":            map[string]any{"bool": map[string]any{"filter": e.windowFilter(w, nil)}},
+		"query":            boolQuery(map[string]any{"filter": e.windowFilter(w, nil)}),
 		"aggs":             map[string]any{"malformed": map[string]any{"filter": malformedQuery(t)}},
 	}
 	var res countResponse
@@ -218,75 +206,57 @@ func (e *Elasticsearch) Count(ctx context.Context, w Window, t calicolog.LogType
 }
 
 // Aggregate runs q as one composite aggregation over w, paging with
-// after_key until every group is read.
+// after_key until every group is read. Malformed records are skipped. A
+// group key a record lacks reads "", and numbers in keys read in decimal.
 func (e *Elasticsearch) Aggregate(ctx context.Context, w Window, q Query) ([]Row, error) {
 	if err := q.Validate(); err != nil {
 		return nil, err
 	}
-	sources := make([]any, len(q.GroupBy))
-	for i, f := range q.GroupBy {
-		sources[i] = map[string]any{groupKey(i): map[string]any{"terms": map[string]any{"field": f, "missing_bucket": true}}}
+	req, err := newCompositeRequest(q, e.windowFilter(w, q.Filters), e.cfg.PageSize)
+	if err != nil {
+		return nil, err
 	}
-	subAggs := map[string]any{}
-	for i, m := range q.Metrics {
-		switch m.Kind {
-		case Count:
-		case Sum, Max, Avg:
-			subAggs[metricKey(i)] = map[string]any{m.Kind.String(): map[string]any{"field": m.Field}}
-		case Cardinality:
-			subAggs[metricKey(i)] = map[string]any{"cardinality": map[string]any{"field": m.Field, "precision_threshold": 40000}}
-		default:
-			return nil, fmt.Errorf("query %s: metric %s: unsupported kind %s", q.Name, m.Name, m.Kind)
-		}
-	}
-	query := map[string]any{"bool": map[string]any{
-		"filter":   e.windowFilter(w, q.Filters),
-		"must_not": []any{malformedQuery(q.Log)},
-	}}
-	var rows []Row
-	var after map[string]any
-	for page := 0; ; page++ {
-		composite := map[string]any{"size": e.cfg.PageSize, "sources": sources}
-		if after != nil {
-			composite["after"] = after
-		}
-		body := map[string]any{
-			"size":             0,
-			"track_total_hits": false,
-			"query":            query,
-			"aggs":             map[string]any{"groups": map[string]any{"composite": composite, "aggs": subAggs}},
-		}
+	var acc rowMerger
+	for page := 1; ; page++ {
 		var res compositeResponse
-		if err := e.search(ctx, fmt.Sprintf("aggregate %s (page %d)", q.Name, page+1), q.Log, body, &res); err != nil {
+		if err := e.search(ctx, fmt.Sprintf("aggregate %s (page %d)", q.Name, page), q.Log, req.body(), &res); err != nil {
 			return nil, err
 		}
-		for _, b := range res.Aggregations.Groups.Buckets {
-			row, err := b.row(q)
+		groups := res.Aggregations.Groups
+		for i := range groups.Buckets {
+			row, weights, err := groups.Buckets[i].row(q)
 			if err != nil {
-				return nil, fmt.Errorf("aggregate %s: %w", q.Name, err)
+				return nil, fmt.Errorf("aggregate %s on %s (page %d): %w", q.Name, e.cfg.Naming.SearchIndex(q.Log), page, err)
 			}
-			rows = append(rows, row)
+			acc.add(q, row, weights)
 		}
-		if len(res.Aggregations.Groups.Buckets) < e.cfg.PageSize || len(res.Aggregations.Groups.AfterKey) == 0 {
+		if len(groups.Buckets) < e.cfg.PageSize || len(groups.AfterKey) == 0 {
 			break
 		}
-		after = res.Aggregations.Groups.AfterKey
+		req.after = groups.AfterKey
 	}
+	rows := acc.rows()
 	SortRows(rows)
 	return rows, nil
 }
 
-// Samples returns up to n documents of t in w matching filters, newest
-// first, as evidence.
+// Samples returns up to n well-formed documents of t in w matching filters,
+// the latest end_time first, as evidence.
 func (e *Elasticsearch) Samples(ctx context.Context, w Window, t calicolog.LogType, filters []Term, n int) ([]json.RawMessage, error) {
 	if n <= 0 {
 		return nil, nil
 	}
+	if _, err := calicolog.ParseLogType(string(t)); err != nil {
+		return nil, err
+	}
 	body := map[string]any{
 		"size":             n,
 		"track_total_hits": false,
-		"query":            map[string]any{"bool": map[string]any{"filter": e.windowFilter(w, filters)}},
-		"sort":             []any{map[string]any{"end_time": "desc"}, "_doc"},
+		"query": boolQuery(map[string]any{
+			"filter":   e.windowFilter(w, filters),
+			"must_not": []any{malformedQuery(t)},
+		}),
+		"sort": []any{map[string]any{"end_time": "desc"}, "_doc"},
 	}
 	var res samplesResponse
 	if err := e.search(ctx, "sample "+string(t)+" records", t, body, &res); err != nil {
@@ -299,13 +269,9 @@ func (e *Elasticsearch) Samples(ctx context.Context, w Window, t calicolog.LogTy
 	return out, nil
 }
 
-// Version asks the node for its version.
+// Version asks the node for its version number.
 func (e *Elasticsearch) Version(ctx context.Context) (string, error) {
-	var res struct {
-		Nodes map[string]struct {
-			Version string `json:"version"`
-		} `json:"nodes"`
-	}
+	var res nodesVersionResponse
 	req := esapi.NodesInfoRequest{NodeID: []string{"_local"}, FilterPath: []string{"nodes.*.version"}}
 	if err := e.do(ctx, "node version", req, &res); err != nil {
 		return "", err
@@ -313,5 +279,5 @@ func (e *Elasticsearch) Version(ctx context.Context) (string, error) {
 	for _, n := range res.Nodes {
 		return n.Version, nil
 	}
-	return "", errors.New("node version: no node answered")
+	return "", fmt.Errorf("node version: elasticsearch %s: no node answered", strings.Join(e.cfg.URLs, ","))
 }

@@ -3,11 +3,9 @@ package source
 import (
 	"encoding/json"
 	"fmt"
-	"strconv"
+	"net/http"
+	"strings"
 )
-
-func groupKey(i int) string  { return "k" + strconv.Itoa(i) }
-func metricKey(i int) string { return "m" + strconv.Itoa(i) }
 
 // countResponse is the answer to Count's search.
 type countResponse struct {
@@ -23,93 +21,6 @@ type countResponse struct {
 	} `json:"aggregations"`
 }
 
-// compositeResponse is one page of a composite aggregation.
-type compositeResponse struct {
-	Aggregations struct {
-		Groups struct {
-			AfterKey map[string]any    `json:"after_key"`
-			Buckets  []compositeBucket `json:"buckets"`
-		} `json:"groups"`
-	} `json:"aggregations"`
-}
-
-// compositeBucket is one group: its key values, doc_count and one
-// sub-aggregation per metric ({"value": n}, null when no record had it).
-type compositeBucket struct {
-	Key      map[string]json.RawMessage
-	DocCount float64
-	Metrics  map[string]json.RawMessage
-}
-
-func (b *compositeBucket) UnmarshalJSON(data []byte) error {
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return err
-	}
-	b.Metrics = raw
-	if k, ok := raw["key"]; ok {
-		if err := json.Unmarshal(k, &b.Key); err != nil {
-			return fmt.Errorf("bucket key: %w", err)
-		}
-	}
-	if dc, ok := raw["doc_count"]; ok {
-		if err := json.Unmarshal(dc, &b.DocCount); err != nil {
-			return fmt.Errorf("bucket doc_count: %w", err)
-		}
-	}
-	return nil
-}
-
-// row turns a bucket into a Row for q.
-func (b *compositeBucket) row(q Query) (Row, error) {
-	row := Row{Key: make([]string, len(q.GroupBy)), Values: make([]float64, len(q.Metrics))}
-	for i := range q.GroupBy {
-		s, err := keyString(b.Key[groupKey(i)])
-		if err != nil {
-			return Row{}, fmt.Errorf("group key %s: %w", q.GroupBy[i], err)
-		}
-		row.Key[i] = s
-	}
-	for i, m := range q.Metrics {
-		if m.Kind == Count {
-			row.Values[i] = b.DocCount
-			continue
-		}
-		var v struct {
-			Value *float64 `json:"value"`
-		}
-		if raw, ok := b.Metrics[metricKey(i)]; ok {
-			if err := json.Unmarshal(raw, &v); err != nil {
-				return Row{}, fmt.Errorf("metric %s: %w", m.Name, err)
-			}
-		}
-		if v.Value != nil {
-			row.Values[i] = *v.Value
-		}
-	}
-	return row, nil
-}
-
-// keyString renders a composite key value: strings as they are, numbers
-// as their decimal form (long fields come back as numbers), null as "".
-func keyString(raw json.RawMessage) (string, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return "", nil
-	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s, nil
-	}
-	var n json.Number
-	if err := json.Unmarshal(raw, &n); err != nil {
-		return "", fmt.Errorf("neither a string nor a number: %s", raw)
-	}
-	if i, err := n.Int64(); err == nil {
-		return strconv.FormatInt(i, 10), nil
-	}
-	return n.String(), nil
-}
-
 // samplesResponse is the answer to Samples' search.
 type samplesResponse struct {
 	Hits struct {
@@ -117,4 +28,88 @@ type samplesResponse struct {
 			Source json.RawMessage `json:"_source"`
 		} `json:"hits"`
 	} `json:"hits"`
+}
+
+// nodesVersionResponse is the answer to GET _nodes/_local, filtered to the
+// version.
+type nodesVersionResponse struct {
+	Nodes map[string]struct {
+		Version string `json:"version"`
+	} `json:"nodes"`
+}
+
+// ElasticsearchError is an answer of Elasticsearch other than 2xx: its HTTP
+// status and the error it reported.
+type ElasticsearchError struct {
+	Status int
+	Type   string // Elasticsearch's error type, e.g. search_phase_execution_exception
+	Reason string
+	// Cause is the first root cause, when it says more than Reason does
+	// ("all shards failed" says little).
+	CauseType, CauseReason string
+}
+
+func (e *ElasticsearchError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "HTTP %d %s", e.Status, http.StatusText(e.Status))
+	if e.Type != "" {
+		fmt.Fprintf(&b, ": %s: %s", e.Type, e.Reason)
+	} else if e.Reason != "" {
+		fmt.Fprintf(&b, ": %s", e.Reason)
+	}
+	if e.CauseType != "" {
+		fmt.Fprintf(&b, " (caused by %s: %s)", e.CauseType, e.CauseReason)
+	}
+	return b.String()
+}
+
+// errorCause is Elasticsearch's error object.
+type errorCause struct {
+	Type      string       `json:"type"`
+	Reason    string       `json:"reason"`
+	RootCause []errorCause `json:"root_cause"`
+	CausedBy  *errorCause  `json:"caused_by"`
+}
+
+// responseError reads an error answer: {"error": {...}, "status": n},
+// {"error": "text"}, or anything else (a proxy's page), kept short.
+func responseError(status int, body []byte) *ElasticsearchError {
+	e := &ElasticsearchError{Status: status}
+	var wrapper struct {
+		Error json.RawMessage `json:"error"`
+	}
+	if json.Unmarshal(body, &wrapper) != nil || len(wrapper.Error) == 0 {
+		e.Reason = truncateBody(body)
+		return e
+	}
+	var cause errorCause
+	if json.Unmarshal(wrapper.Error, &cause) != nil {
+		var text string
+		if json.Unmarshal(wrapper.Error, &text) == nil {
+			e.Reason = truncateBody([]byte(text))
+		} else {
+			e.Reason = truncateBody(wrapper.Error)
+		}
+		return e
+	}
+	e.Type, e.Reason = cause.Type, cause.Reason
+	var detail *errorCause
+	switch {
+	case len(cause.RootCause) > 0:
+		detail = &cause.RootCause[0]
+	case cause.CausedBy != nil:
+		detail = cause.CausedBy
+	}
+	if detail != nil && (detail.Type != cause.Type || detail.Reason != cause.Reason) {
+		e.CauseType, e.CauseReason = detail.Type, detail.Reason
+	}
+	return e
+}
+
+func truncateBody(b []byte) string {
+	s := strings.Join(strings.Fields(string(b)), " ")
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
 }

@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
+	"net/netip"
+	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -14,35 +14,51 @@ import (
 )
 
 // Memory is a Source over records held in memory, fed by the simulated
-// cluster and by log files. It computes aggregations exactly (Elasticsearch
-// estimates distinct counts above its precision threshold). It is safe for
-// concurrent use.
+// cluster and by log files. It answers every query exactly (Elasticsearch
+// estimates distinct counts above its precision threshold) and reads
+// fields as Calico's index mapping stores them: a null IP reads 0.0.0.0
+// and a null port 0 (calicolog.NullValue), so both sources give the same
+// rows for the same records. It is safe for concurrent use.
 type Memory struct {
 	kind string
-	mu   sync.RWMutex
-	// minutes holds records by log type and by the minute of their
-	// end_time, so a window reads only its own minutes.
-	minutes map[calicolog.LogType]map[int64][]memRecord
-	// malformed counts undecodable documents by log type and minute of
-	// their end_time; unplaced counts those whose end_time could not be
+
+	mu    sync.RWMutex
+	flows table[calicolog.FlowLog]
+	dns   table[calicolog.DNSLog]
+	l7    table[calicolog.L7Log]
+	// malformed holds the end_time of each undecodable document, by log
+	// type and minute; unplaced counts those whose end_time could not be
 	// read either, reported with the next Count of their log type.
-	malformed map[calicolog.LogType]map[int64]int64
+	malformed map[calicolog.LogType]map[int64][]int64
 	unplaced  map[calicolog.LogType]int64
 }
 
-type memRecord struct {
-	end   int64 // end_time, Unix seconds
-	field func(name string) value
-	doc   any // for Samples
+var _ Source = (*Memory)(nil)
+
+// table holds records of one log type by the minute (Unix seconds / 60) of
+// their end_time, so a window of any size and alignment reads only the
+// minutes it covers.
+type table[R any] struct {
+	minutes map[int64][]stored[R]
 }
 
-// NewMemory returns an empty in-memory source reporting kind (for example
-// "simulated" or "file").
+type stored[R any] struct {
+	end int64 // end_time, Unix seconds
+	rec R
+}
+
+// NewMemory returns an empty in-memory source whose Kind is kind
+// ("simulated" when kind is empty; "file" for records read from files).
 func NewMemory(kind string) *Memory {
+	if kind == "" {
+		kind = "simulated"
+	}
 	return &Memory{
 		kind:      kind,
-		minutes:   map[calicolog.LogType]map[int64][]memRecord{},
-		malformed: map[calicolog.LogType]map[int64]int64{},
+		flows:     table[calicolog.FlowLog]{minutes: map[int64][]stored[calicolog.FlowLog]{}},
+		dns:       table[calicolog.DNSLog]{minutes: map[int64][]stored[calicolog.DNSLog]{}},
+		l7:        table[calicolog.L7Log]{minutes: map[int64][]stored[calicolog.L7Log]{}},
+		malformed: map[calicolog.LogType]map[int64][]int64{},
 		unplaced:  map[calicolog.LogType]int64{},
 	}
 }
@@ -50,76 +66,73 @@ func NewMemory(kind string) *Memory {
 // Kind names the source.
 func (m *Memory) Kind() string { return m.kind }
 
-func (m *Memory) add(t calicolog.LogType, r memRecord) {
-	byMinute := m.minutes[t]
-	if byMinute == nil {
-		byMinute = map[int64][]memRecord{}
-		m.minutes[t] = byMinute
-	}
-	minute := floorDiv(r.end, 60)
-	byMinute[minute] = append(byMinute[minute], r)
+func (t *table[R]) add(end int64, rec R) {
+	minute := floorDiv(end, 60)
+	t.minutes[minute] = append(t.minutes[minute], stored[R]{end: end, rec: rec})
 }
 
 func floorDiv(a, b int64) int64 {
 	q := a / b
-	if a%b != 0 && a < 0 {
+	if a%b != 0 && (a < 0) != (b < 0) {
 		q--
 	}
 	return q
 }
 
-// AddFlows stores flow records.
+// AddFlows stores flow records (copies of them).
 func (m *Memory) AddFlows(recs ...calicolog.FlowLog) {
-	recs = append([]calicolog.FlowLog(nil), recs...) // the caller may reuse its slice
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for i := range recs {
-		f := &recs[i]
-		m.add(calicolog.Flows, memRecord{end: int64(f.EndTime), field: func(n string) value { return flowField(f, n) }, doc: f})
+	for _, f := range recs {
+		m.flows.add(int64(f.EndTime), f)
 	}
 }
 
-// AddDNS stores DNS records.
+// AddDNS stores DNS records (copies of them).
 func (m *Memory) AddDNS(recs ...calicolog.DNSLog) {
-	recs = append([]calicolog.DNSLog(nil), recs...) // the caller may reuse its slice
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for i := range recs {
-		d := &recs[i]
-		m.add(calicolog.DNS, memRecord{end: d.EndTime.Unix(), field: func(n string) value { return dnsField(d, n) }, doc: d})
+	for _, d := range recs {
+		m.dns.add(d.EndTime.Unix(), d)
 	}
 }
 
-// AddL7 stores L7 records.
+// AddL7 stores L7 records (copies of them).
 func (m *Memory) AddL7(recs ...calicolog.L7Log) {
-	recs = append([]calicolog.L7Log(nil), recs...) // the caller may reuse its slice
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for i := range recs {
-		l := &recs[i]
-		m.add(calicolog.L7, memRecord{end: int64(l.EndTime), field: func(n string) value { return l7Field(l, n) }, doc: l})
+	for _, l := range recs {
+		m.l7.add(int64(l.EndTime), l)
 	}
 }
 
-// AddDocument decodes one log document of type t and stores it. A document
-// that breaks the log contract is not stored: it is counted as malformed in
-// the window of its end_time when that can be read, otherwise with the next
-// Count of its log type. The decoding error is returned for the caller to
-// report; nothing else is lost.
+// AddDocument decodes one log document of type t (its _source, as
+// calicolog.DecodeFlowLog and its siblings read it) and stores the record.
+// A document that breaks the log contract is never stored: it is counted
+// as malformed in the window that holds its end_time when that can still
+// be read (epoch seconds or RFC 3339), and otherwise with the next Count of
+// log type t, whatever its window. Beyond what the decoders check, an IP
+// field that holds no IP address makes a document malformed, as it does in
+// Elasticsearch (whose ip fields refuse it). The error is returned for the
+// caller to log; ignoring it loses nothing.
 func (m *Memory) AddDocument(t calicolog.LogType, doc []byte) error {
 	var err error
 	switch t {
 	case calicolog.Flows:
 		var f calicolog.FlowLog
 		if f, err = calicolog.DecodeFlowLog(doc); err == nil {
-			m.AddFlows(f)
-			return nil
+			if err = flowIPs(&f); err == nil {
+				m.AddFlows(f)
+				return nil
+			}
 		}
 	case calicolog.DNS:
 		var d calicolog.DNSLog
 		if d, err = calicolog.DecodeDNSLog(doc); err == nil {
-			m.AddDNS(d)
-			return nil
+			if err = dnsIPs(&d); err == nil {
+				m.AddDNS(d)
+				return nil
+			}
 		}
 	case calicolog.L7:
 		var l calicolog.L7Log
@@ -134,13 +147,55 @@ func (m *Memory) AddDocument(t calicolog.LogType, doc []byte) error {
 	defer m.mu.Unlock()
 	if end, ok := looseEndTime(doc); ok {
 		if m.malformed[t] == nil {
-			m.malformed[t] = map[int64]int64{}
+			m.malformed[t] = map[int64][]int64{}
 		}
-		m.malformed[t][floorDiv(end, 60)]++
+		minute := floorDiv(end, 60)
+		m.malformed[t][minute] = append(m.malformed[t][minute], end)
 	} else {
 		m.unplaced[t]++
 	}
 	return err
+}
+
+// flowIPs checks the IP fields of a flow log hold IP addresses, as the
+// index's ip type requires (Elasticsearch lists a field that does not in
+// _ignored, which makes the record malformed).
+func flowIPs(f *calicolog.FlowLog) error {
+	if err := checkIP("flow log", "source_ip", f.SourceIP); err != nil {
+		return err
+	}
+	if err := checkIP("flow log", "dest_ip", f.DestIP); err != nil {
+		return err
+	}
+	for i := range f.OriginalSourceIPs {
+		if err := checkIP("flow log", "original_source_ips", &f.OriginalSourceIPs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dnsIPs checks the IP fields of a DNS log hold IP addresses.
+func dnsIPs(d *calicolog.DNSLog) error {
+	if err := checkIP("dns log", "client_ip", d.ClientIP); err != nil {
+		return err
+	}
+	for i := range d.Servers {
+		if err := checkIP("dns log", "servers.ip", &d.Servers[i].IP); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkIP(record, field string, ip *string) error {
+	if ip == nil {
+		return nil
+	}
+	if _, err := netip.ParseAddr(*ip); err != nil {
+		return &calicolog.FieldError{Record: record, Field: field, Reason: fmt.Sprintf("%q is not an IP address", *ip)}
+	}
+	return nil
 }
 
 // looseEndTime reads end_time as epoch seconds or an RFC 3339 string from a
@@ -165,34 +220,74 @@ func looseEndTime(doc []byte) (int64, bool) {
 	return 0, false
 }
 
-// Forget drops records (and malformed counts) that end before before.
+// Forget drops the records, and the malformed counts, whose end_time is
+// before before, so a long-running source stays bounded.
 func (m *Memory) Forget(before time.Time) {
-	cut := floorDiv(before.Unix(), 60)
+	cut := before.Unix()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, byMinute := range m.minutes {
-		for minute := range byMinute {
-			if minute < cut {
-				delete(byMinute, minute)
-			}
-		}
-	}
+	forget(&m.flows, cut)
+	forget(&m.dns, cut)
+	forget(&m.l7, cut)
 	for _, byMinute := range m.malformed {
-		for minute := range byMinute {
-			if minute < cut {
+		for minute, ends := range byMinute {
+			if kept := slices.DeleteFunc(ends, func(end int64) bool { return end < cut }); len(kept) == 0 {
 				delete(byMinute, minute)
+			} else {
+				byMinute[minute] = kept
 			}
 		}
 	}
 }
 
+func forget[R any](t *table[R], cut int64) {
+	cutMinute := floorDiv(cut, 60)
+	for minute, recs := range t.minutes {
+		switch {
+		case minute < cutMinute:
+			delete(t.minutes, minute)
+		case minute == cutMinute:
+			kept := slices.DeleteFunc(recs, func(s stored[R]) bool { return s.end < cut })
+			if len(kept) == 0 {
+				delete(t.minutes, minute)
+			} else {
+				t.minutes[minute] = kept
+			}
+		}
+	}
+}
+
+// minutesOf lists, in order, the minutes of byMinute that may hold
+// end_times in [start, end).
+func minutesOf[V any](byMinute map[int64]V, start, end int64) []int64 {
+	first, last := floorDiv(start, 60), floorDiv(end-1, 60)
+	if last < first {
+		return nil
+	}
+	var out []int64
+	if span := last - first + 1; span <= int64(len(byMinute)) {
+		for minute := first; minute <= last; minute++ {
+			if _, ok := byMinute[minute]; ok {
+				out = append(out, minute)
+			}
+		}
+		return out
+	}
+	for minute := range byMinute {
+		if minute >= first && minute <= last {
+			out = append(out, minute)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // each calls fn for every record of t whose end_time lies in w, in a
-// deterministic order (by minute, then insertion). Called under the lock.
-func (m *Memory) each(t calicolog.LogType, w Window, fn func(r *memRecord)) {
-	byMinute := m.minutes[t]
+// deterministic order: by minute, then as added. Called under the lock.
+func each[R any](t *table[R], w Window, fn func(s *stored[R])) {
 	start, end := w.Start.Unix(), w.End.Unix()
-	for minute := floorDiv(start, 60); minute*60 < end; minute++ {
-		recs := byMinute[minute]
+	for _, minute := range minutesOf(t.minutes, start, end) {
+		recs := t.minutes[minute]
 		for i := range recs {
 			if recs[i].end >= start && recs[i].end < end {
 				fn(&recs[i])
@@ -201,92 +296,167 @@ func (m *Memory) each(t calicolog.LogType, w Window, fn func(r *memRecord)) {
 	}
 }
 
-func matches(r *memRecord, filters []Term) bool {
-	for _, f := range filters {
-		v := r.field(f.Field)
-		ok := false
-		for _, want := range f.Values {
-			if v.present && v.str == want {
-				ok = true
-				break
+// reader returns how a query reads field name of records of log type lt:
+// as the record holds it, or as the index's null_value when the record
+// has none (an IP or a port written as null).
+func reader[R any](lt calicolog.LogType, lookup func(string) (calicolog.FieldFunc[R], bool), name string) (calicolog.FieldFunc[R], error) {
+	get, ok := lookup(name)
+	if !ok {
+		return nil, fmt.Errorf("%s logs have no field %q (known: %v)", lt, name, calicolog.FieldNames(lt))
+	}
+	if calicolog.MappedType(lt, name) == "ip" {
+		// Elasticsearch answers an IP in its canonical form: ::ffff:10.0.0.1
+		// reads 10.0.0.1.
+		raw := get
+		get = func(r *R) (calicolog.Value, bool) {
+			v, ok := raw(r)
+			if ok {
+				if a, err := netip.ParseAddr(v.Str); err == nil && a.Is6() {
+					v.Str = a.Unmap().String()
+				}
 			}
+			return v, ok
 		}
+	}
+	if null, ok := calicolog.NullValue(lt, name); ok {
+		present := get
+		return func(r *R) (calicolog.Value, bool) {
+			if v, ok := present(r); ok {
+				return v, true
+			}
+			return null, true
+		}, nil
+	}
+	return get, nil
+}
+
+// filter is a compiled Term: a record matches when its field is present
+// and equals one of the values.
+type filter[R any] struct {
+	get    calicolog.FieldFunc[R]
+	values map[string]struct{}
+}
+
+func compileFilters[R any](lt calicolog.LogType, lookup func(string) (calicolog.FieldFunc[R], bool), terms []Term) ([]filter[R], error) {
+	out := make([]filter[R], len(terms))
+	for i, t := range terms {
+		get, err := reader(lt, lookup, t.Field)
+		if err != nil {
+			return nil, fmt.Errorf("filter: %w", err)
+		}
+		values := make(map[string]struct{}, len(t.Values))
+		for _, v := range t.Values {
+			values[v] = struct{}{}
+		}
+		out[i] = filter[R]{get: get, values: values}
+	}
+	return out, nil
+}
+
+func matchAll[R any](r *R, filters []filter[R]) bool {
+	for _, f := range filters {
+		v, ok := f.get(r)
 		if !ok {
+			return false
+		}
+		if _, ok := f.values[v.String()]; !ok {
 			return false
 		}
 	}
 	return true
 }
 
+// group accumulates one row.
 type group struct {
 	key      []string
-	sums     []float64
-	counts   []float64 // records with the field, for avg
-	maxes    []float64
-	distinct []map[string]struct{}
 	records  float64
+	sums     []float64
+	counts   []float64 // records with a numeric value, for Avg and Max
+	maxes    []float64
+	distinct []map[calicolog.Value]struct{}
 }
 
-// Aggregate computes q over the records of w exactly.
-func (m *Memory) Aggregate(ctx context.Context, w Window, q Query) ([]Row, error) {
-	if err := q.Validate(); err != nil {
-		return nil, err
+// aggregate computes q over the records of t in w.
+func aggregate[R any](t *table[R], lookup func(string) (calicolog.FieldFunc[R], bool), w Window, q Query) ([]Row, error) {
+	filters, err := compileFilters(q.Log, lookup, q.Filters)
+	if err != nil {
+		return nil, fmt.Errorf("query %s: %w", q.Name, err)
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	keys := make([]calicolog.FieldFunc[R], len(q.GroupBy))
+	for i, f := range q.GroupBy {
+		if keys[i], err = reader(q.Log, lookup, f); err != nil {
+			return nil, fmt.Errorf("query %s: group by: %w", q.Name, err)
+		}
 	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	metrics := make([]calicolog.FieldFunc[R], len(q.Metrics))
+	for i, metric := range q.Metrics {
+		switch metric.Kind {
+		case Count:
+			continue
+		case Sum, Max, Avg, Cardinality:
+		default:
+			return nil, fmt.Errorf("query %s: metric %s: unsupported kind %s", q.Name, metric.Name, metric.Kind)
+		}
+		if metrics[i], err = reader(q.Log, lookup, metric.Field); err != nil {
+			return nil, fmt.Errorf("query %s: metric %s: %w", q.Name, metric.Name, err)
+		}
+	}
+
 	groups := map[string]*group{}
-	var keyBuf strings.Builder
-	m.each(q.Log, w, func(r *memRecord) {
-		if !matches(r, q.Filters) {
+	var order []*group
+	var buf []byte
+	key := make([]string, len(keys))
+	each(t, w, func(s *stored[R]) {
+		r := &s.rec
+		if !matchAll(r, filters) {
 			return
 		}
-		keyBuf.Reset()
-		key := make([]string, len(q.GroupBy))
-		for i, f := range q.GroupBy {
-			key[i] = r.field(f).str
-			keyBuf.WriteString(key[i])
-			keyBuf.WriteByte(0)
+		buf = buf[:0]
+		for i, get := range keys {
+			key[i] = ""
+			if v, ok := get(r); ok {
+				key[i] = v.String()
+			}
+			buf = append(buf, key[i]...)
+			buf = append(buf, 0)
 		}
-		g := groups[keyBuf.String()]
+		g := groups[string(buf)]
 		if g == nil {
 			n := len(q.Metrics)
-			g = &group{key: key, sums: make([]float64, n), counts: make([]float64, n),
-				maxes: make([]float64, n), distinct: make([]map[string]struct{}, n)}
-			for i := range g.maxes {
-				g.maxes[i] = math.Inf(-1)
-			}
-			groups[keyBuf.String()] = g
+			g = &group{key: slices.Clone(key), sums: make([]float64, n), counts: make([]float64, n),
+				maxes: make([]float64, n), distinct: make([]map[calicolog.Value]struct{}, n)}
+			groups[string(buf)] = g
+			order = append(order, g)
 		}
 		g.records++
 		for i, metric := range q.Metrics {
 			if metric.Kind == Count {
 				continue
 			}
-			v := r.field(metric.Field)
-			if !v.present {
+			v, ok := metrics[i](r)
+			if !ok {
 				continue
 			}
-			switch metric.Kind {
-			case Cardinality:
+			if metric.Kind == Cardinality {
 				if g.distinct[i] == nil {
-					g.distinct[i] = map[string]struct{}{}
+					g.distinct[i] = map[calicolog.Value]struct{}{}
 				}
-				g.distinct[i][v.str] = struct{}{}
-			default:
-				if !v.numeric {
-					continue
-				}
-				g.sums[i] += v.num
-				g.counts[i]++
-				g.maxes[i] = math.Max(g.maxes[i], v.num)
+				g.distinct[i][v] = struct{}{}
+				continue
 			}
+			if !v.Numeric {
+				continue
+			}
+			if g.counts[i] == 0 || v.Num > g.maxes[i] {
+				g.maxes[i] = v.Num
+			}
+			g.sums[i] += v.Num
+			g.counts[i]++
 		}
 	})
-	rows := make([]Row, 0, len(groups))
-	for _, g := range groups {
+
+	rows := make([]Row, 0, len(order))
+	for _, g := range order {
 		row := Row{Key: g.key, Values: make([]float64, len(q.Metrics))}
 		for i, metric := range q.Metrics {
 			switch metric.Kind {
@@ -295,9 +465,7 @@ func (m *Memory) Aggregate(ctx context.Context, w Window, q Query) ([]Row, error
 			case Sum:
 				row.Values[i] = g.sums[i]
 			case Max:
-				if g.counts[i] > 0 {
-					row.Values[i] = g.maxes[i]
-				}
+				row.Values[i] = g.maxes[i]
 			case Avg:
 				if g.counts[i] > 0 {
 					row.Values[i] = g.sums[i] / g.counts[i]
@@ -312,9 +480,33 @@ func (m *Memory) Aggregate(ctx context.Context, w Window, q Query) ([]Row, error
 	return rows, nil
 }
 
+// Aggregate computes q over the records of w exactly. A group key a record
+// lacks reads ""; Sum, Max and Avg read the numeric values of the group's
+// records that have the field (0 when none has); Count counts records. A
+// field the records do not have is an error, so a misspelt query fails
+// here rather than silently counting nothing.
+func (m *Memory) Aggregate(ctx context.Context, w Window, q Query) ([]Row, error) {
+	if err := q.Validate(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	switch q.Log {
+	case calicolog.Flows:
+		return aggregate(&m.flows, calicolog.FlowField, w, q)
+	case calicolog.DNS:
+		return aggregate(&m.dns, calicolog.DNSField, w, q)
+	default:
+		return aggregate(&m.l7, calicolog.L7Field, w, q)
+	}
+}
+
 // SortRows orders rows by key, so two sources' answers compare equal.
 func SortRows(rows []Row) {
-	sort.Slice(rows, func(i, j int) bool {
+	sort.SliceStable(rows, func(i, j int) bool {
 		a, b := rows[i].Key, rows[j].Key
 		for k := 0; k < len(a) && k < len(b); k++ {
 			if a[k] != b[k] {
@@ -325,21 +517,34 @@ func SortRows(rows []Row) {
 	})
 }
 
-// Count returns the records of t in w, malformed ones included.
+// Count returns the records of t in w, malformed ones included. Malformed
+// documents whose end_time could not be read are reported once, by the
+// first Count of their log type after they were added.
 func (m *Memory) Count(ctx context.Context, w Window, t calicolog.LogType) (Counts, error) {
 	if err := ctx.Err(); err != nil {
+		return Counts{}, err
+	}
+	if _, err := calicolog.ParseLogType(string(t)); err != nil {
 		return Counts{}, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var c Counts
-	m.each(t, w, func(*memRecord) { c.Records++ })
+	switch t {
+	case calicolog.Flows:
+		each(&m.flows, w, func(*stored[calicolog.FlowLog]) { c.Records++ })
+	case calicolog.DNS:
+		each(&m.dns, w, func(*stored[calicolog.DNSLog]) { c.Records++ })
+	case calicolog.L7:
+		each(&m.l7, w, func(*stored[calicolog.L7Log]) { c.Records++ })
+	}
 	start, end := w.Start.Unix(), w.End.Unix()
-	for minute, n := range m.malformed[t] {
-		// Malformed counts are kept per minute; a window holds whole minutes
-		// when it is aligned to them, as windows are.
-		if minute*60 >= start && minute*60 < end {
-			c.Malformed += n
+	byMinute := m.malformed[t]
+	for _, minute := range minutesOf(byMinute, start, end) {
+		for _, e := range byMinute[minute] {
+			if e >= start && e < end {
+				c.Malformed++
+			}
 		}
 	}
 	c.Malformed += m.unplaced[t]
@@ -348,29 +553,47 @@ func (m *Memory) Count(ctx context.Context, w Window, t calicolog.LogType) (Coun
 	return c, nil
 }
 
-// Samples returns up to n records of t in w that match every filter, the
-// latest-ending first.
+// Samples returns up to n records of t in w that match every filter, JSON
+// encoded: the latest end_time first, records with the same end_time in
+// the order they were added.
 func (m *Memory) Samples(ctx context.Context, w Window, t calicolog.LogType, filters []Term, n int) ([]json.RawMessage, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if n <= 0 {
+		return nil, nil
+	}
 	m.mu.RLock()
-	var picked []*memRecord
-	m.each(t, w, func(r *memRecord) {
-		if matches(r, filters) {
-			picked = append(picked, r)
+	defer m.mu.RUnlock()
+	switch t {
+	case calicolog.Flows:
+		return samples(&m.flows, calicolog.FlowField, w, t, filters, n)
+	case calicolog.DNS:
+		return samples(&m.dns, calicolog.DNSField, w, t, filters, n)
+	case calicolog.L7:
+		return samples(&m.l7, calicolog.L7Field, w, t, filters, n)
+	}
+	return nil, fmt.Errorf("unknown log type %q", t)
+}
+
+func samples[R any](t *table[R], lookup func(string) (calicolog.FieldFunc[R], bool), w Window, lt calicolog.LogType, terms []Term, n int) ([]json.RawMessage, error) {
+	filters, err := compileFilters(lt, lookup, terms)
+	if err != nil {
+		return nil, fmt.Errorf("samples of %s: %w", lt, err)
+	}
+	var picked []*stored[R]
+	each(t, w, func(s *stored[R]) {
+		if matchAll(&s.rec, filters) {
+			picked = append(picked, s)
 		}
 	})
-	m.mu.RUnlock()
 	sort.SliceStable(picked, func(i, j int) bool { return picked[i].end > picked[j].end })
-	if len(picked) > n {
-		picked = picked[:n]
-	}
+	picked = picked[:min(n, len(picked))]
 	out := make([]json.RawMessage, 0, len(picked))
-	for _, r := range picked {
-		b, err := json.Marshal(r.doc)
+	for _, s := range picked {
+		b, err := json.Marshal(&s.rec)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("samples of %s: %w", lt, err)
 		}
 		out = append(out, b)
 	}

@@ -1,0 +1,249 @@
+package source
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// compositeRequest is the search behind Aggregate: one composite
+// aggregation ("groups") keyed by the query's GroupBy fields, with one
+// sub-aggregation per metric, read a page at a time.
+type compositeRequest struct {
+	query   map[string]any
+	sources []any
+	aggs    map[string]any
+	size    int
+	after   map[string]any // the previous page's after_key
+}
+
+func groupKey(i int) string  { return "k" + strconv.Itoa(i) }
+func metricKey(i int) string { return "m" + strconv.Itoa(i) }
+
+// newCompositeRequest builds the request of q over the records filters
+// select, skipping malformed ones.
+func newCompositeRequest(q Query, filters []any, size int) (*compositeRequest, error) {
+	r := &compositeRequest{
+		query: boolQuery(map[string]any{
+			"filter":   filters,
+			"must_not": []any{malformedQuery(q.Log)},
+		}),
+		sources: make([]any, len(q.GroupBy)),
+		aggs:    map[string]any{},
+		size:    size,
+	}
+	for i, f := range q.GroupBy {
+		// missing_bucket keeps records that lack the field, under a null key.
+		r.sources[i] = map[string]any{groupKey(i): map[string]any{"terms": map[string]any{"field": f, "missing_bucket": true}}}
+	}
+	for i, m := range q.Metrics {
+		switch m.Kind {
+		case Count: // the bucket's doc_count
+		case Sum:
+			r.aggs[metricKey(i)] = map[string]any{"sum": map[string]any{"field": m.Field}}
+		case Max:
+			r.aggs[metricKey(i)] = map[string]any{"max": map[string]any{"field": m.Field}}
+		case Avg:
+			// stats rather than avg: its count lets two buckets whose keys
+			// read the same be merged exactly.
+			r.aggs[metricKey(i)] = map[string]any{"stats": map[string]any{"field": m.Field}}
+		case Cardinality:
+			// Exact (a hash set) below the threshold, HyperLogLog++ above.
+			r.aggs[metricKey(i)] = map[string]any{"cardinality": map[string]any{"field": m.Field, "precision_threshold": 40000}}
+		default:
+			return nil, fmt.Errorf("query %s: metric %s: unsupported kind %s", q.Name, m.Name, m.Kind)
+		}
+	}
+	return r, nil
+}
+
+// body is the search body of the next page.
+func (r *compositeRequest) body() map[string]any {
+	composite := map[string]any{"size": r.size, "sources": r.sources}
+	if r.after != nil {
+		composite["after"] = r.after
+	}
+	groups := map[string]any{"composite": composite}
+	if len(r.aggs) > 0 {
+		groups["aggs"] = r.aggs
+	}
+	return map[string]any{
+		"size":             0,
+		"track_total_hits": false,
+		"query":            r.query,
+		"aggs":             map[string]any{"groups": groups},
+	}
+}
+
+// compositeResponse is one page of the composite aggregation.
+type compositeResponse struct {
+	Aggregations struct {
+		Groups struct {
+			AfterKey map[string]any    `json:"after_key"`
+			Buckets  []compositeBucket `json:"buckets"`
+		} `json:"groups"`
+	} `json:"aggregations"`
+}
+
+// compositeBucket is one group: its key values, its doc_count, and the
+// sub-aggregations by name ({"value": n}, null when no record had the
+// field; stats for Avg).
+type compositeBucket struct {
+	Key      map[string]json.RawMessage
+	DocCount float64
+	Metrics  map[string]json.RawMessage
+}
+
+func (b *compositeBucket) UnmarshalJSON(data []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return err
+	}
+	b.Metrics = raw
+	if k, ok := raw["key"]; ok {
+		if err := json.Unmarshal(k, &b.Key); err != nil {
+			return fmt.Errorf("bucket key: %w", err)
+		}
+	}
+	if dc, ok := raw["doc_count"]; ok {
+		if err := json.Unmarshal(dc, &b.DocCount); err != nil {
+			return fmt.Errorf("bucket doc_count: %w", err)
+		}
+	}
+	return nil
+}
+
+// metricValue is a single-value metric ({"value": n}) or stats.
+type metricValue struct {
+	Value *float64 `json:"value"`
+	Avg   *float64 `json:"avg"`
+	Count *float64 `json:"count"`
+}
+
+// bucketWeights says, per metric of a row, whether any record had the
+// field (for Max) and how many did (for Avg), so rows can be merged.
+type bucketWeights struct {
+	present []bool
+	counts  []float64
+}
+
+// row turns a bucket into a Row of q.
+func (b *compositeBucket) row(q Query) (Row, bucketWeights, error) {
+	row := Row{Key: make([]string, len(q.GroupBy)), Values: make([]float64, len(q.Metrics))}
+	w := bucketWeights{present: make([]bool, len(q.Metrics)), counts: make([]float64, len(q.Metrics))}
+	for i := range q.GroupBy {
+		s, err := keyString(b.Key[groupKey(i)])
+		if err != nil {
+			return Row{}, w, fmt.Errorf("group key %s: %w", q.GroupBy[i], err)
+		}
+		row.Key[i] = s
+	}
+	for i, m := range q.Metrics {
+		if m.Kind == Count {
+			row.Values[i] = b.DocCount
+			w.present[i], w.counts[i] = true, b.DocCount
+			continue
+		}
+		var v metricValue
+		if raw, ok := b.Metrics[metricKey(i)]; ok {
+			if err := json.Unmarshal(raw, &v); err != nil {
+				return Row{}, w, fmt.Errorf("metric %s: %s: %w", m.Name, raw, err)
+			}
+		}
+		switch {
+		case m.Kind == Avg && v.Avg != nil && v.Count != nil:
+			row.Values[i] = *v.Avg
+			w.present[i], w.counts[i] = *v.Count > 0, *v.Count
+		case m.Kind != Avg && v.Value != nil:
+			row.Values[i] = *v.Value
+			w.present[i] = true
+		}
+	}
+	return row, w, nil
+}
+
+// keyString renders a composite key value: a string as it is, a number in
+// decimal (keys of long fields come back as numbers), a boolean as true or
+// false, null (a record without the field) as "".
+func keyString(raw json.RawMessage) (string, error) {
+	raw = bytes.TrimSpace(raw)
+	switch {
+	case len(raw) == 0 || string(raw) == "null":
+		return "", nil
+	case string(raw) == "true" || string(raw) == "false":
+		return string(raw), nil
+	case raw[0] == '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return "", err
+		}
+		return s, nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(raw, &n); err != nil {
+		return "", fmt.Errorf("neither a string nor a number: %s", raw)
+	}
+	if i, err := n.Int64(); err == nil {
+		return strconv.FormatInt(i, 10), nil
+	}
+	f, err := n.Float64()
+	if err != nil {
+		return n.String(), nil
+	}
+	if f == float64(int64(f)) {
+		return strconv.FormatInt(int64(f), 10), nil
+	}
+	return strconv.FormatFloat(f, 'f', -1, 64), nil
+}
+
+// rowMerger collects the rows of every page. Two buckets can read as the
+// same key ("" and a missing value both read ""): they are merged into one
+// row, exactly for Count, Sum, Max and Avg; a merged Cardinality is the
+// larger of the two (a lower bound of the distinct values of both).
+type rowMerger struct {
+	index map[string]int
+	out   []Row
+	ws    []bucketWeights
+}
+
+func (m *rowMerger) add(q Query, row Row, w bucketWeights) {
+	if m.index == nil {
+		m.index = map[string]int{}
+	}
+	k := strings.Join(row.Key, "\x00")
+	i, seen := m.index[k]
+	if !seen {
+		m.index[k] = len(m.out)
+		m.out = append(m.out, row)
+		m.ws = append(m.ws, w)
+		return
+	}
+	have, hw := m.out[i].Values, m.ws[i]
+	for j, metric := range q.Metrics {
+		switch metric.Kind {
+		case Count, Sum:
+			have[j] += row.Values[j]
+		case Max:
+			if w.present[j] && (!hw.present[j] || row.Values[j] > have[j]) {
+				have[j] = row.Values[j]
+			}
+		case Avg:
+			if n := hw.counts[j] + w.counts[j]; n > 0 {
+				have[j] = (have[j]*hw.counts[j] + row.Values[j]*w.counts[j]) / n
+			}
+		case Cardinality:
+			have[j] = max(have[j], row.Values[j])
+		}
+		hw.present[j] = hw.present[j] || w.present[j]
+		hw.counts[j] += w.counts[j]
+	}
+}
+
+func (m *rowMerger) rows() []Row {
+	if m.out == nil {
+		return []Row{}
+	}
+	return m.out
+}

@@ -1,0 +1,48 @@
+package source
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// FuzzCompositeResponse decodes arbitrary bytes as a page of the composite
+// aggregation and turns its buckets into rows, as Aggregate does: whatever
+// the answer, that never panics, and a row has one key per GroupBy field
+// and one value per metric.
+func FuzzCompositeResponse(f *testing.F) {
+	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
+	if err != nil || len(files) == 0 {
+		f.Fatalf("no recorded answers in testdata: %v", err)
+	}
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var res compositeResponse
+		if json.Unmarshal(data, &res) != nil {
+			return
+		}
+		var acc rowMerger
+		for i := range res.Aggregations.Groups.Buckets {
+			row, weights, err := res.Aggregations.Groups.Buckets[i].row(recordedQuery)
+			if err != nil {
+				continue
+			}
+			if len(row.Key) != len(recordedQuery.GroupBy) || len(row.Values) != len(recordedQuery.Metrics) {
+				t.Fatalf("row %v from bucket %d of %s does not fit the query", row, i, data)
+			}
+			acc.add(recordedQuery, row, weights)
+		}
+		rows := acc.rows()
+		SortRows(rows)
+		if len(rows) > len(res.Aggregations.Groups.Buckets) {
+			t.Fatalf("%d rows from %d buckets", len(rows), len(res.Aggregations.Groups.Buckets))
+		}
+	})
+}
