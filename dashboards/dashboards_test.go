@@ -1,79 +1,179 @@
 package dashboards
 
 import (
+	"bufio"
 	"encoding/json"
-	"io/fs"
-	"regexp"
-	"sort"
+	"flag"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/prometheus/promql/parser"
+	"sigs.k8s.io/yaml"
+
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/rules"
 )
 
-// exported lists the metric names the collector emits (collector package).
-var exported = map[string]bool{
-	"calico_anomaly_score": true, "calico_anomaly_score_threshold": true,
-	"calico_anomaly_observed_value": true, "calico_anomaly_expected_value": true,
-	"calico_anomaly_detections_total": true, "calico_anomaly_model_ready": true,
-	"calico_anomaly_detector_runs_total": true, "calico_anomaly_detector_run_duration_seconds": true,
-	"calico_anomaly_detector_last_run_timestamp_seconds": true, "calico_anomaly_window_lag_seconds": true,
-	"calico_anomaly_log_records_total": true, "calico_anomaly_log_records_malformed_total": true,
-	"calico_anomaly_elasticsearch_up": true, "calico_anomaly_elasticsearch_retries_total": true,
-	"calico_anomaly_series_dropped_total": true,
-}
-
-var metricName = regexp.MustCompile(`calico_anomaly_[a-z_]+`)
-
-type dashboard struct {
-	UID        string `json:"uid"`
-	Title      string `json:"title"`
-	Templating struct {
-		List []struct {
-			Name string `json:"name"`
-			Type string `json:"type"`
-		} `json:"list"`
-	} `json:"templating"`
-	Panels []struct {
-		Title   string `json:"title"`
-		Targets []struct {
-			Expr string `json:"expr"`
-		} `json:"targets"`
-	} `json:"panels"`
-}
-
-func TestDashboardsUseOnlyExportedMetrics(t *testing.T) {
-	names, err := fs.Glob(Files, "*.json")
-	if err != nil || len(names) == 0 {
-		t.Fatalf("no dashboards embedded: %v", err)
+// known lists the series the queries may name: the exporter's metrics
+// (from the collector's golden output), those of the alert notifier, the
+// recording rules, and ALERTS.
+func known(t *testing.T) map[string]bool {
+	t.Helper()
+	names := map[string]bool{"ALERTS": true, "calico_anomaly_alertmanager_up": true}
+	f, err := os.Open("../collector/testdata/one_window.prom")
+	if err != nil {
+		t.Fatal(err)
 	}
-	sort.Strings(names)
-	for _, name := range names {
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if fields := strings.Fields(sc.Text()); len(fields) > 2 && fields[1] == "TYPE" {
+			names[fields[2]] = true
+		}
+	}
+	var file struct {
+		Groups []struct {
+			Rules []struct {
+				Record string `json:"record"`
+			} `json:"rules"`
+		} `json:"groups"`
+	}
+	if err := yaml.Unmarshal([]byte(rules.File), &file); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range file.Groups {
+		for _, r := range g.Rules {
+			if r.Record != "" {
+				names[r.Record] = true
+			}
+		}
+	}
+	return names
+}
+
+// MetricNames parses expr with the Prometheus parser and lists the series
+// names its selectors use.
+func metricNames(expr string) ([]string, error) {
+	e, err := parser.NewParser(parser.Options{}).ParseExpr(expr)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+		if vs, ok := n.(*parser.VectorSelector); ok {
+			out = append(out, vs.Name)
+		}
+		return nil
+	})
+	return out, nil
+}
+
+func TestEveryQueryParsesAndNamesKnownSeries(t *testing.T) {
+	qs, err := Queries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(qs) < 30 {
+		t.Fatalf("%d queries, want the four dashboards' worth", len(qs))
+	}
+	names := known(t)
+	for _, q := range qs {
+		used, err := metricNames(Expand(q.Expr, "1h", "1m"))
+		if err != nil {
+			t.Errorf("%s %s: %q does not parse: %v", q.Dashboard, q.Where, q.Expr, err)
+			continue
+		}
+		if len(used) == 0 {
+			t.Errorf("%s %s: %q names no series", q.Dashboard, q.Where, q.Expr)
+		}
+		for _, n := range used {
+			if !names[n] {
+				t.Errorf("%s %s: %q names %s, which neither the exporter nor the rules produce", q.Dashboard, q.Where, q.Expr, n)
+			}
+		}
+	}
+}
+
+func TestTheParserRefusesWhatGrafanaWouldNotRun(t *testing.T) {
+	for _, bad := range []string{`sum(calico_anomaly_score`, `calico_anomaly_score{detector=~"$detector"}[`, `rate(calico_anomaly_detections_total)`} {
+		if _, err := metricNames(Expand(bad, "1h", "1m")); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+}
+
+func TestDashboardsHaveTheirVariablesAndPanels(t *testing.T) {
+	want := map[string]bool{"overview.json": true, "security.json": true, "performance.json": true, "workload.json": true}
+	uids := map[string]string{}
+	for _, name := range Names() {
+		delete(want, name)
 		raw, _ := Files.ReadFile(name)
 		var d dashboard
-		dec := json.NewDecoder(strings.NewReader(string(raw)))
-		if err := dec.Decode(&d); err != nil {
+		if err := json.Unmarshal(raw, &d); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		if d.UID == "" || d.Title == "" || len(d.Panels) == 0 {
 			t.Errorf("%s: missing uid, title or panels", name)
 		}
-		hasDatasource := false
-		for _, v := range d.Templating.List {
-			hasDatasource = hasDatasource || v.Type == "datasource"
+		if other, dup := uids[d.UID]; dup {
+			t.Errorf("%s and %s share uid %s", name, other, d.UID)
 		}
-		if !hasDatasource {
-			t.Errorf("%s: no datasource variable", name)
+		uids[d.UID] = name
+		vars := map[string]string{}
+		for _, v := range d.Templating.List {
+			vars[v.Name] = v.Type
+		}
+		for _, v := range []string{"datasource", "cluster", "namespace", "workload", "detector"} {
+			if vars[v] == "" {
+				t.Errorf("%s: no %s variable", name, v)
+			}
+		}
+		if vars["datasource"] != "datasource" {
+			t.Errorf("%s: the datasource variable is a %q", name, vars["datasource"])
 		}
 		for _, p := range d.Panels {
 			if len(p.Targets) == 0 {
 				t.Errorf("%s: panel %q has no query", name, p.Title)
 			}
-			for _, target := range p.Targets {
-				for _, m := range metricName.FindAllString(target.Expr, -1) {
-					if !exported[m] {
-						t.Errorf("%s: panel %q uses %s, which the exporter does not export", name, p.Title, m)
-					}
-				}
-			}
+		}
+	}
+	for name := range want {
+		t.Errorf("dashboard %s missing", name)
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite deploy/grafana-dashboards.yaml from the dashboards")
+
+func TestConfigMapIsGeneratedFromTheDashboards(t *testing.T) {
+	got, err := ConfigMap("calico-anomaly-dashboards")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join("..", ConfigMapPath)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	committed, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(committed) != got {
+		t.Fatalf("%s is out of date with dashboards/*.json: run `make generate`", ConfigMapPath)
+	}
+	var cm struct {
+		Kind string            `json:"kind"`
+		Data map[string]string `json:"data"`
+	}
+	if err := yaml.Unmarshal(committed, &cm); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range Names() {
+		raw, _ := Files.ReadFile(n)
+		if strings.TrimSpace(cm.Data[n]) != strings.TrimSpace(string(raw)) {
+			t.Errorf("the ConfigMap's %s is not the dashboard", n)
 		}
 	}
 }

@@ -174,8 +174,9 @@ stop() {
     fi
     rm -f "$state/$name.pid"
   done
-  # Elasticsearch runs as a child of its launcher; make sure none is left.
-  pkill -u "$es_user" 2>/dev/null || true
+  # Elasticsearch runs as a child of its launcher; make sure none of this
+  # test bed's is left (another test bed, with another state folder, stays up).
+  pkill -u "$es_user" -f -- "$state/" 2>/dev/null || true
   rm -f "$state/env"
 }
 

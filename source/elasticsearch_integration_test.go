@@ -649,6 +649,9 @@ func normalize(t *testing.T, body []byte) []byte {
 			if x["node"] != nil {
 				x["node"] = "NODE"
 			}
+			if x["index_uuid"] != nil {
+				x["index_uuid"] = "INDEX_UUID"
+			}
 			if nodes, ok := x["nodes"].(map[string]any); ok && len(nodes) == 1 {
 				for _, n := range nodes {
 					x["nodes"] = map[string]any{"NODE": walk(n)}
