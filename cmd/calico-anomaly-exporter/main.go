@@ -19,13 +19,14 @@ import (
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/version"
-	"github.com/prometheus/exporter-toolkit/web"
+	toolkitweb "github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/collector"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/engine"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/logging"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/scoreboard"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/web"
 )
 
 const exporterName = "calico-anomaly-exporter"
@@ -45,6 +46,7 @@ func run(args []string) int {
 	sched := addScheduleFlags(app)
 	maxSeries := app.Flag("metrics.max-series-per-detector", "Most score series exported per detector; the highest scores are kept, the rest counted in calico_anomaly_series_dropped_total. 0 means no bound.").Default("10000").Int()
 	selection := engine.AddDetectorFlags(app)
+	grafanaURL := app.Flag("web.grafana-url", "Grafana's base URL, for links from the status page and alerts to the shipped dashboards.").Default("").String()
 
 	if _, err := app.Parse(args); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", exporterName, err)
@@ -76,6 +78,8 @@ func run(args []string) int {
 		level.Error(logger).Log("msg", "bad schedule", "err", err)
 		return 1
 	}
+	history := web.NewHistory(48, 0)
+	cfg.Sinks = append(cfg.Sinks, history)
 	eng, err := engine.New(cfg, built.source, detectors, board, built.clock, log.With(logger, "component", "engine"))
 	if err != nil {
 		level.Error(logger).Log("msg", "cannot start the engine", "err", err)
@@ -92,22 +96,13 @@ func run(args []string) int {
 	)
 	mux := http.NewServeMux()
 	mux.Handle(*metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: promErrorLogger{logger}}))
-	landing, err := web.NewLandingPage(web.LandingConfig{
-		Name:        exporterName,
-		Description: "Anomaly scores per workload and detector from Calico flow, DNS and L7 logs",
-		Version:     version.Info(),
-		Links:       []web.LandingLinks{{Address: *metricsPath, Text: "Metrics"}},
-	})
-	if err != nil {
-		level.Error(logger).Log("msg", "cannot build the landing page", "err", err)
-		return 1
-	}
-	mux.Handle("/", landing)
+	pages := web.New(web.Config{Name: exporterName, Version: version.Info(), MetricsPath: *metricsPath, GrafanaURL: *grafanaURL, Now: built.clock.Now}, board, history)
+	mux.Handle("/", pages)
 	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
 	errc := make(chan error, 2)
 	go func() { errc <- eng.Run(ctx) }()
-	go func() { errc <- web.ListenAndServe(server, webFlags, logging.Slog(logger, *logCfg)) }()
+	go func() { errc <- toolkitweb.ListenAndServe(server, webFlags, logging.Slog(logger, *logCfg)) }()
 	select {
 	case <-ctx.Done():
 		level.Info(logger).Log("msg", "shutting down")
