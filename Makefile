@@ -30,6 +30,7 @@ unit-test:
 rules-test:
 	promtool check rules rules/*.rules.yml
 	promtool test rules rules/*.rules_test.yml
+	amtool check-config deploy/alertmanager/alertmanager.yml
 
 integration-test:
 	. .testbed/env && $(GO) test -tags integration -count=1 -p 1 -timeout 20m ./...

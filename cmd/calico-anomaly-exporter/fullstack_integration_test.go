@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -247,4 +248,59 @@ func TestFullStack(t *testing.T) {
 	if got, err := promQuery(t, promURL, `calico_anomaly_score`+inRun); err != nil || len(got) < 10 {
 		t.Errorf("Prometheus holds %d score series of this run (%v), want the normal workloads too", len(got), err)
 	}
+
+	// The PromQL cookbook: a kube-state-metrics fixture series for the
+	// scanner's pod, then every query of docs/promql.md.
+	pod := strings.TrimSuffix(scanner, "*") + "x7k2p"
+	ksm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "# TYPE kube_pod_labels gauge\nkube_pod_labels{namespace=\"shop\",pod=%q,label_team=\"payments\"} 1\n", pod)
+	}))
+	defer ksm.Close()
+	ksmTargets, _ := json.Marshal([]map[string]any{{"targets": []string{strings.TrimPrefix(ksm.URL, "http://")}, "labels": map[string]string{"run": run}}})
+	ksmFile := filepath.Join(testbed.PrometheusTargetsDir(t), run+"-ksm.json")
+	if err := os.WriteFile(ksmFile, ksmTargets, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(ksmFile)
+	cookbook := cookbookQueries(t)
+	if len(cookbook) < 12 {
+		t.Fatalf("%d queries in docs/promql.md, want the whole cookbook", len(cookbook))
+	}
+	for _, q := range cookbook {
+		if _, err := parser.NewParser(parser.Options{}).ParseExpr(q); err != nil {
+			t.Errorf("docs/promql.md: %q does not parse: %v", q, err)
+			continue
+		}
+		var result []promSeries
+		deadline := time.Now().Add(90 * time.Second) // the 1-minute subquery needs a minute of data
+		for {
+			result, err = promQuery(t, promURL, q)
+			if err != nil || len(result) > 0 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(2 * time.Second)
+		}
+		switch {
+		case err != nil:
+			t.Errorf("docs/promql.md: Prometheus refuses %q: %v", q, err)
+		case len(result) == 0:
+			t.Errorf("docs/promql.md: %q returns no series", q)
+		case strings.Contains(q, "label_team") && !strings.Contains(fmt.Sprint(result), "payments"):
+			t.Errorf("docs/promql.md: %q does not carry the team of the scanner's pod: %v", q, result)
+		}
+	}
+}
+
+// cookbookQueries extracts the promql code blocks of docs/promql.md.
+func cookbookQueries(t *testing.T) []string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "docs", "promql.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range regexp.MustCompile("(?s)```promql\n(.*?)```").FindAllStringSubmatch(string(raw), -1) {
+		out = append(out, strings.TrimSpace(m[1]))
+	}
+	return out
 }
