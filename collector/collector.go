@@ -76,9 +76,18 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 // Collect emits the metrics of the scoreboard's current snapshot.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	snap := c.board.Snapshot()
+	// Values from logs are made safe, and two entities whose names become
+	// the same keep one series: the first, highest score (verdicts come
+	// sorted), so the scrape never fails on a duplicate.
+	seen := map[[5]string]bool{}
 	for _, vs := range snap.Verdicts {
 		for _, v := range vs {
-			lv := []string{v.Entity.Cluster, v.Detector, v.Entity.Namespace, v.Entity.Workload, v.Entity.Type}
+			key := [5]string{labelValue(v.Entity.Cluster), v.Detector, labelValue(v.Entity.Namespace), labelValue(v.Entity.Workload), labelValue(v.Entity.Type)}
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
+			lv := key[:]
 			ch <- prometheus.MustNewConstMetric(scoreDesc, prometheus.GaugeValue, v.Score, lv...)
 			ch <- prometheus.MustNewConstMetric(observedDesc, prometheus.GaugeValue, v.Observed, lv...)
 			ch <- prometheus.MustNewConstMetric(expectedDesc, prometheus.GaugeValue, v.Expected, lv...)
@@ -96,7 +105,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(lastRunDesc, prometheus.GaugeValue, float64(st.LastRun.UnixNano())/1e9, name)
 		}
 	}
+	detections := map[scoreboard.DetectionKey]uint64{}
 	for k, n := range snap.Detections {
+		detections[scoreboard.DetectionKey{Cluster: labelValue(k.Cluster), Detector: k.Detector, Namespace: labelValue(k.Namespace)}] += n
+	}
+	for k, n := range detections {
 		ch <- prometheus.MustNewConstMetric(detectionsDesc, prometheus.CounterValue, float64(n), k.Cluster, k.Detector, k.Namespace)
 	}
 	if !snap.NewestWindowEnd.IsZero() {
