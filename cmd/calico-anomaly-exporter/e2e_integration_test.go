@@ -37,7 +37,7 @@ func newestWindowEnd(t *testing.T) time.Time {
 		now := time.Now().UTC()
 		end := now.Add(-lag).Truncate(bucket)
 		rollover := end.Add(bucket + lag)
-		if rollover.Sub(now) > 90*time.Second {
+		if rollover.Sub(now) > 2*time.Minute {
 			return end
 		}
 		t.Logf("waiting %s for the next bucket", rollover.Sub(now).Round(time.Second))
