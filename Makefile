@@ -5,7 +5,7 @@ FUZZ    ?=
 FUZZTIME ?= 30s
 TESTBED := scripts/testbed.sh
 
-.PHONY: build run test unit-test integration-test rules-test testbed-start testbed-stop bench lint fuzz clean generate
+.PHONY: build run test unit-test integration-test rules-test testbed-start testbed-stop bench lint fuzz clean generate fuzz-short
 
 build:
 	$(GO) build -o $(BIN) ./cmd/calico-anomaly-exporter
@@ -17,7 +17,7 @@ run:
 # Everything: vet, unit tests, rule tests, then the integration tests on a
 # real Elasticsearch, Prometheus and Alertmanager that the test bed installs
 # and starts, and always stops.
-test: lint unit-test
+test: lint unit-test fuzz-short
 	@$(TESTBED) start
 	@status=0; \
 	$(MAKE) --no-print-directory rules-test integration-test || status=$$?; \
@@ -56,10 +56,14 @@ lint:
 	$(GO) vet ./...
 	$(GO) vet -tags integration ./...
 
-# make fuzz FUZZ=FuzzDecodeFlowLog PKG=./calicolog FUZZTIME=30s
+# make fuzz: every fuzz test for FUZZTIME each (make test runs them 5s each);
+# make fuzz FUZZ=FuzzDecodeFlowLog PKG=./calicolog FUZZTIME=10m: one of them.
 fuzz:
-	@test -n "$(FUZZ)" || { echo "set FUZZ=<target> and PKG=<package>"; exit 2; }
-	$(GO) test -run '^$$' -fuzz '^$(FUZZ)$$' -fuzztime $(FUZZTIME) $(PKG)
+	@if [ -n "$(FUZZ)" ]; then $(GO) test -run '^$$' -fuzz '^$(FUZZ)$$' -fuzztime $(FUZZTIME) $(PKG); \
+	else scripts/fuzz.sh $(FUZZTIME); fi
+
+fuzz-short:
+	scripts/fuzz.sh 5s
 
 clean:
 	rm -rf bin
