@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"time"
 
@@ -47,6 +48,9 @@ type Config struct {
 	// Sinks receive every window's verdicts (all of them, anomalous or
 	// not) once the window is scored, in window order.
 	Sinks []Sink
+	// StateDir, when set, keeps the next window to process across
+	// restarts: the engine resumes there instead of at Start.
+	StateDir string
 }
 
 // Sink receives the verdicts of each scored window: the alert and event
@@ -131,6 +135,21 @@ func New(cfg Config, src source.Source, detectors []detect.Detector, board *scor
 	}
 	board.SetSource(src.Kind(), true, 0)
 	e.next = cfg.Start
+	if cfg.StateDir != "" {
+		if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
+			return nil, fmt.Errorf("storage folder: %w", err)
+		}
+		st, ok, err := loadState(cfg.StateDir)
+		switch {
+		case err != nil:
+			return nil, err
+		case ok && st.Interval != cfg.Interval.String():
+			level.Warn(logger).Log("msg", "not resuming: the saved state has another search interval", "saved", st.Interval, "now", cfg.Interval)
+		case ok:
+			e.next = st.NextWindowStart
+			level.Info(logger).Log("msg", "resuming after the last completed window", "next_window_start", st.NextWindowStart)
+		}
+	}
 	return e, nil
 }
 
@@ -166,6 +185,11 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 		backoff = e.cfg.BackoffMin
 		e.setNext(w.End)
+		if e.cfg.StateDir != "" {
+			if err := saveState(e.cfg.StateDir, state{NextWindowStart: w.End, Interval: e.cfg.Interval.String()}); err != nil {
+				level.Error(e.logger).Log("msg", "cannot save the engine state; a restart would rescore windows", "err", err)
+			}
+		}
 	}
 }
 

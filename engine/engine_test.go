@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -253,5 +256,51 @@ func TestSinksGetEveryVerdictOfEachWindowInOrder(t *testing.T) {
 		if want := []string{"attacker-* true", "frontend-* false"}; !reflect.DeepEqual(got, want) {
 			t.Errorf("window %d: verdicts %v, want %v", i, got, want)
 		}
+	}
+}
+
+func TestRestartResumesAfterTheLastCompletedWindow(t *testing.T) {
+	start := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	dir := t.TempDir()
+	run := func(now time.Time, until time.Time) []time.Time {
+		src := &fakeSource{}
+		detectors, err := Build([]string{"port_scan"}, "c1", func(string) string { return "" }, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := New(Config{Interval: 5 * time.Minute, Start: start, StateDir: dir, BackoffMin: time.Millisecond}, src, detectors, scoreboard.New(0), &fixedClock{now: now}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- e.Run(ctx) }()
+		waitFor(t, func() bool { return !e.NextWindowStart().Before(until) })
+		cancel()
+		<-done
+		return src.windows()
+	}
+	first := run(start.Add(17*time.Minute), start.Add(15*time.Minute))
+	second := run(start.Add(32*time.Minute), start.Add(30*time.Minute))
+	all := append(first, second...)
+	if len(all) != 6 {
+		t.Fatalf("windows read over two runs: %v, want 6, each once", all)
+	}
+	for i, w := range all {
+		if want := start.Add(time.Duration(i) * 5 * time.Minute); !w.Equal(want) {
+			t.Errorf("window %d: %s, want %s", i, w, want)
+		}
+	}
+}
+
+func TestBrokenStateIsRefusedNamingTheFile(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, stateFile), []byte("{not json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	detectors, _ := Build([]string{"port_scan"}, "c1", func(string) string { return "" }, nil)
+	_, err := New(Config{StateDir: dir}, &fakeSource{}, detectors, scoreboard.New(0), nil, nil)
+	if err == nil || !strings.Contains(err.Error(), stateFile) {
+		t.Errorf("error %v does not name the state file", err)
 	}
 }

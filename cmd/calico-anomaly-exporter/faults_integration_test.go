@@ -12,6 +12,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -245,4 +246,70 @@ func TestElasticsearchSlowAndThrottledRecovers(t *testing.T) {
 	}
 	t.Logf("faults injected over %d requests: %v; retries %v; goroutines %v -> %v; RSS %.0f MiB", proxy.requests.Load(), faults,
 		series(mfs, "calico_anomaly_elasticsearch_retries_total")[""], goroutinesEarly, series(mfs, "go_goroutines")[""], series(mfs, "process_resident_memory_bytes")[""]/(1<<20))
+}
+
+// processedWindows lists the window starts an exporter's log says it
+// processed, in order.
+func processedWindows(t *testing.T, log string) []time.Time {
+	t.Helper()
+	var out []time.Time
+	for _, m := range processedWindow.FindAllStringSubmatch(log, -1) {
+		s, err := time.Parse(time.RFC3339, m[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// TestKilledMidCatchUpResumesWithoutSkipOrRescore kills the exporter with
+// SIGKILL in the middle of a catch-up and starts it again on the same
+// storage folder: together the two runs score every window in order, and
+// at most the one window in flight at the kill twice.
+func TestKilledMidCatchUpResumesWithoutSkipOrRescore(t *testing.T) {
+	cluster, end := loadHours(t, "kill", 2)
+	proxy := newFaultProxy(t, testbed.ElasticsearchURL(t), 150*time.Millisecond, 0)
+	storage := t.TempDir()
+	args := []string{"--source=elasticsearch", "--es.url=" + proxy.URL, "--es.cluster=" + cluster,
+		fmt.Sprintf("--source.lag=%s", lag), "--source.catch-up=2h", "--storage.path=" + storage}
+	first := startExporter(t, args...)
+	first.waitForMetrics(t, time.Minute, "some windows scored", func(mfs map[string]*dto.MetricFamily) bool {
+		return series(mfs, "calico_anomaly_detector_runs_total", "detector", "result")["port_scan/success"] >= 8
+	})
+	if err := first.cmd.Process.Kill(); err != nil { // SIGKILL
+		t.Fatal(err)
+	}
+	_ = first.cmd.Wait()
+	before := processedWindows(t, first.log.String())
+
+	second := startExporter(t, args...)
+	second.waitForMetrics(t, 2*time.Minute, "the rest scored after the restart", func(mfs map[string]*dto.MetricFamily) bool {
+		w := processedWindows(t, second.log.String())
+		return len(w) > 0 && !w[len(w)-1].Before(end.Add(-bucket))
+	})
+	after := processedWindows(t, second.log.String())
+	if !strings.Contains(second.log.String(), "resuming after the last completed window") {
+		t.Error("the restarted exporter did not resume from its storage")
+	}
+	if len(after) == 0 || after[0].After(before[len(before)-1].Add(bucket)) {
+		t.Fatalf("a window was skipped across the kill: first run ended at %s, second began at %s", before[len(before)-1], after[0])
+	}
+	rescored := 0
+	seen := map[time.Time]int{}
+	for _, w := range append(append([]time.Time(nil), before...), after...) {
+		seen[w]++
+		if seen[w] == 2 {
+			rescored++
+		}
+	}
+	if rescored > 1 {
+		t.Errorf("%d windows scored twice across the kill, want at most the one in flight", rescored)
+	}
+	for w := end.Add(-2 * time.Hour); w.Before(end); w = w.Add(bucket) {
+		if seen[w] == 0 {
+			t.Errorf("window %s never scored", w)
+		}
+	}
+	t.Logf("killed after %d windows; the restart resumed at %s and scored %d more; %d scored twice", len(before), after[0].Format(time.RFC3339), len(after), rescored)
 }

@@ -1,0 +1,69 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// stateFile is the name of the engine's state under its storage folder.
+const stateFile = "engine-state.json"
+
+// state is what the engine keeps across restarts: where to resume, so a
+// restart (or a SIGKILL in the middle of a window) neither skips nor
+// rescores a completed window.
+type state struct {
+	// NextWindowStart is the start of the first window not yet completed.
+	NextWindowStart time.Time `json:"next_window_start"`
+	// Interval is the window length the state was written with; a state
+	// written with another one is not resumed.
+	Interval string `json:"interval"`
+}
+
+// loadState reads the state under dir; a missing file is no state.
+func loadState(dir string) (state, bool, error) {
+	path := filepath.Join(dir, stateFile)
+	raw, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return state{}, false, nil
+	}
+	if err != nil {
+		return state{}, false, err
+	}
+	var s state
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return state{}, false, fmt.Errorf("%s: %w (remove it to start afresh)", path, err)
+	}
+	if s.NextWindowStart.IsZero() {
+		return state{}, false, fmt.Errorf("%s: no next_window_start (remove it to start afresh)", path)
+	}
+	return s, true, nil
+}
+
+// saveState writes the state atomically: a crash leaves the old file or
+// the new one, never half of one.
+func saveState(dir string, s state) error {
+	raw, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, stateFile+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(raw); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), filepath.Join(dir, stateFile))
+}
