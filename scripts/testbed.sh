@@ -160,12 +160,13 @@ healthy() {
   [ -s "$state/env" ] || return 1
   # shellcheck disable=SC1091
   (. "$state/env" && curl -fsS -o /dev/null "$TESTBED_ES_URL/_cluster/health" && curl -fsS -o /dev/null "$TESTBED_PROMETHEUS_URL/-/ready" \
-    && curl -fsS -o /dev/null "$TESTBED_ALERTMANAGER_URL/-/ready") 2>/dev/null
+    && curl -fsS -o /dev/null "$TESTBED_ALERTMANAGER_URL/-/ready" && [ -n "${TESTBED_ES_SECURE_URL:-}" ] \
+    && curl -sS -o /dev/null --cacert "$TESTBED_ES_SECURE_CA_FILE" "$TESTBED_ES_SECURE_URL") 2>/dev/null
 }
 
 stop() {
   local name pid i
-  for name in prometheus alertmanager elasticsearch; do
+  for name in prometheus alertmanager elasticsearch elasticsearch-secure; do
     [ -s "$state/$name.pid" ] || continue
     pid=$(cat "$state/$name.pid")
     if kill -0 "$pid" 2>/dev/null; then
@@ -181,6 +182,75 @@ stop() {
   rm -f "$state/env"
 }
 
+# A second node with security on: TLS on HTTP with a CA made here, a file
+# realm with an admin and a read-only user, API keys enabled. Secrets go to
+# files under $state/secure (0600), never to command lines.
+start_secure_elasticsearch() {
+  local dir="$state/elasticsearch-secure" sec="$state/secure"
+  rm -rf "$dir" "$sec" && mkdir -p "$dir/data" "$dir/logs" "$dir/config" "$sec"
+  chmod 700 "$sec"
+  cp -r "$es_home/config/." "$dir/config/"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3 -subj "/CN=calico-anomaly testbed CA" \
+    -keyout "$sec/ca.key" -out "$sec/ca.crt" >/dev/null 2>&1 || die "openssl could not make the CA"
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$dir/config/node.key" -out "$sec/node.csr" >/dev/null 2>&1
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$sec/san.ext"
+  openssl x509 -req -in "$sec/node.csr" -CA "$sec/ca.crt" -CAkey "$sec/ca.key" -CAcreateserial -days 3 \
+    -extfile "$sec/san.ext" -out "$dir/config/node.crt" >/dev/null 2>&1 || die "openssl could not sign the node certificate"
+  cat > "$dir/config/elasticsearch.yml" <<YML
+cluster.name: calico-anomaly-testbed-secure
+node.name: testbed-secure
+path.data: $dir/data
+path.logs: $dir/logs
+network.host: 127.0.0.1
+http.port: 0
+transport.port: 0
+node.portsfile: true
+discovery.type: single-node
+xpack.security.enabled: true
+xpack.security.http.ssl.enabled: true
+xpack.security.http.ssl.certificate: node.crt
+xpack.security.http.ssl.key: node.key
+xpack.security.transport.ssl.enabled: false
+xpack.security.authc.api_key.enabled: true
+action.destructive_requires_name: false
+cluster.routing.allocation.disk.threshold_enabled: false
+YML
+  cat > "$dir/config/roles.yml" <<YML
+calico_anomaly_reader:
+  cluster: [monitor]
+  indices:
+    - names: ["tigera_secure_ee_*", "calico_*"]
+      privileges: [read, view_index_metadata]
+YML
+  openssl rand -hex 16 >"$sec/admin-password"
+  openssl rand -hex 16 >"$sec/reader-password"
+  chmod 600 "$sec"/*-password
+  local jh; jh=$(java_home)
+  ES_JAVA_HOME="$jh" ES_PATH_CONF="$dir/config" "$es_home/bin/elasticsearch-users" useradd testbed-admin \
+    -p "$(cat "$sec/admin-password")" -r superuser >/dev/null || die "elasticsearch-users could not add the admin"
+  ES_JAVA_HOME="$jh" ES_PATH_CONF="$dir/config" "$es_home/bin/elasticsearch-users" useradd calico-reader \
+    -p "$(cat "$sec/reader-password")" -r calico_anomaly_reader >/dev/null || die "elasticsearch-users could not add the reader"
+  chown -R "$es_user" "$dir"
+  runuser -u "$es_user" -- env ES_JAVA_HOME="$jh" ES_PATH_CONF="$dir/config" ES_JAVA_OPTS="-Xms384m -Xmx384m" \
+    "$es_home/bin/elasticsearch" >"$state/logs/elasticsearch-secure.log" 2>&1 &
+  echo $! >"$state/elasticsearch-secure.pid"
+  local i
+  for ((i = 0; i < 240; i++)); do
+    [ -s "$dir/logs/http.ports" ] && break
+    kill -0 "$(cat "$state/elasticsearch-secure.pid")" 2>/dev/null || { tail -n 40 "$state/logs/elasticsearch-secure.log" >&2; die "the secure Elasticsearch exited at start"; }
+    sleep 0.5
+  done
+  [ -s "$dir/logs/http.ports" ] || die "the secure Elasticsearch wrote no http.ports within 120s"
+  es_secure_url="https://$(head -n 1 "$dir/logs/http.ports")"
+  for ((i = 0; i < 240; i++)); do
+    if curl -fsS -o /dev/null --cacert "$sec/ca.crt" -u "testbed-admin:$(cat "$sec/admin-password")" \
+      "$es_secure_url/_cluster/health?wait_for_status=yellow&timeout=5s" 2>/dev/null; then return 0; fi
+    sleep 0.5
+  done
+  tail -n 40 "$state/logs/elasticsearch-secure.log" >&2
+  die "the secure Elasticsearch did not answer $es_secure_url within 120s"
+}
+
 start() {
   if healthy; then log "reusing the running test bed"; return; fi
   stop
@@ -189,6 +259,7 @@ start() {
   install_debian_packages
   install_elasticsearch
   start_elasticsearch
+  start_secure_elasticsearch
   start_prometheus_and_alertmanager
   cat >"$state/env" <<ENV
 export TESTBED_ES_URL=$es_url
@@ -196,6 +267,10 @@ export TESTBED_PROMETHEUS_URL=$prom_url
 export TESTBED_ALERTMANAGER_URL=$am_url
 export TESTBED_PROMETHEUS_TARGETS_DIR=$state/prometheus/targets
 export TESTBED_PROMETHEUS_RULES_DIR=$state/prometheus/rules
+export TESTBED_ES_SECURE_URL=$es_secure_url
+export TESTBED_ES_SECURE_CA_FILE=$state/secure/ca.crt
+export TESTBED_ES_SECURE_ADMIN_PASSWORD_FILE=$state/secure/admin-password
+export TESTBED_ES_SECURE_READER_PASSWORD_FILE=$state/secure/reader-password
 ENV
   log "up in $((SECONDS - began))s: Elasticsearch $es_url, Prometheus $prom_url, Alertmanager $am_url"
 }

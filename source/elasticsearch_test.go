@@ -494,3 +494,44 @@ func TestElasticsearchRefusesAServerThatIsNotElasticsearch(t *testing.T) {
 		t.Errorf("error %v does not say the server at the index is not Elasticsearch", err)
 	}
 }
+
+func TestElasticsearchSendsItsCredentials(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  ElasticsearchConfig
+		want string
+	}{
+		{"an API key goes in the ApiKey scheme (the client spells it APIKey; Elasticsearch takes either)", ElasticsearchConfig{APIKey: "aWQ6a2V5"}, "APIKey aWQ6a2V5"},
+		{"a user and password go in basic auth", ElasticsearchConfig{Username: "calico-reader", Password: "pw"}, "Basic Y2FsaWNvLXJlYWRlcjpwdw=="},
+		{"no credentials, no header", ElasticsearchConfig{}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			var mu sync.Mutex
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				got = append(got, r.Header.Get("Authorization"))
+				mu.Unlock()
+				w.Header().Set("X-Elastic-Product", "Elasticsearch")
+				w.Header().Set("Content-Type", "application/json")
+				w.Write(readRecorded(t, "count.json"))
+			}))
+			defer srv.Close()
+			cfg := tc.cfg
+			cfg.URLs, cfg.Naming = []string{srv.URL}, recordedNaming
+			es, err := NewElasticsearch(cfg, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := es.Count(context.Background(), recordedWindow, calicolog.Flows); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(got) == 0 || got[len(got)-1] != tc.want {
+				t.Errorf("Authorization %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -91,3 +91,28 @@ func PrometheusTargetsDir(t testing.TB) string {
 func PrometheusRulesDir(t testing.TB) string {
 	return lookup(t, "TESTBED_PROMETHEUS_RULES_DIR", "Prometheus")
 }
+
+// SecureElasticsearch is the test bed's second Elasticsearch node, with
+// security on: TLS on HTTP signed by the test bed's own CA, and a file
+// realm with an admin (superuser) and calico-reader (read-only on Calico's
+// indices). Passwords are in files.
+type SecureElasticsearch struct {
+	URL                string
+	CAFile             string
+	AdminUser          string
+	AdminPasswordFile  string
+	ReaderUser         string
+	ReaderPasswordFile string
+}
+
+// SecureElasticsearchNode returns the secure node's address and secrets.
+func SecureElasticsearchNode(t testing.TB) SecureElasticsearch {
+	return SecureElasticsearch{
+		URL:                lookup(t, "TESTBED_ES_SECURE_URL", "secure Elasticsearch"),
+		CAFile:             lookup(t, "TESTBED_ES_SECURE_CA_FILE", "secure Elasticsearch"),
+		AdminUser:          "testbed-admin",
+		AdminPasswordFile:  lookup(t, "TESTBED_ES_SECURE_ADMIN_PASSWORD_FILE", "secure Elasticsearch"),
+		ReaderUser:         "calico-reader",
+		ReaderPasswordFile: lookup(t, "TESTBED_ES_SECURE_READER_PASSWORD_FILE", "secure Elasticsearch"),
+	}
+}
