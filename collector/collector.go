@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/scoreboard"
 )
 
@@ -82,7 +83,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	seen := map[[5]string]bool{}
 	for _, vs := range snap.Verdicts {
 		for _, v := range vs {
-			key := [5]string{labelValue(v.Entity.Cluster), v.Detector, labelValue(v.Entity.Namespace), labelValue(v.Entity.Workload), labelValue(v.Entity.Type)}
+			key := [5]string{calicolog.LabelValue(v.Entity.Cluster), v.Detector, calicolog.LabelValue(v.Entity.Namespace), calicolog.LabelValue(v.Entity.Workload), calicolog.LabelValue(v.Entity.Type)}
 			if seen[key] {
 				continue
 			}
@@ -107,7 +108,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	detections := map[scoreboard.DetectionKey]uint64{}
 	for k, n := range snap.Detections {
-		detections[scoreboard.DetectionKey{Cluster: labelValue(k.Cluster), Detector: k.Detector, Namespace: labelValue(k.Namespace)}] += n
+		detections[scoreboard.DetectionKey{Cluster: calicolog.LabelValue(k.Cluster), Detector: k.Detector, Namespace: calicolog.LabelValue(k.Namespace)}] += n
 	}
 	for k, n := range detections {
 		ch <- prometheus.MustNewConstMetric(detectionsDesc, prometheus.CounterValue, float64(n), k.Cluster, k.Detector, k.Namespace)

@@ -5,60 +5,16 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/scoreboard"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
-
-func TestLabelValue(t *testing.T) {
-	long := strings.Repeat("a", 10000)
-	tests := []struct {
-		name, in, want string
-	}{
-		{"a clean name passes unchanged", "frontend-7d9c8f6b5-*", "frontend-7d9c8f6b5-*"},
-		{"unicode passes unchanged", "café-ü-*", "café-ü-*"},
-		{"HTML passes as text (the exposition format quotes it)", `<script>alert(1)</script>`, `<script>alert(1)</script>`},
-		{"invalid UTF-8 is replaced", "bad-\xff\xfe-*", "bad-\uFFFD-*"},
-		{"control characters are replaced", "evil\n# HELP x\r\x00-*", "evil\uFFFD# HELP x\uFFFD\uFFFD-*"},
-		{"a huge name is cut to 128 runes", long, strings.Repeat("a", 127) + "…"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := labelValue(tc.in); got != tc.want {
-				t.Errorf("labelValue(%q) = %q, want %q", tc.in, got, tc.want)
-			}
-		})
-	}
-}
-
-func FuzzLabelValue(f *testing.F) {
-	for _, s := range []string{"frontend-*", "bad-\xff-*", "a\nb", strings.Repeat("é", 300), ""} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		got := labelValue(s)
-		if !utf8.ValidString(got) {
-			t.Fatalf("labelValue(%q) = %q is not valid UTF-8", s, got)
-		}
-		if n := utf8.RuneCountInString(got); n > maxLabelRunes {
-			t.Fatalf("labelValue(%q) has %d runes", s, n)
-		}
-		for _, r := range got {
-			if unicode.IsControl(r) {
-				t.Fatalf("labelValue(%q) = %q keeps a control character", s, got)
-			}
-		}
-		if labelValue(got) != got {
-			t.Fatalf("labelValue is not idempotent on %q", s)
-		}
-	})
-}
 
 // Names from logs are hostile: the scrape must stay valid whatever they
 // hold, and a flood of unique names must stay under the series bound.
@@ -89,7 +45,7 @@ func TestHostileNamesKeepTheScrapeValidAndBounded(t *testing.T) {
 		for _, m := range mf.GetMetric() {
 			scores++
 			for _, l := range m.GetLabel() {
-				if !utf8.ValidString(l.GetValue()) || utf8.RuneCountInString(l.GetValue()) > maxLabelRunes {
+				if !utf8.ValidString(l.GetValue()) || utf8.RuneCountInString(l.GetValue()) > calicolog.MaxLabelRunes {
 					t.Errorf("label %s=%q", l.GetName(), l.GetValue())
 				}
 			}

@@ -47,6 +47,7 @@ func run(args []string) int {
 	maxSeries := app.Flag("metrics.max-series-per-detector", "Most score series exported per detector; the highest scores are kept, the rest counted in calico_anomaly_series_dropped_total. 0 means no bound.").Default("10000").Int()
 	selection := engine.AddDetectorFlags(app)
 	grafanaURL := app.Flag("web.grafana-url", "Grafana's base URL, for links from the status page and alerts to the shipped dashboards.").Default("").String()
+	alerts := addNotifyFlags(app)
 
 	if _, err := app.Parse(args); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", exporterName, err)
@@ -80,6 +81,12 @@ func run(args []string) int {
 	}
 	history := web.NewHistory(48, 0)
 	cfg.Sinks = append(cfg.Sinks, history)
+	notifiers, err := alerts.build(built.source, *grafanaURL, logger)
+	if err != nil {
+		level.Error(logger).Log("msg", "cannot set up alerts", "err", err)
+		return 1
+	}
+	cfg.Sinks = append(cfg.Sinks, notifiers.sinks...)
 	eng, err := engine.New(cfg, built.source, detectors, board, built.clock, log.With(logger, "component", "engine"))
 	if err != nil {
 		level.Error(logger).Log("msg", "cannot start the engine", "err", err)
@@ -94,6 +101,7 @@ func run(args []string) int {
 		prometheus.NewGoCollector(),
 		prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}),
 	)
+	reg.MustRegister(notifiers.collectors...)
 	mux := http.NewServeMux()
 	mux.Handle(*metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: promErrorLogger{logger}}))
 	pages := web.New(web.Config{Name: exporterName, Version: version.Info(), MetricsPath: *metricsPath, GrafanaURL: *grafanaURL, Now: built.clock.Now}, board, history)
@@ -101,6 +109,7 @@ func run(args []string) int {
 	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
 	errc := make(chan error, 2)
+	notifiers.run(ctx)
 	go func() { errc <- eng.Run(ctx) }()
 	go func() { errc <- toolkitweb.ListenAndServe(server, webFlags, logging.Slog(logger, *logCfg)) }()
 	select {

@@ -1,4 +1,4 @@
-package collector
+package calicolog
 
 import (
 	"strings"
@@ -6,16 +6,17 @@ import (
 	"unicode/utf8"
 )
 
-// maxLabelRunes bounds a label value taken from logs; longer ones are cut
+// MaxLabelRunes bounds a label value taken from logs; longer ones are cut
 // and end in "…".
-const maxLabelRunes = 128
+const MaxLabelRunes = 128
 
-// labelValue makes a value read from logs (pod, namespace and cluster
+// LabelValue makes a value read from logs (pod, namespace and cluster
 // names are written by the workloads being watched) safe as a label value:
-// valid UTF-8 (client_golang refuses anything else, failing the scrape),
-// no control characters, at most maxLabelRunes runes. Clean values pass
+// valid UTF-8 (client_golang and Alertmanager refuse anything else, failing
+// the whole scrape or batch),
+// no control characters, at most MaxLabelRunes runes. Clean values pass
 // unchanged.
-func labelValue(s string) string {
+func LabelValue(s string) string {
 	clean := true
 	n := 0
 	for _, r := range s {
@@ -25,13 +26,13 @@ func labelValue(s string) string {
 			break
 		}
 	}
-	if clean && n <= maxLabelRunes {
+	if clean && n <= MaxLabelRunes {
 		return s
 	}
 	var b strings.Builder
 	n = 0
 	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
-		if n == maxLabelRunes-1 {
+		if n == MaxLabelRunes-1 {
 			b.WriteRune('…')
 			break
 		}
