@@ -66,7 +66,7 @@ func screenshotDir(t *testing.T) string {
 // Chromium, checks the anomaly rows and their charts, follows a link to
 // one anomaly and saves screenshots of both pages.
 func TestStatusPageInChromium(t *testing.T) {
-	e := startExporter(t, "--source=simulated")
+	e := startExporter(t, "--source=simulated", "--alert.dry-run")
 	// make run's first attack round: a port scan, then an IP sweep 20
 	// simulated minutes later; both stay on the page for an hour.
 	deadline := time.Now().Add(2 * time.Minute)
@@ -78,7 +78,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	}
 	ctx := chromium(t)
 	var rows, charts int
-	var firstLink, title, evidence string
+	var firstLink, title, evidence, alert, quarantine string
 	var statusShot, anomalyShot []byte
 	err := chromedp.Run(ctx,
 		chromedp.Navigate(e.URL+"/"),
@@ -91,6 +91,8 @@ func TestStatusPageInChromium(t *testing.T) {
 		chromedp.WaitVisible(`#title`, chromedp.ByQuery),
 		chromedp.Text(`#title`, &title, chromedp.ByQuery),
 		chromedp.Evaluate(`Array.from(document.querySelectorAll("pre.evidence")).map(e => e.innerText).join("\n")`, &evidence),
+		chromedp.Text(`#alert`, &alert, chromedp.ByQuery),
+		chromedp.Text(`#quarantine`, &quarantine, chromedp.ByQuery),
 		chromedp.FullScreenshot(&anomalyShot, 100),
 	)
 	if err != nil {
@@ -107,6 +109,9 @@ func TestStatusPageInChromium(t *testing.T) {
 	}
 	if !strings.Contains(evidence, "dest_") {
 		t.Errorf("anomaly page shows no flow evidence: %q", evidence)
+	}
+	if !strings.Contains(alert, `"alertname": "CalicoAnomaly"`) || !strings.Contains(quarantine, "kind: NetworkPolicy") {
+		t.Errorf("anomaly page lacks the alert as sent or the quarantine policy:\n%s\n%s", alert, quarantine)
 	}
 	dir := screenshotDir(t)
 	for name, shot := range map[string][]byte{"status-page.png": statusShot, "anomaly-page.png": anomalyShot} {

@@ -168,7 +168,7 @@ func TestFullStack(t *testing.T) {
 	t.Logf("loaded %d windows, %d flow, %d DNS, %d L7 records", stats.Windows, stats.Flows, stats.DNS, stats.L7)
 
 	e := startExporter(t, "--source=elasticsearch", "--es.url="+esURL, "--es.cluster="+run,
-		fmt.Sprintf("--source.lag=%s", lag), "--source.catch-up=2h")
+		fmt.Sprintf("--source.lag=%s", lag), "--source.catch-up=2h", "--alertmanager.url="+amURL)
 	mfs := e.waitForMetrics(t, 2*time.Minute, "the two hours scored", func(mfs map[string]*dto.MetricFamily) bool {
 		return series(mfs, "calico_anomaly_detector_runs_total", "detector", "result")["port_scan/success"] >= 24
 	})
@@ -195,6 +195,12 @@ func TestFullStack(t *testing.T) {
 	})
 	if len(got) != 1 || got[0]["workload"] != scanner || got[0]["source"] != "rule" || got[0]["severity"] != "warning" {
 		t.Errorf("Alertmanager holds %v, want the scanner's rule alert", got)
+	}
+	// The exporter's own alert is there too, told apart by its alertname
+	// and the absence of source="rule".
+	direct := alertmanagerAlerts(t, amURL, `alertname="CalicoAnomaly"`, fmt.Sprintf(`cluster=%q`, run))
+	if len(direct) != 1 || direct[0]["workload"] != scanner || direct[0]["detector"] != "port_scan" || direct[0]["source"] != "" {
+		t.Errorf("Alertmanager holds direct alerts %v, want the scanner's", direct)
 	}
 
 	// Every dashboard query parses, names only series the exporter or the

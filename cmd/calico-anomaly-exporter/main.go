@@ -104,7 +104,7 @@ func run(args []string) int {
 	reg.MustRegister(notifiers.collectors...)
 	mux := http.NewServeMux()
 	mux.Handle(*metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: promErrorLogger{logger}}))
-	pages := web.New(web.Config{Name: exporterName, Version: version.Info(), MetricsPath: *metricsPath, GrafanaURL: *grafanaURL, Now: built.clock.Now}, board, history)
+	pages := web.New(web.Config{Name: exporterName, Version: version.Info(), MetricsPath: *metricsPath, GrafanaURL: *grafanaURL, Now: built.clock.Now, Extras: notifiers.extras}, board, history)
 	mux.Handle("/", pages)
 	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 

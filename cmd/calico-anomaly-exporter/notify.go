@@ -17,6 +17,7 @@ import (
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/notify/alertmanager"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/notify/events"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/web"
 )
 
 // notifyFlags are the flags of the alerts pushed to Alertmanager and the
@@ -72,6 +73,8 @@ type notifiers struct {
 	sinks      []engine.Sink
 	collectors []prometheus.Collector
 	runs       []func(context.Context) error
+	// extras show on the status page's anomaly view what was sent.
+	extras web.Extras
 }
 
 // run starts every notifier; they stop when ctx ends.
@@ -102,7 +105,7 @@ func (f *notifyFlags) policy() (notify.Policy, error) {
 // when --alertmanager.url is given, an events notifier when the source is
 // Elasticsearch; with --alert.dry-run both log instead of sending.
 func (f *notifyFlags) build(src source.Source, grafanaURL string, logger log.Logger) (notifiers, error) {
-	var out notifiers
+	out := notifiers{extras: web.Extras{Quarantine: func(v detect.Verdict) (string, error) { return notify.QuarantinePolicy(v.Entity), nil }}}
 	p, err := f.policy()
 	if err != nil {
 		return out, err
@@ -120,6 +123,7 @@ func (f *notifyFlags) build(src source.Source, grafanaURL string, logger log.Log
 		}
 		out.sinks = append(out.sinks, am)
 		out.collectors = append(out.collectors, am)
+		out.extras.Alert = am.AlertFor
 		out.runs = append(out.runs, am.Run)
 	}
 	es, isES := src.(*source.Elasticsearch)
@@ -135,6 +139,7 @@ func (f *notifyFlags) build(src source.Source, grafanaURL string, logger log.Log
 		}
 		out.sinks = append(out.sinks, ev)
 		out.collectors = append(out.collectors, ev)
+		out.extras.Event = ev.DocumentFor
 		out.runs = append(out.runs, ev.Run)
 	}
 	return out, nil

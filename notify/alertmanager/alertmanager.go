@@ -500,3 +500,22 @@ func (n *Notifier) post(ctx context.Context, t *target, batch []entry) error {
 	}
 	return &SendError{URL: t.label, Status: res.StatusCode, Reason: ParseErrorBody(answer)}
 }
+
+// AlertFor is the alert this notifier sends for v, as JSON: the one it
+// holds as firing for v's workload when there is one (as last sent), else
+// the alert v alone would raise.
+func (n *Notifier) AlertFor(v detect.Verdict) ([]byte, error) {
+	n.mu.Lock()
+	f, ok := n.active[key(n.labels(v))]
+	var a *models.PostableAlert
+	if ok {
+		a = n.postable(f, n.cfg.Now().Add(4*n.cfg.ResendInterval))
+	}
+	n.mu.Unlock()
+	if !ok {
+		an := notify.Anomaly{Verdict: v, Detectors: []string{v.Detector}, Evidence: v.Evidence}
+		a = n.postable(&firing{startsAt: n.cfg.Now(), labels: n.labels(v), annots: n.annotations(an),
+			generator: notify.StatusURL(n.cfg.GeneratorURL, v)}, n.cfg.Now().Add(4*n.cfg.ResendInterval))
+	}
+	return json.Marshal(a)
+}

@@ -312,3 +312,9 @@ func (n *Notifier) Run(ctx context.Context) error {
 		n.retries.Inc()
 	}
 }
+
+// DocumentFor is the event document this notifier writes for v, as JSON.
+func (n *Notifier) DocumentFor(v detect.Verdict) ([]byte, error) {
+	a := notify.Anomaly{Verdict: v, Detectors: []string{v.Detector}, Evidence: v.Evidence}
+	return json.Marshal(Document(a, n.cfg.Naming, n.cfg.Policy.SeverityOf(v.Detector)))
+}
