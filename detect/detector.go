@@ -6,6 +6,7 @@ package detect
 
 import (
 	"encoding/json"
+	"io"
 	"sort"
 	"strings"
 
@@ -71,6 +72,29 @@ type Detector interface {
 	// Ready reports whether the model has learned enough to judge; a
 	// detector that is not ready returns no verdicts.
 	Ready() bool
+}
+
+// Learner is a detector with a model learned from the cluster's own
+// windows. The engine calls Learn for every window while the detector is
+// not Ready (training from history at start, and until the model has
+// enough data); once Ready, Judge scores a window against the model as it
+// was and then learns from that window itself, keeping anomalous entities
+// out of the model where that would teach it the attack.
+type Learner interface {
+	Detector
+	// Learn updates the model with one window's rows, in the order of
+	// Queries, without judging them.
+	Learn(w source.Window, rows [][]source.Row)
+}
+
+// Persistent is a detector whose model survives restarts: the engine saves
+// it beside the last completed window and loads it back at start.
+type Persistent interface {
+	// SaveModel writes the model; the format is the detector's own and
+	// should carry a version so an old file can be refused, not misread.
+	SaveModel(w io.Writer) error
+	// LoadModel replaces the model with one written by SaveModel.
+	LoadModel(r io.Reader) error
 }
 
 // SortVerdicts orders verdicts by score, highest first, then by entity key,

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/go-kit/log"
 )
@@ -46,6 +47,14 @@ type Options struct {
 	// the Param's default.
 	Params map[string]string
 	Logger log.Logger
+	// Bucket is the window size (Calico's ES_bucket_size_minutes).
+	Bucket time.Duration
+	// TrainInterval is how often learned models are rebuilt from what they
+	// have observed (Calico's AD_train_interval_minutes); 0 means every window.
+	TrainInterval time.Duration
+	// Seed makes randomised models deterministic: the same seed and the same
+	// windows give the same scores.
+	Seed int64
 }
 
 var (

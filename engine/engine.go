@@ -252,6 +252,8 @@ func (e *Engine) ProcessWindow(ctx context.Context, w source.Window) error {
 		var verdicts []detect.Verdict
 		if d.Ready() {
 			verdicts = d.Judge(w, read[i].rows)
+		} else if l, ok := d.(detect.Learner); ok {
+			l.Learn(w, read[i].rows)
 		}
 		e.attachEvidence(ctx, w, verdicts)
 		took := read[i].took + time.Since(start)
