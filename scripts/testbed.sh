@@ -64,6 +64,43 @@ install_elasticsearch() {
   mv "$es_home.tmp"/elasticsearch-* "$es_home" && rm -rf "$es_home.tmp"
 }
 
+# The integ-test-zip lacks the analysis-common module, which the security
+# index needs to store API keys; scripts/es-analysis-plugin provides the
+# three components it uses, compiled against this Elasticsearch's own jars.
+install_analysis_plugin() {
+  local src="$root/scripts/es-analysis-plugin" dest="$es_home/plugins/testbed-analysis"
+  local stamp; stamp=$(cat "$src"/src/org/calicoanomaly/esanalysis/*.java | sha256sum | cut -c1-16)
+  if [ -f "$dest/.source-$stamp" ]; then return; fi
+  log "building the test bed's analysis plugin"
+  local lib="$es_home/lib" build; build=$(mktemp -d)
+  javac --release 17 -nowarn -d "$build/classes" \
+    -cp "$lib/elasticsearch-plugin-api-$es_version.jar:$lib/elasticsearch-plugin-analysis-api-$es_version.jar:$(ls "$lib"/lucene-analysis-common-*.jar):$(ls "$lib"/lucene-core-*.jar)" \
+    "$src"/src/org/calicoanomaly/esanalysis/*.java || die "could not compile scripts/es-analysis-plugin"
+  rm -rf "$dest" && mkdir -p "$dest"
+  (cd "$build/classes" && jar cf "$dest/testbed-analysis.jar" .)
+  cat > "$dest/stable-plugin-descriptor.properties" <<PROPS
+description=uax_url_email, pattern_capture and unique for the test bed's security index
+version=1.0
+name=testbed-analysis
+elasticsearch.version=$es_version
+java.version=17
+PROPS
+  cat > "$dest/named_components.json" <<JSON
+{
+  "org.elasticsearch.plugin.analysis.TokenFilterFactory": {
+    "pattern_capture": "org.calicoanomaly.esanalysis.PatternCaptureFilterFactory",
+    "unique": "org.calicoanomaly.esanalysis.UniqueFilterFactory"
+  },
+  "org.elasticsearch.plugin.analysis.TokenizerFactory": {
+    "uax_url_email": "org.calicoanomaly.esanalysis.UAXURLEmailTokenizerFactory"
+  }
+}
+JSON
+  touch "$dest/.source-$stamp"
+  rm -rf "$build"
+  chmod -R a+rX "$dest"
+}
+
 java_home() {
   local java
   java=$(readlink -f "$(command -v java)") || die "no java on PATH (Java 17 is needed for Elasticsearch)"
@@ -258,6 +295,7 @@ start() {
   local began=$SECONDS
   install_debian_packages
   install_elasticsearch
+  install_analysis_plugin
   start_elasticsearch
   start_secure_elasticsearch
   start_prometheus_and_alertmanager

@@ -4,7 +4,12 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,9 +39,8 @@ func readFile(t *testing.T, path string) string {
 // read-only user whose password comes from a file: the scan is found, the
 // secret is neither on the command line nor in the log, and without the CA
 // file, or with a wrong password, the node is refused and reported down.
-// (API keys live in the .security index, which this Elasticsearch build
-// cannot create: it lacks the analysis-common module; the source's unit
-// tests check the ApiKey header.)
+// The same scan is read with an API key, created by the admin with read
+// rights on the cluster's indices only, from a file.
 func TestSecureElasticsearch(t *testing.T) {
 	node := testbed.SecureElasticsearchNode(t)
 	cluster := fmt.Sprintf("secure%d", time.Now().UnixNano()%1e9)
@@ -66,12 +70,18 @@ func TestSecureElasticsearch(t *testing.T) {
 
 	secrets := t.TempDir()
 	readerPassword := readFile(t, node.ReaderPasswordFile)
+	apiKey := createAPIKey(t, node, ca, cluster)
+	apiKeyFile := filepath.Join(secrets, "api-key")
+	if err := os.WriteFile(apiKeyFile, []byte(apiKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	common := []string{"--source=elasticsearch", "--es.url=" + node.URL, "--es.cluster=" + cluster, fmt.Sprintf("--source.lag=%s", lag), "--source.catch-up=1h"}
 	for _, tc := range []struct {
 		name string
 		args []string
 	}{
 		{"basic auth as the read-only user, password from a file", []string{"--es.username=" + node.ReaderUser, "--es.password-file=" + node.ReaderPasswordFile, "--es.ca-file=" + node.CAFile}},
+		{"an API key from a file", []string{"--es.api-key-file=" + apiKeyFile, "--es.ca-file=" + node.CAFile}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := startExporter(t, append(append([]string(nil), common...), tc.args...)...)
@@ -89,7 +99,7 @@ func TestSecureElasticsearch(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, secret := range []string{readerPassword} {
+			for _, secret := range []string{readerPassword, apiKey} {
 				if strings.Contains(string(cmdline), secret) {
 					t.Error("a secret is on the command line, visible in ps")
 				}
@@ -121,4 +131,36 @@ func TestSecureElasticsearch(t *testing.T) {
 			t.Errorf("the log should name the 401 and never the password:\n%s", lastLines(e.log.String(), 10))
 		}
 	})
+}
+
+// createAPIKey asks the secure node, as its admin, for an API key that may
+// only read the cluster's log indices, and returns it encoded as
+// Elasticsearch's ApiKey header wants it.
+func createAPIKey(t *testing.T, node testbed.SecureElasticsearch, ca []byte, cluster string) string {
+	t.Helper()
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca) {
+		t.Fatal("the test bed's CA file holds no certificate")
+	}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	body := fmt.Sprintf(`{"name":"exporter-%s","role_descriptors":{"reader":{"cluster":["monitor"],"indices":[{"names":["tigera_secure_ee_*.%s.*"],"privileges":["read","view_index_metadata"]}]}}}`, cluster, cluster)
+	req, err := http.NewRequest(http.MethodPost, node.URL+"/_security/api_key", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.SetBasicAuth(node.AdminUser, readFile(t, node.AdminPasswordFile))
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var key struct {
+		Encoded string `json:"encoded"`
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(raw, &key) != nil || key.Encoded == "" {
+		t.Fatalf("creating an API key: %s %s", resp.Status, raw)
+	}
+	return key.Encoded
 }
