@@ -1,0 +1,263 @@
+package model
+
+import (
+	"bytes"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+const bucket = 5 * time.Minute
+
+var monday = time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC) // a Monday
+
+// workload is a synthetic service: a base load with a morning peak, a
+// nightly backup, optionally quieter weekends and a weekly Sunday job, and
+// ±10% noise.
+type workload struct {
+	base, peak, backup, weekly float64
+	weekends                   bool
+}
+
+func (w workload) value(t time.Time, rng *rand.Rand) float64 {
+	v := w.base
+	h, m := t.Hour(), t.Minute()
+	weekend := t.Weekday() == time.Saturday || t.Weekday() == time.Sunday
+	if h >= 8 && h < 10 && !(w.weekends && weekend) {
+		v += w.peak
+	}
+	if h == 2 && m < 30 {
+		v += w.backup
+	}
+	if w.weekends && weekend {
+		v *= 0.3
+	}
+	if w.weekly > 0 && t.Weekday() == time.Sunday && h == 4 {
+		v += w.weekly
+	}
+	return v * (0.9 + 0.2*rng.Float64())
+}
+
+func feed(s *Seasonal, key string, w workload, from time.Time, days int, rng *rand.Rand) time.Time {
+	t := from
+	for end := from.Add(time.Duration(days) * 24 * time.Hour); t.Before(end); t = t.Add(bucket) {
+		s.Observe(key, t, w.value(t, rng))
+	}
+	return t
+}
+
+func TestSeasonalLearnsPatterns(t *testing.T) {
+	tests := []struct {
+		name     string
+		w        workload
+		history  int // days learned before the judged day
+		spikeAt  time.Duration
+		spikeAdd float64
+	}{
+		{"morning peak and nightly backup are learned, an afternoon spike is not",
+			workload{base: 100, peak: 1000, backup: 5000}, 3, 14 * time.Hour, 800},
+		{"a night spike is flagged although the morning is busier",
+			workload{base: 100, peak: 1000, backup: 5000}, 3, 23 * time.Hour, 300},
+		{"quiet weekends and a weekly Sunday job are learned once a week exists",
+			workload{base: 1e6, peak: 4e6, backup: 2e7, weekly: 3e7, weekends: true}, 13, 15 * time.Hour, 3e6},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(1, 2))
+			s := NewSeasonal(SeasonalConfig{Bucket: bucket, Sensitivity: 1, MinSamples: 288})
+			day := feed(s, "k", tc.w, monday, tc.history, rng)
+			// Judge a full normal day (then learn it), counting false alerts.
+			flagged, judged := 0, 0
+			for tt := day; tt.Before(day.Add(24 * time.Hour)); tt = tt.Add(bucket) {
+				v := tc.w.value(tt, rng)
+				z, _, ok := s.Deviation("k", tt, v)
+				if !ok {
+					t.Fatalf("no baseline at %s after %d days", tt, tc.history)
+				}
+				judged++
+				if z >= s.Threshold() {
+					flagged++
+					t.Errorf("normal value %.0f at %s flagged: z=%.2f", v, tt.Format("Mon 15:04"), z)
+				}
+				s.Observe("k", tt, v)
+			}
+			// A spike on the next day.
+			spike := day.Add(24*time.Hour + tc.spikeAt)
+			v := tc.w.value(spike, rng) + tc.spikeAdd
+			z, expected, ok := s.Deviation("k", spike, v)
+			if !ok || z < s.Threshold() {
+				t.Errorf("spike %.0f at %s (expected %.0f) not flagged: z=%.2f ok=%v threshold %.2f",
+					v, spike.Format("Mon 15:04"), expected, z, ok, s.Threshold())
+			}
+			t.Logf("%d of %d normal buckets flagged; spike z=%.1f", flagged, judged, z)
+		})
+	}
+}
+
+func TestSeasonalNeedsHistory(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	w := workload{base: 100, peak: 1000}
+	s := NewSeasonal(SeasonalConfig{Bucket: bucket, Sensitivity: 1, MinSamples: 288})
+	if _, _, ok := s.Expect("k", monday); ok {
+		t.Fatal("an unknown key has a baseline")
+	}
+	next := feed(s, "k", w, monday, 1, rng)
+	if _, _, ok := s.Expect("k", next); ok {
+		t.Fatal("one day of history gives a baseline; want two days covering the hour")
+	}
+	next = feed(s, "k", w, next, 1, rng)
+	if _, _, ok := s.Expect("k", next); !ok {
+		t.Fatal("two days of history give no baseline")
+	}
+	s2 := NewSeasonal(SeasonalConfig{Bucket: bucket, MinSamples: 10000})
+	feed(s2, "k", w, monday, 3, rng)
+	if _, _, ok := s2.Expect("k", monday.Add(72*time.Hour)); ok {
+		t.Fatal("baseline given before MinSamples observations")
+	}
+}
+
+func TestSeasonalDeterministicAndRoundTrip(t *testing.T) {
+	build := func() *Seasonal {
+		rng := rand.New(rand.NewPCG(5, 6))
+		s := NewSeasonal(SeasonalConfig{Bucket: bucket, Sensitivity: 10, MinSamples: 100})
+		for i, key := range []string{"b", "a", "c"} {
+			feed(s, key, workload{base: float64(100 * (i + 1)), peak: 500, backup: 900}, monday, 9, rng)
+		}
+		// an hour in progress, so the buffer is part of the state
+		s.Observe("a", monday.Add(9*24*time.Hour+5*time.Minute), 42)
+		return s
+	}
+	a, b := build(), build()
+	ba, _ := a.MarshalBinary()
+	bb, _ := b.MarshalBinary()
+	if !bytes.Equal(ba, bb) {
+		t.Fatal("the same observations marshal differently")
+	}
+	restored := NewSeasonal(SeasonalConfig{Bucket: bucket, Sensitivity: 10, MinSamples: 100})
+	if err := restored.UnmarshalBinary(ba); err != nil {
+		t.Fatal(err)
+	}
+	if restored.Keys() != 3 || restored.Samples() != a.Samples() {
+		t.Fatalf("restored %d keys %d samples, want 3 and %d", restored.Keys(), restored.Samples(), a.Samples())
+	}
+	again, _ := restored.MarshalBinary()
+	if !bytes.Equal(ba, again) {
+		t.Fatal("marshal of the restored model differs")
+	}
+	for _, key := range []string{"a", "b", "c"} {
+		for h := range 48 {
+			at := monday.Add(9*24*time.Hour + time.Duration(h)*30*time.Minute)
+			z1, e1, ok1 := a.Deviation(key, at, 777)
+			z2, e2, ok2 := restored.Deviation(key, at, 777)
+			if z1 != z2 || e1 != e2 || ok1 != ok2 || !ok1 {
+				t.Fatalf("%s at %s: %v %v %v, restored %v %v %v", key, at, z1, e1, ok1, z2, e2, ok2)
+			}
+		}
+	}
+	// Both continue identically after the restore.
+	a.Observe("a", monday.Add(9*24*time.Hour+70*time.Minute), 1)
+	restored.Observe("a", monday.Add(9*24*time.Hour+70*time.Minute), 1)
+	x, _ := a.MarshalBinary()
+	y, _ := restored.MarshalBinary()
+	if !bytes.Equal(x, y) {
+		t.Fatal("the restored model learns differently")
+	}
+}
+
+func TestSeasonalRefusesBadEncodings(t *testing.T) {
+	s := NewSeasonal(SeasonalConfig{Bucket: bucket})
+	feed(s, "k", workload{base: 10}, monday, 2, rand.New(rand.NewPCG(7, 8)))
+	good, _ := s.MarshalBinary()
+	flipped := bytes.Clone(good)
+	flipped[len(flipped)/2] ^= 0x40
+	version := bytes.Clone(good)
+	version[len(seasonalMagic)] = 99
+	for name, data := range map[string][]byte{
+		"empty":       nil,
+		"truncated":   good[:len(good)-9],
+		"a bit flips": flipped,
+		"new version": version,
+		"not a model": []byte("hello, this is not a model at all"),
+	} {
+		fresh := NewSeasonal(SeasonalConfig{Bucket: bucket})
+		fresh.Observe("kept", monday, 1)
+		err := fresh.UnmarshalBinary(data)
+		if !errors.Is(err, ErrCorruptModel) {
+			t.Errorf("%s: err = %v, want ErrCorruptModel", name, err)
+		}
+		if fresh.Keys() != 1 {
+			t.Errorf("%s: a failed load changed the model", name)
+		}
+	}
+}
+
+func FuzzSeasonalUnmarshal(f *testing.F) {
+	s := NewSeasonal(SeasonalConfig{Bucket: bucket})
+	feed(s, "k", workload{base: 10, peak: 5}, monday, 2, rand.New(rand.NewPCG(9, 9)))
+	good, _ := s.MarshalBinary()
+	f.Add(good)
+	f.Add([]byte("CAESEAS\x01"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m := NewSeasonal(SeasonalConfig{Bucket: bucket})
+		if err := m.UnmarshalBinary(data); err != nil {
+			return
+		}
+		out, err := m.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m2 := NewSeasonal(SeasonalConfig{Bucket: bucket})
+		if err := m2.UnmarshalBinary(out); err != nil {
+			t.Fatalf("re-encoded model refused: %v", err)
+		}
+		m.Expect("k", monday)
+	})
+}
+
+func TestSensitivityZ(t *testing.T) {
+	tests := []struct {
+		sensitivity, want float64
+	}{
+		{-5, 5.199}, {0, 5.199}, {1, 5.178}, {10, 4.991}, {50, 4.000}, {100, 2.326}, {200, 2.326},
+	}
+	for _, tc := range tests {
+		if got := SensitivityZ(tc.sensitivity); math.Abs(got-tc.want) > 0.01 {
+			t.Errorf("SensitivityZ(%v) = %.3f, want %.3f", tc.sensitivity, got, tc.want)
+		}
+	}
+	if IQRFactorZ(500) < 600 || math.Abs(IQRFactorZ(3)-4.72) > 0.01 {
+		t.Errorf("IQRFactorZ(500)=%v IQRFactorZ(3)=%v", IQRFactorZ(500), IQRFactorZ(3))
+	}
+}
+
+func TestRobustZ(t *testing.T) {
+	peers := []float64{100, 110, 95, 105, 98, 102, 5000}
+	z, med, ok := RobustZ(104, bytes2(peers), 3)
+	if !ok || math.Abs(med-102) > 1e-9 || z > 1 {
+		t.Errorf("a typical peer: z=%v median=%v ok=%v", z, med, ok)
+	}
+	z, _, _ = RobustZ(5000, bytes2(peers), 3)
+	if z < 100 {
+		t.Errorf("an outlier among its peers: z=%v", z)
+	}
+	if _, _, ok := RobustZ(1, []float64{1, 2}, 3); ok {
+		t.Error("two peers are enough for RobustZ with minSamples 3")
+	}
+	if Score(0, 5) != 0 || Score(-3, 5) != 0 || Score(5, 5) != 0.5 || Score(math.Inf(1), 5) != 1 {
+		t.Error("Score does not map the threshold to 0.5")
+	}
+}
+
+func bytes2(x []float64) []float64 { return append([]float64(nil), x...) }
+
+func BenchmarkSeasonalDeviation(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	s := NewSeasonal(SeasonalConfig{Bucket: bucket, Sensitivity: 1, MinSamples: 100})
+	next := feed(s, "k", workload{base: 100, peak: 1000, backup: 5000}, monday, 8, rng)
+	b.ReportAllocs()
+	for b.Loop() {
+		s.Deviation("k", next, 123)
+	}
+}
