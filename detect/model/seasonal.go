@@ -36,6 +36,12 @@ type SeasonalConfig struct {
 	// MinSamples is how many observations a key needs before Expect
 	// answers for it.
 	MinSamples int
+	// LogScale learns and scores log(1+v) instead of v, for positive,
+	// heavy-tailed quantities (bytes, counts, latencies) whose normal
+	// variation is a factor rather than a difference: z then counts spreads
+	// of the logarithm, and the spread floor is the counting noise
+	// 1/√(1+expected), at least 0.05. Negative values count as 0.
+	LogScale bool
 }
 
 // Seasonal is a robust seasonal baseline per key (an entity and field): it
@@ -96,6 +102,9 @@ func NewSeasonal(cfg SeasonalConfig) *Seasonal {
 // sensitivity calls a value anomalous (SensitivityZ).
 func (s *Seasonal) Threshold() float64 { return s.threshold }
 
+// Config is the configuration the baseline was made with.
+func (s *Seasonal) Config() SeasonalConfig { return s.cfg }
+
 // Samples is the number of observations learned, over all keys.
 func (s *Seasonal) Samples() int { return int(s.samples) }
 
@@ -134,6 +143,7 @@ func (s *Seasonal) Observe(key string, t time.Time, v float64) {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return
 	}
+	v = s.scale(v)
 	k := s.keys[key]
 	h := absHour(t)
 	if k == nil {
@@ -187,10 +197,37 @@ func (k *seasonalKey) cell(hour int64) (med, spread float64, ok bool) {
 	return float64(k.mean[idx]), float64(k.sd[idx]), true
 }
 
+// scale maps a value into the space the model learns in.
+func (s *Seasonal) scale(v float64) float64 {
+	if s.cfg.LogScale {
+		return math.Log1p(max(v, 0))
+	}
+	return v
+}
+
+// floor is the smallest spread around expected, in the model's space.
+func (s *Seasonal) floor(expected float64) float64 {
+	if s.cfg.LogScale {
+		return max(0.05, 1/math.Sqrt(math.Exp(expected)))
+	}
+	return SpreadFloor(expected)
+}
+
 // Expect returns the expected value of key at t and its robust spread
 // (always at least SpreadFloor). ok is false until the key has MinSamples
-// observations and at least two past days cover the hour.
+// observations and at least two past days cover the hour. With LogScale
+// the spread is how far one spread of the logarithm reaches above the
+// expected value.
 func (s *Seasonal) Expect(key string, t time.Time) (expected, spread float64, ok bool) {
+	m, sp, ok := s.expect(key, t)
+	if !ok || !s.cfg.LogScale {
+		return m, sp, ok
+	}
+	return math.Expm1(m), math.Expm1(m+sp) - math.Expm1(m), true
+}
+
+// expect is Expect in the model's space.
+func (s *Seasonal) expect(key string, t time.Time) (expected, spread float64, ok bool) {
 	k := s.keys[key]
 	if k == nil || k.n < uint64(max(s.cfg.MinSamples, 1)) {
 		return 0, 0, false
@@ -231,22 +268,27 @@ func (s *Seasonal) Expect(key string, t time.Time) (expected, spread float64, ok
 		}
 		between = madToSigma * Median(spreads[:len(meds)])
 	}
-	spread = max(math.Hypot(within, between), SpreadFloor(expected))
+	spread = max(math.Hypot(within, between), s.floor(expected))
 	if wm, ws, ok := k.cell(h - daysKept*hoursPerDay); ok && math.Abs(wm-expected) > weeklyDeparture*spread {
 		expected = wm
-		spread = max(math.Hypot(ws, between), SpreadFloor(wm))
+		spread = max(math.Hypot(ws, between), s.floor(wm))
 	}
 	return expected, spread, true
 }
 
 // Deviation returns how many spreads v lies from the expected value of key
-// at t, (v-expected)/spread, positive above, and the expected value.
+// at t, (v-expected)/spread, positive above, and the expected value. With
+// LogScale both v and the expectation are taken as log(1+x).
 func (s *Seasonal) Deviation(key string, t time.Time, v float64) (z, expected float64, ok bool) {
-	expected, spread, ok := s.Expect(key, t)
-	if !ok {
+	m, spread, ok := s.expect(key, t)
+	if !ok || math.IsNaN(v) {
 		return 0, 0, false
 	}
-	return (v - expected) / spread, expected, true
+	z = (s.scale(v) - m) / spread
+	if s.cfg.LogScale {
+		m = math.Expm1(m)
+	}
+	return z, m, true
 }
 
 // Prune forgets keys not observed since before, so entities that are gone
