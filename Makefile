@@ -12,7 +12,7 @@ build:
 
 # The exporter on the built-in simulated cluster; no Elasticsearch needed.
 run:
-	$(GO) run ./cmd/calico-anomaly-exporter --source=simulated
+	$(GO) run ./cmd/calico-anomaly-exporter --source=simulated --train.lookback=72h
 
 # Everything: vet, unit tests, rule tests, then the integration tests on a
 # real Elasticsearch, Prometheus and Alertmanager that the test bed installs

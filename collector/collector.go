@@ -38,6 +38,12 @@ var (
 		"When the detector last ran, as a Unix timestamp.", []string{"detector"}, nil)
 	droppedDesc = prometheus.NewDesc(namespace+"_series_dropped_total",
 		"Score series not exported because of the per-detector series bound.", []string{"detector"}, nil)
+	trainedDesc = prometheus.NewDesc(namespace+"_model_trained_windows_total",
+		"Windows a detector's model learned without judging them: history read at start, and windows before it was ready.", []string{"detector"}, nil)
+	loadErrorsDesc = prometheus.NewDesc(namespace+"_model_load_errors_total",
+		"Saved models that could not be used (corrupt, another format version) and were learned afresh.", []string{"detector"}, nil)
+	savedDesc = prometheus.NewDesc(namespace+"_model_last_save_timestamp_seconds",
+		"When the models and the last completed window were last saved to the model folder, as a Unix timestamp.", nil, nil)
 	lagDesc = prometheus.NewDesc(namespace+"_window_lag_seconds",
 		"How far the end of the newest processed window is behind now.", nil, nil)
 	recordsDesc = prometheus.NewDesc(namespace+"_log_records_total",
@@ -69,7 +75,7 @@ func New(board *scoreboard.Scoreboard, now func() time.Time) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{scoreDesc, observedDesc, expectedDesc, thresholdDesc, detectionsDesc,
 		readyDesc, runsDesc, durationDesc, lastRunDesc, droppedDesc, lagDesc, recordsDesc, malformedDesc,
-		esUpDesc, esRetriesDesc} {
+		esUpDesc, esRetriesDesc, trainedDesc, loadErrorsDesc, savedDesc} {
 		ch <- d
 	}
 }
@@ -101,6 +107,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(runsDesc, prometheus.CounterValue, float64(st.Runs[result]), name, result)
 		}
 		ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.CounterValue, float64(st.SeriesDropped), name)
+		ch <- prometheus.MustNewConstMetric(trainedDesc, prometheus.CounterValue, float64(st.TrainedWindows), name)
+		ch <- prometheus.MustNewConstMetric(loadErrorsDesc, prometheus.CounterValue, float64(st.ModelLoadErrors), name)
 		if !st.LastRun.IsZero() {
 			ch <- prometheus.MustNewConstMetric(durationDesc, prometheus.GaugeValue, st.LastDuration.Seconds(), name)
 			ch <- prometheus.MustNewConstMetric(lastRunDesc, prometheus.GaugeValue, float64(st.LastRun.UnixNano())/1e9, name)
@@ -124,6 +132,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for _, t := range logTypes {
 		ch <- prometheus.MustNewConstMetric(recordsDesc, prometheus.CounterValue, float64(snap.Records[t]), t)
 		ch <- prometheus.MustNewConstMetric(malformedDesc, prometheus.CounterValue, float64(snap.Malformed[t]), t)
+	}
+	if !snap.ModelsSaved.IsZero() {
+		ch <- prometheus.MustNewConstMetric(savedDesc, prometheus.GaugeValue, float64(snap.ModelsSaved.UnixNano())/1e9)
 	}
 	if snap.SourceKind == "elasticsearch" {
 		ch <- prometheus.MustNewConstMetric(esUpDesc, prometheus.GaugeValue, boolFloat(snap.SourceUp))

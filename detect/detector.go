@@ -93,7 +93,9 @@ type Persistent interface {
 	// SaveModel writes the model; the format is the detector's own and
 	// should carry a version so an old file can be refused, not misread.
 	SaveModel(w io.Writer) error
-	// LoadModel replaces the model with one written by SaveModel.
+	// LoadModel replaces the model with one written by SaveModel. On error
+	// (a corrupt file, another format version) the model must be left as
+	// it was, so the detector learns afresh.
 	LoadModel(r io.Reader) error
 }
 

@@ -48,9 +48,14 @@ type Config struct {
 	// Sinks receive every window's verdicts (all of them, anomalous or
 	// not) once the window is scored, in window order.
 	Sinks []Sink
-	// StateDir, when set, keeps the next window to process across
-	// restarts: the engine resumes there instead of at Start.
+	// StateDir, when set, keeps the next window to process and the
+	// detectors' models across restarts: the engine loads the models and
+	// resumes there instead of at Start.
 	StateDir string
+	// TrainLookback is the span of history before the first window that
+	// models which are not ready learn from at start, so a new install or
+	// a restart without saved models raises no flood of alerts.
+	TrainLookback time.Duration
 }
 
 // Sink receives the verdicts of each scored window: the alert and event
@@ -147,7 +152,8 @@ func New(cfg Config, src source.Source, detectors []detect.Detector, board *scor
 			level.Warn(logger).Log("msg", "not resuming: the saved state has another search interval", "saved", st.Interval, "now", cfg.Interval)
 		case ok:
 			e.next = st.NextWindowStart
-			level.Info(logger).Log("msg", "resuming after the last completed window", "next_window_start", st.NextWindowStart)
+			loaded := e.loadModels(st)
+			level.Info(logger).Log("msg", "resuming after the last completed window", "next_window_start", st.NextWindowStart, "models_loaded", loaded)
 		}
 	}
 	return e, nil
@@ -159,6 +165,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	if e.NextWindowStart().IsZero() {
 		end := source.Align(e.clock.Now().Add(-e.cfg.Lag), e.cfg.Bucket)
 		e.setNext(end.Add(-e.cfg.Interval))
+	}
+	if err := e.learnHistory(ctx, e.NextWindowStart()); err != nil {
+		return err
 	}
 	backoff := e.cfg.BackoffMin
 	for {
@@ -186,8 +195,8 @@ func (e *Engine) Run(ctx context.Context) error {
 		backoff = e.cfg.BackoffMin
 		e.setNext(w.End)
 		if e.cfg.StateDir != "" {
-			if err := saveState(e.cfg.StateDir, state{NextWindowStart: w.End, Interval: e.cfg.Interval.String()}); err != nil {
-				level.Error(e.logger).Log("msg", "cannot save the engine state; a restart would rescore windows", "err", err)
+			if err := e.saveSnapshot(w.End); err != nil {
+				level.Error(e.logger).Log("msg", "cannot save the models and the last completed window; a restart would rescore windows", "err", err)
 			}
 		}
 	}
@@ -254,6 +263,7 @@ func (e *Engine) ProcessWindow(ctx context.Context, w source.Window) error {
 			verdicts = d.Judge(w, read[i].rows)
 		} else if l, ok := d.(detect.Learner); ok {
 			l.Learn(w, read[i].rows)
+			e.board.Trained(d.Name(), d.Ready())
 		}
 		e.attachEvidence(ctx, w, verdicts)
 		took := read[i].took + time.Since(start)

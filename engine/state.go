@@ -20,6 +20,10 @@ type state struct {
 	// Interval is the window length the state was written with; a state
 	// written with another one is not resumed.
 	Interval string `json:"interval"`
+	// Models names the folder, under the state's folder, holding the
+	// models as they were when NextWindowStart was reached; empty when no
+	// detector keeps a model.
+	Models string `json:"models,omitempty"`
 }
 
 // loadState reads the state under dir; a missing file is no state.

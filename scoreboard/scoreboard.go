@@ -29,6 +29,12 @@ type DetectorState struct {
 	LastError     string
 	LastWindow    source.Window
 	SeriesDropped uint64
+	// TrainedWindows counts windows the model learned without judging
+	// them: history read at start, and windows before the model was ready.
+	TrainedWindows uint64
+	// ModelLoadErrors counts saved models that could not be used and were
+	// replaced by a model learned afresh.
+	ModelLoadErrors uint64
 }
 
 // DetectionKey identifies a detections counter.
@@ -50,6 +56,9 @@ type Snapshot struct {
 	SourceKind      string
 	SourceUp        bool
 	SourceRetries   uint64
+	// ModelsSaved is when the models and the last completed window were
+	// last written to the model folder (zero: never).
+	ModelsSaved time.Time
 }
 
 // Scoreboard is safe for concurrent use.
@@ -65,6 +74,7 @@ type Scoreboard struct {
 	sourceKind string
 	sourceUp   bool
 	retries    uint64
+	saved      time.Time
 }
 
 // New returns an empty scoreboard keeping at most maxSeriesPerDetector
@@ -140,6 +150,38 @@ func (s *Scoreboard) Fail(name string, w source.Window, err error, took time.Dur
 	st.LastError = err.Error()
 }
 
+// Trained records that a detector's model learned one window without
+// judging it, and whether it is ready now.
+func (s *Scoreboard) Trained(name string, ready bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.state(name)
+	st.TrainedWindows++
+	st.Ready = ready
+}
+
+// ModelLoadFailed records that a detector's saved model could not be used.
+func (s *Scoreboard) ModelLoadFailed(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.state(name).ModelLoadErrors++
+}
+
+// SetReady records whether a detector's model is ready (after loading a
+// saved model, before any window).
+func (s *Scoreboard) SetReady(name string, ready bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.state(name).Ready = ready
+}
+
+// ModelsSaved records when the models were last saved.
+func (s *Scoreboard) ModelsSaved(t time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.saved = t
+}
+
 // WindowDone records that every detector has processed window w.
 func (s *Scoreboard) WindowDone(w source.Window) {
 	s.mu.Lock()
@@ -179,6 +221,7 @@ func (s *Scoreboard) Snapshot() Snapshot {
 		SourceKind:      s.sourceKind,
 		SourceUp:        s.sourceUp,
 		SourceRetries:   s.retries,
+		ModelsSaved:     s.saved,
 	}
 	for k, v := range s.verdicts {
 		snap.Verdicts[k] = v // published slices are never modified

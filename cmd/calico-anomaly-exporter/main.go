@@ -68,7 +68,10 @@ func run(args []string) int {
 		level.Error(logger).Log("msg", "cannot set up the log source", "err", err)
 		return 1
 	}
-	detectors, err := engine.Build(selection.Enabled(), src.clusterName(), os.Getenv, logger)
+	detectors, err := engine.BuildWith(selection.Enabled(), engine.BuildOptions{
+		Cluster: src.clusterName(), Getenv: os.Getenv, Logger: logger,
+		Bucket: sched.bucket, TrainInterval: sched.train, Seed: sched.seed,
+	})
 	if err != nil {
 		level.Error(logger).Log("msg", "cannot set up detectors", "err", err)
 		return 1

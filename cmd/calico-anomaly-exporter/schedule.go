@@ -14,6 +14,9 @@ type scheduleFlags struct {
 	lag      time.Duration
 	catchUp  time.Duration
 	storage  string
+	lookback time.Duration
+	train    time.Duration
+	seed     int64
 }
 
 func addScheduleFlags(app *kingpin.Application) *scheduleFlags {
@@ -22,14 +25,18 @@ func addScheduleFlags(app *kingpin.Application) *scheduleFlags {
 	app.Flag("source.bucket", "Calico's log bucket size; windows align to it.").Default("5m").DurationVar(&f.bucket)
 	app.Flag("source.lag", "How long after a window closes its logs are complete in the source.").Default("2m").DurationVar(&f.lag)
 	app.Flag("source.catch-up", "On start, also process the windows of this past span, in order.").Default("0s").DurationVar(&f.catchUp)
-	app.Flag("storage.path", "Folder where the last completed window is kept, so a restart resumes after it (none: start afresh).").Default("").StringVar(&f.storage)
+	app.Flag("model.dir", "Folder where the detectors' models and the last completed window are saved after every window, so a restart loads the models and resumes after that window (none: learn afresh at every start).").Default("").StringVar(&f.storage)
+	app.Flag("storage.path", "Older name of --model.dir.").Hidden().StringVar(&f.storage)
+	app.Flag("train.lookback", "At start, models that are not ready (none saved in --model.dir) learn this much history from the source before the first window is judged, so a new install raises no flood of alerts.").Default("0s").DurationVar(&f.lookback)
+	app.Flag("train.interval", "How often learned models are rebuilt from what they observed (Calico's AD_train_interval_minutes); 0 means every window.").Default("0s").DurationVar(&f.train)
+	app.Flag("model.seed", "Seed of the randomised models (isolation forests): the same seed and the same logs give the same scores.").Default("1").Int64Var(&f.seed)
 	return f
 }
 
 // config returns the engine's schedule; start, when set by the source,
 // overrides the catch-up span.
 func (f *scheduleFlags) config(start time.Time) (engine.Config, error) {
-	cfg := engine.Config{Interval: f.interval, Bucket: f.bucket, Lag: f.lag, Start: start, StateDir: f.storage}
+	cfg := engine.Config{Interval: f.interval, Bucket: f.bucket, Lag: f.lag, Start: start, StateDir: f.storage, TrainLookback: f.lookback}
 	if start.IsZero() && f.catchUp > 0 {
 		cfg.Start = time.Now().Add(-f.lag - f.catchUp).Truncate(f.bucket)
 	}

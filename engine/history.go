@@ -1,0 +1,87 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/go-kit/log/level"
+
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
+)
+
+// learnHistory teaches the models that are not ready the windows of
+// TrainLookback before first, oldest first, without judging them. A window
+// that cannot be read is retried with backoff like any other: history is
+// not skipped, because a model that learned half a day would flag the
+// other half.
+func (e *Engine) learnHistory(ctx context.Context, first time.Time) error {
+	if e.cfg.TrainLookback <= 0 {
+		return nil
+	}
+	var learners []detect.Learner
+	for _, d := range e.detectors {
+		if l, ok := d.(detect.Learner); ok && !d.Ready() {
+			learners = append(learners, l)
+		}
+	}
+	if len(learners) == 0 {
+		return nil
+	}
+	n := int(e.cfg.TrainLookback / e.cfg.Interval)
+	start := first.Add(-time.Duration(n) * e.cfg.Interval)
+	level.Info(e.logger).Log("msg", "learning from history", "from", start, "to", first, "windows", n, "detectors", len(learners))
+	began := time.Now()
+	backoff := e.cfg.BackoffMin
+	for i := 0; i < n; {
+		w := source.Window{Start: start.Add(time.Duration(i) * e.cfg.Interval)}
+		w.End = w.Start.Add(e.cfg.Interval)
+		rows, err := e.readLearners(ctx, w, learners)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			jittered := backoff/2 + time.Duration(rand.Int64N(int64(backoff)/2+1))
+			level.Warn(e.logger).Log("msg", "history window could not be read; retrying", "window", w, "retry_in", jittered, "err", err)
+			if err := sleep(ctx, jittered); err != nil {
+				return err
+			}
+			backoff = min(backoff*2, e.cfg.BackoffMax)
+			continue
+		}
+		backoff = e.cfg.BackoffMin
+		e.board.SetSource(e.src.Kind(), true, e.retries())
+		for j, l := range learners {
+			l.Learn(w, rows[j])
+			e.board.Trained(l.Name(), l.Ready())
+		}
+		i++
+	}
+	ready := 0
+	for _, l := range learners {
+		if l.Ready() {
+			ready++
+		}
+	}
+	level.Info(e.logger).Log("msg", "learned from history", "windows", n, "ready", ready, "of", len(learners), "took", time.Since(began))
+	return nil
+}
+
+// readLearners reads window w for each learner, in order.
+func (e *Engine) readLearners(ctx context.Context, w source.Window, learners []detect.Learner) ([][][]source.Row, error) {
+	out := make([][][]source.Row, len(learners))
+	for i, l := range learners {
+		qs := l.Queries()
+		out[i] = make([][]source.Row, len(qs))
+		for j, q := range qs {
+			rows, err := e.src.Aggregate(ctx, w, q)
+			if err != nil {
+				return nil, e.sourceFailed(fmt.Errorf("history for %s, query %s: %w", l.Name(), q.Name, err))
+			}
+			out[i][j] = rows
+		}
+	}
+	return out, nil
+}
