@@ -85,3 +85,25 @@ func (e *Engine) readLearners(ctx context.Context, w source.Window, learners []d
 	}
 	return out, nil
 }
+
+// Replay processes the windows of [from, to) in order as fast as the source
+// answers, after learning TrainLookback of history before from, and
+// returns at the first window that cannot be read: a backtest reports a
+// failure instead of waiting for the source to come back.
+func (e *Engine) Replay(ctx context.Context, from, to time.Time) error {
+	from = source.Align(from, e.cfg.Bucket)
+	if err := e.learnHistory(ctx, from); err != nil {
+		return err
+	}
+	for start := from; start.Add(e.cfg.Interval).Compare(to) <= 0; start = start.Add(e.cfg.Interval) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		w := source.Window{Start: start, End: start.Add(e.cfg.Interval)}
+		if err := e.ProcessWindow(ctx, w); err != nil {
+			return fmt.Errorf("window %s: %w", w, err)
+		}
+		e.setNext(w.End)
+	}
+	return nil
+}

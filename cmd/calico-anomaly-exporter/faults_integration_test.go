@@ -266,13 +266,15 @@ func processedWindows(t *testing.T, log string) []time.Time {
 // TestKilledMidCatchUpResumesWithoutSkipOrRescore kills the exporter with
 // SIGKILL in the middle of a catch-up and starts it again on the same
 // storage folder: together the two runs score every window in order, and
-// at most the one window in flight at the kill twice.
+// at most the one window in flight at the kill twice, and the learned
+// models saved with the last completed window are loaded intact, not
+// learned again from the start.
 func TestKilledMidCatchUpResumesWithoutSkipOrRescore(t *testing.T) {
 	cluster, end := loadHours(t, "kill", 2)
 	proxy := newFaultProxy(t, testbed.ElasticsearchURL(t), 150*time.Millisecond, 0)
 	storage := t.TempDir()
 	args := []string{"--source=elasticsearch", "--es.url=" + proxy.URL, "--es.cluster=" + cluster,
-		fmt.Sprintf("--source.lag=%s", lag), "--source.catch-up=2h", "--storage.path=" + storage}
+		fmt.Sprintf("--source.lag=%s", lag), "--source.catch-up=2h", "--model.dir=" + storage}
 	first := startExporter(t, args...)
 	first.waitForMetrics(t, time.Minute, "some windows scored", func(mfs map[string]*dto.MetricFamily) bool {
 		return series(mfs, "calico_anomaly_detector_runs_total", "detector", "result")["port_scan/success"] >= 8
@@ -291,6 +293,23 @@ func TestKilledMidCatchUpResumesWithoutSkipOrRescore(t *testing.T) {
 	after := processedWindows(t, second.log.String())
 	if !strings.Contains(second.log.String(), "resuming after the last completed window") {
 		t.Error("the restarted exporter did not resume from its storage")
+	}
+	_, mfs := second.scrape(t)
+	learners := []string{"generic_dns", "generic_flows", "generic_l7", "time_series_dns", "time_series_flows", "time_series_l7"}
+	loadErrors := series(mfs, "calico_anomaly_model_load_errors_total", "detector")
+	trained := series(mfs, "calico_anomaly_model_trained_windows_total", "detector")
+	for _, d := range learners {
+		if !strings.Contains(second.log.String(), `msg="model loaded" detector=`+d) {
+			t.Errorf("the restarted exporter did not load the %s model", d)
+		}
+		if loadErrors[d] != 0 {
+			t.Errorf("%s: %v model load errors after the kill", d, loadErrors[d])
+		}
+		// A model not yet ready learns every window it sees: after the
+		// restart, only the windows of the second run, not the first again.
+		if trained[d] > float64(len(after)) {
+			t.Errorf("%s learned %v windows after the restart, more than the %d it scored: its model was not loaded", d, trained[d], len(after))
+		}
 	}
 	if len(after) == 0 || after[0].After(before[len(before)-1].Add(bucket)) {
 		t.Fatalf("a window was skipped across the kill: first run ended at %s, second began at %s", before[len(before)-1], after[0])

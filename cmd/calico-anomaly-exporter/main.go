@@ -48,8 +48,11 @@ func run(args []string) int {
 	selection := engine.AddDetectorFlags(app)
 	grafanaURL := app.Flag("web.grafana-url", "Grafana's base URL, for links from the status page and alerts to the shipped dashboards.").Default("").String()
 	alerts := addNotifyFlags(app)
+	serveCmd := app.Command("serve", "Score every window as it closes and serve metrics, alerts and the status page (the default).").Default()
+	backtestCmd := addBacktestCommand(app)
 
-	if _, err := app.Parse(args); err != nil {
+	command, err := app.Parse(args)
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", exporterName, err)
 		return 2
 	}
@@ -58,10 +61,14 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", exporterName, err)
 		return 2
 	}
-	level.Info(logger).Log("msg", "starting "+exporterName, "version", version.Info(), "build_context", version.BuildContext())
-
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	switch command {
+	case backtestCmd.cmd.FullCommand():
+		return runBacktest(ctx, backtestCmd, src, sched, selection.Enabled(), logger, os.Stdout, os.Stderr)
+	case serveCmd.FullCommand():
+	}
+	level.Info(logger).Log("msg", "starting "+exporterName, "version", version.Info(), "build_context", version.BuildContext())
 
 	built, err := src.build(ctx, logger)
 	if err != nil {
