@@ -2,8 +2,12 @@ package detect
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
+	"io"
+	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
@@ -57,6 +61,14 @@ const (
 //     verdict only holds while the window adds values the span had not
 //     seen, so the hour after a scan is not reported again.
 //
+// Both limits start at the thresholds, Calico's meaning for a workload
+// with no history. Each workload (its deployment, across rollouts) keeps a
+// history of what it reached; once it has min_history_windows windows, the
+// limits become learned_margin times its median when that is higher, so a
+// prober or a health checker that always reaches many ports or addresses
+// is not flagged, while it still is when it reaches far more than usual,
+// and any other workload still is at the thresholds.
+//
 // Entities are the source's namespace, name_aggr and type; a source
 // outside the cluster is the network entity (namespace "-", workload "pub"
 // or "pvt", type net), and its addresses are named in the summary and the
@@ -71,6 +83,15 @@ type distinctScan struct {
 	slowWindows int
 	recent      map[Entity]*scanRing
 	scratch     []uint64
+
+	// What each workload usually reaches, by history key (historyKey).
+	history      map[string]*scanHistory
+	historyLen   int     // windows each history keeps
+	minHistory   int     // windows of history before it raises the limits
+	margin       float64 // how many times its usual level a learned entity may reach
+	trainWindows int     // windows learned before the detector judges
+	learned      int     // windows learned or judged so far
+	usualScratch []float64
 }
 
 // scanRing is one entity's last slowWindows windows.
@@ -116,16 +137,48 @@ func newDistinctScan(info Info, o Options, field, noun string) (*distinctScan, e
 	if n < 1 || n > maxSlowWindows || n != float64(int(n)) {
 		return nil, fmt.Errorf("detector %s: slow_windows %v must be a whole number of windows from 1 to %d", info.Name, n, maxSlowWindows)
 	}
-	return &distinctScan{
+	d := &distinctScan{
 		name: info.Name, cluster: o.Cluster, field: field, noun: noun,
 		threshold: t, slowLimit: max(slow, t), slowWindows: int(n),
-		recent: map[Entity]*scanRing{},
-	}, nil
+		recent: map[Entity]*scanRing{}, history: map[string]*scanHistory{},
+	}
+	windows := func(key string, lo, hi int) (int, error) {
+		v, err := o.Float(info, key)
+		if err != nil {
+			return 0, err
+		}
+		if v < float64(lo) || v > float64(hi) || v != float64(int(v)) {
+			return 0, fmt.Errorf("detector %s: %s %v must be a whole number of windows from %d to %d", info.Name, key, v, lo, hi)
+		}
+		return int(v), nil
+	}
+	if d.historyLen, err = windows("history_windows", 1, maxHistoryWindows); err != nil {
+		return nil, err
+	}
+	if d.minHistory, err = windows("min_history_windows", 1, maxHistoryWindows); err != nil {
+		return nil, err
+	}
+	if d.minHistory > d.historyLen {
+		return nil, fmt.Errorf("detector %s: min_history_windows %d is more than the history_windows %d kept", info.Name, d.minHistory, d.historyLen)
+	}
+	if d.trainWindows, err = windows("train_windows", 0, maxHistoryWindows); err != nil {
+		return nil, err
+	}
+	if d.margin, err = o.Float(info, "learned_margin"); err != nil {
+		return nil, err
+	}
+	if d.margin < 1 {
+		return nil, fmt.Errorf("detector %s: learned_margin %v must be at least 1", info.Name, d.margin)
+	}
+	return d, nil
 }
 
 func (d *distinctScan) Name() string       { return d.name }
 func (d *distinctScan) Threshold() float64 { return scoreThreshold }
-func (d *distinctScan) Ready() bool        { return true }
+
+// Ready is true once train_windows windows were learned: at once by
+// default, judging entities with no history by Calico's thresholds.
+func (d *distinctScan) Ready() bool { return d.learned >= d.trainWindows }
 
 // Queries reads, per window, the distinct values of the field each source
 // entity reached (one row per entity and value, so windows can be joined
@@ -277,6 +330,10 @@ type scanJudgement struct {
 	slowLimit         float64
 	fastScore         float64
 	slowScore         float64
+	// learned is set when the entity's history raised its limits above
+	// the thresholds; usualFast and usualSlow are what it usually reaches.
+	learned              bool
+	usualFast, usualSlow float64
 }
 
 func (j scanJudgement) score() float64 { return max(j.fastScore, j.slowScore) }
@@ -292,6 +349,14 @@ func (d *distinctScan) observe(w source.Window, we *windowEntity) scanJudgement 
 	sketch := model.NewDistinctSketch(sketchSize, we.hashes)
 	j := scanJudgement{fast: float64(len(we.hashes)), fastLimit: d.threshold, slowLimit: d.slowLimit}
 	j.slow, j.fresh = d.slowCounts(r, sketch)
+	hk := historyKey(we.entity)
+	h := d.history[hk]
+	if h != nil && h.Seen >= d.minHistory {
+		j.usualFast, j.usualSlow = h.usual(&d.usualScratch)
+		j.fastLimit = max(j.fastLimit, d.margin*j.usualFast)
+		j.slowLimit = max(j.slowLimit, d.margin*j.usualSlow, j.fastLimit)
+		j.learned = j.fastLimit > d.threshold || j.slowLimit > d.slowLimit
+	}
 	j.fastScore = countScore(j.fast, j.fastLimit)
 	if j.fresh > 0 {
 		j.slowScore = countScore(j.slow, j.slowLimit)
@@ -299,10 +364,25 @@ func (d *distinctScan) observe(w source.Window, we *windowEntity) scanJudgement 
 	r.slots = append(r.slots, scanSlot{
 		start: w.Start.Unix(), fast: j.fastScore >= scoreThreshold, sketch: sketch, sources: we.sources,
 	})
+	if h == nil {
+		h = &scanHistory{}
+		d.history[hk] = h
+	}
+	h.add(j.fast, j.slow, w.Start.Unix(), d.historyLen)
 	return j
 }
 
-// Judge scores every source entity of the window, fast and slow.
+// Learn records the window's entities in the sliding span and in their
+// history without judging them (training from past windows).
+func (d *distinctScan) Learn(w source.Window, rows [][]source.Row) {
+	for _, we := range d.collect(rows) {
+		d.observe(w, we)
+	}
+	d.endWindow(w)
+}
+
+// Judge scores every source entity of the window, fast and slow, then
+// records it.
 func (d *distinctScan) Judge(w source.Window, rows [][]source.Row) []Verdict {
 	ents := d.collect(rows)
 	out := make([]Verdict, 0, len(ents))
@@ -310,8 +390,19 @@ func (d *distinctScan) Judge(w source.Window, rows [][]source.Row) []Verdict {
 		j := d.observe(w, we)
 		out = append(out, d.verdict(w, we, j))
 	}
-	d.forget(w)
+	d.endWindow(w)
 	return out
+}
+
+func (d *distinctScan) endWindow(w source.Window) {
+	d.learned = min(d.learned+1, math.MaxInt32)
+	d.forget(w)
+	cut := w.Start.Add(-historyIdle).Unix()
+	for k, h := range d.history {
+		if h.Last < cut {
+			delete(d.history, k)
+		}
+	}
 }
 
 func (d *distinctScan) verdict(w source.Window, we *windowEntity, j scanJudgement) Verdict {
@@ -331,11 +422,11 @@ func (d *distinctScan) verdict(w source.Window, we *windowEntity, j scanJudgemen
 	if j.isSlow() {
 		v.Observed, v.Expected = j.slow, j.slowLimit
 		sources = d.slowSources(e)
-		v.Summary = fmt.Sprintf("%s reached %.0f distinct %s over the last %s, %.0f in this window, %.0f of them new (slow scan; alert at %.0f over %d windows)",
-			who, j.slow, d.noun, d.span(length), j.fast, j.fresh, j.slowLimit, d.slowWindows)
+		v.Summary = fmt.Sprintf("%s reached %.0f distinct %s over the last %s, %.0f in this window, %.0f of them new (slow scan; alert at %.0f over %d windows%s)",
+			who, j.slow, d.noun, d.span(length), j.fast, j.fresh, j.slowLimit, d.slowWindows, d.usualNote(j.learned, j.usualSlow))
 	} else {
-		v.Summary = fmt.Sprintf("%s reached %.0f distinct %s in %s (fast scan; alert at %.0f)",
-			who, j.fast, d.noun, length, j.fastLimit)
+		v.Summary = fmt.Sprintf("%s reached %.0f distinct %s in %s (fast scan; alert at %.0f%s)",
+			who, j.fast, d.noun, length, j.fastLimit, d.usualNote(j.learned, j.usualFast))
 	}
 	filters := []source.Term{
 		{Field: "source_namespace", Values: []string{we.key[0]}},
@@ -384,4 +475,221 @@ func describeSources(s []sourceCount) string {
 		b = fmt.Appendf(b, "%s (%.0f)", ip, c.count)
 	}
 	return string(b)
+}
+
+// usualNote explains a limit raised by what the entity usually reaches.
+func (d *distinctScan) usualNote(learned bool, usual float64) string {
+	if !learned {
+		return ""
+	}
+	return fmt.Sprintf(", %g× the %.0f it usually reaches", d.margin, usual)
+}
+
+const (
+	// maxHistoryWindows bounds history_windows and min_history_windows
+	// (a week at 5 minutes).
+	maxHistoryWindows = 7 * 24 * 12
+	// historyIdle is how long a workload's history is kept after it was
+	// last seen.
+	historyIdle = 7 * 24 * time.Hour
+)
+
+// scanHistory is what one workload reached in its last windows (those it
+// appeared in), fast and slow: two rings of history_windows counts, 8 bytes
+// a window (2.3 KiB at 288 windows). What it usually reaches is the
+// median, so scans that fill less than half of the history do not move
+// it, whatever the verdicts were; a workload that reaches many values in
+// most of its windows for min_history_windows windows (a prober, a health
+// checker) is learned.
+type scanHistory struct {
+	Fast []uint32 `json:"fast"`
+	Slow []uint32 `json:"slow"`
+	Next int      `json:"next"` // ring position of the next window
+	Seen int      `json:"seen"` // windows recorded (at most MaxInt32)
+	Last int64    `json:"last"` // start of the last window recorded, Unix seconds
+}
+
+func (h *scanHistory) add(fast, slow float64, at int64, size int) {
+	f, s := uint32(min(math.Round(fast), math.MaxUint32)), uint32(min(math.Round(slow), math.MaxUint32))
+	if len(h.Fast) < size {
+		h.Fast, h.Slow = append(h.Fast, f), append(h.Slow, s)
+		h.Next = len(h.Fast) % size
+	} else {
+		h.Next %= len(h.Fast)
+		h.Fast[h.Next], h.Slow[h.Next] = f, s
+		h.Next = (h.Next + 1) % len(h.Fast)
+	}
+	h.Seen = min(h.Seen+1, math.MaxInt32)
+	h.Last = at
+}
+
+// usual is the median of the fast and of the slow counts.
+func (h *scanHistory) usual(scratch *[]float64) (fast, slow float64) {
+	med := func(v []uint32) float64 {
+		x := (*scratch)[:0]
+		for _, c := range v {
+			x = append(x, float64(c))
+		}
+		*scratch = x
+		return model.Median(x)
+	}
+	return med(h.Fast), med(h.Slow)
+}
+
+// historyKey names the history an entity learns into and is judged by:
+// its workload across rollouts (the name_aggr without the pod-template
+// hash, so a new replica set keeps what its deployment usually does). A
+// workload of another name, a rogue pod, starts with no history and is
+// judged by Calico's thresholds.
+func historyKey(e Entity) string {
+	return e.Cluster + "/" + e.Namespace + "/" + workloadOf(e.Workload) + "/" + e.Type
+}
+
+// workloadOf strips the "-*" Calico appends to aggregated pod names and
+// the pod-template hash before it: frontend-7d4f8b9c5d-* → frontend.
+func workloadOf(nameAggr string) string {
+	base, ok := strings.CutSuffix(nameAggr, "-*")
+	if !ok {
+		return nameAggr
+	}
+	i := strings.LastIndexByte(base, '-')
+	if i <= 0 || !isPodTemplateHash(base[i+1:]) {
+		return base
+	}
+	return base[:i]
+}
+
+// isPodTemplateHash reports whether s looks like a ReplicaSet's
+// pod-template hash: 6 to 10 characters of Kubernetes' safe alphabet (no
+// vowels, no look-alike digits).
+func isPodTemplateHash(s string) bool {
+	if len(s) < 6 || len(s) > 10 {
+		return false
+	}
+	for i := range len(s) {
+		if !strings.ContainsRune("bcdfghjklmnpqrstvwxz2456789", rune(s[i])) {
+			return false
+		}
+	}
+	return true
+}
+
+// learnedScanParams are the settings port_scan and ip_sweep share about
+// what a workload usually reaches.
+var learnedScanParams = []Param{{
+	Key: "history_windows", Default: "288",
+	Help: "windows of its own history each workload keeps (288 windows of 5 minutes: one day)",
+}, {
+	Key: "min_history_windows", Default: "72",
+	Help: "windows a workload must have been seen in before what it usually reaches can raise its limits above the thresholds",
+}, {
+	Key: "learned_margin", Default: "2",
+	Help: "a workload with history alerts at this many times what it usually reaches (the median of its history), never below the thresholds",
+}, {
+	Key: "train_windows", Default: "0",
+	Help: "windows learned from history before the detector judges (0: judge at once, by the thresholds while there is no history)",
+}}
+
+// savedScan is the saved form of a distinctScan model.
+type savedScan struct {
+	Format      int                     `json:"format"`
+	SlowWindows int                     `json:"slow_windows"`
+	History     map[string]*scanHistory `json:"history"`
+	Recent      []savedRing             `json:"recent"`
+}
+
+type savedRing struct {
+	Entity Entity      `json:"entity"`
+	Slots  []savedSlot `json:"slots"`
+}
+
+type savedSlot struct {
+	Start   int64             `json:"start"`
+	Fast    bool              `json:"fast,omitempty"`
+	Hashes  []uint64          `json:"hashes"`
+	Sources map[string]uint32 `json:"sources,omitempty"`
+}
+
+// savedScanFormat is the version of savedScan this build writes and reads.
+const savedScanFormat = 1
+
+// SaveModel writes each workload's history and the windows of the slow
+// span, so a slow scan across a restart is still counted whole.
+func (d *distinctScan) SaveModel(w io.Writer) error {
+	s := savedScan{Format: savedScanFormat, SlowWindows: d.slowWindows, History: d.history}
+	for e, r := range d.recent {
+		sr := savedRing{Entity: e}
+		for _, sl := range r.slots {
+			ss := savedSlot{Start: sl.start, Fast: sl.fast, Hashes: sl.sketch.Hashes}
+			for _, c := range sl.sources {
+				if ss.Sources == nil {
+					ss.Sources = map[string]uint32{}
+				}
+				ss.Sources[c.ip] = uint32(min(c.count, math.MaxUint32))
+			}
+			sr.Slots = append(sr.Slots, ss)
+		}
+		s.Recent = append(s.Recent, sr)
+	}
+	slices.SortFunc(s.Recent, func(a, b savedRing) int { return cmp.Compare(a.Entity.Key(), b.Entity.Key()) })
+	body, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("%s model: %w", d.name, err)
+	}
+	return writeModelFile(w, d.name, d.learned, body)
+}
+
+// LoadModel replaces the model with a saved one; on error the model is
+// unchanged.
+func (d *distinctScan) LoadModel(r io.Reader) error {
+	learned, parts, err := readModelFile(r, d.name, 1)
+	if err != nil {
+		return err
+	}
+	var s savedScan
+	if err := json.Unmarshal(parts[0], &s); err != nil {
+		return fmt.Errorf("%s model: %v: %w", d.name, err, errModelFile)
+	}
+	if s.Format != savedScanFormat {
+		return fmt.Errorf("%s model: format %d, this build reads %d: %w", d.name, s.Format, savedScanFormat, errModelFile)
+	}
+	history := map[string]*scanHistory{}
+	for k, h := range s.History {
+		if h == nil || len(h.Fast) != len(h.Slow) || h.Next < 0 || h.Seen < 0 {
+			return fmt.Errorf("%s model: history of %s is inconsistent: %w", d.name, k, errModelFile)
+		}
+		// A shorter history_windows than the file's keeps the latest windows.
+		if n := len(h.Fast); n > d.historyLen {
+			keep := &scanHistory{Seen: h.Seen, Last: h.Last}
+			for i := n - d.historyLen; i < n; i++ {
+				j := (h.Next + i) % n
+				keep.add(float64(h.Fast[j]), float64(h.Slow[j]), h.Last, d.historyLen)
+			}
+			keep.Seen = h.Seen
+			h = keep
+		}
+		history[k] = h
+	}
+	recent := map[Entity]*scanRing{}
+	for _, sr := range s.Recent {
+		ring := &scanRing{}
+		for _, ss := range sr.Slots {
+			if len(ss.Hashes) > sketchSize || !slices.IsSorted(ss.Hashes) {
+				return fmt.Errorf("%s model: a window of %s holds a malformed sketch: %w", d.name, sr.Entity.Key(), errModelFile)
+			}
+			sl := scanSlot{start: ss.Start, fast: ss.Fast, sketch: model.DistinctSketch{Hashes: ss.Hashes, K: sketchSize}}
+			for ip, n := range ss.Sources {
+				sl.sources = append(sl.sources, sourceCount{ip: ip, count: float64(n)})
+			}
+			sl.sources = topSourceCounts(sl.sources)
+			ring.slots = append(ring.slots, sl)
+		}
+		// Keep the latest windows when slow_windows shrank.
+		if extra := len(ring.slots) - d.slowWindows; extra > 0 {
+			ring.slots = ring.slots[extra:]
+		}
+		recent[sr.Entity] = ring
+	}
+	d.history, d.recent, d.learned = history, recent, learned
+	return nil
 }

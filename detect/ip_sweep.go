@@ -7,8 +7,9 @@ func init() {
 		Logs:           []string{"flows"},
 		DefaultEnabled: true,
 		Help: "A source reaching many distinct destination IPs: in one window (fast), or over the last slow_windows " +
-			"windows together (slow); sources outside the cluster are judged as their network, pub or pvt (MITRE T1046).",
-		Params: []Param{{
+			"windows together (slow); sources outside the cluster are judged as their network, pub or pvt; a workload that always " +
+			"reaches many (a prober) is judged against its own history (MITRE T1046).",
+		Params: append([]Param{{
 			Key: "threshold", Env: "AD_ip_sweep_threshold", Default: "32",
 			Help: "distinct destination IPs per source entity per window at or above which it alerts",
 		}, {
@@ -18,7 +19,7 @@ func init() {
 		}, {
 			Key: "slow_windows", Default: "12",
 			Help: "windows the slow count spans (12 windows of 5 minutes: one hour)",
-		}},
+		}}, learnedScanParams...),
 		New: newIPSweep,
 	})
 }
