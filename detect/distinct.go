@@ -417,6 +417,9 @@ func (d *distinctScan) verdict(w source.Window, we *windowEntity, j scanJudgemen
 		Expected:  j.fastLimit,
 	}
 	who := fmt.Sprintf("%s in namespace %s", e.Workload, e.Namespace)
+	if e.Type == calicolog.TypeNetwork {
+		who = fmt.Sprintf("the network %s outside the cluster", e.Workload)
+	}
 	sources := we.sources
 	length := w.End.Sub(w.Start)
 	if j.isSlow() {
@@ -434,7 +437,7 @@ func (d *distinctScan) verdict(w source.Window, we *windowEntity, j scanJudgemen
 		{Field: "source_type", Values: []string{we.key[2]}},
 	}
 	if e.Type == calicolog.TypeNetwork && len(sources) > 0 {
-		v.Summary += "; from outside the cluster: " + describeSources(sources)
+		v.Summary += "; top sources: " + describeSources(sources)
 		if sources[0].ip != nullIP {
 			filters = append(filters, source.Term{Field: "source_ip", Values: []string{sources[0].ip}})
 		}
