@@ -83,6 +83,7 @@ type distinctScan struct {
 	slowWindows int
 	recent      map[Entity]*scanRing
 	scratch     []uint64
+	sketches    []model.DistinctSketch
 
 	// What each workload usually reaches, by history key (historyKey).
 	history      map[string]*scanHistory
@@ -244,7 +245,10 @@ func (d *distinctScan) collect(rows [][]source.Row) []*windowEntity {
 	for _, we := range out {
 		we.sources = topSourceCounts(we.sources)
 	}
-	slices.SortFunc(out, func(a, b *windowEntity) int { return cmp.Compare(a.entity.Key(), b.entity.Key()) })
+	slices.SortFunc(out, func(a, b *windowEntity) int {
+		x, y := a.entity, b.entity
+		return cmp.Or(cmp.Compare(x.Namespace, y.Namespace), cmp.Compare(x.Workload, y.Workload), cmp.Compare(x.Type, y.Type))
+	})
 	return out
 }
 
@@ -311,15 +315,16 @@ func (d *distinctScan) forget(w source.Window) {
 // slowCounts is the distinct values of e over the slow span, the current
 // window included, and how many of them the current window added.
 func (d *distinctScan) slowCounts(r *scanRing, current model.DistinctSketch) (total, fresh float64) {
-	var earlier []model.DistinctSketch
+	earlier := d.sketches[:0]
 	for _, s := range r.slots {
 		if !s.fast {
 			earlier = append(earlier, s.sketch)
 		}
 	}
 	before, scratch := model.UnionCount(sketchSize, d.scratch, earlier...)
-	total, scratch = model.UnionCount(sketchSize, scratch, append(earlier, current)...)
-	d.scratch = scratch
+	earlier = append(earlier, current)
+	total, scratch = model.UnionCount(sketchSize, scratch, earlier...)
+	d.scratch, d.sketches = scratch, earlier[:0]
 	return total, max(0, total-before)
 }
 
@@ -510,7 +515,16 @@ type scanHistory struct {
 	Next int      `json:"next"` // ring position of the next window
 	Seen int      `json:"seen"` // windows recorded (at most MaxInt32)
 	Last int64    `json:"last"` // start of the last window recorded, Unix seconds
+
+	// The medians, recomputed every usualEvery windows: what a workload
+	// usually reaches moves slowly, and sorting each history every window
+	// would cost more than the rest of the judgement.
+	usualFast, usualSlow float64
+	usualAt              int // Seen when they were computed; 0: never
 }
+
+// usualEvery is how many windows the medians of a history are reused for.
+const usualEvery = 12
 
 func (h *scanHistory) add(fast, slow float64, at int64, size int) {
 	f, s := uint32(min(math.Round(fast), math.MaxUint32)), uint32(min(math.Round(slow), math.MaxUint32))
@@ -526,8 +540,12 @@ func (h *scanHistory) add(fast, slow float64, at int64, size int) {
 	h.Last = at
 }
 
-// usual is the median of the fast and of the slow counts.
+// usual is the median of the fast and of the slow counts, as of at most
+// usualEvery windows ago.
 func (h *scanHistory) usual(scratch *[]float64) (fast, slow float64) {
+	if h.usualAt > 0 && h.Seen-h.usualAt < usualEvery {
+		return h.usualFast, h.usualSlow
+	}
 	med := func(v []uint32) float64 {
 		x := (*scratch)[:0]
 		for _, c := range v {
@@ -536,7 +554,8 @@ func (h *scanHistory) usual(scratch *[]float64) (fast, slow float64) {
 		*scratch = x
 		return model.Median(x)
 	}
-	return med(h.Fast), med(h.Slow)
+	h.usualFast, h.usualSlow, h.usualAt = med(h.Fast), med(h.Slow), h.Seen
+	return h.usualFast, h.usualSlow
 }
 
 // historyKey names the history an entity learns into and is judged by:

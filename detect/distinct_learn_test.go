@@ -3,8 +3,10 @@ package detect
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
@@ -233,4 +235,39 @@ func flip(b []byte, i int) []byte {
 	out := bytes.Clone(b)
 	out[i] ^= 0x20
 	return out
+}
+
+// BenchmarkScanJudge judges a window of 300 workloads reaching a few
+// ports each, a learned prober reaching 45 and one scanner reaching 600,
+// after seven hours of such windows (every history is in use).
+func BenchmarkScanJudge(b *testing.B) {
+	for _, name := range []string{"port_scan", "ip_sweep"} {
+		b.Run(name, func(b *testing.B) {
+			info, _ := Lookup(name)
+			d, err := info.New(Options{Cluster: "c1"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var rows []source.Row
+			for i := range 300 {
+				rows = scanRows(rows, "team", fmt.Sprintf("app-%d-*", i), "wep", i%7, 3+i%4)
+			}
+			rows = scanRows(rows, "monitoring", "prober-*", "wep", 0, 45)
+			rows = scanRows(rows, "shop", "scanner-*", "wep", 1, 600)
+			w := testWindow
+			next := func() {
+				w = source.Window{Start: w.End, End: w.End.Add(5 * time.Minute)}
+			}
+			for range 84 {
+				d.Judge(w, [][]source.Row{rows, nil})
+				next()
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				d.Judge(w, [][]source.Row{rows, nil})
+				next()
+			}
+		})
+	}
 }

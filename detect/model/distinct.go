@@ -1,7 +1,6 @@
 package model
 
 import (
-	"hash/fnv"
 	"math"
 	"slices"
 )
@@ -68,10 +67,19 @@ func UnionCount(k int, scratch []uint64, sketches ...DistinctSketch) (float64, [
 // finaliser, so neighbouring values (ports 1, 2, 3) spread over the whole
 // range as the estimate needs.
 func HashValue(v string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(v))
-	x := h.Sum64() + 0x9e3779b97f4a7c15
+	x := uint64(fnvOffset64)
+	for i := range len(v) {
+		x ^= uint64(v[i])
+		x *= fnvPrime64
+	}
+	x += 0x9e3779b97f4a7c15
 	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
 	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
 	return x ^ (x >> 31)
 }
+
+// FNV-1a's 64-bit parameters (hash/fnv without its allocation).
+const (
+	fnvOffset64 = 14695981039346656037
+	fnvPrime64  = 1099511628211
+)
