@@ -519,8 +519,9 @@ type scanHistory struct {
 	// The medians, recomputed every usualEvery windows: what a workload
 	// usually reaches moves slowly, and sorting each history every window
 	// would cost more than the rest of the judgement.
-	usualFast, usualSlow float64
-	usualAt              int // Seen when they were computed; 0: never
+	UsualFast float64 `json:"usual_fast,omitempty"`
+	UsualSlow float64 `json:"usual_slow,omitempty"`
+	UsualAt   int     `json:"usual_at,omitempty"` // Seen when they were computed; 0: never
 }
 
 // usualEvery is how many windows the medians of a history are reused for.
@@ -543,8 +544,8 @@ func (h *scanHistory) add(fast, slow float64, at int64, size int) {
 // usual is the median of the fast and of the slow counts, as of at most
 // usualEvery windows ago.
 func (h *scanHistory) usual(scratch *[]float64) (fast, slow float64) {
-	if h.usualAt > 0 && h.Seen-h.usualAt < usualEvery {
-		return h.usualFast, h.usualSlow
+	if h.UsualAt > 0 && h.Seen-h.UsualAt < usualEvery {
+		return h.UsualFast, h.UsualSlow
 	}
 	med := func(v []uint32) float64 {
 		x := (*scratch)[:0]
@@ -554,8 +555,8 @@ func (h *scanHistory) usual(scratch *[]float64) (fast, slow float64) {
 		*scratch = x
 		return model.Median(x)
 	}
-	h.usualFast, h.usualSlow, h.usualAt = med(h.Fast), med(h.Slow), h.Seen
-	return h.usualFast, h.usualSlow
+	h.UsualFast, h.UsualSlow, h.UsualAt = med(h.Fast), med(h.Slow), h.Seen
+	return h.UsualFast, h.UsualSlow
 }
 
 // historyKey names the history an entity learns into and is judged by:
@@ -677,8 +678,12 @@ func (d *distinctScan) LoadModel(r io.Reader) error {
 	}
 	history := map[string]*scanHistory{}
 	for k, h := range s.History {
-		if h == nil || len(h.Fast) != len(h.Slow) || h.Next < 0 || h.Seen < 0 {
+		if h == nil || len(h.Fast) == 0 || len(h.Fast) != len(h.Slow) || h.Next < 0 || h.Next > len(h.Fast) || h.Seen < 0 ||
+			math.IsNaN(h.UsualFast) || math.IsNaN(h.UsualSlow) || h.UsualFast < 0 || h.UsualSlow < 0 {
 			return fmt.Errorf("%s model: history of %s is inconsistent: %w", d.name, k, errModelFile)
+		}
+		if h.UsualAt > h.Seen || h.UsualAt < 0 {
+			h.UsualAt = 0 // recomputed at its next use
 		}
 		// A shorter history_windows than the file's keeps the latest windows.
 		if n := len(h.Fast); n > d.historyLen {
@@ -696,8 +701,8 @@ func (d *distinctScan) LoadModel(r io.Reader) error {
 	for _, sr := range s.Recent {
 		ring := &scanRing{}
 		for _, ss := range sr.Slots {
-			if len(ss.Hashes) > sketchSize || !slices.IsSorted(ss.Hashes) {
-				return fmt.Errorf("%s model: a window of %s holds a malformed sketch: %w", d.name, sr.Entity.Key(), errModelFile)
+			if len(ss.Hashes) > sketchSize || !slices.IsSorted(ss.Hashes) || len(ring.slots) > 0 && ss.Start <= ring.slots[len(ring.slots)-1].start {
+				return fmt.Errorf("%s model: a window of %s holds a malformed sketch or is out of order: %w", d.name, sr.Entity.Key(), errModelFile)
 			}
 			sl := scanSlot{start: ss.Start, fast: ss.Fast, sketch: model.DistinctSketch{Hashes: ss.Hashes, K: sketchSize}}
 			for ip, n := range ss.Sources {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -197,8 +198,10 @@ func TestScanModelSurvivesARestart(t *testing.T) {
 	after := judgeSeq(restarted, next, 3, func(i int) []source.Row { return steady(80 + i) })
 	fresh := judgeSeq(newTestDetector(t, "ip_sweep", params), testWindow, 83, steady)[80:]
 	for i := range after {
-		if a, f := after[i]["cart-*"], fresh[i]["cart-*"]; a.Score != f.Score || a.Summary != f.Summary {
-			t.Errorf("window %d after the restart: %q (score %v), without a restart %q (score %v)", i, a.Summary, a.Score, f.Summary, f.Score)
+		for _, wl := range []string{"cart-*", prober} {
+			if a, f := after[i][wl], fresh[i][wl]; a.Score != f.Score || a.Summary != f.Summary {
+				t.Errorf("window %d after the restart: %q (score %v), without a restart %q (score %v)", i, a.Summary, a.Score, f.Summary, f.Score)
+			}
 		}
 		if after[i][prober].Anomalous() {
 			t.Errorf("window %d after the restart: the learned prober is flagged: %s", i, after[i][prober].Summary)
@@ -270,4 +273,53 @@ func BenchmarkScanJudge(b *testing.B) {
 			}
 		})
 	}
+}
+
+// FuzzScanLoadModel feeds model files with any body behind a valid
+// envelope: LoadModel refuses or accepts them, and an accepted model
+// judges and saves without failing.
+func FuzzScanLoadModel(f *testing.F) {
+	d := newFuzzScan(f)
+	judgeSeq(d, testWindow, 5, func(i int) []source.Row {
+		return scanRows(scanRows(nil, "monitoring", "prober-*", "wep", 0, 40), "-", "pub", "net", i*10, 10)
+	})
+	var saved bytes.Buffer
+	if err := d.(Persistent).SaveModel(&saved); err != nil {
+		f.Fatal(err)
+	}
+	_, parts, err := readModelFile(bytes.NewReader(saved.Bytes()), "ip_sweep", 1)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(parts[0])
+	f.Add([]byte(`{"format":1,"history":{"k":{"fast":[],"slow":[],"next":0,"seen":99}}}`))
+	f.Add([]byte(`{"format":1,"recent":[{"entity":{},"slots":[{"start":1,"hashes":[3,2]}]}]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var file bytes.Buffer
+		if err := writeModelFile(&file, "ip_sweep", 7, body); err != nil {
+			t.Fatal(err)
+		}
+		d := newFuzzScan(t)
+		if err := d.(Persistent).LoadModel(&file); err != nil {
+			return
+		}
+		next := source.Window{Start: testWindow.Start.Add(time.Hour), End: testWindow.Start.Add(time.Hour + 5*time.Minute)}
+		for _, v := range d.Judge(next, [][]source.Row{scanRows(nil, "monitoring", "prober-*", "wep", 0, 40), nil}) {
+			if !(v.Score >= 0 && v.Score <= 1) {
+				t.Fatalf("score %v from a loaded model", v.Score)
+			}
+		}
+		if err := d.(Persistent).SaveModel(io.Discard); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func newFuzzScan(tb testing.TB) Detector {
+	info, _ := Lookup("ip_sweep")
+	d, err := info.New(Options{Cluster: "c1", Params: map[string]string{"min_history_windows": "1"}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return d
 }
