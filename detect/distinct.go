@@ -1,25 +1,22 @@
 package detect
 
 import (
+	"cmp"
+	"encoding/json"
 	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect/model"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
 
 // flowSourceKey groups flow records by the source entity.
 var flowSourceKey = []string{"source_namespace", "source_name_aggr", "source_type"}
-
-// distinctThreshold is the model shared by detectors that alert when one
-// source entity reaches a threshold of distinct values of a flow field in a
-// window (port_scan on dest_port, ip_sweep on dest_ip).
-type distinctThreshold struct {
-	name      string
-	cluster   string
-	field     string  // the flow field counted, e.g. "dest_port"
-	noun      string  // what is counted, for summaries: "destination ports"
-	threshold float64 // distinct values at or above which the entity alerts
-}
 
 // scoreThreshold is the score of an entity exactly at its detector's count
 // threshold: count detectors map a count x to x/(x+threshold), so the
@@ -34,7 +31,92 @@ func countScore(x, threshold float64) float64 {
 	return x / (x + threshold)
 }
 
-func newDistinctThreshold(info Info, o Options, field, noun string) (*distinctThreshold, error) {
+const (
+	// sketchSize is the most value hashes one entity keeps per window for
+	// the slow count (model.DistinctSketch): counts are exact up to it and
+	// estimated beyond. With slow_windows windows kept, one entity holds at
+	// most slow_windows·sketchSize·8 bytes (48 KiB at 12 windows), and only
+	// an entity that reached sketchSize distinct values in those windows
+	// holds that much; a usual workload holds a few dozen bytes a window.
+	sketchSize = 512
+	// topSources is how many outside source addresses each window keeps per
+	// network entity, to name them in summaries and evidence.
+	topSources = 3
+	// maxSlowWindows bounds the slow_windows setting (a week at 5 minutes).
+	maxSlowWindows = 7 * 24 * 12
+)
+
+// distinctScan is the model shared by port_scan (distinct dest_port) and
+// ip_sweep (distinct dest_ip): how many distinct values of the field one
+// source entity reaches, judged two ways.
+//
+//   - Fast: in the window itself, against Calico's threshold
+//     (AD_port_scan_threshold, AD_ip_sweep_threshold), as Calico did.
+//   - Slow: over the last slow_windows windows together (a sliding union,
+//     counted with one bounded sketch per entity and window), against the
+//     slow threshold (never below the per-window one: so many values are a
+//     scan whether they take one window or an hour), so a scan paced to
+//     stay under the per-window threshold is still found. A window already reported as a fast scan is
+//     left out of the union (it was reported on its own), and the slow
+//     verdict only holds while the window adds values the span had not
+//     seen, so the hour after a scan is not reported again.
+//
+// Both limits start at the thresholds, Calico's meaning for a workload
+// with no history. Each workload (its deployment, across rollouts) keeps a
+// history of what it reached; once it has min_history_windows windows, the
+// limits become learned_margin times its median when that is higher, so a
+// prober or a health checker that always reaches many ports or addresses
+// is not flagged, while it still is when it reaches far more than usual,
+// and any other workload still is at the thresholds.
+//
+// Entities are the source's namespace, name_aggr and type; a source
+// outside the cluster is the network entity (namespace "-", workload "pub"
+// or "pvt", type net), and its addresses are named in the summary and the
+// evidence query, never in the entity.
+type distinctScan struct {
+	name        string
+	cluster     string
+	field       string  // the flow field counted, e.g. "dest_port"
+	noun        string  // what is counted, for summaries: "destination ports"
+	threshold   float64 // Calico's: distinct values per window at which it alerts
+	slowLimit   float64 // distinct values over slowWindows at which it alerts
+	slowWindows int
+	recent      map[Entity]*scanRing
+	scratch     []uint64
+	sketches    []model.DistinctSketch
+
+	// What each workload usually reaches, by history key (historyKey).
+	history      map[string]*scanHistory
+	historyLen   int     // windows each history keeps
+	minHistory   int     // windows of history before it raises the limits
+	margin       float64 // how many times its usual level a learned entity may reach
+	trainWindows int     // windows learned before the detector judges
+	learned      int     // windows learned or judged so far
+	usualScratch []float64
+}
+
+// scanRing is one entity's last slowWindows windows.
+type scanRing struct {
+	slots []scanSlot // oldest first, at most slowWindows
+}
+
+// scanSlot is what one entity reached in one window.
+type scanSlot struct {
+	start  int64 // window start, Unix seconds
+	fast   bool  // the window was reported as a fast scan: kept out of the union
+	sketch model.DistinctSketch
+	// sources are the outside addresses that reached the most values in
+	// the window (network entities only).
+	sources []sourceCount
+}
+
+// sourceCount is how many distinct values one outside address reached.
+type sourceCount struct {
+	ip    string
+	count float64
+}
+
+func newDistinctScan(info Info, o Options, field, noun string) (*distinctScan, error) {
 	t, err := o.Float(info, "threshold")
 	if err != nil {
 		return nil, err
@@ -42,57 +124,599 @@ func newDistinctThreshold(info Info, o Options, field, noun string) (*distinctTh
 	if t < 1 {
 		return nil, fmt.Errorf("detector %s: threshold %v must be at least 1", info.Name, t)
 	}
-	return &distinctThreshold{name: info.Name, cluster: o.Cluster, field: field, noun: noun, threshold: t}, nil
+	slow, err := o.Float(info, "slow_threshold")
+	if err != nil {
+		return nil, err
+	}
+	if slow < 1 {
+		return nil, fmt.Errorf("detector %s: slow_threshold %v must be at least 1", info.Name, slow)
+	}
+	n, err := o.Float(info, "slow_windows")
+	if err != nil {
+		return nil, err
+	}
+	if n < 1 || n > maxSlowWindows || n != float64(int(n)) {
+		return nil, fmt.Errorf("detector %s: slow_windows %v must be a whole number of windows from 1 to %d", info.Name, n, maxSlowWindows)
+	}
+	d := &distinctScan{
+		name: info.Name, cluster: o.Cluster, field: field, noun: noun,
+		threshold: t, slowLimit: max(slow, t), slowWindows: int(n),
+		recent: map[Entity]*scanRing{}, history: map[string]*scanHistory{},
+	}
+	windows := func(key string, lo, hi int) (int, error) {
+		v, err := o.Float(info, key)
+		if err != nil {
+			return 0, err
+		}
+		if v < float64(lo) || v > float64(hi) || v != float64(int(v)) {
+			return 0, fmt.Errorf("detector %s: %s %v must be a whole number of windows from %d to %d", info.Name, key, v, lo, hi)
+		}
+		return int(v), nil
+	}
+	if d.historyLen, err = windows("history_windows", 1, maxHistoryWindows); err != nil {
+		return nil, err
+	}
+	if d.minHistory, err = windows("min_history_windows", 1, maxHistoryWindows); err != nil {
+		return nil, err
+	}
+	if d.minHistory > d.historyLen {
+		return nil, fmt.Errorf("detector %s: min_history_windows %d is more than the history_windows %d kept", info.Name, d.minHistory, d.historyLen)
+	}
+	if d.trainWindows, err = windows("train_windows", 0, maxHistoryWindows); err != nil {
+		return nil, err
+	}
+	if d.margin, err = o.Float(info, "learned_margin"); err != nil {
+		return nil, err
+	}
+	if d.margin < 1 {
+		return nil, fmt.Errorf("detector %s: learned_margin %v must be at least 1", info.Name, d.margin)
+	}
+	return d, nil
 }
 
-func (d *distinctThreshold) Name() string       { return d.name }
-func (d *distinctThreshold) Threshold() float64 { return scoreThreshold }
-func (d *distinctThreshold) Ready() bool        { return true }
+func (d *distinctScan) Name() string       { return d.name }
+func (d *distinctScan) Threshold() float64 { return scoreThreshold }
 
-func (d *distinctThreshold) Queries() []source.Query {
-	return []source.Query{{
-		Name:    d.name,
-		Log:     calicolog.Flows,
-		GroupBy: flowSourceKey,
-		Metrics: []source.Metric{
-			{Name: "distinct", Kind: source.Cardinality, Field: d.field},
-			{Name: "records", Kind: source.Count},
+// Ready is true once train_windows windows were learned: at once by
+// default, judging entities with no history by Calico's thresholds.
+func (d *distinctScan) Ready() bool { return d.learned >= d.trainWindows }
+
+// Queries reads, per window, the distinct values of the field each source
+// entity reached (one row per entity and value, so windows can be joined
+// exactly), and, for sources outside the cluster, how many each address
+// reached.
+func (d *distinctScan) Queries() []source.Query {
+	return []source.Query{
+		{
+			Name:    d.name,
+			Log:     calicolog.Flows,
+			GroupBy: append(slices.Clone(flowSourceKey), d.field),
+			Metrics: []source.Metric{{Name: "records", Kind: source.Count}},
 		},
-	}}
+		{
+			Name:    d.name + "_outside_sources",
+			Log:     calicolog.Flows,
+			GroupBy: append(slices.Clone(flowSourceKey), "source_ip"),
+			Filters: []source.Term{{Field: "source_type", Values: []string{calicolog.TypeNetwork}}},
+			Metrics: []source.Metric{{Name: "distinct", Kind: source.Cardinality, Field: d.field}},
+		},
+	}
 }
 
-func (d *distinctThreshold) Judge(w source.Window, rows [][]source.Row) []Verdict {
+// windowEntity is one entity's rows in a window.
+type windowEntity struct {
+	entity  Entity
+	key     []string
+	hashes  []uint64
+	sources []sourceCount
+}
+
+// collect groups the window's rows by entity, in entity order.
+func (d *distinctScan) collect(rows [][]source.Row) []*windowEntity {
 	if len(rows) == 0 {
 		return nil
 	}
-	out := make([]Verdict, 0, len(rows[0]))
+	byEntity := map[Entity]*windowEntity{}
+	var out []*windowEntity
 	for _, r := range rows[0] {
-		if len(r.Key) != len(flowSourceKey) || len(r.Values) < 1 || r.Key[1] == "" {
+		if len(r.Key) != len(flowSourceKey)+1 || r.Key[1] == "" {
 			continue
 		}
 		e := Entity{Cluster: d.cluster, Namespace: r.Key[0], Workload: r.Key[1], Type: r.Key[2]}
-		distinct := r.Values[0]
-		v := Verdict{
-			Detector:  d.name,
-			Entity:    e,
-			Window:    w,
-			Score:     countScore(distinct, d.threshold),
-			Threshold: scoreThreshold,
-			Observed:  distinct,
-			Expected:  d.threshold,
+		we := byEntity[e]
+		if we == nil {
+			we = &windowEntity{entity: e, key: r.Key[:3]}
+			byEntity[e] = we
+			out = append(out, we)
 		}
-		v.Summary = fmt.Sprintf("%s in namespace %s reached %.0f distinct %s in %s (threshold %.0f)",
-			e.Workload, e.Namespace, distinct, d.noun, w.End.Sub(w.Start), d.threshold)
-		v.EvidenceQuery = []EvidenceQuery{{
-			Log: string(calicolog.Flows),
-			Filters: []source.Term{
-				{Field: "source_namespace", Values: []string{r.Key[0]}},
-				{Field: "source_name_aggr", Values: []string{r.Key[1]}},
-				{Field: "source_type", Values: []string{r.Key[2]}},
-			},
-			Limit: 5,
-		}}
-		out = append(out, v)
+		we.hashes = append(we.hashes, model.HashValue(r.Key[3]))
 	}
+	if len(rows) > 1 {
+		for _, r := range rows[1] {
+			if len(r.Key) != len(flowSourceKey)+1 || len(r.Values) < 1 {
+				continue
+			}
+			e := Entity{Cluster: d.cluster, Namespace: r.Key[0], Workload: r.Key[1], Type: r.Key[2]}
+			if we := byEntity[e]; we != nil {
+				we.sources = append(we.sources, sourceCount{ip: r.Key[3], count: r.Values[0]})
+			}
+		}
+	}
+	for _, we := range out {
+		we.sources = topSourceCounts(we.sources)
+	}
+	slices.SortFunc(out, func(a, b *windowEntity) int {
+		x, y := a.entity, b.entity
+		return cmp.Or(cmp.Compare(x.Namespace, y.Namespace), cmp.Compare(x.Workload, y.Workload), cmp.Compare(x.Type, y.Type))
+	})
 	return out
+}
+
+// topSourceCounts keeps the addresses that reached the most values, the
+// null address (records whose source Calico aggregated) last.
+func topSourceCounts(s []sourceCount) []sourceCount {
+	slices.SortFunc(s, func(a, b sourceCount) int {
+		if an, bn := a.ip == nullIP, b.ip == nullIP; an != bn {
+			if an {
+				return 1
+			}
+			return -1
+		}
+		if c := cmp.Compare(b.count, a.count); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ip, b.ip)
+	})
+	if len(s) > topSources {
+		s = s[:topSources]
+	}
+	return slices.Clip(s)
+}
+
+// nullIP is how an absent (aggregated) address reads (Calico's mapping
+// stores null IPs as 0.0.0.0).
+const nullIP = "0.0.0.0"
+
+// span is how far back the slow count reaches for a window of length l.
+func (d *distinctScan) span(l time.Duration) time.Duration { return time.Duration(d.slowWindows) * l }
+
+// ring returns e's recent windows, dropping those older than the slow
+// span before window w.
+func (d *distinctScan) ring(e Entity, w source.Window) *scanRing {
+	r := d.recent[e]
+	if r == nil {
+		r = &scanRing{}
+		d.recent[e] = r
+	}
+	r.expire(w.Start.Add(-d.span(w.End.Sub(w.Start)) + w.End.Sub(w.Start)).Unix())
+	return r
+}
+
+// expire drops the slots that started before oldest.
+func (r *scanRing) expire(oldest int64) {
+	i := 0
+	for i < len(r.slots) && r.slots[i].start < oldest {
+		i++
+	}
+	r.slots = r.slots[i:]
+}
+
+// forget drops entities with no window left in the slow span, so memory
+// follows the entities active in the last slow_windows windows.
+func (d *distinctScan) forget(w source.Window) {
+	oldest := w.Start.Add(-d.span(w.End.Sub(w.Start)) + w.End.Sub(w.Start)).Unix()
+	for e, r := range d.recent {
+		if r.expire(oldest); len(r.slots) == 0 {
+			delete(d.recent, e)
+		}
+	}
+}
+
+// slowCounts is the distinct values of e over the slow span, the current
+// window included, and how many of them the current window added.
+func (d *distinctScan) slowCounts(r *scanRing, current model.DistinctSketch) (total, fresh float64) {
+	earlier := d.sketches[:0]
+	for _, s := range r.slots {
+		if !s.fast {
+			earlier = append(earlier, s.sketch)
+		}
+	}
+	before, scratch := model.UnionCount(sketchSize, d.scratch, earlier...)
+	earlier = append(earlier, current)
+	total, scratch = model.UnionCount(sketchSize, scratch, earlier...)
+	d.scratch, d.sketches = scratch, earlier[:0]
+	return total, max(0, total-before)
+}
+
+// scanJudgement is one entity's counts in a window.
+type scanJudgement struct {
+	fast, slow, fresh float64
+	fastLimit         float64
+	slowLimit         float64
+	fastScore         float64
+	slowScore         float64
+	// learned is set when the entity's history raised its limits above
+	// the thresholds; usualFast and usualSlow are what it usually reaches.
+	learned              bool
+	usualFast, usualSlow float64
+}
+
+func (j scanJudgement) score() float64 { return max(j.fastScore, j.slowScore) }
+
+// isSlow reports whether the verdict is about the slow count.
+func (j scanJudgement) isSlow() bool {
+	return j.fastScore < scoreThreshold && j.slowScore > j.fastScore
+}
+
+// observe judges one entity's window and records it in the sliding span.
+func (d *distinctScan) observe(w source.Window, we *windowEntity) scanJudgement {
+	r := d.ring(we.entity, w)
+	sketch := model.NewDistinctSketch(sketchSize, we.hashes)
+	j := scanJudgement{fast: float64(len(we.hashes)), fastLimit: d.threshold, slowLimit: d.slowLimit}
+	j.slow, j.fresh = d.slowCounts(r, sketch)
+	hk := historyKey(we.entity)
+	h := d.history[hk]
+	if h != nil && h.Seen >= d.minHistory {
+		j.usualFast, j.usualSlow = h.usual(&d.usualScratch)
+		j.fastLimit = max(j.fastLimit, d.margin*j.usualFast)
+		j.slowLimit = max(j.slowLimit, d.margin*j.usualSlow, j.fastLimit)
+		j.learned = j.fastLimit > d.threshold || j.slowLimit > d.slowLimit
+	}
+	j.fastScore = countScore(j.fast, j.fastLimit)
+	if j.fresh > 0 {
+		j.slowScore = countScore(j.slow, j.slowLimit)
+	}
+	r.slots = append(r.slots, scanSlot{
+		start: w.Start.Unix(), fast: j.fastScore >= scoreThreshold, sketch: sketch, sources: we.sources,
+	})
+	if h == nil {
+		h = &scanHistory{}
+		d.history[hk] = h
+	}
+	h.add(j.fast, j.slow, w.Start.Unix(), d.historyLen)
+	return j
+}
+
+// Learn records the window's entities in the sliding span and in their
+// history without judging them (training from past windows).
+func (d *distinctScan) Learn(w source.Window, rows [][]source.Row) {
+	for _, we := range d.collect(rows) {
+		d.observe(w, we)
+	}
+	d.endWindow(w)
+}
+
+// Judge scores every source entity of the window, fast and slow, then
+// records it.
+func (d *distinctScan) Judge(w source.Window, rows [][]source.Row) []Verdict {
+	ents := d.collect(rows)
+	out := make([]Verdict, 0, len(ents))
+	for _, we := range ents {
+		j := d.observe(w, we)
+		out = append(out, d.verdict(w, we, j))
+	}
+	d.endWindow(w)
+	return out
+}
+
+func (d *distinctScan) endWindow(w source.Window) {
+	d.learned = min(d.learned+1, math.MaxInt32)
+	d.forget(w)
+	cut := w.Start.Add(-historyIdle).Unix()
+	for k, h := range d.history {
+		if h.Last < cut {
+			delete(d.history, k)
+		}
+	}
+}
+
+func (d *distinctScan) verdict(w source.Window, we *windowEntity, j scanJudgement) Verdict {
+	e := we.entity
+	v := Verdict{
+		Detector:  d.name,
+		Entity:    e,
+		Window:    w,
+		Score:     j.score(),
+		Threshold: scoreThreshold,
+		Observed:  j.fast,
+		Expected:  j.fastLimit,
+	}
+	who := fmt.Sprintf("%s in namespace %s", e.Workload, e.Namespace)
+	if e.Type == calicolog.TypeNetwork {
+		who = fmt.Sprintf("the network %s outside the cluster", e.Workload)
+	}
+	sources := we.sources
+	length := w.End.Sub(w.Start)
+	if j.isSlow() {
+		v.Observed, v.Expected = j.slow, j.slowLimit
+		sources = d.slowSources(e)
+		v.Summary = fmt.Sprintf("%s reached %.0f distinct %s over the last %s, %.0f in this window, %.0f of them new (slow scan; alert at %.0f over %d windows%s)",
+			who, j.slow, d.noun, d.span(length), j.fast, j.fresh, j.slowLimit, d.slowWindows, d.usualNote(j.learned, j.usualSlow))
+	} else {
+		v.Summary = fmt.Sprintf("%s reached %.0f distinct %s in %s (fast scan; alert at %.0f%s)",
+			who, j.fast, d.noun, length, j.fastLimit, d.usualNote(j.learned, j.usualFast))
+	}
+	filters := []source.Term{
+		{Field: "source_namespace", Values: []string{we.key[0]}},
+		{Field: "source_name_aggr", Values: []string{we.key[1]}},
+		{Field: "source_type", Values: []string{we.key[2]}},
+	}
+	if e.Type == calicolog.TypeNetwork && len(sources) > 0 {
+		v.Summary += "; top sources: " + describeSources(sources)
+		if sources[0].ip != nullIP {
+			filters = append(filters, source.Term{Field: "source_ip", Values: []string{sources[0].ip}})
+		}
+	}
+	v.EvidenceQuery = []EvidenceQuery{{Log: string(calicolog.Flows), Filters: filters, Limit: 5}}
+	return v
+}
+
+// slowSources adds up the outside addresses of e's windows in the span.
+func (d *distinctScan) slowSources(e Entity) []sourceCount {
+	r := d.recent[e]
+	if r == nil {
+		return nil
+	}
+	sum := map[string]float64{}
+	for _, s := range r.slots {
+		for _, c := range s.sources {
+			sum[c.ip] += c.count
+		}
+	}
+	out := make([]sourceCount, 0, len(sum))
+	for ip, n := range sum {
+		out = append(out, sourceCount{ip: ip, count: n})
+	}
+	return topSourceCounts(out)
+}
+
+func describeSources(s []sourceCount) string {
+	var b []byte
+	for i, c := range s {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		ip := c.ip
+		if ip == nullIP {
+			ip = "aggregated addresses"
+		}
+		b = fmt.Appendf(b, "%s (%.0f)", ip, c.count)
+	}
+	return string(b)
+}
+
+// usualNote explains a limit raised by what the entity usually reaches.
+func (d *distinctScan) usualNote(learned bool, usual float64) string {
+	if !learned {
+		return ""
+	}
+	return fmt.Sprintf(", %g× the %.0f it usually reaches", d.margin, usual)
+}
+
+const (
+	// maxHistoryWindows bounds history_windows and min_history_windows
+	// (a week at 5 minutes).
+	maxHistoryWindows = 7 * 24 * 12
+	// historyIdle is how long a workload's history is kept after it was
+	// last seen.
+	historyIdle = 7 * 24 * time.Hour
+)
+
+// scanHistory is what one workload reached in its last windows (those it
+// appeared in), fast and slow: two rings of history_windows counts, 8 bytes
+// a window (2.3 KiB at 288 windows). What it usually reaches is the
+// median, so scans that fill less than half of the history do not move
+// it, whatever the verdicts were; a workload that reaches many values in
+// most of its windows for min_history_windows windows (a prober, a health
+// checker) is learned.
+type scanHistory struct {
+	Fast []uint32 `json:"fast"`
+	Slow []uint32 `json:"slow"`
+	Next int      `json:"next"` // ring position of the next window
+	Seen int      `json:"seen"` // windows recorded (at most MaxInt32)
+	Last int64    `json:"last"` // start of the last window recorded, Unix seconds
+
+	// The medians, recomputed every usualEvery windows: what a workload
+	// usually reaches moves slowly, and sorting each history every window
+	// would cost more than the rest of the judgement.
+	UsualFast float64 `json:"usual_fast,omitempty"`
+	UsualSlow float64 `json:"usual_slow,omitempty"`
+	UsualAt   int     `json:"usual_at,omitempty"` // Seen when they were computed; 0: never
+}
+
+// usualEvery is how many windows the medians of a history are reused for.
+const usualEvery = 12
+
+func (h *scanHistory) add(fast, slow float64, at int64, size int) {
+	f, s := uint32(min(math.Round(fast), math.MaxUint32)), uint32(min(math.Round(slow), math.MaxUint32))
+	if len(h.Fast) < size {
+		h.Fast, h.Slow = append(h.Fast, f), append(h.Slow, s)
+		h.Next = len(h.Fast) % size
+	} else {
+		h.Next %= len(h.Fast)
+		h.Fast[h.Next], h.Slow[h.Next] = f, s
+		h.Next = (h.Next + 1) % len(h.Fast)
+	}
+	h.Seen = min(h.Seen+1, math.MaxInt32)
+	h.Last = at
+}
+
+// usual is the median of the fast and of the slow counts, as of at most
+// usualEvery windows ago.
+func (h *scanHistory) usual(scratch *[]float64) (fast, slow float64) {
+	if h.UsualAt > 0 && h.Seen-h.UsualAt < usualEvery {
+		return h.UsualFast, h.UsualSlow
+	}
+	med := func(v []uint32) float64 {
+		x := (*scratch)[:0]
+		for _, c := range v {
+			x = append(x, float64(c))
+		}
+		*scratch = x
+		return model.Median(x)
+	}
+	h.UsualFast, h.UsualSlow, h.UsualAt = med(h.Fast), med(h.Slow), h.Seen
+	return h.UsualFast, h.UsualSlow
+}
+
+// historyKey names the history an entity learns into and is judged by:
+// its workload across rollouts (the name_aggr without the pod-template
+// hash, so a new replica set keeps what its deployment usually does). A
+// workload of another name, a rogue pod, starts with no history and is
+// judged by Calico's thresholds.
+func historyKey(e Entity) string {
+	return e.Cluster + "/" + e.Namespace + "/" + workloadOf(e.Workload) + "/" + e.Type
+}
+
+// workloadOf strips the "-*" Calico appends to aggregated pod names and
+// the pod-template hash before it: frontend-7d4f8b9c5d-* → frontend.
+func workloadOf(nameAggr string) string {
+	base, ok := strings.CutSuffix(nameAggr, "-*")
+	if !ok {
+		return nameAggr
+	}
+	i := strings.LastIndexByte(base, '-')
+	if i <= 0 || !isPodTemplateHash(base[i+1:]) {
+		return base
+	}
+	return base[:i]
+}
+
+// isPodTemplateHash reports whether s looks like a ReplicaSet's
+// pod-template hash: 6 to 10 characters of Kubernetes' safe alphabet (no
+// vowels, no look-alike digits).
+func isPodTemplateHash(s string) bool {
+	if len(s) < 6 || len(s) > 10 {
+		return false
+	}
+	for i := range len(s) {
+		if !strings.ContainsRune("bcdfghjklmnpqrstvwxz2456789", rune(s[i])) {
+			return false
+		}
+	}
+	return true
+}
+
+// learnedScanParams are the settings port_scan and ip_sweep share about
+// what a workload usually reaches.
+var learnedScanParams = []Param{{
+	Key: "history_windows", Default: "288",
+	Help: "windows of its own history each workload keeps (288 windows of 5 minutes: one day)",
+}, {
+	Key: "min_history_windows", Default: "72",
+	Help: "windows a workload must have been seen in before what it usually reaches can raise its limits above the thresholds",
+}, {
+	Key: "learned_margin", Default: "2",
+	Help: "a workload with history alerts at this many times what it usually reaches (the median of its history), never below the thresholds",
+}, {
+	Key: "train_windows", Default: "0",
+	Help: "windows learned from history before the detector judges (0: judge at once, by the thresholds while there is no history)",
+}}
+
+// savedScan is the saved form of a distinctScan model.
+type savedScan struct {
+	Format      int                     `json:"format"`
+	SlowWindows int                     `json:"slow_windows"`
+	History     map[string]*scanHistory `json:"history"`
+	Recent      []savedRing             `json:"recent"`
+}
+
+type savedRing struct {
+	Entity Entity      `json:"entity"`
+	Slots  []savedSlot `json:"slots"`
+}
+
+type savedSlot struct {
+	Start   int64             `json:"start"`
+	Fast    bool              `json:"fast,omitempty"`
+	Hashes  []uint64          `json:"hashes"`
+	Sources map[string]uint32 `json:"sources,omitempty"`
+}
+
+// savedScanFormat is the version of savedScan this build writes and reads.
+const savedScanFormat = 1
+
+// SaveModel writes each workload's history and the windows of the slow
+// span, so a slow scan across a restart is still counted whole.
+func (d *distinctScan) SaveModel(w io.Writer) error {
+	s := savedScan{Format: savedScanFormat, SlowWindows: d.slowWindows, History: d.history}
+	for e, r := range d.recent {
+		sr := savedRing{Entity: e}
+		for _, sl := range r.slots {
+			ss := savedSlot{Start: sl.start, Fast: sl.fast, Hashes: sl.sketch.Hashes}
+			for _, c := range sl.sources {
+				if ss.Sources == nil {
+					ss.Sources = map[string]uint32{}
+				}
+				ss.Sources[c.ip] = uint32(min(c.count, math.MaxUint32))
+			}
+			sr.Slots = append(sr.Slots, ss)
+		}
+		s.Recent = append(s.Recent, sr)
+	}
+	slices.SortFunc(s.Recent, func(a, b savedRing) int { return cmp.Compare(a.Entity.Key(), b.Entity.Key()) })
+	body, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("%s model: %w", d.name, err)
+	}
+	return writeModelFile(w, d.name, d.learned, body)
+}
+
+// LoadModel replaces the model with a saved one; on error the model is
+// unchanged.
+func (d *distinctScan) LoadModel(r io.Reader) error {
+	learned, parts, err := readModelFile(r, d.name, 1)
+	if err != nil {
+		return err
+	}
+	var s savedScan
+	if err := json.Unmarshal(parts[0], &s); err != nil {
+		return fmt.Errorf("%s model: %v: %w", d.name, err, errModelFile)
+	}
+	if s.Format != savedScanFormat {
+		return fmt.Errorf("%s model: format %d, this build reads %d: %w", d.name, s.Format, savedScanFormat, errModelFile)
+	}
+	history := map[string]*scanHistory{}
+	for k, h := range s.History {
+		if h == nil || len(h.Fast) == 0 || len(h.Fast) != len(h.Slow) || h.Next < 0 || h.Next > len(h.Fast) || h.Seen < 0 ||
+			math.IsNaN(h.UsualFast) || math.IsNaN(h.UsualSlow) || h.UsualFast < 0 || h.UsualSlow < 0 {
+			return fmt.Errorf("%s model: history of %s is inconsistent: %w", d.name, k, errModelFile)
+		}
+		if h.UsualAt > h.Seen || h.UsualAt < 0 {
+			h.UsualAt = 0 // recomputed at its next use
+		}
+		// A shorter history_windows than the file's keeps the latest windows.
+		if n := len(h.Fast); n > d.historyLen {
+			keep := &scanHistory{Seen: h.Seen, Last: h.Last}
+			for i := n - d.historyLen; i < n; i++ {
+				j := (h.Next + i) % n
+				keep.add(float64(h.Fast[j]), float64(h.Slow[j]), h.Last, d.historyLen)
+			}
+			keep.Seen = h.Seen
+			h = keep
+		}
+		history[k] = h
+	}
+	recent := map[Entity]*scanRing{}
+	for _, sr := range s.Recent {
+		ring := &scanRing{}
+		for _, ss := range sr.Slots {
+			if len(ss.Hashes) > sketchSize || !slices.IsSorted(ss.Hashes) || len(ring.slots) > 0 && ss.Start <= ring.slots[len(ring.slots)-1].start {
+				return fmt.Errorf("%s model: a window of %s holds a malformed sketch or is out of order: %w", d.name, sr.Entity.Key(), errModelFile)
+			}
+			sl := scanSlot{start: ss.Start, fast: ss.Fast, sketch: model.DistinctSketch{Hashes: ss.Hashes, K: sketchSize}}
+			for ip, n := range ss.Sources {
+				sl.sources = append(sl.sources, sourceCount{ip: ip, count: float64(n)})
+			}
+			sl.sources = topSourceCounts(sl.sources)
+			ring.slots = append(ring.slots, sl)
+		}
+		// Keep the latest windows when slow_windows shrank.
+		if extra := len(ring.slots) - d.slowWindows; extra > 0 {
+			ring.slots = ring.slots[extra:]
+		}
+		recent[sr.Entity] = ring
+	}
+	d.history, d.recent, d.learned = history, recent, learned
+	return nil
 }

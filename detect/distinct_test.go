@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -45,11 +46,9 @@ func TestDistinctCountDetectors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			d := newTestDetector(t, tc.detector, tc.params)
-			rows := [][]source.Row{{
-				{Key: []string{"shop", "attacker-5d9f-*", "wep"}, Values: []float64{tc.distinct, 1200}},
-				{Key: []string{"shop", "frontend-7c9d-*", "wep"}, Values: []float64{3, 80}},
-			}}
-			vs := d.Judge(testWindow, rows)
+			rows := scanRows(nil, "shop", "attacker-5d9f-*", "wep", 0, int(tc.distinct))
+			rows = scanRows(rows, "shop", "frontend-7c9d-*", "wep", 0, 3)
+			vs := d.Judge(testWindow, [][]source.Row{rows, nil})
 			if len(vs) != 2 {
 				t.Fatalf("got %d verdicts, want one per entity (2)", len(vs))
 			}
@@ -117,4 +116,13 @@ func TestCountScoreIsMonotoneAndBounded(t *testing.T) {
 	if got := countScore(500, 500); got != scoreThreshold {
 		t.Errorf("score at the count threshold = %v, want %v", got, scoreThreshold)
 	}
+}
+
+// scanRows appends the rows of the per-value query for one source entity
+// reaching values first..first+n-1 (as ports, or as addresses of 10.0.0.0/8).
+func scanRows(rows []source.Row, namespace, workload, typ string, first, n int) []source.Row {
+	for i := first; i < first+n; i++ {
+		rows = append(rows, source.Row{Key: []string{namespace, workload, typ, strconv.Itoa(i)}, Values: []float64{1}})
+	}
+	return rows
 }

@@ -46,10 +46,24 @@ func (f *fakeSource) Aggregate(ctx context.Context, w source.Window, q source.Qu
 	if f.down {
 		return nil, errors.New("connection refused")
 	}
-	return []source.Row{
-		{Key: []string{"shop", "attacker-*", "wep"}, Values: []float64{900, 900}},
-		{Key: []string{"shop", "frontend-*", "wep"}, Values: []float64{2, 40}},
-	}, nil
+	return scanAnswer(q, map[string]int{"attacker-*": 900, "frontend-*": 2}), nil
+}
+
+// scanAnswer is the answer to the port_scan detector's queries for
+// workloads of namespace shop reaching the given numbers of distinct ports:
+// one row per workload and port for the per-port query, none for the query
+// about sources outside the cluster.
+func scanAnswer(q source.Query, ports map[string]int) []source.Row {
+	if len(q.GroupBy) != 4 || q.GroupBy[3] != "dest_port" {
+		return nil
+	}
+	var rows []source.Row
+	for _, workload := range []string{"attacker-*", "b-*", "frontend-*"} {
+		for port := range ports[workload] {
+			rows = append(rows, source.Row{Key: []string{"shop", workload, "wep", fmt.Sprint(port + 1)}, Values: []float64{1}})
+		}
+	}
+	return rows
 }
 
 func (f *fakeSource) Samples(ctx context.Context, w source.Window, t calicolog.LogType, filters []source.Term, n int) ([]json.RawMessage, error) {
@@ -200,7 +214,11 @@ func TestCalicoEnvironmentSetsThreshold(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vs := detectors[0].Judge(source.Window{}, [][]source.Row{{{Key: []string{"a", "b-*", "wep"}, Values: []float64{900, 1}}}})
+	var rows [][]source.Row
+	for _, q := range detectors[0].Queries() {
+		rows = append(rows, scanAnswer(q, map[string]int{"b-*": 900}))
+	}
+	vs := detectors[0].Judge(source.Window{}, rows)
 	if len(vs) != 1 || vs[0].Anomalous() || vs[0].Expected != 2000 {
 		t.Fatalf("with AD_port_scan_threshold=2000, 900 ports gave %+v", vs)
 	}

@@ -44,6 +44,13 @@ type Options struct {
 	// Bucket is the flow log interval and the unit of generation (5 minutes
 	// by default, Calico's ES_bucket_size_minutes); at least a minute.
 	Bucket time.Duration
+	// Prober adds a blackbox prober (monitoring/blackbox-exporter) that
+	// checks every TCP service port of every pod every 30 s: normal
+	// traffic that reaches more pod addresses per window than Calico's
+	// ip_sweep threshold, for detectors to learn. Off by default, so the
+	// cluster's normal traffic stays under Calico's thresholds; every other
+	// workload keeps its pods and addresses with it.
+	Prober bool
 	// Scale multiplies user traffic (connections, DNS queries, HTTP
 	// requests) and its flow records: each pod pair's record is split into
 	// up to Scale records, one per client connection with its source port
@@ -221,6 +228,7 @@ type Cluster struct {
 	ingress     *Workload
 	coredns     *Workload
 	scraper     *Workload
+	prober      *Workload // nil unless Options.Prober
 	scrapes     []*Pod
 	upstreamDNS Peer
 	apiServer   Peer
@@ -441,6 +449,9 @@ func (c *Cluster) build() {
 		}
 		c.workloads = append(c.workloads, w)
 		c.byName[w.Namespace+"/"+w.Name] = w
+	}
+	if c.opts.Prober {
+		c.addProber(nextHost)
 	}
 	c.coredns = c.Workload("kube-system", "coredns")
 	c.scraper = c.Workload("monitoring", "prometheus")

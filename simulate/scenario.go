@@ -141,9 +141,13 @@ func (c *Cluster) probe(b source.Window, at time.Time, r *rand.Rand, src, dst En
 
 // PortScan is one source probing every port in [FirstPort, LastPort] of one
 // pod, like `nmap -Pn -r -p 1-600`. Calico logs one record per port and
-// reporter (it cannot aggregate them away); most are denied.
+// reporter (it cannot aggregate them away); most are denied. With a
+// Duration the probes are paced evenly over [At, At+Duration), like
+// `nmap --scan-delay`: a slow scan, labelled in every bucket it probes in.
 type PortScan struct {
 	At time.Time
+	// Duration spreads the probes; 0 sends them all at At.
+	Duration time.Duration
 	// Namespace and Workload name the attacker: a deployment of the
 	// cluster (a compromised pod; a made-up one if it does not exist), or
 	// Namespace Outside for an address on the internet.
@@ -171,6 +175,8 @@ func (p PortScan) Validate() error {
 		return errors.New("no target (TargetNamespace, TargetWorkload)")
 	case p.FirstPort < 1 || p.LastPort > 65535 || p.FirstPort > p.LastPort:
 		return fmt.Errorf("port range %d-%d is not within 1-65535", p.FirstPort, p.LastPort)
+	case p.Duration < 0:
+		return fmt.Errorf("negative duration %s", p.Duration)
 	case p.SourceIP != "" && !validAddr(p.SourceIP):
 		return fmt.Errorf("source IP %q is not an IPv4 address", p.SourceIP)
 	}
@@ -182,20 +188,46 @@ func validAddr(s string) bool {
 	return err == nil && a.Is4()
 }
 
-// Apply adds the scan's records when w holds At.
+// paced returns, for n probes paced evenly over [at, at+d) (all at at when
+// d is 0), the first and last probe that fall in w and the time of probe
+// i; ok is false when none does.
+func paced(at time.Time, d time.Duration, n int, w source.Window) (first, last int, when func(i int) time.Time, ok bool) {
+	when = func(i int) time.Time { return at.Add(time.Duration(int64(d) * int64(i) / int64(n))) }
+	if d <= 0 {
+		return 0, n - 1, when, w.Contains(at)
+	}
+	first, last = -1, -1
+	for i := range n {
+		if w.Contains(when(i)) {
+			if first < 0 {
+				first = i
+			}
+			last = i
+		}
+	}
+	return first, last, when, first >= 0
+}
+
+// Apply adds the scan's records of the probes w holds.
 func (p PortScan) Apply(c *Cluster, w source.Window, b *Batch) {
-	if !w.Contains(p.At) {
+	n := p.LastPort - p.FirstPort + 1
+	first, last, when, ok := paced(p.At, p.Duration, n, w)
+	if !ok {
 		return
 	}
-	r := c.Rand(w.Start, fmt.Sprintf("port_scan|%d|%s/%s|%s/%s|%d-%d", p.At.UnixNano(), p.Namespace, p.Workload, p.TargetNamespace, p.TargetWorkload, p.FirstPort, p.LastPort))
+	stream := fmt.Sprintf("port_scan|%d|%s/%s|%s/%s|%d-%d", p.At.UnixNano(), p.Namespace, p.Workload, p.TargetNamespace, p.TargetWorkload, p.FirstPort, p.LastPort)
+	if p.Duration > 0 {
+		stream += "|" + p.Duration.String()
+	}
+	r := c.Rand(w.Start, stream)
 	src := c.attacker(p.Namespace, p.Workload, p.SourceIP)
 	dst := PodEndpoint(c.podOf(p.TargetNamespace, p.TargetWorkload))
 	if src.Workload != nil {
 		src.Process, src.PID = "/usr/bin/nmap", 1000+r.IntN(30000)
 		src.Args = []string{"-Pn", "-r", "-p", strconv.Itoa(p.FirstPort) + "-" + strconv.Itoa(p.LastPort), dst.IP}
 	}
-	for port := p.FirstPort; port <= p.LastPort; port++ {
-		c.probe(w, p.At, r, src, dst, port, nil, b)
+	for i := first; i <= last; i++ {
+		c.probe(w, when(i), r, src, dst, p.FirstPort+i, nil, b)
 	}
 	b.Truth = append(b.Truth, c.label(p, "port_scan", src, w))
 }
@@ -205,8 +237,13 @@ func (p PortScan) Apply(c *Cluster, w source.Window, b *Batch) {
 // pod as destination; others as network pvt or pub. An attack from Outside
 // is logged by the destination pods, and, for addresses without a pod, by
 // the host endpoint policy of the node that routes the network.
+//
+// With a Duration the probes are paced evenly over [At, At+Duration): a
+// slow sweep, labelled in every bucket it probes in.
 type IPSweep struct {
-	At                  time.Time
+	At time.Time
+	// Duration spreads the probes; 0 sends them all at At.
+	Duration            time.Duration
 	Namespace, Workload string
 	SourceIP            string
 	CIDR                string // an IPv4 network of at most 65,536 addresses
@@ -232,6 +269,8 @@ func (s IPSweep) Validate() error {
 		return fmt.Errorf("port %d is not within 1-65535", s.Port)
 	case s.SourceIP != "" && !validAddr(s.SourceIP):
 		return fmt.Errorf("source IP %q is not an IPv4 address", s.SourceIP)
+	case s.Duration < 0:
+		return fmt.Errorf("negative duration %s", s.Duration)
 	}
 	return nil
 }
@@ -254,18 +293,23 @@ func (s IPSweep) Hosts() []netip.Addr {
 	return out
 }
 
-// Apply adds the sweep's records when w holds At.
+// Apply adds the sweep's records of the probes w holds.
 func (s IPSweep) Apply(c *Cluster, w source.Window, b *Batch) {
-	if !w.Contains(s.At) {
+	hosts := s.Hosts()
+	first, last, when, ok := paced(s.At, s.Duration, len(hosts), w)
+	if !ok {
 		return
 	}
-	r := c.Rand(w.Start, fmt.Sprintf("ip_sweep|%d|%s/%s|%s|%d", s.At.UnixNano(), s.Namespace, s.Workload, s.CIDR, s.Port))
+	stream := fmt.Sprintf("ip_sweep|%d|%s/%s|%s|%d", s.At.UnixNano(), s.Namespace, s.Workload, s.CIDR, s.Port)
+	if s.Duration > 0 {
+		stream += "|" + s.Duration.String()
+	}
+	r := c.Rand(w.Start, stream)
 	src := c.attacker(s.Namespace, s.Workload, s.SourceIP)
 	if src.Workload != nil {
 		src.Process, src.PID = "/usr/bin/nmap", 1000+r.IntN(30000)
 		src.Args = []string{"-Pn", "-p", strconv.Itoa(s.Port), s.CIDR}
 	}
-	hosts := s.Hosts()
 	gateway := c.nodes[0]
 	if len(hosts) > 0 {
 		for _, n := range c.nodes {
@@ -274,7 +318,8 @@ func (s IPSweep) Apply(c *Cluster, w source.Window, b *Batch) {
 			}
 		}
 	}
-	for _, a := range hosts {
+	for i := first; i <= last; i++ {
+		a := hosts[i]
 		if a.String() == src.IP {
 			continue // a pod's traffic to itself never leaves it
 		}
@@ -282,7 +327,7 @@ func (s IPSweep) Apply(c *Cluster, w source.Window, b *Batch) {
 		if pod := c.PodAt(a); pod != nil {
 			dst = PodEndpoint(pod)
 		}
-		c.probe(w, s.At, r, src, dst, s.Port, gateway, b)
+		c.probe(w, when(i), r, src, dst, s.Port, gateway, b)
 	}
 	b.Truth = append(b.Truth, c.label(s, "ip_sweep", src, w))
 }

@@ -193,6 +193,9 @@ func TestScenarioValidate(t *testing.T) {
 		{"an IP sweep of a huge network", IPSweep{At: at, Namespace: "shop", Workload: "cart", CIDR: "10.0.0.0/8", Port: 22}, "at most 65,536"},
 		{"an IP sweep of an IPv6 network", IPSweep{At: at, Namespace: "shop", Workload: "cart", CIDR: "fd00::/120", Port: 22}, "IPv4"},
 		{"an IP sweep without a port", IPSweep{At: at, Namespace: "shop", Workload: "cart", CIDR: "10.244.7.0/24"}, "port"},
+		{"a slow port scan", PortScan{At: at, Duration: time.Hour, Namespace: "shop", Workload: "frontend", TargetNamespace: "shop", TargetWorkload: "db", FirstPort: 1, LastPort: 600}, ""},
+		{"a port scan of negative duration", PortScan{At: at, Duration: -time.Minute, Namespace: "shop", Workload: "frontend", TargetNamespace: "shop", TargetWorkload: "db", FirstPort: 1, LastPort: 600}, "negative duration"},
+		{"an IP sweep of negative duration", IPSweep{At: at, Duration: -time.Minute, Namespace: "shop", Workload: "cart", CIDR: "10.244.7.0/24", Port: 22}, "negative duration"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -85,6 +85,7 @@ func (c *Cluster) traffic(b source.Window, out *Batch) {
 	c.kubeletTraffic(b, r, flat, out)
 	c.dnsTraffic(b, r, act, scale, out)
 	c.httpLogs(b, r, act, http, out)
+	c.proberTraffic(b, out)
 }
 
 // emit appends the records of f for each reporter, split per connection
