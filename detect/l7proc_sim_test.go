@@ -13,7 +13,7 @@ import (
 // The HTTP and process detectors, judged on simulated days where the
 // answer is known.
 var l7procDetectors = []string{
-	"http_connection_spike",
+	"http_connection_spike", "http_response_codes", "http_verbs",
 }
 
 // l7procDays is how many days the simulation plays: learning days with the
@@ -31,6 +31,7 @@ func l7procCluster() (*simulate.Cluster, time.Time, time.Time) {
 		return attackDay.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute)
 	}
 	scs := []simulate.Scenario{
+		simulate.HTTPBackground{},
 		simulate.HTTPRequests{Kind: simulate.KindHTTPSpike, At: at(10, 0), Duration: 10 * time.Minute,
 			Namespace: "shop", Workload: "cart", Requests: 40000, URL: "/cart"},
 		simulate.HTTPRequests{Kind: simulate.KindHTTPSpike, At: at(3, 0),
