@@ -13,7 +13,7 @@ import (
 // The HTTP and process detectors, judged on simulated days where the
 // answer is known.
 var l7procDetectors = []string{
-	"http_connection_spike", "http_response_codes", "http_verbs",
+	"http_connection_spike", "http_response_codes", "http_verbs", "process_restarts",
 }
 
 // l7procDays is how many days the simulation plays: learning days with the
@@ -39,6 +39,7 @@ func l7procCluster() (*simulate.Cluster, time.Time, time.Time) {
 		simulate.HTTPErrorStorm{At: at(11, 0), Namespace: "shop", Workload: "frontend", Fraction: 0.9, Code: "503"},
 		simulate.HTTPRequests{Kind: simulate.KindHTTPVerbEnumeration, At: at(12, 0), Namespace: "shop", Workload: "frontend",
 			Requests: 90, Methods: []string{"OPTIONS", "TRACE", "CONNECT"}, Code: "405"},
+		simulate.CrashLoop{At: at(14, 0).Add(20 * time.Second), Namespace: "shop", Workload: "checkout"},
 	}
 	c := simulate.New(simulate.Options{Seed: 23, Namespaces: 6}, scs...)
 	return c, start, start.Add(l7procDays * 24 * time.Hour)
