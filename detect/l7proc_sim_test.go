@@ -13,7 +13,7 @@ import (
 // The HTTP and process detectors, judged on simulated days where the
 // answer is known.
 var l7procDetectors = []string{
-	"http_connection_spike", "http_response_codes", "http_verbs", "process_restarts",
+	"http_connection_spike", "http_response_codes", "http_verbs", "process_restarts", "process_bytes",
 }
 
 // l7procDays is how many days the simulation plays: learning days with the
@@ -40,6 +40,8 @@ func l7procCluster() (*simulate.Cluster, time.Time, time.Time) {
 		simulate.HTTPRequests{Kind: simulate.KindHTTPVerbEnumeration, At: at(12, 0), Namespace: "shop", Workload: "frontend",
 			Requests: 90, Methods: []string{"OPTIONS", "TRACE", "CONNECT"}, Code: "405"},
 		simulate.CrashLoop{At: at(14, 0).Add(20 * time.Second), Namespace: "shop", Workload: "checkout"},
+		simulate.ProcessTransfer{At: at(15, 0), Namespace: "payments", Workload: "postgres", Process: "/usr/bin/curl", Bytes: 800 << 20},
+		simulate.ProcessTransfer{At: at(16, 0), Namespace: "shop", Workload: "cart", Bytes: 2 << 30},
 	}
 	c := simulate.New(simulate.Options{Seed: 23, Namespaces: 6}, scs...)
 	return c, start, start.Add(l7procDays * 24 * time.Hour)
