@@ -3,6 +3,7 @@ package detect
 import (
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect/model"
@@ -28,12 +29,20 @@ func init() {
 // history covers it (two past days for seasonal baselines).
 const minLearnedRows = 100
 
+// requestsSpreadFloor is the smallest spread of the logarithm of a
+// service's requests: twice the counting noise 1/√(1+expected), since
+// requests arrive several per kept-alive connection and so vary about
+// twice as much as independent events would, and at least 0.05.
+func requestsSpreadFloor(expected float64) float64 {
+	return max(0.05, 2/math.Sqrt(1+max(expected, 0)))
+}
+
 // httpConnectionSpike judges the HTTP requests a service answers in a
 // window (the sum of the L7 logs' count, grouped by destination workload)
 // against what that service usually answers at this hour of the day and of
 // the week: a seasonal baseline learned on the logarithm, so the daily
 // curve and the service's own size are both learned, and the spread is
-// never below the counting noise. Only rises alert (a flood, an
+// never below twice the counting noise (requestsSpreadFloor). Only rises alert (a flood, an
 // application-layer denial of service, a scraper); a service judged
 // anomalous is not learned, so the flood does not become its baseline.
 type httpConnectionSpike struct {
@@ -109,7 +118,7 @@ func (d *httpConnectionSpike) Judge(w source.Window, rows [][]source.Row) []Verd
 			continue
 		}
 		n := r.Values[0]
-		z, expected, ok := d.model.Deviation(d.key(e), w.Start, n)
+		z, expected, ok := logDeviation(d.model, d.key(e), w.Start, n, requestsSpreadFloor)
 		if !ok {
 			d.model.Observe(d.key(e), w.Start, n)
 			d.rows++

@@ -50,8 +50,18 @@ func l7procCluster() (*simulate.Cluster, time.Time, time.Time) {
 var (
 	l7procOnce    sync.Once
 	l7procResults map[string]*weekResult
+	l7procMargins map[string]*scoreMargin
 	l7procErr     error
 )
+
+// scoreMargin is how far apart a detector's scores of normal entities and
+// of its attacks lay: the highest score of a verdict no label asked for,
+// and the lowest score of a labelled one.
+type scoreMargin struct {
+	normalMax float64
+	normalAt  string
+	attackMin float64
+}
 
 // runL7procDays plays the simulated days through the detectors as the
 // engine does (Learn while not ready, Judge once ready) and scores their
@@ -59,27 +69,29 @@ var (
 func runL7procDays() (map[string]*weekResult, error) {
 	l7procOnce.Do(func() {
 		c, start, end := l7procCluster()
-		l7procResults, l7procErr = playDays(c, start, end, l7procDetectors)
+		l7procResults, l7procMargins, l7procErr = playDays(c, start, end, l7procDetectors)
 	})
 	return l7procResults, l7procErr
 }
 
-func playDays(c *simulate.Cluster, start, end time.Time, names []string) (map[string]*weekResult, error) {
+func playDays(c *simulate.Cluster, start, end time.Time, names []string) (map[string]*weekResult, map[string]*scoreMargin, error) {
 	src := simulate.NewSourceWithRetention(c, time.Hour)
 	bucket := c.Bucket()
 	var dets []Detector
 	results := map[string]*weekResult{}
+	margins := map[string]*scoreMargin{}
 	for _, name := range names {
 		info, ok := Lookup(name)
 		if !ok {
-			return nil, errUnknown(name)
+			return nil, nil, errUnknown(name)
 		}
 		d, err := info.New(Options{Cluster: c.Name(), Bucket: bucket, Seed: 1})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		dets = append(dets, d)
 		results[name] = &weekResult{entities: map[string]bool{}}
+		margins[name] = &scoreMargin{attackMin: 1}
 	}
 	ctx := context.Background()
 	for t := start; t.Before(end); t = t.Add(bucket) {
@@ -91,7 +103,7 @@ func playDays(c *simulate.Cluster, start, end time.Time, names []string) (map[st
 			for i, q := range qs {
 				r, err := src.Aggregate(ctx, w, q)
 				if err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 				rows[i] = r
 			}
@@ -113,15 +125,25 @@ func playDays(c *simulate.Cluster, start, end time.Time, names []string) (map[st
 			}
 			found := map[int]bool{}
 			for _, v := range vs {
-				res.entities[v.Entity.Key()] = true
-				if !v.Anomalous() {
-					continue
+				if dbgHook != nil {
+					dbgHook(v)
 				}
+				res.entities[v.Entity.Key()] = true
 				match := -1
 				for i, l := range labels {
 					if hasDetector(l, d.Name()) && l.Namespace == v.Entity.Namespace && l.Workload == v.Entity.Workload && l.Type == v.Entity.Type {
 						match = i
 					}
+				}
+				m := margins[d.Name()]
+				if match < 0 && v.Score > m.normalMax {
+					m.normalMax, m.normalAt = v.Score, v.Window.Start.Format("Mon 15:04")+" "+v.Entity.Key()
+				}
+				if match >= 0 && v.Score < m.attackMin {
+					m.attackMin = v.Score
+				}
+				if !v.Anomalous() {
+					continue
 				}
 				if match < 0 {
 					res.fp++
@@ -143,8 +165,10 @@ func playDays(c *simulate.Cluster, start, end time.Time, names []string) (map[st
 			}
 		}
 	}
-	return results, nil
+	return results, margins, nil
 }
+
+var dbgHook func(Verdict)
 
 type errUnknown string
 
@@ -185,6 +209,9 @@ func TestHTTPAndProcessDetectorsOnSimulatedDays(t *testing.T) {
 			for _, l := range res.missed {
 				t.Errorf("missed %s on %s/%s/%s in %s", l.Scenario, l.Namespace, l.Workload, l.Type, l.Window)
 			}
+			m := l7procMargins[name]
+			t.Logf("%s: highest score of a normal entity %.4f (%s), lowest score of an attack %.4f",
+				name, m.normalMax, m.normalAt, m.attackMin)
 			for i, v := range res.fpVerdicts {
 				if i < 10 {
 					t.Logf("false positive %s %s: %s (score %.3f)", v.Window.Start.Format("Mon 15:04"), v.Entity.Key(), v.Summary, v.Score)

@@ -36,10 +36,11 @@ const (
 	siblingSpreadFloor = 0.3
 	// historySpreadFloor is the smallest spread, in the logarithm, of a
 	// process's bytes against its history: a steady process still varies
-	// by a factor of about 1.3 (a few more connections, a larger reply),
-	// so the alert bound is never below a factor of e^(1.28) ≈ 3.6 at the
-	// default sensitivity.
-	historySpreadFloor = 0.25
+	// by a factor of about 1.4 (a few more connections, larger replies,
+	// and at night a handful of connections carry it all), so the alert
+	// bound is never below a factor of e^(0.35·5.1) ≈ 6 at the default
+	// sensitivity.
+	historySpreadFloor = 0.35
 )
 
 // processBytes judges the bytes (in and out, each side's records counting
@@ -48,7 +49,7 @@ const (
 //
 //   - the process across the workload against what it usually moves at
 //     this hour of the day and of the week (a seasonal baseline learned on
-//     the logarithm, its spread never below a factor of 1.3);
+//     the logarithm, its spread never below a factor of 1.4);
 //   - the pod where the process moved most against what the busiest pod's
 //     process usually moves, and, with three named pods or more, against
 //     the same process in its sibling pods in the same window (median and
@@ -243,16 +244,10 @@ type processDeviation struct {
 	unseen                bool
 }
 
-// historyZ is the deviation of v from the baseline of key at t, in
-// spreads of the logarithm floored at historySpreadFloor.
+// historyZ is the deviation of v from the baseline of key, in spreads of
+// the logarithm floored at historySpreadFloor.
 func (d *processBytes) historyZ(key string, w source.Window, v float64) (z, expected float64, ok bool) {
-	expected, spread, ok := d.model.Expect(key, w.Start)
-	if !ok {
-		return 0, 0, false
-	}
-	m := math.Log1p(max(expected, 0))
-	sp := max(math.Log1p(max(expected+spread, 0))-m, historySpreadFloor)
-	return (math.Log1p(max(v, 0)) - m) / sp, expected, true
+	return logDeviation(d.model, key, w.Start, v, func(float64) float64 { return historySpreadFloor })
 }
 
 func (d *processBytes) deviation(w source.Window, e Entity, p *processWindow) (processDeviation, bool) {
