@@ -22,8 +22,9 @@ const l7procDays = 5
 
 // l7procCluster is the simulated cluster of the test: a default cluster
 // with more namespaces than the catalogue (so more workloads judge the
-// false alert rate), and on the last day one attack of each scenario, each
-// on its own hour.
+// false alert rate), HTTP services with a realistic mix of methods and
+// codes, two workloads that recycle their worker processes all day, and on
+// the last day one attack of each scenario, each on its own hour.
 func l7procCluster() (*simulate.Cluster, time.Time, time.Time) {
 	start := weekStart
 	attackDay := start.Add((l7procDays - 1) * 24 * time.Hour)
@@ -32,6 +33,8 @@ func l7procCluster() (*simulate.Cluster, time.Time, time.Time) {
 	}
 	scs := []simulate.Scenario{
 		simulate.HTTPBackground{},
+		simulate.ProcessRecycling{Namespace: "payments", Workload: "fraud-check", Every: 10 * time.Minute},
+		simulate.ProcessRecycling{Namespace: "team-1", Workload: "worker", Every: 25 * time.Minute},
 		simulate.HTTPRequests{Kind: simulate.KindHTTPSpike, At: at(10, 0), Duration: 10 * time.Minute,
 			Namespace: "shop", Workload: "cart", Requests: 40000, URL: "/cart"},
 		simulate.HTTPRequests{Kind: simulate.KindHTTPSpike, At: at(3, 0),

@@ -110,6 +110,61 @@ func (s CrashLoop) Apply(c *Cluster, w source.Window, b *Batch) {
 	}
 }
 
+// ProcessRecycling is normal life for servers that recycle their worker
+// processes (gunicorn's max_requests, php-fpm's pm.max_requests): in
+// every pod of a workload, the process is replaced by a new one with a new
+// process id every Every, around the clock, each making its connections
+// (a DNS lookup, logged with its id). It carries no labels:
+// process_restarts must learn it, not flag it.
+type ProcessRecycling struct {
+	Namespace, Workload string
+	Every               time.Duration // 10 minutes when 0
+}
+
+// Name is "process_recycling".
+func (ProcessRecycling) Name() string { return "process_recycling" }
+
+// Validate checks the recycling names a workload and a positive period.
+func (s ProcessRecycling) Validate() error {
+	switch {
+	case s.Namespace == "" || s.Namespace == Outside || s.Workload == "":
+		return errors.New("no workload (Namespace, Workload)")
+	case s.Every < 0:
+		return fmt.Errorf("negative period %s", s.Every)
+	}
+	return nil
+}
+
+// Apply adds, for each pod, a record of each worker process alive in w.
+func (s ProcessRecycling) Apply(c *Cluster, w source.Window, b *Batch) {
+	wl := c.Workload(s.Namespace, s.Workload)
+	if wl == nil || c.coredns == nil {
+		return
+	}
+	every := s.Every
+	if every <= 0 {
+		every = 10 * time.Minute
+	}
+	r := c.Rand(w.Start, "process_recycling|"+s.Namespace+"/"+s.Workload)
+	port, _ := c.coredns.portNamed("dns")
+	for i, pod := range wl.Pods {
+		// Each pod recycles at its own phase.
+		phase := time.Duration(pod.PID%600) * time.Second
+		first := int64(w.Start.Add(-phase).Sub(time.Unix(0, 0)) / every)
+		last := int64(w.End.Add(-phase-time.Nanosecond).Sub(time.Unix(0, 0)) / every)
+		for k := first; k <= last; k++ {
+			src := PodEndpoint(pod)
+			src.PID = 100000 + int((int64(pod.PID)*7919+k)%800000)
+			dst := PodEndpoint(c.coredns.Pods[(i+int(k))%len(c.coredns.Pods)])
+			f := Flow{Src: src, Dst: dst, DstPort: port.Number, Proto: port.Proto, Service: c.coredns, ServicePort: port, Action: "allow",
+				Flows: 1, Started: 1, Completed: 1, ReqBytes: int64(70 + r.IntN(40)), RespBytes: int64(120 + r.IntN(80)),
+				ReqPackets: 1, RespPackets: 1, SrcPolicy: "platform|platform.allow-dns"}
+			end := c.FlushTime(w, pod.Node, r)
+			b.Flows = append(b.Flows, f.Record("src", c.IntervalStart(end, r), end))
+		}
+	}
+}
+
 // ProcessTransfer is a process of one pod of a workload moving Bytes to
 // an address outside the cluster over [At, At+Duration): the workload's
 // own main process when Process is empty, or another program started in
