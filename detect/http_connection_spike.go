@@ -1,0 +1,167 @@
+package detect
+
+import (
+	"fmt"
+	"io"
+	"math"
+
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect/model"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
+)
+
+func init() {
+	Register(Info{
+		Name:           "http_connection_spike",
+		Family:         Security,
+		Logs:           []string{"l7"},
+		DefaultEnabled: true,
+		Help:           "inbound HTTP requests per destination service against that service's own hour-of-day and hour-of-week history (MITRE T1498/T1499)",
+		Params: []Param{
+			{Key: "sensitivity", Env: "AD_HTTP_CONNECTION_SPIKE_SENSITIVITY", Default: "20", Help: "0-100, higher means more alerts"},
+		},
+		New: newHTTPConnectionSpike,
+	})
+}
+
+// minLearnedRows is how many entity rows the detectors of this family learn
+// before they judge at all; each entity's hour is judged only once its own
+// history covers it (two past days for seasonal baselines).
+const minLearnedRows = 100
+
+// requestsSpreadFloor is the smallest spread of the logarithm of a
+// service's requests: twice the counting noise 1/√(1+expected), since
+// requests arrive several per kept-alive connection and so vary about
+// twice as much as independent events would, and at least 0.05.
+func requestsSpreadFloor(expected float64) float64 {
+	return max(0.05, 2/math.Sqrt(1+max(expected, 0)))
+}
+
+// httpConnectionSpike judges the HTTP requests a service answers in a
+// window (the sum of the L7 logs' count, grouped by destination workload)
+// against what that service usually answers at this hour of the day and of
+// the week: a seasonal baseline learned on the logarithm, so the daily
+// curve and the service's own size are both learned, and the spread is
+// never below twice the counting noise (requestsSpreadFloor). Only rises alert (a flood, an
+// application-layer denial of service, a scraper); a service judged
+// anomalous is not learned, so the flood does not become its baseline.
+type httpConnectionSpike struct {
+	cluster    string
+	zThreshold float64
+	rows       int
+	model      *model.Seasonal
+	keys       map[Entity]string
+}
+
+func newHTTPConnectionSpike(o Options) (Detector, error) {
+	info, _ := Lookup("http_connection_spike")
+	s, err := o.Float(info, "sensitivity")
+	if err != nil {
+		return nil, err
+	}
+	if s < 0 || s > 100 {
+		return nil, fmt.Errorf("detector http_connection_spike: AD_HTTP_CONNECTION_SPIKE_SENSITIVITY=%v is not within 0-100", s)
+	}
+	return &httpConnectionSpike{
+		cluster:    o.Cluster,
+		zThreshold: model.SensitivityZ(s),
+		model:      model.NewSeasonal(model.SeasonalConfig{Bucket: o.Bucket, Sensitivity: s, MinSamples: seasonalMinSamples, LogScale: true}),
+		keys:       map[Entity]string{},
+	}, nil
+}
+
+func (d *httpConnectionSpike) Name() string       { return "http_connection_spike" }
+func (d *httpConnectionSpike) Threshold() float64 { return scoreThreshold }
+func (d *httpConnectionSpike) Ready() bool        { return d.rows >= minLearnedRows }
+
+func (d *httpConnectionSpike) Queries() []source.Query {
+	return []source.Query{{
+		Name:    "http_connection_spike",
+		Log:     calicolog.L7,
+		GroupBy: baselineL7Key,
+		Metrics: []source.Metric{{Name: "requests", Kind: source.Sum, Field: "count"}},
+	}}
+}
+
+func (d *httpConnectionSpike) key(e Entity) string {
+	k, ok := d.keys[e]
+	if !ok {
+		k = e.Key() + "|requests"
+		d.keys[e] = k
+	}
+	return k
+}
+
+// Learn adds each service's requests of window w to its baseline.
+func (d *httpConnectionSpike) Learn(w source.Window, rows [][]source.Row) {
+	if len(rows) == 0 {
+		return
+	}
+	for _, r := range rows[0] {
+		if e, ok := l7DestEntity(d.cluster, r.Key); ok && len(r.Values) == 1 {
+			d.model.Observe(d.key(e), w.Start, r.Values[0])
+			d.rows++
+		}
+	}
+}
+
+// Judge scores every service with a baseline for the window's hour, then
+// learns the services that are not anomalous.
+func (d *httpConnectionSpike) Judge(w source.Window, rows [][]source.Row) []Verdict {
+	if len(rows) == 0 {
+		return nil
+	}
+	var out []Verdict
+	for _, r := range rows[0] {
+		e, ok := l7DestEntity(d.cluster, r.Key)
+		if !ok || len(r.Values) != 1 {
+			continue
+		}
+		n := r.Values[0]
+		z, expected, ok := logDeviation(d.model, d.key(e), w.Start, n, requestsSpreadFloor)
+		if !ok {
+			d.model.Observe(d.key(e), w.Start, n)
+			d.rows++
+			continue
+		}
+		v := Verdict{
+			Detector: d.Name(), Entity: e, Window: w,
+			Score: model.Score(z, d.zThreshold), Threshold: scoreThreshold,
+			Observed: n, Expected: expected,
+		}
+		v.Summary = fmt.Sprintf("%s in namespace %s answered %.0f HTTP requests where %.0f is usual at this hour (%+.1f spreads, alert at %.1f)",
+			e.Workload, e.Namespace, n, expected, z, d.zThreshold)
+		if v.Anomalous() {
+			v.EvidenceQuery = []EvidenceQuery{{Log: string(calicolog.L7), Filters: l7DestEvidence(r.Key), Limit: 5}}
+		} else {
+			d.model.Observe(d.key(e), w.Start, n)
+			d.rows++
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// SaveModel writes the services' baselines.
+func (d *httpConnectionSpike) SaveModel(w io.Writer) error {
+	m, err := d.model.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	return writeModelFile(w, d.Name(), d.rows, m)
+}
+
+// LoadModel replaces the baselines with saved ones; on error the model is
+// unchanged.
+func (d *httpConnectionSpike) LoadModel(r io.Reader) error {
+	rows, parts, err := readModelFile(r, d.Name(), 1)
+	if err != nil {
+		return err
+	}
+	m := model.NewSeasonal(d.model.Config())
+	if err := m.UnmarshalBinary(parts[0]); err != nil {
+		return fmt.Errorf("%s model: %w", d.Name(), err)
+	}
+	d.model, d.rows, d.keys = m, rows, map[Entity]string{}
+	return nil
+}

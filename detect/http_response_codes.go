@@ -1,0 +1,291 @@
+package detect
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
+)
+
+func init() {
+	Register(Info{
+		Name:           "http_response_codes",
+		Family:         Security,
+		Logs:           []string{"l7"},
+		DefaultEnabled: true,
+		Help:           "the share of HTTP requests a service answers 4xx or 5xx against its own history, smoothed so a handful of requests cannot alert",
+		Params: []Param{
+			{Key: "threshold", Env: "AD_HTTP_RESPONSE_CODES_THRESHOLD", Default: "0.5", Help: "score (0-1) at or above which a service alerts; higher means fewer alerts"},
+			{Key: "events_per_day", Env: "AD_HTTP_RESPONSE_CODES_EVENTS_PER_DAY_THRESHOLD", Default: "0.3", Help: "most alerts per service per day, on average"},
+		},
+		New: newHTTPResponseCodes,
+	})
+}
+
+const (
+	// codesHalfLife is how fast a service's learned error shares forget:
+	// a week's requests weigh half as much as today's.
+	codesHalfLife = 7 * 24 * time.Hour
+	// codesPriorShare and codesPriorRequests are the prior of every
+	// service's error share of each class, worth that many requests: a
+	// service with little history is expected to fail 2% of requests.
+	codesPriorShare    = 0.02
+	codesPriorRequests = 200
+	// codesWindowPseudo is the smoothing of a window's share: the window
+	// counts that many extra requests at the service's usual share, so a
+	// window of three requests that all fail scores low.
+	codesWindowPseudo = 50
+	// codesMinRequests is the requests a service must have been learned
+	// on before it is judged.
+	codesMinRequests = 500
+)
+
+// httpResponseCodes judges the share of a service's requests in a window
+// answered with a client error (4xx) and, separately, with a server error
+// (5xx), against the share the service usually shows. The service's
+// usual share of each class is learned from the requests of its normal
+// windows, decayed with a half-life of a week, from a prior of 2% worth
+// 200 requests. The window's share is smoothed towards the usual share by
+// 50 requests, and the score of a class is how far the smoothed share has
+// moved from the usual share towards 100%:
+//
+//	score = (p_window - p_usual) / (1 - p_usual)
+//
+// so Calico's default threshold 0.5 alerts when a service fails more than
+// half of what it usually answers well. The verdict takes the worse class.
+// Alerts per service are limited by AD_HTTP_RESPONSE_CODES_EVENTS_PER_DAY_THRESHOLD.
+type httpResponseCodes struct {
+	cluster   string
+	threshold float64
+	rows      int
+	services  map[Entity]*codeHistory
+	limiter   *eventsPerDay
+}
+
+// codeHistory is one service's decayed request counts.
+type codeHistory struct {
+	Requests float64   `json:"requests"`
+	Errors4  float64   `json:"errors_4xx"`
+	Errors5  float64   `json:"errors_5xx"`
+	Seen     float64   `json:"seen"` // requests learned, not decayed
+	At       time.Time `json:"at"`
+}
+
+func newHTTPResponseCodes(o Options) (Detector, error) {
+	info, _ := Lookup("http_response_codes")
+	t, err := o.Float(info, "threshold")
+	if err != nil {
+		return nil, err
+	}
+	if !(t > 0 && t <= 1) {
+		return nil, fmt.Errorf("detector http_response_codes: AD_HTTP_RESPONSE_CODES_THRESHOLD=%v is not within (0, 1]", t)
+	}
+	rate, err := o.Float(info, "events_per_day")
+	if err != nil {
+		return nil, err
+	}
+	l, err := newEventsPerDay(rate, "detector http_response_codes: AD_HTTP_RESPONSE_CODES_EVENTS_PER_DAY_THRESHOLD")
+	if err != nil {
+		return nil, err
+	}
+	return &httpResponseCodes{cluster: o.Cluster, threshold: t, services: map[Entity]*codeHistory{}, limiter: l}, nil
+}
+
+func (d *httpResponseCodes) Name() string       { return "http_response_codes" }
+func (d *httpResponseCodes) Threshold() float64 { return d.threshold }
+func (d *httpResponseCodes) Ready() bool        { return d.rows >= minLearnedRows }
+
+func (d *httpResponseCodes) Queries() []source.Query {
+	return []source.Query{{
+		Name:    "http_response_codes",
+		Log:     calicolog.L7,
+		GroupBy: append(append([]string(nil), baselineL7Key...), "response_code"),
+		Metrics: []source.Metric{{Name: "requests", Kind: source.Sum, Field: "count"}},
+	}}
+}
+
+// codeWindow is one service's requests in a window.
+type codeWindow struct {
+	entity           Entity
+	key              []string
+	requests         float64
+	errors4, errors5 float64
+	codes4, codes5   []string
+}
+
+// group sums the window's rows per service, in a stable order.
+func (d *httpResponseCodes) group(rows [][]source.Row) []*codeWindow {
+	if len(rows) == 0 {
+		return nil
+	}
+	by := map[Entity]*codeWindow{}
+	var out []*codeWindow
+	for _, r := range rows[0] {
+		if len(r.Key) != 4 || len(r.Values) != 1 || !(r.Values[0] > 0) {
+			continue
+		}
+		e, ok := l7DestEntity(d.cluster, r.Key[:3])
+		if !ok {
+			continue
+		}
+		cw := by[e]
+		if cw == nil {
+			cw = &codeWindow{entity: e, key: r.Key[:3]}
+			by[e] = cw
+			out = append(out, cw)
+		}
+		n := r.Values[0]
+		cw.requests += n
+		switch code := strings.TrimSpace(r.Key[3]); {
+		case len(code) == 3 && code[0] == '4':
+			cw.errors4 += n
+			cw.codes4 = append(cw.codes4, code)
+		case len(code) == 3 && code[0] == '5':
+			cw.errors5 += n
+			cw.codes5 = append(cw.codes5, code)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].entity.Key() < out[j].entity.Key() })
+	return out
+}
+
+func (h *codeHistory) decay(at time.Time) {
+	if at.After(h.At) {
+		f := math.Exp2(-at.Sub(h.At).Hours() / codesHalfLife.Hours())
+		h.Requests, h.Errors4, h.Errors5 = h.Requests*f, h.Errors4*f, h.Errors5*f
+		h.At = at
+	}
+}
+
+func (d *httpResponseCodes) learn(w source.Window, cw *codeWindow) {
+	h := d.services[cw.entity]
+	if h == nil {
+		h = &codeHistory{At: w.End}
+		d.services[cw.entity] = h
+	}
+	h.decay(w.End)
+	h.Requests += cw.requests
+	h.Errors4 += cw.errors4
+	h.Errors5 += cw.errors5
+	h.Seen += cw.requests
+	d.rows++
+}
+
+// Learn adds each service's requests of window w to its history.
+func (d *httpResponseCodes) Learn(w source.Window, rows [][]source.Row) {
+	for _, cw := range d.group(rows) {
+		d.learn(w, cw)
+	}
+}
+
+// usualShare is the service's learned share of errors, from the prior.
+func usualShare(errors, requests float64) float64 {
+	return (errors + codesPriorShare*codesPriorRequests) / (requests + codesPriorRequests)
+}
+
+// codeScore is how far the window's smoothed error share has moved from
+// the usual share towards 100%.
+func codeScore(errors, requests, usual float64) float64 {
+	smoothed := (errors + codesWindowPseudo*usual) / (requests + codesWindowPseudo)
+	if usual >= 1 {
+		return 0
+	}
+	return min(1, max(0, (smoothed-usual)/(1-usual)))
+}
+
+// Judge scores every service with enough history, limits its alerts, then
+// learns the services that are not anomalous.
+func (d *httpResponseCodes) Judge(w source.Window, rows [][]source.Row) []Verdict {
+	var out []Verdict
+	for _, cw := range d.group(rows) {
+		h := d.services[cw.entity]
+		if h == nil || h.Seen < codesMinRequests {
+			d.learn(w, cw)
+			continue
+		}
+		h.decay(w.End)
+		u4, u5 := usualShare(h.Errors4, h.Requests), usualShare(h.Errors5, h.Requests)
+		s4, s5 := codeScore(cw.errors4, cw.requests, u4), codeScore(cw.errors5, cw.requests, u5)
+		class, errs, usual, score, codes := "5xx", cw.errors5, u5, s5, cw.codes5
+		if s4 > s5 {
+			class, errs, usual, score, codes = "4xx", cw.errors4, u4, s4, cw.codes4
+		}
+		e := cw.entity
+		v := Verdict{
+			Detector: d.Name(), Entity: e, Window: w,
+			Score: score, Threshold: d.threshold,
+			Observed: errs / cw.requests, Expected: usual,
+		}
+		v.Summary = fmt.Sprintf("%s in namespace %s answered %.0f of %.0f HTTP requests with %s (%.1f%%) where %.2f%% is usual (score %.3f, alert at %.3g)",
+			e.Workload, e.Namespace, errs, cw.requests, class, 100*v.Observed, 100*usual, score, d.threshold)
+		if v.Anomalous() {
+			filters := l7DestEvidence(cw.key)
+			if len(codes) > 0 {
+				filters = append(filters, source.Term{Field: "response_code", Values: codes})
+			}
+			v.EvidenceQuery = []EvidenceQuery{{Log: string(calicolog.L7), Filters: filters, Limit: 5}}
+			v = d.limiter.limit(v)
+		} else {
+			d.learn(w, cw)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// savedCodes is the saved form of the services' histories.
+type savedCodes struct {
+	Entity  Entity      `json:"entity"`
+	History codeHistory `json:"history"`
+}
+
+// SaveModel writes the services' histories and the alert limiter.
+func (d *httpResponseCodes) SaveModel(w io.Writer) error {
+	list := make([]savedCodes, 0, len(d.services))
+	for e, h := range d.services {
+		list = append(list, savedCodes{Entity: e, History: *h})
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].Entity.Key() < list[j].Entity.Key() })
+	m, err := json.Marshal(list)
+	if err != nil {
+		return err
+	}
+	l, err := json.Marshal(d.limiter)
+	if err != nil {
+		return err
+	}
+	return writeModelFile(w, d.Name(), d.rows, m, l)
+}
+
+// LoadModel replaces the histories and the limiter with saved ones; on
+// error the model is unchanged.
+func (d *httpResponseCodes) LoadModel(r io.Reader) error {
+	rows, parts, err := readModelFile(r, d.Name(), 2)
+	if err != nil {
+		return err
+	}
+	var list []savedCodes
+	if err := json.Unmarshal(parts[0], &list); err != nil {
+		return fmt.Errorf("%s model: %v: %w", d.Name(), err, errModelFile)
+	}
+	services := make(map[Entity]*codeHistory, len(list))
+	for _, s := range list {
+		h := s.History
+		if h.Requests < 0 || h.Errors4 < 0 || h.Errors5 < 0 || h.Errors4+h.Errors5 > h.Requests*(1+1e-9) {
+			return fmt.Errorf("%s model: service %s has inconsistent counts: %w", d.Name(), s.Entity.Key(), errModelFile)
+		}
+		services[s.Entity] = &h
+	}
+	l := &eventsPerDay{rate: d.limiter.rate}
+	if err := json.Unmarshal(parts[1], l); err != nil {
+		return fmt.Errorf("%s model: %v: %w", d.Name(), err, errModelFile)
+	}
+	d.services, d.rows, d.limiter = services, rows, l
+	return nil
+}

@@ -1,0 +1,339 @@
+package detect
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
+)
+
+func init() {
+	Register(Info{
+		Name:           "http_verbs",
+		Family:         Security,
+		Logs:           []string{"l7"},
+		DefaultEnabled: true,
+		Help:           "HTTP methods a service rarely or never answers (HEAD, CONNECT, OPTIONS, TRACE, …), scored against the service's learned method distribution",
+		Params: []Param{
+			{Key: "threshold", Env: "AD_HTTP_VERBS_THRESHOLD", Default: "0.99", Help: "score (0-1) at or above which a method is rare enough to alert; higher means fewer alerts"},
+			{Key: "events_per_day", Env: "AD_HTTP_VERBS_EVENTS_PER_DAY_THRESHOLD", Default: "1", Help: "most alerts per service per day, on average"},
+		},
+		New: newHTTPVerbs,
+	})
+}
+
+// httpMethods are the categories a service's methods are learned in: the
+// standard methods, and "other" for anything else (a method is
+// attacker-controlled text, so unknown ones share one category and memory
+// stays bounded).
+var httpMethods = []string{"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "other"}
+
+const (
+	// verbsHalfLife is how fast a service's learned methods forget.
+	verbsHalfLife = 7 * 24 * time.Hour
+	// verbsSmoothing is the additive (Laplace) smoothing: every category
+	// counts that many requests more than it was seen.
+	verbsSmoothing = 1
+	// verbsMinRequests is the requests a service must have been learned on
+	// before it is judged: a new service's first windows teach it little.
+	verbsMinRequests = 500
+)
+
+// methodCategory maps a logged method onto its category index.
+func methodCategory(m string) int {
+	m = strings.ToUpper(strings.TrimSpace(m))
+	for i, c := range httpMethods[:len(httpMethods)-1] {
+		if m == c {
+			return i
+		}
+	}
+	return len(httpMethods) - 1
+}
+
+// httpVerbs scores the methods a service answered in a window by how rare
+// each is for the service, with additive (Laplace) smoothing on what it
+// learned: with c_m the service's decayed count of requests of method m
+// (half-life a week), N their sum, K the ten categories (nine standard
+// methods and "other"), w_m the decayed number of windows in which the
+// service answered m and W its windows,
+//
+//	share(m)    = (c_m + 1) / (N + K)
+//	presence(m) = (w_m + 1) / (W + 2)
+//	score(m)    = 1 - max(share(m), presence(m))
+//
+// A method is rare when it is both a small share of the requests and
+// seldom answered at all: a PATCH making 0.8% of requests but answered in
+// most windows is routine, an OPTIONS never seen scores 1 - 1/(W+2). A
+// service therefore needs about a hundred windows of history before any
+// method reaches Calico's default threshold 0.99. The verdict takes the
+// window's rarest method. Every window is learned (a method the service
+// starts to answer routinely stops being rare); alerts per service are
+// limited by AD_HTTP_VERBS_EVENTS_PER_DAY_THRESHOLD.
+type httpVerbs struct {
+	cluster   string
+	threshold float64
+	rows      int
+	services  map[Entity]*methodHistory
+	limiter   *eventsPerDay
+}
+
+// methodHistory is one service's decayed requests per method category.
+type methodHistory struct {
+	Counts  [10]float64 `json:"counts"`  // requests, by httpMethods
+	Present [10]float64 `json:"present"` // windows with the method
+	Windows float64     `json:"windows"`
+	Seen    float64     `json:"seen"` // requests learned, not decayed
+	At      time.Time   `json:"at"`
+}
+
+func newHTTPVerbs(o Options) (Detector, error) {
+	info, _ := Lookup("http_verbs")
+	t, err := o.Float(info, "threshold")
+	if err != nil {
+		return nil, err
+	}
+	if !(t > 0 && t <= 1) {
+		return nil, fmt.Errorf("detector http_verbs: AD_HTTP_VERBS_THRESHOLD=%v is not within (0, 1]", t)
+	}
+	rate, err := o.Float(info, "events_per_day")
+	if err != nil {
+		return nil, err
+	}
+	l, err := newEventsPerDay(rate, "detector http_verbs: AD_HTTP_VERBS_EVENTS_PER_DAY_THRESHOLD")
+	if err != nil {
+		return nil, err
+	}
+	return &httpVerbs{cluster: o.Cluster, threshold: t, services: map[Entity]*methodHistory{}, limiter: l}, nil
+}
+
+func (d *httpVerbs) Name() string       { return "http_verbs" }
+func (d *httpVerbs) Threshold() float64 { return d.threshold }
+func (d *httpVerbs) Ready() bool        { return d.rows >= minLearnedRows }
+
+func (d *httpVerbs) Queries() []source.Query {
+	return []source.Query{{
+		Name:    "http_verbs",
+		Log:     calicolog.L7,
+		GroupBy: append(append([]string(nil), baselineL7Key...), "method"),
+		Metrics: []source.Metric{{Name: "requests", Kind: source.Sum, Field: "count"}},
+	}}
+}
+
+// methodWindow is one service's requests per method category in a window.
+type methodWindow struct {
+	entity Entity
+	key    []string
+	counts [10]float64
+	// logged is a method as logged for each category seen (the first),
+	// for the summary and evidence.
+	logged [10]string
+}
+
+func (d *httpVerbs) group(rows [][]source.Row) []*methodWindow {
+	if len(rows) == 0 {
+		return nil
+	}
+	by := map[Entity]*methodWindow{}
+	var out []*methodWindow
+	for _, r := range rows[0] {
+		if len(r.Key) != 4 || len(r.Values) != 1 || !(r.Values[0] > 0) {
+			continue
+		}
+		e, ok := l7DestEntity(d.cluster, r.Key[:3])
+		if !ok {
+			continue
+		}
+		mw := by[e]
+		if mw == nil {
+			mw = &methodWindow{entity: e, key: r.Key[:3]}
+			by[e] = mw
+			out = append(out, mw)
+		}
+		c := methodCategory(r.Key[3])
+		mw.counts[c] += r.Values[0]
+		if mw.logged[c] == "" {
+			mw.logged[c] = r.Key[3]
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].entity.Key() < out[j].entity.Key() })
+	return out
+}
+
+func (h *methodHistory) decay(at time.Time) {
+	if at.After(h.At) {
+		f := math.Exp2(-at.Sub(h.At).Hours() / verbsHalfLife.Hours())
+		for i := range h.Counts {
+			h.Counts[i] *= f
+			h.Present[i] *= f
+		}
+		h.Windows *= f
+		h.At = at
+	}
+}
+
+func (h *methodHistory) total() float64 {
+	var n float64
+	for _, c := range h.Counts {
+		n += c
+	}
+	return n
+}
+
+// probability is how usual category c is: the larger of its smoothed
+// share of requests and of windows.
+func (h *methodHistory) probability(c int) float64 {
+	share := (h.Counts[c] + verbsSmoothing) / (h.total() + verbsSmoothing*float64(len(httpMethods)))
+	presence := (h.Present[c] + verbsSmoothing) / (h.Windows + 2*verbsSmoothing)
+	return max(share, presence)
+}
+
+func (d *httpVerbs) learn(w source.Window, mw *methodWindow) {
+	h := d.services[mw.entity]
+	if h == nil {
+		h = &methodHistory{At: w.End}
+		d.services[mw.entity] = h
+	}
+	h.decay(w.End)
+	for i, c := range mw.counts {
+		h.Counts[i] += c
+		h.Seen += c
+		if c > 0 {
+			h.Present[i]++
+		}
+	}
+	h.Windows++
+	d.rows++
+}
+
+// Learn adds each service's methods of window w to its distribution.
+func (d *httpVerbs) Learn(w source.Window, rows [][]source.Row) {
+	for _, mw := range d.group(rows) {
+		d.learn(w, mw)
+	}
+}
+
+// Judge scores every service with enough history by its rarest method,
+// limits its alerts, then learns the window.
+func (d *httpVerbs) Judge(w source.Window, rows [][]source.Row) []Verdict {
+	var out []Verdict
+	for _, mw := range d.group(rows) {
+		h := d.services[mw.entity]
+		if h == nil || h.Seen < verbsMinRequests {
+			d.learn(w, mw)
+			continue
+		}
+		h.decay(w.End)
+		rarest, p := -1, 2.0
+		var total float64
+		for c, n := range mw.counts {
+			total += n
+			if n > 0 {
+				if q := h.probability(c); q < p {
+					rarest, p = c, q
+				}
+			}
+		}
+		e := mw.entity
+		method := mw.logged[rarest]
+		v := Verdict{
+			Detector: d.Name(), Entity: e, Window: w,
+			Score: 1 - p, Threshold: d.threshold,
+			Observed: mw.counts[rarest], Expected: p * total,
+		}
+		var rare []string
+		for c, n := range mw.counts {
+			if n > 0 && 1-h.probability(c) >= d.threshold {
+				rare = append(rare, fmt.Sprintf("%s×%.0f", truncateMethod(mw.logged[c]), n))
+			}
+		}
+		v.Summary = fmt.Sprintf("%s in namespace %s answered %.0f %s requests, a method making %.3f%% of its learned requests or windows at most (score %.4f, alert at %.3g)",
+			e.Workload, e.Namespace, v.Observed, truncateMethod(method), 100*p, v.Score, d.threshold)
+		if len(rare) > 1 {
+			v.Summary += "; rare methods this window: " + strings.Join(rare, ", ")
+		}
+		if v.Anomalous() {
+			var methods []string
+			for c, n := range mw.counts {
+				if n > 0 && 1-h.probability(c) >= d.threshold {
+					methods = append(methods, mw.logged[c])
+				}
+			}
+			filters := append(l7DestEvidence(mw.key), source.Term{Field: "method", Values: methods})
+			v.EvidenceQuery = []EvidenceQuery{{Log: string(calicolog.L7), Filters: filters, Limit: 5}}
+			v = d.limiter.limit(v)
+		}
+		d.learn(w, mw)
+		out = append(out, v)
+	}
+	return out
+}
+
+// truncateMethod shortens a logged method for a summary: it is text the
+// client chose.
+func truncateMethod(m string) string {
+	if len(m) > 16 {
+		return fmt.Sprintf("%q…", m[:16])
+	}
+	if m == "" {
+		return `""`
+	}
+	return m
+}
+
+type savedMethods struct {
+	Entity  Entity        `json:"entity"`
+	History methodHistory `json:"history"`
+}
+
+// SaveModel writes the services' method distributions and the limiter.
+func (d *httpVerbs) SaveModel(w io.Writer) error {
+	list := make([]savedMethods, 0, len(d.services))
+	for e, h := range d.services {
+		list = append(list, savedMethods{Entity: e, History: *h})
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].Entity.Key() < list[j].Entity.Key() })
+	m, err := json.Marshal(list)
+	if err != nil {
+		return err
+	}
+	l, err := json.Marshal(d.limiter)
+	if err != nil {
+		return err
+	}
+	return writeModelFile(w, d.Name(), d.rows, m, l)
+}
+
+// LoadModel replaces the distributions and the limiter with saved ones; on
+// error the model is unchanged.
+func (d *httpVerbs) LoadModel(r io.Reader) error {
+	rows, parts, err := readModelFile(r, d.Name(), 2)
+	if err != nil {
+		return err
+	}
+	var list []savedMethods
+	if err := json.Unmarshal(parts[0], &list); err != nil {
+		return fmt.Errorf("%s model: %v: %w", d.Name(), err, errModelFile)
+	}
+	services := make(map[Entity]*methodHistory, len(list))
+	for _, s := range list {
+		h := s.History
+		for i, c := range h.Counts {
+			if c < 0 || h.Present[i] < 0 || h.Present[i] > h.Windows*(1+1e-9) {
+				return fmt.Errorf("%s model: service %s has a negative count: %w", d.Name(), s.Entity.Key(), errModelFile)
+			}
+		}
+		services[s.Entity] = &h
+	}
+	l := &eventsPerDay{rate: d.limiter.rate}
+	if err := json.Unmarshal(parts[1], l); err != nil {
+		return fmt.Errorf("%s model: %v: %w", d.Name(), err, errModelFile)
+	}
+	d.services, d.rows, d.limiter = services, rows, l
+	return nil
+}

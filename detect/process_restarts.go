@@ -1,0 +1,436 @@
+package detect
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect/model"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
+)
+
+func init() {
+	Register(Info{
+		Name:           "process_restarts",
+		Family:         Both,
+		Logs:           []string{"flows"},
+		DefaultEnabled: true,
+		Help:           "process restarts per pod: distinct process_id for the same process_name in a window and over the last hour, against the workload's usual restarts",
+		Params: []Param{
+			{Key: "sensitivity", Env: "AD_PROCESS_RESTARTS_SENSITIVITY", Default: "2", Help: "0-100, higher means more alerts"},
+			{Key: "min_restarts", Env: "AD_PROCESS_RESTARTS_MIN_RESTARTS", Default: "4", Help: "fewest restarts above the usual that alert"},
+			{Key: "threshold", Env: "AD_ProcessRestarts_threshold", Default: "", Help: "older name of min_restarts (a workshop used 5); used when min_restarts is not set"},
+		},
+		New: newProcessRestarts,
+	})
+}
+
+const (
+	// restartSpanWindows is the sliding span restarts are counted over: an
+	// hour of 5-minute windows, long enough to hold a crash loop backing
+	// off to five minutes between restarts.
+	restartSpanWindows = 12
+	// maxIDsPerProcess bounds the process ids remembered per pod and
+	// process name.
+	maxIDsPerProcess = 256
+	// restartsHalfLife is how fast a workload's usual restarts forget.
+	restartsHalfLife = 7 * 24 * time.Hour
+)
+
+// processRestarts counts, for each pod and process name, the distinct
+// process ids its flow records carried (each side reports its own
+// endpoint's process: the source's records and the destination's): in
+// the window, and over the last restartSpanWindows windows. Restarts are
+// distinct ids less one. When a record stands for several ids of one
+// process (process_id "*"), num_process_ids counts for the window.
+//
+// A workload is judged in a window where one of its pods' processes
+// started a new id; its restarts are the worst pod's, in the window or
+// over the span. What a workload usually shows (a server that recycles
+// worker processes, a pod that restarts nightly) is learned as a decayed
+// mean of its restarts per window (half-life a week), and the alert bound
+// is
+//
+//	bound = max(min_restarts, usual + z·√usual)
+//
+// with z from AD_PROCESS_RESTARTS_SENSITIVITY as for every sensitivity;
+// the score is restarts/(restarts+bound), 0.5 at the bound. Anomalous
+// workloads are not learned.
+type processRestarts struct {
+	cluster     string
+	zThreshold  float64
+	minRestarts float64
+	span        time.Duration
+	windows     int // windows learned
+	procs       map[procKey]*procIDs
+	usual       map[Entity]*restartHistory
+}
+
+// procKey is one process name in one pod of a workload.
+type procKey struct {
+	Entity  Entity `json:"entity"`
+	Pod     string `json:"pod"`
+	Process string `json:"process"`
+}
+
+// procIDs are the ids a process had, with the start of the window each
+// was last seen in.
+type procIDs struct {
+	IDs map[string]time.Time `json:"ids"`
+}
+
+type restartHistory struct {
+	Sum    float64   `json:"sum"`
+	Weight float64   `json:"weight"`
+	At     time.Time `json:"at"`
+}
+
+func newProcessRestarts(o Options) (Detector, error) {
+	info, _ := Lookup("process_restarts")
+	s, err := o.Float(info, "sensitivity")
+	if err != nil {
+		return nil, err
+	}
+	if s < 0 || s > 100 {
+		return nil, fmt.Errorf("detector process_restarts: AD_PROCESS_RESTARTS_SENSITIVITY=%v is not within 0-100", s)
+	}
+	minRestarts, err := o.Float(info, "min_restarts")
+	if err != nil {
+		return nil, err
+	}
+	if _, set := o.Params["min_restarts"]; !set {
+		if raw := o.Params["threshold"]; raw != "" {
+			v, err := strconv.ParseFloat(raw, 64)
+			if err != nil {
+				return nil, fmt.Errorf("detector process_restarts: setting AD_ProcessRestarts_threshold=%q is not a number", raw)
+			}
+			minRestarts = v
+		}
+	}
+	if !(minRestarts >= 1) || math.IsInf(minRestarts, 0) {
+		return nil, fmt.Errorf("detector process_restarts: AD_PROCESS_RESTARTS_MIN_RESTARTS=%v must be at least 1", minRestarts)
+	}
+	bucket := o.Bucket
+	if bucket <= 0 {
+		bucket = 5 * time.Minute
+	}
+	return &processRestarts{
+		cluster: o.Cluster, zThreshold: model.SensitivityZ(s), minRestarts: minRestarts,
+		span:  restartSpanWindows * bucket,
+		procs: map[procKey]*procIDs{}, usual: map[Entity]*restartHistory{},
+	}, nil
+}
+
+func (d *processRestarts) Name() string       { return "process_restarts" }
+func (d *processRestarts) Threshold() float64 { return scoreThreshold }
+func (d *processRestarts) Ready() bool        { return d.windows >= restartSpanWindows }
+
+func processQuery(name, side, reporter string, metrics ...source.Metric) source.Query {
+	return source.Query{
+		Name: name, Log: calicolog.Flows,
+		GroupBy: []string{side + "_namespace", side + "_name_aggr", side + "_type", side + "_name", "process_name", "process_id"},
+		Filters: []source.Term{{Field: "reporter", Values: []string{reporter}}},
+		Metrics: metrics,
+	}
+}
+
+func (d *processRestarts) Queries() []source.Query {
+	ids := source.Metric{Name: "num_process_ids", Kind: source.Max, Field: "num_process_ids"}
+	return []source.Query{
+		processQuery("process_restarts_src", "source", "src", ids),
+		processQuery("process_restarts_dst", "dest", "dst", ids),
+	}
+}
+
+// procWindow is one pod's process in a window.
+type procWindow struct {
+	key      procKey
+	ids      []string
+	starred  float64 // most ids one aggregated record stood for
+	restarts float64 // in the window
+	spanned  float64 // over the span, the window included
+	started  bool    // an id not seen in the span before
+}
+
+// namedProcess reports whether a process name is a logged one.
+func namedProcess(p string) bool {
+	return p != "" && p != calicolog.Aggregated && p != "*"
+}
+
+// collect reads the window's rows into each pod's processes, updates the
+// ids remembered, and returns them grouped by workload in a stable order.
+func (d *processRestarts) collect(w source.Window, rows [][]source.Row) (map[Entity][]*procWindow, []Entity) {
+	by := map[procKey]*procWindow{}
+	for _, rs := range rows {
+		for _, r := range rs {
+			if len(r.Key) != 6 || r.Key[1] == "" || r.Key[2] != calicolog.TypeWorkload || r.Key[3] == "" || r.Key[3] == calicolog.Aggregated || !namedProcess(r.Key[4]) {
+				continue
+			}
+			k := procKey{Entity: Entity{Cluster: d.cluster, Namespace: r.Key[0], Workload: r.Key[1], Type: r.Key[2]}, Pod: r.Key[3], Process: r.Key[4]}
+			pw := by[k]
+			if pw == nil {
+				pw = &procWindow{key: k}
+				by[k] = pw
+			}
+			switch id := r.Key[5]; {
+			case id == "*":
+				if len(r.Values) == 1 {
+					pw.starred = max(pw.starred, r.Values[0])
+				}
+			case id != "" && id != calicolog.Aggregated:
+				pw.ids = append(pw.ids, id)
+			}
+		}
+	}
+	cut := w.End.Add(-d.span)
+	out := map[Entity][]*procWindow{}
+	var entities []Entity
+	for k, pw := range by {
+		p := d.procs[k]
+		if p == nil {
+			p = &procIDs{IDs: map[string]time.Time{}}
+			d.procs[k] = p
+		}
+		distinct := map[string]bool{}
+		for _, id := range pw.ids {
+			distinct[id] = true
+			if last, ok := p.IDs[id]; !ok || last.Before(cut) {
+				pw.started = true
+			}
+			p.IDs[id] = w.Start
+		}
+		n := 0
+		for id, last := range p.IDs {
+			if last.Before(cut) {
+				delete(p.IDs, id)
+				continue
+			}
+			n++
+		}
+		for len(p.IDs) > maxIDsPerProcess {
+			p.dropOldest()
+		}
+		pw.restarts = max(float64(len(distinct)), pw.starred) - 1
+		pw.spanned = max(float64(n)-1, pw.restarts)
+		if pw.starred > 1 {
+			pw.started = true
+		}
+		if out[k.Entity] == nil {
+			entities = append(entities, k.Entity)
+		}
+		out[k.Entity] = append(out[k.Entity], pw)
+	}
+	sort.Slice(entities, func(i, j int) bool { return entities[i].Key() < entities[j].Key() })
+	for _, e := range entities {
+		ps := out[e]
+		sort.Slice(ps, func(i, j int) bool {
+			if ps[i].key.Pod != ps[j].key.Pod {
+				return ps[i].key.Pod < ps[j].key.Pod
+			}
+			return ps[i].key.Process < ps[j].key.Process
+		})
+	}
+	d.prune(cut)
+	return out, entities
+}
+
+func (p *procIDs) dropOldest() {
+	var oldest string
+	var at time.Time
+	for id, t := range p.IDs {
+		if oldest == "" || t.Before(at) || (t.Equal(at) && id < oldest) {
+			oldest, at = id, t
+		}
+	}
+	delete(p.IDs, oldest)
+}
+
+// prune forgets the processes not seen over the span.
+func (d *processRestarts) prune(cut time.Time) {
+	for k, p := range d.procs {
+		keep := false
+		for _, last := range p.IDs {
+			if !last.Before(cut) {
+				keep = true
+				break
+			}
+		}
+		if !keep {
+			delete(d.procs, k)
+		}
+	}
+}
+
+// worst is the workload's process that restarted most, over the window or
+// the span, among those that started a new id in this window.
+func worstRestarts(ps []*procWindow) (*procWindow, float64) {
+	var worst *procWindow
+	r := 0.0
+	for _, p := range ps {
+		if !p.started {
+			continue
+		}
+		if x := max(p.restarts, p.spanned); worst == nil || x > r {
+			worst, r = p, x
+		}
+	}
+	return worst, r
+}
+
+func (d *processRestarts) learn(w source.Window, e Entity, restarts float64) {
+	h := d.usual[e]
+	if h == nil {
+		h = &restartHistory{At: w.End}
+		d.usual[e] = h
+	}
+	if w.End.After(h.At) {
+		f := math.Exp2(-w.End.Sub(h.At).Hours() / restartsHalfLife.Hours())
+		h.Sum, h.Weight, h.At = h.Sum*f, h.Weight*f, w.End
+	}
+	h.Sum += restarts
+	h.Weight++
+}
+
+// Learn counts the window's process ids and learns each workload's restarts.
+func (d *processRestarts) Learn(w source.Window, rows [][]source.Row) {
+	by, entities := d.collect(w, rows)
+	for _, e := range entities {
+		_, r := worstRestarts(by[e])
+		d.learn(w, e, r)
+	}
+	d.windows++
+}
+
+// bound is the restarts at which a workload alerts.
+func (d *processRestarts) bound(e Entity) (usual, bound float64) {
+	if h := d.usual[e]; h != nil && h.Weight > 0 {
+		usual = h.Sum / h.Weight
+	}
+	return usual, max(d.minRestarts, usual+d.zThreshold*math.Sqrt(usual))
+}
+
+// Judge scores every workload whose processes were seen, then learns the
+// workloads that are not anomalous.
+func (d *processRestarts) Judge(w source.Window, rows [][]source.Row) []Verdict {
+	by, entities := d.collect(w, rows)
+	d.windows++
+	var out []Verdict
+	for _, e := range entities {
+		p, r := worstRestarts(by[e])
+		usual, bound := d.bound(e)
+		v := Verdict{
+			Detector: d.Name(), Entity: e, Window: w,
+			Score: countScore(r, bound), Threshold: scoreThreshold,
+			Observed: r, Expected: usual,
+		}
+		if p == nil {
+			v.Summary = fmt.Sprintf("%s in namespace %s: no process restarted in this window", e.Workload, e.Namespace)
+		} else {
+			v.Summary = fmt.Sprintf("pod %s of %s in namespace %s: process %s restarted %.0f times in this window and %.0f times in the last %s (%d ids), where %.2f is usual (alert at %.1f)",
+				p.key.Pod, e.Workload, e.Namespace, p.key.Process, p.restarts, p.spanned, d.span, int(p.spanned)+1, usual, bound)
+		}
+		if v.Anomalous() {
+			v.EvidenceQuery = []EvidenceQuery{
+				{Log: string(calicolog.Flows), Limit: 5, Filters: []source.Term{
+					{Field: "reporter", Values: []string{"src"}},
+					{Field: "source_namespace", Values: []string{e.Namespace}},
+					{Field: "source_name", Values: []string{p.key.Pod}},
+					{Field: "process_name", Values: []string{p.key.Process}},
+				}},
+				{Log: string(calicolog.Flows), Limit: 5, Filters: []source.Term{
+					{Field: "reporter", Values: []string{"dst"}},
+					{Field: "dest_namespace", Values: []string{e.Namespace}},
+					{Field: "dest_name", Values: []string{p.key.Pod}},
+					{Field: "process_name", Values: []string{p.key.Process}},
+				}},
+			}
+		} else {
+			d.learn(w, e, r)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+type savedProc struct {
+	Key procKey              `json:"key"`
+	IDs map[string]time.Time `json:"ids"`
+}
+
+type savedRestarts struct {
+	Entity  Entity         `json:"entity"`
+	History restartHistory `json:"history"`
+}
+
+// SaveModel writes the ids of the span and the workloads' usual restarts.
+func (d *processRestarts) SaveModel(w io.Writer) error {
+	procs := make([]savedProc, 0, len(d.procs))
+	for k, p := range d.procs {
+		procs = append(procs, savedProc{Key: k, IDs: p.IDs})
+	}
+	sort.Slice(procs, func(i, j int) bool {
+		a, b := procs[i].Key, procs[j].Key
+		if a.Entity != b.Entity {
+			return a.Entity.Key() < b.Entity.Key()
+		}
+		if a.Pod != b.Pod {
+			return a.Pod < b.Pod
+		}
+		return a.Process < b.Process
+	})
+	usual := make([]savedRestarts, 0, len(d.usual))
+	for e, h := range d.usual {
+		usual = append(usual, savedRestarts{Entity: e, History: *h})
+	}
+	sort.Slice(usual, func(i, j int) bool { return usual[i].Entity.Key() < usual[j].Entity.Key() })
+	p, err := json.Marshal(procs)
+	if err != nil {
+		return err
+	}
+	u, err := json.Marshal(usual)
+	if err != nil {
+		return err
+	}
+	return writeModelFile(w, d.Name(), d.windows, p, u)
+}
+
+// LoadModel replaces the model with a saved one; on error it is unchanged.
+func (d *processRestarts) LoadModel(r io.Reader) error {
+	windows, parts, err := readModelFile(r, d.Name(), 2)
+	if err != nil {
+		return err
+	}
+	var procs []savedProc
+	var usual []savedRestarts
+	if err := json.Unmarshal(parts[0], &procs); err != nil {
+		return fmt.Errorf("%s model: %v: %w", d.Name(), err, errModelFile)
+	}
+	if err := json.Unmarshal(parts[1], &usual); err != nil {
+		return fmt.Errorf("%s model: %v: %w", d.Name(), err, errModelFile)
+	}
+	pm := make(map[procKey]*procIDs, len(procs))
+	for _, p := range procs {
+		if len(p.IDs) > maxIDsPerProcess {
+			return fmt.Errorf("%s model: %d ids for one process: %w", d.Name(), len(p.IDs), errModelFile)
+		}
+		if p.IDs == nil {
+			p.IDs = map[string]time.Time{}
+		}
+		pm[p.Key] = &procIDs{IDs: p.IDs}
+	}
+	um := make(map[Entity]*restartHistory, len(usual))
+	for _, u := range usual {
+		h := u.History
+		if h.Sum < 0 || h.Weight < 0 {
+			return fmt.Errorf("%s model: workload %s has negative restarts: %w", d.Name(), u.Entity.Key(), errModelFile)
+		}
+		um[u.Entity] = &h
+	}
+	d.procs, d.usual, d.windows = pm, um, windows
+	return nil
+}
