@@ -108,3 +108,24 @@ func (n IndexNaming) TemplatePattern(kind string) string {
 	}
 	return n.legacyPrefix(kind) + "*"
 }
+
+// IndexLogType returns the log type of the logs index named index, as
+// Calico names them in either layout: tigera_secure_ee_<type>.* (legacy,
+// whatever the tenant, cluster and day) or calico_<type>logs* (single
+// index, with or without a suffix such as a rollover counter). The backing
+// index of a data stream (.ds-<name>-...) reads as its stream. It returns
+// false for any other index, the events indices included.
+func IndexLogType(index string) (LogType, bool) {
+	index = strings.TrimPrefix(index, ".ds-")
+	if rest, ok := strings.CutPrefix(index, "tigera_secure_ee_"); ok {
+		kind, _, _ := strings.Cut(rest, ".")
+		t, err := ParseLogType(kind)
+		return t, err == nil
+	}
+	for t, name := range singleIndex {
+		if rest, ok := strings.CutPrefix(index, name); ok && (rest == "" || strings.IndexByte("-._", rest[0]) >= 0) {
+			return t, true
+		}
+	}
+	return "", false
+}

@@ -324,3 +324,42 @@ func TestIndexTemplate(t *testing.T) {
 		}
 	}
 }
+
+func TestIndexLogType(t *testing.T) {
+	tests := []struct {
+		name   string
+		index  string
+		want   LogType
+		wantOK bool
+	}{
+		{"a legacy daily flows index", "tigera_secure_ee_flows.cluster.fluentd.20240304", Flows, true},
+		{"a legacy DNS index with a tenant", "tigera_secure_ee_dns.acme.prod-eu.fluentd.20240304", DNS, true},
+		{"a legacy L7 index", "tigera_secure_ee_l7.cluster.fluentd.20240304", L7, true},
+		{"the single flows index", "calico_flowlogs", Flows, true},
+		{"a rolled-over single DNS index", "calico_dnslogs-000002", DNS, true},
+		{"the single L7 index", "calico_l7logs", L7, true},
+		{"a data stream's backing index", ".ds-calico_flowlogs-2024.03.04-000001", Flows, true},
+		{"the legacy events index", "tigera_secure_ee_events.cluster.lma", "", false},
+		{"the single alerts index", "calico_alerts", "", false},
+		{"an audit index", "tigera_secure_ee_audit_kube.cluster.fluentd.20240304", "", false},
+		{"a look-alike single index", "calico_flowlogsx", "", false},
+		{"an unrelated index", "logs-nginx", "", false},
+		{"an empty name", "", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := IndexLogType(tt.index)
+			if got != tt.want || ok != tt.wantOK {
+				t.Errorf("IndexLogType(%q) = %q, %v; want %q, %v", tt.index, got, ok, tt.want, tt.wantOK)
+			}
+		})
+	}
+	// Every index the namings write reads back as its log type.
+	for _, n := range namingsUnderTest {
+		for _, lt := range LogTypes {
+			if got, ok := IndexLogType(n.naming.WriteIndex(lt, writeDay)); got != lt || !ok {
+				t.Errorf("%s: %s reads as %q, %v", n.name, n.naming.WriteIndex(lt, writeDay), got, ok)
+			}
+		}
+	}
+}

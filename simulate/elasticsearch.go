@@ -1,13 +1,11 @@
 package simulate
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
@@ -30,6 +28,8 @@ type Stats struct {
 	Flows, DNS, L7 int
 	// Truth is the labels of the attacks in the windows written.
 	Truth []Label
+	// Files are the files written, in order (WriteNDJSON only).
+	Files []string
 }
 
 // Records is the number of records written.
@@ -83,10 +83,7 @@ func WriteElasticsearch(ctx context.Context, w BulkWriter, naming calicolog.Inde
 	if err := naming.Validate(); err != nil {
 		return st, err
 	}
-	cluster := ""
-	if naming.Layout == calicolog.LayoutSingle {
-		cluster = naming.Cluster
-	}
+	cluster := clusterField(naming)
 	var ops []source.BulkOp
 	flush := func() error {
 		if len(ops) == 0 {
@@ -111,26 +108,10 @@ func WriteElasticsearch(ctx context.Context, w BulkWriter, naming calicolog.Inde
 	}
 	err := windows(ctx, c, from, to, bucket, func(b Batch) error {
 		ids := docIDs{}
-		for i := range b.Flows {
-			f := &b.Flows[i]
-			f.Cluster = cluster
-			if err := add(calicolog.Flows, f.EndTime.Time(), &ids, f); err != nil {
-				return err
-			}
-		}
-		for i := range b.DNS {
-			d := &b.DNS[i]
-			d.Cluster = cluster
-			if err := add(calicolog.DNS, d.EndTime, &ids, d); err != nil {
-				return err
-			}
-		}
-		for i := range b.L7 {
-			l := &b.L7[i]
-			l.Cluster = cluster
-			if err := add(calicolog.L7, l.EndTime.Time(), &ids, l); err != nil {
-				return err
-			}
+		if err := eachDocument(&b, cluster, func(t calicolog.LogType, end time.Time, doc any) error {
+			return add(t, end, &ids, doc)
+		}); err != nil {
+			return err
 		}
 		st.add(b)
 		return nil
@@ -160,65 +141,4 @@ func (d docIDs) next(t calicolog.LogType, doc []byte) string {
 		h.Sum(sum[:0])
 	}
 	return base64.RawURLEncoding.EncodeToString(sum[:15])
-}
-
-// WriteNDJSON writes the cluster's records that end in [from, to) as
-// newline-delimited JSON: one plain Calico document per line, to the writer
-// out returns for the record's log type (nil skips that type, and Stats
-// does not count it). Windows of
-// length bucket (the cluster's bucket if not positive) are generated one at
-// a time.
-func WriteNDJSON(ctx context.Context, out func(calicolog.LogType) io.Writer, c *Cluster, from, to time.Time, bucket time.Duration) (Stats, error) {
-	var st Stats
-	bufs := map[calicolog.LogType]*bufio.Writer{}
-	encs := map[calicolog.LogType]*json.Encoder{}
-	for _, t := range calicolog.LogTypes {
-		if w := out(t); w != nil {
-			bufs[t] = bufio.NewWriterSize(w, 64<<10)
-			encs[t] = json.NewEncoder(bufs[t])
-			encs[t].SetEscapeHTML(false)
-		}
-	}
-	err := windows(ctx, c, from, to, bucket, func(b Batch) error {
-		if e := encs[calicolog.Flows]; e != nil {
-			for i := range b.Flows {
-				if err := e.Encode(&b.Flows[i]); err != nil {
-					return err
-				}
-			}
-		}
-		if e := encs[calicolog.DNS]; e != nil {
-			for i := range b.DNS {
-				if err := e.Encode(&b.DNS[i]); err != nil {
-					return err
-				}
-			}
-		}
-		if e := encs[calicolog.L7]; e != nil {
-			for i := range b.L7 {
-				if err := e.Encode(&b.L7[i]); err != nil {
-					return err
-				}
-			}
-		}
-		st.add(b)
-		return nil
-	})
-	if encs[calicolog.Flows] == nil {
-		st.Flows = 0
-	}
-	if encs[calicolog.DNS] == nil {
-		st.DNS = 0
-	}
-	if encs[calicolog.L7] == nil {
-		st.L7 = 0
-	}
-	for _, t := range calicolog.LogTypes {
-		if w := bufs[t]; w != nil {
-			if ferr := w.Flush(); err == nil && ferr != nil {
-				err = ferr
-			}
-		}
-	}
-	return st, err
 }

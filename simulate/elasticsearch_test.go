@@ -1,12 +1,9 @@
 package simulate
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -184,75 +181,6 @@ func TestWriteElasticsearchErrors(t *testing.T) {
 			t.Errorf("err = %v, writer called %v", err, called)
 		}
 	})
-}
-
-func TestWriteNDJSON(t *testing.T) {
-	t.Parallel()
-	c := New(Options{Seed: 6}, IPSweep{At: day0.Add(12*time.Hour + 30*time.Minute), Namespace: "shop", Workload: "cart", CIDR: "10.244.7.0/24", Port: 22})
-	from, to := day0.Add(12*time.Hour), day0.Add(13*time.Hour)
-	tests := []struct {
-		name  string
-		types []calicolog.LogType
-	}{
-		{"all three log types", calicolog.LogTypes},
-		{"flows only", []calicolog.LogType{calicolog.Flows}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			bufs := map[calicolog.LogType]*bytes.Buffer{}
-			for _, lt := range tt.types {
-				bufs[lt] = &bytes.Buffer{}
-			}
-			st, err := WriteNDJSON(context.Background(), func(lt calicolog.LogType) io.Writer {
-				if b, ok := bufs[lt]; ok {
-					return b
-				}
-				return nil
-			}, c, from, to, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := c.Window(window(from, time.Hour))
-			wantLines := map[calicolog.LogType]int{calicolog.Flows: len(want.Flows), calicolog.DNS: len(want.DNS), calicolog.L7: len(want.L7)}
-			gotStats := map[calicolog.LogType]int{calicolog.Flows: st.Flows, calicolog.DNS: st.DNS, calicolog.L7: st.L7}
-			if len(st.Truth) != 1 || st.Windows != 12 {
-				t.Errorf("%d windows, labels %v", st.Windows, st.Truth)
-			}
-			for _, lt := range calicolog.LogTypes {
-				b, ok := bufs[lt]
-				if !ok {
-					if gotStats[lt] != 0 {
-						t.Errorf("%s: skipped, but counted %d records", lt, gotStats[lt])
-					}
-					continue
-				}
-				sc := bufio.NewScanner(b)
-				sc.Buffer(nil, 1<<20)
-				lines := 0
-				for sc.Scan() {
-					lines++
-					var err error
-					switch lt {
-					case calicolog.Flows:
-						_, err = calicolog.DecodeFlowLog(sc.Bytes())
-					case calicolog.DNS:
-						_, err = calicolog.DecodeDNSLog(sc.Bytes())
-					case calicolog.L7:
-						_, err = calicolog.DecodeL7Log(sc.Bytes())
-					}
-					if err != nil {
-						t.Fatalf("%s line %d: %v", lt, lines, err)
-					}
-					if bytes.Contains(sc.Bytes(), []byte(`"log_type"`)) || bytes.Contains(sc.Bytes(), []byte(`"cluster"`)) {
-						t.Fatalf("%s line %d is not a plain Calico document: %s", lt, lines, sc.Bytes())
-					}
-				}
-				if lines != wantLines[lt] || gotStats[lt] != lines {
-					t.Errorf("%s: %d lines, stats %d, want %d", lt, lines, gotStats[lt], wantLines[lt])
-				}
-			}
-		})
-	}
 }
 
 type bulkFunc func(ctx context.Context, ops []source.BulkOp) (source.BulkResult, error)

@@ -143,6 +143,13 @@ func (m *Memory) AddDocument(t calicolog.LogType, doc []byte) error {
 	default:
 		return fmt.Errorf("unknown log type %q", t)
 	}
+	m.addMalformed(t, doc)
+	return err
+}
+
+// addMalformed counts doc as a malformed document of log type t, in the
+// window of its end_time when that can be read.
+func (m *Memory) addMalformed(t calicolog.LogType, doc []byte) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if end, ok := looseEndTime(doc); ok {
@@ -154,7 +161,6 @@ func (m *Memory) AddDocument(t calicolog.LogType, doc []byte) error {
 	} else {
 		m.unplaced[t]++
 	}
-	return err
 }
 
 // flowIPs checks the IP fields of a flow log hold IP addresses, as the
