@@ -98,14 +98,35 @@ func libraryScenarios(names []string, c *simulate.Cluster, from, to time.Time) (
 
 func runBacktest(ctx context.Context, f *backtestFlags, src *sourceFlags, sched *scheduleFlags, enabled []string, logger log.Logger, stdout, stderr io.Writer) int {
 	simulated := src.kind == "simulated"
-	from, to, err := f.span(simulated, time.Now(), sched.bucket)
+	var s source.Source
+	var truth backtest.Truth
+	now := time.Now()
+	if src.kind == "file" {
+		built, err := src.build(ctx, logger)
+		if err != nil {
+			level.Error(logger).Log("msg", "cannot set up the log source", "err", err)
+			return 1
+		}
+		s = built.source
+		if _, last, ok := built.source.(*source.File).Span(); ok && f.to == "" {
+			// The files' own span: up to the window after their last record.
+			now = last.Truncate(sched.bucket).Add(sched.bucket)
+			if f.from == "" {
+				f.from = built.start.Format(time.RFC3339)
+			}
+		}
+	}
+	from, to, err := f.span(simulated, now, sched.bucket)
 	if err != nil {
 		level.Error(logger).Log("msg", "bad backtest span", "err", err)
 		return 2
 	}
-	var s source.Source
-	var truth backtest.Truth
-	if simulated {
+	if s != nil {
+		if len(f.scenarios) > 0 {
+			level.Error(logger).Log("msg", "--scenario needs --source=simulated")
+			return 2
+		}
+	} else if simulated {
 		opts := simulate.Options{Seed: src.simSeed, Cluster: src.esCluster}
 		scenarios, err := libraryScenarios(f.scenarios, simulate.New(opts), from, to)
 		if err != nil {

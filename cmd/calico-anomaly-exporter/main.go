@@ -50,6 +50,7 @@ func run(args []string) int {
 	alerts := addNotifyFlags(app)
 	serveCmd := app.Command("serve", "Score every window as it closes and serve metrics, alerts and the status page (the default).").Default()
 	backtestCmd := addBacktestCommand(app)
+	simulateCmd := addSimulateCommand(app)
 
 	command, err := app.Parse(args)
 	if err != nil {
@@ -66,6 +67,8 @@ func run(args []string) int {
 	switch command {
 	case backtestCmd.cmd.FullCommand():
 		return runBacktest(ctx, backtestCmd, src, sched, selection.Enabled(), logger, os.Stdout, os.Stderr)
+	case simulateCmd.cmd.FullCommand():
+		return runSimulate(ctx, simulateCmd, src, sched.bucket, logger, os.Stderr)
 	case serveCmd.FullCommand():
 	}
 	level.Info(logger).Log("msg", "starting "+exporterName, "version", version.Info(), "build_context", version.BuildContext())

@@ -9,6 +9,7 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/engine"
@@ -32,12 +33,16 @@ type sourceFlags struct {
 	simSeed      uint64
 	simSpeed     float64
 	simAttackGap time.Duration
+	filePaths    []string
+	fileLogType  string
 }
 
 func addSourceFlags(app *kingpin.Application) *sourceFlags {
 	f := &sourceFlags{}
-	app.Flag("source", "Where logs come from: elasticsearch, or simulated (the built-in simulated cluster).").
-		Default("elasticsearch").EnumVar(&f.kind, "elasticsearch", "simulated")
+	app.Flag("source", "Where logs come from: elasticsearch, simulated (the built-in simulated cluster), or file (NDJSON files of Calico log documents, see --file.path).").
+		Default("elasticsearch").EnumVar(&f.kind, "elasticsearch", "simulated", "file")
+	app.Flag("file.path", "With --source=file: an NDJSON file (optionally gzip) of Calico documents, _search hits or answers, a folder of them, or a glob; repeatable.").StringsVar(&f.filePaths)
+	app.Flag("file.log-type", "With --source=file: the log type of plain documents (flows, dns or l7); by default each file's name tells it.").Default("").EnumVar(&f.fileLogType, "", "flows", "dns", "l7")
 	app.Flag("es.url", "Elasticsearch URL; repeat for several nodes.").Default("http://localhost:9200").StringsVar(&f.esURLs)
 	app.Flag("es.username", "Elasticsearch user for basic auth.").Envar("ELASTIC_USER").StringVar(&f.esUser)
 	app.Flag("es.password-file", "File holding the Elasticsearch password.").StringVar(&f.esPassFile)
@@ -67,6 +72,8 @@ func (f *sourceFlags) build(ctx context.Context, logger log.Logger) (builtSource
 	switch f.kind {
 	case "simulated":
 		return f.buildSimulated()
+	case "file":
+		return f.buildFile(ctx, logger)
 	default:
 		return f.buildElasticsearch(logger)
 	}
@@ -126,4 +133,26 @@ func (f *sourceFlags) buildSimulated() (builtSource, error) {
 		clock:  engine.NewScaledClock(now, f.simSpeed),
 		start:  now.Truncate(5 * time.Minute).Add(-time.Hour),
 	}, nil
+}
+
+// buildFile loads the files; the engine starts at their first window and
+// catches up to now (served) or replays their span (backtest).
+func (f *sourceFlags) buildFile(ctx context.Context, logger log.Logger) (builtSource, error) {
+	if len(f.filePaths) == 0 {
+		return builtSource{}, fmt.Errorf("--source=file needs --file.path")
+	}
+	files, err := source.OpenFiles(ctx, source.FileOptions{Paths: f.filePaths, LogType: calicolog.LogType(f.fileLogType)})
+	if err != nil {
+		return builtSource{}, err
+	}
+	st := files.Stats()
+	level.Info(logger).Log("msg", "log files loaded", "files", len(st.Files), "records", st.Records(), "malformed", st.MalformedRecords())
+	if err := st.Err(); err != nil {
+		level.Warn(logger).Log("msg", "malformed records skipped", "err", err)
+	}
+	first, _, ok := files.Span()
+	if !ok {
+		return builtSource{}, fmt.Errorf("--file.path %s: no record loaded", strings.Join(f.filePaths, ","))
+	}
+	return builtSource{source: files, clock: engine.RealClock{}, start: first.Truncate(5 * time.Minute)}, nil
 }
