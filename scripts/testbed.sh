@@ -134,7 +134,8 @@ YML
     "$es_home/bin/elasticsearch" >"$state/logs/elasticsearch.log" 2>&1 &
   echo $! >"$state/elasticsearch.pid"
   local i
-  for ((i = 0; i < 240; i++)); do
+  # 5 minutes: a busy 2-core machine has taken over 2 minutes.
+  for ((i = 0; i < 600; i++)); do
     [ -s "$es_home/logs/http.ports" ] && break
     [ -s "$dir/logs/http.ports" ] && break
     kill -0 "$(cat "$state/elasticsearch.pid")" 2>/dev/null || { tail -n 40 "$state/logs/elasticsearch.log" >&2; die "Elasticsearch exited at start"; }
@@ -142,7 +143,7 @@ YML
   done
   local ports_file="$dir/logs/http.ports"
   [ -s "$ports_file" ] || ports_file="$es_home/logs/http.ports"
-  [ -s "$ports_file" ] || { tail -n 40 "$state/logs/elasticsearch.log" >&2; die "Elasticsearch wrote no http.ports within 120s"; }
+  [ -s "$ports_file" ] || { tail -n 40 "$state/logs/elasticsearch.log" >&2; die "Elasticsearch wrote no http.ports within 300s"; }
   local addr; addr=$(head -n 1 "$ports_file")
   es_url="http://$addr"
   wait_http "$es_url/_cluster/health?wait_for_status=yellow&timeout=60s" 120 Elasticsearch "$state/logs/elasticsearch.log"
