@@ -273,20 +273,20 @@ YML
     "$es_home/bin/elasticsearch" >"$state/logs/elasticsearch-secure.log" 2>&1 &
   echo $! >"$state/elasticsearch-secure.pid"
   local i
-  for ((i = 0; i < 240; i++)); do
+  for ((i = 0; i < 600; i++)); do
     [ -s "$dir/logs/http.ports" ] && break
     kill -0 "$(cat "$state/elasticsearch-secure.pid")" 2>/dev/null || { tail -n 40 "$state/logs/elasticsearch-secure.log" >&2; die "the secure Elasticsearch exited at start"; }
     sleep 0.5
   done
-  [ -s "$dir/logs/http.ports" ] || die "the secure Elasticsearch wrote no http.ports within 120s"
+  [ -s "$dir/logs/http.ports" ] || die "the secure Elasticsearch wrote no http.ports within 300s"
   es_secure_url="https://$(head -n 1 "$dir/logs/http.ports")"
-  for ((i = 0; i < 240; i++)); do
+  for ((i = 0; i < 600; i++)); do
     if curl -fsS -o /dev/null --cacert "$sec/ca.crt" -u "testbed-admin:$(cat "$sec/admin-password")" \
       "$es_secure_url/_cluster/health?wait_for_status=yellow&timeout=5s" 2>/dev/null; then return 0; fi
     sleep 0.5
   done
   tail -n 40 "$state/logs/elasticsearch-secure.log" >&2
-  die "the secure Elasticsearch did not answer $es_secure_url within 120s"
+  die "the secure Elasticsearch did not answer $es_secure_url within 300s"
 }
 
 start() {
