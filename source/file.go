@@ -545,6 +545,9 @@ var signatures = []struct {
 // NDJSON at all ("" when it may be). long says the line was cut at the
 // maximum line size.
 func notNDJSON(line []byte, long bool) string {
+	if len(line) == 0 {
+		return "" // a long line of blanks: a malformed record
+	}
 	head := line
 	if len(head) > 512 {
 		head = head[:512]
