@@ -34,7 +34,7 @@ func describeLoad(t *testing.T, f *File, err error) string {
 		return b.String()
 	}
 	st := f.Stats()
-	fmt.Fprintf(&b, "kind: %s\nfiles: %d\nlines: %d\n", f.Kind(), len(st.Files), st.Lines)
+	fmt.Fprintf(&b, "kind: %s\nfiles: %d\nlines: %d\nstats: %v\n", f.Kind(), len(st.Files), st.Lines, st)
 	for _, lt := range calicolog.LogTypes {
 		fmt.Fprintf(&b, "%s: %d loaded, %d malformed\n", lt, st.Loaded[lt], st.Malformed[lt])
 	}
@@ -221,6 +221,7 @@ func TestExpandPaths(t *testing.T) {
 		{"a folder means its log files, sorted", in(""), in("a.json", "b.ndjson", "c.ndjson.gz", "d.jsonl"), ""},
 		{"a file is read whatever its name", in("notes.txt"), in("notes.txt"), ""},
 		{"a glob", in("*.ndjson*"), in("b.ndjson", "c.ndjson.gz"), ""},
+		{"the standard input", []string{"-", filepath.Join(dir, "b.ndjson")}, []string{"-", filepath.Join(dir, "b.ndjson")}, ""},
 		{"a file named twice is read once", append(in("b.ndjson"), in("")...), in("b.ndjson", "a.json", "c.ndjson.gz", "d.jsonl"), ""},
 		{"no path", nil, nil, "no file or folder to read"},
 		{"a missing file", in("nope.ndjson"), nil, "nope.ndjson: no such file or directory"},
@@ -311,5 +312,47 @@ func TestReadNDJSONCancelled(t *testing.T) {
 	err := m.ReadNDJSON(ctx, strings.NewReader("{}\n"), "flows.ndjson", FileOptions{}, &st)
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)
+	}
+}
+
+func TestOpenFilesStdin(t *testing.T) {
+	flows, err := os.ReadFile("testdata/file/flows.ndjson")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hits, err := os.ReadFile("testdata/file/search_hits.ndjson")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		in      []byte
+		logType calicolog.LogType
+		want    string
+	}{
+		{"plain documents of the log type the options give", flows, calicolog.Flows, "4 records loaded (flows 4, dns 0, l7 0), 0 malformed skipped, from 1 file"},
+		{"hits tell their log type", hits, "", "4 records loaded (flows 2, dns 1, l7 1), 0 malformed skipped, from 1 file"},
+		{"plain documents of no known log type", flows, "", "0 records loaded (flows 0, dns 0, l7 0), 4 malformed skipped, from 1 file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := OpenFiles(context.Background(), FileOptions{Paths: []string{"-"}, Stdin: bytes.NewReader(tt.in), LogType: tt.logType})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := f.Stats().String(); got != tt.want {
+				t.Errorf("stats %q, want %q", got, tt.want)
+			}
+			if e := f.Stats().Err(); e != nil && !strings.Contains(e.Error(), "stdin:1: ") {
+				t.Errorf("summary %v does not name stdin:1", e)
+			}
+		})
+	}
+}
+
+func TestOpenFilesBadLogType(t *testing.T) {
+	_, err := OpenFiles(context.Background(), FileOptions{Paths: []string{"testdata/file/flows.ndjson"}, LogType: "flow"})
+	if err == nil || !strings.Contains(err.Error(), `unknown log type "flow" (want flows, dns or l7)`) {
+		t.Errorf("err = %v", err)
 	}
 }

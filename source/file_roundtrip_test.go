@@ -1,0 +1,171 @@
+package source_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/simulate"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
+)
+
+// roundTripQueries are every registered detector's aggregations, and a few
+// more that use each metric kind and a filter on each log type.
+func roundTripQueries(t testing.TB, c *simulate.Cluster) []source.Query {
+	t.Helper()
+	var qs []source.Query
+	for _, info := range detect.Registered() {
+		d, err := info.New(detect.Options{Cluster: c.Name(), Bucket: c.Bucket(), Seed: 1})
+		if err != nil {
+			t.Fatalf("%s: %v", info.Name, err)
+		}
+		qs = append(qs, d.Queries()...)
+	}
+	return append(qs,
+		source.Query{Name: "flows by destination", Log: calicolog.Flows,
+			GroupBy: []string{"dest_namespace", "dest_name_aggr", "dest_type", "proto"},
+			Filters: []source.Term{{Field: "reporter", Values: []string{"dst"}}, {Field: "action", Values: []string{"allow", "deny"}}},
+			Metrics: []source.Metric{{Name: "n", Kind: source.Count}, {Name: "in", Kind: source.Sum, Field: "bytes_in"},
+				{Name: "max", Kind: source.Max, Field: "bytes_out"}, {Name: "avg", Kind: source.Avg, Field: "num_flows"},
+				{Name: "ips", Kind: source.Cardinality, Field: "source_ip"}}},
+		source.Query{Name: "dns by client", Log: calicolog.DNS,
+			GroupBy: []string{"client_namespace", "client_name_aggr", "rcode"},
+			Metrics: []source.Metric{{Name: "names", Kind: source.Cardinality, Field: "qname"}, {Name: "latency", Kind: source.Max, Field: "latency_max"},
+				{Name: "count", Kind: source.Sum, Field: "count"}}},
+		source.Query{Name: "l7 by service", Log: calicolog.L7,
+			GroupBy: []string{"dest_namespace", "dest_name_aggr", "response_code"},
+			Metrics: []source.Metric{{Name: "count", Kind: source.Sum, Field: "count"}, {Name: "duration", Kind: source.Avg, Field: "duration_mean"},
+				{Name: "urls", Kind: source.Cardinality, Field: "url"}}},
+	)
+}
+
+// TestFileRoundTrip writes simulated windows with WriteNDJSON, reads them
+// back with the file source, and expects every aggregation, count and
+// sample the simulated source gives for the same windows.
+func TestFileRoundTrip(t *testing.T) {
+	day := time.Date(2024, 3, 4, 0, 0, 0, 0, time.UTC)
+	from := day.Add(23*time.Hour + 40*time.Minute) // across midnight: two files per log type
+	to := from.Add(40 * time.Minute)
+	c := simulate.New(simulate.Options{Seed: 21},
+		simulate.PortScan{At: from.Add(12 * time.Minute), Namespace: "shop", Workload: "frontend",
+			TargetNamespace: "shop", TargetWorkload: "db", FirstPort: 1, LastPort: 600},
+		simulate.IPSweep{At: from.Add(27 * time.Minute), Namespace: "shop", Workload: "cart", CIDR: "10.244.7.0/24", Port: 22})
+	queries := roundTripQueries(t, c)
+	tests := []struct {
+		name     string
+		naming   calicolog.IndexNaming
+		compress bool
+	}{
+		{"legacy layout, plain", calicolog.IndexNaming{Layout: calicolog.LayoutLegacy, Cluster: "cluster"}, false},
+		{"single-index layout, gzip", calicolog.IndexNaming{Layout: calicolog.LayoutSingle, Cluster: "west"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			dir := t.TempDir()
+			st, err := simulate.WriteNDJSON(ctx, dir, tt.naming, c, from, to, 0, tt.compress)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := source.OpenFiles(ctx, source.FileOptions{Paths: []string{dir}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fs := f.Stats()
+			if fs.Records() != int64(st.Records()) || fs.MalformedRecords() != 0 || len(fs.Files) != len(st.Files) {
+				t.Fatalf("wrote %d records in %d files, loaded %d from %d files, %d malformed: %v",
+					st.Records(), len(st.Files), fs.Records(), len(fs.Files), fs.MalformedRecords(), fs.Err())
+			}
+			if first, last, ok := f.Span(); !ok || first.Before(from) || !last.Before(to) {
+				t.Errorf("span %s to %s, written %s to %s", first, last, from, to)
+			}
+			sim := simulate.NewSource(c)
+			// Each bucket, and the whole range as one window.
+			ws := []source.Window{{Start: from, End: to}}
+			for w := from; w.Before(to); w = w.Add(c.Bucket()) {
+				ws = append(ws, source.Window{Start: w, End: w.Add(c.Bucket())})
+			}
+			compared := 0
+			for _, w := range ws {
+				for _, q := range queries {
+					want, err := sim.Aggregate(ctx, w, q)
+					if err != nil {
+						t.Fatalf("%s: simulated: %v", q.Name, err)
+					}
+					got, err := f.Aggregate(ctx, w, q)
+					if err != nil {
+						t.Fatalf("%s: file: %v", q.Name, err)
+					}
+					if fmt.Sprint(got) != fmt.Sprint(want) {
+						t.Errorf("%s %s: the file source answers %d rows, the simulated one %d:\n%v\n%v", w, q.Name, len(got), len(want), got, want)
+					}
+					compared += len(want)
+				}
+				for _, lt := range calicolog.LogTypes {
+					want, _ := sim.Count(ctx, w, lt)
+					got, _ := f.Count(ctx, w, lt)
+					if got != want {
+						t.Errorf("%s %s: count %+v, simulated %+v", w, lt, got, want)
+					}
+				}
+			}
+			if compared == 0 {
+				t.Fatal("no rows compared")
+			}
+			t.Logf("%d records, %d queries in %d windows, %d rows equal", fs.Records(), len(queries), len(ws), compared)
+		})
+	}
+}
+
+// BenchmarkOpenFiles loads an hour of simulated logs, plain and gzip.
+func BenchmarkOpenFiles(b *testing.B) {
+	from := time.Date(2024, 3, 4, 12, 0, 0, 0, time.UTC)
+	c := simulate.New(simulate.Options{Seed: 1})
+	naming := calicolog.IndexNaming{Layout: calicolog.LayoutLegacy, Cluster: "cluster"}
+	for _, compress := range []bool{false, true} {
+		name := "plain"
+		if compress {
+			name = "gzip"
+		}
+		b.Run(name, func(b *testing.B) {
+			dir := b.TempDir()
+			st, err := simulate.WriteNDJSON(context.Background(), dir, naming, c, from, from.Add(time.Hour), 0, compress)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var size int64
+			for _, p := range st.Files {
+				fi, _ := os.Stat(p)
+				size += fi.Size()
+			}
+			b.SetBytes(size)
+			records := int64(0)
+			cpu0 := cpuSeconds()
+			for b.Loop() {
+				f, err := source.OpenFiles(context.Background(), source.FileOptions{Paths: []string{filepath.Join(dir, "*")}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				records += f.Stats().Records()
+			}
+			b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
+			// CPU time says more than wall time on a shared machine.
+			b.ReportMetric(float64(records)/(cpuSeconds()-cpu0), "records/cpu-s")
+		})
+	}
+}
+
+// cpuSeconds is the user and system CPU time the process has used.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
