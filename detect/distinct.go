@@ -569,17 +569,33 @@ func historyKey(e Entity) string {
 }
 
 // workloadOf strips the "-*" Calico appends to aggregated pod names and
-// the pod-template hash before it: frontend-7d4f8b9c5d-* → frontend.
+// the pod-template hash before it (frontend-7d4f8b9c5d-* → frontend), or
+// the scheduled time a CronJob appends to its Jobs' names
+// (backup-29418240-* → backup), so each run shares one history.
 func workloadOf(nameAggr string) string {
 	base, ok := strings.CutSuffix(nameAggr, "-*")
 	if !ok {
 		return nameAggr
 	}
 	i := strings.LastIndexByte(base, '-')
-	if i <= 0 || !isPodTemplateHash(base[i+1:]) {
+	if i <= 0 || !isPodTemplateHash(base[i+1:]) && !isCronJobTime(base[i+1:]) {
 		return base
 	}
 	return base[:i]
+}
+
+// isCronJobTime reports whether s looks like the scheduled time, in Unix
+// minutes, that a CronJob appends to the Jobs it creates.
+func isCronJobTime(s string) bool {
+	if len(s) < 8 || len(s) > 10 {
+		return false
+	}
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // isPodTemplateHash reports whether s looks like a ReplicaSet's

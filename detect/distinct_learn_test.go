@@ -162,6 +162,8 @@ func TestScanWorkloadOfStripsThePodTemplateHash(t *testing.T) {
 		"pub":                       "pub",
 		"worker-3":                  "worker-3",
 		"api-aeiou12345-*":          "api-aeiou12345",
+		"backup-29418240-*":         "backup", // a CronJob's Job
+		"web-2024-*":                "web-2024",
 	} {
 		if got := workloadOf(in); got != want {
 			t.Errorf("workloadOf(%q) = %q, want %q", in, got, want)
