@@ -182,6 +182,11 @@ func (d *distinctScan) Threshold() float64 { return scoreThreshold }
 // default, judging entities with no history by Calico's thresholds.
 func (d *distinctScan) Ready() bool { return d.learned >= d.trainWindows }
 
+// WantsHistory is true until the first window is learned, judged or
+// loaded: the engine then feeds the detector the history it reads at
+// start (--train.lookback), though it judges from the first window.
+func (d *distinctScan) WantsHistory() bool { return d.learned == 0 }
+
 // Queries reads, per window, the distinct values of the field each source
 // entity reached (one row per entity and value, so windows can be joined
 // exactly), and, for sources outside the cluster, how many each address

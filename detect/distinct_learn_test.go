@@ -196,6 +196,9 @@ func TestScanModelSurvivesARestart(t *testing.T) {
 	if !restarted.Ready() {
 		t.Fatal("a loaded model is not ready")
 	}
+	if restarted.(HistoryLearner).WantsHistory() || !newTestDetector(t, "ip_sweep", nil).(HistoryLearner).WantsHistory() {
+		t.Error("history wanted by a loaded model, or not by an empty one")
+	}
 	next := source.Window{Start: testWindow.Start.Add(80 * 5 * 60e9), End: testWindow.Start.Add(81 * 5 * 60e9)}
 	after := judgeSeq(restarted, next, 3, func(i int) []source.Row { return steady(80 + i) })
 	fresh := judgeSeq(newTestDetector(t, "ip_sweep", params), testWindow, 83, steady)[80:]
