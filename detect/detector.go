@@ -87,6 +87,18 @@ type Learner interface {
 	Learn(w source.Window, rows [][]source.Row)
 }
 
+// HistoryLearner is a Learner that is Ready at once, judging by settings
+// that need no history (Calico's thresholds), and still learns from the
+// history the engine reads at start while its model is empty, so what it
+// learns (a prober that always reaches many addresses) is known before the
+// first window is judged.
+type HistoryLearner interface {
+	Learner
+	// WantsHistory reports whether the model is empty: nothing learned,
+	// nothing loaded.
+	WantsHistory() bool
+}
+
 // Persistent is a detector whose model survives restarts: the engine saves
 // it beside the last completed window and loads it back at start.
 type Persistent interface {

@@ -56,10 +56,11 @@ const (
 //     counted with one bounded sketch per entity and window), against the
 //     slow threshold (never below the per-window one: so many values are a
 //     scan whether they take one window or an hour), so a scan paced to
-//     stay under the per-window threshold is still found. A window already reported as a fast scan is
-//     left out of the union (it was reported on its own), and the slow
-//     verdict only holds while the window adds values the span had not
-//     seen, so the hour after a scan is not reported again.
+//     stay under the per-window threshold is still found. A window already
+//     reported as a fast scan is left out of the union (it was reported on
+//     its own), and the slow verdict only holds while the window adds
+//     values the span had not seen, so the hour after a scan is not
+//     reported again.
 //
 // Both limits start at the thresholds, Calico's meaning for a workload
 // with no history. Each workload (its deployment, across rollouts) keeps a
@@ -180,6 +181,11 @@ func (d *distinctScan) Threshold() float64 { return scoreThreshold }
 // Ready is true once train_windows windows were learned: at once by
 // default, judging entities with no history by Calico's thresholds.
 func (d *distinctScan) Ready() bool { return d.learned >= d.trainWindows }
+
+// WantsHistory is true until the first window is learned, judged or
+// loaded: the engine then feeds the detector the history it reads at
+// start (--train.lookback), though it judges from the first window.
+func (d *distinctScan) WantsHistory() bool { return d.learned == 0 }
 
 // Queries reads, per window, the distinct values of the field each source
 // entity reached (one row per entity and value, so windows can be joined
@@ -351,8 +357,11 @@ func (j scanJudgement) isSlow() bool {
 // observe judges one entity's window and records it in the sliding span.
 func (d *distinctScan) observe(w source.Window, we *windowEntity) scanJudgement {
 	r := d.ring(we.entity, w)
+	slices.Sort(we.hashes)
+	we.hashes = slices.Compact(we.hashes) // a value twice in the rows counts once
+	fast := float64(len(we.hashes))
 	sketch := model.NewDistinctSketch(sketchSize, we.hashes)
-	j := scanJudgement{fast: float64(len(we.hashes)), fastLimit: d.threshold, slowLimit: d.slowLimit}
+	j := scanJudgement{fast: fast, fastLimit: d.threshold, slowLimit: d.slowLimit}
 	j.slow, j.fresh = d.slowCounts(r, sketch)
 	hk := historyKey(we.entity)
 	h := d.history[hk]
@@ -427,14 +436,21 @@ func (d *distinctScan) verdict(w source.Window, we *windowEntity, j scanJudgemen
 	}
 	sources := we.sources
 	length := w.End.Sub(w.Start)
+	// The kind of scan is named only when there is one.
+	kind := func(k string) string {
+		if v.Anomalous() {
+			return k + " scan; "
+		}
+		return ""
+	}
 	if j.isSlow() {
 		v.Observed, v.Expected = j.slow, j.slowLimit
 		sources = d.slowSources(e)
-		v.Summary = fmt.Sprintf("%s reached %.0f distinct %s over the last %s, %.0f in this window, %.0f of them new (slow scan; alert at %.0f over %d windows%s)",
-			who, j.slow, d.noun, d.span(length), j.fast, j.fresh, j.slowLimit, d.slowWindows, d.usualNote(j.learned, j.usualSlow))
+		v.Summary = fmt.Sprintf("%s reached %.0f distinct %s over the last %s, %.0f in this window, %.0f of them new (%salert at %.0f over %d windows%s)",
+			who, j.slow, d.noun, d.span(length), j.fast, j.fresh, kind("slow"), j.slowLimit, d.slowWindows, d.usualNote(j.learned, j.usualSlow))
 	} else {
-		v.Summary = fmt.Sprintf("%s reached %.0f distinct %s in %s (fast scan; alert at %.0f%s)",
-			who, j.fast, d.noun, length, j.fastLimit, d.usualNote(j.learned, j.usualFast))
+		v.Summary = fmt.Sprintf("%s reached %.0f distinct %s in %s (%salert at %.0f%s)",
+			who, j.fast, d.noun, length, kind("fast"), j.fastLimit, d.usualNote(j.learned, j.usualFast))
 	}
 	filters := []source.Term{
 		{Field: "source_namespace", Values: []string{we.key[0]}},
@@ -569,17 +585,33 @@ func historyKey(e Entity) string {
 }
 
 // workloadOf strips the "-*" Calico appends to aggregated pod names and
-// the pod-template hash before it: frontend-7d4f8b9c5d-* → frontend.
+// the pod-template hash before it (frontend-7d4f8b9c5d-* → frontend), or
+// the scheduled time a CronJob appends to its Jobs' names
+// (backup-29418240-* → backup), so each run shares one history.
 func workloadOf(nameAggr string) string {
 	base, ok := strings.CutSuffix(nameAggr, "-*")
 	if !ok {
 		return nameAggr
 	}
 	i := strings.LastIndexByte(base, '-')
-	if i <= 0 || !isPodTemplateHash(base[i+1:]) {
+	if i <= 0 || !isPodTemplateHash(base[i+1:]) && !isCronJobTime(base[i+1:]) {
 		return base
 	}
 	return base[:i]
+}
+
+// isCronJobTime reports whether s looks like the scheduled time, in Unix
+// minutes, that a CronJob appends to the Jobs it creates.
+func isCronJobTime(s string) bool {
+	if len(s) < 8 || len(s) > 10 {
+		return false
+	}
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // isPodTemplateHash reports whether s looks like a ReplicaSet's

@@ -162,6 +162,8 @@ func TestScanWorkloadOfStripsThePodTemplateHash(t *testing.T) {
 		"pub":                       "pub",
 		"worker-3":                  "worker-3",
 		"api-aeiou12345-*":          "api-aeiou12345",
+		"backup-29418240-*":         "backup", // a CronJob's Job
+		"web-2024-*":                "web-2024",
 	} {
 		if got := workloadOf(in); got != want {
 			t.Errorf("workloadOf(%q) = %q, want %q", in, got, want)
@@ -193,6 +195,9 @@ func TestScanModelSurvivesARestart(t *testing.T) {
 	}
 	if !restarted.Ready() {
 		t.Fatal("a loaded model is not ready")
+	}
+	if restarted.(HistoryLearner).WantsHistory() || !newTestDetector(t, "ip_sweep", nil).(HistoryLearner).WantsHistory() {
+		t.Error("history wanted by a loaded model, or not by an empty one")
 	}
 	next := source.Window{Start: testWindow.Start.Add(80 * 5 * 60e9), End: testWindow.Start.Add(81 * 5 * 60e9)}
 	after := judgeSeq(restarted, next, 3, func(i int) []source.Row { return steady(80 + i) })

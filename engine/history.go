@@ -12,7 +12,8 @@ import (
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
 
-// learnHistory teaches the models that are not ready the windows of
+// learnHistory teaches the models that are not ready (and those ready at
+// once whose model is still empty, detect.HistoryLearner) the windows of
 // TrainLookback before first, oldest first, without judging them. A window
 // that cannot be read is retried with backoff like any other: history is
 // not skipped, because a model that learned half a day would flag the
@@ -23,7 +24,7 @@ func (e *Engine) learnHistory(ctx context.Context, first time.Time) error {
 	}
 	var learners []detect.Learner
 	for _, d := range e.detectors {
-		if l, ok := d.(detect.Learner); ok && !d.Ready() {
+		if l, ok := d.(detect.Learner); ok && (!d.Ready() || wantsHistory(d)) {
 			learners = append(learners, l)
 		}
 	}
@@ -106,4 +107,10 @@ func (e *Engine) Replay(ctx context.Context, from, to time.Time) error {
 		e.setNext(w.End)
 	}
 	return nil
+}
+
+// wantsHistory reports whether d is ready at once but has learned nothing.
+func wantsHistory(d detect.Detector) bool {
+	h, ok := d.(detect.HistoryLearner)
+	return ok && h.WantsHistory()
 }

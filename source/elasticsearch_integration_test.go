@@ -59,6 +59,15 @@ var contractQueries = []source.Query{
 		Metrics: []source.Metric{{Name: "count", Kind: source.Sum, Field: "count"}, {Name: "duration", Kind: source.Avg, Field: "duration_mean"}, {Name: "max", Kind: source.Max, Field: "duration_max"}}},
 	{Name: "l7 codes", Log: calicolog.L7, GroupBy: []string{"dest_service_name", "response_code"},
 		Metrics: []source.Metric{{Name: "n", Kind: source.Count}, {Name: "urls", Kind: source.Cardinality, Field: "url"}}},
+	// port_scan and ip_sweep: one row per source and value (a long and an
+	// ip key, null ones included), and the outside sources by address.
+	{Name: "ports per source", Log: calicolog.Flows, GroupBy: []string{"source_namespace", "source_name_aggr", "source_type", "dest_port"},
+		Metrics: []source.Metric{{Name: "records", Kind: source.Count}}},
+	{Name: "ips per source", Log: calicolog.Flows, GroupBy: []string{"source_namespace", "source_name_aggr", "source_type", "dest_ip"},
+		Metrics: []source.Metric{{Name: "records", Kind: source.Count}}},
+	{Name: "outside sources", Log: calicolog.Flows, GroupBy: []string{"source_namespace", "source_name_aggr", "source_type", "source_ip"},
+		Filters: []source.Term{{Field: "source_type", Values: []string{"net"}}},
+		Metrics: []source.Metric{{Name: "distinct", Kind: source.Cardinality, Field: "dest_port"}}},
 }
 
 func unique(prefix string) string { return fmt.Sprintf("%s%d", prefix, time.Now().UnixNano()%1e9) }
@@ -167,6 +176,8 @@ func knownDocs() []doc {
 		flowDoc("f-no-service", at(3*time.Minute), drop("dest_service_name", "dest_service_namespace", "dest_service_port", "dest_service_port_num", "tcp_max_smooth_rtt")),
 		flowDoc("f-process-restart", at(4*time.Minute), set("process_id", "2999", "tcp_max_smooth_rtt", 9000)),
 		flowDoc("f-host", at(4*time.Minute+59*time.Second), set("source_type", "hep", "source_name_aggr", "node-1", "source_namespace", "-")),
+		flowDoc("f-outside-scan", at(4*time.Minute), set("source_type", "net", "source_name_aggr", "pub", "source_namespace", "-", "source_name", "-",
+			"source_ip", "198.51.100.9", "reporter", "dst", "action", "deny", "dest_port", 2222)),
 		flowDoc("f-malformed-port", at(time.Minute), set("dest_port", "abc")),
 		flowDoc("f-malformed-bytes", at(time.Minute), set("bytes_in", "lots")),
 		flowDoc("f-malformed-no-source", at(2*time.Minute), drop("source_name_aggr")),
@@ -450,6 +461,7 @@ func TestElasticsearchSamplesReturnFilteredDocuments(t *testing.T) {
 		{"the scanner's flows, latest first", calicolog.Flows, []source.Term{{Field: "source_name_aggr", Values: []string{"scanner-*"}}}, 10, []string{"22", "23"}, "dest_port"},
 		{"at most n flows", calicolog.Flows, []source.Term{{Field: "source_namespace", Values: []string{"shop"}}, {Field: "dest_name_aggr", Values: []string{"cart-5b8c7c8d6f-*"}}}, 2, []string{"7070", "7070"}, "dest_port"},
 		{"every well-formed flow of a source, malformed ones never", calicolog.Flows, []source.Term{{Field: "source_name_aggr", Values: []string{"frontend-7d9c8f6b5-*"}}}, 20, []string{"7070", "7070", "7070", "7071", "<nil>"}, "dest_port"},
+		{"an outside address's flows (a scan's evidence)", calicolog.Flows, []source.Term{{Field: "source_type", Values: []string{"net"}}, {Field: "source_ip", Values: []string{"198.51.100.9"}}}, 5, []string{"2222"}, "dest_port"},
 		{"NXDomain answers", calicolog.DNS, []source.Term{{Field: "rcode", Values: []string{"NXDomain"}}}, 5, []string{"x7k2jq9.example.com"}, "qname"},
 		{"a filter nothing matches", calicolog.L7, []source.Term{{Field: "method", Values: []string{"TRACE"}}}, 5, nil, "url"},
 	}
