@@ -14,10 +14,12 @@ import (
 
 func init() {
 	Register(Info{
-		Name:           "process_bytes",
-		Family:         Both,
-		Logs:           []string{"flows"},
-		DefaultEnabled: true,
+		Name:   "process_bytes",
+		Family: Both,
+		Logs:   []string{"flows"},
+		// Calico's manifests shipped process_bytes disabled
+		// (AD_DISABLED_JOBS).
+		DefaultEnabled: false,
 		Help:           "bytes each process (process_name) of a workload moves, against its own hour-of-day history and against the same process in sibling pods",
 		Params: []Param{
 			// Calico documented no setting for this detector.
