@@ -146,8 +146,8 @@ func (d *httpVerbs) group(rows [][]source.Row) []*methodWindow {
 			continue
 		}
 		e, ok := l7DestEntity(d.cluster, r.Key[:3])
-		if !ok {
-			continue
+		if m := strings.TrimSpace(r.Key[3]); !ok || m == "" || m == calicolog.Aggregated {
+			continue // not an HTTP request (an L7 log of type tcp has no method)
 		}
 		mw := by[e]
 		if mw == nil {
