@@ -131,8 +131,8 @@ func (d *httpResponseCodes) group(rows [][]source.Row) []*codeWindow {
 			continue
 		}
 		e, ok := l7DestEntity(d.cluster, r.Key[:3])
-		if !ok {
-			continue
+		if c := strings.TrimSpace(r.Key[3]); !ok || c == "" || c == calicolog.Aggregated {
+			continue // not an HTTP response (an L7 log of type tcp has no code)
 		}
 		cw := by[e]
 		if cw == nil {
