@@ -78,6 +78,7 @@ type processRestarts struct {
 	windows     int // windows learned
 	procs       map[procKey]*procIDs
 	usual       map[Entity]*restartHistory
+	forget      forgetter
 }
 
 // procKey is one process name in one pod of a workload.
@@ -198,6 +199,13 @@ func (d *processRestarts) collect(w source.Window, rows [][]source.Row) (map[Ent
 				}
 			case id != "" && id != calicolog.Aggregated:
 				pw.ids = append(pw.ids, id)
+			}
+		}
+	}
+	if forgetCut, ok := d.forget.due(w.End); ok {
+		for e, h := range d.usual {
+			if h.At.Before(forgetCut) {
+				delete(d.usual, e)
 			}
 		}
 	}
