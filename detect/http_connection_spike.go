@@ -51,6 +51,7 @@ type httpConnectionSpike struct {
 	rows       int
 	model      *model.Seasonal
 	keys       map[Entity]string
+	forget     forgetter
 }
 
 func newHTTPConnectionSpike(o Options) (Detector, error) {
@@ -83,6 +84,13 @@ func (d *httpConnectionSpike) Queries() []source.Query {
 	}}
 }
 
+// sweep forgets the services not seen for forgetAfter.
+func (d *httpConnectionSpike) sweep(w source.Window) {
+	if cut, ok := d.forget.due(w.End); ok && d.model.Prune(cut) > 0 {
+		d.keys = map[Entity]string{}
+	}
+}
+
 func (d *httpConnectionSpike) key(e Entity) string {
 	k, ok := d.keys[e]
 	if !ok {
@@ -97,6 +105,7 @@ func (d *httpConnectionSpike) Learn(w source.Window, rows [][]source.Row) {
 	if len(rows) == 0 {
 		return
 	}
+	d.sweep(w)
 	for _, r := range rows[0] {
 		if e, ok := l7DestEntity(d.cluster, r.Key); ok && len(r.Values) == 1 {
 			d.model.Observe(d.key(e), w.Start, r.Values[0])
@@ -111,6 +120,7 @@ func (d *httpConnectionSpike) Judge(w source.Window, rows [][]source.Row) []Verd
 	if len(rows) == 0 {
 		return nil
 	}
+	d.sweep(w)
 	var out []Verdict
 	for _, r := range rows[0] {
 		e, ok := l7DestEntity(d.cluster, r.Key)

@@ -66,6 +66,7 @@ type httpResponseCodes struct {
 	rows      int
 	services  map[Entity]*codeHistory
 	limiter   *eventsPerDay
+	forget    forgetter
 }
 
 // codeHistory is one service's decayed request counts.
@@ -131,8 +132,8 @@ func (d *httpResponseCodes) group(rows [][]source.Row) []*codeWindow {
 			continue
 		}
 		e, ok := l7DestEntity(d.cluster, r.Key[:3])
-		if !ok {
-			continue
+		if c := strings.TrimSpace(r.Key[3]); !ok || c == "" || c == calicolog.Aggregated {
+			continue // not an HTTP response (an L7 log of type tcp has no code)
 		}
 		cw := by[e]
 		if cw == nil {
@@ -179,6 +180,7 @@ func (d *httpResponseCodes) learn(w source.Window, cw *codeWindow) {
 
 // Learn adds each service's requests of window w to its history.
 func (d *httpResponseCodes) Learn(w source.Window, rows [][]source.Row) {
+	d.sweep(w)
 	for _, cw := range d.group(rows) {
 		d.learn(w, cw)
 	}
@@ -202,6 +204,7 @@ func codeScore(errors, requests, usual float64) float64 {
 // Judge scores every service with enough history, limits its alerts, then
 // learns the services that are not anomalous.
 func (d *httpResponseCodes) Judge(w source.Window, rows [][]source.Row) []Verdict {
+	d.sweep(w)
 	var out []Verdict
 	for _, cw := range d.group(rows) {
 		h := d.services[cw.entity]
@@ -243,6 +246,17 @@ func (d *httpResponseCodes) Judge(w source.Window, rows [][]source.Row) []Verdic
 type savedCodes struct {
 	Entity  Entity      `json:"entity"`
 	History codeHistory `json:"history"`
+}
+
+// sweep forgets the services not seen for forgetAfter.
+func (d *httpResponseCodes) sweep(w source.Window) {
+	if cut, ok := d.forget.due(w.End); ok {
+		for e, h := range d.services {
+			if h.At.Before(cut) {
+				delete(d.services, e)
+			}
+		}
+	}
 }
 
 // SaveModel writes the services' histories and the alert limiter.

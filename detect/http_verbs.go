@@ -81,6 +81,7 @@ type httpVerbs struct {
 	rows      int
 	services  map[Entity]*methodHistory
 	limiter   *eventsPerDay
+	forget    forgetter
 }
 
 // methodHistory is one service's decayed requests per method category.
@@ -146,8 +147,8 @@ func (d *httpVerbs) group(rows [][]source.Row) []*methodWindow {
 			continue
 		}
 		e, ok := l7DestEntity(d.cluster, r.Key[:3])
-		if !ok {
-			continue
+		if m := strings.TrimSpace(r.Key[3]); !ok || m == "" || m == calicolog.Aggregated {
+			continue // not an HTTP request (an L7 log of type tcp has no method)
 		}
 		mw := by[e]
 		if mw == nil {
@@ -213,6 +214,7 @@ func (d *httpVerbs) learn(w source.Window, mw *methodWindow) {
 
 // Learn adds each service's methods of window w to its distribution.
 func (d *httpVerbs) Learn(w source.Window, rows [][]source.Row) {
+	d.sweep(w)
 	for _, mw := range d.group(rows) {
 		d.learn(w, mw)
 	}
@@ -221,6 +223,7 @@ func (d *httpVerbs) Learn(w source.Window, rows [][]source.Row) {
 // Judge scores every service with enough history by its rarest method,
 // limits its alerts, then learns the window.
 func (d *httpVerbs) Judge(w source.Window, rows [][]source.Row) []Verdict {
+	d.sweep(w)
 	var out []Verdict
 	for _, mw := range d.group(rows) {
 		h := d.services[mw.entity]
@@ -289,6 +292,17 @@ func truncateMethod(m string) string {
 type savedMethods struct {
 	Entity  Entity        `json:"entity"`
 	History methodHistory `json:"history"`
+}
+
+// sweep forgets the services not seen for forgetAfter.
+func (d *httpVerbs) sweep(w source.Window) {
+	if cut, ok := d.forget.due(w.End); ok {
+		for e, h := range d.services {
+			if h.At.Before(cut) {
+				delete(d.services, e)
+			}
+		}
+	}
 }
 
 // SaveModel writes the services' method distributions and the limiter.

@@ -32,8 +32,8 @@ func benchRows(name string, w source.Window, entities int) [][]source.Row {
 		case "process_restarts":
 			for p := range 3 {
 				pod := fmt.Sprintf("svc-%d-pod%d", i, p)
-				q0 = append(q0, source.Row{Key: key(pod, "/app", fmt.Sprint(1000*i+p)), Values: []float64{1}})
-				q1 = append(q1, source.Row{Key: key(pod, "/app", fmt.Sprint(1000*i+p)), Values: []float64{1}})
+				q0 = append(q0, source.Row{Key: key(pod, "/app", fmt.Sprint(1000*i+p), "worker-1"), Values: []float64{1}})
+				q1 = append(q1, source.Row{Key: key(pod, "/app", fmt.Sprint(1000*i+p), "worker-1"), Values: []float64{1}})
 			}
 		case "process_bytes":
 			for p := range 3 {

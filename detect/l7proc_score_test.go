@@ -81,8 +81,8 @@ func TestMethodRarity(t *testing.T) {
 	}
 }
 
-// process_restarts: the alert bound is min restarts above a workload that
-// never restarts, and grows with the restarts a workload usually shows.
+// process_restarts: the alert bound is min restarts above what a workload
+// steadily shows, and more where its restarts vary.
 func TestProcessRestartsBound(t *testing.T) {
 	d, err := newProcessRestarts(Options{Bucket: 5 * time.Minute})
 	if err != nil {
@@ -91,19 +91,23 @@ func TestProcessRestartsBound(t *testing.T) {
 	pr := d.(*processRestarts)
 	e := Entity{Namespace: "n", Workload: "w-*", Type: "wep"}
 	tests := []struct {
-		name  string
-		usual float64
-		want  float64
+		name      string
+		restarts  []float64 // learned windows
+		wantBound float64
 	}{
-		{"never restarts", 0, 4},
-		{"restarts a little", 0.1, 4},
-		{"recycles workers", 9, 9 + pr.zThreshold*3},
+		{"never restarts", []float64{0, 0, 0, 0}, 4},
+		{"pods sharing a record show a steady offset", []float64{2, 2, 2, 2}, 6},
+		{"recycles workers unevenly", []float64{3, 9, 3, 9}, 6 + pr.zThreshold*3},
 	}
+	at := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			pr.usual[e] = &restartHistory{Sum: tt.usual * 10, Weight: 10}
-			if _, got := pr.bound(e); math.Abs(got-tt.want) > 1e-9 {
-				t.Errorf("bound %v, want %v", got, tt.want)
+			delete(pr.usual, e)
+			for _, r := range tt.restarts {
+				pr.learn(source.Window{Start: at, End: at}, e, r)
+			}
+			if _, got := pr.bound(e); math.Abs(got-tt.wantBound) > 1e-9 {
+				t.Errorf("bound %v, want %v", got, tt.wantBound)
 			}
 		})
 	}
@@ -117,19 +121,20 @@ func TestProcessRestartsCounting(t *testing.T) {
 	pr := d.(*processRestarts)
 	start := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
 	row := func(pod, proc, id string, n float64) source.Row {
-		return source.Row{Key: []string{"shop", "api-*", calicolog.TypeWorkload, pod, proc, id}, Values: []float64{n}}
+		return source.Row{Key: []string{"shop", "api-*", calicolog.TypeWorkload, pod, proc, id, "worker-1"}, Values: []float64{n}}
 	}
 	windows := [][]source.Row{
-		{row("api-a", "/app", "1", 1), row("-", "/app", "*", 3), row("api-a", "-", "-", 0)},
+		{row("api-a", "/app", "1", 1), row("api-a", "-", "-", 0), row("api-a", "/app", "-", 0)},
 		{row("api-a", "/app", "1", 1), row("api-a", "/app", "2", 1), row("api-a", "/app", "3", 1)},
 		{row("api-a", "/app", "3", 1)},
 		{row("api-a", "/app", "4", 1), row("api-a", "/app", "5", 1)},
 		{row("api-b", "/app", "*", 6)},
+		{row("-", "/app", "*", 3)},
 	}
 	want := []struct {
 		restarts, spanned float64
 		started           bool
-	}{{0, 0, true}, {2, 2, true}, {0, 2, false}, {1, 4, true}, {5, 5, true}}
+	}{{0, 0, true}, {2, 2, true}, {0, 2, false}, {1, 4, true}, {5, 5, true}, {2, 2, true}}
 	for i, rows := range windows {
 		w := source.Window{Start: start.Add(time.Duration(i) * 5 * time.Minute), End: start.Add(time.Duration(i+1) * 5 * time.Minute)}
 		by, entities := pr.collect(w, [][]source.Row{rows})
@@ -138,6 +143,9 @@ func TestProcessRestartsCounting(t *testing.T) {
 		}
 		ps := by[entities[0]]
 		p := ps[len(ps)-1]
+		if i == 5 && p.key.Pod != "-@worker-1" {
+			t.Errorf("aggregated pods counted as %q, want -@worker-1", p.key.Pod)
+		}
 		if p.restarts != want[i].restarts || p.spanned != want[i].spanned || p.started != want[i].started {
 			t.Errorf("window %d: restarts %v over the span %v started %v, want %v %v %v",
 				i, p.restarts, p.spanned, p.started, want[i].restarts, want[i].spanned, want[i].started)

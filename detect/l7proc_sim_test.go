@@ -43,6 +43,7 @@ func l7procCluster() (*simulate.Cluster, time.Time, time.Time) {
 		simulate.HTTPRequests{Kind: simulate.KindHTTPVerbEnumeration, At: at(12, 0), Namespace: "shop", Workload: "frontend",
 			Requests: 90, Methods: []string{"OPTIONS", "TRACE", "CONNECT"}, Code: "405"},
 		simulate.CrashLoop{At: at(14, 0).Add(20 * time.Second), Namespace: "shop", Workload: "checkout"},
+		simulate.CrashLoop{At: at(17, 0).Add(20 * time.Second), Namespace: "payments", Workload: "ledger", Aggregated: true},
 		simulate.ProcessTransfer{At: at(15, 0), Namespace: "payments", Workload: "postgres", Process: "/usr/bin/curl", Bytes: 800 << 20},
 		simulate.ProcessTransfer{At: at(16, 0), Namespace: "shop", Workload: "cart", Bytes: 2 << 30},
 	}

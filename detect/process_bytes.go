@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"sort"
+	"time"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect/model"
@@ -14,10 +15,12 @@ import (
 
 func init() {
 	Register(Info{
-		Name:           "process_bytes",
-		Family:         Both,
-		Logs:           []string{"flows"},
-		DefaultEnabled: true,
+		Name:   "process_bytes",
+		Family: Both,
+		Logs:   []string{"flows"},
+		// Calico's manifests shipped process_bytes disabled
+		// (AD_DISABLED_JOBS).
+		DefaultEnabled: false,
 		Help:           "bytes each process (process_name) of a workload moves, against its own hour-of-day history and against the same process in sibling pods",
 		Params: []Param{
 			// Calico documented no setting for this detector.
@@ -67,8 +70,16 @@ type processBytes struct {
 	zThreshold float64
 	rows       int
 	model      *model.Seasonal
-	known      map[Entity]map[string]bool
+	known      map[Entity]*knownProcesses
 	peers      []float64
+	forget     forgetter
+}
+
+// knownProcesses are the process names learned for a workload, and when
+// it was last learned.
+type knownProcesses struct {
+	names map[string]bool
+	seen  time.Time
 }
 
 func newProcessBytes(o Options) (Detector, error) {
@@ -83,7 +94,7 @@ func newProcessBytes(o Options) (Detector, error) {
 	return &processBytes{
 		cluster: o.Cluster, zThreshold: model.SensitivityZ(s),
 		model: model.NewSeasonal(model.SeasonalConfig{Bucket: o.Bucket, Sensitivity: s, MinSamples: seasonalMinSamples, LogScale: true}),
-		known: map[Entity]map[string]bool{},
+		known: map[Entity]*knownProcesses{},
 	}, nil
 }
 
@@ -196,15 +207,16 @@ func (d *processBytes) learn(w source.Window, wp *workloadProcesses) {
 	d.model.Observe(workloadKey(e), w.Start, wp.total)
 	known := d.known[e]
 	if known == nil {
-		known = map[string]bool{}
+		known = &knownProcesses{names: map[string]bool{}}
 		d.known[e] = known
 	}
+	known.seen = w.End
 	for _, p := range wp.procs {
-		if !known[p.name] {
-			if len(known) >= maxProcessesPerWorkload {
+		if !known.names[p.name] {
+			if len(known.names) >= maxProcessesPerWorkload {
 				continue
 			}
-			known[p.name] = true
+			known.names[p.name] = true
 		}
 		d.model.Observe(processKey(e, p.name), w.Start, p.total)
 		if b, named := p.busiest(); named > 0 {
@@ -216,6 +228,7 @@ func (d *processBytes) learn(w source.Window, wp *workloadProcesses) {
 
 // Learn adds each workload's processes of window w to their baselines.
 func (d *processBytes) Learn(w source.Window, rows [][]source.Row) {
+	d.sweep(w)
 	for _, wp := range d.group(rows) {
 		d.learn(w, wp)
 	}
@@ -251,7 +264,7 @@ func (d *processBytes) historyZ(key string, w source.Window, v float64) (z, expe
 }
 
 func (d *processBytes) deviation(w source.Window, e Entity, p *processWindow) (processDeviation, bool) {
-	if !d.known[e][p.name] {
+	if k := d.known[e]; k == nil || !k.names[p.name] {
 		z, exp, ok := d.historyZ(workloadKey(e), w, p.total)
 		return processDeviation{z: z, observed: p.total, expected: exp, unseen: true}, ok
 	}
@@ -275,6 +288,7 @@ func (d *processBytes) deviation(w source.Window, e Entity, p *processWindow) (p
 // Judge scores every workload's processes, then learns the workloads that
 // are not anomalous.
 func (d *processBytes) Judge(w source.Window, rows [][]source.Row) []Verdict {
+	d.sweep(w)
 	var out []Verdict
 	for _, wp := range d.group(rows) {
 		e := wp.entity
@@ -328,9 +342,22 @@ func (d *processBytes) Judge(w source.Window, rows [][]source.Row) []Verdict {
 	return out
 }
 
+// sweep forgets the workloads not seen for forgetAfter.
+func (d *processBytes) sweep(w source.Window) {
+	if cut, ok := d.forget.due(w.End); ok {
+		d.model.Prune(cut)
+		for e, k := range d.known {
+			if k.seen.Before(cut) {
+				delete(d.known, e)
+			}
+		}
+	}
+}
+
 type savedKnown struct {
-	Entity    Entity   `json:"entity"`
-	Processes []string `json:"processes"`
+	Entity    Entity    `json:"entity"`
+	Processes []string  `json:"processes"`
+	Seen      time.Time `json:"seen"`
 }
 
 // SaveModel writes the baselines and the processes known per workload.
@@ -341,8 +368,8 @@ func (d *processBytes) SaveModel(w io.Writer) error {
 	}
 	known := make([]savedKnown, 0, len(d.known))
 	for e, ps := range d.known {
-		k := savedKnown{Entity: e}
-		for p := range ps {
+		k := savedKnown{Entity: e, Seen: ps.seen}
+		for p := range ps.names {
 			k.Processes = append(k.Processes, p)
 		}
 		sort.Strings(k.Processes)
@@ -370,7 +397,7 @@ func (d *processBytes) LoadModel(r io.Reader) error {
 	if err := json.Unmarshal(parts[1], &list); err != nil {
 		return fmt.Errorf("%s model: %v: %w", d.Name(), err, errModelFile)
 	}
-	known := make(map[Entity]map[string]bool, len(list))
+	known := make(map[Entity]*knownProcesses, len(list))
 	for _, k := range list {
 		if len(k.Processes) > maxProcessesPerWorkload {
 			return fmt.Errorf("%s model: %d processes for %s: %w", d.Name(), len(k.Processes), k.Entity.Key(), errModelFile)
@@ -379,7 +406,7 @@ func (d *processBytes) LoadModel(r io.Reader) error {
 		for _, p := range k.Processes {
 			ps[p] = true
 		}
-		known[k.Entity] = ps
+		known[k.Entity] = &knownProcesses{names: ps, seen: k.Seen}
 	}
 	d.model, d.rows, d.known = m, rows, known
 	return nil

@@ -7,6 +7,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
@@ -23,7 +24,7 @@ func init() {
 		Help:           "process restarts per pod: distinct process_id for the same process_name in a window and over the last hour, against the workload's usual restarts",
 		Params: []Param{
 			{Key: "sensitivity", Env: "AD_PROCESS_RESTARTS_SENSITIVITY", Default: "2", Help: "0-100, higher means more alerts"},
-			{Key: "min_restarts", Env: "AD_PROCESS_RESTARTS_MIN_RESTARTS", Default: "4", Help: "fewest restarts above the usual that alert"},
+			{Key: "min_restarts", Env: "AD_PROCESS_RESTARTS_MIN_RESTARTS", Default: "4", Help: "fewest restarts above what the workload usually shows that alert"},
 			{Key: "threshold", Env: "AD_ProcessRestarts_threshold", Default: "", Help: "older name of min_restarts (a workshop used 5); used when min_restarts is not set"},
 		},
 		New: newProcessRestarts,
@@ -49,18 +50,26 @@ const (
 // distinct ids less one. When a record stands for several ids of one
 // process (process_id "*"), num_process_ids counts for the window.
 //
+// At Calico's default aggregation of allowed flows the pod names are
+// aggregated ("-"): the pods of a replica set on one node then share a
+// record, whose num_process_ids counts their processes together. Such
+// records are counted per node, as one pseudo-pod ("-@<host>"), whose
+// "restarts" include its sibling pods; that offset is steady, so it is
+// learned as the workload's usual.
+//
 // A workload is judged in a window where one of its pods' processes
 // started a new id; its restarts are the worst pod's, in the window or
 // over the span. What a workload usually shows (a server that recycles
-// worker processes, a pod that restarts nightly) is learned as a decayed
-// mean of its restarts per window (half-life a week), and the alert bound
-// is
+// worker processes, a pod that restarts nightly, pods sharing a record)
+// is learned as a decayed mean and standard deviation of its restarts
+// per window (half-life a week), and the alert bound is
 //
-//	bound = max(min_restarts, usual + z·√usual)
+//	bound = usual + max(min_restarts, z·sd)
 //
-// with z from AD_PROCESS_RESTARTS_SENSITIVITY as for every sensitivity;
-// the score is restarts/(restarts+bound), 0.5 at the bound. Anomalous
-// workloads are not learned.
+// with z from AD_PROCESS_RESTARTS_SENSITIVITY as for every sensitivity:
+// min_restarts above what the workload steadily shows, more where its
+// restarts vary. The score is restarts/(restarts+bound), 0.5 at the
+// bound. Anomalous workloads are not learned.
 type processRestarts struct {
 	cluster     string
 	zThreshold  float64
@@ -69,6 +78,7 @@ type processRestarts struct {
 	windows     int // windows learned
 	procs       map[procKey]*procIDs
 	usual       map[Entity]*restartHistory
+	forget      forgetter
 }
 
 // procKey is one process name in one pod of a workload.
@@ -86,6 +96,7 @@ type procIDs struct {
 
 type restartHistory struct {
 	Sum    float64   `json:"sum"`
+	SumSq  float64   `json:"sum_sq"`
 	Weight float64   `json:"weight"`
 	At     time.Time `json:"at"`
 }
@@ -133,7 +144,7 @@ func (d *processRestarts) Ready() bool        { return d.windows >= restartSpanW
 func processQuery(name, side, reporter string, metrics ...source.Metric) source.Query {
 	return source.Query{
 		Name: name, Log: calicolog.Flows,
-		GroupBy: []string{side + "_namespace", side + "_name_aggr", side + "_type", side + "_name", "process_name", "process_id"},
+		GroupBy: []string{side + "_namespace", side + "_name_aggr", side + "_type", side + "_name", "process_name", "process_id", "host"},
 		Filters: []source.Term{{Field: "reporter", Values: []string{reporter}}},
 		Metrics: metrics,
 	}
@@ -168,10 +179,14 @@ func (d *processRestarts) collect(w source.Window, rows [][]source.Row) (map[Ent
 	by := map[procKey]*procWindow{}
 	for _, rs := range rows {
 		for _, r := range rs {
-			if len(r.Key) != 6 || r.Key[1] == "" || r.Key[2] != calicolog.TypeWorkload || r.Key[3] == "" || r.Key[3] == calicolog.Aggregated || !namedProcess(r.Key[4]) {
+			if len(r.Key) != 7 || r.Key[1] == "" || r.Key[2] != calicolog.TypeWorkload || !namedProcess(r.Key[4]) {
 				continue
 			}
-			k := procKey{Entity: Entity{Cluster: d.cluster, Namespace: r.Key[0], Workload: r.Key[1], Type: r.Key[2]}, Pod: r.Key[3], Process: r.Key[4]}
+			pod := r.Key[3]
+			if pod == "" || pod == calicolog.Aggregated {
+				pod = calicolog.Aggregated + "@" + r.Key[6] // the pods of one node
+			}
+			k := procKey{Entity: Entity{Cluster: d.cluster, Namespace: r.Key[0], Workload: r.Key[1], Type: r.Key[2]}, Pod: pod, Process: r.Key[4]}
 			pw := by[k]
 			if pw == nil {
 				pw = &procWindow{key: k}
@@ -184,6 +199,13 @@ func (d *processRestarts) collect(w source.Window, rows [][]source.Row) (map[Ent
 				}
 			case id != "" && id != calicolog.Aggregated:
 				pw.ids = append(pw.ids, id)
+			}
+		}
+	}
+	if forgetCut, ok := d.forget.due(w.End); ok {
+		for e, h := range d.usual {
+			if h.At.Before(forgetCut) {
+				delete(d.usual, e)
 			}
 		}
 	}
@@ -290,9 +312,10 @@ func (d *processRestarts) learn(w source.Window, e Entity, restarts float64) {
 	}
 	if w.End.After(h.At) {
 		f := math.Exp2(-w.End.Sub(h.At).Hours() / restartsHalfLife.Hours())
-		h.Sum, h.Weight, h.At = h.Sum*f, h.Weight*f, w.End
+		h.Sum, h.SumSq, h.Weight, h.At = h.Sum*f, h.SumSq*f, h.Weight*f, w.End
 	}
 	h.Sum += restarts
+	h.SumSq += restarts * restarts
 	h.Weight++
 }
 
@@ -308,10 +331,12 @@ func (d *processRestarts) Learn(w source.Window, rows [][]source.Row) {
 
 // bound is the restarts at which a workload alerts.
 func (d *processRestarts) bound(e Entity) (usual, bound float64) {
+	var sd float64
 	if h := d.usual[e]; h != nil && h.Weight > 0 {
 		usual = h.Sum / h.Weight
+		sd = math.Sqrt(max(0, h.SumSq/h.Weight-usual*usual))
 	}
-	return usual, max(d.minRestarts, usual+d.zThreshold*math.Sqrt(usual))
+	return usual, usual + max(d.minRestarts, d.zThreshold*sd)
 }
 
 // Judge scores every workload whose processes were seen, then learns the
@@ -335,19 +360,22 @@ func (d *processRestarts) Judge(w source.Window, rows [][]source.Row) []Verdict 
 				p.key.Pod, e.Workload, e.Namespace, p.key.Process, p.restarts, p.spanned, d.span, int(p.spanned)+1, usual, bound)
 		}
 		if v.Anomalous() {
-			v.EvidenceQuery = []EvidenceQuery{
-				{Log: string(calicolog.Flows), Limit: 5, Filters: []source.Term{
-					{Field: "reporter", Values: []string{"src"}},
-					{Field: "source_namespace", Values: []string{e.Namespace}},
-					{Field: "source_name", Values: []string{p.key.Pod}},
+			for _, side := range []struct{ reporter, prefix string }{{"src", "source"}, {"dst", "dest"}} {
+				filters := []source.Term{
+					{Field: "reporter", Values: []string{side.reporter}},
+					{Field: side.prefix + "_namespace", Values: []string{e.Namespace}},
+					{Field: side.prefix + "_name_aggr", Values: []string{e.Workload}},
 					{Field: "process_name", Values: []string{p.key.Process}},
-				}},
-				{Log: string(calicolog.Flows), Limit: 5, Filters: []source.Term{
-					{Field: "reporter", Values: []string{"dst"}},
-					{Field: "dest_namespace", Values: []string{e.Namespace}},
-					{Field: "dest_name", Values: []string{p.key.Pod}},
-					{Field: "process_name", Values: []string{p.key.Process}},
-				}},
+				}
+				if host, ok := strings.CutPrefix(p.key.Pod, calicolog.Aggregated+"@"); ok {
+					filters = append(filters, source.Term{Field: side.prefix + "_name", Values: []string{calicolog.Aggregated}})
+					if host != "" {
+						filters = append(filters, source.Term{Field: "host", Values: []string{host}})
+					}
+				} else {
+					filters = append(filters, source.Term{Field: side.prefix + "_name", Values: []string{p.key.Pod}})
+				}
+				v.EvidenceQuery = append(v.EvidenceQuery, EvidenceQuery{Log: string(calicolog.Flows), Filters: filters, Limit: 5})
 			}
 		} else {
 			d.learn(w, e, r)
@@ -426,7 +454,7 @@ func (d *processRestarts) LoadModel(r io.Reader) error {
 	um := make(map[Entity]*restartHistory, len(usual))
 	for _, u := range usual {
 		h := u.History
-		if h.Sum < 0 || h.Weight < 0 {
+		if h.Sum < 0 || h.SumSq < 0 || h.Weight < 0 {
 			return fmt.Errorf("%s model: workload %s has negative restarts: %w", d.Name(), u.Entity.Key(), errModelFile)
 		}
 		um[u.Entity] = &h

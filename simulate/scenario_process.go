@@ -20,10 +20,18 @@ import (
 // shows; process_restarts must find it in every window where the pod
 // restarted and its restarts over the last 12 windows reach 4 (Calico's
 // default AD_PROCESS_RESTARTS_MIN_RESTARTS; the labels assume it).
+//
+// Aggregated logs it as Calico does at its default aggregation of allowed
+// flows (pod names aggregated per node): one record per window for the
+// pods of the workload on the crashing pod's node, process_id "*" and
+// num_process_ids counting those pods' processes and the window's
+// incarnations. Ids cannot be followed across windows then, so only
+// windows with 4 incarnations or more are labelled.
 type CrashLoop struct {
 	At                  time.Time
 	Duration            time.Duration // 30 minutes when 0
 	Namespace, Workload string
+	Aggregated          bool
 }
 
 // Name is "crash_loop".
@@ -83,6 +91,10 @@ func (s CrashLoop) Apply(c *Cluster, w source.Window, b *Batch) {
 	}
 	r := c.Rand(w.Start, fmt.Sprintf("crash_loop|%d|%s/%s", s.At.UnixNano(), s.Namespace, s.Workload))
 	pod := c.podOf(s.Namespace, s.Workload)
+	if s.Aggregated {
+		s.applyAggregated(c, w, pod, inWindow, b)
+		return
+	}
 	for i, t := range starts {
 		if !w.Contains(t) {
 			continue
@@ -107,6 +119,37 @@ func (s CrashLoop) Apply(c *Cluster, w source.Window, b *Batch) {
 		p := PodEndpoint(pod)
 		b.Truth = append(b.Truth, Label{Scenario: s.Name(), Detectors: []string{"process_restarts"}, Cluster: c.opts.Cluster,
 			Namespace: p.Namespace, Workload: p.NameAggr, Type: p.Type, Window: w})
+	}
+}
+
+// applyAggregated logs the window's incarnations in one record of the
+// pods of pod's workload on its node, names aggregated.
+func (s CrashLoop) applyAggregated(c *Cluster, w source.Window, pod *Pod, incarnations int, b *Batch) {
+	r := c.Rand(w.Start, fmt.Sprintf("crash_loop_aggregated|%d|%s/%s", s.At.UnixNano(), s.Namespace, s.Workload))
+	onNode := 0
+	for _, p := range pod.Workload.Pods {
+		if p.Node == pod.Node {
+			onNode++
+		}
+	}
+	src := aggregatedEndpoint(pod.Workload, pod.Node, onNode+incarnations)
+	dst := NetworkEndpoint("10.96.0.10", calicolog.NamePrivate)
+	var port Port
+	if c.coredns != nil {
+		dst = aggregatedEndpoint(c.coredns, nil, len(c.coredns.Pods))
+		port, _ = c.coredns.portNamed("dns")
+	}
+	n := int64(incarnations)
+	f := dnsFlow(src, dst, port, n, r)
+	if c.coredns == nil {
+		f.Service = nil
+	}
+	f.Src.Process = pod.Workload.Process
+	end := c.FlushTime(w, pod.Node, r)
+	b.Flows = append(b.Flows, f.Record("src", c.IntervalStart(end, r), end))
+	if incarnations >= crashLoopMinRestarts {
+		b.Truth = append(b.Truth, Label{Scenario: s.Name(), Detectors: []string{"process_restarts"}, Cluster: c.opts.Cluster,
+			Namespace: src.Namespace, Workload: src.NameAggr, Type: src.Type, Window: w})
 	}
 }
 
