@@ -44,6 +44,7 @@ func run(args []string) int {
 	metricsPath := app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
 	src := addSourceFlags(app)
 	sched := addScheduleFlags(app)
+	enablePprof := addPprofFlag(app)
 	maxSeries := app.Flag("metrics.max-series-per-detector", "Most score series exported per detector; the highest scores are kept, the rest counted in calico_anomaly_series_dropped_total. 0 means no bound.").Default("10000").Int()
 	selection := engine.AddDetectorFlags(app)
 	grafanaURL := app.Flag("web.grafana-url", "Grafana's base URL, for links from the status page and alerts to the shipped dashboards.").Default("").String()
@@ -119,6 +120,9 @@ func run(args []string) int {
 	mux.Handle(*metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: promErrorLogger{logger}}))
 	pages := web.New(web.Config{Name: exporterName, Version: version.Info(), MetricsPath: *metricsPath, GrafanaURL: *grafanaURL, Now: built.clock.Now, Extras: notifiers.extras}, board, history)
 	mux.Handle("/", pages)
+	if *enablePprof {
+		servePprof(mux)
+	}
 	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
 	errc := make(chan error, 2)

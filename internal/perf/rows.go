@@ -1,0 +1,219 @@
+// Package perf holds what the performance figures of issue 11 are measured
+// with: synthetic aggregation rows for any detector's queries at any
+// number of entities, detectors trained on them, and the side-by-side of
+// the aggregation path against the raw-document path Calico used.
+package perf
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
+)
+
+// EntitiesPerNamespace is how many workloads share a namespace in the
+// synthetic rows, so 10,000 entities span 200 namespaces.
+const EntitiesPerNamespace = 50
+
+// variants is how many rows an entity has for a group-by field that is not
+// part of the entity (pods, processes, response codes, destinations...).
+func variants(field string) int {
+	switch {
+	case field == "dest_ip" || field == "source_ip":
+		return 3
+	case field == "process_name":
+		return 1
+	case strings.HasSuffix(field, "namespace"), strings.HasSuffix(field, "name_aggr"), strings.HasSuffix(field, "_type"):
+		return 1
+	}
+	return 2
+}
+
+// keyValue is the value of group-by field for entity e, variant v.
+func keyValue(field string, e, v int, filters []source.Term) string {
+	for _, t := range filters {
+		if t.Field == field && len(t.Values) > 0 {
+			return t.Values[v%len(t.Values)]
+		}
+	}
+	switch {
+	case strings.HasSuffix(field, "namespace"):
+		return fmt.Sprintf("ns-%03d", e/EntitiesPerNamespace)
+	case strings.HasSuffix(field, "name_aggr"):
+		return fmt.Sprintf("wl-%05d-*", e)
+	case strings.HasSuffix(field, "_type"):
+		return "wep"
+	case field == "source_name" || field == "dest_name":
+		return fmt.Sprintf("wl-%05d-%d", e, v)
+	case field == "process_name":
+		return "/usr/bin/app"
+	case field == "process_id":
+		return strconv.Itoa(1000 + 10*e + v)
+	case field == "response_code":
+		return []string{"200", "404"}[v%2]
+	case field == "method":
+		return []string{"GET", "POST"}[v%2]
+	case field == "dest_port":
+		return []string{"8080", "53"}[v%2]
+	case field == "dest_ip" || field == "source_ip":
+		return fmt.Sprintf("10.%d.%d.%d", e/65536%256, e/256%256, v+1)
+	}
+	return "v" + strconv.Itoa(v)
+}
+
+// noise is a deterministic value in [-1, 1) for (entity, variant, window,
+// metric): a splitmix64 hash, cheap enough for millions of rows.
+func noise(e, v int, at time.Time, metric int) float64 {
+	x := uint64(e)*0x9e3779b97f4a7c15 ^ uint64(v)<<48 ^ uint64(at.Unix())*0xbf58476d1ce4e5b9 ^ uint64(metric)<<56
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return float64(x%2000)/1000 - 1
+}
+
+// keyCache keeps the group keys of each query and entity count, so a
+// window's rows cost only their values.
+var (
+	keyMu    sync.Mutex
+	keyCache = map[string][][]string{}
+)
+
+func keys(q source.Query, entities, n int) [][]string {
+	id := fmt.Sprintf("%s\x00%v\x00%v\x00%d", q.Name, q.GroupBy, q.Filters, entities)
+	keyMu.Lock()
+	defer keyMu.Unlock()
+	if k, ok := keyCache[id]; ok {
+		return k
+	}
+	out := make([][]string, 0, entities*n)
+	for e := range entities {
+		for v := range n {
+			key := make([]string, len(q.GroupBy))
+			for i, f := range q.GroupBy {
+				key[i] = keyValue(f, e, v, q.Filters)
+			}
+			out = append(out, key)
+		}
+	}
+	keyCache[id] = out
+	return out
+}
+
+// Rows is one window's answer to q for entities workloads, as a source
+// would give it: each workload has a few rows (pods, codes, processes),
+// with values that follow a daily curve plus a little deterministic noise,
+// so learned models see normal, seasonal traffic. Rows share their keys
+// across windows: callers must not change them.
+func Rows(q source.Query, w source.Window, entities int) []source.Row {
+	n := 1
+	for _, f := range q.GroupBy {
+		n = max(n, variants(f))
+	}
+	ks := keys(q, entities, n)
+	day := 1 + 0.5*math.Sin(2*math.Pi*float64(w.Start.Hour()*60+w.Start.Minute())/(24*60))
+	out := make([]source.Row, 0, entities*n)
+	values := make([]float64, entities*n*len(q.Metrics))
+	for e := range entities {
+		base := 100 + float64(e%97)
+		for v := range n {
+			row := source.Row{Key: ks[e*n+v], Values: values[:len(q.Metrics):len(q.Metrics)]}
+			values = values[len(q.Metrics):]
+			for i, m := range q.Metrics {
+				x := base * day * (1 + 0.05*noise(e, v, w.Start, i))
+				switch m.Kind {
+				case source.Count:
+					x = math.Round(x)
+				case source.Sum:
+					x = math.Round(x * 1000)
+				case source.Max:
+					x = math.Round(x / 50)
+				case source.Avg:
+					x /= 10
+				case source.Cardinality:
+					x = 3
+				}
+				row.Values[i] = x
+			}
+			out = append(out, row)
+		}
+	}
+	source.SortRows(out)
+	return out
+}
+
+// WindowRows is the answer to every query of d for one window.
+func WindowRows(d detect.Detector, w source.Window, entities int) [][]source.Row {
+	qs := d.Queries()
+	out := make([][]source.Row, len(qs))
+	for i, q := range qs {
+		out[i] = Rows(q, w, entities)
+	}
+	return out
+}
+
+// AllDetectors builds every registered detector, enabled by default or not,
+// with its default settings.
+func AllDetectors(cluster string, bucket time.Duration) ([]detect.Detector, error) {
+	var out []detect.Detector
+	for _, info := range detect.Registered() {
+		d, err := info.New(detect.Options{Cluster: cluster, Bucket: bucket, Seed: 1})
+		if err != nil {
+			return nil, fmt.Errorf("detector %s: %w", info.Name, err)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// Train feeds detectors windows of synthetic rows for entities workloads,
+// one window every step from start, until every learner is ready (and at
+// least minWindows windows), at most maxWindows. Ready detectors judge
+// their window (and so keep learning), as the engine does. It returns the
+// start of the next window and how many windows it fed.
+func Train(ds []detect.Detector, start time.Time, step, bucket time.Duration, entities, minWindows, maxWindows int) (time.Time, int) {
+	at := start
+	n := 0
+	for ; n < maxWindows; n++ {
+		if n >= minWindows && allReady(ds) {
+			break
+		}
+		w := source.Window{Start: at, End: at.Add(bucket)}
+		for _, d := range ds {
+			rows := WindowRows(d, w, entities)
+			if d.Ready() {
+				d.Judge(w, rows)
+			} else if l, ok := d.(detect.Learner); ok {
+				l.Learn(w, rows)
+			}
+		}
+		at = at.Add(step)
+	}
+	return at, n
+}
+
+func allReady(ds []detect.Detector) bool {
+	for _, d := range ds {
+		if !d.Ready() {
+			return false
+		}
+	}
+	return true
+}
+
+// NotReady names the detectors that are not ready.
+func NotReady(ds []detect.Detector) []string {
+	var out []string
+	for _, d := range ds {
+		if !d.Ready() {
+			out = append(out, d.Name())
+		}
+	}
+	return out
+}
