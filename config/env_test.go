@@ -159,3 +159,5 @@ func FuzzReadEnv(f *testing.F) {
 		}
 	})
 }
+
+func lookupForTest(name string) (struct{}, bool) { return struct{}{}, isRegistered(name) }
