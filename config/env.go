@@ -57,7 +57,7 @@ const (
 	maxSeverity           = 100
 	maxMinutes            = 366 * 24 * 60
 	maxPort               = 65535
-	maxCountSetting       = 1 << 31
+	maxCountSetting       = math.MaxInt32
 	elasticDefaultScheme  = "https"
 	elasticHTTPScheme     = "http"
 	detectorListSeparator = ","
@@ -225,8 +225,8 @@ func ReadEnv(getenv func(string) string) (*Env, error) {
 		}
 	}
 	if v, ok := get(EnvDisabledJobs); ok {
-		names, err := detectorList(v, true)
-		if err != nil {
+		names, lerrs := detectorList(v, true)
+		for _, err := range lerrs {
 			errs = append(errs, fmt.Errorf("%s=%q: %w", EnvDisabledJobs, v, err))
 		}
 		e.DisabledDetectors = names
@@ -241,8 +241,8 @@ func ReadEnv(getenv func(string) string) (*Env, error) {
 		if !newerSet {
 			name, v = EnvEnabledJobs, older
 		}
-		names, err := detectorList(v, false)
-		if err != nil {
+		names, lerrs := detectorList(v, false)
+		for _, err := range lerrs {
 			errs = append(errs, fmt.Errorf("%s=%q: %w", name, v, err))
 		}
 		if names == nil {
@@ -377,7 +377,7 @@ func checkParam(info detect.Info, p detect.Param, v string) (err error) {
 // detectorList parses a comma list of detector names, accepting the dash
 // spelling (port-scan). With forDisable, a Calico detector this build does
 // not have is accepted (turning it off changes nothing) and left out.
-func detectorList(v string, forDisable bool) ([]string, error) {
+func detectorList(v string, forDisable bool) ([]string, []error) {
 	var out []string
 	var unknown, missing []string
 	seen := map[string]bool{}
@@ -405,7 +405,7 @@ func detectorList(v string, forDisable bool) ([]string, error) {
 	if len(missing) > 0 {
 		errs = append(errs, fmt.Errorf("detector %s is not available in this build (available: %s)", strings.Join(quoteAll(missing), ", "), strings.Join(registeredNames(), detectorListSeparator)))
 	}
-	return out, errors.Join(errs...)
+	return out, errs
 }
 
 func normalList(v string) string {

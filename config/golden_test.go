@@ -18,6 +18,21 @@ var badParsers = map[string]func(path string, data []byte) error{
 		_, err := ParseGlobalAlerts(path, data)
 		return err
 	},
+	"file-": func(path string, data []byte) error {
+		_, err := ParseFile(path, data)
+		return err
+	},
+	// NAME=value lines, as in a Deployment's env block.
+	"env-": func(path string, data []byte) error {
+		vars := map[string]string{}
+		for _, line := range strings.Split(string(data), "\n") {
+			if k, v, ok := strings.Cut(line, "="); ok {
+				vars[k] = v
+			}
+		}
+		_, err := ReadEnv(envOf(vars))
+		return err
+	},
 }
 
 // TestBadFilesGolden parses every broken file under testdata/bad and
