@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
 )
 
 // envOf is a getenv over a fixed set of variables.
@@ -208,3 +210,5 @@ func FuzzReadEnv(f *testing.F) {
 }
 
 func lookupForTest(name string) (struct{}, bool) { return struct{}{}, isRegistered(name) }
+
+func lookupInfo(name string) (detect.Info, bool) { return detect.Lookup(name) }
