@@ -1,6 +1,3 @@
-// Package config owns the exporter's configuration: Calico's environment
-// variables, GlobalAlert files, our own YAML, validation, and the effective
-// settings with their origin.
 package config
 
 import (
