@@ -69,7 +69,8 @@ type Detector struct {
 	ScoreThreshold float64
 	Description    string
 	Summary        string
-	// Params holds every setting by detect.Param.Key, defaults included.
+	// Params holds every setting by detect.Param.Key, defaults included;
+	// Config.Params gives only those that were set, for building.
 	Params map[string]string
 }
 
@@ -643,14 +644,20 @@ func (c *Config) EnabledDetectors() []string {
 	return out
 }
 
-// Params returns every detector's settings by detector name and
-// detect.Param.Key, defaults included: engine.BuildOptions.Params.
+// Params returns the detector settings that were set (by the environment,
+// the file or a GlobalAlert), by detector name and detect.Param.Key:
+// engine.BuildOptions.Params. Settings left at their default are absent,
+// so each detector applies its own defaults and can tell a value that was
+// given from one that was not (process_restarts reads Calico's older
+// AD_ProcessRestarts_threshold only when min_restarts was not given).
 func (c *Config) Params() map[string]map[string]string {
 	out := make(map[string]map[string]string, len(c.Detectors))
 	for name, d := range c.Detectors {
-		p := make(map[string]string, len(d.Params))
+		p := map[string]string{}
 		for k, v := range d.Params {
-			p[k] = v
+			if st := c.settings[DetectorSetting(name, k)]; st != nil && st.Origin != originDefault {
+				p[k] = v
+			}
 		}
 		out[name] = p
 	}

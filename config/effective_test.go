@@ -139,7 +139,8 @@ func TestResolveTypedValues(t *testing.T) {
 		{"enabled", strings.Join(c.EnabledDetectors(), ","), enabledDefaultsPlus("bytes_out").minus("ip_sweep").String()},
 		{"score threshold", c.Detectors["bytes_out"].ScoreThreshold, 0.7},
 		{"params", c.Params()["bytes_out"]["c"], "300"},
-		{"params default", c.Params()["bytes_out"]["min_size_for_train"], "1000"},
+		{"params left at their default are absent", len(c.Params()["bytes_out"]), 1},
+		{"effective value with its default", c.Detectors["bytes_out"].Params["min_size_for_train"], "1000"},
 		{"silences", len(c.Silences), 1},
 		{"period follows the interval", c.Detectors["port_scan"].Period, 10 * time.Minute},
 	}

@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
@@ -143,8 +144,7 @@ func TestWorkshopThresholdsReachTheDetectors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s at %v", tt.detector, tt.distinct), func(t *testing.T) {
 			d := build(t, c, tt.detector)
-			rows := [][]source.Row{{{Key: []string{"shop", "scanner-5d9f-*", "wep"}, Values: []float64{tt.distinct, 1}}}}
-			vs := d.Judge(w, rows)
+			vs := d.Judge(w, scanRows(int(tt.distinct)))
 			if len(vs) != 1 {
 				t.Fatalf("%d verdicts", len(vs))
 			}
@@ -186,6 +186,31 @@ func TestWorkshopMinSizeForTrainReachesTheBytesDetectors(t *testing.T) {
 	}
 }
 
+// scanRows is one window's rows of the scan detectors' queries for one
+// source workload that reached n distinct values (ports or addresses): one
+// row per value, as the detectors read them.
+func scanRows(n int) [][]source.Row {
+	rows := make([]source.Row, n)
+	for i := range rows {
+		rows[i] = source.Row{Key: []string{"shop", "scanner-5d9f-*", "wep", strconv.Itoa(i)}, Values: []float64{1}}
+	}
+	return [][]source.Row{rows, nil}
+}
+
+// TestEveryDetectorBuildsFromResolvedSettings builds every registered
+// detector from the defaults and from the workshop's environment.
+func TestEveryDetectorBuildsFromResolvedSettings(t *testing.T) {
+	defaults, err := config.Resolve(config.Sources{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]*config.Config{"defaults": defaults, "workshop": workshopConfig(t)} {
+		for _, info := range detect.Registered() {
+			t.Run(name+"/"+info.Name, func(t *testing.T) { build(t, c, info.Name) })
+		}
+	}
+}
+
 // TestConfiguredParamsWinInTheDetector checks that a value changed in the
 // resolved params (not only the environment) is what the detector uses.
 func TestConfiguredParamsWinInTheDetector(t *testing.T) {
@@ -203,7 +228,8 @@ func TestConfiguredParamsWinInTheDetector(t *testing.T) {
 	}
 	d := build(t, c, "port_scan")
 	w := source.Window{Start: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
-	vs := d.Judge(w, [][]source.Row{{{Key: []string{"shop", "scanner-5d9f-*", "wep"}, Values: []float64{50, 1}}}})
+	w.End = w.Start.Add(c.Bucket)
+	vs := d.Judge(w, scanRows(50))
 	if len(vs) != 1 || !vs[0].Anomalous() {
 		t.Errorf("50 ports with the file's threshold 50: %+v", vs)
 	}
