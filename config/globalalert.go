@@ -127,7 +127,8 @@ func (g *GlobalAlerts) clash(name, detector string, pos Position) error {
 // file in messages: one or many YAML documents, each a GlobalAlert or a
 // list of them (kind List or GlobalAlertList with items), as kubectl takes
 // them. AnomalyDetection alerts are returned in Alerts; RuleBased ones in
-// Ignored. Every problem is reported with its file:line:column.
+// Ignored. Every problem is reported with its file:line:column, together
+// with the alerts that could be read.
 func ParseGlobalAlerts(file string, data []byte) (*GlobalAlerts, error) {
 	r := &nodeReader{file: file}
 	out := &GlobalAlerts{Files: []string{file}}
