@@ -1,0 +1,739 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
+)
+
+// Setting is one effective value and where it came from.
+type Setting struct {
+	Name string
+	// Value is the value as text; a secret's is masked.
+	Value string
+	// Origin is "default", "env NAME", "file path:line",
+	// "globalalert path:line (name)" or "flag --name".
+	Origin string
+	Secret bool
+	// derived marks a detector's period or severity that follows the
+	// global search interval or alert severity.
+	derived bool
+}
+
+// Secret is a value never shown: printing it gives <secret>.
+type Secret string
+
+// String masks the secret.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return maskedValue
+}
+
+// GoString masks the secret in %#v.
+func (s Secret) GoString() string { return strconv.Quote(s.String()) }
+
+// Reveal returns the secret itself, for the one place that uses it.
+func (s Secret) Reveal() string { return string(s) }
+
+// Elasticsearch is how the exporter reaches Elasticsearch and where it
+// finds Calico's indices.
+type Elasticsearch struct {
+	URLs         []string
+	Username     string
+	Password     Secret // ELASTIC_PASSWORD; a password file wins when both are given
+	PasswordFile string
+	APIKeyFile   string
+	CAFile       string
+	IndexLayout  calicolog.Layout
+	Tenant       string
+	QuerySize    int
+	ScrollTime   time.Duration
+}
+
+// Detector is one detector's effective configuration.
+type Detector struct {
+	Name     string
+	Enabled  bool
+	Severity int           // 1..100 on its events
+	Period   time.Duration // how often it runs
+	// ScoreThreshold is the score at or above which its verdicts alert;
+	// 0 means the detector's own Threshold().
+	ScoreThreshold float64
+	Description    string
+	Summary        string
+	// Params holds every setting by detect.Param.Key, defaults included;
+	// Config.Params gives only those that were set, for building.
+	Params map[string]string
+}
+
+// Config is the exporter's effective configuration: every value, and the
+// origin of each. Build it with Resolve; it is not changed afterwards (a
+// reload builds a new one).
+type Config struct {
+	// Clusters are the Calico clusters read; Cluster is the first.
+	Clusters       []string
+	Cluster        string
+	SearchInterval time.Duration
+	TrainInterval  time.Duration
+	Bucket         time.Duration
+	MaxDocs        int
+	AlertSeverity  int
+	Debug          bool
+	Elasticsearch  Elasticsearch
+	// MaxSeriesPerDetector bounds exported score series; 0 for no bound.
+	MaxSeriesPerDetector int
+	// Detectors holds every registered detector, enabled or not.
+	Detectors map[string]*Detector
+	Silences  []Silence
+	// Ignored are GlobalAlerts not run (rule-based ones, detectors this
+	// build lacks), to be logged.
+	Ignored []IgnoredAlert
+
+	settings map[string]*Setting
+	order    []string
+}
+
+// Sources are what Resolve merges, lowest precedence first; any may be
+// nil.
+type Sources struct {
+	// Env is Calico's environment (ReadEnv); nil means none set.
+	Env *Env
+	// File is our configuration file (LoadFile).
+	File *File
+	// Alerts are Calico GlobalAlerts (LoadGlobalAlerts). When they hold
+	// at least one AnomalyDetection alert, they decide which detectors
+	// run, as Calico's UI did: a detector without one is off, unless the
+	// configuration file or a flag turned it on.
+	Alerts *GlobalAlerts
+	// Flags are the command-line flags that were explicitly set, by name
+	// without dashes ("search.interval": "5m", "detector.port-scan":
+	// "false"); repeated flags joined with commas. Flags this package
+	// does not know are listed with their value as given.
+	Flags map[string]string
+}
+
+// Resolve merges defaults < environment < configuration file <
+// GlobalAlerts < flags into the effective configuration, and checks that
+// the result holds together (intervals that are multiples of the bucket).
+func Resolve(s Sources) (*Config, error) {
+	env := s.Env
+	if env == nil {
+		var err error
+		if env, err = ReadEnv(func(string) string { return "" }); err != nil {
+			return nil, err
+		}
+	}
+	b := &builder{c: &Config{Detectors: map[string]*Detector{}, settings: map[string]*Setting{}}}
+	b.defaults()
+	b.env(env)
+	if s.File != nil {
+		b.file(s.File)
+	}
+	if s.Alerts != nil {
+		b.alerts(s.Alerts)
+	}
+	b.flags(s.Flags)
+	b.check()
+	if len(b.errs) > 0 {
+		return nil, errors.Join(b.errs...)
+	}
+	return b.c, nil
+}
+
+type builder struct {
+	c    *Config
+	errs []error
+	// periodFollows marks detectors whose period was not set on its own,
+	// so it follows the search interval.
+	periodFollows map[string]bool
+	// severityFollows marks detectors whose severity follows the global
+	// AD_ALERT_SEVERITY.
+	severityFollows map[string]bool
+}
+
+func (b *builder) set(name, value, origin string) {
+	b.setSecret(name, value, origin, false)
+}
+
+func (b *builder) setSecret(name, value, origin string, secret bool) {
+	st, ok := b.c.settings[name]
+	if !ok {
+		st = &Setting{Name: name}
+		b.c.settings[name] = st
+		b.c.order = append(b.c.order, name)
+	}
+	st.Value, st.Origin, st.Secret = value, origin, secret
+	if secret && value != "" {
+		st.Value = maskedValue
+	}
+}
+
+func (b *builder) origin(name string) string {
+	if st, ok := b.c.settings[name]; ok {
+		return st.Origin
+	}
+	return ""
+}
+
+func (b *builder) defaults() {
+	c := b.c
+	c.Clusters, c.Cluster = []string{defaultClusterName}, defaultClusterName
+	b.set(SettingClusters, defaultClusterName, originDefault)
+	c.SearchInterval = defaultSearchMinutes * time.Minute
+	b.set(SettingSearchInterval, c.SearchInterval.String(), originDefault)
+	c.TrainInterval = defaultTrainMinutes * time.Minute
+	b.set(SettingTrainInterval, c.TrainInterval.String(), originDefault)
+	c.Bucket = defaultBucketMinutes * time.Minute
+	b.set(SettingBucket, c.Bucket.String(), originDefault)
+	c.MaxDocs = defaultMaxDocs
+	b.set(SettingMaxDocs, strconv.Itoa(c.MaxDocs), originDefault)
+	c.AlertSeverity = defaultAlertSeverity
+	b.set(SettingAlertSeverity, strconv.Itoa(c.AlertSeverity), originDefault)
+	b.set(SettingDebug, "false", originDefault)
+	c.Elasticsearch = Elasticsearch{URLs: []string{defaultElasticURL}, IndexLayout: calicolog.LayoutLegacy, QuerySize: defaultQuerySize, ScrollTime: defaultScrollTime}
+	b.set(SettingElasticURLs, defaultElasticURL, originDefault)
+	b.set(SettingElasticUser, "", originDefault)
+	b.setSecret(SettingElasticPassword, "", originDefault, true)
+	b.set(SettingPasswordFile, "", originDefault)
+	b.set(SettingAPIKeyFile, "", originDefault)
+	b.set(SettingCAFile, "", originDefault)
+	b.set(SettingIndexLayout, string(calicolog.LayoutLegacy), originDefault)
+	b.set(SettingTenant, "", originDefault)
+	b.set(SettingQuerySize, strconv.Itoa(defaultQuerySize), originDefault)
+	b.set(SettingScrollTime, defaultScrollTime.String(), originDefault)
+	c.MaxSeriesPerDetector = defaultMaxSeries
+	b.set(SettingMaxSeries, strconv.Itoa(defaultMaxSeries), originDefault)
+	b.set(SettingSilences, "none", originDefault)
+
+	b.periodFollows, b.severityFollows = map[string]bool{}, map[string]bool{}
+	for _, info := range detect.Registered() {
+		d := &Detector{Name: info.Name, Enabled: info.DefaultEnabled, Severity: c.AlertSeverity, Period: c.SearchInterval, Params: map[string]string{}}
+		c.Detectors[info.Name] = d
+		b.periodFollows[info.Name], b.severityFollows[info.Name] = true, true
+		b.set(DetectorSetting(info.Name, keyEnabled), strconv.FormatBool(d.Enabled), originDefault)
+		b.set(DetectorSetting(info.Name, keySeverity), strconv.Itoa(d.Severity), originDefault)
+		b.set(DetectorSetting(info.Name, keyPeriod), d.Period.String(), originDefault)
+		for _, p := range info.Params {
+			d.Params[p.Key] = p.Default
+			b.set(DetectorSetting(info.Name, p.Key), p.Default, originDefault)
+		}
+	}
+}
+
+// envOrigin is the origin of a value read from variable name.
+func envOrigin(name string) string { return "env " + name }
+
+func (b *builder) env(e *Env) {
+	c := b.c
+	was := func(name string) bool { _, ok := e.Set[name]; return ok }
+	if was(EnvClusterName) {
+		c.Clusters, c.Cluster = []string{e.ClusterName}, e.ClusterName
+		b.set(SettingClusters, e.ClusterName, envOrigin(EnvClusterName))
+	}
+	if was(EnvSearchInterval) {
+		c.SearchInterval = e.SearchInterval
+		b.set(SettingSearchInterval, e.SearchInterval.String(), envOrigin(EnvSearchInterval))
+	}
+	if was(EnvTrainInterval) {
+		c.TrainInterval = e.TrainInterval
+		b.set(SettingTrainInterval, e.TrainInterval.String(), envOrigin(EnvTrainInterval))
+	}
+	if was(EnvBucketSize) {
+		c.Bucket = e.Bucket
+		b.set(SettingBucket, e.Bucket.String(), envOrigin(EnvBucketSize))
+	}
+	if was(EnvMaxDocs) {
+		c.MaxDocs = e.MaxDocs
+		b.set(SettingMaxDocs, strconv.Itoa(e.MaxDocs), envOrigin(EnvMaxDocs))
+	}
+	if was(EnvAlertSeverity) {
+		c.AlertSeverity = e.AlertSeverity
+		b.set(SettingAlertSeverity, strconv.Itoa(e.AlertSeverity), envOrigin(EnvAlertSeverity))
+	}
+	if was(EnvDebug) {
+		c.Debug = e.Debug
+		b.set(SettingDebug, strconv.FormatBool(e.Debug), envOrigin(EnvDebug))
+	}
+	if was(EnvElasticHost) {
+		c.Elasticsearch.URLs = []string{e.ElasticURL()}
+		origin := envOrigin(EnvElasticHost)
+		if was(EnvElasticPort) {
+			origin += " and " + EnvElasticPort
+		}
+		b.set(SettingElasticURLs, e.ElasticURL(), origin)
+	}
+	if was(EnvElasticUser) {
+		c.Elasticsearch.Username = e.ElasticUser
+		b.set(SettingElasticUser, e.ElasticUser, envOrigin(EnvElasticUser))
+	}
+	if was(EnvElasticPassword) {
+		c.Elasticsearch.Password = Secret(e.ElasticPassword)
+		b.setSecret(SettingElasticPassword, e.ElasticPassword, envOrigin(EnvElasticPassword), true)
+	}
+	if was(EnvElasticCACert) {
+		c.Elasticsearch.CAFile = e.ESCACert
+		b.set(SettingCAFile, e.ESCACert, envOrigin(EnvElasticCACert))
+	}
+	if was(EnvQuerySize) {
+		c.Elasticsearch.QuerySize = e.QuerySize
+		b.set(SettingQuerySize, strconv.Itoa(e.QuerySize), envOrigin(EnvQuerySize))
+	}
+	if was(EnvScrollTime) {
+		c.Elasticsearch.ScrollTime = e.ScrollTime
+		b.set(SettingScrollTime, e.ScrollTime.String(), envOrigin(EnvScrollTime))
+	}
+	if e.EnabledDetectors != nil {
+		on := map[string]bool{}
+		for _, name := range e.EnabledDetectors {
+			on[name] = true
+		}
+		for name := range c.Detectors {
+			b.enable(name, on[name], envOrigin(e.EnabledFrom))
+		}
+	}
+	for _, name := range e.DisabledDetectors {
+		b.enable(name, false, envOrigin(EnvDisabledJobs))
+	}
+	for _, info := range detect.Registered() {
+		for _, p := range info.Params {
+			if v, ok := e.Params[info.Name][p.Key]; ok {
+				c.Detectors[info.Name].Params[p.Key] = v
+				b.set(DetectorSetting(info.Name, p.Key), v, envOrigin(p.Env))
+			}
+		}
+	}
+}
+
+func (b *builder) enable(name string, on bool, origin string) {
+	d, ok := b.c.Detectors[name]
+	if !ok {
+		return
+	}
+	d.Enabled = on
+	b.set(DetectorSetting(name, keyEnabled), strconv.FormatBool(on), origin)
+}
+
+func fileOrigin(p Position) string { return "file " + Position{File: p.File, Line: p.Line}.String() }
+
+func (b *builder) file(f *File) {
+	c := b.c
+	at := func(name string) string { return fileOrigin(f.Pos[name]) }
+	if len(f.Clusters) > 0 {
+		c.Clusters, c.Cluster = append([]string(nil), f.Clusters...), f.Clusters[0]
+		b.set(SettingClusters, strings.Join(f.Clusters, flagListSeparator), at(SettingClusters))
+	}
+	if f.IndexLayout != "" {
+		c.Elasticsearch.IndexLayout = calicolog.Layout(f.IndexLayout)
+		b.set(SettingIndexLayout, f.IndexLayout, at(SettingIndexLayout))
+	}
+	if f.Tenant != nil {
+		c.Elasticsearch.Tenant = *f.Tenant
+		b.set(SettingTenant, *f.Tenant, at(SettingTenant))
+	}
+	if f.MaxSeriesPerDetector != nil {
+		c.MaxSeriesPerDetector = *f.MaxSeriesPerDetector
+		b.set(SettingMaxSeries, strconv.Itoa(c.MaxSeriesPerDetector), at(SettingMaxSeries))
+	}
+	names := make([]string, 0, len(f.Detectors))
+	for name := range f.Detectors {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		fd, d := f.Detectors[name], c.Detectors[name]
+		if d == nil {
+			continue
+		}
+		if fd.Enabled != nil {
+			b.enable(name, *fd.Enabled, at(DetectorSetting(name, keyEnabled)))
+		}
+		if fd.Severity != 0 {
+			d.Severity, b.severityFollows[name] = fd.Severity, false
+			b.set(DetectorSetting(name, keySeverity), strconv.Itoa(fd.Severity), at(DetectorSetting(name, keySeverity)))
+		}
+		if fd.Period != 0 {
+			d.Period, b.periodFollows[name] = fd.Period, false
+			b.set(DetectorSetting(name, keyPeriod), fd.Period.String(), at(DetectorSetting(name, keyPeriod)))
+		}
+		if fd.ScoreThreshold != 0 {
+			d.ScoreThreshold = fd.ScoreThreshold
+			b.set(DetectorSetting(name, keyScoreThreshold), strconv.FormatFloat(fd.ScoreThreshold, 'g', -1, 64), at(DetectorSetting(name, keyScoreThreshold)))
+		}
+		keys := make([]string, 0, len(fd.Settings))
+		for k := range fd.Settings {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			d.Params[k] = fd.Settings[k]
+			b.set(DetectorSetting(name, k), fd.Settings[k], at(DetectorSetting(name, k)))
+		}
+	}
+	if len(f.Silences) > 0 {
+		c.Silences = append([]Silence(nil), f.Silences...)
+		var parts []string
+		for _, s := range f.Silences {
+			parts = append(parts, s.String())
+		}
+		b.set(SettingSilences, strings.Join(parts, "; "), fileOrigin(f.Silences[0].Pos))
+	}
+}
+
+// String describes the silence in one line.
+func (s Silence) String() string {
+	orAll := func(g string) string {
+		if g == "" {
+			return "*"
+		}
+		return g
+	}
+	out := fmt.Sprintf("detector=%s namespace=%s workload=%s", orAll(s.Detector), orAll(s.Namespace), orAll(s.Workload))
+	if !s.Until.IsZero() {
+		out += " until " + s.Until.UTC().Format(time.RFC3339)
+	}
+	return out
+}
+
+func alertOrigin(a GlobalAlert) string {
+	return fmt.Sprintf("globalalert %s (%s)", Position{File: a.Pos.File, Line: a.Pos.Line}, a.Name)
+}
+
+func (b *builder) alerts(g *GlobalAlerts) {
+	c := b.c
+	b.c.Ignored = append(b.c.Ignored, g.Ignored...)
+	if len(g.Alerts) == 0 {
+		return
+	}
+	listed := map[string]bool{}
+	for _, a := range g.Alerts {
+		d := c.Detectors[a.Detector]
+		if d == nil {
+			continue
+		}
+		listed[a.Detector] = true
+		origin := alertOrigin(a)
+		b.enable(a.Detector, true, origin)
+		if a.Severity != 0 {
+			d.Severity, b.severityFollows[a.Detector] = a.Severity, false
+			b.set(DetectorSetting(a.Detector, keySeverity), strconv.Itoa(a.Severity), origin)
+		}
+		if a.Period != 0 {
+			d.Period, b.periodFollows[a.Detector] = a.Period, false
+			b.set(DetectorSetting(a.Detector, keyPeriod), a.Period.String(), origin)
+		}
+		if a.Description != "" {
+			d.Description = a.Description
+			b.set(DetectorSetting(a.Detector, keyDescription), a.Description, origin)
+		}
+		if a.Summary != "" {
+			d.Summary = a.Summary
+			b.set(DetectorSetting(a.Detector, keySummary), a.Summary, origin)
+		}
+	}
+	// As in Calico's UI, a detector without an alert is off; our own file
+	// can still turn it on, and flags come after.
+	for name, d := range c.Detectors {
+		if listed[name] || !d.Enabled || strings.HasPrefix(b.origin(DetectorSetting(name, keyEnabled)), "file ") {
+			continue
+		}
+		b.enable(name, false, globalAlertsAbsentOrigin)
+	}
+}
+
+// flagSettings maps the exporter's flags onto settings.
+var flagSettings = map[string]string{
+	"es.cluster":                      SettingClusters,
+	"search.interval":                 SettingSearchInterval,
+	"source.bucket":                   SettingBucket,
+	"es.url":                          SettingElasticURLs,
+	"es.username":                     SettingElasticUser,
+	"es.password-file":                SettingPasswordFile,
+	"es.api-key-file":                 SettingAPIKeyFile,
+	"es.ca-file":                      SettingCAFile,
+	"es.tenant":                       SettingTenant,
+	"es.index-layout":                 SettingIndexLayout,
+	"metrics.max-series-per-detector": SettingMaxSeries,
+	"log.level":                       SettingDebug,
+}
+
+func flagOrigin(name string) string { return "flag --" + name }
+
+func (b *builder) flags(flags map[string]string) {
+	names := make([]string, 0, len(flags))
+	for name := range flags {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if err := b.flag(name, flags[name]); err != nil {
+			b.errs = append(b.errs, fmt.Errorf("flag --%s=%q: %w", name, flags[name], err))
+		}
+	}
+}
+
+func (b *builder) flag(name, v string) error {
+	c := b.c
+	origin := flagOrigin(name)
+	if rest, ok := strings.CutPrefix(name, noDetectorFlagPrefix); ok {
+		return b.detectorFlag(rest, "false", origin)
+	}
+	if rest, ok := strings.CutPrefix(name, detectorFlagPrefix); ok {
+		return b.detectorFlag(rest, v, origin)
+	}
+	setting, known := flagSettings[name]
+	if !known {
+		// Flags for other parts (web, logging, notifications) are shown
+		// as given; those that name secrets directly are masked.
+		b.setSecret(name, v, origin, secretFlag(name))
+		return nil
+	}
+	switch setting {
+	case SettingClusters:
+		if err := checkIndexPart(v); err != nil {
+			return fmt.Errorf("want %v", err)
+		}
+		c.Clusters, c.Cluster = []string{v}, v
+	case SettingSearchInterval, SettingBucket:
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return errors.New("want a positive duration such as 5m")
+		}
+		if setting == SettingBucket {
+			c.Bucket = d
+		} else {
+			c.SearchInterval = d
+		}
+		v = d.String()
+	case SettingElasticURLs:
+		c.Elasticsearch.URLs = splitList(v)
+	case SettingElasticUser:
+		c.Elasticsearch.Username = v
+	case SettingPasswordFile:
+		c.Elasticsearch.PasswordFile = v
+	case SettingAPIKeyFile:
+		c.Elasticsearch.APIKeyFile = v
+	case SettingCAFile:
+		c.Elasticsearch.CAFile = v
+	case SettingTenant:
+		if v != "" {
+			if err := checkIndexPart(v); err != nil {
+				return fmt.Errorf("want %v", err)
+			}
+		}
+		c.Elasticsearch.Tenant = v
+	case SettingIndexLayout:
+		l, err := calicolog.ParseLayout(v)
+		if err != nil {
+			return err
+		}
+		c.Elasticsearch.IndexLayout = l
+	case SettingMaxSeries:
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return errors.New("want a whole number, 0 or more")
+		}
+		c.MaxSeriesPerDetector = n
+	case SettingDebug:
+		c.Debug = v == "debug"
+		v = strconv.FormatBool(c.Debug)
+	}
+	b.set(setting, v, origin)
+	return nil
+}
+
+func (b *builder) detectorFlag(flagName, v, origin string) error {
+	name := normalDetector(flagName)
+	if _, ok := b.c.Detectors[name]; !ok {
+		return fmt.Errorf("unknown detector %q (known: %s)", flagName, strings.Join(registeredNames(), flagListSeparator))
+	}
+	on, err := strconv.ParseBool(v)
+	if err != nil {
+		return errors.New("want true or false")
+	}
+	b.enable(name, on, origin)
+	return nil
+}
+
+func secretFlag(name string) bool {
+	n := strings.ToLower(name)
+	if strings.HasSuffix(n, "-file") || strings.HasSuffix(n, ".file") {
+		return false
+	}
+	for _, s := range []string{"password", "api-key", "apikey", "secret", "token"} {
+		if strings.Contains(n, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, flagListSeparator) {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// check fills what follows other settings and refuses combinations that
+// cannot run, naming each value's origin.
+func (b *builder) check() {
+	c := b.c
+	for name, d := range c.Detectors {
+		if b.periodFollows[name] {
+			d.Period = c.SearchInterval
+			b.set(DetectorSetting(name, keyPeriod), d.Period.String(), b.origin(SettingSearchInterval))
+			c.settings[DetectorSetting(name, keyPeriod)].derived = true
+		}
+		if b.severityFollows[name] {
+			d.Severity = c.AlertSeverity
+			b.set(DetectorSetting(name, keySeverity), strconv.Itoa(d.Severity), b.origin(SettingAlertSeverity))
+			c.settings[DetectorSetting(name, keySeverity)].derived = true
+		}
+	}
+	multiple := func(name string, d time.Duration) {
+		if d%c.Bucket != 0 {
+			b.errs = append(b.errs, fmt.Errorf("%s %v (%s) is not a multiple of the bucket %v (%s)", name, d, b.origin(name), c.Bucket, b.origin(SettingBucket)))
+		}
+	}
+	multiple(SettingSearchInterval, c.SearchInterval)
+	for _, name := range sortedDetectors(c.Detectors) {
+		if d := c.Detectors[name]; d.Enabled && !b.periodFollows[name] {
+			multiple(DetectorSetting(name, keyPeriod), d.Period)
+		}
+	}
+	naming := calicolog.IndexNaming{Layout: c.Elasticsearch.IndexLayout, Tenant: c.Elasticsearch.Tenant}
+	for _, cl := range c.Clusters {
+		naming.Cluster = cl
+		if err := naming.Validate(); err != nil {
+			b.errs = append(b.errs, fmt.Errorf("%s (%s): %w", SettingClusters, b.origin(SettingClusters), err))
+		}
+	}
+	if c.Elasticsearch.Tenant != "" && c.Elasticsearch.IndexLayout == calicolog.LayoutSingle {
+		b.errs = append(b.errs, fmt.Errorf("%s %q (%s) has no place in the single index layout (%s), whose indices carry no tenant", SettingTenant, c.Elasticsearch.Tenant, b.origin(SettingTenant), b.origin(SettingIndexLayout)))
+	}
+}
+
+func sortedDetectors(m map[string]*Detector) []string {
+	out := make([]string, 0, len(m))
+	for name := range m {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// EnabledDetectors lists the enabled detectors' names, sorted.
+func (c *Config) EnabledDetectors() []string {
+	var out []string
+	for _, name := range sortedDetectors(c.Detectors) {
+		if c.Detectors[name].Enabled {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// Params returns the detector settings that were set (by the environment,
+// the file or a GlobalAlert), by detector name and detect.Param.Key:
+// engine.BuildOptions.Params. Settings left at their default are absent,
+// so each detector applies its own defaults and can tell a value that was
+// given from one that was not (process_restarts reads Calico's older
+// AD_ProcessRestarts_threshold only when min_restarts was not given).
+func (c *Config) Params() map[string]map[string]string {
+	out := make(map[string]map[string]string, len(c.Detectors))
+	for name, d := range c.Detectors {
+		p := map[string]string{}
+		for k, v := range d.Params {
+			if st := c.settings[DetectorSetting(name, k)]; st != nil && st.Origin != originDefault {
+				p[k] = v
+			}
+		}
+		out[name] = p
+	}
+	return out
+}
+
+// Settings lists every setting: global ones first, then each detector's,
+// by name; secrets masked.
+func (c *Config) Settings() []Setting {
+	names := append([]string(nil), c.order...)
+	sort.SliceStable(names, func(i, j int) bool {
+		di, dj := strings.HasPrefix(names[i], detectorSettingPrefix), strings.HasPrefix(names[j], detectorSettingPrefix)
+		if di != dj {
+			return !di
+		}
+		if di {
+			return names[i] < names[j]
+		}
+		return false // globals keep their order of definition
+	})
+	out := make([]Setting, len(names))
+	for i, n := range names {
+		out[i] = *c.settings[n]
+	}
+	return out
+}
+
+// Setting returns the named setting.
+func (c *Config) Setting(name string) (Setting, bool) {
+	st, ok := c.settings[name]
+	if !ok {
+		return Setting{}, false
+	}
+	return *st, true
+}
+
+// Text renders the settings as aligned text, one per line: name, value,
+// origin; for the /config page.
+func (c *Config) Text() string {
+	settings := c.Settings()
+	wName, wValue := 0, 0
+	for _, s := range settings {
+		wName = max(wName, len(s.Name))
+		wValue = max(wValue, min(len(displayValue(s.Value)), textValueWidth))
+	}
+	var sb strings.Builder
+	for _, s := range settings {
+		fmt.Fprintf(&sb, "%-*s  %-*s  %s\n", wName, s.Name, wValue, displayValue(s.Value), s.Origin)
+	}
+	return sb.String()
+}
+
+// textValueWidth is the widest value column Text pads to; longer values
+// push their origin right.
+const textValueWidth = 32
+
+func displayValue(v string) string {
+	if v == "" {
+		return `""`
+	}
+	if strings.ContainsAny(v, " \t\n\"") {
+		return strconv.Quote(v)
+	}
+	return v
+}
+
+// LogKeyvals returns the settings that were set (not defaults, nor a
+// detector's period or severity that only follows the global one) as
+// go-kit log key-value pairs: the setting's name, then "value (origin)".
+func (c *Config) LogKeyvals() []interface{} {
+	var out []interface{}
+	for _, s := range c.Settings() {
+		if s.Origin == originDefault || s.derived {
+			continue
+		}
+		out = append(out, s.Name, s.Value+" ("+s.Origin+")")
+	}
+	return out
+}
