@@ -35,6 +35,11 @@ type ForestConfig struct {
 	// Seed makes the forest deterministic: the same seed and rows give the
 	// same trees.
 	Seed uint64
+	// Extrapolate scores rows outside the training data's range as the
+	// isolation forest means to, rather than as scikit-learn walks them
+	// (see Forest). Rows within every node's range score the same either
+	// way.
+	Extrapolate bool
 }
 
 func (c ForestConfig) withDefaults() ForestConfig {
@@ -53,6 +58,7 @@ func (c ForestConfig) withDefaults() ForestConfig {
 // reached it, the path length scikit-learn's score_samples counts.
 type forestNode struct {
 	value   float64 // split threshold (x <= value goes left), or a leaf's path length
+	lo, hi  float64 // the range of the split feature over the node's rows
 	feature int32
 	right   int32
 }
@@ -70,6 +76,19 @@ type forestNode struct {
 // per split: a feature drawn among those not constant in the node, a
 // threshold uniform between its minimum and maximum, down to a depth of
 // ceil(log2 ψ). A Forest is safe for concurrent scoring once fitted.
+//
+// Walked as scikit-learn walks it, a row far outside the training data
+// scores no higher than the most extreme training row of its corner: a
+// split's threshold lies within its node's rows, so the row always travels
+// with them. In two dimensions and ψ = 256 that caps the score near 0.73,
+// below Calico's default alert at 0.836, however far the row lies. With
+// ForestConfig.Extrapolate, each split scores the row as if it had been
+// among the node's rows when the threshold was drawn: a row at v beyond the
+// node's range [lo, hi] of the split feature would have been cut off alone,
+// at the next depth, with probability (v-hi)/(v-lo) (or (lo-v)/(hi-v)
+// below), and travels on with the rest of the probability. The path length
+// is the expectation of the two; rows within every range score exactly as
+// in scikit-learn.
 type Forest struct {
 	cfg     ForestConfig
 	dims    int
@@ -197,7 +216,7 @@ func (b *builder) grow(idx []int32, depth int) int32 {
 			j--
 		}
 	}
-	b.nodes = append(b.nodes, forestNode{value: thr, feature: feat})
+	b.nodes = append(b.nodes, forestNode{value: thr, lo: lo, hi: hi, feature: feat})
 	b.grow(idx[:i], depth+1)
 	b.nodes[at].right = b.grow(idx[i:], depth+1)
 	return at
@@ -247,16 +266,54 @@ func (f *Forest) PathLength(row []float64) float64 {
 	return sum / float64(len(f.roots))
 }
 
+// extrapolatedPathLength is PathLength with Extrapolate's expectation at
+// every split whose range the row lies outside.
+func (f *Forest) extrapolatedPathLength(row []float64) float64 {
+	_ = row[f.dims-1]
+	var sum float64
+	for _, i := range f.roots {
+		h, weight, depth := 0.0, 1.0, 0.0
+		for {
+			n := &f.nodes[i]
+			if n.feature < 0 {
+				h += weight * n.value
+				break
+			}
+			v := row[n.feature]
+			var p float64
+			switch {
+			case v > n.hi:
+				p = (v - n.hi) / (v - n.lo)
+			case v < n.lo:
+				p = (n.lo - v) / (n.hi - v)
+			}
+			h += weight * p * (depth + 1)
+			weight *= 1 - p
+			depth++
+			if v <= n.value {
+				i++
+			} else {
+				i = n.right
+			}
+		}
+		sum += h
+	}
+	return sum / float64(len(f.roots))
+}
+
 // Score is the anomaly score of row, 2^(-E[h]/c(ψ)) in (0, 1]: about 0.5
-// and below for ordinary rows, near 1 for rows isolated in few splits. It
-// equals -score_samples of scikit-learn's IsolationForest. An unfitted
-// forest scores 0.
+// and below for ordinary rows, near 1 for rows isolated in few splits.
+// Without Extrapolate it equals -score_samples of scikit-learn's
+// IsolationForest. An unfitted forest scores 0.
 func (f *Forest) Score(row []float64) float64 {
 	if len(f.roots) == 0 {
 		return 0
 	}
 	if f.norm == 0 { // ψ = 1: every row is a leaf at the root
 		return 1
+	}
+	if f.cfg.Extrapolate {
+		return math.Exp2(-f.extrapolatedPathLength(row) / f.norm)
 	}
 	return math.Exp2(-f.PathLength(row) / f.norm)
 }
@@ -272,19 +329,27 @@ var forestMagic = []byte("CAEIFOR")
 
 const forestVersion = 1
 
+// forestNodeBytes is the size of one encoded node.
+const forestNodeBytes = 32
+
 // MarshalBinary encodes the forest, configuration and trees.
 func (f *Forest) MarshalBinary() ([]byte, error) {
 	var b bytes.Buffer
-	b.Grow(len(forestMagic) + 1 + 40 + 4*len(f.roots) + 16*len(f.nodes) + 4)
+	b.Grow(len(forestMagic) + 1 + 40 + 4*len(f.roots) + forestNodeBytes*len(f.nodes) + 4)
 	b.Write(forestMagic)
 	b.WriteByte(forestVersion)
-	var buf [16]byte
+	var buf [forestNodeBytes]byte
 	le := binary.LittleEndian
 	put32 := func(v uint32) { le.PutUint32(buf[:4], v); b.Write(buf[:4]) }
 	put64 := func(v uint64) { le.PutUint64(buf[:8], v); b.Write(buf[:8]) }
 	put32(uint32(f.cfg.Estimators))
 	put32(uint32(f.cfg.MaxSamples))
 	put64(f.cfg.Seed)
+	flags := uint32(0)
+	if f.cfg.Extrapolate {
+		flags = 1
+	}
+	put32(flags)
 	put32(uint32(f.dims))
 	put32(uint32(f.samples))
 	put32(uint32(len(f.roots)))
@@ -294,9 +359,11 @@ func (f *Forest) MarshalBinary() ([]byte, error) {
 	}
 	for _, n := range f.nodes {
 		le.PutUint64(buf[:8], math.Float64bits(n.value))
-		le.PutUint32(buf[8:12], uint32(n.feature))
-		le.PutUint32(buf[12:16], uint32(n.right))
-		b.Write(buf[:16])
+		le.PutUint64(buf[8:16], math.Float64bits(n.lo))
+		le.PutUint64(buf[16:24], math.Float64bits(n.hi))
+		le.PutUint32(buf[24:28], uint32(n.feature))
+		le.PutUint32(buf[28:32], uint32(n.right))
+		b.Write(buf[:])
 	}
 	put32(crc32.ChecksumIEEE(b.Bytes()))
 	return b.Bytes(), nil
@@ -314,7 +381,7 @@ func forestErr(format string, args ...any) error {
 // truncated, altered (checksum), of another version, or whose trees do not
 // form valid trees over its features.
 func (f *Forest) UnmarshalBinary(data []byte) error {
-	const header = 6*4 + 8
+	const header = 7*4 + 8
 	if len(data) < len(forestMagic)+1+4 || !bytes.Equal(data[:len(forestMagic)], forestMagic) {
 		return forestErr("not an isolation forest")
 	}
@@ -331,10 +398,15 @@ func (f *Forest) UnmarshalBinary(data []byte) error {
 	}
 	le := binary.LittleEndian
 	cfg := ForestConfig{Estimators: int(le.Uint32(p)), MaxSamples: int(le.Uint32(p[4:])), Seed: le.Uint64(p[8:])}
-	dims, samples := le.Uint32(p[16:]), le.Uint32(p[20:])
-	ntrees, nnodes := le.Uint32(p[24:]), le.Uint32(p[28:])
+	flags := le.Uint32(p[16:])
+	if flags > 1 {
+		return forestErr("unknown flags %#x", flags)
+	}
+	cfg.Extrapolate = flags == 1
+	dims, samples := le.Uint32(p[20:]), le.Uint32(p[24:])
+	ntrees, nnodes := le.Uint32(p[28:]), le.Uint32(p[32:])
 	p = p[header:]
-	if uint64(len(p)) != 4*uint64(ntrees)+16*uint64(nnodes) {
+	if uint64(len(p)) != 4*uint64(ntrees)+forestNodeBytes*uint64(nnodes) {
 		return forestErr("%d trees and %d nodes do not fill %d bytes", ntrees, nnodes, len(p))
 	}
 	if cfg.Estimators <= 0 || cfg.MaxSamples <= 0 || cfg.Estimators > math.MaxInt32 || cfg.MaxSamples > math.MaxInt32 {
@@ -350,8 +422,11 @@ func (f *Forest) UnmarshalBinary(data []byte) error {
 	p = p[4*ntrees:]
 	nodes := make([]forestNode, nnodes)
 	for i := range nodes {
-		q := p[16*i:]
-		nodes[i] = forestNode{value: math.Float64frombits(le.Uint64(q)), feature: int32(le.Uint32(q[8:])), right: int32(le.Uint32(q[12:]))}
+		q := p[forestNodeBytes*i:]
+		nodes[i] = forestNode{
+			value: math.Float64frombits(le.Uint64(q)), lo: math.Float64frombits(le.Uint64(q[8:])), hi: math.Float64frombits(le.Uint64(q[16:])),
+			feature: int32(le.Uint32(q[24:])), right: int32(le.Uint32(q[28:])),
+		}
 	}
 	// Each tree occupies [root, next root) in preorder: a split's left
 	// child follows it, its right child lies after it within the tree, so
@@ -376,6 +451,8 @@ func (f *Forest) UnmarshalBinary(data []byte) error {
 				return forestErr("leaf %d is malformed", i)
 			case n.feature >= 0 && (uint32(n.feature) >= dims || n.right <= i+1 || n.right >= end):
 				return forestErr("split %d on feature %d goes to node %d", i, n.feature, n.right)
+			case n.feature >= 0 && !(n.lo < n.hi && n.lo <= n.value && n.value <= n.hi && !math.IsInf(n.lo, 0) && !math.IsInf(n.hi, 0)):
+				return forestErr("split %d at %v outside its range %v..%v", i, n.value, n.lo, n.hi)
 			}
 		}
 	}

@@ -62,7 +62,7 @@ func TestForestScoresOutliersHigh(t *testing.T) {
 				}
 				tt.outlier = []float64{1.5, -1.5}
 			}
-			f := NewForest(ForestConfig{Seed: 3})
+			f := NewForest(ForestConfig{Seed: 3, Extrapolate: true})
 			if err := f.Fit(x, tt.dims); err != nil {
 				t.Fatal(err)
 			}
@@ -83,6 +83,44 @@ func TestForestScoresOutliersHigh(t *testing.T) {
 				t.Errorf("the centre scores %.3f, outlier %.3f", centre, out)
 			}
 		})
+	}
+}
+
+func TestForestExtrapolatesBeyondTheTrainingRange(t *testing.T) {
+	x := gaussian(11, 3000, 2)
+	walk := NewForest(ForestConfig{Seed: 2})
+	extra := NewForest(ForestConfig{Seed: 2, Extrapolate: true})
+	for _, f := range []*Forest{walk, extra} {
+		if err := f.Fit(x, 2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Inside the training data the walks nearly agree (deep nodes' ranges
+	// are narrower than the data's, so a central row may lie outside one).
+	for _, row := range [][]float64{{0, 0}, {1, -1}, {0.5, 2}} {
+		if a, b := walk.Score(row), extra.Score(row); b < a || b-a > 0.02 {
+			t.Errorf("%v scores %v walked, %v extrapolated", row, a, b)
+		}
+	}
+	// Extrapolation only ever shortens a path.
+	for i := 0; i < 40; i += 2 {
+		if a, b := walk.Score(x[i:i+2]), extra.Score(x[i:i+2]); a > b {
+			t.Errorf("training row %d scores %v walked, %v extrapolated", i/2, a, b)
+		}
+	}
+	// Beyond it, scikit-learn's walk saturates while extrapolation keeps
+	// rising, past Calico's default alert at 0.836.
+	prevWalk, prevExtra := 0.0, 0.0
+	for i, d := range []float64{6, 20, 100} {
+		row := []float64{d, d}
+		w, e := walk.Score(row), extra.Score(row)
+		if i > 0 && (w != prevWalk || e <= prevExtra) {
+			t.Errorf("at %v: walked %.3f (before %.3f), extrapolated %.3f (before %.3f)", d, w, prevWalk, e, prevExtra)
+		}
+		prevWalk, prevExtra = w, e
+	}
+	if prevWalk >= 0.836 || prevExtra < 0.836 {
+		t.Errorf("far outlier: walked %.3f, extrapolated %.3f; want below and above 0.836", prevWalk, prevExtra)
 	}
 }
 
@@ -185,7 +223,7 @@ func TestForestConstantDataIsOneLeafPerTree(t *testing.T) {
 }
 
 func fittedForest(t testing.TB) *Forest {
-	f := NewForest(ForestConfig{Estimators: 20, MaxSamples: 64, Seed: 5})
+	f := NewForest(ForestConfig{Estimators: 20, MaxSamples: 64, Seed: 5, Extrapolate: true})
 	if err := f.Fit(gaussian(4, 500, 3), 3); err != nil {
 		t.Fatal(err)
 	}
@@ -236,12 +274,12 @@ func TestForestRefusesCorruptOrOldEncodings(t *testing.T) {
 		{"old version", mutate(func(b []byte) []byte { b[len(forestMagic)] = 0; return reseal(b) })},
 		{"future version", mutate(func(b []byte) []byte { b[len(forestMagic)] = 9; return reseal(b) })},
 		{"split on a feature it lacks, checksum fixed", mutate(func(b []byte) []byte {
-			off := len(forestMagic) + 1 + 32 + 4*20 + 8 // first node's feature
+			off := len(forestMagic) + 1 + 36 + 4*20 + 24 // first node's feature
 			b[off] = 200
 			return reseal(b)
 		})},
 		{"a child pointing backwards, checksum fixed", mutate(func(b []byte) []byte {
-			off := len(forestMagic) + 1 + 32 + 4*20 + 12 // first node's right child
+			off := len(forestMagic) + 1 + 36 + 4*20 + 28 // first node's right child
 			b[off], b[off+1], b[off+2], b[off+3] = 0, 0, 0, 0
 			return reseal(b)
 		})},
