@@ -3,11 +3,12 @@ package detect
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
 	"math"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,22 +21,35 @@ import (
 // isolation forest (dns_latency, l7_latency) and of multivariable_flow:
 // several numeric fields of an entity's window judged together.
 //
-// Each entity keeps a bounded reservoir of its own windows' features
-// (log1p of each field, plus derived ratios); a window's features are
-// centred on the medians of that reservoir, so the forest learns how an
-// entity's fields depart from its own usual values together, and one
-// forest serves every entity. The centred rows of all entities feed a
-// bounded reservoir (uniform over history), from which the forest is
-// rebuilt every train interval. A window scores the forest's
-// 2^(-E[h]/c(ψ)); Calico's score threshold t alerts at -t. Detectors with
-// a sensitivity also require the main field (latency) to lie above the
-// entity's usual value by the deviation the sensitivity sets: a forest
-// isolates an unusually fast window as readily as a slow one, and only
-// the slow one is a latency anomaly.
+// Each field of each entity has a seasonal baseline (model.Seasonal on
+// log1p of the value: the hour of the day's usual value and spread, the
+// hour of the week's once a week is known), so daily patterns and daily
+// jobs are learned per entity. A window's features are its fields'
+// deviations from their baselines in spreads, and, for detectors with
+// ratios, the deviation of one field's logarithm relative to another's
+// (bytes per flow). One forest, trained on the features of every entity,
+// learns how deviations occur together; it is rebuilt every train
+// interval from a bounded reservoir, uniform over history. A window scores
+// the forest's 2^(-E[h]/c(ψ)), and Calico's score threshold t alerts at -t.
+// Detectors with a sensitivity also require the main field (latency) to
+// lie above its baseline by the deviation the sensitivity sets: a forest
+// isolates an unusually fast window as readily as a slow one, and only the
+// slow one is a latency anomaly.
 //
-// The model is ready once it has learned min_size_for_train rows over at
-// least min_history_hours, so that every entity's medians and the forest
-// have seen a whole day's pattern. Anomalous windows are not learned.
+// A forest pooled over entities isolates what is rare among all of them,
+// and some entities are odd in their own recurring way (a workload whose
+// few large connections to the API server sometimes all miss a window has
+// near-zero bytes in one window of twenty). So each entity also keeps the
+// features of its last day of windows, and a window above the threshold
+// alerts only when it is new for the entity: farther from each of those
+// windows than half its own distance from usual (the origin of the
+// features). Windows that alert are not kept, so an anomaly lasting
+// several windows alerts in each.
+//
+// Baselines answer once two days cover an hour; the forest trains once
+// min_size_for_train rows were learned over at least min_history_hours,
+// then scores windows for calibrationPeriod before the detector is ready,
+// so each entity's score history exists. Anomalous windows are not learned.
 type isolationDetector struct {
 	name    string
 	cluster string
@@ -51,26 +65,20 @@ type isolationDetector struct {
 	forestCfg     model.ForestConfig
 	capacity      int
 	seed          uint64
+	bucket        time.Duration
 
 	rows      int
 	firstSeen time.Time
 	lastTrain time.Time
+	firstFit  time.Time // when the forest was first trained
+	lastEnd   time.Time // end of the last window seen
+	recent    map[Entity]*rowRing
 	forest    *model.Forest
-	train     *model.Reservoir // centred feature rows of all entities
-	entities  map[Entity]*isolationEntity
+	train     *model.Reservoir // feature rows of all entities
+	baseline  *model.Seasonal
+	keys      keyCache
 
-	feat, centred []float64 // scratch
-	col           []float64
-}
-
-// isolationEntity is one entity's history: a reservoir of its feature
-// rows and their medians.
-type isolationEntity struct {
-	hist     *model.Reservoir
-	medians  []float64
-	spread   float64 // robust spread of the main feature
-	pending  int     // rows learned since the medians were computed
-	lastSeen time.Time
+	feat, res, spread, expected []float64 // scratch
 }
 
 // isolationSpec is what one isolation detector registers.
@@ -94,21 +102,12 @@ type isolationSpec struct {
 	what string
 }
 
-// entityCapacity bounds the windows each entity keeps to centre its
-// features: nearly a day of 5-minute windows, drawn uniformly from all of
-// its history.
-const entityCapacity = 256
-
-// minEntityRows is how many windows an entity needs before it is judged
-// and its rows train the forest.
-const minEntityRows = 12
-
 // Defaults of the isolation detectors' own settings (Calico documented
 // none besides n_estimators and the score threshold).
 const (
 	defaultIsolationReservoir  = "10000"
 	defaultIsolationMinRows    = "1000"
-	defaultIsolationMinHistory = "24"
+	defaultIsolationMinHistory = "48"
 )
 
 // isolationParams are the settings every isolation detector shares, after
@@ -121,7 +120,7 @@ func isolationParams(estimatorsEnv, thresholdEnv string) []Param {
 		{Key: "max_samples", Default: "256", Help: "rows each tree is grown from"},
 		{Key: "reservoir_size", Default: defaultIsolationReservoir, Help: "rows kept, uniformly over history, to train the forest on"},
 		{Key: "min_size_for_train", Default: defaultIsolationMinRows, Help: "entity windows learned before the model judges"},
-		{Key: "min_history_hours", Default: defaultIsolationMinHistory, Help: "hours of history learned before the model judges, so a day's pattern is known"},
+		{Key: "min_history_hours", Default: defaultIsolationMinHistory, Help: "hours of history learned before the model judges; baselines answer once two days cover an hour"},
 	}
 }
 
@@ -188,7 +187,7 @@ func newIsolationDetector(name string, spec isolationSpec, o Options) (Detector,
 		threshold: model.ThresholdFromCalico(t), calicoScore: t, gateZ: gateZ,
 		minRows: minRows, minHistory: time.Duration(hours * float64(time.Hour)), trainInterval: o.TrainInterval,
 		forestCfg: model.ForestConfig{Estimators: estimators, MaxSamples: maxSamples, Seed: seed, Extrapolate: true},
-		capacity:  capacity, seed: seed,
+		capacity:  capacity, seed: seed, bucket: o.Bucket,
 	}
 	d.reset()
 	return d, nil
@@ -197,89 +196,140 @@ func newIsolationDetector(name string, spec isolationSpec, o Options) (Detector,
 func (d *isolationDetector) dims() int { return len(d.spec.fields) + len(d.spec.ratios) }
 
 func (d *isolationDetector) reset() {
-	d.rows, d.firstSeen, d.lastTrain = 0, time.Time{}, time.Time{}
+	d.rows, d.firstSeen, d.lastTrain, d.firstFit, d.lastEnd = 0, time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	d.recent = map[Entity]*rowRing{}
 	d.forest = model.NewForest(d.forestCfg)
 	d.train = model.NewReservoir(d.dims(), d.capacity, d.seed)
-	d.entities = map[Entity]*isolationEntity{}
+	d.baseline = model.NewSeasonal(model.SeasonalConfig{Bucket: d.bucket, MinSamples: seasonalMinSamples, LogScale: true})
+	d.keys = keyCache{}
 }
 
 func (d *isolationDetector) Name() string       { return d.name }
 func (d *isolationDetector) Threshold() float64 { return d.threshold }
 
 // Ready reports whether the forest is trained on enough rows and history.
-func (d *isolationDetector) Ready() bool { return d.forest.Fitted() && d.rows >= d.minRows }
+func (d *isolationDetector) Ready() bool {
+	return d.forest.Fitted() && d.rows >= d.minRows && d.lastEnd.Sub(d.firstFit) >= calibrationPeriod
+}
+
+// calibrationPeriod is how long a trained forest scores windows before the
+// detector judges, so that entities have a score history.
+const calibrationPeriod = 12 * time.Hour
+
+// Each entity's recent windows: its last day, and how many it needs
+// before a window of it can alert.
+const (
+	recentWindows    = 288
+	minRecentWindows = 72
+	// novelty is how much farther than that from its nearest recent
+	// window, relative to its distance from usual, a window must lie to be
+	// new for the entity.
+	novelty = 0.5
+)
+
+// rowRing holds an entity's most recent feature rows.
+type rowRing struct {
+	dims int
+	rows []float32 // row-major
+	next int
+}
+
+func (r *rowRing) len() int { return len(r.rows) / r.dims }
+
+func (r *rowRing) add(row []float64) {
+	if r.len() < recentWindows {
+		for _, v := range row {
+			r.rows = append(r.rows, float32(v))
+		}
+		return
+	}
+	for j, v := range row {
+		r.rows[r.next*r.dims+j] = float32(v)
+	}
+	r.next = (r.next + 1) % recentWindows
+}
+
+// nearest is the Euclidean distance from row to the closest recent row.
+func (r *rowRing) nearest(row []float64) float64 {
+	best := math.Inf(1)
+	for i := 0; i+r.dims <= len(r.rows); i += r.dims {
+		var d2 float64
+		for j, v := range row {
+			d := v - float64(r.rows[i+j])
+			d2 += d * d
+		}
+		best = min(best, d2)
+	}
+	return math.Sqrt(best)
+}
+
+func (d *isolationDetector) ring(e Entity) *rowRing {
+	r := d.recent[e]
+	if r == nil {
+		r = &rowRing{dims: d.dims()}
+		d.recent[e] = r
+	}
+	return r
+}
 
 func (d *isolationDetector) Queries() []source.Query {
 	return []source.Query{{Name: d.name, Log: d.spec.log, GroupBy: d.spec.groupBy, Filters: d.spec.filters, Metrics: d.metrics}}
 }
 
-// features turns a row's values into the model's features: log1p of each
-// field (negative, missing or infinite values read as 0), then the ratios.
-func (d *isolationDetector) features(values []float64) []float64 {
-	f := d.feat[:0]
-	for _, v := range values {
+// features turns a row's values into the model's features at w: each
+// field's deviation from its baseline in spreads, then the ratios'. ok is
+// false when a field has no baseline for the hour yet.
+func (d *isolationDetector) features(w source.Window, keys []string, values []float64) (feat []float64, ok bool) {
+	n := len(values)
+	d.res, d.spread, d.expected = grow(d.res, n), grow(d.spread, n), grow(d.expected, n)
+	feat = d.feat[:0]
+	for i, v := range values {
+		exp, sp, ok := d.baseline.Expect(keys[i], w.Start)
+		if !ok {
+			return nil, false
+		}
+		// Expect answers in values; the baseline lives in log1p space.
+		m := math.Log1p(exp)
+		d.spread[i] = math.Log1p(exp+sp) - m
+		d.res[i] = logValue(v) - m
+		d.expected[i] = exp
+		feat = append(feat, d.res[i]/d.spread[i])
+	}
+	for _, r := range d.spec.ratios {
+		a, b := r[0], r[1]
+		feat = append(feat, (d.res[a]-d.res[b])/math.Hypot(d.spread[a], d.spread[b]))
+	}
+	d.feat = feat
+	return feat, true
+}
+
+func grow(s []float64, n int) []float64 {
+	if cap(s) < n {
+		return make([]float64, n)
+	}
+	return s[:n]
+}
+
+// logValue is log1p of a field's value, negative, missing or infinite
+// values reading as 0, as the baseline learns it.
+func logValue(v float64) float64 {
+	if !(v > 0) || math.IsInf(v, 1) {
+		return 0
+	}
+	return math.Log1p(v)
+}
+
+// learnRow adds an entity's window to its baselines and, when it could be
+// judged, its features to the forest's training sample.
+func (d *isolationDetector) learnRow(w source.Window, keys []string, values, feat []float64) {
+	if feat != nil {
+		d.train.Add(feat)
+	}
+	for i, v := range values {
 		if !(v > 0) || math.IsInf(v, 1) {
 			v = 0
 		}
-		f = append(f, math.Log1p(v))
-	}
-	for _, r := range d.spec.ratios {
-		f = append(f, f[r[0]]-f[r[1]])
-	}
-	d.feat = f
-	return f
-}
-
-func (d *isolationDetector) entityOf(e Entity) *isolationEntity {
-	ent := d.entities[e]
-	if ent == nil {
-		h := fnv.New64a()
-		h.Write([]byte(e.Key()))
-		ent = &isolationEntity{hist: model.NewReservoir(d.dims(), entityCapacity, d.seed^h.Sum64())}
-		d.entities[e] = ent
-	}
-	return ent
-}
-
-// refresh recomputes an entity's medians after it learned: at every row
-// while its history is short, every 16 rows once it is long enough that
-// they barely move.
-func (d *isolationDetector) refresh(ent *isolationEntity) {
-	if ent.pending == 0 || (ent.medians != nil && ent.hist.Len() >= 64 && ent.pending < 16) {
-		return
-	}
-	if len(ent.medians) != d.dims() {
-		ent.medians = make([]float64, d.dims())
-	}
-	for j := range ent.medians {
-		d.col = ent.hist.Column(j, d.col)
-		if j == d.spec.main {
-			ent.medians[j], ent.spread = model.MedianMAD(d.col)
-		} else {
-			ent.medians[j] = model.Median(d.col)
-		}
-	}
-	ent.pending = 0
-}
-
-func (d *isolationDetector) centre(ent *isolationEntity, feat []float64) []float64 {
-	d.refresh(ent)
-	c := d.centred[:0]
-	for j, v := range feat {
-		c = append(c, v-ent.medians[j])
-	}
-	d.centred = c
-	return c
-}
-
-// learnRow adds an entity's window to its history and, once the entity
-// has enough history to be centred, to the forest's training sample.
-func (d *isolationDetector) learnRow(w source.Window, ent *isolationEntity, feat []float64) {
-	ent.hist.Add(feat)
-	ent.pending++
-	ent.lastSeen = w.Start
-	if ent.hist.Len() >= minEntityRows {
-		d.train.Add(d.centre(ent, feat))
+		d.baseline.Observe(keys[i], w.Start, v)
 	}
 	d.rows++
 	if d.firstSeen.IsZero() {
@@ -305,15 +355,11 @@ func (d *isolationDetector) maybeTrain(w source.Window) {
 		return // only non-finite features fail, and features are finite
 	}
 	d.forest, d.lastTrain = f, w.End
-	d.prune(w.Start.Add(-7 * 24 * time.Hour))
-}
-
-// prune forgets entities not seen since before.
-func (d *isolationDetector) prune(before time.Time) {
-	for e, ent := range d.entities {
-		if ent.lastSeen.Before(before) {
-			delete(d.entities, e)
-		}
+	if d.firstFit.IsZero() {
+		d.firstFit = w.End
+	}
+	if d.baseline.Prune(w.Start.Add(-7*24*time.Hour)) > 0 {
+		d.keys = keyCache{}
 	}
 }
 
@@ -327,13 +373,19 @@ func (d *isolationDetector) Learn(w source.Window, rows [][]source.Row) {
 		if !ok || len(r.Values) != len(d.metrics) {
 			continue
 		}
-		d.learnRow(w, d.entityOf(e), d.features(r.Values))
+		keys := d.keys.fields(e, d.metrics)
+		feat, ok := d.features(w, keys, r.Values)
+		if ok {
+			d.ring(e).add(feat)
+		}
+		d.learnRow(w, keys, r.Values, feat)
 	}
+	d.lastEnd = w.End
 	d.maybeTrain(w)
 }
 
-// Judge scores every entity with enough history against the forest, then
-// learns the normal ones.
+// Judge scores every entity with baselines for the hour against the
+// forest, then learns the normal ones.
 func (d *isolationDetector) Judge(w source.Window, rows [][]source.Row) []Verdict {
 	if len(rows) == 0 {
 		return nil
@@ -344,69 +396,88 @@ func (d *isolationDetector) Judge(w source.Window, rows [][]source.Row) []Verdic
 		if !ok || len(r.Values) != len(d.metrics) {
 			continue
 		}
-		ent := d.entityOf(e)
-		feat := d.features(r.Values)
-		if ent.hist.Len() < minEntityRows || !d.forest.Fitted() {
-			d.learnRow(w, ent, feat)
+		keys := d.keys.fields(e, d.metrics)
+		feat, ok := d.features(w, keys, r.Values)
+		ring := d.ring(e)
+		if !ok || !d.forest.Fitted() || ring.len() < minRecentWindows {
+			if ok {
+				ring.add(feat)
+			}
+			d.learnRow(w, keys, r.Values, feat)
 			continue
 		}
-		c := d.centre(ent, feat)
+		main := d.spec.main
 		v := Verdict{
 			Detector: d.name, Entity: e, Window: w,
-			Score: d.forest.Score(c), Threshold: d.threshold,
-			Observed: r.Values[d.spec.main],
-			Expected: math.Expm1(ent.medians[d.spec.main]),
+			Score: d.forest.Score(feat), Threshold: d.threshold,
+			Observed: r.Values[main], Expected: d.expected[main],
 		}
-		v.Summary = d.summary(e, ent, c, r.Values, v)
-		if d.gateZ > 0 && v.Score >= d.threshold {
-			// The main field must lie above its usual value by the
+		v.Summary = d.summary(e, feat, r.Values, v)
+		if d.gateZ > 0 && v.Score >= d.threshold && feat[main] < d.gateZ {
+			// The main field must lie above its baseline by the
 			// sensitivity's deviation for the window to alert.
-			if z := c[d.spec.main] / max(ent.spread, 0.05); z < d.gateZ {
-				v.Score = math.Nextafter(d.threshold, 0)
-				v.Summary += fmt.Sprintf("; not alerting: %s is %+.1f spreads from usual, the sensitivity asks %.1f",
-					d.spec.fields[d.spec.main].name, z, d.gateZ)
+			v.Score = math.Nextafter(d.threshold, 0)
+			v.Summary += fmt.Sprintf("; not alerting: %s is %+.1f spreads from usual, the sensitivity asks %.1f",
+				d.spec.fields[main].name, feat[main], d.gateZ)
+		}
+		if v.Score >= d.threshold {
+			var norm float64
+			for _, f := range feat {
+				norm += f * f
 			}
+			if near, far := ring.nearest(feat), math.Sqrt(norm); near < novelty*far {
+				v.Score = math.Nextafter(d.threshold, 0)
+				v.Summary += fmt.Sprintf("; not alerting: its last day had a window like it (%.1f apart, %.1f from usual)", near, far)
+			}
+		}
+		if !v.Anomalous() {
+			ring.add(feat)
 		}
 		if v.Anomalous() {
 			v.EvidenceQuery = []EvidenceQuery{{Log: string(d.spec.log), Filters: d.spec.evidence(r.Key), Limit: 5}}
 		} else {
-			d.learnRow(w, ent, feat)
+			d.learnRow(w, keys, r.Values, feat)
 		}
 		out = append(out, v)
 	}
+	d.lastEnd = w.End
 	d.maybeTrain(w)
 	return out
 }
 
-// summary names the entity's quantity, the fields that depart most from
-// usual, and the score.
-func (d *isolationDetector) summary(e Entity, ent *isolationEntity, centred, values []float64, v Verdict) string {
-	type dep struct {
-		i int
-		d float64
+// summary names the entity's quantity, the features that depart most
+// from usual, and the score.
+func (d *isolationDetector) summary(e Entity, feat, values []float64, v Verdict) string {
+	var order [3]int
+	n := 0
+	for i := range feat {
+		j := n
+		if n < len(order) {
+			n++
+		} else if math.Abs(feat[i]) <= math.Abs(feat[order[n-1]]) {
+			continue
+		} else {
+			j = n - 1
+		}
+		for ; j > 0 && math.Abs(feat[i]) > math.Abs(feat[order[j-1]]); j-- {
+			order[j] = order[j-1]
+		}
+		order[j] = i
 	}
-	deps := make([]dep, 0, len(centred))
-	for i, c := range centred {
-		deps = append(deps, dep{i, c})
-	}
-	sort.SliceStable(deps, func(a, b int) bool { return math.Abs(deps[a].d) > math.Abs(deps[b].d) })
-	var parts []string
-	for _, dp := range deps[:min(3, len(deps))] {
-		usual := math.Expm1(ent.medians[dp.i])
-		if dp.i < len(d.spec.fields) {
-			parts = append(parts, fmt.Sprintf("%s %.4g (usually %.4g)", d.spec.fields[dp.i].name, values[dp.i], usual))
+	parts := make([]string, 0, n)
+	for _, i := range order[:n] {
+		if i < len(d.spec.fields) {
+			parts = append(parts, fmt.Sprintf("%s %.4g where %.4g is usual (%+.1f spreads)", d.spec.fields[i].name, values[i], d.expected[i], feat[i]))
 			continue
 		}
-		r := d.spec.ratios[dp.i-len(d.spec.fields)]
-		got := math.Exp(centred[dp.i] + ent.medians[dp.i])
-		parts = append(parts, fmt.Sprintf("%s per %s %.4g (usually %.4g)", d.spec.fields[r[0]].name, d.spec.fields[r[1]].name, got, math.Exp(ent.medians[dp.i])))
+		r := d.spec.ratios[i-len(d.spec.fields)]
+		parts = append(parts, fmt.Sprintf("%s per %s %+.1f spreads", d.spec.fields[r[0]].name, d.spec.fields[r[1]].name, feat[i]))
 	}
-	return fmt.Sprintf("%s in namespace %s: %s unlike its history: %s; isolation score %.3f (score_samples %.3f, alert at %.3f)",
+	return fmt.Sprintf("%s in namespace %s: %s unlike usual at this hour: %s; isolation score %.3f (score_samples %.3f, alert at %.3f)",
 		e.Workload, e.Namespace, d.spec.what, strings.Join(parts, ", "), v.Score, -v.Score, d.calicoScore)
 }
 
-// SaveModel writes the forest, the training sample, and each entity's
-// history.
+// SaveModel writes the forest, its training sample and the baselines.
 func (d *isolationDetector) SaveModel(w io.Writer) error {
 	forest, err := d.forest.MarshalBinary()
 	if err != nil {
@@ -416,30 +487,29 @@ func (d *isolationDetector) SaveModel(w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var meta, ents bytes.Buffer
+	baseline, err := d.baseline.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	var meta, rings bytes.Buffer
 	le := binary.LittleEndian
-	_ = binary.Write(&meta, le, []int64{timeNanos(d.firstSeen), timeNanos(d.lastTrain), int64(d.dims())})
-	keys := make([]Entity, 0, len(d.entities))
-	for e := range d.entities {
-		keys = append(keys, e)
+	_ = binary.Write(&meta, le, []int64{timeNanos(d.firstSeen), timeNanos(d.lastTrain), timeNanos(d.firstFit), timeNanos(d.lastEnd), int64(d.dims())})
+	ents := make([]Entity, 0, len(d.recent))
+	for e := range d.recent {
+		ents = append(ents, e)
 	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i].Key() < keys[j].Key() })
-	_ = binary.Write(&ents, le, uint32(len(keys)))
-	putStr := func(s string) { _ = binary.Write(&ents, le, uint32(len(s))); ents.WriteString(s) }
-	for _, e := range keys {
-		ent := d.entities[e]
-		hist, err := ent.hist.MarshalBinary()
-		if err != nil {
-			return err
+	slices.SortFunc(ents, func(a, b Entity) int { return strings.Compare(a.Key(), b.Key()) })
+	_ = binary.Write(&rings, le, uint32(len(ents)))
+	for _, e := range ents {
+		for _, s := range []string{e.Cluster, e.Namespace, e.Workload, e.Type} {
+			_ = binary.Write(&rings, le, uint32(len(s)))
+			rings.WriteString(s)
 		}
-		putStr(e.Cluster)
-		putStr(e.Namespace)
-		putStr(e.Workload)
-		putStr(e.Type)
-		_ = binary.Write(&ents, le, timeNanos(ent.lastSeen))
-		putStr(string(hist))
+		r := d.recent[e]
+		_ = binary.Write(&rings, le, []uint32{uint32(r.next), uint32(r.len())})
+		_ = binary.Write(&rings, le, r.rows)
 	}
-	return writeModelFile(w, d.name, d.rows, meta.Bytes(), forest, train, ents.Bytes())
+	return writeModelFile(w, d.name, d.rows, meta.Bytes(), forest, train, baseline, rings.Bytes())
 }
 
 func timeNanos(t time.Time) int64 {
@@ -458,7 +528,7 @@ func nanosTime(n int64) time.Time {
 
 // LoadModel replaces the model with a saved one; on error it is unchanged.
 func (d *isolationDetector) LoadModel(r io.Reader) error {
-	rows, parts, err := readModelFile(r, d.name, 4)
+	rows, parts, err := readModelFile(r, d.name, 5)
 	if err != nil {
 		return err
 	}
@@ -466,10 +536,14 @@ func (d *isolationDetector) LoadModel(r io.Reader) error {
 		return fmt.Errorf("%s model: %s: %v: %w", d.name, what, err, errModelFile)
 	}
 	le := binary.LittleEndian
-	if len(parts[0]) != 24 {
+	if len(parts[0]) != 40 {
 		return bad("header", fmt.Errorf("%d bytes", len(parts[0])))
 	}
-	first, last, dims := int64(le.Uint64(parts[0])), int64(le.Uint64(parts[0][8:])), int64(le.Uint64(parts[0][16:]))
+	var stamps [5]int64
+	for i := range stamps {
+		stamps[i] = int64(le.Uint64(parts[0][8*i:]))
+	}
+	dims := stamps[4]
 	if dims != int64(d.dims()) {
 		return bad("features", fmt.Errorf("the file has %d features, this detector %d", dims, d.dims()))
 	}
@@ -487,56 +561,60 @@ func (d *isolationDetector) LoadModel(r io.Reader) error {
 	if train.Dims() != d.dims() {
 		return bad("training sample", fmt.Errorf("%d features", train.Dims()))
 	}
-	p := parts[3]
-	fail := fmt.Errorf("truncated")
-	getStr := func() (string, bool) {
-		if len(p) < 4 || uint64(le.Uint32(p)) > uint64(len(p)-4) {
-			return "", false
+	baseline := model.NewSeasonal(d.baseline.Config())
+	if err := baseline.UnmarshalBinary(parts[3]); err != nil {
+		return bad("baselines", err)
+	}
+	recent, err := readRowRings(parts[4], d.dims())
+	if err != nil {
+		return bad("recent windows", err)
+	}
+	d.rows, d.firstSeen, d.lastTrain = rows, nanosTime(stamps[0]), nanosTime(stamps[1])
+	d.firstFit, d.lastEnd = nanosTime(stamps[2]), nanosTime(stamps[3])
+	d.forest, d.train, d.baseline, d.keys, d.recent = forest, train, baseline, keyCache{}, recent
+	return nil
+}
+
+func readRowRings(p []byte, dims int) (map[Entity]*rowRing, error) {
+	le := binary.LittleEndian
+	truncated := errors.New("truncated")
+	u32 := func() (uint32, bool) {
+		if len(p) < 4 {
+			return 0, false
 		}
-		n := le.Uint32(p)
-		s := string(p[4 : 4+n])
-		p = p[4+n:]
-		return s, true
+		v := le.Uint32(p)
+		p = p[4:]
+		return v, true
 	}
-	if len(p) < 4 {
-		return bad("entities", fail)
+	n, ok := u32()
+	if !ok || uint64(n) > uint64(len(p)) {
+		return nil, truncated
 	}
-	n := le.Uint32(p)
-	p = p[4:]
-	if uint64(n) > uint64(len(p)) {
-		return bad("entities", fmt.Errorf("%d entities in %d bytes", n, len(p)))
-	}
-	ents := make(map[Entity]*isolationEntity, n)
+	out := make(map[Entity]*rowRing, n)
 	for range n {
 		var e Entity
-		var ok bool
 		for _, s := range []*string{&e.Cluster, &e.Namespace, &e.Workload, &e.Type} {
-			if *s, ok = getStr(); !ok {
-				return bad("entities", fail)
+			l, ok := u32()
+			if !ok || uint64(l) > uint64(len(p)) {
+				return nil, truncated
 			}
+			*s, p = string(p[:l]), p[l:]
 		}
-		if len(p) < 8 {
-			return bad("entities", fail)
+		next, ok1 := u32()
+		count, ok2 := u32()
+		size := uint64(count) * uint64(dims)
+		if !ok1 || !ok2 || count > recentWindows || uint64(len(p)) < 4*size || (next != 0 && (count < recentWindows || next >= count)) {
+			return nil, fmt.Errorf("entity %s: malformed", e.Key())
 		}
-		seen := nanosTime(int64(le.Uint64(p)))
-		p = p[8:]
-		raw, ok := getStr()
-		if !ok {
-			return bad("entities", fail)
+		r := &rowRing{dims: dims, rows: make([]float32, size), next: int(next)}
+		for i := range r.rows {
+			r.rows[i] = math.Float32frombits(le.Uint32(p[4*i:]))
 		}
-		hist := model.NewReservoir(1, 1, 0)
-		if err := hist.UnmarshalBinary([]byte(raw)); err != nil {
-			return bad("entity "+e.Key(), err)
-		}
-		if hist.Dims() != d.dims() {
-			return bad("entity "+e.Key(), fmt.Errorf("%d features", hist.Dims()))
-		}
-		ents[e] = &isolationEntity{hist: hist, pending: 1, lastSeen: seen}
+		p = p[4*size:]
+		out[e] = r
 	}
 	if len(p) != 0 {
-		return bad("entities", fmt.Errorf("%d bytes left over", len(p)))
+		return nil, fmt.Errorf("%d bytes left over", len(p))
 	}
-	d.rows, d.firstSeen, d.lastTrain = rows, nanosTime(first), nanosTime(last)
-	d.forest, d.train, d.entities = forest, train, ents
-	return nil
+	return out, nil
 }

@@ -84,8 +84,8 @@ func TestDNSLatencyFindsASlowClient(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := newIsolationTestDetector(t, "dns_latency", map[string]string{"min_history_hours": "2", "min_size_for_train": "200"})
-			ready, vs := playLatency(d, 60, "client-c-*", tt.factor)
+			d := newIsolationTestDetector(t, "dns_latency", nil)
+			ready, vs := playLatency(d, 3*288, "client-c-*", tt.factor)
 			if !ready {
 				t.Fatal("never ready")
 			}
@@ -108,12 +108,12 @@ func TestDNSLatencyFindsASlowClient(t *testing.T) {
 }
 
 func TestIsolationDetectorsAreNotReadyBeforeHistory(t *testing.T) {
-	d := newIsolationTestDetector(t, "dns_latency", map[string]string{"min_size_for_train": "100"}) // 24 h by default
-	if ready, _ := playLatency(d, 12*20, "", 1); ready {
-		t.Error("ready after 20 hours, want a day of history first")
+	d := newIsolationTestDetector(t, "dns_latency", map[string]string{"min_size_for_train": "100"}) // 48 h by default
+	if ready, _ := playLatency(d, 12*40, "", 1); ready {
+		t.Error("ready after 40 hours, want two days of history first")
 	}
 	d = newIsolationTestDetector(t, "dns_latency", map[string]string{"min_size_for_train": "100000", "min_history_hours": "0"})
-	if ready, _ := playLatency(d, 100, "", 1); ready {
+	if ready, _ := playLatency(d, 3*288, "", 1); ready {
 		t.Error("ready before min_size_for_train rows")
 	}
 }
@@ -177,9 +177,9 @@ func TestIsolationDetectorsHaveCalicoDefaults(t *testing.T) {
 }
 
 func TestIsolationModelSurvivesARestart(t *testing.T) {
-	params := map[string]string{"min_history_hours": "2", "min_size_for_train": "200"}
+	params := map[string]string{}
 	a := newIsolationTestDetector(t, "dns_latency", params)
-	playLatency(a, 50, "", 1)
+	playLatency(a, 3*288, "", 1)
 	var buf bytes.Buffer
 	if err := a.(Persistent).SaveModel(&buf); err != nil {
 		t.Fatal(err)
@@ -193,7 +193,7 @@ func TestIsolationModelSurvivesARestart(t *testing.T) {
 		t.Fatal("the loaded model is not ready")
 	}
 	r := rand.New(rand.NewPCG(9, 9))
-	w := source.Window{Start: time.Date(2026, 3, 2, 5, 0, 0, 0, time.UTC)}
+	w := source.Window{Start: time.Date(2026, 3, 5, 0, 0, 0, 0, time.UTC)}
 	w.End = w.Start.Add(5 * time.Minute)
 	rows := latencyRows(r, 20, "client-b-*", 40)
 	va, vb := a.Judge(w, rows), b.Judge(w, rows)
@@ -235,20 +235,20 @@ func flip(b []byte, i int) []byte {
 }
 
 func FuzzIsolationLoadModel(f *testing.F) {
-	a := newIsolationTestDetector(f, "dns_latency", map[string]string{"min_history_hours": "1", "min_size_for_train": "100"})
-	playLatency(a, 20, "", 1)
+	a := newIsolationTestDetector(f, "dns_latency", map[string]string{"min_history_hours": "0", "min_size_for_train": "100"})
+	playLatency(a, 2*288+24, "", 1)
 	var buf bytes.Buffer
 	if err := a.(Persistent).SaveModel(&buf); err != nil {
 		f.Fatal(err)
 	}
 	f.Add(buf.Bytes())
 	f.Fuzz(func(t *testing.T, data []byte) {
-		d := newIsolationTestDetector(t, "dns_latency", map[string]string{"min_history_hours": "1", "min_size_for_train": "100"})
+		d := newIsolationTestDetector(t, "dns_latency", map[string]string{"min_history_hours": "0", "min_size_for_train": "100"})
 		if err := d.(Persistent).LoadModel(bytes.NewReader(data)); err != nil {
 			return
 		}
 		r := rand.New(rand.NewPCG(1, 1))
-		w := source.Window{Start: time.Date(2026, 3, 3, 0, 0, 0, 0, time.UTC)}
+		w := source.Window{Start: time.Date(2026, 3, 4, 2, 0, 0, 0, time.UTC)}
 		w.End = w.Start.Add(5 * time.Minute)
 		d.Judge(w, latencyRows(r, 5, "", 1)) // must not panic
 	})
