@@ -2,6 +2,8 @@ package detect
 
 import (
 	"context"
+	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,7 +33,7 @@ func degradationDays() (*simulate.Cluster, time.Time, time.Time) {
 		simulate.Degradation{Kind: simulate.DNSLatency, At: attackDay.Add(9 * time.Hour), Duration: 3 * bucket,
 			Namespace: "shop", Workload: "cart", Factor: 40},
 		simulate.Degradation{Kind: simulate.FlowShape, At: attackDay.Add(10 * time.Hour), Duration: 3 * bucket,
-			Namespace: "shop", Workload: "frontend", Factor: 2, BytesFactor: 0.25},
+			Namespace: "shop", Workload: "frontend", Factor: 1.6, BytesFactor: 0.25},
 		simulate.Degradation{Kind: simulate.L7Latency, At: attackDay.Add(13 * time.Hour), Duration: 3 * bucket,
 			Namespace: "shop", Workload: "cart", Factor: 25},
 		simulate.Degradation{Kind: simulate.L7Bytes, At: attackDay.Add(14 * time.Hour), Duration: 2 * bucket,
@@ -174,5 +176,59 @@ func TestLearnedDetectorsOnSimulatedDays(t *testing.T) {
 		totalFP, judgedDays, len(workloads), perHundredPerDay)
 	if perHundredPerDay >= 1 {
 		t.Errorf("%.2f false verdicts per 100 workloads per day, want fewer than 1", perHundredPerDay)
+	}
+}
+
+// TestManySmallFlowsStaysWithinEachFieldsDailyRange checks the premise of
+// the multivariable scenario: in its windows each of the frontend's flow
+// fields lies within the range the same field covers over the normal day
+// before; only their combination is new.
+func TestManySmallFlowsStaysWithinEachFieldsDailyRange(t *testing.T) {
+	if testing.Short() {
+		t.Skip("plays two simulated days")
+	}
+	c, _, attackDay := degradationDays()
+	src := simulate.NewSourceWithRetention(c, time.Hour)
+	fields := []string{"num_flows", "num_flows_started", "bytes_in", "bytes_out", "packets_in", "packets_out"}
+	q := source.Query{Name: "range", Log: "flows", GroupBy: baselineFlowKey, Filters: srcReports}
+	for _, f := range fields {
+		q.Metrics = append(q.Metrics, source.Metric{Name: f, Kind: source.Sum, Field: f})
+	}
+	lo, hi := make([]float64, len(fields)), make([]float64, len(fields))
+	for i := range lo {
+		lo[i], hi[i] = math.Inf(1), math.Inf(-1)
+	}
+	attacked := 0
+	for ts := attackDay.Add(-24 * time.Hour); ts.Before(attackDay.Add(12 * time.Hour)); ts = ts.Add(c.Bucket()) {
+		w := source.Window{Start: ts, End: ts.Add(c.Bucket())}
+		labelled := false
+		for _, l := range c.Truth(w) {
+			labelled = labelled || l.Scenario == "many_small_flows"
+		}
+		rows, err := src.Aggregate(context.Background(), w, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			if r.Key[0] != "shop" || !strings.HasPrefix(r.Key[1], "frontend-") {
+				continue
+			}
+			for i, v := range r.Values {
+				switch {
+				case !labelled && ts.Before(attackDay):
+					lo[i], hi[i] = min(lo[i], v), max(hi[i], v)
+				case labelled:
+					if v < lo[i] || v > hi[i] {
+						t.Errorf("%s: %s %.0f outside the previous day's range %.0f..%.0f", w, fields[i], v, lo[i], hi[i])
+					}
+				}
+			}
+			if labelled {
+				attacked++
+			}
+		}
+	}
+	if attacked == 0 {
+		t.Fatal("no window of the scenario")
 	}
 }

@@ -176,10 +176,10 @@ func init() {
 	})
 	RegisterScenario(ScenarioSpec{
 		Name: "many_small_flows", Detectors: []string{"multivariable_flow"},
-		Help: "the frontend opens twice its flows carrying a quarter of its bytes for 15 minutes: each field within its daily range, the combination new",
+		Help: "the frontend opens 1.6 times its flows carrying a quarter of its bytes for 15 minutes: at mid-morning each field stays within its daily range, the combination is new",
 		New: func(c *Cluster, start time.Time, span time.Duration) []Scenario {
 			return []Scenario{Degradation{Kind: FlowShape, At: source.Align(start.Add(span/2), c.Bucket()), Duration: 3 * c.Bucket(),
-				Namespace: "shop", Workload: "frontend", Factor: 2, BytesFactor: 0.25}}
+				Namespace: "shop", Workload: "frontend", Factor: 1.6, BytesFactor: 0.25}}
 		},
 	})
 }
