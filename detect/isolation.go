@@ -1,0 +1,620 @@
+package detect
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect/model"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
+)
+
+// isolationDetector is the model of the detectors Calico built on an
+// isolation forest (dns_latency, l7_latency) and of multivariable_flow:
+// several numeric fields of an entity's window judged together.
+//
+// Each field of each entity has a seasonal baseline (model.Seasonal on
+// log1p of the value: the hour of the day's usual value and spread, the
+// hour of the week's once a week is known), so daily patterns and daily
+// jobs are learned per entity. A window's features are its fields'
+// deviations from their baselines in spreads, and, for detectors with
+// ratios, the deviation of one field's logarithm relative to another's
+// (bytes per flow). One forest, trained on the features of every entity,
+// learns how deviations occur together; it is rebuilt every train
+// interval from a bounded reservoir, uniform over history. A window scores
+// the forest's 2^(-E[h]/c(ψ)), and Calico's score threshold t alerts at -t.
+// Detectors with a sensitivity also require the main field (latency) to
+// lie above its baseline by the deviation the sensitivity sets: a forest
+// isolates an unusually fast window as readily as a slow one, and only the
+// slow one is a latency anomaly.
+//
+// A forest pooled over entities isolates what is rare among all of them,
+// and some entities are odd in their own recurring way (a workload whose
+// few large connections to the API server sometimes all miss a window has
+// near-zero bytes in one window of twenty). So each entity also keeps the
+// features of its last day of windows, and a window above the threshold
+// alerts only when it is new for the entity: farther from each of those
+// windows than half its own distance from usual (the origin of the
+// features). Windows that alert are not kept, so an anomaly lasting
+// several windows alerts in each.
+//
+// Baselines answer once two days cover an hour; the forest trains once
+// min_size_for_train rows were learned over at least min_history_hours,
+// then scores windows for calibrationPeriod before the detector is ready,
+// so each entity's score history exists. Anomalous windows are not learned.
+type isolationDetector struct {
+	name    string
+	cluster string
+	spec    isolationSpec
+	metrics []source.Metric
+
+	threshold     float64 // score at or above which a window alerts
+	calicoScore   float64 // Calico's score threshold, for summaries
+	gateZ         float64 // deviation of the main field required; 0: none
+	minRows       int
+	minHistory    time.Duration
+	trainInterval time.Duration
+	forestCfg     model.ForestConfig
+	capacity      int
+	seed          uint64
+	bucket        time.Duration
+
+	rows      int
+	firstSeen time.Time
+	lastTrain time.Time
+	firstFit  time.Time // when the forest was first trained
+	lastEnd   time.Time // end of the last window seen
+	recent    map[Entity]*rowRing
+	forest    *model.Forest
+	train     *model.Reservoir // feature rows of all entities
+	baseline  *model.Seasonal
+	keys      keyCache
+
+	feat, res, spread, expected []float64 // scratch
+}
+
+// isolationSpec is what one isolation detector registers.
+type isolationSpec struct {
+	log      calicolog.LogType
+	groupBy  []string
+	filters  []source.Term
+	fields   []numericField
+	entity   func(cluster string, key []string) (Entity, bool)
+	evidence func(key []string) []source.Term
+	// main is the index of the field reported as Observed and Expected.
+	main int
+	// ratios are derived features log((1+a)/(1+b)) of field indexes:
+	// how much of one quantity each unit of another carries (bytes per
+	// flow), which a window can break while every field stays in range.
+	ratios [][2]int
+	// sensitivity is the Param key of the main field's deviation gate, ""
+	// for none.
+	sensitivity string
+	// what names the entity's quantity in summaries ("DNS latency").
+	what string
+}
+
+// Defaults of the isolation detectors' own settings (Calico documented
+// none besides n_estimators and the score threshold).
+const (
+	defaultIsolationReservoir  = "10000"
+	defaultIsolationMinRows    = "1000"
+	defaultIsolationMinHistory = "48"
+)
+
+// isolationParams are the settings every isolation detector shares, after
+// its Calico-named ones.
+func isolationParams(estimatorsEnv, thresholdEnv string) []Param {
+	return []Param{
+		{Key: "n_estimators", Env: estimatorsEnv, Default: "100", Help: "trees in the isolation forest"},
+		{Key: "score_threshold", Env: thresholdEnv, Default: "-0.836",
+			Help: "scikit-learn's score_samples at or below which a window alerts, -1..0; more negative means fewer alerts (the exported score is its negation)"},
+		{Key: "max_samples", Default: "256", Help: "rows each tree is grown from"},
+		{Key: "reservoir_size", Default: defaultIsolationReservoir, Help: "rows kept, uniformly over history, to train the forest on"},
+		{Key: "min_size_for_train", Default: defaultIsolationMinRows, Help: "entity windows learned before the model judges"},
+		{Key: "min_history_hours", Default: defaultIsolationMinHistory, Help: "hours of history learned before the model judges; baselines answer once two days cover an hour"},
+	}
+}
+
+func wholeSetting(info Info, o Options, key string, least float64) (int, error) {
+	v, err := o.Float(info, key)
+	if err != nil {
+		return 0, err
+	}
+	if v < least || v != math.Trunc(v) || v > math.MaxInt32 {
+		return 0, fmt.Errorf("detector %s: %s=%v must be a whole number, at least %v", info.Name, envOrKey(info, key), v, least)
+	}
+	return int(v), nil
+}
+
+func newIsolationDetector(name string, spec isolationSpec, o Options) (Detector, error) {
+	info, _ := Lookup(name)
+	estimators, err := wholeSetting(info, o, "n_estimators", 1)
+	if err != nil {
+		return nil, err
+	}
+	maxSamples, err := wholeSetting(info, o, "max_samples", 2)
+	if err != nil {
+		return nil, err
+	}
+	capacity, err := wholeSetting(info, o, "reservoir_size", 2)
+	if err != nil {
+		return nil, err
+	}
+	minRows, err := minSizeForTrain(info, o)
+	if err != nil {
+		return nil, err
+	}
+	hours, err := o.Float(info, "min_history_hours")
+	if err != nil {
+		return nil, err
+	}
+	if hours < 0 || hours > 24*365 {
+		return nil, fmt.Errorf("detector %s: min_history_hours=%v must be within 0-8760", name, hours)
+	}
+	t, err := o.Float(info, "score_threshold")
+	if err != nil {
+		return nil, err
+	}
+	if t >= 0 || t < -1 {
+		return nil, fmt.Errorf("detector %s: %s=%v must be within -1 and 0 (scikit-learn's score_samples, e.g. -0.836)", name, envOrKey(info, "score_threshold"), t)
+	}
+	var gateZ float64
+	if spec.sensitivity != "" {
+		s, err := o.Float(info, spec.sensitivity)
+		if err != nil {
+			return nil, err
+		}
+		gateZ = model.SensitivityZ(s)
+	}
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	seed := uint64(o.Seed) ^ h.Sum64()
+	metrics := make([]source.Metric, len(spec.fields))
+	for i, f := range spec.fields {
+		metrics[i] = source.Metric{Name: f.name, Kind: f.kind, Field: f.name}
+	}
+	d := &isolationDetector{
+		name: name, cluster: o.Cluster, spec: spec, metrics: metrics,
+		threshold: model.ThresholdFromCalico(t), calicoScore: t, gateZ: gateZ,
+		minRows: minRows, minHistory: time.Duration(hours * float64(time.Hour)), trainInterval: o.TrainInterval,
+		forestCfg: model.ForestConfig{Estimators: estimators, MaxSamples: maxSamples, Seed: seed, Extrapolate: true},
+		capacity:  capacity, seed: seed, bucket: o.Bucket,
+	}
+	d.reset()
+	return d, nil
+}
+
+func (d *isolationDetector) dims() int { return len(d.spec.fields) + len(d.spec.ratios) }
+
+func (d *isolationDetector) reset() {
+	d.rows, d.firstSeen, d.lastTrain, d.firstFit, d.lastEnd = 0, time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	d.recent = map[Entity]*rowRing{}
+	d.forest = model.NewForest(d.forestCfg)
+	d.train = model.NewReservoir(d.dims(), d.capacity, d.seed)
+	d.baseline = model.NewSeasonal(model.SeasonalConfig{Bucket: d.bucket, MinSamples: seasonalMinSamples, LogScale: true})
+	d.keys = keyCache{}
+}
+
+func (d *isolationDetector) Name() string       { return d.name }
+func (d *isolationDetector) Threshold() float64 { return d.threshold }
+
+// Ready reports whether the forest is trained on enough rows and history.
+func (d *isolationDetector) Ready() bool {
+	return d.forest.Fitted() && d.rows >= d.minRows && d.lastEnd.Sub(d.firstFit) >= calibrationPeriod
+}
+
+// calibrationPeriod is how long a trained forest scores windows before the
+// detector judges, so that entities have a score history.
+const calibrationPeriod = 12 * time.Hour
+
+// Each entity's recent windows: its last day, and how many it needs
+// before a window of it can alert.
+const (
+	recentWindows    = 288
+	minRecentWindows = 72
+	// novelty is how much farther than that from its nearest recent
+	// window, relative to its distance from usual, a window must lie to be
+	// new for the entity.
+	novelty = 0.5
+)
+
+// rowRing holds an entity's most recent feature rows.
+type rowRing struct {
+	dims int
+	rows []float32 // row-major
+	next int
+}
+
+func (r *rowRing) len() int { return len(r.rows) / r.dims }
+
+func (r *rowRing) add(row []float64) {
+	if r.len() < recentWindows {
+		for _, v := range row {
+			r.rows = append(r.rows, float32(v))
+		}
+		return
+	}
+	for j, v := range row {
+		r.rows[r.next*r.dims+j] = float32(v)
+	}
+	r.next = (r.next + 1) % recentWindows
+}
+
+// nearest is the Euclidean distance from row to the closest recent row.
+func (r *rowRing) nearest(row []float64) float64 {
+	best := math.Inf(1)
+	for i := 0; i+r.dims <= len(r.rows); i += r.dims {
+		var d2 float64
+		for j, v := range row {
+			d := v - float64(r.rows[i+j])
+			d2 += d * d
+		}
+		best = min(best, d2)
+	}
+	return math.Sqrt(best)
+}
+
+func (d *isolationDetector) ring(e Entity) *rowRing {
+	r := d.recent[e]
+	if r == nil {
+		r = &rowRing{dims: d.dims()}
+		d.recent[e] = r
+	}
+	return r
+}
+
+func (d *isolationDetector) Queries() []source.Query {
+	return []source.Query{{Name: d.name, Log: d.spec.log, GroupBy: d.spec.groupBy, Filters: d.spec.filters, Metrics: d.metrics}}
+}
+
+// features turns a row's values into the model's features at w: each
+// field's deviation from its baseline in spreads, then the ratios'. ok is
+// false when a field has no baseline for the hour yet.
+func (d *isolationDetector) features(w source.Window, keys []string, values []float64) (feat []float64, ok bool) {
+	n := len(values)
+	d.res, d.spread, d.expected = grow(d.res, n), grow(d.spread, n), grow(d.expected, n)
+	feat = d.feat[:0]
+	for i, v := range values {
+		exp, sp, ok := d.baseline.Expect(keys[i], w.Start)
+		if !ok {
+			return nil, false
+		}
+		// Expect answers in values; the baseline lives in log1p space.
+		m := math.Log1p(exp)
+		d.spread[i] = math.Log1p(exp+sp) - m
+		d.res[i] = logValue(v) - m
+		d.expected[i] = exp
+		feat = append(feat, d.res[i]/d.spread[i])
+	}
+	for _, r := range d.spec.ratios {
+		a, b := r[0], r[1]
+		feat = append(feat, (d.res[a]-d.res[b])/math.Hypot(d.spread[a], d.spread[b]))
+	}
+	d.feat = feat
+	return feat, true
+}
+
+func grow(s []float64, n int) []float64 {
+	if cap(s) < n {
+		return make([]float64, n)
+	}
+	return s[:n]
+}
+
+// logValue is log1p of a field's value, negative, missing or infinite
+// values reading as 0, as the baseline learns it.
+func logValue(v float64) float64 {
+	if !(v > 0) || math.IsInf(v, 1) {
+		return 0
+	}
+	return math.Log1p(v)
+}
+
+// learnRow adds an entity's window to its baselines and, when it could be
+// judged, its features to the forest's training sample.
+func (d *isolationDetector) learnRow(w source.Window, keys []string, values, feat []float64) {
+	if feat != nil {
+		d.train.Add(feat)
+	}
+	for i, v := range values {
+		if !(v > 0) || math.IsInf(v, 1) {
+			v = 0
+		}
+		d.baseline.Observe(keys[i], w.Start, v)
+	}
+	d.rows++
+	if d.firstSeen.IsZero() {
+		d.firstSeen = w.Start
+	}
+}
+
+// maybeTrain rebuilds the forest from the training sample when the model
+// has learned enough and the train interval has passed since the last
+// build (every window when the interval is 0).
+func (d *isolationDetector) maybeTrain(w source.Window) {
+	if d.rows < d.minRows || d.train.Len() < 2 || w.End.Sub(d.firstSeen) < d.minHistory {
+		return
+	}
+	if d.forest.Fitted() && w.End.Sub(d.lastTrain) < d.trainInterval {
+		return
+	}
+	if d.forest.Fitted() && d.trainInterval == 0 && w.End.Equal(d.lastTrain) {
+		return
+	}
+	f := model.NewForest(d.forestCfg)
+	if err := f.Fit(d.train.Rows(), d.dims()); err != nil {
+		return // only non-finite features fail, and features are finite
+	}
+	d.forest, d.lastTrain = f, w.End
+	if d.firstFit.IsZero() {
+		d.firstFit = w.End
+	}
+	if d.baseline.Prune(w.Start.Add(-7*24*time.Hour)) > 0 {
+		d.keys = keyCache{}
+	}
+}
+
+// Learn adds the window's rows to the model.
+func (d *isolationDetector) Learn(w source.Window, rows [][]source.Row) {
+	if len(rows) == 0 {
+		return
+	}
+	for _, r := range rows[0] {
+		e, ok := d.spec.entity(d.cluster, r.Key)
+		if !ok || len(r.Values) != len(d.metrics) {
+			continue
+		}
+		keys := d.keys.fields(e, d.metrics)
+		feat, ok := d.features(w, keys, r.Values)
+		if ok {
+			d.ring(e).add(feat)
+		}
+		d.learnRow(w, keys, r.Values, feat)
+	}
+	d.lastEnd = w.End
+	d.maybeTrain(w)
+}
+
+// Judge scores every entity with baselines for the hour against the
+// forest, then learns the normal ones.
+func (d *isolationDetector) Judge(w source.Window, rows [][]source.Row) []Verdict {
+	if len(rows) == 0 {
+		return nil
+	}
+	var out []Verdict
+	for _, r := range rows[0] {
+		e, ok := d.spec.entity(d.cluster, r.Key)
+		if !ok || len(r.Values) != len(d.metrics) {
+			continue
+		}
+		keys := d.keys.fields(e, d.metrics)
+		feat, ok := d.features(w, keys, r.Values)
+		ring := d.ring(e)
+		if !ok || !d.forest.Fitted() || ring.len() < minRecentWindows {
+			if ok {
+				ring.add(feat)
+			}
+			d.learnRow(w, keys, r.Values, feat)
+			continue
+		}
+		main := d.spec.main
+		v := Verdict{
+			Detector: d.name, Entity: e, Window: w,
+			Score: d.forest.Score(feat), Threshold: d.threshold,
+			Observed: r.Values[main], Expected: d.expected[main],
+		}
+		v.Summary = d.summary(e, feat, r.Values, v)
+		if d.gateZ > 0 && v.Score >= d.threshold && feat[main] < d.gateZ {
+			// The main field must lie above its baseline by the
+			// sensitivity's deviation for the window to alert.
+			v.Score = math.Nextafter(d.threshold, 0)
+			v.Summary += fmt.Sprintf("; not alerting: %s is %+.1f spreads from usual, the sensitivity asks %.1f",
+				d.spec.fields[main].name, feat[main], d.gateZ)
+		}
+		if v.Score >= d.threshold {
+			var norm float64
+			for _, f := range feat {
+				norm += f * f
+			}
+			if near, far := ring.nearest(feat), math.Sqrt(norm); near < novelty*far {
+				v.Score = math.Nextafter(d.threshold, 0)
+				v.Summary += fmt.Sprintf("; not alerting: its last day had a window like it (%.1f apart, %.1f from usual)", near, far)
+			}
+		}
+		if !v.Anomalous() {
+			ring.add(feat)
+		}
+		if v.Anomalous() {
+			v.EvidenceQuery = []EvidenceQuery{{Log: string(d.spec.log), Filters: d.spec.evidence(r.Key), Limit: 5}}
+		} else {
+			d.learnRow(w, keys, r.Values, feat)
+		}
+		out = append(out, v)
+	}
+	d.lastEnd = w.End
+	d.maybeTrain(w)
+	return out
+}
+
+// summary names the entity's quantity, the features that depart most
+// from usual, and the score.
+func (d *isolationDetector) summary(e Entity, feat, values []float64, v Verdict) string {
+	var order [3]int
+	n := 0
+	for i := range feat {
+		j := n
+		if n < len(order) {
+			n++
+		} else if math.Abs(feat[i]) <= math.Abs(feat[order[n-1]]) {
+			continue
+		} else {
+			j = n - 1
+		}
+		for ; j > 0 && math.Abs(feat[i]) > math.Abs(feat[order[j-1]]); j-- {
+			order[j] = order[j-1]
+		}
+		order[j] = i
+	}
+	parts := make([]string, 0, n)
+	for _, i := range order[:n] {
+		if i < len(d.spec.fields) {
+			parts = append(parts, fmt.Sprintf("%s %.4g where %.4g is usual (%+.1f spreads)", d.spec.fields[i].name, values[i], d.expected[i], feat[i]))
+			continue
+		}
+		r := d.spec.ratios[i-len(d.spec.fields)]
+		parts = append(parts, fmt.Sprintf("%s per %s %+.1f spreads", d.spec.fields[r[0]].name, d.spec.fields[r[1]].name, feat[i]))
+	}
+	return fmt.Sprintf("%s in namespace %s: %s unlike usual at this hour: %s; isolation score %.3f (score_samples %.3f, alert at %.3f)",
+		e.Workload, e.Namespace, d.spec.what, strings.Join(parts, ", "), v.Score, -v.Score, d.calicoScore)
+}
+
+// SaveModel writes the forest, its training sample and the baselines.
+func (d *isolationDetector) SaveModel(w io.Writer) error {
+	forest, err := d.forest.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	train, err := d.train.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	baseline, err := d.baseline.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	var meta, rings bytes.Buffer
+	le := binary.LittleEndian
+	_ = binary.Write(&meta, le, []int64{timeNanos(d.firstSeen), timeNanos(d.lastTrain), timeNanos(d.firstFit), timeNanos(d.lastEnd), int64(d.dims())})
+	ents := make([]Entity, 0, len(d.recent))
+	for e := range d.recent {
+		ents = append(ents, e)
+	}
+	slices.SortFunc(ents, func(a, b Entity) int { return strings.Compare(a.Key(), b.Key()) })
+	_ = binary.Write(&rings, le, uint32(len(ents)))
+	for _, e := range ents {
+		for _, s := range []string{e.Cluster, e.Namespace, e.Workload, e.Type} {
+			_ = binary.Write(&rings, le, uint32(len(s)))
+			rings.WriteString(s)
+		}
+		r := d.recent[e]
+		_ = binary.Write(&rings, le, []uint32{uint32(r.next), uint32(r.len())})
+		_ = binary.Write(&rings, le, r.rows)
+	}
+	return writeModelFile(w, d.name, d.rows, meta.Bytes(), forest, train, baseline, rings.Bytes())
+}
+
+func timeNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func nanosTime(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// LoadModel replaces the model with a saved one; on error it is unchanged.
+func (d *isolationDetector) LoadModel(r io.Reader) error {
+	rows, parts, err := readModelFile(r, d.name, 5)
+	if err != nil {
+		return err
+	}
+	bad := func(what string, err error) error {
+		return fmt.Errorf("%s model: %s: %v: %w", d.name, what, err, errModelFile)
+	}
+	le := binary.LittleEndian
+	if len(parts[0]) != 40 {
+		return bad("header", fmt.Errorf("%d bytes", len(parts[0])))
+	}
+	var stamps [5]int64
+	for i := range stamps {
+		stamps[i] = int64(le.Uint64(parts[0][8*i:]))
+	}
+	dims := stamps[4]
+	if dims != int64(d.dims()) {
+		return bad("features", fmt.Errorf("the file has %d features, this detector %d", dims, d.dims()))
+	}
+	forest := model.NewForest(d.forestCfg)
+	if err := forest.UnmarshalBinary(parts[1]); err != nil {
+		return bad("forest", err)
+	}
+	if forest.Fitted() && forest.Dims() != d.dims() {
+		return bad("forest", fmt.Errorf("%d features", forest.Dims()))
+	}
+	train := model.NewReservoir(1, 1, 0)
+	if err := train.UnmarshalBinary(parts[2]); err != nil {
+		return bad("training sample", err)
+	}
+	if train.Dims() != d.dims() {
+		return bad("training sample", fmt.Errorf("%d features", train.Dims()))
+	}
+	baseline := model.NewSeasonal(d.baseline.Config())
+	if err := baseline.UnmarshalBinary(parts[3]); err != nil {
+		return bad("baselines", err)
+	}
+	recent, err := readRowRings(parts[4], d.dims())
+	if err != nil {
+		return bad("recent windows", err)
+	}
+	d.rows, d.firstSeen, d.lastTrain = rows, nanosTime(stamps[0]), nanosTime(stamps[1])
+	d.firstFit, d.lastEnd = nanosTime(stamps[2]), nanosTime(stamps[3])
+	d.forest, d.train, d.baseline, d.keys, d.recent = forest, train, baseline, keyCache{}, recent
+	return nil
+}
+
+func readRowRings(p []byte, dims int) (map[Entity]*rowRing, error) {
+	le := binary.LittleEndian
+	truncated := errors.New("truncated")
+	u32 := func() (uint32, bool) {
+		if len(p) < 4 {
+			return 0, false
+		}
+		v := le.Uint32(p)
+		p = p[4:]
+		return v, true
+	}
+	n, ok := u32()
+	if !ok || uint64(n) > uint64(len(p)) {
+		return nil, truncated
+	}
+	out := make(map[Entity]*rowRing, n)
+	for range n {
+		var e Entity
+		for _, s := range []*string{&e.Cluster, &e.Namespace, &e.Workload, &e.Type} {
+			l, ok := u32()
+			if !ok || uint64(l) > uint64(len(p)) {
+				return nil, truncated
+			}
+			*s, p = string(p[:l]), p[l:]
+		}
+		next, ok1 := u32()
+		count, ok2 := u32()
+		size := uint64(count) * uint64(dims)
+		if !ok1 || !ok2 || count > recentWindows || uint64(len(p)) < 4*size || (next != 0 && (count < recentWindows || next >= count)) {
+			return nil, fmt.Errorf("entity %s: malformed", e.Key())
+		}
+		r := &rowRing{dims: dims, rows: make([]float32, size), next: int(next)}
+		for i := range r.rows {
+			r.rows[i] = math.Float32frombits(le.Uint32(p[4*i:]))
+		}
+		p = p[4*size:]
+		out[e] = r
+	}
+	if len(p) != 0 {
+		return nil, fmt.Errorf("%d bytes left over", len(p))
+	}
+	return out, nil
+}
