@@ -54,6 +54,9 @@ type Model struct {
 	// in the training labels.
 	meanLogP, sdLogP float64
 	learned          int // labels added by Learn
+	// known are registered domains of the shipped names and of the names
+	// learned: they score 0 whatever they look like ("msftncsi.com").
+	known map[string]bool
 }
 
 // Default returns a new model trained on the shipped lists; every call
@@ -67,6 +70,9 @@ var defaultModel = sync.OnceValue(func() *Model {
 		n, err := Parse(line)
 		if err != nil {
 			panic("dnsname: shipped name " + line + ": " + err.Error())
+		}
+		if n.Registered != "" && !n.Internal {
+			m.known[n.Registered] = true
 		}
 		for _, l := range strings.Split(n.FQDN, ".") {
 			if l == n.Suffix {
@@ -98,7 +104,7 @@ func eachLine(data []byte, f func(string)) {
 }
 
 func newModel() *Model {
-	return &Model{tri: make([]uint32, symbols*symbols*symbols), ctx: make([]uint32, symbols*symbols)}
+	return &Model{tri: make([]uint32, symbols*symbols*symbols), ctx: make([]uint32, symbols*symbols), known: map[string]bool{}}
 }
 
 // Clone returns an independent copy of m.
@@ -106,6 +112,10 @@ func (m *Model) Clone() *Model {
 	c := *m
 	c.tri = append([]uint32(nil), m.tri...)
 	c.ctx = append([]uint32(nil), m.ctx...)
+	c.known = make(map[string]bool, len(m.known))
+	for k := range m.known {
+		c.known[k] = true
+	}
 	return &c
 }
 
@@ -167,10 +177,14 @@ func (m *Model) calibrate(labels []string) {
 	m.sdLogP = math.Sqrt(max(sumSq/n-m.meanLogP*m.meanLogP, 1e-9))
 }
 
-// Learn adds the labels of a name the cluster resolves to the model, so the
-// cluster's own names (its services, its vendors) look legitimate. The
-// calibration is kept: learning only makes known names more likely.
+// Learn adds a name the cluster resolves to the model: its registered
+// domain becomes known, and its labels make names like it (the cluster's
+// services, its vendors) look legitimate. The calibration is kept: learning
+// only makes known names more likely.
 func (m *Model) Learn(n Name) {
+	if n.Registered != "" && !n.Internal {
+		m.known[n.Registered] = true
+	}
 	for l := range strings.SplitSeq(n.FQDN, ".") {
 		if l != n.Suffix {
 			m.add(l)
@@ -296,11 +310,23 @@ func (m *Model) ScoreLabel(label string) float64 {
 // "xn--"): their ASCII form is an encoding, not a word the model knows.
 const IDNMaxScore = 0.4
 
+// Known reports whether a registered domain is one of the shipped names'
+// or was learned.
+func (m *Model) Known(registered string) bool { return m.known[registered] }
+
 // Score is how machine-generated a name looks, 0..1: the score of its
 // registered label, where domain generation algorithms put their output.
-// Names that do not resolve on the internet (Internal) and public suffixes
-// score 0.
+// Known registered domains, names that do not resolve on the internet
+// (Internal) and public suffixes score 0.
 func (m *Model) Score(n Name) float64 {
+	if m.known[n.Registered] {
+		return 0
+	}
+	return m.scoreUnknown(n)
+}
+
+// scoreUnknown is Score for a name whatever the known domains.
+func (m *Model) scoreUnknown(n Name) float64 {
 	if n.Internal || n.Label == "" {
 		return 0
 	}

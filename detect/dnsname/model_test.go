@@ -11,14 +11,20 @@ import (
 // nameThreshold is the score the DNS detectors call suspicious.
 const nameThreshold = 0.5
 
-func score(t testing.TB, m *Model, qname string) float64 {
+func parse(t testing.TB, qname string) Name {
 	t.Helper()
 	n, err := Parse(qname)
 	if err != nil {
 		t.Fatalf("Parse(%q): %v", qname, err)
 	}
-	return m.Score(n)
+	return n
 }
+
+func score(t testing.TB, m *Model, qname string) float64 { return m.Score(parse(t, qname)) }
+
+// modelScore is the score of the character model alone, whatever the
+// known domains.
+func modelScore(t testing.TB, m *Model, qname string) float64 { return m.scoreUnknown(parse(t, qname)) }
 
 func TestScoreFamousNames(t *testing.T) {
 	m := Default()
@@ -47,9 +53,11 @@ func TestScoreFamousNames(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := score(t, m, tt.qname)
-			if got := s >= nameThreshold; got != tt.generated {
-				t.Errorf("Score(%q) = %.3f: generated %v, want %v", tt.qname, s, got, tt.generated)
+			// The character model alone, and with the known domains.
+			for _, s := range []float64{modelScore(t, m, tt.qname), score(t, m, tt.qname)} {
+				if got := s >= nameThreshold; got != tt.generated {
+					t.Errorf("score of %q = %.3f: generated %v, want %v", tt.qname, s, got, tt.generated)
+				}
 			}
 		})
 	}
@@ -89,7 +97,7 @@ func TestScoreSeparatesLegitimateFromRandomNames(t *testing.T) {
 	benign := heldOut(t)
 	flagged, highest, highestName := 0, 0.0, ""
 	for _, q := range benign {
-		s := score(t, m, q)
+		s := modelScore(t, m, q)
 		if s > highest {
 			highest, highestName = s, q
 		}
@@ -123,15 +131,19 @@ func TestScoreSeparatesLegitimateFromRandomNames(t *testing.T) {
 
 func TestLearnMakesTheClusterNamesLegitimate(t *testing.T) {
 	m := Default()
-	const q = "qzvtrkx-gw.example.com" // an odd name of the cluster's own vendor
-	before := score(t, m, q)
-	n, _ := Parse(q)
+	const q, similar = "qzvtrkx-gw.example.com", "qzvtrkx-gw2.example.org" // odd names of the cluster's own vendor
+	before, similarBefore := score(t, m, q), score(t, m, similar)
+	n := parse(t, q)
 	for range 50 {
 		m.Learn(n)
 	}
-	after := score(t, m, q)
-	if after >= before || after >= nameThreshold {
-		t.Errorf("score of %s went from %.3f to %.3f after learning it, want it lower and under %.1f", q, before, after, nameThreshold)
+	if !m.Known("example.com") || m.Known("example.org") || score(t, m, q) != 0 {
+		t.Errorf("after learning %s: known %v, %s known %v, score %.3f; want it known and scoring 0",
+			q, m.Known("example.com"), "example.org", m.Known("example.org"), score(t, m, q))
+	}
+	after := score(t, m, similar)
+	if after >= similarBefore || after >= nameThreshold {
+		t.Errorf("score of %s went from %.3f to %.3f after learning %s, want it lower and under %.1f", similar, similarBefore, after, q, nameThreshold)
 	}
 	if fresh := score(t, Default(), q); fresh != before {
 		t.Errorf("learning changed the shipped model: %.3f then %.3f", before, fresh)
@@ -143,7 +155,7 @@ func TestLearnMakesTheClusterNamesLegitimate(t *testing.T) {
 
 func TestScoreIsDeterministic(t *testing.T) {
 	a, b := Default(), Default()
-	for _, q := range []string{"google.com", "kqlxtqptsmys.ru", "api.stripe.com"} {
+	for _, q := range []string{"google.com", "kqlxtqptsmys.ru", "api.stripe.com", "qzvtrkx-gw.example.com"} {
 		if x, y := score(t, a, q), score(t, b, q); x != y {
 			t.Errorf("Score(%q) = %v then %v", q, x, y)
 		}
