@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"math"
 	"sort"
 	"strings"
 
@@ -73,9 +74,12 @@ func dnsClients(rows []source.Row) []*dnsClient {
 			byName[ck+"\x00"+n.FQDN] = q
 			c.names = append(c.names, q)
 		}
-		count := max(r.Values[0], 0)
+		count := r.Values[0]
 		if count == 0 && len(r.Values) > 1 {
 			count = r.Values[1] // records without a count field
+		}
+		if !(count >= 0) || math.IsInf(count, 0) {
+			count = 0 // a broken count weighs nothing
 		}
 		q.queries += count
 		if r.Key[3] != "" {

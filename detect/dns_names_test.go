@@ -279,3 +279,31 @@ func newDGAForBench(b *testing.B) Detector {
 	}
 	return d
 }
+
+// FuzzDNSDetectorsJudge feeds query names and answer codes as they come
+// from the logs: scores stay in 0..1 and no name reaches the entity.
+func FuzzDNSDetectorsJudge(f *testing.F) {
+	f.Add("kqlxtqptsmys.ru", "NXDomain", 3.0)
+	f.Add("mzxw6ytboi.t.example.org.", "NoError", 1.0)
+	f.Add("a..b", "", -1.0)
+	f.Add(strings.Repeat("x", 300), "ServFail", 1e18)
+	f.Fuzz(func(t *testing.T, qname, rcode string, count float64) {
+		rows := append(clientRows("shop", "cart-*", withTLDs(randomLabels(1, 6, 10, 16, testLetters), "com"), "NXDomain", 1),
+			dnsRow("shop", "cart-*", qname, rcode, count))
+		for _, name := range dnsDetectors {
+			info, _ := Lookup(name)
+			d, err := info.New(Options{Cluster: "c1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range d.Judge(testWindow, [][]source.Row{rows}) {
+				if !(v.Score >= 0 && v.Score <= 1) {
+					t.Fatalf("%s: score %v outside 0..1 for %q", name, v.Score, qname)
+				}
+				if v.Entity != (Entity{Cluster: "c1", Namespace: "shop", Workload: "cart-*", Type: "wep"}) {
+					t.Fatalf("%s: entity %+v is not the client", name, v.Entity)
+				}
+			}
+		}
+	})
+}

@@ -50,6 +50,9 @@ const nameWeight = 5
 type Model struct {
 	tri []uint32 // n(a b c), index (a*symbols+b)*symbols+c
 	ctx []uint32 // n(a b ·)
+	// logP holds log P(c | a b) for every trigram, kept in step with the
+	// counts, so scoring needs no logarithm.
+	logP []float64
 	// meanLogP and sdLogP describe the log-probability of one transition
 	// in the training labels.
 	meanLogP, sdLogP float64
@@ -79,15 +82,18 @@ var defaultModel = sync.OnceValue(func() *Model {
 				continue
 			}
 			for range nameWeight {
-				m.add(l)
+				m.count(l, false)
 			}
 			labels = append(labels, l)
 		}
 	})
 	eachLine(wordsTxt, func(line string) {
-		m.add(line)
+		m.count(line, false)
 		labels = append(labels, line)
 	})
+	for k := range symbols * symbols {
+		m.refresh(uint32(k))
+	}
 	m.calibrate(labels)
 	return m
 })
@@ -104,7 +110,14 @@ func eachLine(data []byte, f func(string)) {
 }
 
 func newModel() *Model {
-	return &Model{tri: make([]uint32, symbols*symbols*symbols), ctx: make([]uint32, symbols*symbols), known: map[string]bool{}}
+	m := &Model{
+		tri: make([]uint32, symbols*symbols*symbols), ctx: make([]uint32, symbols*symbols),
+		logP: make([]float64, symbols*symbols*symbols), known: map[string]bool{},
+	}
+	for k := range symbols * symbols {
+		m.refresh(uint32(k))
+	}
+	return m
 }
 
 // Clone returns an independent copy of m.
@@ -112,6 +125,7 @@ func (m *Model) Clone() *Model {
 	c := *m
 	c.tri = append([]uint32(nil), m.tri...)
 	c.ctx = append([]uint32(nil), m.ctx...)
+	c.logP = append([]float64(nil), m.logP...)
 	c.known = make(map[string]bool, len(m.known))
 	for k := range m.known {
 		c.known[k] = true
@@ -120,8 +134,12 @@ func (m *Model) Clone() *Model {
 }
 
 // add counts the trigrams of one label, with two boundaries before and one
-// after it.
-func (m *Model) add(label string) {
+// after it, and brings their log-probabilities up to date.
+func (m *Model) add(label string) { m.count(label, true) }
+
+// count counts the trigrams of one label; with refresh false the
+// log-probabilities are left stale (training refreshes them once at the end).
+func (m *Model) count(label string, refresh bool) {
 	a, b := uint32(boundary), uint32(boundary)
 	for i := 0; i <= len(label); i++ {
 		c := uint32(boundary)
@@ -132,14 +150,25 @@ func (m *Model) add(label string) {
 		if m.tri[k*symbols+c] < math.MaxUint32 {
 			m.tri[k*symbols+c]++
 			m.ctx[k]++
+			if refresh {
+				m.refresh(k)
+			}
 		}
 		a, b = b, c
 	}
 }
 
-// logP returns the natural log-likelihood of label under the model and how
-// many transitions it has (its length plus the end).
-func (m *Model) logP(label string) (float64, int) {
+// refresh recomputes the log-probabilities of context k.
+func (m *Model) refresh(k uint32) {
+	denom := float64(m.ctx[k]) + symbols - 1
+	for c := range uint32(symbols) {
+		m.logP[k*symbols+c] = math.Log((float64(m.tri[k*symbols+c]) + 1) / denom)
+	}
+}
+
+// logLikelihood returns the natural log-likelihood of label under the
+// model and how many transitions it has (its length plus the end).
+func (m *Model) logLikelihood(label string) (float64, int) {
 	a, b := uint32(boundary), uint32(boundary)
 	sum := 0.0
 	for i := 0; i <= len(label); i++ {
@@ -147,8 +176,7 @@ func (m *Model) logP(label string) (float64, int) {
 		if i < len(label) {
 			c = uint32(symbolOf[label[i]])
 		}
-		k := a*symbols + b
-		sum += math.Log((float64(m.tri[k*symbols+c]) + 1) / (float64(m.ctx[k]) + symbols - 1))
+		sum += m.logP[(a*symbols+b)*symbols+c]
 		a, b = b, c
 	}
 	return sum, len(label) + 1
@@ -165,8 +193,7 @@ func (m *Model) calibrate(labels []string) {
 			if i < len(l) {
 				c = uint32(symbolOf[l[i]])
 			}
-			k := a*symbols + b
-			lp := math.Log((float64(m.tri[k*symbols+c]) + 1) / (float64(m.ctx[k]) + symbols - 1))
+			lp := m.logP[(a*symbols+b)*symbols+c]
 			n++
 			sum += lp
 			sumSq += lp * lp
@@ -229,7 +256,7 @@ func (m *Model) Measure(label string) Features {
 	if label == "" {
 		return f
 	}
-	lp, t := m.logP(label)
+	lp, t := m.logLikelihood(label)
 	f.Surprise = (m.meanLogP*float64(t) - lp) / (m.sdLogP * math.Sqrt(float64(t)))
 	f.MeanSurprise = (m.meanLogP*float64(t) - lp) / (m.sdLogP * float64(t))
 	var counts [symbols]int

@@ -176,3 +176,20 @@ func BenchmarkParseAndScore(b *testing.B) {
 		_ = m.Score(n)
 	}
 }
+
+func BenchmarkScoreLabel(b *testing.B) {
+	m := Default()
+	labels := []string{"google", "kqlxtqptsmys", "kubernetes", "followcompletehistory", "x7k2jq9wz0pl"}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		_ = m.ScoreLabel(labels[i%len(labels)])
+	}
+}
+
+func BenchmarkDefault(b *testing.B) {
+	b.ReportAllocs()
+	for range b.N {
+		_ = Default()
+	}
+}
