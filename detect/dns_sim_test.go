@@ -2,6 +2,8 @@ package detect
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -124,5 +126,81 @@ func TestDNSDetectorsOnSimulatedDays(t *testing.T) {
 		if res.tp == 0 {
 			t.Errorf("%s found none of its attacks", name)
 		}
+	}
+}
+
+// attackScore plays one attack in one simulated window and returns the
+// attacker's score from a fresh detector.
+func attackScore(t *testing.T, detector string, s simulate.Scenario, at time.Time, namespace, workload string) float64 {
+	t.Helper()
+	c := simulate.New(simulate.Options{Seed: 29}, s)
+	w := source.Window{Start: at, End: at.Add(c.Bucket())}
+	info, _ := Lookup(detector)
+	d, err := info.New(Options{Cluster: c.Name(), Bucket: c.Bucket()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := simulate.NewSource(c)
+	var rows [][]source.Row
+	for _, q := range d.Queries() {
+		r, err := src.Aggregate(context.Background(), w, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, r)
+	}
+	aggr := c.Workload(namespace, workload).NameAggr()
+	for _, v := range d.Judge(w, rows) {
+		if v.Entity.Namespace == namespace && v.Entity.Workload == aggr {
+			return v.Score
+		}
+	}
+	t.Fatalf("%s judged no verdict for %s/%s", detector, namespace, workload)
+	return 0
+}
+
+// TestDNSDetectorsSensitivity plays each attack at several rates in one
+// window and reports the score each rate reaches: the library's rates are
+// found, a couple of lookups or queries are not.
+func TestDNSDetectorsSensitivity(t *testing.T) {
+	at := time.Date(2026, 3, 2, 14, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name, detector string
+		rates          []int
+		make           func(rate int) simulate.Scenario
+		found, quiet   int // a rate that must alert, one that must not
+	}{
+		{"random-character generator, names per window", "dga", []int{2, 4, 6, 8, 10, 15, 30},
+			func(n int) simulate.Scenario {
+				return simulate.DGALookups{At: at, Namespace: "shop", Workload: "cart", Family: simulate.DGARandom, PerBucket: n}
+			}, 30, 2},
+		{"dictionary-word generator, names per window", "dga", []int{2, 4, 6, 8, 10, 15, 30},
+			func(n int) simulate.Scenario {
+				return simulate.DGALookups{At: at, Namespace: "shop", Workload: "cart", Family: simulate.DGAWords, PerBucket: n}
+			}, 30, 2},
+		{"base32 tunnel, queries of 30 bytes per window", "dns_tunnel", []int{5, 10, 20, 40, 80, 300},
+			func(n int) simulate.Scenario {
+				return simulate.DNSTunnel{At: at, Namespace: "shop", Workload: "cart", Encoding: simulate.EncodingBase32, PerBucket: n}
+			}, 300, 5},
+		{"hex tunnel, queries of 30 bytes per window", "dns_tunnel", []int{5, 10, 20, 40, 80, 300},
+			func(n int) simulate.Scenario {
+				return simulate.DNSTunnel{At: at, Namespace: "shop", Workload: "cart", Encoding: simulate.EncodingHex, PerBucket: n}
+			}, 300, 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var line []string
+			for _, rate := range tt.rates {
+				s := attackScore(t, tt.detector, tt.make(rate), at, "shop", "cart")
+				line = append(line, fmt.Sprintf("%d: %.2f", rate, s))
+				if rate == tt.found && s < 0.5 {
+					t.Errorf("rate %d scores %.3f, under the default threshold", rate, s)
+				}
+				if rate == tt.quiet && s >= 0.5 {
+					t.Errorf("rate %d scores %.3f, at or above the default threshold", rate, s)
+				}
+			}
+			t.Logf("%s: score by rate: %s", tt.detector, strings.Join(line, ", "))
+		})
 	}
 }
