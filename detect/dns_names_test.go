@@ -307,3 +307,37 @@ func FuzzDNSDetectorsJudge(f *testing.F) {
 		}
 	})
 }
+
+// A vendor whose names look generated is learned from the windows where
+// its clients are quiet, and is not counted against them afterwards; names
+// that fail and clients that alert teach nothing.
+func TestDGALearnsTheClusterVendors(t *testing.T) {
+	odd := withTLDs(randomLabels(11, 8, 10, 14, testLetters), "com")
+	d := newTestDetector(t, "dga", nil).(*dga)
+	before := d.Judge(testWindow, [][]source.Row{clientRows("shop", "cart-*", odd, "NoError", 4)})[0]
+	if !before.Anomalous() {
+		t.Fatalf("8 random-looking names score %.3f before learning, want an alert to start from", before.Score)
+	}
+	l := newTestDetector(t, "dga", nil).(*dga)
+	// One quiet client resolves two of them at a time with the usual
+	// vendors; two more fail.
+	for i, rcode := range []string{"NoError", "NoError", "NXDomain"} {
+		l.Learn(testWindow, [][]source.Row{append(clientRows("shop", "frontend-*", vendorNames, "NoError", 9),
+			clientRows("shop", "frontend-*", odd[2*i:2*i+2], rcode, 2)...)})
+	}
+	// and a generator's names teach nothing.
+	l.Learn(testWindow, [][]source.Row{clientRows("shop", "bad-*", withTLDs(randomLabels(12, 30, 10, 14, testLetters), "net"), "NoError", 1)})
+	for _, q := range odd[4:6] {
+		if l.learned[q] {
+			t.Errorf("%s was learned though it answered NXDomain", q)
+		}
+	}
+	if len(l.learned) != len(vendorNames)-1+4 {
+		t.Errorf("learned %d names, want the %d vendors outside the cluster and 4 odd names", len(l.learned), len(vendorNames)-1)
+	}
+	after := l.Judge(testWindow, [][]source.Row{clientRows("shop", "cart-*", odd, "NoError", 4)})[0]
+	t.Logf("8 odd vendor names: score %.3f before learning, %.3f after learning 4 of them", before.Score, after.Score)
+	if after.Score >= before.Score || after.Anomalous() {
+		t.Errorf("score %.3f after learning, want under %.3f and no alert", after.Score, before.Score)
+	}
+}
