@@ -186,6 +186,23 @@ func base32Labels(seed uint64, n, size int) []string {
 	return out
 }
 
+// nibbles writes each hex string as a reversed IPv6 address is written
+// under ip6.arpa or a blocklist: one label per hex digit, last first.
+func nibbles(hexes []string) []string {
+	out := make([]string, 0, len(hexes))
+	for _, h := range hexes {
+		if len(h) < 32 || strings.Trim(h, "0123456789abcdef") != "" {
+			continue
+		}
+		var labels []string
+		for i := 31; i >= 0; i-- {
+			labels = append(labels, h[i:i+1])
+		}
+		out = append(out, strings.Join(labels, "."))
+	}
+	return out
+}
+
 func TestDNSTunnel(t *testing.T) {
 	under := func(labels []string, domain string) []string {
 		out := make([]string, len(labels))
@@ -210,6 +227,8 @@ func TestDNSTunnel(t *testing.T) {
 			nil, clientRows("shop", "cart-*", under(base32Labels(3, 5, 30), "example.org"), "NoError", 1), false, ""},
 		{"hashed CDN host names do not alert",
 			nil, clientRows("shop", "frontend-*", under(randomLabels(4, 200, 13, 14, testLetters+"0123456789"), "cloudfront.net"), "NoError", 3), false, ""},
+		{"a mail server's blocklist lookups of IPv6 senders do not alert",
+			nil, clientRows("mail", "postfix-*", under(nibbles(base32Labels(8, 300, 16)), "zen.spamhaus.org"), "NXDomain", 1), false, ""},
 		{"long readable subdomains do not alert",
 			nil, clientRows("monitoring", "prometheus-*", under(wordLabels(5, 200), "internal-metrics.example.com"), "NoError", 1), false, ""},
 		{"encoded names spread over many domains do not alert",

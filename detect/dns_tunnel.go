@@ -28,10 +28,14 @@ func init() {
 	})
 }
 
-// A subdomain looks encoded when it is long, far less likely than the
-// words names are made of, character by character, and varied.
+// A subdomain looks encoded when it is long, packed into long labels (as
+// tunnels fill them for throughput; one-character labels are nibbles of a
+// reversed IPv6 address, as mail servers' blocklist lookups make), far less
+// likely than the words names are made of, character by character, and
+// varied.
 const (
 	tunnelMinChars     = 16  // characters of the subdomain, dots left out
+	tunnelMinLabel     = 12  // characters of its longest label
 	tunnelMeanSurprise = 1.0 // see dnsname.Features.MeanSurprise
 	tunnelMinEntropy   = 3.0 // bits per character
 	tunnelExamples     = 5
@@ -73,6 +77,13 @@ func (d *dnsTunnel) Queries() []source.Query { return []source.Query{dnsNameQuer
 func (d *dnsTunnel) encoded(sub string) (int, bool) {
 	s := strings.ReplaceAll(sub, ".", "")
 	if len(s) < tunnelMinChars {
+		return len(s), false
+	}
+	longest := 0
+	for l := range strings.SplitSeq(sub, ".") {
+		longest = max(longest, len(l))
+	}
+	if longest < tunnelMinLabel {
 		return len(s), false
 	}
 	f := d.model.Measure(s)

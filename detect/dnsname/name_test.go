@@ -1,6 +1,7 @@
 package dnsname
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -64,6 +65,11 @@ func FuzzParse(f *testing.F) {
 	for _, s := range []string{"google.com", "www.bbc.co.uk.", "kubernetes.default.svc.cluster.local",
 		"d111111abcdef8.cloudfront.net", "com", "a..b", "10.0.96.10.in-addr.arpa", "xn--bcher-kva.de", "_dmarc.example.org"} {
 		f.Add(s)
+	}
+	if data, err := os.ReadFile("testdata/held_out_names.txt"); err == nil {
+		for _, l := range strings.Split(string(data), "\n") {
+			f.Add(l)
+		}
 	}
 	m := Default()
 	f.Fuzz(func(t *testing.T, qname string) {
