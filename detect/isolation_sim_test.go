@@ -45,7 +45,7 @@ func degradationDays() (*simulate.Cluster, time.Time, time.Time) {
 // playDays runs the detectors over [start, end) of c as the engine does
 // (Learn while not ready, Judge once ready) and scores their anomalous
 // verdicts against the labels.
-func playDays(t *testing.T, c *simulate.Cluster, start, end time.Time, names []string, o Options) map[string]*weekResult {
+func playIsolationDays(t *testing.T, c *simulate.Cluster, start, end time.Time, names []string, o Options) map[string]*weekResult {
 	t.Helper()
 	src := simulate.NewSourceWithRetention(c, time.Hour)
 	bucket := c.Bucket()
@@ -139,7 +139,7 @@ func TestLearnedDetectorsOnSimulatedDays(t *testing.T) {
 	}
 	c, end, _ := degradationDays()
 	// Calico's demo retrains every 20 minutes; hourly keeps the test short.
-	results := playDays(t, c, weekStart, end, learnedDetectors, Options{Seed: 1, TrainInterval: time.Hour})
+	results := playIsolationDays(t, c, weekStart, end, learnedDetectors, Options{Seed: 1, TrainInterval: time.Hour})
 	workloads := map[string]bool{}
 	totalFP := 0
 	judgedDays := 0.0

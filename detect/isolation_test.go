@@ -211,7 +211,7 @@ func TestIsolationModelSurvivesARestart(t *testing.T) {
 		data []byte
 		into string
 	}{
-		{"a flipped byte", flip(saved, len(saved)/2), "dns_latency"},
+		{"a flipped byte", flipIsolation(saved, len(saved)/2), "dns_latency"},
 		{"truncated", saved[:len(saved)-9], "dns_latency"},
 		{"another detector's model", saved, "l7_latency"},
 	}
@@ -228,7 +228,7 @@ func TestIsolationModelSurvivesARestart(t *testing.T) {
 	}
 }
 
-func flip(b []byte, i int) []byte {
+func flipIsolation(b []byte, i int) []byte {
 	c := append([]byte(nil), b...)
 	c[i] ^= 0x40
 	return c
