@@ -115,7 +115,7 @@ const (
 func isolationParams(estimatorsEnv, thresholdEnv string) []Param {
 	return []Param{
 		{Key: "n_estimators", Env: estimatorsEnv, Default: "100", Help: "trees in the isolation forest"},
-		{Key: "score_threshold", Env: thresholdEnv, Default: "-0.836",
+		{Key: "forest_score_threshold", Env: thresholdEnv, Default: "-0.836",
 			Help: "scikit-learn's score_samples at or below which a window alerts, -1..0; more negative means fewer alerts (the exported score is its negation)"},
 		{Key: "max_samples", Default: "256", Help: "rows each tree is grown from"},
 		{Key: "reservoir_size", Default: defaultIsolationReservoir, Help: "rows kept, uniformly over history, to train the forest on"},
@@ -160,12 +160,12 @@ func newIsolationDetector(name string, spec isolationSpec, o Options) (Detector,
 	if hours < 0 || hours > 24*365 {
 		return nil, fmt.Errorf("detector %s: min_history_hours=%v must be within 0-8760", name, hours)
 	}
-	t, err := o.Float(info, "score_threshold")
+	t, err := o.Float(info, "forest_score_threshold")
 	if err != nil {
 		return nil, err
 	}
 	if t >= 0 || t < -1 {
-		return nil, fmt.Errorf("detector %s: %s=%v must be within -1 and 0 (scikit-learn's score_samples, e.g. -0.836)", name, envOrKey(info, "score_threshold"), t)
+		return nil, fmt.Errorf("detector %s: %s=%v must be within -1 and 0 (scikit-learn's score_samples, e.g. -0.836)", name, envOrKey(info, "forest_score_threshold"), t)
 	}
 	var gateZ float64
 	if spec.sensitivity != "" {

@@ -122,8 +122,8 @@ func TestIsolationDetectorsRefuseBadSettings(t *testing.T) {
 	tests := []struct {
 		name, detector, key, value, mention string
 	}{
-		{"a positive score threshold", "dns_latency", "score_threshold", "0.8", "AD_DnsLatency_IsolationForest_score_threshold"},
-		{"a score threshold below -1", "l7_latency", "score_threshold", "-1.5", "AD_L7Latency_IsolationForest_score_threshold"},
+		{"a positive score threshold", "dns_latency", "forest_score_threshold", "0.8", "AD_DnsLatency_IsolationForest_score_threshold"},
+		{"a score threshold below -1", "l7_latency", "forest_score_threshold", "-1.5", "AD_L7Latency_IsolationForest_score_threshold"},
 		{"no trees", "dns_latency", "n_estimators", "0", "AD_DnsLatency_IsolationForest_n_estimators"},
 		{"a fraction of a tree", "l7_latency", "n_estimators", "2.5", "AD_L7Latency_IsolationForest_n_estimators"},
 		{"one sample per tree", "multivariable_flow", "max_samples", "1", "max_samples"},

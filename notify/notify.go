@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
@@ -29,6 +30,23 @@ type Policy struct {
 	// DetectorSeverity overrides Severity per detector (a GlobalAlert's
 	// spec.severity).
 	DetectorSeverity map[string]int
+	// DetectorMinScore raises MinScore for one detector (our
+	// configuration file's score_threshold).
+	DetectorMinScore map[string]float64
+	// Muted reports a verdict silenced for now (our configuration file's
+	// silences by detector, namespace and workload, until an end time);
+	// nil mutes nothing.
+	Muted func(detector, namespace, workload string, now time.Time) bool
+	// Texts are the summary and description of a detector's alerts and
+	// events (a GlobalAlert's spec.summary and spec.description).
+	Texts map[string]Text
+	// Now is the clock silences are judged by; nil means time.Now.
+	Now func() time.Time
+}
+
+// Text is the wording a user configured for a detector's alerts.
+type Text struct {
+	Summary, Description string
 }
 
 // Validate reports a policy that cannot be used, naming the field.
@@ -44,13 +62,54 @@ func (p Policy) Validate() error {
 			return fmt.Errorf("severity %d of detector %s is outside 0..100", s, d)
 		}
 	}
+	for d, s := range p.DetectorMinScore {
+		if s < 0 || s > 1 {
+			return fmt.Errorf("score threshold %v of detector %s is outside 0..1", s, d)
+		}
+	}
 	return nil
 }
 
 // Alerts reports whether v raises an alert under the policy.
 func (p Policy) Alerts(v detect.Verdict) bool {
-	return v.Anomalous() && v.Score >= p.MinScore && !p.Silenced[v.Detector]
+	if !v.Anomalous() || v.Score < p.MinScore || p.Silenced[v.Detector] || v.Score < p.DetectorMinScore[v.Detector] {
+		return false
+	}
+	if p.Muted != nil {
+		now := time.Now
+		if p.Now != nil {
+			now = p.Now
+		}
+		if p.Muted(v.Detector, v.Entity.Namespace, v.Entity.Workload, now()) {
+			return false
+		}
+	}
+	return true
 }
+
+// LivePolicy holds the policy in force; a configuration reload replaces
+// it while notifiers read it. The zero value holds the zero Policy.
+type LivePolicy struct {
+	p atomic.Pointer[Policy]
+}
+
+// NewLivePolicy holds p.
+func NewLivePolicy(p Policy) *LivePolicy {
+	l := &LivePolicy{}
+	l.Set(p)
+	return l
+}
+
+// Get returns the policy in force.
+func (l *LivePolicy) Get() Policy {
+	if p := l.p.Load(); p != nil {
+		return *p
+	}
+	return Policy{}
+}
+
+// Set puts p in force.
+func (l *LivePolicy) Set(p Policy) { l.p.Store(&p) }
 
 // SeverityOf is the Calico severity (0..100) of detector's alerts.
 func (p Policy) SeverityOf(detector string) int {
@@ -84,6 +143,8 @@ type Anomaly struct {
 	// the workload in the window, grouped by log name (flows, dns, l7) as
 	// Calico grouped them, without duplicates.
 	Evidence map[string][]json.RawMessage
+	// Text is the wording configured for the detector's alerts, if any.
+	Text Text
 }
 
 // Group picks the verdicts that alert under p and groups them by workload
@@ -129,7 +190,7 @@ func Group(p Policy, verdicts []detect.Verdict) []Anomaly {
 		sort.Strings(dets)
 		dets = compactStrings(dets)
 		for _, i := range idx {
-			out = append(out, Anomaly{Verdict: picked[i], Detectors: dets, Evidence: evidence})
+			out = append(out, Anomaly{Verdict: picked[i], Detectors: dets, Evidence: evidence, Text: p.Texts[picked[i].Detector]})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -168,6 +229,9 @@ func (a Anomaly) Others() []string {
 
 // Title is a one-line summary: "port_scan: shop/frontend-7d4f8b-* is anomalous".
 func (a Anomaly) Title() string {
+	if a.Text.Summary != "" {
+		return fmt.Sprintf("%s: %s/%s", a.Text.Summary, a.Entity.Namespace, a.Entity.Workload)
+	}
 	return fmt.Sprintf("%s: %s/%s is anomalous", a.Detector, a.Entity.Namespace, a.Entity.Workload)
 }
 
@@ -175,6 +239,10 @@ func (a Anomaly) Title() string {
 // Calico's "port_scan detector found anomalies. ...".
 func (a Anomaly) Description() string {
 	var b strings.Builder
+	if d := strings.TrimSpace(a.Text.Description); d != "" {
+		b.WriteString(strings.TrimSuffix(d, "."))
+		b.WriteString(". ")
+	}
 	fmt.Fprintf(&b, "%s detector found anomalies in cluster %s: ", a.Detector, a.Entity.Cluster)
 	if a.Summary != "" {
 		b.WriteString(a.Summary)

@@ -96,7 +96,7 @@ func libraryScenarios(names []string, c *simulate.Cluster, from, to time.Time) (
 	return out, nil
 }
 
-func runBacktest(ctx context.Context, f *backtestFlags, src *sourceFlags, sched *scheduleFlags, enabled []string, logger log.Logger, stdout, stderr io.Writer) int {
+func runBacktest(ctx context.Context, f *backtestFlags, src *sourceFlags, sched *scheduleFlags, enabled []string, params map[string]map[string]string, logger log.Logger, stdout, stderr io.Writer) int {
 	simulated := src.kind == "simulated"
 	var s source.Source
 	var truth backtest.Truth
@@ -148,7 +148,7 @@ func runBacktest(ctx context.Context, f *backtestFlags, src *sourceFlags, sched 
 		s = built.source
 	}
 	detectors, err := engine.BuildWith(enabled, engine.BuildOptions{
-		Cluster: src.clusterName(), Getenv: os.Getenv, Logger: logger,
+		Cluster: src.clusterName(), Getenv: os.Getenv, Logger: logger, Params: params,
 		Bucket: sched.bucket, TrainInterval: sched.train, Seed: sched.seed,
 	})
 	if err != nil {

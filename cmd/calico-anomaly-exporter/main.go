@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -23,8 +24,10 @@ import (
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/collector"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/config"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/engine"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/logging"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/notify"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/scoreboard"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/web"
 )
@@ -46,9 +49,10 @@ func run(args []string) int {
 	sched := addScheduleFlags(app)
 	enablePprof := addPprofFlag(app)
 	maxSeries := app.Flag("metrics.max-series-per-detector", "Most score series exported per detector; the highest scores are kept, the rest counted in calico_anomaly_series_dropped_total. 0 means no bound.").Default("10000").Int()
-	selection := engine.AddDetectorFlags(app)
+	engine.AddDetectorFlags(app) // read through the configuration's flags set
 	grafanaURL := app.Flag("web.grafana-url", "Grafana's base URL, for links from the status page and alerts to the shipped dashboards.").Default("").String()
 	alerts := addNotifyFlags(app)
+	cfgFlags := addConfigFlags(app)
 	serveCmd := app.Command("serve", "Score every window as it closes and serve metrics, alerts and the status page (the default).").Default()
 	backtestCmd := addBacktestCommand(app)
 	simulateCmd := addSimulateCommand(app)
@@ -58,6 +62,22 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", exporterName, err)
 		return 2
 	}
+	parsed, err := app.ParseContext(args)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", exporterName, err)
+		return 2
+	}
+	flagsSet := config.FlagsSet(parsed)
+	resolve := func() (*config.Config, error) { return cfgFlags.resolve(os.Getenv, flagsSet) }
+	cfg, err := resolve()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: configuration refused:\n%v\n", exporterName, err)
+		return 1
+	}
+	_, levelSet := flagsSet["log.level"]
+	applyConfig(cfg, src, sched, &logLevel{level: &logCfg.Level, fromDefault: !levelSet}, maxSeries)
+	_, severitySet := flagsSet["alert.severity"]
+	enabled := cfg.EnabledDetectors()
 	logger, err := logging.New(*logCfg, os.Stderr)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", exporterName, err)
@@ -67,20 +87,27 @@ func run(args []string) int {
 	defer stop()
 	switch command {
 	case backtestCmd.cmd.FullCommand():
-		return runBacktest(ctx, backtestCmd, src, sched, selection.Enabled(), logger, os.Stdout, os.Stderr)
+		return runBacktest(ctx, backtestCmd, src, sched, enabled, cfg.Params(), logger, os.Stdout, os.Stderr)
 	case simulateCmd.cmd.FullCommand():
 		return runSimulate(ctx, simulateCmd, src, sched.bucket, logger, os.Stderr)
 	case serveCmd.FullCommand():
 	}
 	level.Info(logger).Log("msg", "starting "+exporterName, "version", version.Info(), "build_context", version.BuildContext())
+	level.Info(logger).Log(append([]interface{}{"msg", "configuration"}, cfg.LogKeyvals()...)...)
+	for _, ig := range cfg.Ignored {
+		level.Info(logger).Log("msg", "GlobalAlert ignored", "name", ig.Name, "reason", ig.Reason, "at", ig.Pos)
+	}
+	if unknown := config.UnknownEnv(os.Environ()); len(unknown) > 0 {
+		level.Warn(logger).Log("msg", "environment variables that no setting reads (misspelt?)", "variables", strings.Join(unknown, ","))
+	}
 
 	built, err := src.build(ctx, logger)
 	if err != nil {
 		level.Error(logger).Log("msg", "cannot set up the log source", "err", err)
 		return 1
 	}
-	detectors, err := engine.BuildWith(selection.Enabled(), engine.BuildOptions{
-		Cluster: src.clusterName(), Getenv: os.Getenv, Logger: logger,
+	detectors, err := engine.BuildWith(enabled, engine.BuildOptions{
+		Cluster: src.clusterName(), Getenv: os.Getenv, Logger: logger, Params: cfg.Params(),
 		Bucket: sched.bucket, TrainInterval: sched.train, Seed: sched.seed,
 	})
 	if err != nil {
@@ -88,25 +115,32 @@ func run(args []string) int {
 		return 1
 	}
 	board := scoreboard.New(*maxSeries)
-	cfg, err := sched.config(built.start)
+	engCfg, err := sched.config(built.start)
 	if err != nil {
 		level.Error(logger).Log("msg", "bad schedule", "err", err)
 		return 1
 	}
 	history := web.NewHistory(48, 0)
-	cfg.Sinks = append(cfg.Sinks, history)
-	notifiers, err := alerts.build(built.source, *grafanaURL, logger)
+	engCfg.Sinks = append(engCfg.Sinks, history)
+	basePolicy, err := alerts.policy()
 	if err != nil {
 		level.Error(logger).Log("msg", "cannot set up alerts", "err", err)
 		return 1
 	}
-	cfg.Sinks = append(cfg.Sinks, notifiers.sinks...)
-	eng, err := engine.New(cfg, built.source, detectors, board, built.clock, log.With(logger, "component", "engine"))
+	policy := notify.NewLivePolicy(policyFrom(basePolicy, cfg, severitySet))
+	live := newLiveConfig(cfg, resolve, func(c *config.Config) { policy.Set(policyFrom(basePolicy, c, severitySet)) }, logger)
+	notifiers, err := alerts.build(built.source, *grafanaURL, policy, logger)
+	if err != nil {
+		level.Error(logger).Log("msg", "cannot set up alerts", "err", err)
+		return 1
+	}
+	engCfg.Sinks = append(engCfg.Sinks, notifiers.sinks...)
+	eng, err := engine.New(engCfg, built.source, detectors, board, built.clock, log.With(logger, "component", "engine"))
 	if err != nil {
 		level.Error(logger).Log("msg", "cannot start the engine", "err", err)
 		return 1
 	}
-	level.Info(logger).Log("msg", "detectors enabled", "detectors", fmt.Sprint(selection.Enabled()), "source", built.source.Kind())
+	level.Info(logger).Log("msg", "detectors enabled", "detectors", fmt.Sprint(enabled), "source", built.source.Kind())
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
@@ -116,10 +150,14 @@ func run(args []string) int {
 		prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}),
 	)
 	reg.MustRegister(notifiers.collectors...)
+	reg.MustRegister(live.ok, live.okTime)
 	mux := http.NewServeMux()
 	mux.Handle(*metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: promErrorLogger{logger}}))
 	pages := web.New(web.Config{Name: exporterName, Version: version.Info(), MetricsPath: *metricsPath, GrafanaURL: *grafanaURL, Now: built.clock.Now, Extras: notifiers.extras}, board, history)
 	mux.Handle("/", pages)
+	mux.HandleFunc("/config", live.configHandler)
+	mux.HandleFunc("/-/reload", live.reloadHandler)
+	live.watchSIGHUP(ctx)
 	if *enablePprof {
 		servePprof(mux)
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/go-kit/log"
 
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/notify"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/simulate"
 )
 
@@ -38,7 +39,10 @@ func TestNotifyFlags(t *testing.T) {
 				t.Fatal(err)
 			}
 			p, perr := f.policy()
-			built, err := f.build(simulate.NewSource(simulate.New(simulate.Options{})), "", log.NewNopLogger())
+			built, err := f.build(simulate.NewSource(simulate.New(simulate.Options{})), "", notify.NewLivePolicy(p), log.NewNopLogger())
+			if perr != nil {
+				err = perr
+			}
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Errorf("build: %v, want an error with %q", err, tt.wantErr)

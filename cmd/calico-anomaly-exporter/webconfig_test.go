@@ -57,7 +57,7 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.
 
 // TestWebConfigProtectsEveryPage starts the exporter with exporter-toolkit's
 // --web.config.file (TLS and basic auth) and checks, with a real TLS
-// client, that /metrics, / and /anomaly need the password and that plain
+// client, that /metrics, /, /anomaly, /config and /-/reload need the password and that plain
 // HTTP is not served.
 func TestWebConfigProtectsEveryPage(t *testing.T) {
 	dir := t.TempDir()
@@ -86,7 +86,11 @@ func TestWebConfigProtectsEveryPage(t *testing.T) {
 	})
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
 	get := func(path, user, pass string) (int, string, error) {
-		req, _ := http.NewRequest(http.MethodGet, "https://"+addr+path, nil)
+		method := http.MethodGet
+		if path == "/-/reload" {
+			method = http.MethodPost
+		}
+		req, _ := http.NewRequest(method, "https://"+addr+path, nil)
 		if user != "" {
 			req.SetBasicAuth(user, pass)
 		}
@@ -108,7 +112,7 @@ func TestWebConfigProtectsEveryPage(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	for _, path := range []string{"/metrics", "/", "/anomaly?detector=port_scan"} {
+	for _, path := range []string{"/metrics", "/", "/anomaly?detector=port_scan", "/config", "/-/reload"} {
 		for _, tc := range []struct {
 			user, pass string
 			want       int
@@ -124,6 +128,9 @@ func TestWebConfigProtectsEveryPage(t *testing.T) {
 	}
 	if code, body, err := get("/", "admin", "s3cret"); err != nil || code != http.StatusOK || !strings.Contains(body, `id="detectors"`) {
 		t.Errorf("GET / with the password: %d %v", code, err)
+	}
+	if code, body, err := get("/-/reload", "admin", "s3cret"); err != nil || code != http.StatusOK || !strings.Contains(body, "reloaded") {
+		t.Errorf("POST /-/reload with the password: %d %q %v", code, body, err)
 	}
 	// Plain HTTP on the TLS port gets no page.
 	if resp, err := http.Get("http://" + addr + "/metrics"); err == nil {

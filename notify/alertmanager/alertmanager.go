@@ -62,6 +62,9 @@ type Config struct {
 	BackoffMin, BackoffMax time.Duration
 	// Policy picks which verdicts alert and their severity.
 	Policy notify.Policy
+	// Live, when set, holds the policy in force instead of Policy, so a
+	// configuration reload changes it without a restart.
+	Live *notify.LivePolicy
 	// GrafanaURL is Grafana's base URL for dashboard links ("" for none).
 	GrafanaURL string
 	// GeneratorURL is the exporter's own base URL as users reach it; each
@@ -259,7 +262,7 @@ func key(ls models.LabelSet) string {
 func (n *Notifier) Deliver(ctx context.Context, w source.Window, verdicts []detect.Verdict) {
 	now := n.cfg.Now()
 	current := map[string]notify.Anomaly{}
-	for _, a := range notify.Group(n.cfg.Policy, verdicts) {
+	for _, a := range notify.Group(n.policy(), verdicts) {
 		k := key(n.labels(a.Verdict))
 		if prev, ok := current[k]; !ok || a.Score > prev.Score {
 			current[k] = a
@@ -345,7 +348,7 @@ func (n *Notifier) labels(v detect.Verdict) models.LabelSet {
 		"cluster":   calicolog.LabelValue(v.Entity.Cluster),
 		"namespace": calicolog.LabelValue(v.Entity.Namespace),
 		"workload":  calicolog.LabelValue(v.Entity.Workload),
-		"severity":  notify.SeverityLabel(n.cfg.Policy.SeverityOf(v.Detector)),
+		"severity":  notify.SeverityLabel(n.policy().SeverityOf(v.Detector)),
 	}
 }
 
@@ -518,4 +521,12 @@ func (n *Notifier) AlertFor(v detect.Verdict) ([]byte, error) {
 			generator: notify.StatusURL(n.cfg.GeneratorURL, v)}, n.cfg.Now().Add(4*n.cfg.ResendInterval))
 	}
 	return json.Marshal(a)
+}
+
+// policy is the policy in force.
+func (n *Notifier) policy() notify.Policy {
+	if n.cfg.Live != nil {
+		return n.cfg.Live.Get()
+	}
+	return n.cfg.Policy
 }

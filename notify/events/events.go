@@ -37,6 +37,9 @@ type Config struct {
 	Naming calicolog.IndexNaming
 	// Policy picks which verdicts become events and their severity.
 	Policy notify.Policy
+	// Live, when set, holds the policy in force instead of Policy, so a
+	// configuration reload changes it without a restart.
+	Live *notify.LivePolicy
 	// QueueCapacity is how many events may wait (default 10000); beyond it
 	// the oldest are dropped and counted.
 	QueueCapacity int
@@ -172,8 +175,8 @@ func ID(v detect.Verdict) string {
 func (n *Notifier) Deliver(ctx context.Context, w source.Window, verdicts []detect.Verdict) {
 	index := n.cfg.Naming.EventsIndex()
 	var ops []source.BulkOp
-	for _, a := range notify.Group(n.cfg.Policy, verdicts) {
-		op := source.BulkOp{Index: index, ID: ID(a.Verdict), Doc: Document(a, n.cfg.Naming, n.cfg.Policy.SeverityOf(a.Detector))}
+	for _, a := range notify.Group(n.policy(), verdicts) {
+		op := source.BulkOp{Index: index, ID: ID(a.Verdict), Doc: Document(a, n.cfg.Naming, n.policy().SeverityOf(a.Detector))}
 		if n.cfg.DryRun {
 			b, _ := json.Marshal(op.Doc)
 			level.Info(n.logger).Log("msg", "dry run: event not written", "index", op.Index, "id", op.ID, "event", string(b))
@@ -316,5 +319,13 @@ func (n *Notifier) Run(ctx context.Context) error {
 // DocumentFor is the event document this notifier writes for v, as JSON.
 func (n *Notifier) DocumentFor(v detect.Verdict) ([]byte, error) {
 	a := notify.Anomaly{Verdict: v, Detectors: []string{v.Detector}, Evidence: v.Evidence}
-	return json.Marshal(Document(a, n.cfg.Naming, n.cfg.Policy.SeverityOf(v.Detector)))
+	return json.Marshal(Document(a, n.cfg.Naming, n.policy().SeverityOf(v.Detector)))
+}
+
+// policy is the policy in force.
+func (n *Notifier) policy() notify.Policy {
+	if n.cfg.Live != nil {
+		return n.cfg.Live.Get()
+	}
+	return n.cfg.Policy
 }

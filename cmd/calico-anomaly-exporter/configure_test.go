@@ -1,0 +1,166 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+)
+
+// TestGlobalAlertsChooseDetectorsAndSeverity: the exporter started with a
+// workshop's ad-alerts.yaml runs exactly the detectors it names, shows
+// each one's severity and origin on /config, and its alerts carry the
+// GlobalAlert's severity and summary.
+func TestGlobalAlertsChooseDetectorsAndSeverity(t *testing.T) {
+	alerts, err := filepath.Abs("../../config/testdata/ad-alerts.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := startExporter(t, "--source=simulated", "--simulate.speed=600", "--detectors.config="+alerts, "--alert.dry-run")
+	mfs := e.waitForMetrics(t, 90*time.Second, "a port scan alert", func(mfs map[string]*dto.MetricFamily) bool {
+		return strings.Contains(e.log.String(), `\"detector\":\"port_scan\"`)
+	})
+	var running []string
+	for d := range series(mfs, "calico_anomaly_model_ready", "detector") {
+		running = append(running, d)
+	}
+	sort.Strings(running)
+	if got, want := strings.Join(running, ","), "bytes_out,ip_sweep,port_scan,process_bytes"; got != want {
+		t.Errorf("detectors running: %s, want exactly those of the GlobalAlerts: %s", got, want)
+	}
+	page := get(t, e.URL+"/config")
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`detector\.ip_sweep\.severity\s+80\s+globalalert .*ad-alerts\.yaml:\d+`),
+		regexp.MustCompile(`detector\.port_scan\.enabled\s+true\s+globalalert`),
+		regexp.MustCompile(`detector\.generic_flows\.enabled\s+false`),
+	} {
+		if !want.MatchString(page) {
+			t.Errorf("/config lacks %s:\n%s", want, page)
+		}
+	}
+	var sawSeverity bool
+	for _, line := range strings.Split(e.log.String(), "\n") {
+		if !strings.Contains(line, "dry run: alert not sent") || !strings.Contains(line, `\"detector\":\"port_scan\"`) {
+			continue
+		}
+		if !strings.Contains(line, `Looks for pods in your cluster that are sending packets to one destination on multiple ports.`) {
+			t.Errorf("the port scan alert does not carry the GlobalAlert's summary: %s", line)
+		}
+		sawSeverity = sawSeverity || strings.Contains(line, `\"severity\":\"critical\"`)
+	}
+	if !sawSeverity {
+		t.Error("no port scan alert with severity critical (GlobalAlert severity 100)")
+	}
+	if !strings.Contains(e.log.String(), `msg="GlobalAlert ignored" name=sandbox-egress`) {
+		t.Error("the RuleBased GlobalAlert was not reported as ignored")
+	}
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// TestBrokenConfigurationIsRefusedAtStart names the file, line and column.
+func TestBrokenConfigurationIsRefusedAtStart(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "config.yml")
+	if err := os.WriteFile(bad, []byte("detectors:\n  port_scan:\n    severity: loud\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		env  string
+		want string
+	}{
+		{[]string{"--config.file=" + bad}, "", bad + ":3:15"},
+		{nil, "AD_port_scan_threshold=many", `AD_port_scan_threshold`},
+		{nil, "AD_search_interval_minutes=-5", `AD_search_interval_minutes`},
+	} {
+		cmd := exec.Command(exporterBinary(t), append([]string{"--source=simulated", "--web.listen-address=127.0.0.1:0"}, tc.args...)...)
+		if tc.env != "" {
+			cmd.Env = append(os.Environ(), tc.env)
+		}
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), tc.want) {
+			t.Errorf("%v %s: err %v, output %q; want a refusal naming %q", tc.args, tc.env, err, out, tc.want)
+		}
+	}
+}
+
+// TestReloadKeepsTheRunningConfigurationWhenTheNewOneIsBroken: SIGHUP and
+// POST /-/reload read the file again; a broken file is refused, counted in
+// the reload metric, and the configuration in force stays.
+func TestReloadKeepsTheRunningConfigurationWhenTheNewOneIsBroken(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "config.yml")
+	write := func(s string) {
+		if err := os.WriteFile(file, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("detectors:\n  port_scan:\n    severity: 90\n")
+	e := startExporter(t, "--source=simulated", "--config.file="+file)
+	if page := get(t, e.URL+"/config"); !regexp.MustCompile(`detector\.port_scan\.severity\s+90\s+file`).MatchString(page) {
+		t.Fatalf("/config before the reload:\n%s", page)
+	}
+	reloadMetric := func() float64 {
+		_, mfs := e.scrape(t)
+		return series(mfs, "calico_anomaly_config_last_reload_successful")[""]
+	}
+
+	write("detectors:\n  port_scan:\n    severity: 70\n")
+	resp, err := http.Post(e.URL+"/-/reload", "", nil)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /-/reload: %v %v", resp, err)
+	}
+	if page := get(t, e.URL+"/config"); !regexp.MustCompile(`detector\.port_scan\.severity\s+70\s+file`).MatchString(page) {
+		t.Errorf("/config after a good reload:\n%s", page)
+	}
+	if got := reloadMetric(); got != 1 {
+		t.Errorf("calico_anomaly_config_last_reload_successful %v after a good reload", got)
+	}
+
+	write("detectors:\n  port_scan:\n    severity: [\n")
+	if err := e.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for reloadMetric() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("SIGHUP with a broken file did not set calico_anomaly_config_last_reload_successful to 0")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if page := get(t, e.URL+"/config"); !regexp.MustCompile(`detector\.port_scan\.severity\s+70\s+file`).MatchString(page) {
+		t.Errorf("the configuration in force changed after a refused reload:\n%s", page)
+	}
+	resp, err = http.Post(e.URL+"/-/reload", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusInternalServerError || !bytes.Contains(body, []byte(file+":3")) {
+		t.Errorf("POST /-/reload of a broken file: %d %q, want 500 naming %s:3", resp.StatusCode, body, file)
+	}
+	if resp, err := http.Get(e.URL + "/-/reload"); err != nil || resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET /-/reload: %v %v, want 405", resp, err)
+	}
+}
