@@ -281,3 +281,59 @@ func TestStatusURLOpensTheAnomalyPage(t *testing.T) {
 		}
 	}
 }
+
+// TestPolicyFromConfiguration: per-detector score thresholds, silences
+// with an end and configured texts decide and word the alerts.
+func TestPolicyFromConfiguration(t *testing.T) {
+	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	v := func(det, ns, wl string, score float64) detect.Verdict {
+		return detect.Verdict{Detector: det, Entity: detect.Entity{Cluster: "c", Namespace: ns, Workload: wl, Type: "wep"}, Score: score, Threshold: 0.5}
+	}
+	p := Policy{
+		Severity:         100,
+		DetectorMinScore: map[string]float64{"generic_flows": 0.8},
+		Muted: func(det, ns, wl string, at time.Time) bool {
+			return det == "port_scan" && ns == "kube-system" && at.Before(now.Add(time.Hour))
+		},
+		Texts: map[string]Text{"ip_sweep": {Summary: "IP Sweep detection", Description: "Looks for pods sending packets to many destinations."}},
+		Now:   func() time.Time { return now },
+	}
+	for _, tc := range []struct {
+		name string
+		v    detect.Verdict
+		want bool
+	}{
+		{"above the detector's own score threshold", v("generic_flows", "shop", "a-*", 0.85), true},
+		{"anomalous but under the detector's score threshold", v("generic_flows", "shop", "a-*", 0.7), false},
+		{"a silenced namespace", v("port_scan", "kube-system", "probe-*", 0.9), false},
+		{"another namespace of a silenced detector", v("port_scan", "shop", "probe-*", 0.9), true},
+		{"under the detector's threshold", v("ip_sweep", "shop", "b-*", 0.4), false},
+	} {
+		if got := p.Alerts(tc.v); got != tc.want {
+			t.Errorf("%s: Alerts %t, want %t", tc.name, got, tc.want)
+		}
+	}
+	later := p
+	later.Now = func() time.Time { return now.Add(2 * time.Hour) }
+	if !later.Alerts(v("port_scan", "kube-system", "probe-*", 0.9)) {
+		t.Error("a silence still holds after its end")
+	}
+	as := Group(p, []detect.Verdict{v("ip_sweep", "shop", "b-*", 0.9)})
+	if len(as) != 1 {
+		t.Fatalf("%d anomalies, want 1", len(as))
+	}
+	if got := as[0].Title(); got != "IP Sweep detection: shop/b-*" {
+		t.Errorf("title %q", got)
+	}
+	if got := as[0].Description(); !strings.HasPrefix(got, "Looks for pods sending packets to many destinations. ip_sweep detector found anomalies") {
+		t.Errorf("description %q", got)
+	}
+	if err := (Policy{DetectorMinScore: map[string]float64{"dga": 1.5}}).Validate(); err == nil || !strings.Contains(err.Error(), "dga") {
+		t.Errorf("a score threshold above 1 was accepted: %v", err)
+	}
+	live := NewLivePolicy(p)
+	live.Set(Policy{Severity: 40})
+	if live.Get().Severity != 40 {
+		t.Error("LivePolicy.Set did not take effect")
+	}
+}
