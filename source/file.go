@@ -11,8 +11,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -53,6 +55,10 @@ type FileOptions struct {
 	// MaxReported is how many malformed records the stats locate
 	// (DefaultMaxReported if zero, none if negative).
 	MaxReported int
+	// Workers is how many goroutines parse and decode records (GOMAXPROCS,
+	// at most 8, if not positive). Records are stored in the order of the
+	// files whatever the number.
+	Workers int
 }
 
 func (o FileOptions) withDefaults() FileOptions {
@@ -438,11 +444,124 @@ func (m *Memory) ReadNDJSON(ctx context.Context, r io.Reader, name string, opts 
 	}
 	lr := lineReader{r: br, max: opts.MaxLineBytes}
 	p := lineParser{fileType: fileType, typeFrom: from, explicit: opts.LogType != ""}
-	var lineNo int64
-	first := true
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+
+	// Lines are read here, in batches; workers parse and decode the
+	// batches; one collector stores them in Memory in the order they were
+	// read, so the result does not depend on the number of workers.
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = min(runtime.GOMAXPROCS(0), 8)
+	}
+	jobs := make(chan *lineBatch, workers)
+	queue := make(chan *lineBatch, 2*workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			wp := p // each worker has its own parser buffer
+			wp.out = nil
+			for b := range jobs {
+				b.decode(&wp, opts.MaxLineBytes)
+				close(b.done)
+			}
+		})
+	}
+	// Batches go back to free once collected: what the collector keeps
+	// of them is copied.
+	free := make(chan *lineBatch, 3*workers+1)
+	collected := make(chan struct{})
+	go func() {
+		defer close(collected)
+		for b := range queue {
+			<-b.done
+			m.collect(b, name, opts.MaxReported, st)
+			b.reset()
+			select {
+			case free <- b:
+			default:
+			}
+		}
+	}()
+	var lines int64
+	err := readLines(ctx, &lr, name, compressed, &lines, free, func(b *lineBatch) {
+		queue <- b
+		jobs <- b
+	})
+	close(jobs)
+	close(queue)
+	wg.Wait()
+	<-collected
+	st.Lines += lines
+	return err
+}
+
+// Batches of lines are sent to the workers when they hold this many lines
+// or bytes.
+const (
+	batchLines = 256
+	batchBytes = 1 << 20
+)
+
+// lineBatch is consecutive lines of a file, and what they hold once
+// decoded.
+type lineBatch struct {
+	arena []byte     // the lines' bytes
+	lines []lineSpan // in order
+	found []found    // filled by decode, in order of lines
+	done  chan struct{}
+}
+
+type lineSpan struct {
+	no         int64
+	start, end int // in arena
+	long       bool
+}
+
+// found is one record found on a line: decoded, or malformed with why.
+type found struct {
+	no  int64
+	hit int
+	log calicolog.LogType
+	rec record
+	raw []byte // the document, to place a malformed one in its window
+	err error
+}
+
+// newBatch takes a batch from free, or makes one.
+func newBatch(free <-chan *lineBatch) *lineBatch {
+	select {
+	case b := <-free:
+		return b
+	default:
+		return &lineBatch{done: make(chan struct{})}
+	}
+}
+
+func (b *lineBatch) reset() {
+	b.arena, b.lines = b.arena[:0], b.lines[:0]
+	clear(b.found) // drop what the records point to
+	b.found = b.found[:0]
+	b.done = make(chan struct{})
+}
+
+func (b *lineBatch) add(no int64, line []byte, long bool) {
+	start := len(b.arena)
+	b.arena = append(b.arena, line...)
+	b.lines = append(b.lines, lineSpan{no: no, start: start, end: len(b.arena), long: long})
+}
+
+// readLines reads lr's lines, checking the first is NDJSON, and hands
+// them on in batches to send.
+func readLines(ctx context.Context, lr *lineReader, name string, compressed bool, lines *int64, free <-chan *lineBatch, send func(*lineBatch)) error {
+	b := newBatch(free)
+	defer func() {
+		if len(b.lines) > 0 {
+			send(b)
+		}
+	}()
+	first := true
 	for {
 		line, long, err := lr.next()
 		if err == io.EOF {
@@ -453,11 +572,10 @@ func (m *Memory) ReadNDJSON(ctx context.Context, r io.Reader, name string, opts 
 			if compressed {
 				what = "reading the gzip stream"
 			}
-			return &FileError{File: name, Line: lineNo + 1, Reason: fmt.Sprintf("%s after %d lines: %v (a truncated or damaged copy?)", what, lineNo, err)}
+			return &FileError{File: name, Line: *lines + 1, Reason: fmt.Sprintf("%s after %d lines: %v (a truncated or damaged copy?)", what, *lines, err)}
 		}
-		lineNo++
-		st.Lines++
-		if lineNo%4096 == 0 {
+		*lines++
+		if *lines%4096 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
@@ -469,48 +587,59 @@ func (m *Memory) ReadNDJSON(ctx context.Context, r io.Reader, name string, opts 
 		if first {
 			first = false
 			if reason := notNDJSON(trimmed, long); reason != "" {
-				return &FileError{File: name, Line: lineNo, Reason: reason}
+				return &FileError{File: name, Line: *lines, Reason: reason}
 			}
 		}
-		if long {
-			err := fmt.Errorf("line longer than %d bytes, the maximum line size", opts.MaxLineBytes)
-			st.malformed(opts.MaxReported, &LineError{File: name, Line: lineNo, Log: fileType, Err: err})
-			if fileType != "" {
-				m.addMalformed(fileType, nil)
-			}
-			continue
-		}
-		docs, err := p.parse(trimmed)
-		if err != nil {
-			st.malformed(opts.MaxReported, &LineError{File: name, Line: lineNo, Log: fileType, Err: err})
-			if fileType != "" {
-				m.addMalformed(fileType, trimmed)
-			}
-			continue
-		}
-		for _, d := range docs {
-			if err := m.load(d); err != nil {
-				st.malformed(opts.MaxReported, &LineError{File: name, Line: lineNo, Hit: d.hit, Log: d.log, Err: err})
-				continue
-			}
-			st.loaded(d.log)
+		b.add(*lines, trimmed, long)
+		if len(b.lines) >= batchLines || len(b.arena) >= batchBytes {
+			send(b)
+			b = newBatch(free)
 		}
 	}
 }
 
-// load stores one document found on a line, or counts it as malformed.
-func (m *Memory) load(d lineDoc) error {
-	if d.err != nil {
-		if d.log != "" {
-			m.addMalformed(d.log, d.doc)
+// decode parses and decodes every line of b with p.
+func (b *lineBatch) decode(p *lineParser, maxLine int) {
+	for _, l := range b.lines {
+		line := b.arena[l.start:l.end:l.end]
+		if l.long {
+			err := fmt.Errorf("line longer than %d bytes, the maximum line size", maxLine)
+			b.found = append(b.found, found{no: l.no, log: p.fileType, err: err})
+			continue
 		}
-		return d.err
+		docs, err := p.parse(line)
+		if err != nil {
+			b.found = append(b.found, found{no: l.no, log: p.fileType, raw: line, err: err})
+			continue
+		}
+		for _, d := range docs {
+			f := found{no: l.no, hit: d.hit, log: d.log, raw: d.doc, err: d.err}
+			if f.err == nil {
+				if sniffed := SniffLogType(d.doc); sniffed != "" && sniffed != d.log {
+					f.err = fmt.Errorf("a %s log where %s logs were expected (log type from %s)", logName(sniffed), logName(d.log), d.from)
+				} else {
+					f.err = f.rec.decode(d.log, d.doc)
+				}
+			}
+			b.found = append(b.found, f)
+		}
 	}
-	if sniffed := SniffLogType(d.doc); sniffed != "" && sniffed != d.log {
-		m.addMalformed(d.log, d.doc)
-		return fmt.Errorf("a %s log where %s logs were expected (log type from %s)", logName(sniffed), logName(d.log), d.from)
+}
+
+// collect stores the records b found, and counts the malformed ones.
+func (m *Memory) collect(b *lineBatch, name string, maxReported int, st *FileStats) {
+	for i := range b.found {
+		f := &b.found[i]
+		if f.err == nil {
+			m.add(&f.rec)
+			st.loaded(f.log)
+			continue
+		}
+		if f.log != "" {
+			m.addMalformed(f.log, f.raw)
+		}
+		st.malformed(maxReported, &LineError{File: name, Line: f.no, Hit: f.hit, Log: f.log, Err: f.err})
 	}
-	return m.AddDocument(d.log, d.doc)
 }
 
 // logName is how messages name log type t.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -123,6 +124,50 @@ func TestFileRoundTrip(t *testing.T) {
 	}
 }
 
+// TestFileWorkers checks the number of workers changes nothing: the same
+// stats, the same malformed records located, the same samples in the same
+// order.
+func TestFileWorkers(t *testing.T) {
+	ctx := context.Background()
+	from := time.Date(2024, 3, 4, 9, 0, 0, 0, time.UTC)
+	to := from.Add(20 * time.Minute)
+	c := simulate.New(simulate.Options{Seed: 3})
+	dir := t.TempDir()
+	naming := calicolog.IndexNaming{Layout: calicolog.LayoutLegacy, Cluster: "cluster"}
+	if _, err := simulate.WriteNDJSON(ctx, dir, naming, c, from, to, 0, true); err != nil {
+		t.Fatal(err)
+	}
+	paths := []string{dir, "testdata/file/mixed_flows.ndjson", "testdata/file/search_responses.ndjson"}
+	load := func(workers int) string {
+		f, err := source.OpenFiles(ctx, source.FileOptions{Paths: paths, Workers: workers, MaxReported: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "%v\n%v\n", f.Stats(), f.Stats().Err())
+		for _, lt := range calicolog.LogTypes {
+			samples, err := f.Samples(ctx, source.Window{Start: from, End: to}, lt, nil, 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range samples {
+				b.Write(s)
+				b.WriteByte('\n')
+			}
+		}
+		return b.String()
+	}
+	one := load(1)
+	if !strings.Contains(one, "malformed records skipped") || len(one) < 100000 {
+		t.Fatalf("the test loads too little: %.300s", one)
+	}
+	for _, workers := range []int{2, 5} {
+		if got := load(workers); got != one {
+			t.Errorf("%d workers load differently from one", workers)
+		}
+	}
+}
+
 // BenchmarkOpenFiles loads an hour of simulated logs, plain and gzip.
 func BenchmarkOpenFiles(b *testing.B) {
 	from := time.Date(2024, 3, 4, 12, 0, 0, 0, time.UTC)
@@ -133,31 +178,33 @@ func BenchmarkOpenFiles(b *testing.B) {
 		if compress {
 			name = "gzip"
 		}
-		b.Run(name, func(b *testing.B) {
-			dir := b.TempDir()
-			st, err := simulate.WriteNDJSON(context.Background(), dir, naming, c, from, from.Add(time.Hour), 0, compress)
-			if err != nil {
-				b.Fatal(err)
-			}
-			var size int64
-			for _, p := range st.Files {
-				fi, _ := os.Stat(p)
-				size += fi.Size()
-			}
-			b.SetBytes(size)
-			records := int64(0)
-			cpu0 := cpuSeconds()
-			for b.Loop() {
-				f, err := source.OpenFiles(context.Background(), source.FileOptions{Paths: []string{filepath.Join(dir, "*")}})
-				if err != nil {
-					b.Fatal(err)
+		dir := b.TempDir()
+		st, err := simulate.WriteNDJSON(context.Background(), dir, naming, c, from, from.Add(time.Hour), 0, compress)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var size int64
+		for _, p := range st.Files {
+			fi, _ := os.Stat(p)
+			size += fi.Size()
+		}
+		for _, workers := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%s/workers=%d", name, workers), func(b *testing.B) {
+				b.SetBytes(size)
+				records := int64(0)
+				cpu0 := cpuSeconds()
+				for b.Loop() {
+					f, err := source.OpenFiles(context.Background(), source.FileOptions{Paths: []string{filepath.Join(dir, "*")}, Workers: workers})
+					if err != nil {
+						b.Fatal(err)
+					}
+					records += f.Stats().Records()
 				}
-				records += f.Stats().Records()
-			}
-			b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
-			// CPU time says more than wall time on a shared machine.
-			b.ReportMetric(float64(records)/(cpuSeconds()-cpu0), "records/cpu-s")
-		})
+				b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
+				// CPU time says more than wall time on a shared machine.
+				b.ReportMetric(float64(records)/(cpuSeconds()-cpu0), "records/cpu-s")
+			})
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package source
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -116,35 +117,60 @@ func (m *Memory) AddL7(recs ...calicolog.L7Log) {
 // Elasticsearch (whose ip fields refuse it). The error is returned for the
 // caller to log; ignoring it loses nothing.
 func (m *Memory) AddDocument(t calicolog.LogType, doc []byte) error {
+	var r record
+	if err := r.decode(t, doc); err != nil {
+		if errors.Is(err, errUnknownLogType) {
+			return err
+		}
+		m.addMalformed(t, doc)
+		return err
+	}
+	m.add(&r)
+	return nil
+}
+
+var errUnknownLogType = errors.New("unknown log type")
+
+// record is one decoded document of any log type.
+type record struct {
+	log  calicolog.LogType
+	flow calicolog.FlowLog
+	dns  calicolog.DNSLog
+	l7   calicolog.L7Log
+}
+
+// decode decodes doc as a document of log type t and checks it as
+// AddDocument does, without storing it.
+func (r *record) decode(t calicolog.LogType, doc []byte) error {
+	r.log = t
 	var err error
 	switch t {
 	case calicolog.Flows:
-		var f calicolog.FlowLog
-		if f, err = calicolog.DecodeFlowLog(doc); err == nil {
-			if err = flowIPs(&f); err == nil {
-				m.AddFlows(f)
-				return nil
-			}
+		if r.flow, err = calicolog.DecodeFlowLog(doc); err == nil {
+			err = flowIPs(&r.flow)
 		}
 	case calicolog.DNS:
-		var d calicolog.DNSLog
-		if d, err = calicolog.DecodeDNSLog(doc); err == nil {
-			if err = dnsIPs(&d); err == nil {
-				m.AddDNS(d)
-				return nil
-			}
+		if r.dns, err = calicolog.DecodeDNSLog(doc); err == nil {
+			err = dnsIPs(&r.dns)
 		}
 	case calicolog.L7:
-		var l calicolog.L7Log
-		if l, err = calicolog.DecodeL7Log(doc); err == nil {
-			m.AddL7(l)
-			return nil
-		}
+		r.l7, err = calicolog.DecodeL7Log(doc)
 	default:
-		return fmt.Errorf("unknown log type %q", t)
+		return fmt.Errorf("%w %q", errUnknownLogType, t)
 	}
-	m.addMalformed(t, doc)
 	return err
+}
+
+// add stores a decoded record.
+func (m *Memory) add(r *record) {
+	switch r.log {
+	case calicolog.Flows:
+		m.AddFlows(r.flow)
+	case calicolog.DNS:
+		m.AddDNS(r.dns)
+	case calicolog.L7:
+		m.AddL7(r.l7)
+	}
 }
 
 // addMalformed counts doc as a malformed document of log type t, in the
