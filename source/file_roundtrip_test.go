@@ -1,8 +1,12 @@
 package source_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,19 +62,37 @@ func TestFileRoundTrip(t *testing.T) {
 			TargetNamespace: "shop", TargetWorkload: "db", FirstPort: 1, LastPort: 600},
 		simulate.IPSweep{At: from.Add(27 * time.Minute), Namespace: "shop", Workload: "cart", CIDR: "10.244.7.0/24", Port: 22})
 	queries := roundTripQueries(t, c)
+	legacy := calicolog.IndexNaming{Layout: calicolog.LayoutLegacy, Cluster: "cluster"}
+	single := calicolog.IndexNaming{Layout: calicolog.LayoutSingle, Cluster: "west"}
 	tests := []struct {
 		name     string
 		naming   calicolog.IndexNaming
 		compress bool
+		// hitsPerLine > 0 writes the documents WriteElasticsearch indexes
+		// as _search hits (1) or responses of that many hits, in one file
+		// whose name tells no log type.
+		hitsPerLine int
 	}{
-		{"legacy layout, plain", calicolog.IndexNaming{Layout: calicolog.LayoutLegacy, Cluster: "cluster"}, false},
-		{"single-index layout, gzip", calicolog.IndexNaming{Layout: calicolog.LayoutSingle, Cluster: "west"}, true},
+		{"legacy layout, plain", legacy, false, 0},
+		{"single-index layout, gzip", single, true, 0},
+		{"legacy layout as _search hits", legacy, false, 1},
+		{"single-index layout as _search responses, gzip", single, true, 100},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
 			dir := t.TempDir()
-			st, err := simulate.WriteNDJSON(ctx, dir, tt.naming, c, from, to, 0, tt.compress)
+			var st simulate.Stats
+			var err error
+			if tt.hitsPerLine == 0 {
+				st, err = simulate.WriteNDJSON(ctx, dir, tt.naming, c, from, to, 0, tt.compress)
+			} else {
+				w := &searchExport{hitsPerLine: tt.hitsPerLine}
+				if st, err = simulate.WriteElasticsearch(ctx, w, tt.naming, c, from, to, 0); err == nil {
+					st.Files = []string{filepath.Join(dir, "export.json")}
+					err = w.save(st.Files[0], tt.compress)
+				}
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -122,6 +144,50 @@ func TestFileRoundTrip(t *testing.T) {
 			t.Logf("%d records, %d queries in %d windows, %d rows equal", fs.Records(), len(queries), len(ws), compared)
 		})
 	}
+}
+
+// searchExport is a simulate.BulkWriter that keeps the documents as an
+// export of Elasticsearch's _search answers would hold them.
+type searchExport struct {
+	hitsPerLine int
+	hits        []map[string]any
+}
+
+func (e *searchExport) Bulk(_ context.Context, ops []source.BulkOp) (source.BulkResult, error) {
+	for _, op := range ops {
+		e.hits = append(e.hits, map[string]any{"_index": op.Index, "_id": op.ID, "_score": 1.0, "_source": op.Doc})
+	}
+	return source.BulkResult{Written: len(ops)}, nil
+}
+
+// save writes the hits one per line, or hitsPerLine to a _search
+// response per line.
+func (e *searchExport) save(path string, compress bool) error {
+	var buf bytes.Buffer
+	var w io.Writer = &buf
+	var zw *gzip.Writer
+	if compress {
+		zw = gzip.NewWriter(&buf)
+		w = zw
+	}
+	enc := json.NewEncoder(w)
+	for i := 0; i < len(e.hits); i += e.hitsPerLine {
+		page := e.hits[i:min(i+e.hitsPerLine, len(e.hits))]
+		var line any = page[0]
+		if e.hitsPerLine > 1 {
+			line = map[string]any{"took": 1, "timed_out": false, "hits": map[string]any{
+				"total": map[string]any{"value": len(e.hits), "relation": "eq"}, "hits": page}}
+		}
+		if err := enc.Encode(line); err != nil {
+			return err
+		}
+	}
+	if zw != nil {
+		if err := zw.Close(); err != nil {
+			return err
+		}
+	}
+	return os.WriteFile(path, buf.Bytes(), 0o644)
 }
 
 // TestFileWorkers checks the number of workers changes nothing: the same
