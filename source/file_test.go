@@ -98,6 +98,7 @@ func TestOpenFiles(t *testing.T) {
 		{"L7 logs with CRLF line endings and a blank line", "l7", FileOptions{Paths: []string{td("l7-logs.jsonl")}}},
 		{"_search hits of every log type and layout", "search_hits", FileOptions{Paths: []string{td("search_hits.ndjson")}}},
 		{"whole _search responses, one per line", "search_responses", FileOptions{Paths: []string{td("search_responses.ndjson")}}},
+		{"broken hits and responses", "bad_hits", FileOptions{Paths: []string{td("bad_hits.ndjson")}}},
 		{"good and bad lines mixed", "mixed", FileOptions{Paths: []string{td("mixed_flows.ndjson")}}},
 		{"only the first malformed records are located", "mixed_first_two", FileOptions{Paths: []string{td("mixed_flows.ndjson")}, MaxReported: 2}},
 		{"plain documents in a file whose name tells no log type", "records_unknown", FileOptions{Paths: []string{td("records.ndjson")}}},
