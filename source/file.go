@@ -48,9 +48,9 @@ type FileOptions struct {
 	// MaxReported is how many malformed records the stats locate
 	// (DefaultMaxReported if zero, none if negative).
 	MaxReported int
-	// Workers is how many goroutines parse and decode records (GOMAXPROCS,
-	// at most 8, if not positive). Records are stored in the order of the
-	// files whatever the number.
+	// Workers is how many goroutines parse and decode records (if not
+	// positive, GOMAXPROCS less the one reading, at least 1 and at most 8).
+	// Records are stored in the order of the files whatever the number.
 	Workers int
 }
 

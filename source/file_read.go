@@ -71,7 +71,8 @@ func (m *Memory) ReadNDJSON(ctx context.Context, r io.Reader, name string, opts 
 	// read, so the result does not depend on the number of workers.
 	workers := opts.Workers
 	if workers <= 0 {
-		workers = min(runtime.GOMAXPROCS(0), 8)
+		// One core reads (and decompresses) the lines.
+		workers = min(max(runtime.GOMAXPROCS(0)-1, 1), 8)
 	}
 	jobs := make(chan *lineBatch, workers)
 	queue := make(chan *lineBatch, 2*workers)
