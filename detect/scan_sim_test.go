@@ -41,7 +41,10 @@ func scanDays() (*simulate.Cluster, time.Time, time.Time) {
 	scs = append(scs,
 		simulate.IPSweep{At: attackDay.Add(18*time.Hour + 3*time.Minute), Namespace: simulate.ProberNamespace, Workload: simulate.ProberWorkload,
 			CIDR: "10.244.7.0/24", Port: 22},
-		simulate.IPSweep{At: attackDay.Add(20*time.Hour + 1*time.Minute), Duration: time.Hour, Namespace: simulate.ProberNamespace,
+		// The prober usually reaches about 40 addresses, so its learned
+		// limit is about 80: its slow sweep must be found once it has
+		// added about as many again.
+		simulate.IPSweep{At: attackDay.Add(20*time.Hour + 1*time.Minute), Duration: time.Hour, LabelFrom: 45, Namespace: simulate.ProberNamespace,
 			Workload: simulate.ProberWorkload, CIDR: "10.244.8.0/24", Port: 3389},
 	)
 	return simulate.New(simulate.Options{Seed: 17, Prober: true}, scs...), attackDay, start.Add(days * 24 * time.Hour)
@@ -156,6 +159,9 @@ func runScanDays() ([]*scanRun, error) {
 						found[match] = v
 						continue
 					}
+					if underAttack(labels, v) {
+						continue // a slow scan's early windows: finding it is no false alarm
+					}
 					if v.Entity.Workload == prober {
 						run.proberFlags++
 						if run.firstProberFlag.IsZero() {
@@ -197,8 +203,9 @@ func runScanDays() ([]*scanRun, error) {
 }
 
 // TestScanDetectorsOnSimulatedDays: every scan of the attack day is found
-// in its windows (a slow scan from the window its distinct count reaches
-// the slow limit on), the prober is never flagged once its history is
+// in every window its labels name the detector (a slow scan from the
+// window it has probed as many values as the slow threshold on; finding it
+// earlier is no false alarm), the prober is never flagged once its history is
 // known, and normal days raise no verdict (without history, but the
 // prober's first 72 windows).
 func TestScanDetectorsOnSimulatedDays(t *testing.T) {
@@ -251,19 +258,9 @@ func TestScanDetectorsOnSimulatedDays(t *testing.T) {
 						}
 					}
 				}
-				switch {
-				case first < 0:
-					t.Errorf("%s: never found", k)
-				case len(hits) == 1 && found != 1:
-					t.Errorf("%s: a fast scan not found in its window", k)
-				default:
-					for i := first; i < len(hits); i++ {
-						if !hits[i].found {
-							t.Errorf("%s: found from window %d on, but not in window %d (%s)", k, first+1, i+1, hits[i].window)
-						}
-					}
-					if len(hits) > 1 && first > len(hits)/2 {
-						t.Errorf("%s: a slow scan of %d windows only found from window %d", k, len(hits), first+1)
+				for _, h := range hits {
+					if !h.found {
+						t.Errorf("%s: not found in %s", k, h.window)
 					}
 				}
 			}
@@ -292,6 +289,17 @@ func TestScanDetectorsOnSimulatedDays(t *testing.T) {
 			}
 		})
 	}
+}
+
+// underAttack reports whether a label, naming a detector or none, marks
+// the verdict's entity as under attack in the window.
+func underAttack(labels []simulate.Label, v Verdict) bool {
+	for _, l := range labels {
+		if l.Namespace == v.Entity.Namespace && l.Workload == v.Entity.Workload && l.Type == v.Entity.Type {
+			return true
+		}
+	}
+	return false
 }
 
 func total(m map[string]int) int {

@@ -27,7 +27,9 @@ type Scenario interface {
 
 // Label is ground truth: detectors that must fire for an entity (source
 // namespace, source name_aggr and endpoint type, as detectors key them) in
-// a window (the bucket that holds the attack's records).
+// a window (the bucket that holds the attack's records). A label with no
+// detector marks an entity under attack that no detector must find yet
+// (the first windows of a slow scan): finding it there is no false alarm.
 type Label struct {
 	Scenario  string
 	Detectors []string
@@ -148,6 +150,11 @@ type PortScan struct {
 	At time.Time
 	// Duration spreads the probes; 0 sends them all at At.
 	Duration time.Duration
+	// LabelFrom is how many probes the scan must have sent since At before
+	// its labels name port_scan: earlier windows of a slow scan are
+	// labelled with no detector (the source is under attack, but a few
+	// ports are not yet a scan). 0 names it in every window.
+	LabelFrom int
 	// Namespace and Workload name the attacker: a deployment of the
 	// cluster (a compromised pod; a made-up one if it does not exist), or
 	// Namespace Outside for an address on the internet.
@@ -177,6 +184,8 @@ func (p PortScan) Validate() error {
 		return fmt.Errorf("port range %d-%d is not within 1-65535", p.FirstPort, p.LastPort)
 	case p.Duration < 0:
 		return fmt.Errorf("negative duration %s", p.Duration)
+	case p.LabelFrom < 0:
+		return fmt.Errorf("negative LabelFrom %d", p.LabelFrom)
 	case p.SourceIP != "" && !validAddr(p.SourceIP):
 		return fmt.Errorf("source IP %q is not an IPv4 address", p.SourceIP)
 	}
@@ -229,7 +238,16 @@ func (p PortScan) Apply(c *Cluster, w source.Window, b *Batch) {
 	for i := first; i <= last; i++ {
 		c.probe(w, when(i), r, src, dst, p.FirstPort+i, nil, b)
 	}
-	b.Truth = append(b.Truth, c.label(p, "port_scan", src, w))
+	b.Truth = append(b.Truth, labelFrom(c.label(p, "port_scan", src, w), last+1, p.LabelFrom))
+}
+
+// labelFrom drops the detectors of l until the probes sent reach from: the
+// source is under attack, but not yet by enough to be found.
+func labelFrom(l Label, sent, from int) Label {
+	if sent < from {
+		l.Detectors = nil
+	}
+	return l
 }
 
 // IPSweep is one source probing one port on every address of a network,
@@ -243,7 +261,10 @@ func (p PortScan) Apply(c *Cluster, w source.Window, b *Batch) {
 type IPSweep struct {
 	At time.Time
 	// Duration spreads the probes; 0 sends them all at At.
-	Duration            time.Duration
+	Duration time.Duration
+	// LabelFrom is how many addresses the sweep must have probed since At
+	// before its labels name ip_sweep (see PortScan.LabelFrom).
+	LabelFrom           int
 	Namespace, Workload string
 	SourceIP            string
 	CIDR                string // an IPv4 network of at most 65,536 addresses
@@ -271,6 +292,8 @@ func (s IPSweep) Validate() error {
 		return fmt.Errorf("source IP %q is not an IPv4 address", s.SourceIP)
 	case s.Duration < 0:
 		return fmt.Errorf("negative duration %s", s.Duration)
+	case s.LabelFrom < 0:
+		return fmt.Errorf("negative LabelFrom %d", s.LabelFrom)
 	}
 	return nil
 }
@@ -329,5 +352,5 @@ func (s IPSweep) Apply(c *Cluster, w source.Window, b *Batch) {
 		}
 		c.probe(w, when(i), r, src, dst, s.Port, gateway, b)
 	}
-	b.Truth = append(b.Truth, c.label(s, "ip_sweep", src, w))
+	b.Truth = append(b.Truth, labelFrom(c.label(s, "ip_sweep", src, w), last+1, s.LabelFrom))
 }

@@ -22,13 +22,13 @@ func TestSlowScansArePacedUnderThePerWindowThresholds(t *testing.T) {
 	}{
 		{
 			name:     "ports 1-1200 over an hour",
-			scenario: PortScan{At: at, Duration: time.Hour, Namespace: "shop", Workload: "checkout", TargetNamespace: "payments", TargetWorkload: "postgres", FirstPort: 1, LastPort: 1200},
+			scenario: PortScan{At: at, Duration: time.Hour, LabelFrom: 500, Namespace: "shop", Workload: "checkout", TargetNamespace: "payments", TargetWorkload: "postgres", FirstPort: 1, LastPort: 1200},
 			entity:   func(c *Cluster) entity { return entity{"shop", c.Workload("shop", "checkout").NameAggr(), "wep"} },
 			ports:    true, total: 1200, perWindow: 499,
 		},
 		{
 			name:     "a /24 over an hour",
-			scenario: IPSweep{At: at, Duration: time.Hour, Namespace: "payments", Workload: "ledger", CIDR: "10.244.2.0/24", Port: 5432},
+			scenario: IPSweep{At: at, Duration: time.Hour, LabelFrom: 64, Namespace: "payments", Workload: "ledger", CIDR: "10.244.2.0/24", Port: 5432},
 			entity:   func(c *Cluster) entity { return entity{"payments", c.Workload("payments", "ledger").NameAggr(), "wep"} },
 			total:    253, perWindow: ipSweepThreshold - 1,
 		},
@@ -44,7 +44,14 @@ func TestSlowScansArePacedUnderThePerWindowThresholds(t *testing.T) {
 			c := New(Options{Seed: 5}, tt.scenario)
 			e := tt.entity(c)
 			seen := map[string]bool{}
-			labelled := 0
+			labelled, named := 0, 0
+			labelFrom := 0
+			switch sc := tt.scenario.(type) {
+			case PortScan:
+				labelFrom = sc.LabelFrom
+			case IPSweep:
+				labelFrom = sc.LabelFrom
+			}
 			for s := at.Add(-30 * time.Minute).Truncate(c.Bucket()); s.Before(at.Add(90 * time.Minute)); s = s.Add(c.Bucket()) {
 				w := window(s, c.Bucket())
 				batch := c.Window(w)
@@ -71,7 +78,16 @@ func TestSlowScansArePacedUnderThePerWindowThresholds(t *testing.T) {
 				if probing {
 					labelled += len(batch.Truth)
 					if len(batch.Truth) != 1 || batch.Truth[0].Window != w || batch.Truth[0].Workload != e.workload {
-						t.Errorf("%s: labels %+v, want one for %s", w, batch.Truth, e)
+						t.Fatalf("%s: labels %+v, want one for %s", w, batch.Truth, e)
+					}
+					// The detector is named once the scan has probed
+					// LabelFrom values (the source's few usual ones aside).
+					hasDetector := len(batch.Truth[0].Detectors) > 0
+					if hasDetector {
+						named++
+					}
+					if hasDetector && len(seen) < labelFrom || !hasDetector && len(seen) >= labelFrom+10 {
+						t.Errorf("%s: detectors %v after %d values, want them from %d on", w, batch.Truth[0].Detectors, len(seen), labelFrom)
 					}
 				} else if len(batch.Truth) > 0 {
 					t.Errorf("%s: labels %+v outside the scan", w, batch.Truth)
@@ -82,6 +98,10 @@ func TestSlowScansArePacedUnderThePerWindowThresholds(t *testing.T) {
 			}
 			if labelled != 13 {
 				t.Errorf("%d labelled windows, want 13 (an hour from %s)", labelled, at.Format("15:04"))
+			}
+			t.Logf("%d windows under attack, %d of them naming the detector", labelled, named)
+			if named == 0 {
+				t.Error("no window names the detector")
 			}
 		})
 	}

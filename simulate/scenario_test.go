@@ -196,6 +196,7 @@ func TestScenarioValidate(t *testing.T) {
 		{"a slow port scan", PortScan{At: at, Duration: time.Hour, Namespace: "shop", Workload: "frontend", TargetNamespace: "shop", TargetWorkload: "db", FirstPort: 1, LastPort: 600}, ""},
 		{"a port scan of negative duration", PortScan{At: at, Duration: -time.Minute, Namespace: "shop", Workload: "frontend", TargetNamespace: "shop", TargetWorkload: "db", FirstPort: 1, LastPort: 600}, "negative duration"},
 		{"an IP sweep of negative duration", IPSweep{At: at, Duration: -time.Minute, Namespace: "shop", Workload: "cart", CIDR: "10.244.7.0/24", Port: 22}, "negative duration"},
+		{"a port scan labelled from a negative count", PortScan{At: at, LabelFrom: -1, Namespace: "shop", Workload: "frontend", TargetNamespace: "shop", TargetWorkload: "db", FirstPort: 1, LastPort: 6}, "LabelFrom"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
