@@ -56,6 +56,9 @@ type Config struct {
 	// models which are not ready learn from at start, so a new install or
 	// a restart without saved models raises no flood of alerts.
 	TrainLookback time.Duration
+	// Shard is this replica's share of the entities when several replicas
+	// watch one cluster (see Shard); the zero value scores every entity.
+	Shard Shard
 }
 
 // Sink receives the verdicts of each scored window: the alert and event
@@ -67,6 +70,9 @@ type Sink interface {
 }
 
 func (c *Config) setDefaults() error {
+	if err := c.Shard.Validate(); err != nil {
+		return err
+	}
 	if c.Bucket <= 0 {
 		c.Bucket = 5 * time.Minute
 	}
@@ -260,7 +266,7 @@ func (e *Engine) ProcessWindow(ctx context.Context, w source.Window) error {
 		start := time.Now()
 		var verdicts []detect.Verdict
 		if d.Ready() {
-			verdicts = d.Judge(w, read[i].rows)
+			verdicts = e.cfg.Shard.ownVerdicts(d.Judge(w, read[i].rows))
 		} else if l, ok := d.(detect.Learner); ok {
 			l.Learn(w, read[i].rows)
 			e.board.Trained(d.Name(), d.Ready())
