@@ -56,6 +56,12 @@ type Config struct {
 	// models which are not ready learn from at start, so a new install or
 	// a restart without saved models raises no flood of alerts.
 	TrainLookback time.Duration
+	// Cluster is the cluster this engine's source and detectors watch (the
+	// one its detectors were built for, BuildOptions.Cluster). It keys the
+	// engine's verdicts and detector health on a scoreboard shared with the
+	// engines of other clusters; empty for a lone engine. Engines of
+	// different clusters need different StateDirs.
+	Cluster string
 	// Shard is this replica's share of the entities when several replicas
 	// watch one cluster (see Shard); the zero value scores every entity.
 	Shard Shard
@@ -102,7 +108,7 @@ type Engine struct {
 	cfg       Config
 	src       source.Source
 	detectors []detect.Detector
-	board     *scoreboard.Scoreboard
+	board     *scoreboard.Board // the scoreboard of cfg.Cluster
 	clock     Clock
 	logger    log.Logger
 	logTypes  []calicolog.LogType
@@ -127,7 +133,7 @@ func New(cfg Config, src source.Source, detectors []detect.Detector, board *scor
 	if logger == nil {
 		logger = log.NewNopLogger()
 	}
-	e := &Engine{cfg: cfg, src: src, detectors: detectors, board: board, clock: clock, logger: logger}
+	e := &Engine{cfg: cfg, src: src, detectors: detectors, board: board.Cluster(cfg.Cluster), clock: clock, logger: logger}
 	seen := map[calicolog.LogType]bool{}
 	for _, d := range detectors {
 		for _, q := range d.Queries() {
@@ -139,12 +145,12 @@ func New(cfg Config, src source.Source, detectors []detect.Detector, board *scor
 				e.logTypes = append(e.logTypes, q.Log)
 			}
 		}
-		board.AddDetector(d.Name(), d.Threshold(), d.Ready())
+		e.board.AddDetector(d.Name(), d.Threshold(), d.Ready())
 	}
 	if r, ok := src.(interface{ Retries() uint64 }); ok {
 		e.retrySource = r
 	}
-	board.SetSource(src.Kind(), true, 0)
+	e.board.SetSource(src.Kind(), true, 0)
 	e.next = cfg.Start
 	if cfg.StateDir != "" {
 		if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
