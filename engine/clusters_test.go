@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,5 +82,37 @@ func TestEnginesOfTwoClustersShareAScoreboard(t *testing.T) {
 	}
 	if snap.NewestWindowEnd.Before(end) {
 		t.Errorf("newest window end %v, want %v", snap.NewestWindowEnd, end)
+	}
+}
+
+// TestStateOfAnotherClusterIsRefused: two clusters' engines given one
+// storage folder would overwrite each other's models; the second is told.
+func TestStateOfAnotherClusterIsRefused(t *testing.T) {
+	start := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+	dir := t.TempDir()
+	if err := saveState(dir, state{NextWindowStart: start, Interval: (5 * time.Minute).String(), Cluster: "east"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		cluster string
+		wantErr bool
+	}{{"east", false}, {"", false}, {"west", true}} {
+		dets, err := BuildWith([]string{"port_scan"}, BuildOptions{Cluster: tc.cluster, Getenv: func(string) string { return "" }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := New(Config{Cluster: tc.cluster, StateDir: dir, Interval: 5 * time.Minute}, simulate.NewSource(simulate.New(simulate.Options{Seed: 1})), dets, scoreboard.New(0), nil, nil)
+		if tc.wantErr {
+			if err == nil || !strings.Contains(err.Error(), `state of cluster "east", not "west"`) {
+				t.Errorf("cluster %q: %v, want a refusal naming both clusters", tc.cluster, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("cluster %q: %v", tc.cluster, err)
+		}
+		if !e.NextWindowStart().Equal(start) {
+			t.Errorf("cluster %q did not resume at %v", tc.cluster, start)
+		}
 	}
 }

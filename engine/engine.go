@@ -60,7 +60,8 @@ type Config struct {
 	// one its detectors were built for, BuildOptions.Cluster). It keys the
 	// engine's verdicts and detector health on a scoreboard shared with the
 	// engines of other clusters; empty for a lone engine. Engines of
-	// different clusters need different StateDirs.
+	// different clusters need different StateDirs: New refuses a folder
+	// holding another cluster's state.
 	Cluster string
 	// Shard is this replica's share of the entities when several replicas
 	// watch one cluster (see Shard); the zero value scores every entity.
@@ -162,6 +163,8 @@ func New(cfg Config, src source.Source, detectors []detect.Detector, board *scor
 			return nil, err
 		case ok && st.Interval != cfg.Interval.String():
 			level.Warn(logger).Log("msg", "not resuming: the saved state has another search interval", "saved", st.Interval, "now", cfg.Interval)
+		case ok && st.Cluster != "" && cfg.Cluster != "" && st.Cluster != cfg.Cluster:
+			return nil, fmt.Errorf("storage folder %s holds the state of cluster %q, not %q: give each cluster's engine its own folder", cfg.StateDir, st.Cluster, cfg.Cluster)
 		case ok:
 			e.next = st.NextWindowStart
 			loaded := e.loadModels(st)

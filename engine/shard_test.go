@@ -152,3 +152,15 @@ func TestShardsTogetherScoreEveryEntityOnce(t *testing.T) {
 	}
 	t.Logf("%d verdicts compared (%d of learned models); shard 0 scored %d, shard 1 %d", compared, learned, owned[0], owned[1])
 }
+
+func BenchmarkShardOwnVerdicts(b *testing.B) {
+	vs := make([]detect.Verdict, 10000)
+	for i := range vs {
+		vs[i].Entity = detect.Entity{Cluster: "prod", Namespace: fmt.Sprintf("ns-%d", i%50), Workload: fmt.Sprintf("app-%d-7c9d8f-*", i), Type: "wep"}
+	}
+	s := Shard{Total: 4, Index: 1}
+	b.ReportAllocs()
+	for b.Loop() {
+		s.ownVerdicts(vs)
+	}
+}

@@ -361,12 +361,16 @@ func (s *Scoreboard) Snapshot() Snapshot {
 		}
 	}
 	sort.Strings(snap.Clusters)
+	vkeys := make([]DetectorKey, 0, len(s.verdicts))
 	for k, v := range s.verdicts {
 		snap.ClusterVerdicts[k] = v // published slices are never modified
+		vkeys = append(vkeys, k)
+	}
+	sortKeys(vkeys)
+	for _, k := range vkeys {
+		v := s.verdicts[k]
 		if prev, ok := snap.Verdicts[k.Detector]; ok {
-			merged := append(append(make([]detect.Verdict, 0, len(prev)+len(v)), prev...), v...)
-			detect.SortVerdicts(merged)
-			snap.Verdicts[k.Detector] = merged
+			snap.Verdicts[k.Detector] = mergeVerdicts(prev, v)
 		} else {
 			snap.Verdicts[k.Detector] = v
 		}
@@ -377,12 +381,7 @@ func (s *Scoreboard) Snapshot() Snapshot {
 	for k := range s.detectors {
 		keys = append(keys, k)
 	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].Detector != keys[j].Detector {
-			return keys[i].Detector < keys[j].Detector
-		}
-		return keys[i].Cluster < keys[j].Cluster
-	})
+	sortKeys(keys)
 	for _, k := range keys {
 		c := copyState(s.detectors[k])
 		snap.ClusterDetectors[k] = c
@@ -422,6 +421,34 @@ func (s *Scoreboard) Snapshot() Snapshot {
 		snap.Malformed[k] = v
 	}
 	return snap
+}
+
+// sortKeys orders keys by detector, then cluster.
+func sortKeys(keys []DetectorKey) {
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].Detector != keys[j].Detector {
+			return keys[i].Detector < keys[j].Detector
+		}
+		return keys[i].Cluster < keys[j].Cluster
+	})
+}
+
+// mergeVerdicts merges two slices sorted highest score first into a new
+// one; on equal scores a's come first (the clusters are merged in name
+// order), so the result does not depend on map order.
+func mergeVerdicts(a, b []detect.Verdict) []detect.Verdict {
+	out := make([]detect.Verdict, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if b[0].Score > a[0].Score {
+			out = append(out, b[0])
+			b = b[1:]
+		} else {
+			out = append(out, a[0])
+			a = a[1:]
+		}
+	}
+	out = append(out, a...)
+	return append(out, b...)
 }
 
 func copyState(st *DetectorState) DetectorState {

@@ -152,3 +152,27 @@ func TestSnapshotIsACopy(t *testing.T) {
 		t.Errorf("a snapshot's change reached the scoreboard: %d runs", got)
 	}
 }
+
+// BenchmarkSnapshot takes the snapshot a scrape takes, with one cluster and
+// with three sharing the scoreboard (their verdicts merged per detector).
+func BenchmarkSnapshot(b *testing.B) {
+	for _, clusters := range []int{1, 3} {
+		b.Run(fmt.Sprintf("clusters=%d", clusters), func(b *testing.B) {
+			s := New(0)
+			for c := range clusters {
+				name := fmt.Sprintf("c%d", c)
+				for _, d := range []string{"port_scan", "ip_sweep", "generic_flows"} {
+					vs := verdicts(name, 3000, 0.99)
+					for i := range vs {
+						vs[i].Detector = d
+					}
+					s.Cluster(name).Publish(d, win(0), vs, true, time.Second, t0)
+				}
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				s.Snapshot()
+			}
+		})
+	}
+}
