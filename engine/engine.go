@@ -292,14 +292,14 @@ func (e *Engine) ProcessWindow(ctx context.Context, w source.Window) error {
 					"score", fmt.Sprintf("%.3f", v.Score), "threshold", v.Threshold, "window", w, "summary", v.Summary)
 			}
 		}
-		level.Debug(e.logger).Log("msg", "detector ran", "detector", d.Name(), "window", w, "entities", len(verdicts), "anomalies", anomalies, "took", took)
+		level.Debug(e.logger).Log("msg", "detector ran", "detector", d.Name(), "cluster", e.cfg.Cluster, "window", w, "entities", len(verdicts), "anomalies", anomalies, "took", took)
 		all = append(all, verdicts...)
 	}
 	for _, s := range e.cfg.Sinks {
 		s.Deliver(ctx, w, all)
 	}
 	e.board.WindowDone(w)
-	level.Info(e.logger).Log("msg", "window processed", "window", w, "records", totalRecords(counts))
+	level.Info(e.logger).Log("msg", "window processed", "cluster", e.cfg.Cluster, "shard", e.cfg.Shard, "window", w, "records", totalRecords(counts))
 	return nil
 }
 
