@@ -1,13 +1,16 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/scoreboard"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/simulate"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
 
 func TestShardValidate(t *testing.T) {
@@ -162,5 +165,50 @@ func BenchmarkShardOwnVerdicts(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		s.ownVerdicts(vs)
+	}
+}
+
+// TestOtherShardsVerdictsGetNoEvidenceNorSink: the verdict on an entity
+// another replica owns is dropped before the evidence look-up, the
+// scoreboard and the sinks; the owning replica fetches its evidence.
+func TestOtherShardsVerdictsGetNoEvidenceNorSink(t *testing.T) {
+	start := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	w := source.Window{Start: start, End: start.Add(5 * time.Minute)}
+	attacker := detect.Entity{Cluster: "c1", Namespace: "shop", Workload: "attacker-*", Type: "wep"}
+	owner := ShardOf(attacker, 2)
+	for _, index := range []int{0, 1} {
+		t.Run(fmt.Sprint(index), func(t *testing.T) {
+			src := &fakeSource{}
+			dets, err := Build([]string{"port_scan"}, "c1", func(string) string { return "" }, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			board := scoreboard.New(0)
+			sink := &scoreSink{}
+			e, err := New(Config{Interval: 5 * time.Minute, Shard: Shard{Total: 2, Index: index}, Sinks: []Sink{sink}}, src, dets, board, &fixedClock{now: start.Add(time.Hour)}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e.ProcessWindow(context.Background(), w); err != nil {
+				t.Fatal(err)
+			}
+			owns := index == owner
+			_, sunk := sink.scores[start]["port_scan "+attacker.Key()]
+			published := false
+			for _, v := range board.Snapshot().Verdicts["port_scan"] {
+				if v.Entity == attacker {
+					published = true
+				}
+				if !(Shard{Total: 2, Index: index}).Owns(v.Entity) {
+					t.Errorf("shard %d published %s, another shard's", index, v.Entity.Key())
+				}
+			}
+			if sunk != owns || published != owns || (src.samples > 0) != owns {
+				t.Errorf("shard %d (attacker's is %d): sink %t, scoreboard %t, evidence look-ups %d", index, owner, sunk, published, src.samples)
+			}
+			if owns && board.Snapshot().Detections[scoreboard.DetectionKey{Cluster: "c1", Detector: "port_scan", Namespace: "shop"}] != 1 {
+				t.Errorf("the owning shard did not count the detection")
+			}
+		})
 	}
 }
