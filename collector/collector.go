@@ -1,6 +1,14 @@
 // Package collector owns the metric contract: it turns a scoreboard snapshot
 // into calico_anomaly_* metrics at scrape time, so an entity that was not
 // scored in the latest window is simply not exported.
+//
+// An exporter watching several clusters exports every cluster's scores
+// (their cluster label tells them apart) and keeps one series per detector
+// for the detector health metrics (threshold, model ready, runs, duration,
+// last run, series dropped, trained windows, load errors), summed up over
+// the clusters as scoreboard.Snapshot.Detectors describes: a cluster label
+// there would change the identity of every existing health series and the
+// rules and dashboards that join them on (job, instance, detector).
 package collector
 
 import (

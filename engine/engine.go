@@ -56,6 +56,16 @@ type Config struct {
 	// models which are not ready learn from at start, so a new install or
 	// a restart without saved models raises no flood of alerts.
 	TrainLookback time.Duration
+	// Cluster is the cluster this engine's source and detectors watch (the
+	// one its detectors were built for, BuildOptions.Cluster). It keys the
+	// engine's verdicts and detector health on a scoreboard shared with the
+	// engines of other clusters; empty for a lone engine. Engines of
+	// different clusters need different StateDirs: New refuses a folder
+	// holding another cluster's state.
+	Cluster string
+	// Shard is this replica's share of the entities when several replicas
+	// watch one cluster (see Shard); the zero value scores every entity.
+	Shard Shard
 }
 
 // Sink receives the verdicts of each scored window: the alert and event
@@ -67,6 +77,9 @@ type Sink interface {
 }
 
 func (c *Config) setDefaults() error {
+	if err := c.Shard.Validate(); err != nil {
+		return err
+	}
 	if c.Bucket <= 0 {
 		c.Bucket = 5 * time.Minute
 	}
@@ -96,7 +109,7 @@ type Engine struct {
 	cfg       Config
 	src       source.Source
 	detectors []detect.Detector
-	board     *scoreboard.Scoreboard
+	board     *scoreboard.Board // the scoreboard of cfg.Cluster
 	clock     Clock
 	logger    log.Logger
 	logTypes  []calicolog.LogType
@@ -121,7 +134,7 @@ func New(cfg Config, src source.Source, detectors []detect.Detector, board *scor
 	if logger == nil {
 		logger = log.NewNopLogger()
 	}
-	e := &Engine{cfg: cfg, src: src, detectors: detectors, board: board, clock: clock, logger: logger}
+	e := &Engine{cfg: cfg, src: src, detectors: detectors, board: board.Cluster(cfg.Cluster), clock: clock, logger: logger}
 	seen := map[calicolog.LogType]bool{}
 	for _, d := range detectors {
 		for _, q := range d.Queries() {
@@ -133,12 +146,12 @@ func New(cfg Config, src source.Source, detectors []detect.Detector, board *scor
 				e.logTypes = append(e.logTypes, q.Log)
 			}
 		}
-		board.AddDetector(d.Name(), d.Threshold(), d.Ready())
+		e.board.AddDetector(d.Name(), d.Threshold(), d.Ready())
 	}
 	if r, ok := src.(interface{ Retries() uint64 }); ok {
 		e.retrySource = r
 	}
-	board.SetSource(src.Kind(), true, 0)
+	e.board.SetSource(src.Kind(), true, 0)
 	e.next = cfg.Start
 	if cfg.StateDir != "" {
 		if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
@@ -150,6 +163,8 @@ func New(cfg Config, src source.Source, detectors []detect.Detector, board *scor
 			return nil, err
 		case ok && st.Interval != cfg.Interval.String():
 			level.Warn(logger).Log("msg", "not resuming: the saved state has another search interval", "saved", st.Interval, "now", cfg.Interval)
+		case ok && st.Cluster != "" && cfg.Cluster != "" && st.Cluster != cfg.Cluster:
+			return nil, fmt.Errorf("storage folder %s holds the state of cluster %q, not %q: give each cluster's engine its own folder", cfg.StateDir, st.Cluster, cfg.Cluster)
 		case ok:
 			e.next = st.NextWindowStart
 			loaded := e.loadModels(st)
@@ -260,7 +275,7 @@ func (e *Engine) ProcessWindow(ctx context.Context, w source.Window) error {
 		start := time.Now()
 		var verdicts []detect.Verdict
 		if d.Ready() {
-			verdicts = d.Judge(w, read[i].rows)
+			verdicts = e.cfg.Shard.ownVerdicts(d.Judge(w, read[i].rows))
 		} else if l, ok := d.(detect.Learner); ok {
 			l.Learn(w, read[i].rows)
 			e.board.Trained(d.Name(), d.Ready())
@@ -277,14 +292,14 @@ func (e *Engine) ProcessWindow(ctx context.Context, w source.Window) error {
 					"score", fmt.Sprintf("%.3f", v.Score), "threshold", v.Threshold, "window", w, "summary", v.Summary)
 			}
 		}
-		level.Debug(e.logger).Log("msg", "detector ran", "detector", d.Name(), "window", w, "entities", len(verdicts), "anomalies", anomalies, "took", took)
+		level.Debug(e.logger).Log("msg", "detector ran", "detector", d.Name(), "cluster", e.cfg.Cluster, "window", w, "entities", len(verdicts), "anomalies", anomalies, "took", took)
 		all = append(all, verdicts...)
 	}
 	for _, s := range e.cfg.Sinks {
 		s.Deliver(ctx, w, all)
 	}
 	e.board.WindowDone(w)
-	level.Info(e.logger).Log("msg", "window processed", "window", w, "records", totalRecords(counts))
+	level.Info(e.logger).Log("msg", "window processed", "cluster", e.cfg.Cluster, "shard", e.cfg.Shard, "window", w, "records", totalRecords(counts))
 	return nil
 }
 

@@ -26,7 +26,7 @@ func modelFile(dir, name string) string { return filepath.Join(dir, name+".model
 // generations. A crash at any point leaves a state and the models it names
 // from the same window: the old pair or the new one, never a mix.
 func (e *Engine) saveSnapshot(next time.Time) error {
-	st := state{NextWindowStart: next, Interval: e.cfg.Interval.String()}
+	st := state{NextWindowStart: next, Interval: e.cfg.Interval.String(), Cluster: e.cfg.Cluster}
 	var persistent []detect.Detector
 	for _, d := range e.detectors {
 		if _, ok := d.(detect.Persistent); ok {

@@ -20,6 +20,10 @@ type state struct {
 	// Interval is the window length the state was written with; a state
 	// written with another one is not resumed.
 	Interval string `json:"interval"`
+	// Cluster is the engine's Config.Cluster when the state was written;
+	// a state of another cluster is not resumed (two clusters' engines
+	// given the same folder). Empty in states written before clusters.
+	Cluster string `json:"cluster,omitempty"`
 	// Models names the folder, under the state's folder, holding the
 	// models as they were when NextWindowStart was reached; empty when no
 	// detector keeps a model.

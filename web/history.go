@@ -38,7 +38,8 @@ type History struct {
 
 	mu      sync.RWMutex
 	series  map[Key]*ring
-	windows int // windows delivered
+	windows int       // distinct windows delivered: the newest window's number
+	newest  time.Time // end of the newest window delivered
 	dropped uint64
 	// recent holds each series' newest anomalous verdict, kept for
 	// recentWindows windows after it.
@@ -69,11 +70,18 @@ func NewHistory(length, maxSeries int) *History {
 	return &History{length: length, maxSeries: maxSeries, series: map[Key]*ring{}, recent: map[Key]recentVerdict{}}
 }
 
-// Deliver records a window's verdicts.
+// Deliver records a window's verdicts. The engines of several clusters may
+// share one history: a window counts once however many clusters deliver
+// it, so series are kept and forgotten after the same number of windows
+// as with one cluster (a cluster catching up on older windows adds points
+// without counting windows).
 func (h *History) Deliver(_ context.Context, w source.Window, verdicts []detect.Verdict) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.windows++
+	if h.windows == 0 || w.End.After(h.newest) {
+		h.windows++
+		h.newest = w.End
+	}
 	for _, v := range verdicts {
 		k := Key{Detector: v.Detector, Entity: v.Entity}
 		r, ok := h.series[k]

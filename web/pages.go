@@ -83,10 +83,13 @@ type anomalyRow struct {
 }
 
 type statusData struct {
-	Cfg        Config
-	Now        time.Time
-	Snap       scoreboard.Snapshot
-	Detectors  []detectorRow
+	Cfg       Config
+	Now       time.Time
+	Snap      scoreboard.Snapshot
+	Detectors []detectorRow
+	// Clusters is true when the exporter watches several clusters: the
+	// detectors are then listed per cluster.
+	Clusters   bool
 	Anomalies  []anomalyRow
 	More       int
 	Lag        string
@@ -128,10 +131,23 @@ func (p *Pages) status(w http.ResponseWriter, _ *http.Request) {
 	now := p.cfg.Now()
 	snap := p.board.Snapshot()
 	d := statusData{Cfg: p.cfg, Now: now, Snap: snap}
-	for _, st := range snap.Detectors {
-		d.Detectors = append(d.Detectors, detectorRow{DetectorState: st, Age: age(time.Now(), st.LastRun)}) // runs are timed by the wall clock
+	d.Clusters = len(snap.Clusters) > 1
+	if d.Clusters {
+		for _, st := range snap.ClusterDetectors {
+			d.Detectors = append(d.Detectors, detectorRow{DetectorState: st, Age: age(time.Now(), st.LastRun)})
+		}
+	} else {
+		for _, st := range snap.Detectors {
+			d.Detectors = append(d.Detectors, detectorRow{DetectorState: st, Age: age(time.Now(), st.LastRun)}) // runs are timed by the wall clock
+		}
 	}
-	sort.Slice(d.Detectors, func(i, j int) bool { return d.Detectors[i].Name < d.Detectors[j].Name })
+	sort.Slice(d.Detectors, func(i, j int) bool {
+		a, b := d.Detectors[i], d.Detectors[j]
+		if a.Name != b.Name {
+			return a.Name < b.Name
+		}
+		return a.Cluster < b.Cluster
+	})
 	anomalies := p.history.Anomalies()
 	if len(anomalies) > p.cfg.MaxAnomalies {
 		d.More = len(anomalies) - p.cfg.MaxAnomalies
@@ -302,8 +318,8 @@ Newest window processed ends {{ts .Snap.NewestWindowEnd}}{{if .Lag}} ({{.Lag}} a
 {{end}}</tbody></table>{{if .More}}<p class="muted">{{.More}} more not shown.</p>{{end}}
 {{else}}<p class="ok" id="no-anomalies">No workload has been anomalous in the last hour.</p>{{end}}
 <h2>Detectors</h2>
-<table id="detectors"><thead><tr><th>Detector</th><th>Model</th><th class="num">Threshold</th><th>Last run</th><th class="num">Duration</th><th>Last window</th><th class="num">Runs ok / failed</th><th>Last error</th></tr></thead><tbody>
-{{range .Detectors}}<tr><td>{{.Name}}</td><td>{{if .Ready}}<span class="ok">ready</span>{{else}}<span class="muted">learning</span>{{end}}</td><td class="num">{{score .Threshold}}</td><td>{{.Age}}</td><td class="num">{{dur .LastDuration}}</td><td>{{ts .LastWindow.End}}</td><td class="num">{{index .Runs "success"}} / {{index .Runs "error"}}</td><td class="bad">{{.LastError}}</td></tr>
+<table id="detectors"><thead><tr><th>Detector</th>{{if .Clusters}}<th>Cluster</th>{{end}}<th>Model</th><th class="num">Threshold</th><th>Last run</th><th class="num">Duration</th><th>Last window</th><th class="num">Runs ok / failed</th><th>Last error</th></tr></thead><tbody>
+{{$clusters := .Clusters}}{{range .Detectors}}<tr><td>{{.Name}}</td>{{if $clusters}}<td>{{.Cluster}}</td>{{end}}<td>{{if .Ready}}<span class="ok">ready</span>{{else}}<span class="muted">learning</span>{{end}}</td><td class="num">{{score .Threshold}}</td><td>{{.Age}}</td><td class="num">{{dur .LastDuration}}</td><td>{{ts .LastWindow.End}}</td><td class="num">{{index .Runs "success"}} / {{index .Runs "error"}}</td><td class="bad">{{.LastError}}</td></tr>
 {{end}}</tbody></table>
 </main></body></html>
 `))

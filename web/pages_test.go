@@ -227,7 +227,7 @@ func TestAnomaliesStayListedForAnHourThenGo(t *testing.T) {
 	if got := h.Anomalies(); len(got) != 1 || got[0].Entity.Workload != "cart-*" {
 		t.Errorf("after %d windows: %+v, want only cart-* left", recentWindows, got)
 	}
-	h.Deliver(context.Background(), window(recentWindows), quiet)
+	h.Deliver(context.Background(), window(recentWindows+1), quiet)
 	if got := h.Anomalies(); len(got) != 0 {
 		t.Errorf("anomalies older than an hour still listed: %+v", got)
 	}
