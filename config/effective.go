@@ -497,10 +497,16 @@ func (b *builder) flag(name, v string) error {
 	}
 	switch setting {
 	case SettingClusters:
-		if err := checkIndexPart(v); err != nil {
-			return fmt.Errorf("want %v", err)
+		names := splitList(v)
+		if len(names) == 0 {
+			return errors.New("want at least one cluster name")
 		}
-		c.Clusters, c.Cluster = []string{v}, v
+		for _, n := range names {
+			if err := checkClusterPart(n); err != nil {
+				return fmt.Errorf("want %v", err)
+			}
+		}
+		c.Clusters, c.Cluster = names, names[0]
 	case SettingSearchInterval, SettingBucket:
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
@@ -615,6 +621,9 @@ func (b *builder) check() {
 	naming := calicolog.IndexNaming{Layout: c.Elasticsearch.IndexLayout, Tenant: c.Elasticsearch.Tenant}
 	for _, cl := range c.Clusters {
 		naming.Cluster = cl
+		if strings.Contains(cl, "*") {
+			naming.Cluster = "pattern" // a glob is checked by checkClusterPart; its layout and tenant here
+		}
 		if err := naming.Validate(); err != nil {
 			b.errs = append(b.errs, fmt.Errorf("%s (%s): %w", SettingClusters, b.origin(SettingClusters), err))
 		}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
 )
 
@@ -475,6 +476,18 @@ func hostURL(h string) string {
 		return h
 	}
 	return elasticHTTPScheme + "://" + h
+}
+
+// checkClusterPart checks a cluster name, or a glob of cluster names
+// (prod-*) resolved against the indices present.
+func checkClusterPart(s string) error {
+	if strings.Contains(s, "*") {
+		if err := calicolog.ValidateClusterPattern(s); err != nil {
+			return fmt.Errorf("a cluster name or glob: %v", err)
+		}
+		return nil
+	}
+	return checkIndexPart(s)
 }
 
 // checkIndexPart checks that s can be the cluster or tenant part of

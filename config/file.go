@@ -134,7 +134,7 @@ func (r *nodeReader) file1(n *yaml.Node, f *File) {
 				if !ok {
 					continue
 				}
-				if err := checkIndexPart(c); err != nil {
+				if err := checkClusterPart(c); err != nil {
 					r.errorf(item, "%s: want %s, got %q", p, err, c)
 					continue
 				}

@@ -98,8 +98,15 @@ func applyConfig(cfg *config.Config, src *sourceFlags, sched *scheduleFlags, log
 	if fromConfig(cfg, config.SettingTenant) {
 		src.esTenant = cfg.Elasticsearch.Tenant
 	}
-	if cfg.Cluster != "" && fromConfig(cfg, config.SettingClusters) {
-		src.esCluster = cfg.Cluster
+	if fromConfig(cfg, config.SettingClusters) {
+		if len(cfg.Clusters) > 0 {
+			src.esClusters = cfg.Clusters
+		} else if cfg.Cluster != "" {
+			src.esClusters = []string{cfg.Cluster}
+		}
+	}
+	if len(src.esClusters) > 0 {
+		src.esCluster = src.esClusters[0]
 	}
 	if fromConfig(cfg, config.SettingMaxSeries) {
 		*maxSeries = cfg.MaxSeriesPerDetector

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -101,27 +102,36 @@ func run(args []string) int {
 		level.Warn(logger).Log("msg", "environment variables that no setting reads (misspelt?)", "variables", strings.Join(unknown, ","))
 	}
 
-	built, err := src.build(ctx, logger)
+	clusters, err := src.resolveClusters(ctx, logger)
 	if err != nil {
-		level.Error(logger).Log("msg", "cannot set up the log source", "err", err)
+		level.Error(logger).Log("msg", "cannot resolve the clusters", "err", err)
 		return 1
 	}
-	detectors, err := engine.BuildWith(enabled, engine.BuildOptions{
-		Cluster: src.clusterName(), Getenv: os.Getenv, Logger: logger, Params: cfg.Params(),
-		Bucket: sched.bucket, TrainInterval: sched.train, Seed: sched.seed,
-	})
-	if err != nil {
-		level.Error(logger).Log("msg", "cannot set up detectors", "err", err)
+	shard := engine.Shard{Total: src.shardTotal, Index: src.shardIndex}
+	if err := shard.Validate(); err != nil {
+		level.Error(logger).Log("msg", "bad --shard.total/--shard.index", "err", err)
 		return 1
+	}
+	// One source, set of detectors and engine per cluster, sharing the
+	// scoreboard, the status page's history and the notifiers.
+	type clusterRun struct {
+		name   string
+		built  builtSource
+		engine *engine.Engine
+	}
+	runs := make([]*clusterRun, len(clusters))
+	for i, name := range clusters {
+		one := *src
+		one.esCluster = name
+		built, err := one.build(ctx, logger)
+		if err != nil {
+			level.Error(logger).Log("msg", "cannot set up the log source", "cluster", name, "err", err)
+			return 1
+		}
+		runs[i] = &clusterRun{name: name, built: built}
 	}
 	board := scoreboard.New(*maxSeries)
-	engCfg, err := sched.config(built.start)
-	if err != nil {
-		level.Error(logger).Log("msg", "bad schedule", "err", err)
-		return 1
-	}
 	history := web.NewHistory(48, 0)
-	engCfg.Sinks = append(engCfg.Sinks, history)
 	basePolicy, err := alerts.policy()
 	if err != nil {
 		level.Error(logger).Log("msg", "cannot set up alerts", "err", err)
@@ -129,18 +139,46 @@ func run(args []string) int {
 	}
 	policy := notify.NewLivePolicy(policyFrom(basePolicy, cfg, severitySet))
 	live := newLiveConfig(cfg, resolve, func(c *config.Config) { policy.Set(policyFrom(basePolicy, c, severitySet)) }, logger)
-	notifiers, err := alerts.build(built.source, *grafanaURL, policy, logger)
+	notifiers, err := alerts.build(runs[0].built.source, *grafanaURL, policy, logger)
 	if err != nil {
 		level.Error(logger).Log("msg", "cannot set up alerts", "err", err)
 		return 1
 	}
-	engCfg.Sinks = append(engCfg.Sinks, notifiers.sinks...)
-	eng, err := engine.New(engCfg, built.source, detectors, board, built.clock, log.With(logger, "component", "engine"))
-	if err != nil {
-		level.Error(logger).Log("msg", "cannot start the engine", "err", err)
-		return 1
+	for _, r := range runs {
+		detectors, err := engine.BuildWith(enabled, engine.BuildOptions{
+			Cluster: r.name, Getenv: os.Getenv, Logger: log.With(logger, "cluster", r.name), Params: cfg.Params(),
+			Bucket: sched.bucket, TrainInterval: sched.train, Seed: sched.seed,
+		})
+		if err != nil {
+			level.Error(logger).Log("msg", "cannot set up detectors", "err", err)
+			return 1
+		}
+		engCfg, err := sched.config(r.built.start)
+		if err != nil {
+			level.Error(logger).Log("msg", "bad schedule", "err", err)
+			return 1
+		}
+		engCfg.Shard = shard
+		if len(runs) > 1 {
+			engCfg.Cluster = r.name
+			if engCfg.StateDir != "" {
+				engCfg.StateDir = filepath.Join(engCfg.StateDir, r.name)
+			}
+		}
+		engCfg.Sinks = append(engCfg.Sinks, history)
+		engCfg.Sinks = append(engCfg.Sinks, notifiers.sinks...)
+		engLogger := log.With(logger, "component", "engine")
+		if len(runs) > 1 {
+			engLogger = log.With(engLogger, "cluster", r.name)
+		}
+		if r.engine, err = engine.New(engCfg, r.built.source, detectors, board, r.built.clock, engLogger); err != nil {
+			level.Error(logger).Log("msg", "cannot start the engine", "cluster", r.name, "err", err)
+			return 1
+		}
 	}
-	level.Info(logger).Log("msg", "detectors enabled", "detectors", fmt.Sprint(enabled), "source", built.source.Kind())
+	built := runs[0].built
+	level.Info(logger).Log("msg", "detectors enabled", "detectors", fmt.Sprint(enabled), "source", built.source.Kind(),
+		"clusters", strings.Join(clusters, ","), "shard", shard)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
@@ -163,9 +201,11 @@ func run(args []string) int {
 	}
 	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 1+len(runs))
 	notifiers.run(ctx)
-	go func() { errc <- eng.Run(ctx) }()
+	for _, r := range runs {
+		go func() { errc <- r.engine.Run(ctx) }()
+	}
 	go func() { errc <- toolkitweb.ListenAndServe(server, webFlags, logging.Slog(logger, *logCfg)) }()
 	select {
 	case <-ctx.Done():

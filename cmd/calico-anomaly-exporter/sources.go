@@ -25,7 +25,10 @@ type sourceFlags struct {
 	esPassFile   string
 	esAPIKeyFile string
 	esCAFile     string
-	esCluster    string
+	esCluster    string   // the cluster being built
+	esClusters   []string // --es.cluster: names or glob patterns
+	shardTotal   int
+	shardIndex   int
 	esTenant     string
 	esLayout     string
 	esTimeout    time.Duration
@@ -48,7 +51,9 @@ func addSourceFlags(app *kingpin.Application) *sourceFlags {
 	app.Flag("es.password-file", "File holding the Elasticsearch password.").StringVar(&f.esPassFile)
 	app.Flag("es.api-key-file", "File holding an Elasticsearch API key (base64 id:key).").StringVar(&f.esAPIKeyFile)
 	app.Flag("es.ca-file", "PEM file of the CA that signed Elasticsearch's certificate.").Envar("ES_CA_CERT").StringVar(&f.esCAFile)
-	app.Flag("es.cluster", "Calico cluster name, as in index names (tigera_secure_ee_flows.<cluster>.*).").Envar("CLUSTER_NAME").Default("cluster").StringVar(&f.esCluster)
+	app.Flag("es.cluster", "Calico cluster name, as in index names (tigera_secure_ee_flows.<cluster>.*); repeat it to read several clusters, or give a glob (prod-*, *) resolved against the indices present at start. Each cluster is the cluster label of its series.").Envar("CLUSTER_NAME").Default("cluster").StringsVar(&f.esClusters)
+	app.Flag("shard.total", "Replicas sharing the work: each scores the entities whose stable hash (FNV-1a of cluster/namespace/workload) falls in its shard; 0 or 1 for none.").Default("0").IntVar(&f.shardTotal)
+	app.Flag("shard.index", "This replica's shard, 0 to --shard.total minus 1.").Default("0").IntVar(&f.shardIndex)
 	app.Flag("es.tenant", "Calico tenant id in legacy index names, if any.").StringVar(&f.esTenant)
 	app.Flag("es.index-layout", "Index layout: legacy (tigera_secure_ee_*) or single (calico_flowlogs with a cluster field).").Default("legacy").EnumVar(&f.esLayout, "legacy", "single")
 	app.Flag("es.timeout", "Timeout of one Elasticsearch request.").Default("30s").DurationVar(&f.esTimeout)
@@ -60,6 +65,46 @@ func addSourceFlags(app *kingpin.Application) *sourceFlags {
 }
 
 func (f *sourceFlags) clusterName() string { return f.esCluster }
+
+// resolveClusters expands --es.cluster into cluster names: globs are
+// resolved against the indices Elasticsearch holds.
+func (f *sourceFlags) resolveClusters(ctx context.Context, logger log.Logger) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	for _, c := range f.esClusters {
+		names := []string{c}
+		if strings.Contains(c, "*") {
+			if f.kind != "elasticsearch" {
+				return nil, fmt.Errorf("--es.cluster=%s: a pattern needs --source=elasticsearch", c)
+			}
+			one := *f
+			one.esCluster = "cluster"
+			built, err := one.buildElasticsearch(logger)
+			if err != nil {
+				return nil, err
+			}
+			found, err := source.DiscoverClusters(ctx, built.source.(*source.Elasticsearch), calicolog.Layout(f.esLayout), c)
+			if err != nil {
+				return nil, fmt.Errorf("--es.cluster=%s: %w", c, err)
+			}
+			level.Info(logger).Log("msg", "clusters found", "pattern", c, "clusters", strings.Join(found, ","))
+			names = found
+		}
+		for _, n := range names {
+			if !seen[n] {
+				seen[n] = true
+				out = append(out, n)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("--es.cluster %s: no cluster found", strings.Join(f.esClusters, ","))
+	}
+	if len(out) > 1 && f.kind != "elasticsearch" {
+		return nil, fmt.Errorf("--es.cluster: several clusters need --source=elasticsearch")
+	}
+	return out, nil
+}
 
 // builtSource is a ready source with the clock it runs on.
 type builtSource struct {

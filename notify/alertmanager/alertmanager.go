@@ -120,10 +120,13 @@ type Notifier struct {
 
 	mu     sync.Mutex
 	active map[string]*firing // by alert key
+	// clusters holds every cluster seen in a delivered window.
+	clusters map[string]bool
 }
 
 // firing is an alert the notifier holds as firing.
 type firing struct {
+	cluster   string
 	startsAt  time.Time
 	labels    models.LabelSet
 	annots    models.LabelSet
@@ -160,7 +163,7 @@ func New(cfg Config, logger log.Logger) (*Notifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Notifier{cfg: cfg, logger: logger, metrics: newMetrics(), active: map[string]*firing{}}
+	n := &Notifier{cfg: cfg, logger: logger, metrics: newMetrics(), active: map[string]*firing{}, clusters: map[string]bool{}}
 	seen := map[string]bool{}
 	for _, raw := range cfg.URLs {
 		t, err := newTarget(raw, httpCfg, cfg)
@@ -261,6 +264,12 @@ func key(ls models.LabelSet) string {
 // longer anomalous are resolved. It queues and returns.
 func (n *Notifier) Deliver(ctx context.Context, w source.Window, verdicts []detect.Verdict) {
 	now := n.cfg.Now()
+	// Only the clusters this window judged can resolve their alerts: one
+	// exporter reading several clusters delivers each one's windows apart.
+	judged := map[string]bool{}
+	for _, v := range verdicts {
+		judged[v.Entity.Cluster] = true
+	}
 	current := map[string]notify.Anomaly{}
 	for _, a := range notify.Group(n.policy(), verdicts) {
 		k := key(n.labels(a.Verdict))
@@ -269,11 +278,16 @@ func (n *Notifier) Deliver(ctx context.Context, w source.Window, verdicts []dete
 		}
 	}
 	n.mu.Lock()
+	for c := range judged {
+		n.clusters[c] = true
+	}
+	// With one cluster, a window without any verdict ends its alerts too.
+	single := len(n.clusters) <= 1
 	var out []*models.PostableAlert
 	for k, a := range current {
 		f, ok := n.active[k]
 		if !ok {
-			f = &firing{startsAt: now}
+			f = &firing{startsAt: now, cluster: a.Entity.Cluster}
 			n.active[k] = f
 		}
 		f.labels, f.annots = n.labels(a.Verdict), n.annotations(a)
@@ -281,7 +295,7 @@ func (n *Notifier) Deliver(ctx context.Context, w source.Window, verdicts []dete
 		out = append(out, n.postable(f, now.Add(4*n.cfg.ResendInterval)))
 	}
 	for k, f := range n.active {
-		if _, ok := current[k]; ok {
+		if _, ok := current[k]; ok || (!single && !judged[f.cluster]) {
 			continue
 		}
 		delete(n.active, k)

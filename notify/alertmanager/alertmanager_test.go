@@ -488,3 +488,24 @@ calico_anomaly_alertmanager_queue_capacity{alertmanager="http://am-1:9093"} 1000
 		t.Error(err)
 	}
 }
+
+// TestClustersResolveOnlyTheirOwnAlerts: with one exporter reading two
+// clusters, a window of cluster c2 does not resolve c1's alert.
+func TestClustersResolveOnlyTheirOwnAlerts(t *testing.T) {
+	logs := &logBuffer{}
+	n, err := New(Config{DryRun: true, Policy: notify.Policy{Severity: 100}}, log.NewLogfmtLogger(logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inC2 := scan("b-1-*", win1, 0.1)
+	inC2.Entity.Cluster = "c2"
+	n.Deliver(context.Background(), win1, []detect.Verdict{scan("a-1-*", win1, 0.9)})
+	n.Deliver(context.Background(), win1, []detect.Verdict{inC2})
+	if strings.Contains(logs.String(), "state=resolved") {
+		t.Fatalf("cluster c2's window resolved cluster c1's alert:\n%s", logs.String())
+	}
+	n.Deliver(context.Background(), win2, []detect.Verdict{scan("a-1-*", win2, 0.1)})
+	if !strings.Contains(logs.String(), "state=resolved") {
+		t.Errorf("cluster c1's next quiet window did not resolve its alert:\n%s", logs.String())
+	}
+}

@@ -173,10 +173,10 @@ func ID(v detect.Verdict) string {
 
 // Deliver queues one event per anomaly of the window, and returns.
 func (n *Notifier) Deliver(ctx context.Context, w source.Window, verdicts []detect.Verdict) {
-	index := n.cfg.Naming.EventsIndex()
 	var ops []source.BulkOp
 	for _, a := range notify.Group(n.policy(), verdicts) {
-		op := source.BulkOp{Index: index, ID: ID(a.Verdict), Doc: Document(a, n.cfg.Naming, n.policy().SeverityOf(a.Detector))}
+		naming := n.namingFor(a.Verdict)
+		op := source.BulkOp{Index: naming.EventsIndex(), ID: ID(a.Verdict), Doc: Document(a, naming, n.policy().SeverityOf(a.Detector))}
 		if n.cfg.DryRun {
 			b, _ := json.Marshal(op.Doc)
 			level.Info(n.logger).Log("msg", "dry run: event not written", "index", op.Index, "id", op.ID, "event", string(b))
@@ -319,7 +319,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 // DocumentFor is the event document this notifier writes for v, as JSON.
 func (n *Notifier) DocumentFor(v detect.Verdict) ([]byte, error) {
 	a := notify.Anomaly{Verdict: v, Detectors: []string{v.Detector}, Evidence: v.Evidence}
-	return json.Marshal(Document(a, n.cfg.Naming, n.policy().SeverityOf(v.Detector)))
+	return json.Marshal(Document(a, n.namingFor(v), n.policy().SeverityOf(v.Detector)))
 }
 
 // policy is the policy in force.
@@ -328,4 +328,15 @@ func (n *Notifier) policy() notify.Policy {
 		return n.cfg.Live.Get()
 	}
 	return n.cfg.Policy
+}
+
+// namingFor is the index naming of the verdict's cluster: one exporter
+// reading several clusters writes each one's events where Calico's
+// Manager for that cluster reads them.
+func (n *Notifier) namingFor(v detect.Verdict) calicolog.IndexNaming {
+	naming := n.cfg.Naming
+	if v.Entity.Cluster != "" {
+		naming.Cluster = v.Entity.Cluster
+	}
+	return naming
 }
