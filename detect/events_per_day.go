@@ -111,7 +111,7 @@ func (l *eventsPerDay) MarshalJSON() ([]byte, error) {
 	for e, b := range l.buckets {
 		out.Buckets = append(out.Buckets, savedBucket{Entity: e, Tokens: b.tokens, At: b.at})
 	}
-	sort.Slice(out.Buckets, func(i, j int) bool { return out.Buckets[i].Entity.Key() < out.Buckets[j].Entity.Key() })
+	sort.Slice(out.Buckets, func(i, j int) bool { return entityLess(out.Buckets[i].Entity, out.Buckets[j].Entity) })
 	return json.Marshal(out)
 }
 

@@ -152,7 +152,7 @@ func (d *httpResponseCodes) group(rows [][]source.Row) []*codeWindow {
 			cw.codes5 = append(cw.codes5, code)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].entity.Key() < out[j].entity.Key() })
+	sort.Slice(out, func(i, j int) bool { return entityLess(out[i].entity, out[j].entity) })
 	return out
 }
 
@@ -265,7 +265,7 @@ func (d *httpResponseCodes) SaveModel(w io.Writer) error {
 	for e, h := range d.services {
 		list = append(list, savedCodes{Entity: e, History: *h})
 	}
-	sort.Slice(list, func(i, j int) bool { return list[i].Entity.Key() < list[j].Entity.Key() })
+	sort.Slice(list, func(i, j int) bool { return entityLess(list[i].Entity, list[j].Entity) })
 	m, err := json.Marshal(list)
 	if err != nil {
 		return err

@@ -162,7 +162,7 @@ func (d *httpVerbs) group(rows [][]source.Row) []*methodWindow {
 			mw.logged[c] = r.Key[3]
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].entity.Key() < out[j].entity.Key() })
+	sort.Slice(out, func(i, j int) bool { return entityLess(out[i].entity, out[j].entity) })
 	return out
 }
 
@@ -311,7 +311,7 @@ func (d *httpVerbs) SaveModel(w io.Writer) error {
 	for e, h := range d.services {
 		list = append(list, savedMethods{Entity: e, History: *h})
 	}
-	sort.Slice(list, func(i, j int) bool { return list[i].Entity.Key() < list[j].Entity.Key() })
+	sort.Slice(list, func(i, j int) bool { return entityLess(list[i].Entity, list[j].Entity) })
 	m, err := json.Marshal(list)
 	if err != nil {
 		return err

@@ -73,12 +73,12 @@ type scoreMargin struct {
 func runL7procDays() (map[string]*weekResult, error) {
 	l7procOnce.Do(func() {
 		c, start, end := l7procCluster()
-		l7procResults, l7procMargins, l7procErr = playDays(c, start, end, l7procDetectors)
+		l7procResults, l7procMargins, l7procErr = playL7procDays(c, start, end, l7procDetectors)
 	})
 	return l7procResults, l7procErr
 }
 
-func playDays(c *simulate.Cluster, start, end time.Time, names []string) (map[string]*weekResult, map[string]*scoreMargin, error) {
+func playL7procDays(c *simulate.Cluster, start, end time.Time, names []string) (map[string]*weekResult, map[string]*scoreMargin, error) {
 	src := simulate.NewSourceWithRetention(c, time.Hour)
 	bucket := c.Bucket()
 	var dets []Detector
@@ -129,9 +129,6 @@ func playDays(c *simulate.Cluster, start, end time.Time, names []string) (map[st
 			}
 			found := map[int]bool{}
 			for _, v := range vs {
-				if dbgHook != nil {
-					dbgHook(v)
-				}
 				res.entities[v.Entity.Key()] = true
 				match := -1
 				for i, l := range labels {
@@ -171,8 +168,6 @@ func playDays(c *simulate.Cluster, start, end time.Time, names []string) (map[st
 	}
 	return results, margins, nil
 }
-
-var dbgHook func(Verdict)
 
 type errUnknown string
 

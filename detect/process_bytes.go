@@ -191,7 +191,7 @@ func (d *processBytes) group(rows [][]source.Row) []*workloadProcesses {
 			p.addPod(r.Key[3], b)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].entity.Key() < out[j].entity.Key() })
+	sort.Slice(out, func(i, j int) bool { return entityLess(out[i].entity, out[j].entity) })
 	for _, wp := range out {
 		sort.Slice(wp.procs, func(i, j int) bool { return wp.procs[i].name < wp.procs[j].name })
 	}
@@ -375,7 +375,7 @@ func (d *processBytes) SaveModel(w io.Writer) error {
 		sort.Strings(k.Processes)
 		known = append(known, k)
 	}
-	sort.Slice(known, func(i, j int) bool { return known[i].Entity.Key() < known[j].Entity.Key() })
+	sort.Slice(known, func(i, j int) bool { return entityLess(known[i].Entity, known[j].Entity) })
 	k, err := json.Marshal(known)
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -176,7 +177,11 @@ func namedProcess(p string) bool {
 // collect reads the window's rows into each pod's processes, updates the
 // ids remembered, and returns them grouped by workload in a stable order.
 func (d *processRestarts) collect(w source.Window, rows [][]source.Row) (map[Entity][]*procWindow, []Entity) {
-	by := map[procKey]*procWindow{}
+	n := 0
+	for _, rs := range rows {
+		n += len(rs)
+	}
+	by := make(map[procKey]*procWindow, n)
 	for _, rs := range rows {
 		for _, r := range rs {
 			if len(r.Key) != 7 || r.Key[1] == "" || r.Key[2] != calicolog.TypeWorkload || !namedProcess(r.Key[4]) {
@@ -218,9 +223,11 @@ func (d *processRestarts) collect(w source.Window, rows [][]source.Row) (map[Ent
 			p = &procIDs{IDs: map[string]time.Time{}}
 			d.procs[k] = p
 		}
-		distinct := map[string]bool{}
-		for _, id := range pw.ids {
-			distinct[id] = true
+		distinct := 0
+		for i, id := range pw.ids {
+			if !slices.Contains(pw.ids[:i], id) {
+				distinct++
+			}
 			if last, ok := p.IDs[id]; !ok || last.Before(cut) {
 				pw.started = true
 			}
@@ -237,7 +244,7 @@ func (d *processRestarts) collect(w source.Window, rows [][]source.Row) (map[Ent
 		for len(p.IDs) > maxIDsPerProcess {
 			p.dropOldest()
 		}
-		pw.restarts = max(float64(len(distinct)), pw.starred) - 1
+		pw.restarts = max(float64(distinct), pw.starred) - 1
 		pw.spanned = max(float64(n)-1, pw.restarts)
 		if pw.starred > 1 {
 			pw.started = true
@@ -247,7 +254,7 @@ func (d *processRestarts) collect(w source.Window, rows [][]source.Row) (map[Ent
 		}
 		out[k.Entity] = append(out[k.Entity], pw)
 	}
-	sort.Slice(entities, func(i, j int) bool { return entities[i].Key() < entities[j].Key() })
+	sort.Slice(entities, func(i, j int) bool { return entityLess(entities[i], entities[j]) })
 	for _, e := range entities {
 		ps := out[e]
 		sort.Slice(ps, func(i, j int) bool {
@@ -404,7 +411,7 @@ func (d *processRestarts) SaveModel(w io.Writer) error {
 	sort.Slice(procs, func(i, j int) bool {
 		a, b := procs[i].Key, procs[j].Key
 		if a.Entity != b.Entity {
-			return a.Entity.Key() < b.Entity.Key()
+			return entityLess(a.Entity, b.Entity)
 		}
 		if a.Pod != b.Pod {
 			return a.Pod < b.Pod
@@ -415,7 +422,7 @@ func (d *processRestarts) SaveModel(w io.Writer) error {
 	for e, h := range d.usual {
 		usual = append(usual, savedRestarts{Entity: e, History: *h})
 	}
-	sort.Slice(usual, func(i, j int) bool { return usual[i].Entity.Key() < usual[j].Entity.Key() })
+	sort.Slice(usual, func(i, j int) bool { return entityLess(usual[i].Entity, usual[j].Entity) })
 	p, err := json.Marshal(procs)
 	if err != nil {
 		return err
