@@ -55,6 +55,7 @@ type Elasticsearch struct {
 	client  *elasticsearch.Client
 	logger  log.Logger
 	retries atomic.Uint64
+	took    atomic.Int64 // milliseconds, summed over searches
 }
 
 var _ Source = (*Elasticsearch)(nil)
@@ -124,6 +125,13 @@ func (e *Elasticsearch) Kind() string { return "elasticsearch" }
 // error, since the source was made.
 func (e *Elasticsearch) Retries() uint64 { return e.retries.Load() }
 
+// Took is the time Elasticsearch reported spending on this source's
+// searches (their took, summed), since the source was made: the server's
+// share of a window's reading, without the network and the decoding.
+func (e *Elasticsearch) Took() time.Duration {
+	return time.Duration(e.took.Load()) * time.Millisecond
+}
+
 // Naming is where the source looks for logs.
 func (e *Elasticsearch) Naming() calicolog.IndexNaming { return e.cfg.Naming }
 
@@ -150,6 +158,9 @@ func (e *Elasticsearch) do(ctx context.Context, what string, req esapi.Request, 
 	}
 	if err := json.Unmarshal(body, out); err != nil {
 		return fmt.Errorf("%s: decode answer: %w", what, err)
+	}
+	if t, ok := out.(interface{ tookMillis() int64 }); ok {
+		e.took.Add(t.tookMillis())
 	}
 	return nil
 }
