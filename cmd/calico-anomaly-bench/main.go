@@ -46,8 +46,9 @@ func run(args []string) int {
 	namespaces := sbsCmd.Flag("namespaces", "Namespaces of the simulated cluster.").Default("200").Int()
 	deployments := sbsCmd.Flag("deployments", "Deployments per namespace of the simulated cluster.").Default("50").Int()
 	reload := sbsCmd.Flag("reload", "Load the records even when the indices already hold them.").Bool()
-	pageSize := sbsCmd.Flag("es.page-size", "Buckets per composite aggregation page (the exporter's --es.page-size).").Default("1000").Int()
+	pageSize := sbsCmd.Flag("es.page-size", "Buckets per composite aggregation page (the exporter's --es.page-size).").Default("10000").Int()
 	rawPage := sbsCmd.Flag("raw.page-size", "Documents per search_after page of the raw path.").Default("10000").Int()
+	aggProfile := sbsCmd.Flag("cpu-profile", "Write a CPU profile of the aggregation path's second run here.").String()
 	bulkWorkers := sbsCmd.Flag("bulk.workers", "_bulk requests in flight while loading.").Default("3").Int()
 
 	repCmd := app.Command("report", "Print one table of every figure, with targets and ratios.")
@@ -86,7 +87,7 @@ func run(args []string) int {
 	case sbsCmd.FullCommand():
 		r, err := perf.SideBySide(ctx, perf.SideBySideConfig{
 			URL: *esURL, Cluster: *cluster, FlowRecords: *records, Namespaces: *namespaces, DeploymentsPerNamespace: *deployments,
-			Reload: *reload, PageSize: *pageSize, RawPage: *rawPage, BulkWorkers: *bulkWorkers, Logf: logf,
+			Reload: *reload, PageSize: *pageSize, RawPage: *rawPage, BulkWorkers: *bulkWorkers, CPUProfile: *aggProfile, Logf: logf,
 		})
 		if err != nil {
 			logf("side-by-side: %v", err)

@@ -8,6 +8,8 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"os"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,6 +50,9 @@ type SideBySideConfig struct {
 	// PageSize is the composite aggregation's page (the exporter's
 	// --es.page-size); RawPage the documents of one search_after page.
 	PageSize, RawPage int
+	// CPUProfile, when set, is where a CPU profile of the aggregation
+	// path's last run is written (the Go side: decoding pages, learning).
+	CPUProfile string
 	// Logf reports progress; nil is silent.
 	Logf func(format string, args ...any)
 }
@@ -202,12 +207,26 @@ func SideBySide(ctx context.Context, cfg SideBySideConfig) (SideBySideResult, er
 		if err != nil {
 			return res, err
 		}
+		var prof *os.File
+		if cfg.CPUProfile != "" && run == 1 {
+			if prof, err = os.Create(cfg.CPUProfile); err != nil {
+				return res, err
+			}
+			if err := pprof.StartCPUProfile(prof); err != nil {
+				return res, err
+			}
+		}
 		took0 := es.Took()
 		start := time.Now()
-		if err := eng.ProcessWindow(ctx, cfg.Window); err != nil {
+		err = eng.ProcessWindow(ctx, cfg.Window)
+		wall := time.Since(start)
+		if prof != nil {
+			pprof.StopCPUProfile()
+			prof.Close()
+		}
+		if err != nil {
 			return res, fmt.Errorf("aggregation path: %w", err)
 		}
-		wall := time.Since(start)
 		took := es.Took() - took0
 		res.AggRuns = append(res.AggRuns, wall)
 		cfg.Logf("aggregation path run %d: %s (Elasticsearch took %s)", run+1, wall.Round(time.Millisecond), took)
