@@ -60,7 +60,7 @@ bench:
 	@mkdir -p bench
 	@sha=$$(git rev-parse --short HEAD); out=bench/$$(date -u +%Y-%m-%d)-$$sha.txt; \
 	export TESTBED_STATE=$(BENCH_STATE); started=0; \
-	if ! ( [ -s $(BENCH_STATE)/env ] && . $(BENCH_STATE)/env && curl -fsS -o /dev/null "$$TESTBED_ES_URL" ); then \
+	if ! ( [ -s $(BENCH_STATE)/env ] && . $(BENCH_STATE)/env && curl -fsS -o /dev/null "$$TESTBED_ES_URL/_cluster/health" ); then \
 		$(TESTBED) start || exit 1; started=1; fi; \
 	. $(BENCH_STATE)/env; status=0; \
 	{ GOMAXPROCS=1 $(GO) test -count=1 -run '^$$' -bench 'ScoreWindow10kEntities|Metrics20kSeries' -benchtime $(BENCH_TIME) ./internal/perf ./collector | tee bench/.gobench.txt && \
