@@ -5,7 +5,7 @@ FUZZ    ?=
 FUZZTIME ?= 30s
 TESTBED := scripts/testbed.sh
 
-.PHONY: build run test unit-test integration-test rules-test testbed-start testbed-stop bench lint fuzz clean generate fuzz-short
+.PHONY: build run test unit-test integration-test rules-test testbed-start testbed-stop bench bench-go lint fuzz clean generate fuzz-short
 
 build:
 	$(GO) build -o $(BIN) ./cmd/calico-anomaly-exporter
@@ -47,7 +47,32 @@ testbed-stop:
 generate:
 	$(GO) test ./rules ./dashboards -run 'Generated' -update
 
+# make bench: the figures of issue 11 in one table, written to
+# bench/<date>-<commit>.txt (git-ignored): scoring and /metrics benchmarks on
+# one core, peak memory of the models, and the side-by-side on a real
+# Elasticsearch (started here if none is running, and stopped again).
+# make bench BENCH_RECORDS=200000 is a quick run.
+BENCH_RECORDS  ?= 10000000
+BENCH_ENTITIES ?= 10000
+BENCH_TIME     ?= 5x
+BENCH_STATE    ?= $(or $(TESTBED_STATE),.testbed)
 bench:
+	@mkdir -p bench
+	@sha=$$(git rev-parse --short HEAD); out=bench/$$(date -u +%Y-%m-%d)-$$sha.txt; \
+	export TESTBED_STATE=$(BENCH_STATE); started=0; \
+	if ! ( [ -s $(BENCH_STATE)/env ] && . $(BENCH_STATE)/env && curl -fsS -o /dev/null "$$TESTBED_ES_URL/_cluster/health" ); then \
+		$(TESTBED) start || exit 1; started=1; fi; \
+	. $(BENCH_STATE)/env; status=0; \
+	{ GOMAXPROCS=1 $(GO) test -count=1 -run '^$$' -bench 'ScoreWindow10kEntities|Metrics20kSeries' -benchtime $(BENCH_TIME) ./internal/perf ./collector | tee bench/.gobench.txt && \
+	  $(GO) run ./cmd/calico-anomaly-bench memory --entities $(BENCH_ENTITIES) > bench/.memory.json && \
+	  $(GO) run ./cmd/calico-anomaly-bench side-by-side --records $(BENCH_RECORDS) > bench/.side-by-side.json && \
+	  $(GO) run ./cmd/calico-anomaly-bench report --commit $$sha --go-bench bench/.gobench.txt \
+		--figures bench/.memory.json --figures bench/.side-by-side.json --out $$out && \
+	  echo "written to $$out"; } || status=$$?; \
+	if [ $$started = 1 ]; then $(TESTBED) stop; fi; exit $$status
+
+# Every Go benchmark of the module.
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKG)
 
 lint:

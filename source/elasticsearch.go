@@ -31,7 +31,11 @@ type ElasticsearchConfig struct {
 	CACert   []byte // PEM
 	Naming   calicolog.IndexNaming
 	// PageSize is how many groups one page of a composite aggregation
-	// holds (default 1000).
+	// holds (default 10000). Without an index sorted by the group keys,
+	// Elasticsearch visits every record of the window for each page, so
+	// its time grows with the number of pages: on one window of 216,859
+	// records from 10,000 workloads, Elasticsearch's took for a window's
+	// aggregations fell from 19.6 s at 1000 a page to 4.9 s at 10000.
 	PageSize int
 	// RequestTimeout bounds one request, retries included (default 30s).
 	RequestTimeout time.Duration
@@ -55,6 +59,7 @@ type Elasticsearch struct {
 	client  *elasticsearch.Client
 	logger  log.Logger
 	retries atomic.Uint64
+	took    atomic.Int64 // milliseconds, summed over searches
 }
 
 var _ Source = (*Elasticsearch)(nil)
@@ -69,7 +74,7 @@ func NewElasticsearch(cfg ElasticsearchConfig, logger log.Logger) (*Elasticsearc
 		return nil, fmt.Errorf("elasticsearch: %w", err)
 	}
 	if cfg.PageSize <= 0 {
-		cfg.PageSize = 1000
+		cfg.PageSize = 10000
 	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 30 * time.Second
@@ -124,6 +129,13 @@ func (e *Elasticsearch) Kind() string { return "elasticsearch" }
 // error, since the source was made.
 func (e *Elasticsearch) Retries() uint64 { return e.retries.Load() }
 
+// Took is the time Elasticsearch reported spending on this source's
+// searches (their took, summed), since the source was made: the server's
+// share of a window's reading, without the network and the decoding.
+func (e *Elasticsearch) Took() time.Duration {
+	return time.Duration(e.took.Load()) * time.Millisecond
+}
+
 // Naming is where the source looks for logs.
 func (e *Elasticsearch) Naming() calicolog.IndexNaming { return e.cfg.Naming }
 
@@ -150,6 +162,9 @@ func (e *Elasticsearch) do(ctx context.Context, what string, req esapi.Request, 
 	}
 	if err := json.Unmarshal(body, out); err != nil {
 		return fmt.Errorf("%s: decode answer: %w", what, err)
+	}
+	if t, ok := out.(interface{ tookMillis() int64 }); ok {
+		e.took.Add(t.tookMillis())
 	}
 	return nil
 }

@@ -79,6 +79,7 @@ func (r *compositeRequest) body() map[string]any {
 
 // compositeResponse is one page of the composite aggregation.
 type compositeResponse struct {
+	tookField
 	Aggregations struct {
 		Groups struct {
 			AfterKey map[string]any    `json:"after_key"`

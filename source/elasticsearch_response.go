@@ -7,8 +7,17 @@ import (
 	"strings"
 )
 
+// tookField is the time a search took inside Elasticsearch, in
+// milliseconds, as every search answer reports it.
+type tookField struct {
+	Took int64 `json:"took"`
+}
+
+func (t tookField) tookMillis() int64 { return t.Took }
+
 // countResponse is the answer to Count's search.
 type countResponse struct {
+	tookField
 	Hits struct {
 		Total struct {
 			Value int64 `json:"value"`
@@ -23,6 +32,7 @@ type countResponse struct {
 
 // samplesResponse is the answer to Samples' search.
 type samplesResponse struct {
+	tookField
 	Hits struct {
 		Hits []struct {
 			Source json.RawMessage `json:"_source"`

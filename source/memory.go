@@ -410,6 +410,27 @@ type group struct {
 
 // aggregate computes q over the records of t in w.
 func aggregate[R any](t *table[R], lookup func(string) (calicolog.FieldFunc[R], bool), w Window, q Query) ([]Row, error) {
+	a, err := newAccumulator(lookup, q)
+	if err != nil {
+		return nil, err
+	}
+	each(t, w, func(s *stored[R]) { a.add(&s.rec) })
+	return a.rows(), nil
+}
+
+// accumulator computes one query over records fed one at a time.
+type accumulator[R any] struct {
+	q       Query
+	filters []filter[R]
+	keys    []calicolog.FieldFunc[R]
+	metrics []calicolog.FieldFunc[R]
+	groups  map[string]*group
+	order   []*group
+	buf     []byte
+	key     []string
+}
+
+func newAccumulator[R any](lookup func(string) (calicolog.FieldFunc[R], bool), q Query) (*accumulator[R], error) {
 	filters, err := compileFilters(q.Log, lookup, q.Filters)
 	if err != nil {
 		return nil, fmt.Errorf("query %s: %w", q.Name, err)
@@ -433,62 +454,66 @@ func aggregate[R any](t *table[R], lookup func(string) (calicolog.FieldFunc[R], 
 			return nil, fmt.Errorf("query %s: metric %s: %w", q.Name, metric.Name, err)
 		}
 	}
+	return &accumulator[R]{q: q, filters: filters, keys: keys, metrics: metrics,
+		groups: map[string]*group{}, key: make([]string, len(keys))}, nil
+}
 
-	groups := map[string]*group{}
-	var order []*group
-	var buf []byte
-	key := make([]string, len(keys))
-	each(t, w, func(s *stored[R]) {
-		r := &s.rec
-		if !matchAll(r, filters) {
-			return
+// add counts record r if it matches the query's filters.
+func (a *accumulator[R]) add(r *R) {
+	q := a.q
+	if !matchAll(r, a.filters) {
+		return
+	}
+	buf, key := a.buf[:0], a.key
+	for i, get := range a.keys {
+		key[i] = ""
+		if v, ok := get(r); ok {
+			key[i] = v.String()
 		}
-		buf = buf[:0]
-		for i, get := range keys {
-			key[i] = ""
-			if v, ok := get(r); ok {
-				key[i] = v.String()
-			}
-			buf = append(buf, key[i]...)
-			buf = append(buf, 0)
+		buf = append(buf, key[i]...)
+		buf = append(buf, 0)
+	}
+	a.buf = buf
+	g := a.groups[string(buf)]
+	if g == nil {
+		n := len(q.Metrics)
+		g = &group{key: slices.Clone(key), sums: make([]float64, n), counts: make([]float64, n),
+			maxes: make([]float64, n), distinct: make([]map[calicolog.Value]struct{}, n)}
+		a.groups[string(buf)] = g
+		a.order = append(a.order, g)
+	}
+	g.records++
+	for i, metric := range q.Metrics {
+		if metric.Kind == Count {
+			continue
 		}
-		g := groups[string(buf)]
-		if g == nil {
-			n := len(q.Metrics)
-			g = &group{key: slices.Clone(key), sums: make([]float64, n), counts: make([]float64, n),
-				maxes: make([]float64, n), distinct: make([]map[calicolog.Value]struct{}, n)}
-			groups[string(buf)] = g
-			order = append(order, g)
+		v, ok := a.metrics[i](r)
+		if !ok {
+			continue
 		}
-		g.records++
-		for i, metric := range q.Metrics {
-			if metric.Kind == Count {
-				continue
+		if metric.Kind == Cardinality {
+			if g.distinct[i] == nil {
+				g.distinct[i] = map[calicolog.Value]struct{}{}
 			}
-			v, ok := metrics[i](r)
-			if !ok {
-				continue
-			}
-			if metric.Kind == Cardinality {
-				if g.distinct[i] == nil {
-					g.distinct[i] = map[calicolog.Value]struct{}{}
-				}
-				g.distinct[i][v] = struct{}{}
-				continue
-			}
-			if !v.Numeric {
-				continue
-			}
-			if g.counts[i] == 0 || v.Num > g.maxes[i] {
-				g.maxes[i] = v.Num
-			}
-			g.sums[i] += v.Num
-			g.counts[i]++
+			g.distinct[i][v] = struct{}{}
+			continue
 		}
-	})
+		if !v.Numeric {
+			continue
+		}
+		if g.counts[i] == 0 || v.Num > g.maxes[i] {
+			g.maxes[i] = v.Num
+		}
+		g.sums[i] += v.Num
+		g.counts[i]++
+	}
+}
 
-	rows := make([]Row, 0, len(order))
-	for _, g := range order {
+// rows is the answer so far, sorted by key.
+func (a *accumulator[R]) rows() []Row {
+	q := a.q
+	rows := make([]Row, 0, len(a.order))
+	for _, g := range a.order {
 		row := Row{Key: g.key, Values: make([]float64, len(q.Metrics))}
 		for i, metric := range q.Metrics {
 			switch metric.Kind {
@@ -509,7 +534,7 @@ func aggregate[R any](t *table[R], lookup func(string) (calicolog.FieldFunc[R], 
 		rows = append(rows, row)
 	}
 	SortRows(rows)
-	return rows, nil
+	return rows
 }
 
 // Aggregate computes q over the records of w exactly. A group key a record

@@ -106,6 +106,14 @@ func keys(q source.Query, entities, n int) [][]string {
 	return out
 }
 
+// ForgetKeys drops the cached keys, so a measurement of the heap sees only
+// what the detectors keep.
+func ForgetKeys() {
+	keyMu.Lock()
+	defer keyMu.Unlock()
+	keyCache = map[string][][]string{}
+}
+
 // Rows is one window's answer to q for entities workloads, as a source
 // would give it: each workload has a few rows (pods, codes, processes),
 // with values that follow a daily curve plus a little deterministic noise,

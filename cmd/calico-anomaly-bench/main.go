@@ -1,0 +1,162 @@
+// Command calico-anomaly-bench measures the figures of issue 11 ("scale and
+// speed, measured side by side"), which `make bench` collects into one
+// table:
+//
+//	calico-anomaly-bench memory                 models for 10,000 workloads: heap and peak RSS
+//	calico-anomaly-bench side-by-side --es.url  aggregation path against raw documents on a real Elasticsearch
+//	calico-anomaly-bench report                 one table of go test -bench output and the figures above
+//
+// memory and side-by-side print their figures as JSON lines on stdout and
+// their progress on stderr.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/perf"
+)
+
+const mib = 1 << 20
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	app := kingpin.New("calico-anomaly-bench", "Measures the exporter's scale and speed figures (issue 11).")
+	app.HelpFlag.Short('h')
+
+	memCmd := app.Command("memory", "Peak RSS and heap of a process holding every detector's models for many workloads.")
+	memEntities := memCmd.Flag("entities", "Workloads with models.").Default("10000").Int()
+	memWindows := memCmd.Flag("windows", "Hourly windows learned (every per-entity model exists after the first).").Default("48").Int()
+	memProfile := memCmd.Flag("heap-profile", "Write a heap profile (go tool pprof) here after training.").String()
+
+	sbsCmd := app.Command("side-by-side", "Load one window into Elasticsearch, then time the aggregation path, the raw-document path and Elasticsearch's own took.")
+	esURL := sbsCmd.Flag("es.url", "Elasticsearch URL (a test bed's: . .testbed/env; $TESTBED_ES_URL).").Envar("TESTBED_ES_URL").Required().String()
+	records := sbsCmd.Flag("records", "Flow records in the window (DNS and L7 records are added in proportion).").Default("10000000").Int()
+	cluster := sbsCmd.Flag("cluster", "Calico cluster name of the indices written and read.").Default("bench").String()
+	namespaces := sbsCmd.Flag("namespaces", "Namespaces of the simulated cluster.").Default("200").Int()
+	deployments := sbsCmd.Flag("deployments", "Deployments per namespace of the simulated cluster.").Default("50").Int()
+	reload := sbsCmd.Flag("reload", "Load the records even when the indices already hold them.").Bool()
+	pageSize := sbsCmd.Flag("es.page-size", "Buckets per composite aggregation page (the exporter's --es.page-size).").Default("10000").Int()
+	rawPage := sbsCmd.Flag("raw.page-size", "Documents per search_after page of the raw path.").Default("10000").Int()
+	aggProfile := sbsCmd.Flag("cpu-profile", "Write a CPU profile of the aggregation path's second run here.").String()
+	bulkWorkers := sbsCmd.Flag("bulk.workers", "_bulk requests in flight while loading.").Default("3").Int()
+
+	repCmd := app.Command("report", "Print one table of every figure, with targets and ratios.")
+	goBench := repCmd.Flag("go-bench", "Output of go test -bench.").ExistingFiles()
+	figFiles := repCmd.Flag("figures", "Figures written by memory and side-by-side.").ExistingFiles()
+	out := repCmd.Flag("out", "Also write the table to this file.").String()
+	commit := repCmd.Flag("commit", "Commit the figures were measured at.").String()
+
+	cmd, err := app.Parse(args)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "calico-anomaly-bench: %v\n", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	logf := func(format string, a ...any) {
+		fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().UTC().Format("15:04:05")}, a...)...)
+	}
+	var figs []perf.Figure
+	switch cmd {
+	case memCmd.FullCommand():
+		logf("training every detector on %d hourly windows of %d workloads", *memWindows, *memEntities)
+		r, err := perf.Memory(*memEntities, *memWindows, *memProfile)
+		if err != nil {
+			logf("memory: %v", err)
+			return 1
+		}
+		logf("trained in %s", r.TrainTime.Round(time.Millisecond))
+		note := fmt.Sprintf("%d detectors, %d windows", r.Detectors, r.Windows)
+		figs = []perf.Figure{
+			{Name: fmt.Sprintf("memory: peak RSS with models for %d workloads", r.Entities), Value: float64(r.PeakRSS) / mib, Unit: "MiB", Op: "<", Target: 256, Note: note},
+			{Name: "memory: RSS after training", Value: float64(r.RSS) / mib, Unit: "MiB"},
+			{Name: "memory: live heap after GC (the models)", Value: float64(r.HeapAlloc) / mib, Unit: "MiB"},
+			{Name: "memory: saved models", Value: float64(r.ModelBytes) / mib, Unit: "MiB"},
+		}
+	case sbsCmd.FullCommand():
+		r, err := perf.SideBySide(ctx, perf.SideBySideConfig{
+			URL: *esURL, Cluster: *cluster, FlowRecords: *records, Namespaces: *namespaces, DeploymentsPerNamespace: *deployments,
+			Reload: *reload, PageSize: *pageSize, RawPage: *rawPage, BulkWorkers: *bulkWorkers, CPUProfile: *aggProfile, Logf: logf,
+		})
+		if err != nil {
+			logf("side-by-side: %v", err)
+			return 1
+		}
+		for _, m := range r.Mismatches {
+			logf("paths disagree: %s", m)
+		}
+		total := r.Flows + r.DNS + r.L7
+		window := fmt.Sprintf("%d flow + %d DNS + %d L7 records", r.Flows, r.DNS, r.L7)
+		if r.Loaded {
+			figs = append(figs, perf.Figure{Name: fmt.Sprintf("load: %d records with _bulk", total), Value: r.LoadRate(), Unit: "records/s", Note: r.LoadTime.Round(time.Second).String()})
+		}
+		figs = append(figs,
+			perf.Figure{Name: "(a) aggregation path, 1 window, " + fmt.Sprint(len(r.Detectors)) + " enabled detectors", Value: r.AggWall.Seconds(), Unit: "s", Note: window},
+			perf.Figure{Name: "(b) raw path: search_after + decode + count in Go", Value: r.RawWall.Seconds(), Unit: "s", Note: fmt.Sprintf("%d documents, %d MiB", r.RawDocs, r.RawBytes/mib)},
+			perf.Figure{Name: "(c) Elasticsearch took, aggregation queries", Value: r.AggTook.Seconds(), Unit: "s"},
+			perf.Figure{Name: "speed-up (b)/(a)", Value: r.RawWall.Seconds() / r.AggWall.Seconds(), Unit: "x", Op: ">=", Target: 20},
+			perf.Figure{Name: "overhead (a)/(c)", Value: r.AggWall.Seconds() / max(r.AggTook.Seconds(), 1e-3), Unit: "x", Op: "<=", Target: 1.3},
+			perf.Figure{Name: "queries where (a) and (b) agree", Value: float64(r.QueriesEqual), Unit: "of " + fmt.Sprint(r.Queries), Op: ">=", Target: float64(r.Queries)},
+		)
+	case repCmd.FullCommand():
+		for _, f := range *goBench {
+			fh, err := os.Open(f)
+			if err != nil {
+				logf("%v", err)
+				return 1
+			}
+			bs, err := perf.ParseGoBench(fh)
+			fh.Close()
+			if err != nil {
+				logf("%s: %v", f, err)
+				return 1
+			}
+			figs = append(figs, perf.BenchFigures(bs)...)
+		}
+		for _, f := range *figFiles {
+			fh, err := os.Open(f)
+			if err != nil {
+				logf("%v", err)
+				return 1
+			}
+			fs, err := perf.ReadFigures(fh)
+			fh.Close()
+			if err != nil {
+				logf("%s: %v", f, err)
+				return 1
+			}
+			figs = append(figs, fs...)
+		}
+		header := fmt.Sprintf("calico-anomaly-exporter figures, %s, commit %s, %d cores (%s/%s, %s)",
+			time.Now().UTC().Format("2006-01-02 15:04 UTC"), *commit, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+		var b strings.Builder
+		if err := perf.WriteTable(&b, header, figs); err != nil {
+			logf("%v", err)
+			return 1
+		}
+		fmt.Print(b.String())
+		if *out != "" {
+			if err := os.WriteFile(*out, []byte(b.String()), 0o644); err != nil {
+				logf("%v", err)
+				return 1
+			}
+		}
+		return 0
+	}
+	if err := perf.WriteFigures(os.Stdout, figs); err != nil {
+		logf("%v", err)
+		return 1
+	}
+	return 0
+}

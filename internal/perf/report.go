@@ -1,0 +1,175 @@
+package perf
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+)
+
+// Figure is one measured number, with the target it is held to.
+type Figure struct {
+	Name  string  `json:"name"`
+	Value float64 `json:"value"`
+	Unit  string  `json:"unit"`
+	// Op and Target: the value must be Op Target ("<", "<=", ">=");
+	// Op is empty for a figure without a target.
+	Op     string  `json:"op,omitempty"`
+	Target float64 `json:"target,omitempty"`
+	Note   string  `json:"note,omitempty"`
+}
+
+// Met reports whether the figure meets its target (true without one).
+func (f Figure) Met() bool {
+	switch f.Op {
+	case "<":
+		return f.Value < f.Target
+	case "<=":
+		return f.Value <= f.Target
+	case ">=":
+		return f.Value >= f.Target
+	}
+	return true
+}
+
+// Ratio is the value over the target (0 without a target): below 1 meets
+// a "<" target, at or above 1 a ">=" one.
+func (f Figure) Ratio() float64 {
+	if f.Op == "" || f.Target == 0 {
+		return 0
+	}
+	return f.Value / f.Target
+}
+
+// WriteFigures writes figures as JSON lines.
+func WriteFigures(w io.Writer, figs []Figure) error {
+	enc := json.NewEncoder(w)
+	for _, f := range figs {
+		if err := enc.Encode(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ReadFigures reads JSON lines written by WriteFigures; other lines are
+// skipped.
+func ReadFigures(r io.Reader) ([]Figure, error) {
+	var out []Figure
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if !strings.HasPrefix(line, "{") {
+			continue
+		}
+		var f Figure
+		if err := json.Unmarshal([]byte(line), &f); err != nil {
+			return nil, fmt.Errorf("figure %q: %w", line, err)
+		}
+		out = append(out, f)
+	}
+	return out, sc.Err()
+}
+
+// BenchResult is one line of `go test -bench` output: the benchmark's name
+// (without the -N suffix) and its metrics by unit.
+type BenchResult struct {
+	Name    string
+	N       int
+	Metrics map[string]float64
+}
+
+// ParseGoBench reads `go test -bench` output.
+func ParseGoBench(r io.Reader) ([]BenchResult, error) {
+	var out []BenchResult
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") {
+			continue
+		}
+		n, err := strconv.Atoi(f[1])
+		if err != nil {
+			continue
+		}
+		name := f[0]
+		if i := strings.LastIndex(name, "-"); i > 0 {
+			if _, err := strconv.Atoi(name[i+1:]); err == nil {
+				name = name[:i]
+			}
+		}
+		b := BenchResult{Name: name, N: n, Metrics: map[string]float64{}}
+		for i := 2; i+1 < len(f); i += 2 {
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err != nil {
+				return nil, fmt.Errorf("benchmark %s: value %q of %s is not a number", name, f[i], f[i+1])
+			}
+			b.Metrics[f[i+1]] = v
+		}
+		out = append(out, b)
+	}
+	return out, sc.Err()
+}
+
+// BenchFigures turns the benchmarks of issue 11 into figures.
+func BenchFigures(bs []BenchResult) []Figure {
+	var out []Figure
+	for _, b := range bs {
+		m := b.Metrics
+		switch b.Name {
+		case "BenchmarkScoreWindow10kEntities":
+			out = append(out,
+				Figure{Name: fmt.Sprintf("scoring: 1 window, 10,000 entities, %.0f detectors, wall", m["detectors"]), Value: m["ns/op"] / 1e9, Unit: "s", Op: "<", Target: 1},
+				Figure{Name: "scoring: same, CPU time", Value: m["cpu-ns/op"] / 1e9, Unit: "s", Op: "<", Target: 1},
+				Figure{Name: "scoring: allocations per entity", Value: m["allocs/entity"], Unit: "allocs"},
+				Figure{Name: "scoring: bytes allocated per entity", Value: m["B/entity"], Unit: "B"})
+		case "BenchmarkMetrics20kSeries":
+			out = append(out,
+				Figure{Name: "/metrics: 20,000 verdicts rendered by promhttp, wall", Value: m["ns/op"] / 1e6, Unit: "ms", Op: "<", Target: 100},
+				Figure{Name: "/metrics: same, CPU time", Value: m["cpu-ns/op"] / 1e6, Unit: "ms", Op: "<", Target: 100},
+				Figure{Name: "/metrics: allocations per scrape", Value: m["allocs/op"], Unit: "allocs"})
+		default:
+			out = append(out, Figure{Name: b.Name, Value: m["ns/op"], Unit: "ns/op"})
+		}
+	}
+	return out
+}
+
+// WriteTable prints figures as a table with a header line.
+func WriteTable(w io.Writer, header string, figs []Figure) error {
+	if _, err := fmt.Fprintln(w, header); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "figure\tmeasured\ttarget\tratio\tmet\t")
+	for _, f := range figs {
+		target, ratio, met := "-", "-", "-"
+		if f.Op != "" {
+			target = fmt.Sprintf("%s %s %s", f.Op, num(f.Target), f.Unit)
+			ratio = fmt.Sprintf("%.2f", f.Ratio())
+			met = map[bool]string{true: "yes", false: "NO"}[f.Met()]
+		}
+		name := f.Name
+		if f.Note != "" {
+			name += " (" + f.Note + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s %s\t%s\t%s\t%s\t\n", name, num(f.Value), f.Unit, target, ratio, met)
+	}
+	return tw.Flush()
+}
+
+func num(v float64) string {
+	switch {
+	case v == float64(int64(v)) && v < 1e15:
+		return strconv.FormatInt(int64(v), 10)
+	case v >= 100:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case v >= 1:
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	}
+	return strconv.FormatFloat(v, 'g', 3, 64)
+}
