@@ -214,14 +214,13 @@ func (d *isolationDetector) Ready() bool {
 }
 
 // calibrationPeriod is how long a trained forest scores windows before the
-// detector judges, so that entities have a score history.
+// detector judges, and how long an entity's recent windows must span
+// before it is judged, so that there is something to compare with.
 const calibrationPeriod = 12 * time.Hour
 
-// Each entity's recent windows: its last day, and how many it needs
-// before a window of it can alert.
+// Each entity's recent windows: at most a day of 5-minute windows.
 const (
-	recentWindows    = 288
-	minRecentWindows = 72
+	recentWindows = 288
 	// novelty is how much farther than that from its nearest recent
 	// window, relative to its distance from usual, a window must lie to be
 	// new for the entity.
@@ -230,9 +229,10 @@ const (
 
 // rowRing holds an entity's most recent feature rows.
 type rowRing struct {
-	dims int
-	rows []float32 // row-major
-	next int
+	since time.Time // when the first window was kept
+	dims  int
+	rows  []float32 // row-major
+	next  int
 }
 
 func (r *rowRing) len() int { return len(r.rows) / r.dims }
@@ -283,10 +283,19 @@ func (r *rowRing) novelty(row []float64) (nearest, fromUsual float64) {
 
 // remember keeps a window of e among its recent ones unless the forest
 // scores it at or above the threshold.
-func (d *isolationDetector) remember(e Entity, feat []float64, ok bool) {
+func (d *isolationDetector) remember(w source.Window, e Entity, feat []float64, ok bool) {
 	if ok && (!d.forest.Fitted() || d.forest.Score(feat) < d.threshold) {
-		d.ring(e).add(feat)
+		d.keep(w, e, feat)
 	}
+}
+
+// keep adds a window of e to its recent ones.
+func (d *isolationDetector) keep(w source.Window, e Entity, feat []float64) {
+	r := d.ring(e)
+	if r.len() == 0 {
+		r.since = w.Start
+	}
+	r.add(feat)
 }
 
 func (d *isolationDetector) ring(e Entity) *rowRing {
@@ -401,7 +410,7 @@ func (d *isolationDetector) Learn(w source.Window, rows [][]source.Row) {
 		}
 		keys := d.keys.fields(e, d.metrics)
 		feat, ok := d.features(w, keys, r.Values)
-		d.remember(e, feat, ok)
+		d.remember(w, e, feat, ok)
 		d.learnRow(w, keys, r.Values, feat)
 	}
 	d.lastEnd = w.End
@@ -423,8 +432,8 @@ func (d *isolationDetector) Judge(w source.Window, rows [][]source.Row) []Verdic
 		keys := d.keys.fields(e, d.metrics)
 		feat, ok := d.features(w, keys, r.Values)
 		ring := d.ring(e)
-		if !ok || !d.forest.Fitted() || ring.len() < minRecentWindows {
-			d.remember(e, feat, ok)
+		if !ok || !d.forest.Fitted() || ring.len() == 0 || w.Start.Sub(ring.since) < calibrationPeriod {
+			d.remember(w, e, feat, ok)
 			d.learnRow(w, keys, r.Values, feat)
 			continue
 		}
@@ -450,7 +459,7 @@ func (d *isolationDetector) Judge(w source.Window, rows [][]source.Row) []Verdic
 			}
 		}
 		if raw < d.threshold {
-			ring.add(feat)
+			d.keep(w, e, feat)
 		}
 		if v.Anomalous() {
 			v.EvidenceQuery = []EvidenceQuery{{Log: string(d.spec.log), Filters: d.spec.evidence(r.Key), Limit: 5}}
@@ -526,6 +535,7 @@ func (d *isolationDetector) SaveModel(w io.Writer) error {
 		}
 		r := d.recent[e]
 		_ = binary.Write(&rings, le, []uint32{uint32(r.next), uint32(r.len())})
+		_ = binary.Write(&rings, le, timeNanos(r.since))
 		_ = binary.Write(&rings, le, r.rows)
 	}
 	return writeModelFile(w, d.name, d.rows, meta.Bytes(), forest, train, baseline, rings.Bytes())
@@ -622,10 +632,12 @@ func readRowRings(p []byte, dims int) (map[Entity]*rowRing, error) {
 		next, ok1 := u32()
 		count, ok2 := u32()
 		size := uint64(count) * uint64(dims)
-		if !ok1 || !ok2 || count > recentWindows || uint64(len(p)) < 4*size || (next != 0 && (count < recentWindows || next >= count)) {
+		if !ok1 || !ok2 || count > recentWindows || uint64(len(p)) < 8+4*size || (next != 0 && (count < recentWindows || next >= count)) {
 			return nil, fmt.Errorf("entity %s: malformed", e.Key())
 		}
-		r := &rowRing{dims: dims, rows: make([]float32, size), next: int(next)}
+		since := nanosTime(int64(le.Uint64(p)))
+		p = p[8:]
+		r := &rowRing{since: since, dims: dims, rows: make([]float32, size), next: int(next)}
 		for i := range r.rows {
 			r.rows[i] = math.Float32frombits(le.Uint32(p[4*i:]))
 		}
