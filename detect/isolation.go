@@ -41,11 +41,12 @@ import (
 // few large connections to the API server sometimes all miss a window has
 // near-zero bytes in one window of twenty). So each entity also keeps the
 // features of its last day of windows, and a window above the threshold
-// alerts only when it is new for the entity: farther from each of those
-// windows than half its own distance from usual (the origin of the
-// features), falls compared on a logarithmic scale (compress). Only
-// windows below the threshold are kept, so an anomaly lasting several
-// windows alerts in each.
+// alerts only when it is new for the entity: farther from each of its
+// windows between one and 24 hours old than half its own distance from
+// usual (the origin of the features), falls compared on a logarithmic
+// scale (compress). The last hour is left out so that an anomaly lasting
+// several windows alerts in each; a pattern that recurs alerts the first
+// time, and again only after a day without it.
 //
 // Baselines answer once two days cover an hour; the forest trains once
 // min_size_for_train rows were learned over at least min_history_hours,
@@ -230,6 +231,7 @@ const (
 // rowRing holds an entity's most recent feature rows.
 type rowRing struct {
 	since time.Time // when the first window was kept
+	at    []int64   // each row's window start, Unix seconds
 	dims  int
 	rows  []float32 // row-major
 	next  int
@@ -249,24 +251,35 @@ func compress(z float64) float64 {
 	return z
 }
 
-func (r *rowRing) add(row []float64) {
+func (r *rowRing) add(at time.Time, row []float64) {
 	if r.len() < recentWindows {
 		for _, v := range row {
 			r.rows = append(r.rows, float32(compress(v)))
 		}
+		r.at = append(r.at, at.Unix())
 		return
 	}
 	for j, v := range row {
 		r.rows[r.next*r.dims+j] = float32(compress(v))
 	}
+	r.at[r.next] = at.Unix()
 	r.next = (r.next + 1) % recentWindows
 }
 
+// noveltyGap is how recent a window may be and still not count as one
+// the entity has had before.
+const noveltyGap = time.Hour
+
 // novelty returns, on the compressed scale, the distance from row to the
-// closest recent row and from row to usual (the origin).
-func (r *rowRing) novelty(row []float64) (nearest, fromUsual float64) {
+// closest row kept before the given time and from row to usual (the
+// origin).
+func (r *rowRing) novelty(row []float64, before time.Time) (nearest, fromUsual float64) {
 	best := math.Inf(1)
+	cut := before.Unix()
 	for i := 0; i+r.dims <= len(r.rows); i += r.dims {
+		if r.at[i/r.dims] >= cut {
+			continue
+		}
 		var d2 float64
 		for j, v := range row {
 			d := compress(v) - float64(r.rows[i+j])
@@ -281,21 +294,16 @@ func (r *rowRing) novelty(row []float64) (nearest, fromUsual float64) {
 	return math.Sqrt(best), math.Sqrt(fromUsual)
 }
 
-// remember keeps a window of e among its recent ones unless the forest
-// scores it at or above the threshold.
+// remember keeps a window of e among its recent ones.
 func (d *isolationDetector) remember(w source.Window, e Entity, feat []float64, ok bool) {
-	if ok && (!d.forest.Fitted() || d.forest.Score(feat) < d.threshold) {
-		d.keep(w, e, feat)
+	if !ok {
+		return
 	}
-}
-
-// keep adds a window of e to its recent ones.
-func (d *isolationDetector) keep(w source.Window, e Entity, feat []float64) {
 	r := d.ring(e)
 	if r.len() == 0 {
 		r.since = w.Start
 	}
-	r.add(feat)
+	r.add(w.Start, feat)
 }
 
 func (d *isolationDetector) ring(e Entity) *rowRing {
@@ -453,14 +461,12 @@ func (d *isolationDetector) Judge(w source.Window, rows [][]source.Row) []Verdic
 				d.spec.fields[main].name, feat[main], d.gateZ)
 		}
 		if v.Score >= d.threshold {
-			if near, far := ring.novelty(feat); near < novelty*far {
+			if near, far := ring.novelty(feat, w.Start.Add(-noveltyGap)); near < novelty*far {
 				v.Score = math.Nextafter(d.threshold, 0)
 				v.Summary += fmt.Sprintf("; not alerting: its last day had a window like it (%.1f apart, %.1f from usual)", near, far)
 			}
 		}
-		if raw < d.threshold {
-			d.keep(w, e, feat)
-		}
+		d.remember(w, e, feat, true)
 		if v.Anomalous() {
 			v.EvidenceQuery = []EvidenceQuery{{Log: string(d.spec.log), Filters: d.spec.evidence(r.Key), Limit: 5}}
 		} else {
@@ -536,6 +542,7 @@ func (d *isolationDetector) SaveModel(w io.Writer) error {
 		r := d.recent[e]
 		_ = binary.Write(&rings, le, []uint32{uint32(r.next), uint32(r.len())})
 		_ = binary.Write(&rings, le, timeNanos(r.since))
+		_ = binary.Write(&rings, le, r.at)
 		_ = binary.Write(&rings, le, r.rows)
 	}
 	return writeModelFile(w, d.name, d.rows, meta.Bytes(), forest, train, baseline, rings.Bytes())
@@ -632,12 +639,16 @@ func readRowRings(p []byte, dims int) (map[Entity]*rowRing, error) {
 		next, ok1 := u32()
 		count, ok2 := u32()
 		size := uint64(count) * uint64(dims)
-		if !ok1 || !ok2 || count > recentWindows || uint64(len(p)) < 8+4*size || (next != 0 && (count < recentWindows || next >= count)) {
+		if !ok1 || !ok2 || count > recentWindows || uint64(len(p)) < 8+8*uint64(count)+4*size || (next != 0 && (count < recentWindows || next >= count)) {
 			return nil, fmt.Errorf("entity %s: malformed", e.Key())
 		}
 		since := nanosTime(int64(le.Uint64(p)))
 		p = p[8:]
-		r := &rowRing{since: since, dims: dims, rows: make([]float32, size), next: int(next)}
+		r := &rowRing{since: since, dims: dims, at: make([]int64, count), rows: make([]float32, size), next: int(next)}
+		for i := range r.at {
+			r.at[i] = int64(le.Uint64(p[8*i:]))
+		}
+		p = p[8*count:]
 		for i := range r.rows {
 			r.rows[i] = math.Float32frombits(le.Uint32(p[4*i:]))
 		}

@@ -97,6 +97,15 @@ func playIsolationDays(t *testing.T, c *simulate.Cluster, start, end time.Time, 
 			found := map[int]bool{}
 			for _, v := range vs {
 				res.entities[v.Entity.Key()] = true
+				// Windows the forest isolated that a gate held back.
+				if strings.Contains(v.Summary, "; not alerting: ") {
+					reason := v.Summary[strings.Index(v.Summary, "; not alerting: ")+len("; not alerting: "):]
+					if strings.HasPrefix(reason, "its last day") {
+						t.Logf("%s %s held back as not new for %s: %.60s", d.Name(), w.Start.Format("Mon 15:04"), v.Entity.Workload, reason)
+					} else {
+						t.Logf("%s %s held back by the sensitivity for %s: %.60s", d.Name(), w.Start.Format("Mon 15:04"), v.Entity.Workload, reason)
+					}
+				}
 				if !v.Anomalous() {
 					continue
 				}

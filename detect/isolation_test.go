@@ -287,3 +287,54 @@ func BenchmarkMultivariableFlowJudge(b *testing.B) {
 		d.Judge(next(), rows)
 	}
 }
+
+// TestIsolationDetectorsLearnAnEntitysRecurringOddity: a client whose
+// answers are twenty times slower in one window of twenty, every day, is
+// not alerted for another such window, while the same window from a steady
+// client is.
+func TestIsolationDetectorsLearnAnEntitysRecurringOddity(t *testing.T) {
+	tests := []struct {
+		name, slow string
+		want       bool
+	}{
+		{"the client that does it every day", "client-a-*", false},
+		{"a steady client", "client-c-*", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := newIsolationTestDetector(t, "dns_latency", nil)
+			r := rand.New(rand.NewPCG(5, 6))
+			start := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+			const windows = 4 * 288
+			var last Verdict
+			for i := range windows {
+				w := source.Window{Start: start.Add(time.Duration(i) * 5 * time.Minute)}
+				w.End = w.Start.Add(5 * time.Minute)
+				rows := latencyRows(r, 20, "", 1)
+				for _, row := range rows[0] {
+					odd := row.Key[1] == "client-a-*" && r.IntN(20) == 0
+					if odd || (i == windows-1 && row.Key[1] == tt.slow) {
+						row.Values[0] *= 20
+						row.Values[1] *= 20
+					}
+				}
+				if !d.Ready() {
+					d.(Learner).Learn(w, rows)
+					continue
+				}
+				for _, v := range d.Judge(w, rows) {
+					if i == windows-1 && v.Entity.Workload == tt.slow {
+						last = v
+					}
+				}
+			}
+			if last.Detector == "" {
+				t.Fatal("the last window was not judged")
+			}
+			if last.Anomalous() != tt.want {
+				t.Errorf("alerted %v, want %v: %s", last.Anomalous(), tt.want, last.Summary)
+			}
+			t.Logf("%s", last.Summary)
+		})
+	}
+}
