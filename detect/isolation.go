@@ -81,6 +81,8 @@ type isolationDetector struct {
 	keys      keyCache
 
 	feat, res, spread, expected []float64 // scratch
+	batch, batchExp, scores     []float64 // the window's judged rows
+	judged                      []judgedRow
 }
 
 // isolationSpec is what one isolation detector registers.
@@ -431,10 +433,13 @@ func (d *isolationDetector) Judge(w source.Window, rows [][]source.Row) []Verdic
 	if len(rows) == 0 {
 		return nil
 	}
-	var out []Verdict
-	for _, r := range rows[0] {
+	// First every entity's features, learning at once those that cannot
+	// be judged yet; then the forest scores the rest tree by tree.
+	dims, nf := d.dims(), len(d.metrics)
+	d.batch, d.batchExp, d.judged = d.batch[:0], d.batchExp[:0], d.judged[:0]
+	for i, r := range rows[0] {
 		e, ok := d.spec.entity(d.cluster, r.Key)
-		if !ok || len(r.Values) != len(d.metrics) {
+		if !ok || len(r.Values) != nf {
 			continue
 		}
 		keys := d.keys.fields(e, d.metrics)
@@ -445,14 +450,23 @@ func (d *isolationDetector) Judge(w source.Window, rows [][]source.Row) []Verdic
 			d.learnRow(w, keys, r.Values, feat)
 			continue
 		}
-		main := d.spec.main
-		raw := d.forest.Score(feat)
+		d.batch = append(d.batch, feat...)
+		d.batchExp = append(d.batchExp, d.expected[:nf]...)
+		d.judged = append(d.judged, judgedRow{row: i, entity: e, keys: keys})
+	}
+	d.scores = d.forest.ScoreRows(d.batch, d.scores)
+	out := make([]Verdict, 0, len(d.judged))
+	main := d.spec.main
+	for k, j := range d.judged {
+		r, e := rows[0][j.row], j.entity
+		feat, expected := d.batch[k*dims:(k+1)*dims], d.batchExp[k*nf:(k+1)*nf]
+		raw := d.scores[k]
 		v := Verdict{
 			Detector: d.name, Entity: e, Window: w,
 			Score: raw, Threshold: d.threshold,
-			Observed: r.Values[main], Expected: d.expected[main],
+			Observed: r.Values[main], Expected: expected[main],
 		}
-		v.Summary = d.summary(e, feat, r.Values, v)
+		v.Summary = d.summary(e, feat, r.Values, expected, v)
 		if d.gateZ > 0 && v.Score >= d.threshold && feat[main] < d.gateZ {
 			// The main field must lie above its baseline by the
 			// sensitivity's deviation for the window to alert.
@@ -460,6 +474,7 @@ func (d *isolationDetector) Judge(w source.Window, rows [][]source.Row) []Verdic
 			v.Summary += fmt.Sprintf("; not alerting: %s is %+.1f spreads from usual, the sensitivity asks %.1f",
 				d.spec.fields[main].name, feat[main], d.gateZ)
 		}
+		ring := d.ring(e)
 		if v.Score >= d.threshold {
 			if near, far := ring.novelty(feat, w.Start.Add(-noveltyGap)); near < novelty*far {
 				v.Score = math.Nextafter(d.threshold, 0)
@@ -470,7 +485,7 @@ func (d *isolationDetector) Judge(w source.Window, rows [][]source.Row) []Verdic
 		if v.Anomalous() {
 			v.EvidenceQuery = []EvidenceQuery{{Log: string(d.spec.log), Filters: d.spec.evidence(r.Key), Limit: 5}}
 		} else {
-			d.learnRow(w, keys, r.Values, feat)
+			d.learnRow(w, j.keys, r.Values, feat)
 		}
 		out = append(out, v)
 	}
@@ -479,9 +494,16 @@ func (d *isolationDetector) Judge(w source.Window, rows [][]source.Row) []Verdic
 	return out
 }
 
+// judgedRow is a row of the window the forest scores.
+type judgedRow struct {
+	row    int
+	entity Entity
+	keys   []string
+}
+
 // summary names the entity's quantity, the features that depart most
 // from usual, and the score.
-func (d *isolationDetector) summary(e Entity, feat, values []float64, v Verdict) string {
+func (d *isolationDetector) summary(e Entity, feat, values, expected []float64, v Verdict) string {
 	var order [3]int
 	n := 0
 	for i := range feat {
@@ -501,7 +523,7 @@ func (d *isolationDetector) summary(e Entity, feat, values []float64, v Verdict)
 	parts := make([]string, 0, n)
 	for _, i := range order[:n] {
 		if i < len(d.spec.fields) {
-			parts = append(parts, fmt.Sprintf("%s %.4g where %.4g is usual (%+.1f spreads)", d.spec.fields[i].name, values[i], d.expected[i], feat[i]))
+			parts = append(parts, fmt.Sprintf("%s %.4g where %.4g is usual (%+.1f spreads)", d.spec.fields[i].name, values[i], expected[i], feat[i]))
 			continue
 		}
 		r := d.spec.ratios[i-len(d.spec.fields)]
