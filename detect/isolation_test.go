@@ -350,3 +350,32 @@ func TestIsolationDetectorsLearnAnEntitysRecurringOddity(t *testing.T) {
 		})
 	}
 }
+
+func TestIsolationDetectorsAreDeterministicForASeed(t *testing.T) {
+	judge := func(seed int64) []Verdict {
+		info, _ := Lookup("dns_latency")
+		d, err := info.New(Options{Cluster: "c", Bucket: 5 * time.Minute, TrainInterval: time.Hour, Seed: seed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		playLatency(d, 3*288, "", 1)
+		r := rand.New(rand.NewPCG(2, 2))
+		w := source.Window{Start: time.Date(2026, 3, 5, 1, 0, 0, 0, time.UTC)}
+		w.End = w.Start.Add(5 * time.Minute)
+		return d.Judge(w, latencyRows(r, 20, "client-d-*", 10))
+	}
+	a, b, c := judge(7), judge(7), judge(8)
+	if len(a) == 0 || len(a) != len(b) {
+		t.Fatalf("%d and %d verdicts", len(a), len(b))
+	}
+	differ := false
+	for i := range a {
+		if a[i].Score != b[i].Score || a[i].Summary != b[i].Summary {
+			t.Errorf("%s: %v then %v with the same seed", a[i].Entity.Workload, a[i].Score, b[i].Score)
+		}
+		differ = differ || (i < len(c) && a[i].Score != c[i].Score)
+	}
+	if !differ {
+		t.Error("another seed gave the same scores")
+	}
+}
