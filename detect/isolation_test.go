@@ -2,7 +2,9 @@ package detect
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"math"
 	"math/rand/v2"
 	"strconv"
@@ -244,14 +246,22 @@ func FuzzIsolationLoadModel(f *testing.F) {
 	}
 	f.Add(buf.Bytes())
 	f.Fuzz(func(t *testing.T, data []byte) {
-		d := newIsolationTestDetector(t, "dns_latency", map[string]string{"min_history_hours": "0", "min_size_for_train": "100"})
-		if err := d.(Persistent).LoadModel(bytes.NewReader(data)); err != nil {
-			return
+		// As read, and with the file's checksum resealed, so that the
+		// parts' own parsers see the mutations, not only the outer check.
+		sealed := append([]byte(nil), data...)
+		if len(sealed) >= 4 {
+			binary.LittleEndian.PutUint32(sealed[len(sealed)-4:], crc32.ChecksumIEEE(sealed[:len(sealed)-4]))
 		}
-		r := rand.New(rand.NewPCG(1, 1))
-		w := source.Window{Start: time.Date(2026, 3, 4, 2, 0, 0, 0, time.UTC)}
-		w.End = w.Start.Add(5 * time.Minute)
-		d.Judge(w, latencyRows(r, 5, "", 1)) // must not panic
+		for _, in := range [][]byte{data, sealed} {
+			d := newIsolationTestDetector(t, "dns_latency", map[string]string{"min_history_hours": "0", "min_size_for_train": "100"})
+			if err := d.(Persistent).LoadModel(bytes.NewReader(in)); err != nil {
+				continue
+			}
+			r := rand.New(rand.NewPCG(1, 1))
+			w := source.Window{Start: time.Date(2026, 3, 4, 2, 0, 0, 0, time.UTC)}
+			w.End = w.Start.Add(5 * time.Minute)
+			d.Judge(w, latencyRows(r, 5, "", 1)) // must not panic
+		}
 	})
 }
 
