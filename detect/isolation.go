@@ -41,15 +41,17 @@ import (
 // few large connections to the API server sometimes all miss a window has
 // near-zero bytes in one window of twenty). So each entity also keeps the
 // features of its last day of windows, and a window above the threshold
-// alerts only when it is new for the entity: farther from each of those
-// windows than half its own distance from usual (the origin of the
-// features). Windows that alert are not kept, so an anomaly lasting
-// several windows alerts in each.
+// alerts only when it is new for the entity: farther from each of its
+// windows between one and 24 hours old than half its own distance from
+// usual (the origin of the features), falls compared on a logarithmic
+// scale (compress). The last hour is left out so that an anomaly lasting
+// several windows alerts in each; a pattern that recurs alerts the first
+// time, and again only after a day without it.
 //
 // Baselines answer once two days cover an hour; the forest trains once
 // min_size_for_train rows were learned over at least min_history_hours,
 // then scores windows for calibrationPeriod before the detector is ready,
-// so each entity's score history exists. Anomalous windows are not learned.
+// so each entity has recent windows to compare with. Anomalous windows are not learned.
 type isolationDetector struct {
 	name    string
 	cluster string
@@ -79,6 +81,8 @@ type isolationDetector struct {
 	keys      keyCache
 
 	feat, res, spread, expected []float64 // scratch
+	batch, batchExp, scores     []float64 // the window's judged rows
+	judged                      []judgedRow
 }
 
 // isolationSpec is what one isolation detector registers.
@@ -213,14 +217,13 @@ func (d *isolationDetector) Ready() bool {
 }
 
 // calibrationPeriod is how long a trained forest scores windows before the
-// detector judges, so that entities have a score history.
+// detector judges, and how long an entity's recent windows must span
+// before it is judged, so that there is something to compare with.
 const calibrationPeriod = 12 * time.Hour
 
-// Each entity's recent windows: its last day, and how many it needs
-// before a window of it can alert.
+// Each entity's recent windows: at most a day of 5-minute windows.
 const (
-	recentWindows    = 288
-	minRecentWindows = 72
+	recentWindows = 288
 	// novelty is how much farther than that from its nearest recent
 	// window, relative to its distance from usual, a window must lie to be
 	// new for the entity.
@@ -229,38 +232,80 @@ const (
 
 // rowRing holds an entity's most recent feature rows.
 type rowRing struct {
-	dims int
-	rows []float32 // row-major
-	next int
+	since time.Time // when the first window was kept
+	at    []int64   // each row's window start, Unix seconds
+	dims  int
+	rows  []float32 // row-major
+	next  int
 }
 
 func (r *rowRing) len() int { return len(r.rows) / r.dims }
 
-func (r *rowRing) add(row []float64) {
+// compress maps a deviation in spreads onto the scale windows are compared
+// on: rises as they are, falls on a logarithmic scale. A fall is bounded
+// (every quiet window of a workload lands near log1p(0), and how many
+// spreads that is depends on how steady the hour usually is, 5 at night,
+// 13 at noon), a rise is not.
+func compress(z float64) float64 {
+	if z < 0 {
+		return -math.Log1p(-z)
+	}
+	return z
+}
+
+func (r *rowRing) add(at time.Time, row []float64) {
 	if r.len() < recentWindows {
 		for _, v := range row {
-			r.rows = append(r.rows, float32(v))
+			r.rows = append(r.rows, float32(compress(v)))
 		}
+		r.at = append(r.at, at.Unix())
 		return
 	}
 	for j, v := range row {
-		r.rows[r.next*r.dims+j] = float32(v)
+		r.rows[r.next*r.dims+j] = float32(compress(v))
 	}
+	r.at[r.next] = at.Unix()
 	r.next = (r.next + 1) % recentWindows
 }
 
-// nearest is the Euclidean distance from row to the closest recent row.
-func (r *rowRing) nearest(row []float64) float64 {
+// noveltyGap is how recent a window may be and still not count as one
+// the entity has had before.
+const noveltyGap = time.Hour
+
+// novelty returns, on the compressed scale, the distance from row to the
+// closest row kept before the given time and from row to usual (the
+// origin).
+func (r *rowRing) novelty(row []float64, before time.Time) (nearest, fromUsual float64) {
 	best := math.Inf(1)
+	cut := before.Unix()
 	for i := 0; i+r.dims <= len(r.rows); i += r.dims {
+		if r.at[i/r.dims] >= cut {
+			continue
+		}
 		var d2 float64
 		for j, v := range row {
-			d := v - float64(r.rows[i+j])
+			d := compress(v) - float64(r.rows[i+j])
 			d2 += d * d
 		}
 		best = min(best, d2)
 	}
-	return math.Sqrt(best)
+	for _, v := range row {
+		c := compress(v)
+		fromUsual += c * c
+	}
+	return math.Sqrt(best), math.Sqrt(fromUsual)
+}
+
+// remember keeps a window of e among its recent ones.
+func (d *isolationDetector) remember(w source.Window, e Entity, feat []float64, ok bool) {
+	if !ok {
+		return
+	}
+	r := d.ring(e)
+	if r.len() == 0 {
+		r.since = w.Start
+	}
+	r.add(w.Start, feat)
 }
 
 func (d *isolationDetector) ring(e Entity) *rowRing {
@@ -375,9 +420,7 @@ func (d *isolationDetector) Learn(w source.Window, rows [][]source.Row) {
 		}
 		keys := d.keys.fields(e, d.metrics)
 		feat, ok := d.features(w, keys, r.Values)
-		if ok {
-			d.ring(e).add(feat)
-		}
+		d.remember(w, e, feat, ok)
 		d.learnRow(w, keys, r.Values, feat)
 	}
 	d.lastEnd = w.End
@@ -390,29 +433,40 @@ func (d *isolationDetector) Judge(w source.Window, rows [][]source.Row) []Verdic
 	if len(rows) == 0 {
 		return nil
 	}
-	var out []Verdict
-	for _, r := range rows[0] {
+	// First every entity's features, learning at once those that cannot
+	// be judged yet; then the forest scores the rest tree by tree.
+	dims, nf := d.dims(), len(d.metrics)
+	d.batch, d.batchExp, d.judged = d.batch[:0], d.batchExp[:0], d.judged[:0]
+	for i, r := range rows[0] {
 		e, ok := d.spec.entity(d.cluster, r.Key)
-		if !ok || len(r.Values) != len(d.metrics) {
+		if !ok || len(r.Values) != nf {
 			continue
 		}
 		keys := d.keys.fields(e, d.metrics)
 		feat, ok := d.features(w, keys, r.Values)
 		ring := d.ring(e)
-		if !ok || !d.forest.Fitted() || ring.len() < minRecentWindows {
-			if ok {
-				ring.add(feat)
-			}
+		if !ok || !d.forest.Fitted() || ring.len() == 0 || w.Start.Sub(ring.since) < calibrationPeriod {
+			d.remember(w, e, feat, ok)
 			d.learnRow(w, keys, r.Values, feat)
 			continue
 		}
-		main := d.spec.main
+		d.batch = append(d.batch, feat...)
+		d.batchExp = append(d.batchExp, d.expected[:nf]...)
+		d.judged = append(d.judged, judgedRow{row: i, entity: e, keys: keys})
+	}
+	d.scores = d.forest.ScoreRows(d.batch, d.scores)
+	out := make([]Verdict, 0, len(d.judged))
+	main := d.spec.main
+	for k, j := range d.judged {
+		r, e := rows[0][j.row], j.entity
+		feat, expected := d.batch[k*dims:(k+1)*dims], d.batchExp[k*nf:(k+1)*nf]
+		raw := d.scores[k]
 		v := Verdict{
 			Detector: d.name, Entity: e, Window: w,
-			Score: d.forest.Score(feat), Threshold: d.threshold,
-			Observed: r.Values[main], Expected: d.expected[main],
+			Score: raw, Threshold: d.threshold,
+			Observed: r.Values[main], Expected: expected[main],
 		}
-		v.Summary = d.summary(e, feat, r.Values, v)
+		v.Summary = d.summary(e, feat, r.Values, expected, v)
 		if d.gateZ > 0 && v.Score >= d.threshold && feat[main] < d.gateZ {
 			// The main field must lie above its baseline by the
 			// sensitivity's deviation for the window to alert.
@@ -420,23 +474,18 @@ func (d *isolationDetector) Judge(w source.Window, rows [][]source.Row) []Verdic
 			v.Summary += fmt.Sprintf("; not alerting: %s is %+.1f spreads from usual, the sensitivity asks %.1f",
 				d.spec.fields[main].name, feat[main], d.gateZ)
 		}
+		ring := d.ring(e)
 		if v.Score >= d.threshold {
-			var norm float64
-			for _, f := range feat {
-				norm += f * f
-			}
-			if near, far := ring.nearest(feat), math.Sqrt(norm); near < novelty*far {
+			if near, far := ring.novelty(feat, w.Start.Add(-noveltyGap)); near < novelty*far {
 				v.Score = math.Nextafter(d.threshold, 0)
 				v.Summary += fmt.Sprintf("; not alerting: its last day had a window like it (%.1f apart, %.1f from usual)", near, far)
 			}
 		}
-		if !v.Anomalous() {
-			ring.add(feat)
-		}
+		d.remember(w, e, feat, true)
 		if v.Anomalous() {
 			v.EvidenceQuery = []EvidenceQuery{{Log: string(d.spec.log), Filters: d.spec.evidence(r.Key), Limit: 5}}
 		} else {
-			d.learnRow(w, keys, r.Values, feat)
+			d.learnRow(w, j.keys, r.Values, feat)
 		}
 		out = append(out, v)
 	}
@@ -445,9 +494,16 @@ func (d *isolationDetector) Judge(w source.Window, rows [][]source.Row) []Verdic
 	return out
 }
 
+// judgedRow is a row of the window the forest scores.
+type judgedRow struct {
+	row    int
+	entity Entity
+	keys   []string
+}
+
 // summary names the entity's quantity, the features that depart most
 // from usual, and the score.
-func (d *isolationDetector) summary(e Entity, feat, values []float64, v Verdict) string {
+func (d *isolationDetector) summary(e Entity, feat, values, expected []float64, v Verdict) string {
 	var order [3]int
 	n := 0
 	for i := range feat {
@@ -467,7 +523,7 @@ func (d *isolationDetector) summary(e Entity, feat, values []float64, v Verdict)
 	parts := make([]string, 0, n)
 	for _, i := range order[:n] {
 		if i < len(d.spec.fields) {
-			parts = append(parts, fmt.Sprintf("%s %.4g where %.4g is usual (%+.1f spreads)", d.spec.fields[i].name, values[i], d.expected[i], feat[i]))
+			parts = append(parts, fmt.Sprintf("%s %.4g where %.4g is usual (%+.1f spreads)", d.spec.fields[i].name, values[i], expected[i], feat[i]))
 			continue
 		}
 		r := d.spec.ratios[i-len(d.spec.fields)]
@@ -507,6 +563,8 @@ func (d *isolationDetector) SaveModel(w io.Writer) error {
 		}
 		r := d.recent[e]
 		_ = binary.Write(&rings, le, []uint32{uint32(r.next), uint32(r.len())})
+		_ = binary.Write(&rings, le, timeNanos(r.since))
+		_ = binary.Write(&rings, le, r.at)
 		_ = binary.Write(&rings, le, r.rows)
 	}
 	return writeModelFile(w, d.name, d.rows, meta.Bytes(), forest, train, baseline, rings.Bytes())
@@ -603,10 +661,16 @@ func readRowRings(p []byte, dims int) (map[Entity]*rowRing, error) {
 		next, ok1 := u32()
 		count, ok2 := u32()
 		size := uint64(count) * uint64(dims)
-		if !ok1 || !ok2 || count > recentWindows || uint64(len(p)) < 4*size || (next != 0 && (count < recentWindows || next >= count)) {
+		if !ok1 || !ok2 || count > recentWindows || uint64(len(p)) < 8+8*uint64(count)+4*size || (next != 0 && (count < recentWindows || next >= count)) {
 			return nil, fmt.Errorf("entity %s: malformed", e.Key())
 		}
-		r := &rowRing{dims: dims, rows: make([]float32, size), next: int(next)}
+		since := nanosTime(int64(le.Uint64(p)))
+		p = p[8:]
+		r := &rowRing{since: since, dims: dims, at: make([]int64, count), rows: make([]float32, size), next: int(next)}
+		for i := range r.at {
+			r.at[i] = int64(le.Uint64(p[8*i:]))
+		}
+		p = p[8*count:]
 		for i := range r.rows {
 			r.rows[i] = math.Float32frombits(le.Uint32(p[4*i:]))
 		}

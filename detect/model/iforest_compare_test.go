@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -73,12 +74,16 @@ func TestExportForestComparison(t *testing.T) {
 			}
 		}
 		timings[mode.name+"_fit_seconds"] = time.Since(start).Seconds() / repeats
-		s := make([]float64, n)
-		start = time.Now()
-		for i := range n {
-			s[i] = f.Score(x[i*dims : (i+1)*dims])
+		// The best of five, as the script takes scikit-learn's: the
+		// machine is shared.
+		var s []float64
+		best := math.Inf(1)
+		for range repeats {
+			start = time.Now()
+			s = f.ScoreRows(x, s)
+			best = min(best, time.Since(start).Seconds())
 		}
-		timings[mode.name+"_score_seconds"] = time.Since(start).Seconds()
+		timings[mode.name+"_score_seconds"] = best
 		scores[mode.name] = s
 	}
 	out, err := os.Create(filepath.Join(dir, "dataset.csv"))

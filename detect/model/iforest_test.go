@@ -440,3 +440,54 @@ func BenchmarkForestScore(b *testing.B) {
 		i = (i + 1) % 4096
 	}
 }
+
+func TestForestScoreRowsMatchesScore(t *testing.T) {
+	x := gaussian(3, 600, 3)
+	for _, extrapolate := range []bool{false, true} {
+		f := NewForest(ForestConfig{Estimators: 30, Seed: 2, Extrapolate: extrapolate})
+		if err := f.Fit(x[:900], 3); err != nil {
+			t.Fatal(err)
+		}
+		x[5] = 40 // a row beyond the training range
+		got := f.ScoreRows(x, nil)
+		if len(got) != 600 {
+			t.Fatalf("%d scores for 600 rows", len(got))
+		}
+		for i := range got {
+			if want := f.Score(x[3*i : 3*i+3]); math.Abs(got[i]-want) > 1e-12 {
+				t.Fatalf("extrapolate %v, row %d: ScoreRows %v, Score %v", extrapolate, i, got[i], want)
+			}
+		}
+	}
+	if got := NewForest(ForestConfig{}).ScoreRows(x, nil); len(got) != 0 {
+		t.Errorf("an unfitted forest scored %d rows", len(got))
+	}
+}
+
+func BenchmarkForestScoreExtrapolated(b *testing.B) {
+	x := gaussian(1, 4096, 4)
+	f := NewForest(ForestConfig{Seed: 1, Extrapolate: true})
+	if err := f.Fit(x, 4); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		f.Score(x[i*4 : i*4+4])
+		i = (i + 1) % 4096
+	}
+}
+
+// BenchmarkForestScoreRows scores 1,000 rows per op, tree by tree.
+func BenchmarkForestScoreRows(b *testing.B) {
+	x := gaussian(1, 4096, 4)
+	f := NewForest(ForestConfig{Seed: 1, Extrapolate: true})
+	if err := f.Fit(x, 4); err != nil {
+		b.Fatal(err)
+	}
+	out := make([]float64, 1000)
+	b.ReportAllocs()
+	for b.Loop() {
+		out = f.ScoreRows(x[:4000], out)
+	}
+}
