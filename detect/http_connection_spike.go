@@ -24,10 +24,14 @@ func init() {
 	})
 }
 
-// minLearnedRows is how many entity rows the detectors of this family learn
-// before they judge at all; each entity's hour is judged only once its own
-// history covers it (two past days for seasonal baselines).
-const minLearnedRows = 100
+// readyFlag is the saved form of whether a seasonal detector has a
+// baseline to judge with.
+func readyFlag(ready bool) []byte {
+	if ready {
+		return []byte{1}
+	}
+	return []byte{0}
+}
 
 // requestsSpreadFloor is the smallest spread of the logarithm of a
 // service's requests: twice the counting noise 1/√(1+expected), since
@@ -49,9 +53,12 @@ type httpConnectionSpike struct {
 	cluster    string
 	zThreshold float64
 	rows       int
-	model      *model.Seasonal
-	keys       map[Entity]string
-	forget     forgetter
+	// baselined is set once some service's baseline answers: two days of
+	// its history cover the hour. Until then the detector is not ready.
+	baselined bool
+	model     *model.Seasonal
+	keys      map[Entity]string
+	forget    forgetter
 }
 
 func newHTTPConnectionSpike(o Options) (Detector, error) {
@@ -73,7 +80,7 @@ func newHTTPConnectionSpike(o Options) (Detector, error) {
 
 func (d *httpConnectionSpike) Name() string       { return "http_connection_spike" }
 func (d *httpConnectionSpike) Threshold() float64 { return scoreThreshold }
-func (d *httpConnectionSpike) Ready() bool        { return d.rows >= minLearnedRows }
+func (d *httpConnectionSpike) Ready() bool        { return d.baselined }
 
 func (d *httpConnectionSpike) Queries() []source.Query {
 	return []source.Query{{
@@ -110,6 +117,9 @@ func (d *httpConnectionSpike) Learn(w source.Window, rows [][]source.Row) {
 		if e, ok := l7DestEntity(d.cluster, r.Key); ok && len(r.Values) == 1 {
 			d.model.Observe(d.key(e), w.Start, r.Values[0])
 			d.rows++
+			if !d.baselined {
+				_, _, d.baselined = d.model.Expect(d.key(e), w.End)
+			}
 		}
 	}
 }
@@ -134,6 +144,7 @@ func (d *httpConnectionSpike) Judge(w source.Window, rows [][]source.Row) []Verd
 			d.rows++
 			continue
 		}
+		d.baselined = true
 		v := Verdict{
 			Detector: d.Name(), Entity: e, Window: w,
 			Score: model.Score(z, d.zThreshold), Threshold: scoreThreshold,
@@ -158,13 +169,13 @@ func (d *httpConnectionSpike) SaveModel(w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return writeModelFile(w, d.Name(), d.rows, m)
+	return writeModelFile(w, d.Name(), d.rows, m, readyFlag(d.baselined))
 }
 
 // LoadModel replaces the baselines with saved ones; on error the model is
 // unchanged.
 func (d *httpConnectionSpike) LoadModel(r io.Reader) error {
-	rows, parts, err := readModelFile(r, d.Name(), 1)
+	rows, parts, err := readModelFile(r, d.Name(), 2)
 	if err != nil {
 		return err
 	}
@@ -172,6 +183,9 @@ func (d *httpConnectionSpike) LoadModel(r io.Reader) error {
 	if err := m.UnmarshalBinary(parts[0]); err != nil {
 		return fmt.Errorf("%s model: %w", d.Name(), err)
 	}
-	d.model, d.rows, d.keys = m, rows, map[Entity]string{}
+	if len(parts[1]) != 1 || parts[1][0] > 1 {
+		return fmt.Errorf("%s model: bad readiness flag: %w", d.Name(), errModelFile)
+	}
+	d.model, d.rows, d.keys, d.baselined = m, rows, map[Entity]string{}, parts[1][0] == 1
 	return nil
 }

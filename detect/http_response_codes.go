@@ -67,6 +67,7 @@ type httpResponseCodes struct {
 	services  map[Entity]*codeHistory
 	limiter   *eventsPerDay
 	forget    forgetter
+	ready     bool // some service has codesMinRequests requests learned
 }
 
 // codeHistory is one service's decayed request counts.
@@ -100,7 +101,10 @@ func newHTTPResponseCodes(o Options) (Detector, error) {
 
 func (d *httpResponseCodes) Name() string       { return "http_response_codes" }
 func (d *httpResponseCodes) Threshold() float64 { return d.threshold }
-func (d *httpResponseCodes) Ready() bool        { return d.rows >= minLearnedRows }
+
+// Ready reports whether some service has been learned on enough requests
+// to be judged.
+func (d *httpResponseCodes) Ready() bool { return d.ready }
 
 func (d *httpResponseCodes) Queries() []source.Query {
 	return []source.Query{{
@@ -176,6 +180,7 @@ func (d *httpResponseCodes) learn(w source.Window, cw *codeWindow) {
 	h.Errors5 += cw.errors5
 	h.Seen += cw.requests
 	d.rows++
+	d.ready = d.ready || h.Seen >= codesMinRequests
 }
 
 // Learn adds each service's requests of window w to its history.
@@ -300,6 +305,10 @@ func (d *httpResponseCodes) LoadModel(r io.Reader) error {
 	if err := json.Unmarshal(parts[1], l); err != nil {
 		return fmt.Errorf("%s model: %v: %w", d.Name(), err, errModelFile)
 	}
-	d.services, d.rows, d.limiter = services, rows, l
+	ready := false
+	for _, h := range services {
+		ready = ready || h.Seen >= codesMinRequests
+	}
+	d.services, d.rows, d.limiter, d.ready = services, rows, l, ready
 	return nil
 }

@@ -82,6 +82,7 @@ type httpVerbs struct {
 	services  map[Entity]*methodHistory
 	limiter   *eventsPerDay
 	forget    forgetter
+	ready     bool // some service has verbsMinRequests requests learned
 }
 
 // methodHistory is one service's decayed requests per method category.
@@ -115,7 +116,10 @@ func newHTTPVerbs(o Options) (Detector, error) {
 
 func (d *httpVerbs) Name() string       { return "http_verbs" }
 func (d *httpVerbs) Threshold() float64 { return d.threshold }
-func (d *httpVerbs) Ready() bool        { return d.rows >= minLearnedRows }
+
+// Ready reports whether some service has been learned on enough requests
+// to be judged.
+func (d *httpVerbs) Ready() bool { return d.ready }
 
 func (d *httpVerbs) Queries() []source.Query {
 	return []source.Query{{
@@ -210,6 +214,7 @@ func (d *httpVerbs) learn(w source.Window, mw *methodWindow) {
 	}
 	h.Windows++
 	d.rows++
+	d.ready = d.ready || h.Seen >= verbsMinRequests
 }
 
 // Learn adds each service's methods of window w to its distribution.
@@ -348,6 +353,10 @@ func (d *httpVerbs) LoadModel(r io.Reader) error {
 	if err := json.Unmarshal(parts[1], l); err != nil {
 		return fmt.Errorf("%s model: %v: %w", d.Name(), err, errModelFile)
 	}
-	d.services, d.rows, d.limiter = services, rows, l
+	ready := false
+	for _, h := range services {
+		ready = ready || h.Seen >= verbsMinRequests
+	}
+	d.services, d.rows, d.limiter, d.ready = services, rows, l, ready
 	return nil
 }

@@ -69,6 +69,7 @@ type processBytes struct {
 	cluster    string
 	zThreshold float64
 	rows       int
+	baselined  bool // some workload's baseline answers
 	model      *model.Seasonal
 	known      map[Entity]*knownProcesses
 	peers      []float64
@@ -100,7 +101,7 @@ func newProcessBytes(o Options) (Detector, error) {
 
 func (d *processBytes) Name() string       { return "process_bytes" }
 func (d *processBytes) Threshold() float64 { return scoreThreshold }
-func (d *processBytes) Ready() bool        { return d.rows >= minLearnedRows }
+func (d *processBytes) Ready() bool        { return d.baselined }
 
 func (d *processBytes) Queries() []source.Query {
 	q := func(name, side, reporter string) source.Query {
@@ -231,6 +232,9 @@ func (d *processBytes) Learn(w source.Window, rows [][]source.Row) {
 	d.sweep(w)
 	for _, wp := range d.group(rows) {
 		d.learn(w, wp)
+		if !d.baselined {
+			_, _, d.baselined = d.model.Expect(workloadKey(wp.entity), w.End)
+		}
 	}
 }
 
@@ -305,6 +309,7 @@ func (d *processBytes) Judge(w source.Window, rows [][]source.Row) []Verdict {
 			d.learn(w, wp)
 			continue
 		}
+		d.baselined = true
 		v := Verdict{
 			Detector: d.Name(), Entity: e, Window: w,
 			Score: model.Score(worst.z, d.zThreshold), Threshold: scoreThreshold,
@@ -380,12 +385,12 @@ func (d *processBytes) SaveModel(w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return writeModelFile(w, d.Name(), d.rows, m, k)
+	return writeModelFile(w, d.Name(), d.rows, m, k, readyFlag(d.baselined))
 }
 
 // LoadModel replaces the model with a saved one; on error it is unchanged.
 func (d *processBytes) LoadModel(r io.Reader) error {
-	rows, parts, err := readModelFile(r, d.Name(), 2)
+	rows, parts, err := readModelFile(r, d.Name(), 3)
 	if err != nil {
 		return err
 	}
@@ -408,6 +413,9 @@ func (d *processBytes) LoadModel(r io.Reader) error {
 		}
 		known[k.Entity] = &knownProcesses{names: ps, seen: k.Seen}
 	}
-	d.model, d.rows, d.known = m, rows, known
+	if len(parts[2]) != 1 || parts[2][0] > 1 {
+		return fmt.Errorf("%s model: bad readiness flag: %w", d.Name(), errModelFile)
+	}
+	d.model, d.rows, d.known, d.baselined = m, rows, known, parts[2][0] == 1
 	return nil
 }
