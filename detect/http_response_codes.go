@@ -1,7 +1,7 @@
 package detect
 
 import (
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -64,7 +64,7 @@ type httpResponseCodes struct {
 	cluster   string
 	threshold float64
 	rows      int
-	services  map[Entity]*codeHistory
+	services  serviceHistories[codeHistory]
 	limiter   *eventsPerDay
 	forget    forgetter
 	ready     bool // some service has codesMinRequests requests learned
@@ -96,7 +96,7 @@ func newHTTPResponseCodes(o Options) (Detector, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &httpResponseCodes{cluster: o.Cluster, threshold: t, services: map[Entity]*codeHistory{}, limiter: l}, nil
+	return &httpResponseCodes{cluster: o.Cluster, threshold: t, services: serviceHistories[codeHistory]{}, limiter: l}, nil
 }
 
 func (d *httpResponseCodes) Name() string       { return "http_response_codes" }
@@ -247,63 +247,29 @@ func (d *httpResponseCodes) Judge(w source.Window, rows [][]source.Row) []Verdic
 	return out
 }
 
-// savedCodes is the saved form of the services' histories.
-type savedCodes struct {
-	Entity  Entity      `json:"entity"`
-	History codeHistory `json:"history"`
-}
-
 // sweep forgets the services not seen for forgetAfter.
 func (d *httpResponseCodes) sweep(w source.Window) {
 	if cut, ok := d.forget.due(w.End); ok {
-		for e, h := range d.services {
-			if h.At.Before(cut) {
-				delete(d.services, e)
-			}
-		}
+		d.services.sweep(cut, func(h *codeHistory) time.Time { return h.At })
 	}
 }
 
 // SaveModel writes the services' histories and the alert limiter.
 func (d *httpResponseCodes) SaveModel(w io.Writer) error {
-	list := make([]savedCodes, 0, len(d.services))
-	for e, h := range d.services {
-		list = append(list, savedCodes{Entity: e, History: *h})
-	}
-	sort.Slice(list, func(i, j int) bool { return entityLess(list[i].Entity, list[j].Entity) })
-	m, err := json.Marshal(list)
-	if err != nil {
-		return err
-	}
-	l, err := json.Marshal(d.limiter)
-	if err != nil {
-		return err
-	}
-	return writeModelFile(w, d.Name(), d.rows, m, l)
+	return d.services.save(w, d.Name(), d.rows, d.limiter)
 }
 
 // LoadModel replaces the histories and the limiter with saved ones; on
 // error the model is unchanged.
 func (d *httpResponseCodes) LoadModel(r io.Reader) error {
-	rows, parts, err := readModelFile(r, d.Name(), 2)
+	services, l, rows, err := loadServiceHistories(r, d.Name(), d.limiter.rate, func(h *codeHistory) error {
+		if h.Requests < 0 || h.Errors4 < 0 || h.Errors5 < 0 || h.Errors4+h.Errors5 > h.Requests*(1+1e-9) {
+			return errors.New("has inconsistent counts")
+		}
+		return nil
+	})
 	if err != nil {
 		return err
-	}
-	var list []savedCodes
-	if err := json.Unmarshal(parts[0], &list); err != nil {
-		return fmt.Errorf("%s model: %v: %w", d.Name(), err, errModelFile)
-	}
-	services := make(map[Entity]*codeHistory, len(list))
-	for _, s := range list {
-		h := s.History
-		if h.Requests < 0 || h.Errors4 < 0 || h.Errors5 < 0 || h.Errors4+h.Errors5 > h.Requests*(1+1e-9) {
-			return fmt.Errorf("%s model: service %s has inconsistent counts: %w", d.Name(), s.Entity.Key(), errModelFile)
-		}
-		services[s.Entity] = &h
-	}
-	l := &eventsPerDay{rate: d.limiter.rate}
-	if err := json.Unmarshal(parts[1], l); err != nil {
-		return fmt.Errorf("%s model: %v: %w", d.Name(), err, errModelFile)
 	}
 	ready := false
 	for _, h := range services {

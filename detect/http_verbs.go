@@ -1,7 +1,7 @@
 package detect
 
 import (
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -79,7 +79,7 @@ type httpVerbs struct {
 	cluster   string
 	threshold float64
 	rows      int
-	services  map[Entity]*methodHistory
+	services  serviceHistories[methodHistory]
 	limiter   *eventsPerDay
 	forget    forgetter
 	ready     bool // some service has verbsMinRequests requests learned
@@ -111,7 +111,7 @@ func newHTTPVerbs(o Options) (Detector, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &httpVerbs{cluster: o.Cluster, threshold: t, services: map[Entity]*methodHistory{}, limiter: l}, nil
+	return &httpVerbs{cluster: o.Cluster, threshold: t, services: serviceHistories[methodHistory]{}, limiter: l}, nil
 }
 
 func (d *httpVerbs) Name() string       { return "http_verbs" }
@@ -294,64 +294,31 @@ func truncateMethod(m string) string {
 	return m
 }
 
-type savedMethods struct {
-	Entity  Entity        `json:"entity"`
-	History methodHistory `json:"history"`
-}
-
 // sweep forgets the services not seen for forgetAfter.
 func (d *httpVerbs) sweep(w source.Window) {
 	if cut, ok := d.forget.due(w.End); ok {
-		for e, h := range d.services {
-			if h.At.Before(cut) {
-				delete(d.services, e)
-			}
-		}
+		d.services.sweep(cut, func(h *methodHistory) time.Time { return h.At })
 	}
 }
 
 // SaveModel writes the services' method distributions and the limiter.
 func (d *httpVerbs) SaveModel(w io.Writer) error {
-	list := make([]savedMethods, 0, len(d.services))
-	for e, h := range d.services {
-		list = append(list, savedMethods{Entity: e, History: *h})
-	}
-	sort.Slice(list, func(i, j int) bool { return entityLess(list[i].Entity, list[j].Entity) })
-	m, err := json.Marshal(list)
-	if err != nil {
-		return err
-	}
-	l, err := json.Marshal(d.limiter)
-	if err != nil {
-		return err
-	}
-	return writeModelFile(w, d.Name(), d.rows, m, l)
+	return d.services.save(w, d.Name(), d.rows, d.limiter)
 }
 
 // LoadModel replaces the distributions and the limiter with saved ones; on
 // error the model is unchanged.
 func (d *httpVerbs) LoadModel(r io.Reader) error {
-	rows, parts, err := readModelFile(r, d.Name(), 2)
-	if err != nil {
-		return err
-	}
-	var list []savedMethods
-	if err := json.Unmarshal(parts[0], &list); err != nil {
-		return fmt.Errorf("%s model: %v: %w", d.Name(), err, errModelFile)
-	}
-	services := make(map[Entity]*methodHistory, len(list))
-	for _, s := range list {
-		h := s.History
+	services, l, rows, err := loadServiceHistories(r, d.Name(), d.limiter.rate, func(h *methodHistory) error {
 		for i, c := range h.Counts {
 			if c < 0 || h.Present[i] < 0 || h.Present[i] > h.Windows*(1+1e-9) {
-				return fmt.Errorf("%s model: service %s has a negative count: %w", d.Name(), s.Entity.Key(), errModelFile)
+				return errors.New("has a negative count")
 			}
 		}
-		services[s.Entity] = &h
-	}
-	l := &eventsPerDay{rate: d.limiter.rate}
-	if err := json.Unmarshal(parts[1], l); err != nil {
-		return fmt.Errorf("%s model: %v: %w", d.Name(), err, errModelFile)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	ready := false
 	for _, h := range services {
