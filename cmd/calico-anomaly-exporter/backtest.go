@@ -88,7 +88,7 @@ func libraryScenarios(names []string, c *simulate.Cluster, from, to time.Time) (
 		if err != nil {
 			return nil, err
 		}
-		first := maxTime(from, to.Add(-24*time.Hour)).Add(time.Hour)
+		first := maxTime(from, to.Add(-max(24*time.Hour, time.Duration(len(names))*2*time.Hour))).Add(time.Hour)
 		slots := max(1, int(to.Sub(first)/(2*time.Hour)))
 		start := first.Add(time.Duration(i%slots) * 2 * time.Hour)
 		out = append(out, spec.New(c, start, 2*time.Hour)...)

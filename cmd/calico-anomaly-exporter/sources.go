@@ -36,6 +36,7 @@ type sourceFlags struct {
 	simSeed      uint64
 	simSpeed     float64
 	simAttackGap time.Duration
+	simScenario  []string
 	filePaths    []string
 	fileLogType  string
 }
@@ -60,6 +61,7 @@ func addSourceFlags(app *kingpin.Application) *sourceFlags {
 	app.Flag("es.page-size", "Buckets per page of a composite aggregation; Elasticsearch reads the whole window once a page, so fewer, larger pages are faster (at most search.max_buckets).").Default("10000").IntVar(&f.esPageSize)
 	app.Flag("simulate.seed", "Seed of the simulated cluster; the same seed gives the same traffic.").Default("1").Uint64Var(&f.simSeed)
 	app.Flag("simulate.speed", "How many times faster than real time the simulated cluster runs.").Default("60").Float64Var(&f.simSpeed)
+	app.Flag("simulate.scenario", "With --source=simulated: also play these attacks of the scenario library, one every two simulated hours from the start (repeatable; \"all\" for every one; backtest --scenario lists them).").StringsVar(&f.simScenario)
 	app.Flag("simulate.attack-every", "Simulated time between two rounds of attacks (a port scan, then an IP sweep).").Default("1h").DurationVar(&f.simAttackGap)
 	return f
 }
@@ -172,7 +174,23 @@ func (f *sourceFlags) buildSimulated() (builtSource, error) {
 		return builtSource{}, fmt.Errorf("--simulate.speed must be positive, got %v", f.simSpeed)
 	}
 	now := time.Now().UTC().Truncate(time.Minute)
-	cluster := simulate.New(simulate.Options{Seed: f.simSeed, Cluster: f.esCluster}, simulate.DemoAttacks(now, f.simAttackGap, 24)...)
+	opts := simulate.Options{Seed: f.simSeed, Cluster: f.esCluster}
+	attacks := simulate.DemoAttacks(now, f.simAttackGap, 24)
+	if len(f.simScenario) > 0 {
+		// Each library entry in its own two hours, after the demo's first
+		// round of scans.
+		from := now.Truncate(5 * time.Minute).Add(30 * time.Minute)
+		n := len(f.simScenario)
+		if n == 1 && f.simScenario[0] == "all" {
+			n = len(simulate.ScenarioLibrary())
+		}
+		more, err := libraryScenarios(f.simScenario, simulate.New(opts), from, from.Add(time.Duration(n)*2*time.Hour+time.Hour))
+		if err != nil {
+			return builtSource{}, fmt.Errorf("--simulate.scenario: %w", err)
+		}
+		attacks = append(attacks, more...)
+	}
+	cluster := simulate.New(opts, attacks...)
 	return builtSource{
 		source: simulate.NewSource(cluster),
 		clock:  engine.NewScaledClock(now, f.simSpeed),
