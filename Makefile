@@ -11,8 +11,9 @@ build:
 	$(GO) build -o $(BIN) ./cmd/calico-anomaly-exporter
 
 # The exporter on the built-in simulated cluster; no Elasticsearch needed.
+# make run ARGS=--simulate.scenario=all plays every library attack too.
 run:
-	$(GO) run ./cmd/calico-anomaly-exporter --source=simulated --train.lookback=72h
+	$(GO) run ./cmd/calico-anomaly-exporter --source=simulated --train.lookback=72h $(ARGS)
 
 # Everything: vet, unit tests, rule tests, then the integration tests on a
 # real Elasticsearch, Prometheus and Alertmanager that the test bed installs
