@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/scoreboard"
@@ -95,6 +96,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	// the same keep one series: the first, highest score (verdicts come
 	// sorted), so the scrape never fails on a duplicate.
 	seen := map[[5]string]bool{}
+	var entities []entitySeries
 	for _, vs := range snap.Verdicts {
 		for _, v := range vs {
 			key := [5]string{calicolog.LabelValue(v.Entity.Cluster), v.Detector, calicolog.LabelValue(v.Entity.Namespace), calicolog.LabelValue(v.Entity.Workload), calicolog.LabelValue(v.Entity.Type)}
@@ -102,11 +104,19 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 				continue
 			}
 			seen[key] = true
-			lv := key[:]
-			ch <- prometheus.MustNewConstMetric(scoreDesc, prometheus.GaugeValue, v.Score, lv...)
-			ch <- prometheus.MustNewConstMetric(observedDesc, prometheus.GaugeValue, v.Observed, lv...)
-			ch <- prometheus.MustNewConstMetric(expectedDesc, prometheus.GaugeValue, v.Expected, lv...)
+			entities = append(entities, entitySeries{key: key, score: v.Score, observed: v.Observed, expected: v.Expected})
 		}
+	}
+	// Emitted in the order the registry sorts them in (label values in
+	// label-name order: cluster, detector, namespace, type, workload), so
+	// its sort finds them sorted; the three series of an entity share one
+	// set of label pairs.
+	sort.Slice(entities, func(i, j int) bool { return entities[i].less(entities[j]) })
+	for _, e := range entities {
+		pairs := e.labelPairs()
+		ch <- entityMetric{desc: scoreDesc, pairs: pairs, value: e.score}
+		ch <- entityMetric{desc: observedDesc, pairs: pairs, value: e.observed}
+		ch <- entityMetric{desc: expectedDesc, pairs: pairs, value: e.expected}
 	}
 	for name, st := range snap.Detectors {
 		ch <- prometheus.MustNewConstMetric(thresholdDesc, prometheus.GaugeValue, st.Threshold, name)
@@ -155,4 +165,51 @@ func boolFloat(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// entitySeries is one entity's score, observed and expected values, with
+// its label values in entityLabels order.
+type entitySeries struct {
+	key                       [5]string // cluster, detector, namespace, workload, type
+	score, observed, expected float64
+}
+
+// less orders by label values in label-name order: cluster, detector,
+// namespace, type, workload.
+func (a entitySeries) less(b entitySeries) bool {
+	for _, i := range [...]int{0, 1, 2, 4, 3} {
+		if a.key[i] != b.key[i] {
+			return a.key[i] < b.key[i]
+		}
+	}
+	return false
+}
+
+// labelPairs are the entity's labels sorted by name, as the exposition
+// wants them.
+func (a entitySeries) labelPairs() []*dto.LabelPair {
+	names := [...]string{"cluster", "detector", "namespace", "type", "workload"}
+	values := [...]string{a.key[0], a.key[1], a.key[2], a.key[4], a.key[3]}
+	pairs := make([]*dto.LabelPair, len(names))
+	for i := range names {
+		pairs[i] = &dto.LabelPair{Name: &names[i], Value: &values[i]}
+	}
+	return pairs
+}
+
+// entityMetric is a gauge of an entity: a constant metric whose label
+// pairs are built once for the entity's three series.
+type entityMetric struct {
+	desc  *prometheus.Desc
+	pairs []*dto.LabelPair
+	value float64
+}
+
+func (m entityMetric) Desc() *prometheus.Desc { return m.desc }
+
+func (m entityMetric) Write(out *dto.Metric) error {
+	out.Label = m.pairs
+	v := m.value
+	out.Gauge = &dto.Gauge{Value: &v}
+	return nil
 }
