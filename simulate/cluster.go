@@ -57,6 +57,14 @@ type Options struct {
 	// (as Calico logs at aggregation level 0). 1 by default; distinct ports
 	// and IPs per source do not change.
 	Scale int
+	// Life adds normal life to the daily curve: a weekly pattern (user
+	// traffic lower on weekends, a little higher on Monday morning),
+	// rollouts and pod restarts (new pod names, new pod-template hashes,
+	// new addresses), and normal unlabelled bursts (a nightly backup, a
+	// morning data load, a weekly batch job, background HTTP calls and
+	// recycled worker processes). See At, Rollouts, WeekCurve. Off by
+	// default: the cluster then runs as it was built, every day alike.
+	Life bool
 }
 
 func (o Options) withDefaults() Options {
@@ -89,6 +97,9 @@ type Node struct {
 	IP      string
 	PodCIDR netip.Prefix
 	Phase   time.Duration
+	// stride is one more than the highest host number of the pods built
+	// on the node (Options.Life numbers recreated pods from it).
+	stride int
 }
 
 // Port is a named port of a service.
@@ -453,6 +464,9 @@ func (c *Cluster) build() {
 	if c.opts.Prober {
 		c.addProber(nextHost)
 	}
+	for i, n := range c.nodes {
+		n.stride = 2 + nextHost[i]
+	}
 	c.coredns = c.Workload("kube-system", "coredns")
 	c.scraper = c.Workload("monitoring", "prometheus")
 	c.ingress = c.Workload("shop", "frontend")
@@ -594,7 +608,7 @@ func (c *Cluster) Truth(w source.Window) []Label {
 			continue
 		}
 		var bb Batch
-		c.attacks(b, &bb)
+		c.At(b.Start).attacks(b, &bb)
 		out = append(out, bb.Truth...)
 	}
 	return out
@@ -612,10 +626,16 @@ func (c *Cluster) buckets(w source.Window) []source.Window {
 	return out
 }
 
-// bucket generates one bucket: normal traffic, then each scenario.
+// bucket generates one bucket: normal traffic (the cluster as it runs at
+// the bucket's start, with its normal life when Options.Life), then each
+// scenario.
 func (c *Cluster) bucket(b source.Window) Batch {
 	out := Batch{Flows: make([]calicolog.FlowLog, 0, c.flowHint)}
+	c = c.At(b.Start)
 	c.traffic(b, &out)
+	if c.opts.Life {
+		c.life(b, &out)
+	}
 	c.attacks(b, &out)
 	return out
 }

@@ -340,6 +340,7 @@ func TestNormalTrafficStaysBelowThresholds(t *testing.T) {
 		{"another seed over 2 days", Options{Seed: 99}, 2},
 		{"a large cluster over 1 day", Options{Seed: 5, Namespaces: 12, DeploymentsPerNamespace: 6}, 1},
 		{"a scaled-up cluster over 1 day", Options{Seed: 5, Scale: 4}, 1},
+		{"a cluster with normal life over 7 days", Options{Seed: 1, Life: true}, 7},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

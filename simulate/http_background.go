@@ -43,7 +43,7 @@ var backgroundErrors = []struct {
 
 // Apply adds bucket w's background requests.
 func (HTTPBackground) Apply(c *Cluster, w source.Window, b *Batch) {
-	act := DayCurve(w.Start.Add(c.Bucket() / 2))
+	act := c.UserLevel(w.Start.Add(c.Bucket() / 2))
 	perBucket := c.Bucket().Minutes() / 5
 	for _, wl := range c.workloads {
 		if wl.HTTP || len(wl.Pods) == 0 {

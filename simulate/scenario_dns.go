@@ -296,7 +296,7 @@ func (s Lookups) Validate() error {
 func (s Lookups) Apply(c *Cluster, w source.Window, b *Batch) {
 	r := c.Rand(w.Start, "normal_lookups|"+s.Namespace+"/"+s.Workload)
 	pod := PodEndpoint(c.podOf(s.Namespace, s.Workload))
-	act := DayCurve(w.Start.Add(c.Bucket() / 2))
+	act := c.UserLevel(w.Start.Add(c.Bucket() / 2))
 	for _, name := range s.Names {
 		n := poisson(r, 6*act)
 		if n == 0 {

@@ -38,7 +38,7 @@ const (
 func (c *Cluster) traffic(b source.Window, out *Batch) {
 	r := c.Rand(b.Start, "traffic")
 	bucketMinutes := c.opts.Bucket.Minutes() / 5 // rates are per 5 minutes
-	act := DayCurve(b.Start.Add(c.opts.Bucket/2)) * noise(r, 0.08) * bucketMinutes
+	act := c.UserLevel(b.Start.Add(c.opts.Bucket/2)) * noise(r, 0.08) * bucketMinutes
 	// Options.Scale multiplies the connections of user traffic (and emit
 	// logs them per connection).
 	scale := float64(c.opts.Scale)

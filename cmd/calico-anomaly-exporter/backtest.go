@@ -127,7 +127,7 @@ func runBacktest(ctx context.Context, f *backtestFlags, src *sourceFlags, sched 
 			return 2
 		}
 	} else if simulated {
-		opts := simulate.Options{Seed: src.simSeed, Cluster: src.esCluster}
+		opts := simulate.Options{Seed: src.simSeed, Cluster: src.esCluster, Life: src.simLife}
 		scenarios, err := libraryScenarios(f.scenarios, simulate.New(opts), from, to)
 		if err != nil {
 			level.Error(logger).Log("msg", "bad scenario", "err", err)

@@ -58,7 +58,7 @@ func runSimulate(ctx context.Context, f *simulateFlags, src *sourceFlags, bucket
 		return 2
 	}
 	opts := simulate.Options{Seed: src.simSeed, Cluster: src.esCluster, Namespaces: f.namespaces,
-		DeploymentsPerNamespace: f.deployments, Scale: f.scale, Prober: f.prober, Bucket: bucket}
+		DeploymentsPerNamespace: f.deployments, Scale: f.scale, Prober: f.prober, Bucket: bucket, Life: src.simLife}
 	scenarios, err := libraryScenarios(f.scenarios, simulate.New(opts), from, to)
 	if err != nil {
 		level.Error(logger).Log("msg", "bad scenario", "err", err)

@@ -37,6 +37,7 @@ type sourceFlags struct {
 	simSpeed     float64
 	simAttackGap time.Duration
 	simScenario  []string
+	simLife      bool
 	filePaths    []string
 	fileLogType  string
 }
@@ -63,6 +64,7 @@ func addSourceFlags(app *kingpin.Application) *sourceFlags {
 	app.Flag("simulate.speed", "How many times faster than real time the simulated cluster runs.").Default("60").Float64Var(&f.simSpeed)
 	app.Flag("simulate.scenario", "With --source=simulated: also play these attacks of the scenario library, one every two simulated hours from the start (repeatable; \"all\" for every one; backtest --scenario lists them).").StringsVar(&f.simScenario)
 	app.Flag("simulate.attack-every", "Simulated time between two rounds of attacks (a port scan, then an IP sweep).").Default("1h").DurationVar(&f.simAttackGap)
+	app.Flag("simulate.life", "Give the simulated cluster normal life: a weekly pattern, rollouts and pod restarts, a nightly backup, a morning load and a weekly batch job (none labelled).").BoolVar(&f.simLife)
 	return f
 }
 
@@ -174,7 +176,7 @@ func (f *sourceFlags) buildSimulated() (builtSource, error) {
 		return builtSource{}, fmt.Errorf("--simulate.speed must be positive, got %v", f.simSpeed)
 	}
 	now := time.Now().UTC().Truncate(time.Minute)
-	opts := simulate.Options{Seed: f.simSeed, Cluster: f.esCluster}
+	opts := simulate.Options{Seed: f.simSeed, Cluster: f.esCluster, Life: f.simLife}
 	attacks := simulate.DemoAttacks(now, f.simAttackGap, 24)
 	if len(f.simScenario) > 0 {
 		// Each library entry in its own two hours, after the demo's first
