@@ -98,11 +98,24 @@ func rolloutBlock(w *Workload) time.Duration {
 	return AppRolloutDays * 24 * time.Hour
 }
 
-// rolloutIn is when w rolls out in block k (blocks counted from the Unix
-// epoch), if it does.
+// rolloutPhase is where w's blocks start: a whole number of days after
+// the Unix epoch that depends on the seed and w, so that deployments do
+// not all roll out on the same days.
+func (c *Cluster) rolloutPhase(w *Workload) time.Duration {
+	days := int(rolloutBlock(w) / (24 * time.Hour))
+	return time.Duration(c.Rand(time.Unix(0, 0), "rollout-phase|"+w.Namespace+"/"+w.Name).IntN(days)) * 24 * time.Hour
+}
+
+// rolloutBlockOf is the block of w that holds t.
+func (c *Cluster) rolloutBlockOf(w *Workload, t time.Time) int64 {
+	return int64(math.Floor(t.Sub(time.Unix(0, 0).Add(c.rolloutPhase(w))).Seconds() / rolloutBlock(w).Seconds()))
+}
+
+// rolloutIn is when w rolls out in its block k (blocks counted from the
+// Unix epoch plus w's phase), if it does.
 func (c *Cluster) rolloutIn(w *Workload, k int64) (time.Time, bool) {
 	block := rolloutBlock(w)
-	start := time.Unix(0, 0).UTC().Add(time.Duration(k) * block)
+	start := time.Unix(0, 0).UTC().Add(c.rolloutPhase(w) + time.Duration(k)*block)
 	r := c.Rand(start, "rollout|"+w.Namespace+"/"+w.Name)
 	days := int(block / (24 * time.Hour))
 	day := start.Add(time.Duration(r.IntN(max(1, days-1))) * 24 * time.Hour)
@@ -117,7 +130,7 @@ func (c *Cluster) rolloutIn(w *Workload, k int64) (time.Time, bool) {
 // ok false when none in lifeLookback blocks (w keeps the ReplicaSet it was
 // built with).
 func (c *Cluster) lastRollout(w *Workload, t time.Time) (at time.Time, block int64, ok bool) {
-	k := int64(math.Floor(float64(t.Unix()) / rolloutBlock(w).Seconds()))
+	k := c.rolloutBlockOf(w, t)
 	for i := k; i > k-lifeLookback; i-- {
 		if at, ok := c.rolloutIn(w, i); ok && !at.After(t) {
 			return at, i, true
@@ -152,9 +165,7 @@ func (c *Cluster) Rollouts(from, to time.Time) []Rollout {
 		if w == c.prober {
 			continue
 		}
-		block := rolloutBlock(w)
-		first := int64(math.Floor(float64(from.Unix())/block.Seconds())) - 1
-		last := int64(math.Floor(float64(to.Unix()) / block.Seconds()))
+		first, last := c.rolloutBlockOf(w, from)-1, c.rolloutBlockOf(w, to)
 		for k := first; k <= last; k++ {
 			at, ok := c.rolloutIn(w, k)
 			if !ok || at.Before(from) || !at.Before(to) {

@@ -123,7 +123,9 @@ func TestLifeRolloutChangesOneNameAggr(t *testing.T) {
 		if ro.From == ro.To || !strings.HasPrefix(ro.To, ro.Workload+"-") {
 			t.Errorf("%s rolled out from %s to %s", key, ro.From, ro.To)
 		}
-		before := source.Align(ro.At, c.Bucket())
+		// A bucket runs the pods of its start: the last bucket that
+		// starts before the rollout has the old ReplicaSet, the next the new.
+		before := source.Align(ro.At.Add(-time.Nanosecond), c.Bucket())
 		after := before.Add(c.Bucket())
 		if i > 0 && !week[i-1].At.Before(before) || i+1 < len(week) && !week[i+1].At.After(after) {
 			continue // another rollout in the same buckets
@@ -138,9 +140,6 @@ func TestLifeRolloutChangesOneNameAggr(t *testing.T) {
 			}
 		}
 		checked++
-		if checked == 4 {
-			break
-		}
 	}
 	if checked == 0 {
 		t.Fatal("no rollout checked")
