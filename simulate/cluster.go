@@ -291,7 +291,8 @@ func (c *Cluster) Bucket() time.Duration { return c.opts.Bucket }
 // Nodes lists the cluster's nodes.
 func (c *Cluster) Nodes() []*Node { return c.nodes }
 
-// Workloads lists the cluster's workloads in a stable order.
+// Workloads lists the cluster's workloads in a stable order, as built
+// (with Options.Life, At(t).Workloads() has the ReplicaSets and pods at t).
 func (c *Cluster) Workloads() []*Workload { return c.workloads }
 
 // Workload returns the workload namespace/name, or nil.
