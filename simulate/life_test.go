@@ -1,8 +1,10 @@
 package simulate
 
 import (
+	"encoding/json"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -251,4 +253,64 @@ func mustAddr(t *testing.T, s string) netip.Addr {
 		t.Fatal(err)
 	}
 	return a
+}
+
+func TestLifeWindowIndependence(t *testing.T) {
+	t.Parallel()
+	c := New(Options{Seed: 4, Life: true})
+	rs := c.Rollouts(day0, day0.Add(7*24*time.Hour))
+	if len(rs) == 0 {
+		t.Fatal("no rollout in a week")
+	}
+	// The hour around the first rollout, forwards.
+	from := source.Align(rs[0].At, c.Bucket()).Add(-30 * time.Minute)
+	var forwards []string
+	for s := from; s.Before(from.Add(time.Hour)); s = s.Add(c.Bucket()) {
+		forwards = append(forwards, js(t, c.Window(window(s, c.Bucket()))))
+	}
+	tests := []struct {
+		name string
+		gen  func(s time.Time) string
+	}{
+		{"backwards by a new cluster", func(s time.Time) string {
+			return js(t, New(Options{Seed: 4, Life: true}).Window(window(s, c.Bucket())))
+		}},
+		{"backwards after windows days away", func(s time.Time) string {
+			c.Window(window(s.Add(-50*time.Hour), c.Bucket()))
+			c.Window(window(s.Add(75*time.Hour), c.Bucket()))
+			return js(t, c.Window(window(s, c.Bucket())))
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for i := len(forwards) - 1; i >= 0; i-- {
+				s := from.Add(time.Duration(i) * c.Bucket())
+				if tt.gen(s) != forwards[i] {
+					t.Fatalf("window %s differs from the one generated in order", s)
+				}
+			}
+		})
+	}
+	t.Run("concurrently", func(t *testing.T) {
+		got := make([]string, len(forwards))
+		var wg sync.WaitGroup
+		for i := range forwards {
+			wg.Go(func() { got[i] = js(t, c.Window(window(from.Add(time.Duration(i)*c.Bucket()), c.Bucket()))) })
+		}
+		wg.Wait()
+		for i := range got {
+			if got[i] != forwards[i] {
+				t.Fatalf("window %d differs when generated concurrently", i)
+			}
+		}
+	})
+}
+
+func js(t *testing.T, v any) string {
+	t.Helper()
+	j, err := json.Marshal(v)
+	if err != nil {
+		t.Error(err)
+	}
+	return string(j)
 }
