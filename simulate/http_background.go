@@ -43,7 +43,9 @@ var backgroundErrors = []struct {
 
 // Apply adds bucket w's background requests.
 func (HTTPBackground) Apply(c *Cluster, w source.Window, b *Batch) {
-	act := c.UserLevel(w.Start.Add(c.Bucket() / 2))
+	// Platform services (kube-system, monitoring) keep the daily curve
+	// through the week; Options.Life gives the others the weekly one.
+	act, platform := c.UserLevel(w.Start.Add(c.Bucket()/2)), DayCurve(w.Start.Add(c.Bucket()/2))
 	perBucket := c.Bucket().Minutes() / 5
 	for _, wl := range c.workloads {
 		if wl.HTTP || len(wl.Pods) == 0 {
@@ -63,7 +65,11 @@ func (HTTPBackground) Apply(c *Cluster, w source.Window, b *Batch) {
 		h.Write([]byte(wl.Namespace + "/" + wl.Name))
 		peak := 80 + float64(h.Sum64()%320) // requests per 5 minutes at the peak
 		r := c.Rand(w.Start, "http_background|"+wl.Namespace+"/"+wl.Name)
-		total := peak * act * perBucket * noise(r, 0.1)
+		level := act
+		if platformNamespace(wl.Namespace) {
+			level = platform
+		}
+		total := peak * level * perBucket * noise(r, 0.1)
 		restarting := r.IntN(2000) == 0 // a pod restart: a few 503s
 		for _, m := range backgroundMix {
 			n := poisson(r, total*m.share)
