@@ -28,6 +28,15 @@ func (e Entity) Key() string {
 	return e.Cluster + "/" + e.Namespace + "/" + e.Workload + "/" + e.Type
 }
 
+// ModelKey is the key of the entity's learned history: Key with the
+// pod-template hash of a Deployment's name_aggr stripped
+// (frontend-7d4f8b9c5d-* → frontend), so the new ReplicaSet of a rollout
+// keeps what its Deployment usually does instead of starting blind.
+func (e Entity) ModelKey() string {
+	e.Workload = workloadOf(e.Workload)
+	return e.Key()
+}
+
 // Verdict is a detector's judgement of one entity in one window.
 type Verdict struct {
 	Detector  string

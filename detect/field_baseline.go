@@ -204,7 +204,7 @@ func (c keyCache) fields(e Entity, metrics []source.Metric) []string {
 	if k, ok := c[e]; ok {
 		return k
 	}
-	base := e.Key()
+	base := e.ModelKey()
 	k := make([]string, len(metrics))
 	for i, m := range metrics {
 		k[i] = base + "|" + m.Name

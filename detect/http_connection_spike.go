@@ -101,7 +101,7 @@ func (d *httpConnectionSpike) sweep(w source.Window) {
 func (d *httpConnectionSpike) key(e Entity) string {
 	k, ok := d.keys[e]
 	if !ok {
-		k = e.Key() + "|requests"
+		k = e.ModelKey() + "|requests"
 		d.keys[e] = k
 	}
 	return k

@@ -199,9 +199,9 @@ func (d *processBytes) group(rows [][]source.Row) []*workloadProcesses {
 	return out
 }
 
-func workloadKey(e Entity) string          { return e.Key() + "|*" }
-func processKey(e Entity, p string) string { return e.Key() + "|" + p + "|total" }
-func busiestKey(e Entity, p string) string { return e.Key() + "|" + p + "|busiest pod" }
+func workloadKey(e Entity) string          { return e.ModelKey() + "|*" }
+func processKey(e Entity, p string) string { return e.ModelKey() + "|" + p + "|total" }
+func busiestKey(e Entity, p string) string { return e.ModelKey() + "|" + p + "|busiest pod" }
 
 func (d *processBytes) learn(w source.Window, wp *workloadProcesses) {
 	e := wp.entity

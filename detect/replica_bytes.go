@@ -121,7 +121,7 @@ func (d *replicaBytes) group(rows [][]source.Row) []*replicaSet {
 func (d *replicaBytes) key(e Entity) replicaKeys {
 	k, ok := d.keys[e]
 	if !ok {
-		base := e.Key()
+		base := e.ModelKey()
 		k = replicaKeys{total: base, busiest: base + "|busiest pod"}
 		d.keys[e] = k
 	}
