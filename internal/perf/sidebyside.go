@@ -61,6 +61,7 @@ type SideBySideConfig struct {
 type SideBySideResult struct {
 	Flows, DNS, L7 int // records in the window
 	Loaded         bool
+	LoadedRecords  int // records written by this run
 	LoadTime       time.Duration
 	Detectors      []string
 	// AggWall is the exporter's aggregation path (engine.ProcessWindow over
@@ -86,7 +87,7 @@ func (r SideBySideResult) LoadRate() float64 {
 	if r.LoadTime <= 0 {
 		return 0
 	}
-	return float64(r.Flows+r.DNS+r.L7) / r.LoadTime.Seconds()
+	return float64(r.LoadedRecords) / r.LoadTime.Seconds()
 }
 
 func (c *SideBySideConfig) defaults() {
@@ -157,22 +158,30 @@ func SideBySide(ctx context.Context, cfg SideBySideConfig) (SideBySideResult, er
 		}
 		have[t] = n.Records
 	}
-	if cfg.Reload || have[calicolog.Flows] != int64(want.flows) || have[calicolog.DNS] != int64(want.dns) || have[calicolog.L7] != int64(want.l7) {
-		cfg.Logf("loading %d flow, %d DNS and %d L7 records for %s (the indices held %d, %d, %d)",
-			want.flows, want.dns, want.l7, cfg.Window, have[calicolog.Flows], have[calicolog.DNS], have[calicolog.L7])
-		for _, t := range calicolog.LogTypes {
-			if err := raw.do(ctx, esapi.IndicesDeleteRequest{Index: []string{naming.SearchIndex(t)}}, nil); err != nil {
+	from := counts{flows: int(have[calicolog.Flows]), dns: int(have[calicolog.DNS]), l7: int(have[calicolog.L7])}
+	if cfg.Reload || from != want {
+		// A smaller window of the same records is extended with the
+		// records it lacks (the copies are the same whatever the count);
+		// anything else is loaded afresh.
+		if cfg.Reload || from.flows == 0 || from.flows > want.flows || from.dns > want.dns || from.l7 > want.l7 {
+			from = counts{}
+			for _, t := range calicolog.LogTypes {
+				if err := raw.do(ctx, esapi.IndicesDeleteRequest{Index: []string{naming.SearchIndex(t)}}, nil); err != nil {
+					return res, err
+				}
+			}
+			if err := es.EnsureTemplates(ctx); err != nil {
 				return res, err
 			}
 		}
-		if err := es.EnsureTemplates(ctx); err != nil {
-			return res, err
-		}
+		cfg.Logf("loading %d flow, %d DNS and %d L7 records for %s (the indices held %d, %d, %d)",
+			want.flows-from.flows, want.dns-from.dns, want.l7-from.l7, cfg.Window, have[calicolog.Flows], have[calicolog.DNS], have[calicolog.L7])
 		start := time.Now()
-		if err := load(ctx, es, raw, naming, base, want, cfg); err != nil {
+		if err := load(ctx, es, raw, naming, base, from, want, cfg); err != nil {
 			return res, err
 		}
 		res.LoadTime = time.Since(start)
+		res.LoadedRecords = want.flows + want.dns + want.l7 - from.flows - from.dns - from.l7
 		res.Loaded = true
 	}
 	res.Flows, res.DNS, res.L7 = want.flows, want.dns, want.l7
@@ -326,11 +335,11 @@ func plan(b simulate.Batch, flows int) counts {
 	return counts{flows: flows, dns: int(math.Round(float64(len(b.DNS)) * ratio)), l7: int(math.Round(float64(len(b.L7)) * ratio))}
 }
 
-// load writes want's records: copies of the simulated window's records,
+// load writes want's records beyond from's (the indices hold from's): copies of the simulated window's records,
 // each copy one more client connection (its own source port, as
 // simulate.Options.Scale splits records), so distinct destinations per
 // source stay as the cluster has them.
-func load(ctx context.Context, es *source.Elasticsearch, raw *rawClient, naming calicolog.IndexNaming, base simulate.Batch, want counts, cfg SideBySideConfig) error {
+func load(ctx context.Context, es *source.Elasticsearch, raw *rawClient, naming calicolog.IndexNaming, base simulate.Batch, from, want counts, cfg SideBySideConfig) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	batches := make(chan []source.BulkOp, cfg.BulkWorkers)
@@ -343,7 +352,7 @@ func load(ctx context.Context, es *source.Elasticsearch, raw *rawClient, naming 
 	fail := func(err error) {
 		errOnce.Do(func() { loadErr = err; cancel() })
 	}
-	total := want.flows + want.dns + want.l7
+	total := want.flows + want.dns + want.l7 - from.flows - from.dns - from.l7
 	start := time.Now()
 	for range cfg.BulkWorkers {
 		wg.Add(1)
@@ -369,8 +378,10 @@ func load(ctx context.Context, es *source.Elasticsearch, raw *rawClient, naming 
 	// The indices exist before the workers write, with refreshes off while
 	// they load.
 	for _, t := range calicolog.LogTypes {
-		if err := raw.do(ctx, esapi.IndicesCreateRequest{Index: idx[t]}, nil); err != nil {
-			return err
+		if from == (counts{}) {
+			if err := raw.do(ctx, esapi.IndicesCreateRequest{Index: idx[t]}, nil); err != nil {
+				return err
+			}
 		}
 		if err := raw.settings(ctx, idx[t], `{"index":{"refresh_interval":"-1"}}`); err != nil {
 			return err
@@ -394,7 +405,7 @@ func load(ctx context.Context, es *source.Elasticsearch, raw *rawClient, naming 
 			}
 			return nil
 		}
-		for i := 0; i < want.flows; i++ {
+		for i := from.flows; i < want.flows; i++ {
 			f := base.Flows[i%len(base.Flows)]
 			if k := i / len(base.Flows); k > 0 {
 				port := int64(32768 + (k*7919+i)%28232)
@@ -404,12 +415,12 @@ func load(ctx context.Context, es *source.Elasticsearch, raw *rawClient, naming 
 				return err
 			}
 		}
-		for i := 0; i < want.dns && len(base.DNS) > 0; i++ {
+		for i := from.dns; i < want.dns && len(base.DNS) > 0; i++ {
 			if err := emit(calicolog.DNS, &base.DNS[i%len(base.DNS)]); err != nil {
 				return err
 			}
 		}
-		for i := 0; i < want.l7 && len(base.L7) > 0; i++ {
+		for i := from.l7; i < want.l7 && len(base.L7) > 0; i++ {
 			if err := emit(calicolog.L7, &base.L7[i%len(base.L7)]); err != nil {
 				return err
 			}
