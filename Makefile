@@ -39,7 +39,7 @@ rules-test:
 	amtool check-config deploy/alertmanager/alertmanager.yml
 
 integration-test:
-	. .testbed/env && $(GO) test -tags integration -count=1 -p 1 -timeout 20m ./...
+	. .testbed/env && scripts/integration.sh
 
 testbed-start:
 	$(TESTBED) start

@@ -5,6 +5,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -49,8 +51,18 @@ func TestColdStartLearnsHistoryAndRaisesNoFlood(t *testing.T) {
 	}
 	t.Logf("loaded 52 h of history (%d records) in %s", st.Records(), time.Since(loaded).Round(time.Second))
 
+	// The flow detectors that learn, chosen as a Calico user would: with
+	// GlobalAlerts (the others would only lengthen the history read).
+	alerts := filepath.Join(t.TempDir(), "ad-alerts.yaml")
+	var doc strings.Builder
+	for _, d := range []string{"bytes_out", "generic_flows", "time_series_flows", "port_scan"} {
+		fmt.Fprintf(&doc, "---\napiVersion: projectcalico.org/v3\nkind: GlobalAlert\nmetadata:\n  name: tigera.io.detector.%s\nspec:\n  type: AnomalyDetection\n  detector:\n    name: %s\n  period: 5m\n  severity: 100\n", strings.ReplaceAll(d, "_", "-"), d)
+	}
+	if err := os.WriteFile(alerts, []byte(doc.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	e := startExporter(t, "--source=elasticsearch", "--es.url="+esURL, "--es.cluster="+cluster,
-		fmt.Sprintf("--source.lag=%s", lag), "--source.catch-up=2h", "--train.lookback=50h", "--detector.bytes-out")
+		fmt.Sprintf("--source.lag=%s", lag), "--source.catch-up=2h", "--train.lookback=50h", "--detectors.config="+alerts)
 	e.waitForMetrics(t, 8*time.Minute, "the two hours after the history scored", func(mfs map[string]*dto.MetricFamily) bool {
 		w := processedWindows(t, e.log.String())
 		return len(w) > 0 && !w[len(w)-1].Before(end.Add(-bucket))
