@@ -5,7 +5,7 @@ FUZZ    ?=
 FUZZTIME ?= 30s
 TESTBED := scripts/testbed.sh
 
-.PHONY: build run test unit-test integration-test rules-test testbed-start testbed-stop bench bench-go lint fuzz clean generate fuzz-short
+.PHONY: build run test unit-test integration-test rules-test testbed-start testbed-stop bench bench-go bench-iforest lint fuzz clean generate fuzz-short
 
 build:
 	$(GO) build -o $(BIN) ./cmd/calico-anomaly-exporter
@@ -74,8 +74,17 @@ bench:
 	  $(GO) run ./cmd/calico-anomaly-bench side-by-side --records $(BENCH_RECORDS) > bench/.side-by-side.json && \
 	  $(GO) run ./cmd/calico-anomaly-bench report --commit $$sha --go-bench bench/.gobench.txt \
 		--figures bench/.memory.json --figures bench/.side-by-side.json --out $$out && \
+	  $(MAKE) --no-print-directory bench-iforest | tee -a $$out && \
 	  echo "written to $$out"; } || status=$$?; \
 	if [ $$started = 1 ]; then $(TESTBED) stop; fi; exit $$status
+
+# The isolation forest against scikit-learn's on one labelled dataset: ROC
+# AUC, fit and scoring time of both. scikit-learn goes into a virtualenv
+# under bench/ (git-ignored) from PyPI.
+bench-iforest:
+	@[ -x bench/.venv/bin/python ] || python3 -m venv bench/.venv
+	@bench/.venv/bin/python -c 'import sklearn' 2>/dev/null || bench/.venv/bin/pip install -q scikit-learn
+	@bench/.venv/bin/python scripts/iforest_compare.py
 
 # Every Go benchmark of the module.
 bench-go:
