@@ -61,7 +61,7 @@ generate:
 BENCH_RECORDS  ?= 10000000
 BENCH_ENTITIES ?= 10000
 BENCH_TIME     ?= 5x
-BENCH_STATE    ?= $(or $(TESTBED_STATE),.testbed)
+BENCH_STATE    ?= $(abspath $(or $(TESTBED_STATE),.testbed))
 bench:
 	@mkdir -p bench
 	@sha=$$(git rev-parse --short HEAD); out=bench/$$(date -u +%Y-%m-%d)-$$sha.txt; \
@@ -74,7 +74,9 @@ bench:
 	  $(GO) run ./cmd/calico-anomaly-bench side-by-side --records $(BENCH_RECORDS) > bench/.side-by-side.json && \
 	  $(GO) run ./cmd/calico-anomaly-bench report --commit $$sha --go-bench bench/.gobench.txt \
 		--figures bench/.memory.json --figures bench/.side-by-side.json --out $$out && \
-	  $(MAKE) --no-print-directory bench-iforest | tee -a $$out && \
+	  { [ -x bench/.venv/bin/python ] || python3 -m venv bench/.venv; } && \
+	  { bench/.venv/bin/python -c 'import sklearn' 2>/dev/null || bench/.venv/bin/pip install -q scikit-learn; } && \
+	  bench/.venv/bin/python scripts/iforest_compare.py | tee -a $$out && \
 	  echo "written to $$out"; } || status=$$?; \
 	if [ $$started = 1 ]; then $(TESTBED) stop; fi; exit $$status
 
