@@ -299,7 +299,14 @@ func (e *Engine) ProcessWindow(ctx context.Context, w source.Window) error {
 		s.Deliver(ctx, w, all)
 	}
 	e.board.WindowDone(w)
-	level.Info(e.logger).Log("msg", "window processed", "cluster", e.cfg.Cluster, "shard", e.cfg.Shard, "window", w, "records", totalRecords(counts))
+	kv := []interface{}{"msg", "window processed", "window", w, "records", totalRecords(counts)}
+	if e.cfg.Cluster != "" {
+		kv = append(kv, "cluster", e.cfg.Cluster)
+	}
+	if e.cfg.Shard.Sharded() {
+		kv = append(kv, "shard", e.cfg.Shard)
+	}
+	level.Info(e.logger).Log(kv...)
 	return nil
 }
 

@@ -140,7 +140,7 @@ func loadHours(t *testing.T, prefix string, hours int) (cluster string, end time
 	return cluster, end
 }
 
-var processedWindow = regexp.MustCompile(`msg="window processed" window=(\S+)/`)
+var processedWindow = regexp.MustCompile(`msg="window processed" (?:\S+=\S* )*?window=(\S+)/`)
 
 // windowsInOrder checks the exporter's log lists the want windows ending
 // at end, each once and in order, with nothing skipped; windows after end
