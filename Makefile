@@ -98,14 +98,14 @@ lint:
 	$(GO) vet ./...
 	$(GO) vet -tags integration ./...
 
-# make fuzz: every fuzz test for FUZZTIME each (make test runs them 5s each);
+# make fuzz: every fuzz test for FUZZTIME each (make test runs them 3s each);
 # make fuzz FUZZ=FuzzDecodeFlowLog PKG=./calicolog FUZZTIME=10m: one of them.
 fuzz:
 	@if [ -n "$(FUZZ)" ]; then $(GO) test -run '^$$' -fuzz '^$(FUZZ)$$' -fuzztime $(FUZZTIME) $(PKG); \
 	else scripts/fuzz.sh $(FUZZTIME); fi
 
 fuzz-short:
-	scripts/fuzz.sh 5s
+	scripts/fuzz.sh 3s
 
 clean:
 	rm -rf bin
