@@ -569,7 +569,9 @@ func (r *Reservoir) Add(row []float64) {
 	if len(row) != r.dims {
 		panic(fmt.Sprintf("reservoir: row of %d values, want %d", len(row), r.dims))
 	}
-	r.seen++
+	if r.seen < math.MaxUint64 { // saturates rather than wrapping to 0
+		r.seen++
+	}
 	if n := len(r.rows) / r.dims; n < r.cap {
 		r.rows = append(r.rows, row...)
 		return
