@@ -317,7 +317,7 @@ func TestElasticsearchAnswersLikeMemoryOnKnownRecords(t *testing.T) {
 				counts[lt], _ = es.Count(ctx, win, lt)
 			}
 			wantCounts := map[calicolog.LogType]source.Counts{
-				calicolog.Flows: {Records: 13, Malformed: 5}, calicolog.DNS: {Records: 6, Malformed: 3}, calicolog.L7: {Records: 5, Malformed: 2},
+				calicolog.Flows: {Records: 14, Malformed: 5}, calicolog.DNS: {Records: 6, Malformed: 3}, calicolog.L7: {Records: 5, Malformed: 2},
 			}
 			if !reflect.DeepEqual(counts, wantCounts) {
 				t.Errorf("counts %v, want %v", counts, wantCounts)
@@ -326,7 +326,7 @@ func TestElasticsearchAnswersLikeMemoryOnKnownRecords(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := []source.Row{{Key: []string{"0"}, Values: []float64{1}}, {Key: []string{"22"}, Values: []float64{1}}, {Key: []string{"23"}, Values: []float64{1}}}
+			want := []source.Row{{Key: []string{"0"}, Values: []float64{1}}, {Key: []string{"22"}, Values: []float64{1}}, {Key: []string{"2222"}, Values: []float64{1}}, {Key: []string{"23"}, Values: []float64{1}}}
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("denied by port: %v, want %v (a null port reads as Calico's null_value 0)", got, want)
 			}
@@ -336,6 +336,7 @@ func TestElasticsearchAnswersLikeMemoryOnKnownRecords(t *testing.T) {
 			}
 			want = []source.Row{
 				{Key: []string{"-", "node-1", "hep"}, Values: []float64{1, 1, 1}},
+				{Key: []string{"-", "pub", "net"}, Values: []float64{1, 1, 1}}, // the scanner outside the cluster
 				{Key: []string{"shop", "frontend-7d9c8f6b5-*", "wep"}, Values: []float64{3, 3, 5}},
 				{Key: []string{"shop", "scanner-*", "wep"}, Values: []float64{2, 1, 2}},
 			}

@@ -216,7 +216,15 @@ func TestFullStack(t *testing.T) {
 	for _, m := range regexp.MustCompile(`(?m)^\s*- record: (\S+)`).FindAllStringSubmatch(rules.File, -1) {
 		produced[m[1]] = true
 	}
-	running := series(mfs, "calico_anomaly_model_ready", "detector")
+	// A family's panels must show data once one of its detectors has
+	// detected something; the learned performance detectors judge nothing
+	// in this run's two hours, so their panels stay empty here.
+	running := map[string]float64{}
+	for d, n := range series(mfs, "calico_anomaly_detections_total", "detector") {
+		if n > 0 {
+			running[d] = n
+		}
+	}
 	queries, err := dashboards.Queries()
 	if err != nil {
 		t.Fatal(err)
