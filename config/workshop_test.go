@@ -76,9 +76,6 @@ var workshopDetectorVars = []struct {
 	{"AD_SeasonalAD_c", "bytes_in"},
 	{"AD_BytesOutModel_min_size_for_train", "bytes_out"},
 	{"AD_SeasonalAD_c", "bytes_out"},
-	// dns_latency and process_restarts are being written alongside this
-	// package: until they are registered these rows are skipped; once they
-	// are, they must declare these variables (Param.Env).
 	{"AD_DnsLatency_IsolationForest_score_threshold", "dns_latency"},
 	{"AD_ProcessRestarts_threshold", "process_restarts"},
 }
@@ -90,7 +87,7 @@ func TestWorkshopEnvDetectorParams(t *testing.T) {
 		t.Run(v.env+"/"+v.detector, func(t *testing.T) {
 			info, ok := detect.Lookup(v.detector)
 			if !ok {
-				t.Skipf("detector %s is not registered yet", v.detector)
+				t.Fatalf("detector %s is not registered", v.detector)
 			}
 			var key string
 			for _, p := range info.Params {

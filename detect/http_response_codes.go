@@ -80,19 +80,7 @@ type codeHistory struct {
 }
 
 func newHTTPResponseCodes(o Options) (Detector, error) {
-	info, _ := Lookup("http_response_codes")
-	t, err := o.Float(info, "threshold")
-	if err != nil {
-		return nil, err
-	}
-	if !(t > 0 && t <= 1) {
-		return nil, fmt.Errorf("detector http_response_codes: AD_HTTP_RESPONSE_CODES_THRESHOLD=%v is not within (0, 1]", t)
-	}
-	rate, err := o.Float(info, "events_per_day")
-	if err != nil {
-		return nil, err
-	}
-	l, err := newEventsPerDay(rate, "detector http_response_codes: AD_HTTP_RESPONSE_CODES_EVENTS_PER_DAY_THRESHOLD")
+	t, l, err := limitedSettings("http_response_codes", o)
 	if err != nil {
 		return nil, err
 	}

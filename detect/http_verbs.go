@@ -95,19 +95,7 @@ type methodHistory struct {
 }
 
 func newHTTPVerbs(o Options) (Detector, error) {
-	info, _ := Lookup("http_verbs")
-	t, err := o.Float(info, "threshold")
-	if err != nil {
-		return nil, err
-	}
-	if !(t > 0 && t <= 1) {
-		return nil, fmt.Errorf("detector http_verbs: AD_HTTP_VERBS_THRESHOLD=%v is not within (0, 1]", t)
-	}
-	rate, err := o.Float(info, "events_per_day")
-	if err != nil {
-		return nil, err
-	}
-	l, err := newEventsPerDay(rate, "detector http_verbs: AD_HTTP_VERBS_EVENTS_PER_DAY_THRESHOLD")
+	t, l, err := limitedSettings("http_verbs", o)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,29 @@ import (
 	"time"
 )
 
+// limitedSettings reads the settings of an HTTP detector with an alert
+// limiter: its score threshold, within (0, 1], and its
+// events_per_day limiter, each error naming Calico's variable.
+func limitedSettings(name string, o Options) (float64, *eventsPerDay, error) {
+	info, _ := Lookup(name)
+	t, err := o.Float(info, "threshold")
+	if err != nil {
+		return 0, nil, err
+	}
+	if !(t > 0 && t <= 1) {
+		return 0, nil, fmt.Errorf("detector %s: %s=%v is not within (0, 1]", name, envOrKey(info, "threshold"), t)
+	}
+	rate, err := o.Float(info, "events_per_day")
+	if err != nil {
+		return 0, nil, err
+	}
+	l, err := newEventsPerDay(rate, "detector "+name+": "+envOrKey(info, "events_per_day"))
+	if err != nil {
+		return 0, nil, err
+	}
+	return t, l, nil
+}
+
 // serviceHistories is what the HTTP detectors with an alert limiter learn:
 // one history per service, forgotten once unseen for forgetAfter, saved
 // with the limiter. H is the detector's own history type.
