@@ -9,8 +9,6 @@ import (
 	"math"
 	"sort"
 	"time"
-
-	"gonum.org/v1/gonum/stat"
 )
 
 const (
@@ -21,14 +19,14 @@ const (
 	// from the hour-of-day baseline before it replaces it: the hour has a
 	// weekly pattern of its own (a weekend, a weekly job).
 	weeklyDeparture = 3
-	// maxHourValues bounds the raw values kept for the hour in progress.
+	// maxHourValues bounded the raw values of the hour in progress that
+	// version 1 of the encoding kept.
 	maxHourValues = 64
 )
 
 // SeasonalConfig configures a seasonal baseline.
 type SeasonalConfig struct {
-	// Bucket is the spacing of observations (the window size); it sizes the
-	// buffer of the hour in progress.
+	// Bucket is the spacing of observations (the window size).
 	Bucket time.Duration
 	// Sensitivity is Calico's *_SENSITIVITY, 0..100, higher means more
 	// alerts; Threshold maps it to a deviation with SensitivityZ.
@@ -52,47 +50,60 @@ type SeasonalConfig struct {
 // Each key keeps one cell per hour of the last seven days (UTC): the mean
 // and standard deviation of the values observed in that hour (so a burst
 // that fills part of an hour, a backup at 02:00-02:30, widens that hour),
-// plus the raw values of the hour in progress. Across days the model is
-// robust: the expected value at t is the median of the cells' means at the
-// same hour of day over the last seven days (the neighbouring hours join
-// when fewer than two exist, and at least two days must cover it); the
-// spread combines the median within-hour deviation and the day-to-day
-// spread of the means (1.4826·MAD), floored by SpreadFloor. One odd day
-// therefore moves neither. When last week's same hour departs from
+// plus the running mean and variance of the hour in progress. Across days
+// the model is robust: the expected value at t is the median of the cells'
+// means at the same hour of day over the last seven days (the neighbouring
+// hours join when fewer than two exist, and at least two days must cover
+// it); the spread combines the median within-hour deviation and the
+// day-to-day spread of the means (1.4826·MAD), floored by SpreadFloor. One
+// odd day therefore moves neither. When last week's same hour departs from
 // that by more than three spreads, the hour has a weekly pattern of its own
-// and last week's cell is the baseline instead. Memory per key is fixed:
-// about 1.7 KiB whatever the history length.
+// and last week's cell is the baseline instead.
+//
+// Memory per key is fixed, 896 bytes whatever the history length: with
+// LogScale a cell packs the mean and the deviation of log(1+v) as 16-bit
+// fixed-point numbers (steps of 1/1024 and 1/4096, so at most 0.0005 off,
+// a hundredth of the smallest spread), otherwise two float32; each cell
+// carries an 8-bit day stamp (day number modulo 255, plus one), which
+// tells the seven days held apart and could mistake a cell for one 1,785
+// days newer.
 //
 // A Seasonal is not safe for concurrent use.
 type Seasonal struct {
 	cfg       SeasonalConfig
-	hourCap   int
 	keys      map[string]*seasonalKey
 	samples   uint64
 	threshold float64
 }
 
 type seasonalKey struct {
-	n        uint64
-	bufHour  int64 // absolute hour (hours since the Unix epoch) of buf
-	bufNext  uint16
-	buf      []float32
-	lastHour int64
-	mean     [cellsPerKey]float32
-	sd       [cellsPerKey]float32
-	day      [cellsPerKey]uint16 // day number + 1 of the cell, 0 when empty
+	n        uint32 // observations, saturating
+	bufHour  int32  // absolute hour (hours since the Unix epoch) in progress
+	lastHour int32
+	// The hour in progress: count, mean and sum of squared deviations of
+	// its values (Welford).
+	hourN    uint32
+	hourMean float64
+	hourM2   float64
+	stamp    [cellsPerKey]uint8  // day stamp of each cell, 0 when empty
+	cell     [cellsPerKey]uint32 // LogScale: mean<<16 | sd, fixed point; else the mean's float32 bits
+	sd       []uint32            // linear scale only: the sd's float32 bits per cell
+}
+
+// Fixed-point steps of the packed log-scale cells.
+const (
+	logMeanUnit = 1024
+	logSDUnit   = 4096
+)
+
+func fixed16(v float64, unit float64) uint32 {
+	return uint32(min(max(math.Round(v*unit), 0), math.MaxUint16))
 }
 
 // NewSeasonal returns an empty seasonal baseline.
 func NewSeasonal(cfg SeasonalConfig) *Seasonal {
-	hourCap := 12
-	if cfg.Bucket > 0 {
-		hourCap = int((time.Hour + cfg.Bucket - 1) / cfg.Bucket)
-	}
-	hourCap = min(max(hourCap, 1), maxHourValues)
 	return &Seasonal{
 		cfg:       cfg,
-		hourCap:   hourCap,
 		keys:      map[string]*seasonalKey{},
 		threshold: SensitivityZ(cfg.Sensitivity),
 	}
@@ -130,11 +141,11 @@ func dayOf(hour int64) int64 {
 
 // cellIndex is where the absolute hour's cell lives and the stamp it
 // carries when it holds that hour.
-func cellIndex(hour int64) (idx int, stamp uint16) {
+func cellIndex(hour int64) (idx int, stamp uint8) {
 	d := dayOf(hour)
 	hod := int(hour - d*hoursPerDay)
 	col := int(((d % daysKept) + daysKept) % daysKept)
-	return hod*daysKept + col, uint16(d + 1)
+	return hod*daysKept + col, uint8(((d%255)+255)%255 + 1)
 }
 
 // Observe learns value v of key at time t. Observations should come in time
@@ -145,56 +156,62 @@ func (s *Seasonal) Observe(key string, t time.Time, v float64) {
 	}
 	v = s.scale(v)
 	k := s.keys[key]
-	h := absHour(t)
+	h := int32(absHour(t))
 	if k == nil {
-		k = &seasonalKey{bufHour: h, buf: make([]float32, 0, s.hourCap)}
+		k = &seasonalKey{bufHour: h}
+		if !s.cfg.LogScale {
+			k.sd = make([]uint32, cellsPerKey)
+		}
 		s.keys[key] = k
 	}
 	switch {
 	case h < k.bufHour:
 		return
 	case h > k.bufHour:
-		k.commit()
+		s.commit(k)
 		k.bufHour = h
 	}
-	if len(k.buf) < cap(k.buf) {
-		k.buf = append(k.buf, float32(v))
-	} else {
-		k.buf[int(k.bufNext)%len(k.buf)] = float32(v)
-		k.bufNext++
+	k.hourN++
+	d := v - k.hourMean
+	k.hourMean += d / float64(k.hourN)
+	k.hourM2 += d * (v - k.hourMean)
+	if k.n < math.MaxUint32 {
+		k.n++
 	}
-	k.n++
 	k.lastHour = h
 	s.samples++
 }
 
 // commit closes the hour in progress into its cell.
-func (k *seasonalKey) commit() {
-	if len(k.buf) == 0 {
+func (s *Seasonal) commit(k *seasonalKey) {
+	if k.hourN == 0 {
 		return
 	}
-	var scratch [maxHourValues]float64
-	x := scratch[:len(k.buf)]
-	for i, v := range k.buf {
-		x[i] = float64(v)
+	mean, sd := k.hourMean, 0.0
+	if k.hourN >= 2 {
+		sd = math.Sqrt(max(k.hourM2, 0) / float64(k.hourN-1))
 	}
-	mean, sd := stat.MeanStdDev(x, nil)
-	if len(x) < 2 {
-		sd = 0
+	idx, stamp := cellIndex(int64(k.bufHour))
+	k.stamp[idx] = stamp
+	if s.cfg.LogScale {
+		k.cell[idx] = fixed16(mean, logMeanUnit)<<16 | fixed16(sd, logSDUnit)
+	} else {
+		k.cell[idx], k.sd[idx] = math.Float32bits(float32(mean)), math.Float32bits(float32(sd))
 	}
-	idx, stamp := cellIndex(k.bufHour)
-	k.mean[idx], k.sd[idx], k.day[idx] = float32(mean), float32(sd), stamp
-	k.buf = k.buf[:0]
-	k.bufNext = 0
+	k.hourN, k.hourMean, k.hourM2 = 0, 0, 0
 }
 
 // cell returns the cell of an absolute hour when it is still held.
-func (k *seasonalKey) cell(hour int64) (med, spread float64, ok bool) {
+func (s *Seasonal) cell(k *seasonalKey, hour int64) (mean, sd float64, ok bool) {
 	idx, stamp := cellIndex(hour)
-	if k.day[idx] != stamp {
+	if k.stamp[idx] != stamp {
 		return 0, 0, false
 	}
-	return float64(k.mean[idx]), float64(k.sd[idx]), true
+	if s.cfg.LogScale {
+		c := k.cell[idx]
+		return float64(c>>16) / logMeanUnit, float64(c&0xffff) / logSDUnit, true
+	}
+	return float64(math.Float32frombits(k.cell[idx])), float64(math.Float32frombits(k.sd[idx])), true
 }
 
 // scale maps a value into the space the model learns in.
@@ -229,7 +246,7 @@ func (s *Seasonal) Expect(key string, t time.Time) (expected, spread float64, ok
 // expect is Expect in the model's space.
 func (s *Seasonal) expect(key string, t time.Time) (expected, spread float64, ok bool) {
 	k := s.keys[key]
-	if k == nil || k.n < uint64(max(s.cfg.MinSamples, 1)) {
+	if k == nil || uint64(k.n) < uint64(max(s.cfg.MinSamples, 1)) {
 		return 0, 0, false
 	}
 	h := absHour(t)
@@ -238,7 +255,7 @@ func (s *Seasonal) expect(key string, t time.Time) (expected, spread float64, ok
 	var covered [daysKept + 1]bool
 	gather := func(offset int64) {
 		for d := int64(1); d <= daysKept; d++ {
-			if m, sp, ok := k.cell(h - d*hoursPerDay + offset); ok {
+			if m, sp, ok := s.cell(k, h-d*hoursPerDay+offset); ok {
 				meds = append(meds, m)
 				spreads = append(spreads, sp)
 				covered[d] = true
@@ -269,7 +286,7 @@ func (s *Seasonal) expect(key string, t time.Time) (expected, spread float64, ok
 		between = madToSigma * Median(spreads[:len(meds)])
 	}
 	spread = max(math.Hypot(within, between), s.floor(expected))
-	if wm, ws, ok := k.cell(h - daysKept*hoursPerDay); ok && math.Abs(wm-expected) > weeklyDeparture*spread {
+	if wm, ws, ok := s.cell(k, h-daysKept*hoursPerDay); ok && math.Abs(wm-expected) > weeklyDeparture*spread {
 		expected = wm
 		spread = max(math.Hypot(ws, between), s.floor(wm))
 	}
@@ -297,7 +314,7 @@ func (s *Seasonal) Prune(before time.Time) int {
 	cut := absHour(before)
 	removed := 0
 	for key, k := range s.keys {
-		if k.lastHour < cut {
+		if int64(k.lastHour) < cut {
 			delete(s.keys, key)
 			removed++
 		}
@@ -305,58 +322,95 @@ func (s *Seasonal) Prune(before time.Time) int {
 	return removed
 }
 
-// Binary format: magic, version, then the keys in sorted order, then a
+// Binary format: magic, version, then (version 2) the cell encoding (1 for
+// LogScale's packed cells, 0 for float32), the keys in sorted order, then a
 // CRC-32 (IEEE) of everything before it. All integers little endian.
+// Version 1 (float32 cells with 16-bit day stamps and the raw values of the
+// hour in progress) is still read.
 var seasonalMagic = []byte("CAESEAS")
 
-const seasonalVersion = 1
+const seasonalVersion = 2
 
 // MarshalBinary encodes the learned state (not the configuration).
 func (s *Seasonal) MarshalBinary() ([]byte, error) {
-	var b bytes.Buffer
-	b.Write(seasonalMagic)
-	b.WriteByte(seasonalVersion)
-	w := func(v any) { _ = binary.Write(&b, binary.LittleEndian, v) }
-	w(s.samples)
 	names := make([]string, 0, len(s.keys))
-	for name := range s.keys {
+	filled := 0
+	for name, k := range s.keys {
 		names = append(names, name)
-	}
-	sort.Strings(names)
-	w(uint32(len(names)))
-	for _, name := range names {
-		k := s.keys[name]
-		w(uint32(len(name)))
-		b.WriteString(name)
-		w(k.n)
-		w(k.bufHour)
-		w(k.lastHour)
-		w(k.bufNext)
-		w(uint16(len(k.buf)))
-		w(k.buf)
-		filled := uint16(0)
-		for _, d := range k.day {
-			if d != 0 {
+		for _, st := range k.stamp {
+			if st != 0 {
 				filled++
 			}
 		}
-		w(filled)
-		for i, d := range k.day {
-			if d != 0 {
-				w(uint8(i))
-				w(d)
-				w(k.mean[i])
-				w(k.sd[i])
+	}
+	sort.Strings(names)
+	b := make([]byte, 0, 64+len(names)*64+filled*10)
+	le := binary.LittleEndian
+	b = append(b, seasonalMagic...)
+	b = append(b, seasonalVersion)
+	if s.cfg.LogScale {
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
+	}
+	b = le.AppendUint64(b, s.samples)
+	b = le.AppendUint32(b, uint32(len(names)))
+	for _, name := range names {
+		k := s.keys[name]
+		b = le.AppendUint32(b, uint32(len(name)))
+		b = append(b, name...)
+		b = le.AppendUint32(b, k.n)
+		b = le.AppendUint32(b, uint32(k.bufHour))
+		b = le.AppendUint32(b, uint32(k.lastHour))
+		b = le.AppendUint32(b, k.hourN)
+		b = le.AppendUint64(b, math.Float64bits(k.hourMean))
+		b = le.AppendUint64(b, math.Float64bits(k.hourM2))
+		n := 0
+		for _, st := range k.stamp {
+			if st != 0 {
+				n++
+			}
+		}
+		b = le.AppendUint16(b, uint16(n))
+		for i, st := range k.stamp {
+			if st == 0 {
+				continue
+			}
+			b = append(b, uint8(i), st)
+			b = le.AppendUint32(b, k.cell[i])
+			if !s.cfg.LogScale {
+				b = le.AppendUint32(b, k.sd[i])
 			}
 		}
 	}
-	w(crc32.ChecksumIEEE(b.Bytes()))
-	return b.Bytes(), nil
+	b = le.AppendUint32(b, crc32.ChecksumIEEE(b))
+	return b, nil
 }
 
 // ErrCorruptModel reports a model encoding that cannot be read: truncated,
 // altered, or written by an unknown version.
 var ErrCorruptModel = errors.New("corrupt model")
+
+// decoder reads little-endian fields and remembers the first shortfall.
+type decoder struct {
+	b   []byte
+	bad bool
+}
+
+func (d *decoder) next(n int) []byte {
+	if d.bad || n > len(d.b) {
+		d.bad = true
+		return make([]byte, n)
+	}
+	p := d.b[:n]
+	d.b = d.b[n:]
+	return p
+}
+
+func (d *decoder) u8() uint8   { return d.next(1)[0] }
+func (d *decoder) u16() uint16 { return binary.LittleEndian.Uint16(d.next(2)) }
+func (d *decoder) u32() uint32 { return binary.LittleEndian.Uint32(d.next(4)) }
+func (d *decoder) u64() uint64 { return binary.LittleEndian.Uint64(d.next(8)) }
 
 // UnmarshalBinary replaces the learned state with one written by
 // MarshalBinary. On error the receiver is left unchanged.
@@ -364,73 +418,124 @@ func (s *Seasonal) UnmarshalBinary(data []byte) error {
 	if len(data) < len(seasonalMagic)+1+4 || !bytes.Equal(data[:len(seasonalMagic)], seasonalMagic) {
 		return fmt.Errorf("seasonal model: not a seasonal model: %w", ErrCorruptModel)
 	}
-	if v := data[len(seasonalMagic)]; v != seasonalVersion {
-		return fmt.Errorf("seasonal model: version %d, this build reads %d: %w", v, seasonalVersion, ErrCorruptModel)
+	version := data[len(seasonalMagic)]
+	if version != 1 && version != seasonalVersion {
+		return fmt.Errorf("seasonal model: version %d, this build reads 1 and %d: %w", version, seasonalVersion, ErrCorruptModel)
 	}
 	body, sum := data[:len(data)-4], binary.LittleEndian.Uint32(data[len(data)-4:])
 	if crc32.ChecksumIEEE(body) != sum {
 		return fmt.Errorf("seasonal model: checksum mismatch: %w", ErrCorruptModel)
 	}
-	r := bytes.NewReader(body[len(seasonalMagic)+1:])
-	var err error
-	rd := func(v any) {
-		if err == nil {
-			err = binary.Read(r, binary.LittleEndian, v)
+	d := &decoder{b: body[len(seasonalMagic)+1:]}
+	if version == seasonalVersion {
+		if logScale := d.u8() == 1; logScale != s.cfg.LogScale {
+			return fmt.Errorf("seasonal model: saved with log scale %v, configured with %v: %w", logScale, s.cfg.LogScale, ErrCorruptModel)
 		}
 	}
-	var samples uint64
-	var nkeys uint32
-	rd(&samples)
-	rd(&nkeys)
-	if err != nil {
-		return fmt.Errorf("seasonal model: header: %v: %w", err, ErrCorruptModel)
+	samples := d.u64()
+	nkeys := d.u32()
+	if d.bad {
+		return fmt.Errorf("seasonal model: header: %w", ErrCorruptModel)
 	}
-	if uint64(nkeys) > uint64(r.Len()) {
-		return fmt.Errorf("seasonal model: %d keys in %d bytes: %w", nkeys, r.Len(), ErrCorruptModel)
+	if uint64(nkeys) > uint64(len(d.b)) {
+		return fmt.Errorf("seasonal model: %d keys in %d bytes: %w", nkeys, len(d.b), ErrCorruptModel)
 	}
 	keys := make(map[string]*seasonalKey, nkeys)
 	for range nkeys {
-		var nameLen uint32
-		rd(&nameLen)
-		if err != nil || uint64(nameLen) > uint64(r.Len()) {
+		nameLen := d.u32()
+		if d.bad || uint64(nameLen) > uint64(len(d.b)) {
 			return fmt.Errorf("seasonal model: key name: %w", ErrCorruptModel)
 		}
-		name := make([]byte, nameLen)
-		rd(name)
+		name := string(d.next(int(nameLen)))
+		if _, dup := keys[name]; dup {
+			return fmt.Errorf("seasonal model: key %q twice: %w", name, ErrCorruptModel)
+		}
 		k := &seasonalKey{}
-		var bufLen, filled uint16
-		rd(&k.n)
-		rd(&k.bufHour)
-		rd(&k.lastHour)
-		rd(&k.bufNext)
-		rd(&bufLen)
-		if err != nil || int(bufLen) > maxHourValues {
-			return fmt.Errorf("seasonal model: key %q: hour buffer: %w", name, ErrCorruptModel)
+		if !s.cfg.LogScale {
+			k.sd = make([]uint32, cellsPerKey)
 		}
-		k.buf = make([]float32, bufLen, max(int(bufLen), s.hourCap))
-		rd(k.buf)
-		rd(&filled)
-		if err != nil || int(filled) > cellsPerKey {
-			return fmt.Errorf("seasonal model: key %q: cells: %w", name, ErrCorruptModel)
+		var err error
+		if version == 1 {
+			err = s.readKeyV1(d, k)
+		} else {
+			err = s.readKey(d, k)
 		}
-		for range filled {
-			var idx uint8
-			rd(&idx)
-			if err != nil || int(idx) >= cellsPerKey {
-				return fmt.Errorf("seasonal model: key %q: cell index: %w", name, ErrCorruptModel)
-			}
-			rd(&k.day[idx])
-			rd(&k.mean[idx])
-			rd(&k.sd[idx])
+		if err == nil && d.bad {
+			err = errors.New("truncated")
 		}
 		if err != nil {
 			return fmt.Errorf("seasonal model: key %q: %v: %w", name, err, ErrCorruptModel)
 		}
-		keys[string(name)] = k
+		keys[name] = k
 	}
-	if r.Len() != 0 {
-		return fmt.Errorf("seasonal model: %d trailing bytes: %w", r.Len(), ErrCorruptModel)
+	if len(d.b) != 0 {
+		return fmt.Errorf("seasonal model: %d trailing bytes: %w", len(d.b), ErrCorruptModel)
 	}
 	s.keys, s.samples = keys, samples
+	return nil
+}
+
+func (s *Seasonal) readKey(d *decoder, k *seasonalKey) error {
+	k.n = d.u32()
+	k.bufHour = int32(d.u32())
+	k.lastHour = int32(d.u32())
+	k.hourN = d.u32()
+	k.hourMean = math.Float64frombits(d.u64())
+	k.hourM2 = math.Float64frombits(d.u64())
+	filled := d.u16()
+	if int(filled) > cellsPerKey {
+		return fmt.Errorf("%d cells", filled)
+	}
+	for range filled {
+		idx, stamp := d.u8(), d.u8()
+		if int(idx) >= cellsPerKey || stamp == 0 {
+			return fmt.Errorf("cell %d stamp %d", idx, stamp)
+		}
+		k.stamp[idx], k.cell[idx] = stamp, d.u32()
+		if !s.cfg.LogScale {
+			k.sd[idx] = d.u32()
+		}
+	}
+	return nil
+}
+
+// readKeyV1 reads a key of version 1 into the present layout: the raw
+// values of the hour in progress become its running mean and variance, the
+// cells are re-encoded.
+func (s *Seasonal) readKeyV1(d *decoder, k *seasonalKey) error {
+	n := d.u64()
+	k.n = uint32(min(n, math.MaxUint32))
+	k.bufHour = int32(d.u64())
+	k.lastHour = int32(d.u64())
+	d.u16() // position in the ring of the hour's values
+	bufLen := d.u16()
+	if int(bufLen) > maxHourValues {
+		return fmt.Errorf("%d values in the hour buffer", bufLen)
+	}
+	for range bufLen {
+		v := float64(math.Float32frombits(d.u32()))
+		k.hourN++
+		delta := v - k.hourMean
+		k.hourMean += delta / float64(k.hourN)
+		k.hourM2 += delta * (v - k.hourMean)
+	}
+	filled := d.u16()
+	if int(filled) > cellsPerKey {
+		return fmt.Errorf("%d cells", filled)
+	}
+	for range filled {
+		idx := d.u8()
+		day := d.u16()
+		mean, sd := float64(math.Float32frombits(d.u32())), float64(math.Float32frombits(d.u32()))
+		if int(idx) >= cellsPerKey || day == 0 {
+			return fmt.Errorf("cell %d day %d", idx, day)
+		}
+		k.stamp[idx] = uint8((int64(day)-1)%255 + 1)
+		if s.cfg.LogScale {
+			k.cell[idx] = fixed16(mean, logMeanUnit)<<16 | fixed16(sd, logSDUnit)
+		} else {
+			k.cell[idx], k.sd[idx] = math.Float32bits(float32(mean)), math.Float32bits(float32(sd))
+		}
+	}
 	return nil
 }

@@ -2,9 +2,12 @@ package model
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"testing"
 	"time"
 )
@@ -259,5 +262,89 @@ func BenchmarkSeasonalDeviation(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		s.Deviation("k", next, 123)
+	}
+}
+
+// TestSeasonalReadsVersion1 loads models saved by version 1 of the encoding
+// (float32 cells, testdata/seasonal-v1-*.bin) and compares their deviations
+// with the ones that version computed before saving (the .json beside):
+// linear models keep their float32 cells, so they agree but for the
+// rounding of the hour in progress; log-scale models are re-encoded into
+// 16-bit fixed point, which moves a deviation by a few hundredths at most.
+func TestSeasonalReadsVersion1(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		logScale bool
+		tol      float64 // on z
+	}{
+		{"linear", false, 1e-4},
+		{"log", true, 0.02},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data, err := os.ReadFile("testdata/seasonal-v1-" + tc.name + ".bin")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []struct {
+				Key     string
+				At      time.Time
+				V, Z, E float64
+				OK      bool
+			}
+			j, err := os.ReadFile("testdata/seasonal-v1-" + tc.name + ".json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(j, &want); err != nil {
+				t.Fatal(err)
+			}
+			s := NewSeasonal(SeasonalConfig{Bucket: bucket, Sensitivity: 10, MinSamples: 100, LogScale: tc.logScale})
+			if err := s.UnmarshalBinary(data); err != nil {
+				t.Fatal(err)
+			}
+			worst, answered := 0.0, 0
+			for _, w := range want {
+				z, e, ok := s.Deviation(w.Key, w.At, w.V)
+				if ok != w.OK {
+					t.Fatalf("%s at %s: ok %v, version 1 said %v", w.Key, w.At, ok, w.OK)
+				}
+				if !ok {
+					continue
+				}
+				answered++
+				if d := math.Abs(z-w.Z) / max(1, math.Abs(w.Z)); d > worst {
+					worst = d
+				}
+				if math.Abs(z-w.Z) > tc.tol*max(1, math.Abs(w.Z)) || math.Abs(e-w.E) > 0.002*max(1, math.Abs(w.E)) {
+					t.Errorf("%s at %s, value %g: z %.4f expected %.4g, version 1 said %.4f and %.4g", w.Key, w.At, w.V, z, e, w.Z, w.E)
+				}
+			}
+			if answered < len(want)/2 {
+				t.Fatalf("only %d of %d deviations answered", answered, len(want))
+			}
+			t.Logf("%d deviations, largest difference %.5f spreads (relative above one)", answered, worst)
+			// A log-scale model does not load into a linear one, nor back.
+			other := NewSeasonal(SeasonalConfig{Bucket: bucket, LogScale: !tc.logScale})
+			again, _ := s.MarshalBinary()
+			if err := other.UnmarshalBinary(again); !errors.Is(err, ErrCorruptModel) {
+				t.Errorf("a model saved with log scale %v loaded into one without: %v", tc.logScale, err)
+			}
+		})
+	}
+}
+
+// BenchmarkSeasonalKeyMemory reports the heap one key takes once it holds
+// a week of hours (B/op per key).
+func BenchmarkSeasonalKeyMemory(b *testing.B) {
+	for _, logScale := range []bool{true, false} {
+		b.Run(fmt.Sprintf("log=%v", logScale), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				s := NewSeasonal(SeasonalConfig{Bucket: time.Hour, LogScale: logScale})
+				for h := range cellsPerKey + 1 {
+					s.Observe("workload/ns/field", monday.Add(time.Duration(h)*time.Hour), float64(h))
+				}
+			}
+		})
 	}
 }
