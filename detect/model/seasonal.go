@@ -207,11 +207,17 @@ func (s *Seasonal) cell(k *seasonalKey, hour int64) (mean, sd float64, ok bool) 
 	if k.stamp[idx] != stamp {
 		return 0, 0, false
 	}
+	mean, sd = s.decode(k, idx)
+	return mean, sd, true
+}
+
+// decode returns the mean and deviation held in cell idx.
+func (s *Seasonal) decode(k *seasonalKey, idx int) (mean, sd float64) {
 	if s.cfg.LogScale {
 		c := k.cell[idx]
-		return float64(c>>16) / logMeanUnit, float64(c&0xffff) / logSDUnit, true
+		return float64(c>>16) / logMeanUnit, float64(c&0xffff) / logSDUnit
 	}
-	return float64(math.Float32frombits(k.cell[idx])), float64(math.Float32frombits(k.sd[idx])), true
+	return float64(math.Float32frombits(k.cell[idx])), float64(math.Float32frombits(k.sd[idx]))
 }
 
 // scale maps a value into the space the model learns in.
@@ -254,11 +260,20 @@ func (s *Seasonal) expect(key string, t time.Time) (expected, spread float64, ok
 	meds, spreads := medBuf[:0], spreadBuf[:0]
 	var covered [daysKept + 1]bool
 	gather := func(offset int64) {
-		for d := int64(1); d <= daysKept; d++ {
-			if m, sp, ok := s.cell(k, h-d*hoursPerDay+offset); ok {
+		// The same hour of each of the seven days before: one column, and
+		// one day stamp, back per day.
+		idx, stamp := cellIndex(h - hoursPerDay + offset)
+		hod, col := idx/daysKept, idx%daysKept
+		for d := 1; d <= daysKept; d++ {
+			if i := hod*daysKept + col; k.stamp[i] == stamp {
+				m, sp := s.decode(k, i)
 				meds = append(meds, m)
 				spreads = append(spreads, sp)
 				covered[d] = true
+			}
+			col = (col + daysKept - 1) % daysKept
+			if stamp--; stamp == 0 {
+				stamp = 255
 			}
 		}
 	}
