@@ -66,7 +66,18 @@ type Config struct {
 	// Shard is this replica's share of the entities when several replicas
 	// watch one cluster (see Shard); the zero value scores every entity.
 	Shard Shard
+	// Concurrency is how many of a window's source queries run at once
+	// (--source.concurrency); 1 runs them one after another, 0 means
+	// DefaultConcurrency. Whatever it is, every query of a window is read
+	// before any detector judges or learns it.
+	Concurrency int
 }
+
+// DefaultConcurrency is how many queries of a window run at once unless
+// Config.Concurrency says otherwise: two keep Elasticsearch's search
+// threads busy while one answer is decoded, without crowding out other
+// users of the cluster.
+const DefaultConcurrency = 2
 
 // Sink receives the verdicts of each scored window: the alert and event
 // notifiers are sinks. Deliver is called from the engine's goroutine once
@@ -101,6 +112,9 @@ func (c *Config) setDefaults() error {
 	if c.BackoffMax < c.BackoffMin {
 		c.BackoffMax = time.Minute
 	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = DefaultConcurrency
+	}
 	return nil
 }
 
@@ -113,6 +127,7 @@ type Engine struct {
 	clock     Clock
 	logger    log.Logger
 	logTypes  []calicolog.LogType
+	plan      *plan // the queries sent to the source for each window
 	failures  uint64
 	nextMu    sync.Mutex
 	next      time.Time // start of the next window to process
@@ -148,6 +163,11 @@ func New(cfg Config, src source.Source, detectors []detect.Detector, board *scor
 		}
 		e.board.AddDetector(d.Name(), d.Threshold(), d.Ready())
 	}
+	p, err := newPlan(detectors, true)
+	if err != nil {
+		return nil, err
+	}
+	e.plan = p
 	if r, ok := src.(interface{ Retries() uint64 }); ok {
 		e.retrySource = r
 	}
@@ -217,6 +237,12 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 }
 
+// Queries are the queries the engine sends to its source for each window,
+// after merging those of its detectors that read the same groups (see
+// plan): a window costs the source this many aggregations, and one count
+// per log type.
+func (e *Engine) Queries() []source.Query { return e.plan.Queries() }
+
 // NextWindowStart is the start of the next window Run will process.
 func (e *Engine) NextWindowStart() time.Time {
 	e.nextMu.Lock()
@@ -238,29 +264,50 @@ type detectorRows struct {
 // ProcessWindow reads window w for every detector and publishes the
 // verdicts. It reads everything before any detector judges, so a read
 // error leaves every model untouched and the window can be retried whole.
+//
+// The reads are the record counts of each log type and the plan's
+// queries (see plan), Config.Concurrency of them at once. A detector's
+// read time (its share of the duration the scoreboard reports) is the
+// time of the queries whose rows it reads, a query shared by several
+// detectors counted in full for each of them: what that detector would
+// cost the source on its own. With a concurrency above 1 the queries
+// overlap, so those times add up to more than the window's reading took.
 func (e *Engine) ProcessWindow(ctx context.Context, w source.Window) error {
-	counts := make(map[calicolog.LogType]source.Counts, len(e.logTypes))
-	for _, t := range e.logTypes {
-		c, err := e.src.Count(ctx, w, t)
-		if err != nil {
-			return e.sourceFailed(fmt.Errorf("count %s records: %w", t, err))
-		}
-		counts[t] = c
-	}
-	read := make([]detectorRows, len(e.detectors))
-	for i, d := range e.detectors {
-		start := time.Now()
-		qs := d.Queries()
-		read[i].rows = make([][]source.Row, len(qs))
-		for j, q := range qs {
-			rows, err := e.src.Aggregate(ctx, w, q)
+	counted := make([]source.Counts, len(e.logTypes))
+	countTasks := make([]func(context.Context) error, len(e.logTypes))
+	for i, t := range e.logTypes {
+		countTasks[i] = func(ctx context.Context) error {
+			c, err := e.src.Count(ctx, w, t)
 			if err != nil {
-				e.board.Fail(d.Name(), w, err, time.Since(start), time.Now())
-				return e.sourceFailed(fmt.Errorf("detector %s query %s: %w", d.Name(), q.Name, err))
+				return fmt.Errorf("count %s records: %w", t, err)
 			}
-			read[i].rows[j] = rows
+			counted[i] = c
+			return nil
 		}
-		read[i].took = time.Since(start)
+	}
+	results, took, err := e.plan.read(ctx, e.src, w, e.cfg.Concurrency, countTasks)
+	var rows [][][]source.Row
+	if err == nil {
+		rows, err = e.plan.split(results)
+	}
+	if err != nil {
+		if qe, ok := errors.AsType[*queryError](err); ok {
+			now := time.Now()
+			for _, s := range e.plan.queries[qe.k].serves {
+				e.board.Fail(e.plan.names[s.detector], w, err, took[qe.k], now)
+			}
+			err = e.plan.queryFailed(qe, "")
+		}
+		return e.sourceFailed(err)
+	}
+	counts := make(map[calicolog.LogType]source.Counts, len(e.logTypes))
+	for i, t := range e.logTypes {
+		counts[t] = counted[i]
+	}
+	tookBy := e.plan.tookBy(took)
+	read := make([]detectorRows, len(e.detectors))
+	for i := range e.detectors {
+		read[i] = detectorRows{rows: rows[i], took: tookBy[i]}
 	}
 	e.board.SetSource(e.src.Kind(), true, e.retries())
 	for _, t := range e.logTypes {

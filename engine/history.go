@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -31,6 +32,14 @@ func (e *Engine) learnHistory(ctx context.Context, first time.Time) error {
 	if len(learners) == 0 {
 		return nil
 	}
+	ds := make([]detect.Detector, len(learners))
+	for i, l := range learners {
+		ds[i] = l
+	}
+	p, err := newPlan(ds, true)
+	if err != nil {
+		return err
+	}
 	n := int(e.cfg.TrainLookback / e.cfg.Interval)
 	start := first.Add(-time.Duration(n) * e.cfg.Interval)
 	level.Info(e.logger).Log("msg", "learning from history", "from", start, "to", first, "windows", n, "detectors", len(learners))
@@ -39,7 +48,7 @@ func (e *Engine) learnHistory(ctx context.Context, first time.Time) error {
 	for i := 0; i < n; {
 		w := source.Window{Start: start.Add(time.Duration(i) * e.cfg.Interval)}
 		w.End = w.Start.Add(e.cfg.Interval)
-		rows, err := e.readLearners(ctx, w, learners)
+		rows, err := e.readLearners(ctx, w, p)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -70,21 +79,21 @@ func (e *Engine) learnHistory(ctx context.Context, first time.Time) error {
 	return nil
 }
 
-// readLearners reads window w for each learner, in order.
-func (e *Engine) readLearners(ctx context.Context, w source.Window, learners []detect.Learner) ([][][]source.Row, error) {
-	out := make([][][]source.Row, len(learners))
-	for i, l := range learners {
-		qs := l.Queries()
-		out[i] = make([][]source.Row, len(qs))
-		for j, q := range qs {
-			rows, err := e.src.Aggregate(ctx, w, q)
-			if err != nil {
-				return nil, e.sourceFailed(fmt.Errorf("history for %s, query %s: %w", l.Name(), q.Name, err))
-			}
-			out[i][j] = rows
-		}
+// readLearners reads window w for the learners p was planned for, with
+// the engine's concurrency.
+func (e *Engine) readLearners(ctx context.Context, w source.Window, p *plan) ([][][]source.Row, error) {
+	results, _, err := p.read(ctx, e.src, w, e.cfg.Concurrency, nil)
+	var rows [][][]source.Row
+	if err == nil {
+		rows, err = p.split(results)
 	}
-	return out, nil
+	if err != nil {
+		if qe, ok := errors.AsType[*queryError](err); ok {
+			err = p.queryFailed(qe, "history")
+		}
+		return nil, e.sourceFailed(err)
+	}
+	return rows, nil
 }
 
 // Replay processes the windows of [from, to) in order as fast as the source

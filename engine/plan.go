@@ -1,0 +1,401 @@
+package engine
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
+)
+
+// A plan is what the source is asked for each window: the detectors'
+// queries, with those that read the same records into the same groups
+// merged into one. Each query is one full pass of the source over the
+// window's records (Elasticsearch visits every record of the window for
+// every composite aggregation), so the number of passes is the cost of a
+// window, not the number of metrics.
+//
+// Two queries merge when they have the same Log, the same GroupBy in the
+// same order and the same Filters: the same terms in any order, each
+// term's values compared as a set (a record matches a term when its field
+// holds any of the values, and every term, in both sources). They select
+// the same records and group them into the same groups, whatever their
+// metrics, so the merged query has exactly the groups each of them has,
+// and each metric is computed per group independently of the others (by
+// the in-memory source and by Elasticsearch's sub-aggregations, including
+// its merging of buckets whose keys read the same). The merged query
+// computes the union of the metrics, each (Kind, Field) once, and every
+// detector gets back the rows it would have got from its own query: the
+// same keys in the same order, its values in its own metric order.
+//
+// A query that merges with no other is sent as the detector wrote it. A
+// merged query is named after the queries it serves
+// ("generic_flows+multivariable_flow"), its metrics after what they
+// compute ("sum(bytes_in)", "count"), so a source's errors name them.
+//
+// Detectors must treat the rows they get as read-only: the keys of a
+// merged query's rows are shared by every detector it serves (each gets
+// its own values).
+type plan struct {
+	queries []plannedQuery
+	// names are the detectors' names, shapes how many queries each
+	// declared, uses the planned queries each reads (each once, in order).
+	names  []string
+	shapes []int
+	uses   [][]int
+}
+
+// plannedQuery is one query sent to the source and the detector queries
+// it answers.
+type plannedQuery struct {
+	query  source.Query
+	serves []serving
+	merged bool // serves several detector queries
+}
+
+// serving maps one detector query onto a planned query.
+type serving struct {
+	detector, query int // index of the detector, and of its query
+	// metrics holds, for each metric of the detector's query, the index of
+	// the planned query's metric that computes it.
+	metrics []int
+	// identity is set when the detector's query has the planned query's
+	// metrics, all of them in the same order, so its rows are the planned
+	// query's rows as they are.
+	identity bool
+}
+
+// newPlan plans the queries of detectors. With merge false every detector
+// query is sent on its own (the way to check the merge changes nothing).
+func newPlan(detectors []detect.Detector, merge bool) (*plan, error) {
+	p := &plan{names: make([]string, len(detectors)), shapes: make([]int, len(detectors)), uses: make([][]int, len(detectors))}
+	type member struct {
+		detector, query int
+		q               source.Query
+	}
+	var groups [][]member
+	index := map[string]int{}
+	for i, d := range detectors {
+		p.names[i] = d.Name()
+		qs := d.Queries()
+		p.shapes[i] = len(qs)
+		for j, q := range qs {
+			if err := q.Validate(); err != nil {
+				return nil, fmt.Errorf("detector %s: %w", d.Name(), err)
+			}
+			key := fmt.Sprintf("%d/%d", i, j)
+			if merge {
+				key = planKey(q)
+			}
+			g, ok := index[key]
+			if !ok {
+				g = len(groups)
+				index[key] = g
+				groups = append(groups, nil)
+			}
+			groups[g] = append(groups[g], member{detector: i, query: j, q: q})
+		}
+	}
+	for k, members := range groups {
+		pq := plannedQuery{merged: len(members) > 1}
+		if !pq.merged {
+			m := members[0]
+			pq.query = cloneQuery(m.q)
+			pq.serves = []serving{{detector: m.detector, query: m.query, metrics: seq(len(m.q.Metrics)), identity: true}}
+		} else {
+			first := members[0].q
+			pq.query = source.Query{Log: first.Log, GroupBy: slices.Clone(first.GroupBy), Filters: cloneTerms(first.Filters)}
+			var names []string
+			metricIndex := map[metricID]int{}
+			for _, m := range members {
+				if !slices.Contains(names, m.q.Name) {
+					names = append(names, m.q.Name)
+				}
+				s := serving{detector: m.detector, query: m.query, metrics: make([]int, len(m.q.Metrics))}
+				for mi, metric := range m.q.Metrics {
+					id := idOf(metric)
+					at, ok := metricIndex[id]
+					if !ok {
+						at = len(pq.query.Metrics)
+						metricIndex[id] = at
+						pq.query.Metrics = append(pq.query.Metrics, source.Metric{Name: id.String(), Kind: id.kind, Field: id.field})
+					}
+					s.metrics[mi] = at
+				}
+				pq.serves = append(pq.serves, s)
+			}
+			pq.query.Name = strings.Join(names, "+")
+			for i := range pq.serves {
+				s := &pq.serves[i]
+				s.identity = slices.Equal(s.metrics, seq(len(pq.query.Metrics)))
+			}
+		}
+		if err := pq.query.Validate(); err != nil {
+			return nil, fmt.Errorf("planned query: %w", err)
+		}
+		for _, s := range pq.serves {
+			if !slices.Contains(p.uses[s.detector], k) {
+				p.uses[s.detector] = append(p.uses[s.detector], k)
+			}
+		}
+		p.queries = append(p.queries, pq)
+	}
+	return p, nil
+}
+
+// planKey is what two queries that merge have in common: the log, the
+// group-by fields in order, and the filters as a set of terms, each
+// term's values as a set.
+func planKey(q source.Query) string {
+	type term struct {
+		Field  string
+		Values []string
+	}
+	terms := make([]term, len(q.Filters))
+	for i, t := range q.Filters {
+		values := slices.Clone(t.Values)
+		slices.Sort(values)
+		terms[i] = term{Field: t.Field, Values: slices.Compact(values)}
+	}
+	slices.SortFunc(terms, func(a, b term) int {
+		return cmp.Or(cmp.Compare(a.Field, b.Field), slices.Compare(a.Values, b.Values))
+	})
+	terms = slices.CompactFunc(terms, func(a, b term) bool { return a.Field == b.Field && slices.Equal(a.Values, b.Values) })
+	b, err := json.Marshal(struct {
+		Log     string
+		GroupBy []string
+		Filters []term
+	}{string(q.Log), q.GroupBy, terms})
+	if err != nil { // strings only: cannot happen
+		panic(err)
+	}
+	return string(b)
+}
+
+// metricID is what a metric computes; a Count has no field.
+type metricID struct {
+	kind  source.MetricKind
+	field string
+}
+
+func idOf(m source.Metric) metricID {
+	if m.Kind == source.Count {
+		return metricID{kind: source.Count}
+	}
+	return metricID{kind: m.Kind, field: m.Field}
+}
+
+// String names a merged metric: "count", "sum(bytes_in)".
+func (id metricID) String() string {
+	if id.kind == source.Count {
+		return id.kind.String()
+	}
+	return id.kind.String() + "(" + id.field + ")"
+}
+
+func seq(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+func cloneTerms(ts []source.Term) []source.Term {
+	if ts == nil {
+		return nil
+	}
+	out := make([]source.Term, len(ts))
+	for i, t := range ts {
+		out[i] = source.Term{Field: t.Field, Values: slices.Clone(t.Values)}
+	}
+	return out
+}
+
+func cloneQuery(q source.Query) source.Query {
+	q.GroupBy = slices.Clone(q.GroupBy)
+	q.Filters = cloneTerms(q.Filters)
+	q.Metrics = slices.Clone(q.Metrics)
+	return q
+}
+
+// Queries are the queries sent to the source for each window.
+func (p *plan) Queries() []source.Query {
+	out := make([]source.Query, len(p.queries))
+	for i, pq := range p.queries {
+		out[i] = cloneQuery(pq.query)
+	}
+	return out
+}
+
+// detectorsOf names the detectors planned query k serves.
+func (p *plan) detectorsOf(k int) []string {
+	var out []string
+	for _, s := range p.queries[k].serves {
+		if name := p.names[s.detector]; !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// queryError is the failure of planned query k.
+type queryError struct {
+	k   int
+	err error
+}
+
+func (e *queryError) Error() string { return e.err.Error() }
+func (e *queryError) Unwrap() error { return e.err }
+
+// queryFailed is the error of a failed planned query, naming the query
+// and the detectors it serves after what (empty for a window's reading).
+func (p *plan) queryFailed(qe *queryError, what string) error {
+	names := p.detectorsOf(qe.k)
+	who := "detector " + names[0]
+	if len(names) > 1 {
+		who = "detectors " + strings.Join(names, ",")
+	}
+	if what != "" {
+		return fmt.Errorf("%s for %s, query %s: %w", what, strings.Join(names, ","), p.queries[qe.k].query.Name, qe.err)
+	}
+	return fmt.Errorf("%s query %s: %w", who, p.queries[qe.k].query.Name, qe.err)
+}
+
+// read runs every planned query over w, at most limit at once, and
+// returns each query's rows and the time each took. The first query to
+// fail cancels the others; its error is a *queryError.
+func (p *plan) read(ctx context.Context, src source.Source, w source.Window, limit int, before []func(context.Context) error) ([][]source.Row, []time.Duration, error) {
+	results := make([][]source.Row, len(p.queries))
+	took := make([]time.Duration, len(p.queries))
+	tasks := append([]func(context.Context) error(nil), before...)
+	for k := range p.queries {
+		tasks = append(tasks, func(ctx context.Context) error {
+			start := time.Now()
+			rows, err := src.Aggregate(ctx, w, p.queries[k].query)
+			took[k] = time.Since(start)
+			if err != nil {
+				return &queryError{k: k, err: err}
+			}
+			results[k] = rows
+			return nil
+		})
+	}
+	if err := runAll(ctx, limit, tasks); err != nil {
+		return nil, took, err
+	}
+	return results, took, nil
+}
+
+// split hands each detector the rows of its own queries, in the order of
+// its Queries, from the planned queries' results.
+func (p *plan) split(results [][]source.Row) ([][][]source.Row, error) {
+	out := make([][][]source.Row, len(p.shapes))
+	for i, n := range p.shapes {
+		out[i] = make([][]source.Row, n)
+	}
+	for k, pq := range p.queries {
+		rows := results[k]
+		if pq.merged {
+			n := len(pq.query.Metrics)
+			for _, r := range rows {
+				if len(r.Values) != n {
+					return nil, &queryError{k: k, err: fmt.Errorf("query %s: the source answered a row %v with %d values for %d metrics", pq.query.Name, r.Key, len(r.Values), n)}
+				}
+			}
+		}
+		handedOut := false
+		for _, s := range pq.serves {
+			if s.identity && !handedOut {
+				out[s.detector][s.query] = rows
+				handedOut = true
+				continue
+			}
+			own := make([]source.Row, len(rows))
+			values := make([]float64, len(rows)*len(s.metrics))
+			for ri, r := range rows {
+				v := values[ri*len(s.metrics) : (ri+1)*len(s.metrics) : (ri+1)*len(s.metrics)]
+				for mi, at := range s.metrics {
+					v[mi] = r.Values[at]
+				}
+				own[ri] = source.Row{Key: r.Key, Values: v}
+			}
+			if rows == nil {
+				own = nil
+			}
+			out[s.detector][s.query] = own
+		}
+	}
+	return out, nil
+}
+
+// tookBy is each detector's read time: the time of the planned queries it
+// reads, each counted in full for every detector it serves.
+func (p *plan) tookBy(took []time.Duration) []time.Duration {
+	out := make([]time.Duration, len(p.uses))
+	for i, ks := range p.uses {
+		for _, k := range ks {
+			out[i] += took[k]
+		}
+	}
+	return out
+}
+
+// runAll runs tasks, at most limit at once (one after another, in order,
+// when limit is 1 or less). The first error cancels the context of the
+// tasks still running, keeps the others from starting, and is returned
+// once every started task has returned.
+func runAll(ctx context.Context, limit int, tasks []func(context.Context) error) error {
+	if limit <= 1 || len(tasks) <= 1 {
+		for _, t := range tasks {
+			if err := t(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
+	sem := make(chan struct{}, limit)
+	started := 0
+start:
+	for _, t := range tasks {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			break start
+		}
+		if ctx.Err() != nil {
+			<-sem
+			break
+		}
+		started++
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := t(ctx); err != nil {
+				once.Do(func() { first = err; cancel() })
+			}
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	if started < len(tasks) {
+		return ctx.Err() // the caller's context ended before every task ran
+	}
+	return nil
+}
