@@ -97,6 +97,11 @@ func libraryScenarios(names []string, c *simulate.Cluster, from, to time.Time) (
 }
 
 func runBacktest(ctx context.Context, f *backtestFlags, src *sourceFlags, sched *scheduleFlags, enabled []string, params map[string]map[string]string, logger log.Logger, stdout, stderr io.Writer) int {
+	concurrency, err := src.engineConcurrency()
+	if err != nil {
+		level.Error(logger).Log("msg", "bad --source.concurrency", "err", err)
+		return 1
+	}
 	simulated := src.kind == "simulated"
 	var s source.Source
 	var truth backtest.Truth
@@ -166,7 +171,7 @@ func runBacktest(ctx context.Context, f *backtestFlags, src *sourceFlags, sched 
 		lines = file
 	}
 	rec := backtest.NewRecorder(enabled, truth, lines, f.all)
-	eng, err := engine.New(engine.Config{Interval: sched.interval, Bucket: sched.bucket, TrainLookback: sched.lookback, Sinks: []engine.Sink{rec}},
+	eng, err := engine.New(engine.Config{Interval: sched.interval, Bucket: sched.bucket, TrainLookback: sched.lookback, Sinks: []engine.Sink{rec}, Concurrency: concurrency},
 		s, detectors, scoreboard.New(0), nil, level.NewFilter(log.With(logger, "component", "engine"), level.AllowError()))
 	if err != nil {
 		level.Error(logger).Log("msg", "cannot start the engine", "err", err)

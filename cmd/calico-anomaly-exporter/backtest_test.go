@@ -81,11 +81,37 @@ func TestBacktestRefusesABadSpan(t *testing.T) {
 		{[]string{"--from=2026-03-09T00:00:00Z", "--to=2026-03-02T00:00:00Z"}, "is not before"},
 		{[]string{"--days=0"}, "--days=0"},
 		{[]string{"--scenario=no_such"}, "no_such"},
+		{[]string{"--source.concurrency=0"}, "--source.concurrency"},
 	} {
 		cmd := exec.Command(exporterBinary(t), append([]string{"backtest", "--source=simulated"}, tc.args...)...)
 		out, err := cmd.CombinedOutput()
 		if err == nil || !strings.Contains(string(out), tc.want) {
 			t.Errorf("%v: err %v, output %q; want a failure naming %q", tc.args, err, out, tc.want)
+		}
+	}
+}
+
+// TestBacktestVerdictsDoNotDependOnConcurrency replays simulated hours with
+// every library attack, asking the source one query at a time and several
+// at once: every verdict line is the same.
+func TestBacktestVerdictsDoNotDependOnConcurrency(t *testing.T) {
+	replay := func(concurrency string) []byte {
+		cmd := exec.Command(exporterBinary(t), "backtest", "--source=simulated", "--from=2026-03-02T10:00:00Z", "--to=2026-03-02T14:00:00Z",
+			"--scenario=all", "--all-verdicts", "--detector.bytes-in", "--detector.bytes-out", "--detector.process-bytes", "--source.concurrency="+concurrency)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("backtest --source.concurrency=%s: %v\n%s", concurrency, err, stderr.String())
+		}
+		return stdout.Bytes()
+	}
+	sequential := replay("1")
+	if bytes.Count(sequential, []byte("\n")) < 100 {
+		t.Fatalf("only %d verdict lines: the comparison would prove little", bytes.Count(sequential, []byte("\n")))
+	}
+	for _, c := range []string{"2", "5"} {
+		if got := replay(c); !bytes.Equal(got, sequential) {
+			t.Errorf("--source.concurrency=%s: %d bytes of verdict lines differ from the sequential replay's %d", c, len(got), len(sequential))
 		}
 	}
 }

@@ -112,6 +112,11 @@ func run(args []string) int {
 		level.Error(logger).Log("msg", "bad --shard.total/--shard.index", "err", err)
 		return 1
 	}
+	concurrency, err := src.engineConcurrency()
+	if err != nil {
+		level.Error(logger).Log("msg", "bad --source.concurrency", "err", err)
+		return 1
+	}
 	// One source, set of detectors and engine per cluster, sharing the
 	// scoreboard, the status page's history and the notifiers.
 	type clusterRun struct {
@@ -159,6 +164,7 @@ func run(args []string) int {
 			return 1
 		}
 		engCfg.Shard = shard
+		engCfg.Concurrency = concurrency
 		if len(runs) > 1 {
 			engCfg.Cluster = r.name
 			if engCfg.StateDir != "" {
