@@ -50,6 +50,10 @@ type SideBySideConfig struct {
 	// PageSize is the composite aggregation's page (the exporter's
 	// --es.page-size); RawPage the documents of one search_after page.
 	PageSize, RawPage int
+	// Concurrency is how many of the window's queries the aggregation
+	// path runs at once (the exporter's --source.concurrency); 0 is the
+	// engine's default.
+	Concurrency int
 	// CPUProfile, when set, is where a CPU profile of the aggregation
 	// path's last run is written (the Go side: decoding pages, learning).
 	CPUProfile string
@@ -66,9 +70,15 @@ type SideBySideResult struct {
 	Detectors      []string
 	// AggWall is the exporter's aggregation path (engine.ProcessWindow over
 	// source.Elasticsearch, all enabled detectors), AggTook Elasticsearch's
-	// own took for its searches; both for the best of the runs.
+	// own took for its searches, summed (with a concurrency above 1 they
+	// overlap, so the sum can exceed the wall time); both for the best of
+	// the runs.
 	AggWall, AggTook time.Duration
 	AggRuns          []time.Duration
+	// Searches is the aggregations the engine sends for the window after
+	// merging the detectors' queries (see engine.Engine.Queries), besides
+	// one count per log type; Concurrency how many run at once.
+	Searches, Concurrency int
 	// RawWall is the raw path: search_after with a point in time through
 	// the window's documents, decoded and counted in Go; RawDocs the
 	// documents it read and RawBytes the size of the answers.
@@ -212,9 +222,14 @@ func SideBySide(ctx context.Context, cfg SideBySideConfig) (SideBySideResult, er
 		if err != nil {
 			return res, err
 		}
-		eng, err := engine.New(engine.Config{Start: cfg.Window.Start}, es, ds, scoreboard.New(0), nil, nil)
+		eng, err := engine.New(engine.Config{Start: cfg.Window.Start, Concurrency: cfg.Concurrency}, es, ds, scoreboard.New(0), nil, nil)
 		if err != nil {
 			return res, err
+		}
+		res.Searches = len(eng.Queries())
+		res.Concurrency = cfg.Concurrency
+		if res.Concurrency <= 0 {
+			res.Concurrency = engine.DefaultConcurrency
 		}
 		var prof *os.File
 		if cfg.CPUProfile != "" && run == 1 {
@@ -238,7 +253,8 @@ func SideBySide(ctx context.Context, cfg SideBySideConfig) (SideBySideResult, er
 		}
 		took := es.Took() - took0
 		res.AggRuns = append(res.AggRuns, wall)
-		cfg.Logf("aggregation path run %d: %s (Elasticsearch took %s)", run+1, wall.Round(time.Millisecond), took)
+		cfg.Logf("aggregation path run %d: %s (Elasticsearch took %s; %d aggregations for %d detector queries, %d at once)",
+			run+1, wall.Round(time.Millisecond), took, res.Searches, len(queries), res.Concurrency)
 		if res.AggWall == 0 || wall < res.AggWall {
 			res.AggWall, res.AggTook = wall, took
 		}
