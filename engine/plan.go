@@ -49,6 +49,9 @@ type plan struct {
 	names  []string
 	shapes []int
 	uses   [][]int
+
+	mu       sync.Mutex
+	lastTook []time.Duration // each query's time in the last window read whole
 }
 
 // plannedQuery is one query sent to the source and the detector queries
@@ -270,12 +273,24 @@ func (p *plan) queryFailed(qe *queryError, what string) error {
 
 // read runs every planned query over w, at most limit at once, and
 // returns each query's rows and the time each took. The first query to
-// fail cancels the others; its error is a *queryError.
-func (p *plan) read(ctx context.Context, src source.Source, w source.Window, limit int, before []func(context.Context) error) ([][]source.Row, []time.Duration, error) {
+// fail cancels the others; its error is a *queryError. The extra tasks
+// (the window's record counts, which are quick) run first when the reads
+// are sequential, so a source that is down fails at once, and last
+// otherwise.
+//
+// With several at once, the queries start the longest first, by their
+// time in the previous window read whole (at first, those with more
+// group-by fields, which have more groups to page through): the last to
+// start are then short, and no long query is left to run alone at the
+// end while the other slots idle.
+func (p *plan) read(ctx context.Context, src source.Source, w source.Window, limit int, extra []func(context.Context) error) ([][]source.Row, []time.Duration, error) {
 	results := make([][]source.Row, len(p.queries))
 	took := make([]time.Duration, len(p.queries))
-	tasks := append([]func(context.Context) error(nil), before...)
-	for k := range p.queries {
+	var tasks []func(context.Context) error
+	if limit <= 1 {
+		tasks = append(tasks, extra...)
+	}
+	for _, k := range p.order() {
 		tasks = append(tasks, func(ctx context.Context) error {
 			start := time.Now()
 			rows, err := src.Aggregate(ctx, w, p.queries[k].query)
@@ -287,10 +302,33 @@ func (p *plan) read(ctx context.Context, src source.Source, w source.Window, lim
 			return nil
 		})
 	}
+	if limit > 1 {
+		tasks = append(tasks, extra...)
+	}
 	if err := runAll(ctx, limit, tasks); err != nil {
 		return nil, took, err
 	}
+	p.mu.Lock()
+	p.lastTook = took
+	p.mu.Unlock()
 	return results, took, nil
+}
+
+// order lists the planned queries longest first: by their time in the
+// last window read whole, then by their number of group-by fields, then
+// in plan order.
+func (p *plan) order() []int {
+	p.mu.Lock()
+	last := p.lastTook
+	p.mu.Unlock()
+	out := seq(len(p.queries))
+	slices.SortStableFunc(out, func(a, b int) int {
+		if last != nil && last[a] != last[b] {
+			return cmp.Compare(last[b], last[a])
+		}
+		return cmp.Compare(len(p.queries[b].query.GroupBy), len(p.queries[a].query.GroupBy))
+	})
+	return out
 }
 
 // split hands each detector the rows of its own queries, in the order of

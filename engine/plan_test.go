@@ -70,6 +70,7 @@ type countingSource struct {
 	source.Source
 	mu          sync.Mutex
 	aggregates  map[string]int
+	asked       []string // query names, in the order asked
 	counts      int
 	inFlight    int
 	maxInFlight int
@@ -83,6 +84,7 @@ func newCountingSource(src source.Source) *countingSource {
 func (c *countingSource) Aggregate(ctx context.Context, w source.Window, q source.Query) ([]source.Row, error) {
 	c.mu.Lock()
 	c.aggregates[q.Name]++
+	c.asked = append(c.asked, q.Name)
 	c.inFlight++
 	c.maxInFlight = max(c.maxInFlight, c.inFlight)
 	fail := c.fail
@@ -563,6 +565,63 @@ func TestRunAllStopsAtTheFirstError(t *testing.T) {
 		if err := runAll(ctx, limit, tasks[2:]); limit > 1 && !errors.Is(err, context.Canceled) {
 			t.Errorf("limit %d: with a cancelled context, error %v", limit, err)
 		}
+	}
+}
+
+// TestQueriesStartLongestFirst: the first window's queries start by
+// decreasing number of group-by fields, later windows' by decreasing time
+// in the last window read whole; a failed window leaves those times.
+func TestQueriesStartLongestFirst(t *testing.T) {
+	q := func(name string, groupBy ...string) source.Query {
+		return source.Query{Name: name, Log: calicolog.Flows, GroupBy: groupBy, Metrics: []source.Metric{{Name: "n", Kind: source.Count}}}
+	}
+	ds := []detect.Detector{
+		stubDetector{"a", []source.Query{q("one", "source_namespace")}},
+		stubDetector{"b", []source.Query{q("three", "source_namespace", "source_name_aggr", "dest_port"), q("two", "source_namespace", "dest_port")}},
+	}
+	p, err := newPlan(ds, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	src := newCountingSource(simulate.NewSource(simulate.New(simulate.Options{Seed: 1})))
+	if _, _, err := p.read(context.Background(), src, windowAt(start, 0), 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"three", "two", "one"}; !slices.Equal(src.asked, want) {
+		t.Errorf("first window asked %v, want %v (more group-by fields first)", src.asked, want)
+	}
+	for _, tc := range []struct {
+		took []time.Duration // of one, three, two
+		want []string
+	}{
+		{[]time.Duration{3, 1, 2}, []string{"one", "two", "three"}},
+		{[]time.Duration{1, 2, 2}, []string{"three", "two", "one"}},
+		{[]time.Duration{5, 5, 5}, []string{"three", "two", "one"}},
+	} {
+		p.lastTook = tc.took
+		var got []string
+		for _, k := range p.order() {
+			got = append(got, p.queries[k].query.Name)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("after times %v: order %v, want %v", tc.took, got, tc.want)
+		}
+	}
+	p.lastTook = []time.Duration{7, 8, 9}
+	src.fail = func(ctx context.Context, q source.Query) error { return errors.New("down") }
+	if _, _, err := p.read(context.Background(), src, windowAt(start, 1), 2, nil); err == nil {
+		t.Fatal("no error from a source that is down")
+	}
+	if !slices.Equal(p.lastTook, []time.Duration{7, 8, 9}) {
+		t.Errorf("a failed window changed the queries' times to %v", p.lastTook)
+	}
+	src.fail = nil
+	if _, _, err := p.read(context.Background(), src, windowAt(start, 1), 2, nil); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Equal(p.lastTook, []time.Duration{7, 8, 9}) || len(p.lastTook) != 3 {
+		t.Errorf("a window read whole left the queries' times at %v", p.lastTook)
 	}
 }
 
