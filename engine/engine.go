@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -168,6 +169,18 @@ func New(cfg Config, src source.Source, detectors []detect.Detector, board *scor
 		return nil, err
 	}
 	e.plan = p
+	var shared []string
+	detectorQueries := 0
+	for _, n := range p.shapes {
+		detectorQueries += n
+	}
+	for _, pq := range p.queries {
+		if pq.merged {
+			shared = append(shared, pq.query.Name)
+		}
+	}
+	level.Info(logger).Log("msg", "query plan", "aggregations_per_window", len(p.queries), "detector_queries", detectorQueries,
+		"shared", strings.Join(shared, ","), "concurrency", cfg.Concurrency)
 	if r, ok := src.(interface{ Retries() uint64 }); ok {
 		e.retrySource = r
 	}
