@@ -31,11 +31,15 @@ type ElasticsearchConfig struct {
 	CACert   []byte // PEM
 	Naming   calicolog.IndexNaming
 	// PageSize is how many groups one page of a composite aggregation
-	// holds (default 10000). Without an index sorted by the group keys,
-	// Elasticsearch visits every record of the window for each page, so
-	// its time grows with the number of pages: on one window of 216,859
+	// holds (default DefaultPageSize). Without an index sorted by the group
+	// keys, Elasticsearch visits every record of the window for each page,
+	// so its time grows with the number of pages: on one window of 216,859
 	// records from 10,000 workloads, Elasticsearch's took for a window's
-	// aggregations fell from 19.6 s at 1000 a page to 4.9 s at 10000.
+	// aggregations fell from 19.6 s at 1000 a page to 4.9 s at 10000; on
+	// one of 10.8 million records, from 26.7 s at 10000 to 17.7 s at
+	// 60000. A cluster whose search.max_buckets is below the page size
+	// answers too_many_buckets_exception: the source then halves its page
+	// size, logs it, and reads on from the page that failed.
 	PageSize int
 	// RequestTimeout bounds one request, retries included (default 30s).
 	RequestTimeout time.Duration
@@ -60,7 +64,18 @@ type Elasticsearch struct {
 	logger  log.Logger
 	retries atomic.Uint64
 	took    atomic.Int64 // milliseconds, summed over searches
+	// pageSize is the composite page in use: cfg.PageSize until the
+	// cluster refuses that many buckets.
+	pageSize atomic.Int64
 }
+
+// DefaultPageSize is the composite aggregation page when none is set:
+// below Elasticsearch's default search.max_buckets (65,536).
+const DefaultPageSize = 50000
+
+// minPageSize is the smallest page the source shrinks to when the cluster
+// refuses a page for its number of buckets.
+const minPageSize = 1
 
 var _ Source = (*Elasticsearch)(nil)
 
@@ -74,7 +89,7 @@ func NewElasticsearch(cfg ElasticsearchConfig, logger log.Logger) (*Elasticsearc
 		return nil, fmt.Errorf("elasticsearch: %w", err)
 	}
 	if cfg.PageSize <= 0 {
-		cfg.PageSize = 10000
+		cfg.PageSize = DefaultPageSize
 	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 30 * time.Second
@@ -89,6 +104,7 @@ func NewElasticsearch(cfg ElasticsearchConfig, logger log.Logger) (*Elasticsearc
 		logger = log.NewNopLogger()
 	}
 	es := &Elasticsearch{cfg: cfg, logger: logger}
+	es.pageSize.Store(int64(cfg.PageSize))
 	client, err := elasticsearch.NewClient(elasticsearch.Config{
 		Addresses:         cfg.URLs,
 		Username:          cfg.Username,
@@ -227,7 +243,7 @@ func (e *Elasticsearch) Aggregate(ctx context.Context, w Window, q Query) ([]Row
 	if err := q.Validate(); err != nil {
 		return nil, err
 	}
-	req, err := newCompositeRequest(q, e.windowFilter(w, q.Filters), e.cfg.PageSize)
+	req, err := newCompositeRequest(q, e.windowFilter(w, q.Filters), e.PageSize())
 	if err != nil {
 		return nil, err
 	}
@@ -235,6 +251,13 @@ func (e *Elasticsearch) Aggregate(ctx context.Context, w Window, q Query) ([]Row
 	for page := 1; ; page++ {
 		var res compositeResponse
 		if err := e.search(ctx, fmt.Sprintf("aggregate %s (page %d)", q.Name, page), q.Log, req.body(), &res); err != nil {
+			if smaller, ok := e.shrinkPage(req.size, err); ok {
+				level.Warn(e.logger).Log("msg", "Elasticsearch refused a page for its number of buckets (search.max_buckets); reading on with smaller pages",
+					"query", q.Name, "page_size", req.size, "new_page_size", smaller, "err", err)
+				req.size = smaller
+				page--
+				continue
+			}
 			return nil, err
 		}
 		groups := res.Aggregations.Groups
@@ -245,7 +268,7 @@ func (e *Elasticsearch) Aggregate(ctx context.Context, w Window, q Query) ([]Row
 			}
 			acc.add(q, row, weights)
 		}
-		if len(groups.Buckets) < e.cfg.PageSize || len(groups.AfterKey) == 0 {
+		if len(groups.Buckets) < req.size || len(groups.AfterKey) == 0 {
 			break
 		}
 		req.after = groups.AfterKey
@@ -253,6 +276,33 @@ func (e *Elasticsearch) Aggregate(ctx context.Context, w Window, q Query) ([]Row
 	rows := acc.rows()
 	SortRows(rows)
 	return rows, nil
+}
+
+// PageSize is the composite aggregation page the source asks for now:
+// the configured one, or less once the cluster refused that many buckets.
+func (e *Elasticsearch) PageSize() int { return int(e.pageSize.Load()) }
+
+// shrinkPage says whether err is the cluster refusing a page of size
+// buckets (too_many_buckets_exception) and, if a smaller page is left to
+// try, what size to read on with; the source keeps that size for later
+// queries.
+func (e *Elasticsearch) shrinkPage(size int, err error) (int, bool) {
+	var ee *ElasticsearchError
+	if !errors.As(err, &ee) || size <= minPageSize {
+		return 0, false
+	}
+	const tooMany = "too_many_buckets_exception"
+	if ee.Type != tooMany && ee.CauseType != tooMany && !strings.Contains(ee.Reason, tooMany) && !strings.Contains(ee.CauseReason, tooMany) {
+		return 0, false
+	}
+	smaller := max(size/2, minPageSize)
+	for {
+		cur := e.pageSize.Load()
+		if cur <= int64(smaller) || e.pageSize.CompareAndSwap(cur, int64(smaller)) {
+			break
+		}
+	}
+	return smaller, true
 }
 
 // Samples returns up to n well-formed documents of t in w matching filters,

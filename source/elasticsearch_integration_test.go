@@ -446,6 +446,57 @@ func TestElasticsearchPagesReturnEveryGroupOnce(t *testing.T) {
 	}
 }
 
+// maxBuckets sets the cluster's search.max_buckets (0 restores the default).
+func maxBuckets(t *testing.T, n int) {
+	t.Helper()
+	value := "null"
+	if n > 0 {
+		value = fmt.Sprint(n)
+	}
+	res, err := rawClient(t, nil).Cluster.PutSettings(strings.NewReader(`{"persistent":{"search.max_buckets":` + value + `}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.IsError() {
+		t.Fatalf("set search.max_buckets to %s: %s", value, res)
+	}
+}
+
+// A cluster whose search.max_buckets is below the page size refuses the
+// page; the source halves its pages until they pass, reads every group
+// once, and keeps the smaller size for the next queries.
+func TestElasticsearchShrinksPagesTheClusterRefuses(t *testing.T) {
+	naming := calicolog.IndexNaming{Layout: calicolog.LayoutLegacy, Cluster: unique("buckets")}
+	es := newES(t, naming, 20, nil)
+	var docs []doc
+	for i := range 25 {
+		docs = append(docs, flowDoc(fmt.Sprintf("b%d", i), day0.Add(time.Duration(i)*time.Second), set("source_name_aggr", fmt.Sprintf("worker-%02d-*", i))))
+	}
+	load(t, es, naming, docs)
+	maxBuckets(t, 8)
+	t.Cleanup(func() { maxBuckets(t, 0) })
+	q := source.Query{Name: "per source", Log: calicolog.Flows, GroupBy: []string{"source_name_aggr"},
+		Metrics: []source.Metric{{Name: "n", Kind: source.Count}}}
+	for run := range 2 {
+		rows, err := es.Aggregate(context.Background(), win, q)
+		if err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+		if len(rows) != 25 {
+			t.Fatalf("run %d: %d rows, want 25", run, len(rows))
+		}
+		for i, r := range rows {
+			if want := fmt.Sprintf("worker-%02d-*", i); r.Key[0] != want || r.Values[0] != 1 {
+				t.Errorf("run %d row %d = %v, want %s with 1 record", run, i, r, want)
+			}
+		}
+		if got := es.PageSize(); got != 5 {
+			t.Errorf("run %d: page size %d, want 5 (20 halved until at most 8)", run, got)
+		}
+	}
+}
+
 func TestElasticsearchSamplesReturnFilteredDocuments(t *testing.T) {
 	naming := calicolog.IndexNaming{Layout: calicolog.LayoutLegacy, Cluster: unique("samples")}
 	es := newES(t, naming, 0, nil)

@@ -61,7 +61,7 @@ func addSourceFlags(app *kingpin.Application) *sourceFlags {
 	app.Flag("es.tenant", "Calico tenant id in legacy index names, if any.").StringVar(&f.esTenant)
 	app.Flag("es.index-layout", "Index layout: legacy (tigera_secure_ee_*) or single (calico_flowlogs with a cluster field).").Default("legacy").EnumVar(&f.esLayout, "legacy", "single")
 	app.Flag("es.timeout", "Timeout of one Elasticsearch request.").Default("30s").DurationVar(&f.esTimeout)
-	app.Flag("es.page-size", "Buckets per page of a composite aggregation; Elasticsearch reads the whole window once a page, so fewer, larger pages are faster (at most search.max_buckets).").Default("10000").IntVar(&f.esPageSize)
+	app.Flag("es.page-size", "Buckets per page of a composite aggregation; Elasticsearch reads the whole window once a page, so fewer, larger pages are faster. A cluster whose search.max_buckets is lower makes the exporter halve it until pages pass.").Default(strconv.Itoa(source.DefaultPageSize)).IntVar(&f.esPageSize)
 	app.Flag("source.concurrency", "How many of a window's aggregations (and record counts) the source is asked at once, per watched cluster; 1 asks one after another. Every one is read before any detector judges the window.").Default(strconv.Itoa(engine.DefaultConcurrency)).IntVar(&f.concurrency)
 	app.Flag("simulate.seed", "Seed of the simulated cluster; the same seed gives the same traffic.").Default("1").Uint64Var(&f.simSeed)
 	app.Flag("simulate.speed", "How many times faster than real time the simulated cluster runs.").Default("60").Float64Var(&f.simSpeed)
