@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -49,6 +50,7 @@ func run(args []string) int {
 	src := addSourceFlags(app)
 	sched := addScheduleFlags(app)
 	enablePprof := addPprofFlag(app)
+	memLimit := addMemLimitFlags(app)
 	maxSeries := app.Flag("metrics.max-series-per-detector", "Most score series exported per detector; the highest scores are kept, the rest counted in calico_anomaly_series_dropped_total. 0 means no bound.").Default("10000").Int()
 	engine.AddDetectorFlags(app) // read through the configuration's flags set
 	grafanaURL := app.Flag("web.grafana-url", "Grafana's base URL, for links from the status page and alerts to the shipped dashboards.").Default("").String()
@@ -83,6 +85,12 @@ func run(args []string) int {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", exporterName, err)
 		return 2
+	}
+	if kv, set, err := memLimit.apply(os.Getenv, cgroupRoot, debug.SetMemoryLimit); err != nil {
+		level.Error(logger).Log("msg", "cannot set the Go memory limit", "err", err)
+		return 1
+	} else if set {
+		level.Info(logger).Log(append([]any{"msg", "Go memory limit set from the container's"}, kv...)...)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
