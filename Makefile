@@ -71,9 +71,10 @@ bench:
 	. $(BENCH_STATE)/env; status=0; \
 	{ GOMAXPROCS=1 $(GO) test -count=1 -run '^$$' -bench 'ScoreWindow10kEntities|Metrics20kSeries' -benchtime $(BENCH_TIME) ./internal/perf ./collector | tee bench/.gobench.txt && \
 	  $(GO) run ./cmd/calico-anomaly-bench memory --entities $(BENCH_ENTITIES) > bench/.memory.json && \
+	  $(GO) run ./cmd/calico-anomaly-bench memory --default-detectors --entities $(BENCH_ENTITIES) > bench/.memory-default.json && \
 	  $(GO) run ./cmd/calico-anomaly-bench side-by-side --records $(BENCH_RECORDS) > bench/.side-by-side.json && \
 	  $(GO) run ./cmd/calico-anomaly-bench report --commit $$sha --go-bench bench/.gobench.txt \
-		--figures bench/.memory.json --figures bench/.side-by-side.json --out $$out && \
+		--figures bench/.memory.json --figures bench/.memory-default.json --figures bench/.side-by-side.json --out $$out && \
 	  { [ -x bench/.venv/bin/python ] || python3 -m venv bench/.venv; } && \
 	  { bench/.venv/bin/python -c 'import sklearn' 2>/dev/null || bench/.venv/bin/pip install -q scikit-learn; } && \
 	  bench/.venv/bin/python scripts/iforest_compare.py | tee -a $$out && \

@@ -30,11 +30,15 @@ type MemoryResult struct {
 // exists) and measures the process. Run it in a process of its own: the
 // peak resident set is the whole process's.
 // When heapProfile is set, a heap profile is written there after training.
-func Memory(entities, windows int, heapProfile string) (MemoryResult, error) {
+// With defaultOnly, only the detectors enabled by default are trained.
+func Memory(entities, windows int, heapProfile string, defaultOnly bool) (MemoryResult, error) {
 	res := MemoryResult{Entities: entities}
 	ds, err := AllDetectors("c", 5*time.Minute)
 	if err != nil {
 		return res, err
+	}
+	if defaultOnly {
+		ds = DefaultDetectors(ds)
 	}
 	res.Detectors = len(ds)
 	start := time.Now()

@@ -180,6 +180,21 @@ func AllDetectors(cluster string, bucket time.Duration) ([]detect.Detector, erro
 	return out, nil
 }
 
+// DefaultDetectors keeps those of ds that are enabled by default.
+func DefaultDetectors(ds []detect.Detector) []detect.Detector {
+	on := map[string]bool{}
+	for _, info := range detect.Registered() {
+		on[info.Name] = info.DefaultEnabled
+	}
+	var out []detect.Detector
+	for _, d := range ds {
+		if on[d.Name()] {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
 // Train feeds detectors windows of synthetic rows for entities workloads,
 // one window every step from start, until every learner is ready (and at
 // least minWindows windows), at most maxWindows. Ready detectors judge
