@@ -60,13 +60,15 @@ type SeasonalConfig struct {
 // that by more than three spreads, the hour has a weekly pattern of its own
 // and last week's cell is the baseline instead.
 //
-// Memory per key is fixed, 896 bytes whatever the history length: with
-// LogScale a cell packs the mean and the deviation of log(1+v) as 16-bit
-// fixed-point numbers (steps of 1/1024 and 1/4096, so at most 0.0005 off,
-// a hundredth of the smallest spread), otherwise two float32; each cell
-// carries an 8-bit day stamp (day number modulo 255, plus one), which
-// tells the seven days held apart and could mistake a cell for one 1,785
-// days newer.
+// Memory per key is fixed, 704 bytes whatever the history length: with
+// LogScale a cell holds the mean of log(1+v) as a 16-bit fixed-point
+// number (steps of 1/1024, so at most 0.0005 off, a hundredth of the
+// smallest spread) and its deviation in 8 bits on a logarithmic scale
+// (20 steps an octave from 2^-8 to 26, at most 1.8% off; smaller
+// deviations, far below the smallest spread, read 0); otherwise the cells
+// are float32 pairs in an array of their own. Each cell carries an 8-bit
+// day stamp (day number modulo 255, plus one), which tells the seven days
+// held apart and could mistake a cell for one 1,785 days newer.
 //
 // A Seasonal is not safe for concurrent use.
 type Seasonal struct {
@@ -83,21 +85,48 @@ type seasonalKey struct {
 	// The hour in progress: count, mean and sum of squared deviations of
 	// its values (Welford).
 	hourN    uint32
-	hourMean float64
-	hourM2   float64
+	hourMean float32
+	hourM2   float32
 	stamp    [cellsPerKey]uint8  // day stamp of each cell, 0 when empty
-	cell     [cellsPerKey]uint32 // LogScale: mean<<16 | sd, fixed point; else the mean's float32 bits
-	sd       []uint32            // linear scale only: the sd's float32 bits per cell
+	mean     [cellsPerKey]uint16 // LogScale: the mean, fixed point
+	sd       [cellsPerKey]uint8  // LogScale: the deviation, logarithmic
+	linear   *[2 * cellsPerKey]float32
 }
 
-// Fixed-point steps of the packed log-scale cells.
+// Encoding of the log-scale cells.
 const (
-	logMeanUnit = 1024
-	logSDUnit   = 4096
+	logMeanUnit  = 1024 // fixed-point step of the mean
+	sdMinOctave  = -8   // the smallest deviation held is 2^sdMinOctave
+	sdPerOctave  = 20   // steps of the deviation per octave
+	logMeanLimit = math.MaxUint16
 )
 
-func fixed16(v float64, unit float64) uint32 {
-	return uint32(min(max(math.Round(v*unit), 0), math.MaxUint16))
+func encodeMean(v float64) uint16 {
+	return uint16(min(max(math.Round(v*logMeanUnit), 0), logMeanLimit))
+}
+
+func encodeSD(sd float64) uint8 {
+	if !(sd > 0) {
+		return 0
+	}
+	c := math.Round((math.Log2(sd)-sdMinOctave)*sdPerOctave) + 1
+	return uint8(min(max(c, 0), 255))
+}
+
+func decodeSD(c uint8) float64 {
+	if c == 0 {
+		return 0
+	}
+	return math.Exp2(float64(c-1)/sdPerOctave + sdMinOctave)
+}
+
+// store writes a cell's mean and deviation.
+func (s *Seasonal) store(k *seasonalKey, idx int, mean, sd float64) {
+	if s.cfg.LogScale {
+		k.mean[idx], k.sd[idx] = encodeMean(mean), encodeSD(sd)
+		return
+	}
+	k.linear[2*idx], k.linear[2*idx+1] = float32(mean), float32(sd)
 }
 
 // NewSeasonal returns an empty seasonal baseline.
@@ -160,7 +189,7 @@ func (s *Seasonal) Observe(key string, t time.Time, v float64) {
 	if k == nil {
 		k = &seasonalKey{bufHour: h}
 		if !s.cfg.LogScale {
-			k.sd = make([]uint32, cellsPerKey)
+			k.linear = new([2 * cellsPerKey]float32)
 		}
 		s.keys[key] = k
 	}
@@ -171,10 +200,7 @@ func (s *Seasonal) Observe(key string, t time.Time, v float64) {
 		s.commit(k)
 		k.bufHour = h
 	}
-	k.hourN++
-	d := v - k.hourMean
-	k.hourMean += d / float64(k.hourN)
-	k.hourM2 += d * (v - k.hourMean)
+	k.welford(v)
 	if k.n < math.MaxUint32 {
 		k.n++
 	}
@@ -182,22 +208,30 @@ func (s *Seasonal) Observe(key string, t time.Time, v float64) {
 	s.samples++
 }
 
+// welford adds v to the running mean and variance of the hour in progress.
+func (k *seasonalKey) welford(v float64) {
+	if k.hourN < math.MaxUint32 {
+		k.hourN++
+	}
+	mean := float64(k.hourMean)
+	d := v - mean
+	mean += d / float64(k.hourN)
+	k.hourM2 += float32(d * (v - mean))
+	k.hourMean = float32(mean)
+}
+
 // commit closes the hour in progress into its cell.
 func (s *Seasonal) commit(k *seasonalKey) {
 	if k.hourN == 0 {
 		return
 	}
-	mean, sd := k.hourMean, 0.0
+	mean, sd := float64(k.hourMean), 0.0
 	if k.hourN >= 2 {
-		sd = math.Sqrt(max(k.hourM2, 0) / float64(k.hourN-1))
+		sd = math.Sqrt(max(float64(k.hourM2), 0) / float64(k.hourN-1))
 	}
 	idx, stamp := cellIndex(int64(k.bufHour))
 	k.stamp[idx] = stamp
-	if s.cfg.LogScale {
-		k.cell[idx] = fixed16(mean, logMeanUnit)<<16 | fixed16(sd, logSDUnit)
-	} else {
-		k.cell[idx], k.sd[idx] = math.Float32bits(float32(mean)), math.Float32bits(float32(sd))
-	}
+	s.store(k, idx, mean, sd)
 	k.hourN, k.hourMean, k.hourM2 = 0, 0, 0
 }
 
@@ -214,10 +248,9 @@ func (s *Seasonal) cell(k *seasonalKey, hour int64) (mean, sd float64, ok bool) 
 // decode returns the mean and deviation held in cell idx.
 func (s *Seasonal) decode(k *seasonalKey, idx int) (mean, sd float64) {
 	if s.cfg.LogScale {
-		c := k.cell[idx]
-		return float64(c>>16) / logMeanUnit, float64(c&0xffff) / logSDUnit
+		return float64(k.mean[idx]) / logMeanUnit, decodeSD(k.sd[idx])
 	}
-	return float64(math.Float32frombits(k.cell[idx])), float64(math.Float32frombits(k.sd[idx]))
+	return float64(k.linear[2*idx]), float64(k.linear[2*idx+1])
 }
 
 // scale maps a value into the space the model learns in.
@@ -378,8 +411,8 @@ func (s *Seasonal) MarshalBinary() ([]byte, error) {
 		b = le.AppendUint32(b, uint32(k.bufHour))
 		b = le.AppendUint32(b, uint32(k.lastHour))
 		b = le.AppendUint32(b, k.hourN)
-		b = le.AppendUint64(b, math.Float64bits(k.hourMean))
-		b = le.AppendUint64(b, math.Float64bits(k.hourM2))
+		b = le.AppendUint32(b, math.Float32bits(k.hourMean))
+		b = le.AppendUint32(b, math.Float32bits(k.hourM2))
 		n := 0
 		for _, st := range k.stamp {
 			if st != 0 {
@@ -392,9 +425,12 @@ func (s *Seasonal) MarshalBinary() ([]byte, error) {
 				continue
 			}
 			b = append(b, uint8(i), st)
-			b = le.AppendUint32(b, k.cell[i])
-			if !s.cfg.LogScale {
-				b = le.AppendUint32(b, k.sd[i])
+			if s.cfg.LogScale {
+				b = le.AppendUint16(b, k.mean[i])
+				b = append(b, k.sd[i])
+			} else {
+				b = le.AppendUint32(b, math.Float32bits(k.linear[2*i]))
+				b = le.AppendUint32(b, math.Float32bits(k.linear[2*i+1]))
 			}
 		}
 	}
@@ -467,7 +503,7 @@ func (s *Seasonal) UnmarshalBinary(data []byte) error {
 		}
 		k := &seasonalKey{}
 		if !s.cfg.LogScale {
-			k.sd = make([]uint32, cellsPerKey)
+			k.linear = new([2 * cellsPerKey]float32)
 		}
 		var err error
 		if version == 1 {
@@ -495,8 +531,8 @@ func (s *Seasonal) readKey(d *decoder, k *seasonalKey) error {
 	k.bufHour = int32(d.u32())
 	k.lastHour = int32(d.u32())
 	k.hourN = d.u32()
-	k.hourMean = math.Float64frombits(d.u64())
-	k.hourM2 = math.Float64frombits(d.u64())
+	k.hourMean = math.Float32frombits(d.u32())
+	k.hourM2 = math.Float32frombits(d.u32())
 	filled := d.u16()
 	if int(filled) > cellsPerKey {
 		return fmt.Errorf("%d cells", filled)
@@ -506,9 +542,12 @@ func (s *Seasonal) readKey(d *decoder, k *seasonalKey) error {
 		if int(idx) >= cellsPerKey || stamp == 0 {
 			return fmt.Errorf("cell %d stamp %d", idx, stamp)
 		}
-		k.stamp[idx], k.cell[idx] = stamp, d.u32()
-		if !s.cfg.LogScale {
-			k.sd[idx] = d.u32()
+		i := int(idx)
+		k.stamp[i] = stamp
+		if s.cfg.LogScale {
+			k.mean[i], k.sd[i] = d.u16(), d.u8()
+		} else {
+			k.linear[2*i], k.linear[2*i+1] = math.Float32frombits(d.u32()), math.Float32frombits(d.u32())
 		}
 	}
 	return nil
@@ -529,10 +568,7 @@ func (s *Seasonal) readKeyV1(d *decoder, k *seasonalKey) error {
 	}
 	for range bufLen {
 		v := float64(math.Float32frombits(d.u32()))
-		k.hourN++
-		delta := v - k.hourMean
-		k.hourMean += delta / float64(k.hourN)
-		k.hourM2 += delta * (v - k.hourMean)
+		k.welford(v)
 	}
 	filled := d.u16()
 	if int(filled) > cellsPerKey {
@@ -546,11 +582,7 @@ func (s *Seasonal) readKeyV1(d *decoder, k *seasonalKey) error {
 			return fmt.Errorf("cell %d day %d", idx, day)
 		}
 		k.stamp[idx] = uint8((int64(day)-1)%255 + 1)
-		if s.cfg.LogScale {
-			k.cell[idx] = fixed16(mean, logMeanUnit)<<16 | fixed16(sd, logSDUnit)
-		} else {
-			k.cell[idx], k.sd[idx] = math.Float32bits(float32(mean)), math.Float32bits(float32(sd))
-		}
+		s.store(k, int(idx), mean, sd)
 	}
 	return nil
 }

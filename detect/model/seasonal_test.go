@@ -147,6 +147,11 @@ func TestSeasonalDeterministicAndRoundTrip(t *testing.T) {
 	}
 	again, _ := restored.MarshalBinary()
 	if !bytes.Equal(ba, again) {
+		for i := range min(len(ba), len(again)) {
+			if ba[i] != again[i] {
+				t.Fatalf("marshal of the restored model differs at byte %d of %d/%d", i, len(ba), len(again))
+			}
+		}
 		t.Fatal("marshal of the restored model differs")
 	}
 	for _, key := range []string{"a", "b", "c"} {
