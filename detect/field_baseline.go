@@ -39,6 +39,7 @@ type fieldBaselines struct {
 	rows       int     // rows learned so far
 	model      *model.Seasonal
 	keys       keyCache
+	text       text // scratch for summaries
 }
 
 // numericField is a field a baseline detector can follow and how a
@@ -152,7 +153,7 @@ func (d *fieldBaselines) Judge(w source.Window, rows [][]source.Row) []Verdict {
 	if len(rows) == 0 {
 		return nil
 	}
-	var out []Verdict
+	out := make([]Verdict, 0, len(rows[0]))
 	for _, r := range rows[0] {
 		e, ok := d.entity(d.cluster, r.Key)
 		if !ok || len(r.Values) != len(d.metrics) {
@@ -183,9 +184,7 @@ func (d *fieldBaselines) Judge(w source.Window, rows [][]source.Row) []Verdict {
 			Observed:  r.Values[worst],
 			Expected:  expected,
 		}
-		field := d.metrics[worst].Name
-		v.Summary = fmt.Sprintf("%s in namespace %s: %s %.4g where %.4g is usual at this hour (%+.1f spreads, alert at %.1f)",
-			e.Workload, e.Namespace, field, v.Observed, expected, worstZ, d.zThreshold)
+		v.Summary = baselineSummary(&d.text, e, d.metrics[worst].Name, v.Observed, expected, worstZ, d.zThreshold)
 		if v.Anomalous() {
 			v.EvidenceQuery = []EvidenceQuery{{Log: string(d.log), Filters: d.evidence(r.Key), Limit: 5}}
 		} else {
@@ -194,6 +193,14 @@ func (d *fieldBaselines) Judge(w source.Window, rows [][]source.Row) []Verdict {
 		out = append(out, v)
 	}
 	return out
+}
+
+// baselineSummary is "<workload> in namespace <ns>: <field> <observed>
+// where <expected> is usual at this hour (<z> spreads, alert at <zAlert>)".
+func baselineSummary(t *text, e Entity, field string, observed, expected, z, zAlert float64) string {
+	return t.reset().str(e.Workload).str(" in namespace ").str(e.Namespace).str(": ").str(field).str(" ").
+		general(observed, 4).str(" where ").general(expected, 4).str(" is usual at this hour (").
+		plusFixed(z, 1).str(" spreads, alert at ").fixed(zAlert, 1).str(")").String()
 }
 
 // keyCache holds the model keys of each entity's fields, so judging a

@@ -1,0 +1,161 @@
+package detect
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+)
+
+// summaryValues are the values summaries print: edge cases of fmt's float
+// formatting (signs, zeros, infinities, rounding at the precision, the
+// switch to exponents) and a spread of magnitudes.
+func summaryValues() []float64 {
+	vs := []float64{0, math.Copysign(0, -1), 1, -1, 0.5, -0.5, 0.05, -0.05, 0.15, 0.25, 2.5, 3.5, -2.5,
+		0.04999999, 0.9999, 0.99995, 9.9995, 99995, 999950, 1e-5, 1e-7, 123456789, 1e21, -1e21,
+		math.MaxFloat64, -math.MaxFloat64, math.SmallestNonzeroFloat64, math.NaN(), math.Inf(1), math.Inf(-1),
+		0.1 + 0.2, 1.0 / 3, -2.0 / 3, 12.34, 1234.5, 12345.5, 0.00012345, -0.0004}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 3000 {
+		mag := math.Pow(10, float64(rng.IntN(24)-10))
+		v := rng.Float64() * mag
+		if rng.IntN(3) == 0 {
+			v = -v
+		}
+		if rng.IntN(4) == 0 {
+			v = math.Round(v*10) / 10 // ties at the printed precision
+		}
+		vs = append(vs, v)
+	}
+	return vs
+}
+
+func TestTextWritesWhatFmtWrites(t *testing.T) {
+	type verb struct {
+		format string
+		write  func(*text, float64)
+	}
+	verbs := []verb{
+		{"%.0f", func(t *text, v float64) { t.fixed(v, 0) }},
+		{"%.1f", func(t *text, v float64) { t.fixed(v, 1) }},
+		{"%.2f", func(t *text, v float64) { t.fixed(v, 2) }},
+		{"%.3f", func(t *text, v float64) { t.fixed(v, 3) }},
+		{"%.4f", func(t *text, v float64) { t.fixed(v, 4) }},
+		{"%+.1f", func(t *text, v float64) { t.plusFixed(v, 1) }},
+		{"%+.3f", func(t *text, v float64) { t.plusFixed(v, 3) }},
+		{"%.3g", func(t *text, v float64) { t.general(v, 3) }},
+		{"%.4g", func(t *text, v float64) { t.general(v, 4) }},
+		{"%g", func(t *text, v float64) { t.general(v, -1) }},
+	}
+	var tx text
+	for _, vb := range verbs {
+		for _, v := range summaryValues() {
+			want := fmt.Sprintf("<"+vb.format+">", v)
+			tx.reset().str("<")
+			vb.write(&tx, v)
+			if got := tx.str(">").String(); got != want {
+				t.Errorf("%s of %v: got %q, fmt writes %q", vb.format, v, got, want)
+			}
+		}
+	}
+	for _, n := range []int{0, 1, -1, 42, -7, math.MaxInt, math.MinInt} {
+		if got, want := tx.reset().integer(n).String(), fmt.Sprintf("%d", n); got != want {
+			t.Errorf("%%d of %d: got %q, fmt writes %q", n, got, want)
+		}
+	}
+	for _, d := range []time.Duration{0, time.Nanosecond, 5 * time.Minute, 90 * time.Minute, 36 * time.Hour, -time.Second} {
+		if got, want := tx.reset().duration(d).String(), fmt.Sprintf("%s", d); got != want {
+			t.Errorf("%%s of %v: got %q, fmt writes %q", d, got, want)
+		}
+	}
+}
+
+// summaryCase builds one summary from drawn values with its builder (got)
+// and with the fmt format it replaced (want).
+type summaryCase struct {
+	name  string
+	build func(t *text, e Entity, f func() float64) (got, want string)
+}
+
+// TestSummariesMatchTheirFormats checks each summary builder writes what
+// fmt.Sprintf wrote with the format it replaced, for drawn values and
+// entities.
+func TestSummariesMatchTheirFormats(t *testing.T) {
+	cases := []summaryCase{
+		{"field baselines", func(t *text, e Entity, f func() float64) (string, string) {
+			obs, exp, z, thr := f(), f(), f(), f()
+			return baselineSummary(t, e, "bytes_out", obs, exp, z, thr),
+				fmt.Sprintf("%s in namespace %s: %s %.4g where %.4g is usual at this hour (%+.1f spreads, alert at %.1f)",
+					e.Workload, e.Namespace, "bytes_out", obs, exp, z, thr)
+		}},
+		{"isolation", func(t *text, e Entity, f func() float64) (string, string) {
+			d := &isolationDetector{calicoScore: f(), spec: isolationSpec{what: "flows",
+				fields: []numericField{{name: "a"}, {name: "b"}, {name: "c"}}, ratios: [][2]int{{0, 2}, {1, 0}}}}
+			feat, values, expected := []float64{f(), f(), f(), f(), f()}, []float64{f(), f(), f()}, []float64{f(), f(), f()}
+			v := Verdict{Score: f()}
+			near, far := f(), f()
+			got := d.summary(e, feat, values, expected, v).str("; not alerting: ").str("a").str(" is ").plusFixed(feat[0], 1).
+				str(" spreads from usual, the sensitivity asks ").fixed(far, 1).
+				str("; not alerting: its last day had a window like it (").fixed(near, 1).str(" apart, ").fixed(far, 1).str(" from usual)").String()
+			want := isolationSummaryFmt(d, e, feat, values, expected, v) +
+				fmt.Sprintf("; not alerting: %s is %+.1f spreads from usual, the sensitivity asks %.1f", "a", feat[0], far) +
+				fmt.Sprintf("; not alerting: its last day had a window like it (%.1f apart, %.1f from usual)", near, far)
+			return got, want
+		}},
+	}
+	entities := []Entity{
+		{Cluster: "c", Namespace: "shop", Workload: "frontend-7d4f8b-*", Type: "wep"},
+		{Cluster: "c", Namespace: "-", Workload: "pub", Type: "net"},
+		{Cluster: "c", Namespace: "ns %s", Workload: "wl %d 100%", Type: "wep"},
+	}
+	for _, c := range cases {
+		values := summaryValues()
+		next := 0
+		draw := func() float64 {
+			v := values[next%len(values)]
+			next++
+			return v
+		}
+		var tx text
+		for i := range 2 * len(values) {
+			got, want := c.build(&tx, entities[i%len(entities)], draw)
+			if got != want {
+				t.Errorf("%s: got %q, fmt wrote %q", c.name, got, want)
+				break
+			}
+		}
+	}
+}
+
+// isolationSummaryFmt is the isolation detectors' summary as fmt wrote it.
+func isolationSummaryFmt(d *isolationDetector, e Entity, feat, values, expected []float64, v Verdict) string {
+	var order [3]int
+	n := 0
+	for i := range feat {
+		j := n
+		if n < len(order) {
+			n++
+		} else if math.Abs(feat[i]) <= math.Abs(feat[order[n-1]]) {
+			continue
+		} else {
+			j = n - 1
+		}
+		for ; j > 0 && math.Abs(feat[i]) > math.Abs(feat[order[j-1]]); j-- {
+			order[j] = order[j-1]
+		}
+		order[j] = i
+	}
+	parts := make([]string, 0, n)
+	for _, i := range order[:n] {
+		if i < len(d.spec.fields) {
+			parts = append(parts, fmt.Sprintf("%s %.4g where %.4g is usual (%+.1f spreads)", d.spec.fields[i].name, values[i], expected[i], feat[i]))
+			continue
+		}
+		r := d.spec.ratios[i-len(d.spec.fields)]
+		parts = append(parts, fmt.Sprintf("%s per %s %+.1f spreads", d.spec.fields[r[0]].name, d.spec.fields[r[1]].name, feat[i]))
+	}
+	return fmt.Sprintf("%s in namespace %s: %s unlike usual at this hour: %s; isolation score %.3f (score_samples %.3f, alert at %.3f)",
+		e.Workload, e.Namespace, d.spec.what, strings.Join(parts, ", "), v.Score, -v.Score, d.calicoScore)
+}
