@@ -94,6 +94,7 @@ type distinctScan struct {
 	trainWindows int     // windows learned before the detector judges
 	learned      int     // windows learned or judged so far
 	usualScratch []float64
+	text         text // scratch for summaries
 }
 
 // scanRing is one entity's last slowWindows windows.
@@ -430,41 +431,60 @@ func (d *distinctScan) verdict(w source.Window, we *windowEntity, j scanJudgemen
 		Observed:  j.fast,
 		Expected:  j.fastLimit,
 	}
-	who := fmt.Sprintf("%s in namespace %s", e.Workload, e.Namespace)
-	if e.Type == calicolog.TypeNetwork {
-		who = fmt.Sprintf("the network %s outside the cluster", e.Workload)
-	}
 	sources := we.sources
-	length := w.End.Sub(w.Start)
-	// The kind of scan is named only when there is one.
-	kind := func(k string) string {
-		if v.Anomalous() {
-			return k + " scan; "
-		}
-		return ""
-	}
 	if j.isSlow() {
 		v.Observed, v.Expected = j.slow, j.slowLimit
 		sources = d.slowSources(e)
-		v.Summary = fmt.Sprintf("%s reached %.0f distinct %s over the last %s, %.0f in this window, %.0f of them new (%salert at %.0f over %d windows%s)",
-			who, j.slow, d.noun, d.span(length), j.fast, j.fresh, kind("slow"), j.slowLimit, d.slowWindows, d.usualNote(j.learned, j.usualSlow))
-	} else {
-		v.Summary = fmt.Sprintf("%s reached %.0f distinct %s in %s (%salert at %.0f%s)",
-			who, j.fast, d.noun, length, kind("fast"), j.fastLimit, d.usualNote(j.learned, j.usualFast))
 	}
+	network := e.Type == calicolog.TypeNetwork && len(sources) > 0
+	t := d.scanSummary(e, w.End.Sub(w.Start), j, v.Anomalous())
+	if network {
+		t.str("; top sources: ")
+		describeSources(t, sources)
+	}
+	v.Summary = t.String()
+	// The entity's three filters share one array of values.
+	values := [...]string{we.key[0], we.key[1], we.key[2]}
 	filters := []source.Term{
-		{Field: "source_namespace", Values: []string{we.key[0]}},
-		{Field: "source_name_aggr", Values: []string{we.key[1]}},
-		{Field: "source_type", Values: []string{we.key[2]}},
+		{Field: "source_namespace", Values: values[0:1:1]},
+		{Field: "source_name_aggr", Values: values[1:2:2]},
+		{Field: "source_type", Values: values[2:3:3]},
 	}
-	if e.Type == calicolog.TypeNetwork && len(sources) > 0 {
-		v.Summary += "; top sources: " + describeSources(sources)
-		if sources[0].ip != nullIP {
-			filters = append(filters, source.Term{Field: "source_ip", Values: []string{sources[0].ip}})
-		}
+	if network && sources[0].ip != nullIP {
+		filters = append(filters, source.Term{Field: "source_ip", Values: []string{sources[0].ip}})
 	}
 	v.EvidenceQuery = []EvidenceQuery{{Log: string(calicolog.Flows), Filters: filters, Limit: 5}}
 	return v
+}
+
+// scanSummary writes into the detector's scratch text what the entity
+// reached against its limit, fast or slow, naming the kind of scan only
+// when the verdict is anomalous.
+func (d *distinctScan) scanSummary(e Entity, length time.Duration, j scanJudgement, anomalous bool) *text {
+	t := d.text.reset()
+	if e.Type == calicolog.TypeNetwork {
+		t.str("the network ").str(e.Workload).str(" outside the cluster")
+	} else {
+		t.str(e.Workload).str(" in namespace ").str(e.Namespace)
+	}
+	kind := func(k string) {
+		if anomalous {
+			t.str(k).str(" scan; ")
+		}
+	}
+	if j.isSlow() {
+		t.str(" reached ").fixed(j.slow, 0).str(" distinct ").str(d.noun).str(" over the last ").duration(d.span(length)).
+			str(", ").fixed(j.fast, 0).str(" in this window, ").fixed(j.fresh, 0).str(" of them new (")
+		kind("slow")
+		t.str("alert at ").fixed(j.slowLimit, 0).str(" over ").integer(d.slowWindows).str(" windows")
+		d.usualNote(t, j.learned, j.usualSlow)
+	} else {
+		t.str(" reached ").fixed(j.fast, 0).str(" distinct ").str(d.noun).str(" in ").duration(length).str(" (")
+		kind("fast")
+		t.str("alert at ").fixed(j.fastLimit, 0)
+		d.usualNote(t, j.learned, j.usualFast)
+	}
+	return t.str(")")
 }
 
 // slowSources adds up the outside addresses of e's windows in the span.
@@ -486,27 +506,25 @@ func (d *distinctScan) slowSources(e Entity) []sourceCount {
 	return topSourceCounts(out)
 }
 
-func describeSources(s []sourceCount) string {
-	var b []byte
+// describeSources writes "<ip> (<count>), ..." of the top sources.
+func describeSources(t *text, s []sourceCount) {
 	for i, c := range s {
 		if i > 0 {
-			b = append(b, ", "...)
+			t.str(", ")
 		}
 		ip := c.ip
 		if ip == nullIP {
 			ip = "aggregated addresses"
 		}
-		b = fmt.Appendf(b, "%s (%.0f)", ip, c.count)
+		t.str(ip).str(" (").fixed(c.count, 0).str(")")
 	}
-	return string(b)
 }
 
 // usualNote explains a limit raised by what the entity usually reaches.
-func (d *distinctScan) usualNote(learned bool, usual float64) string {
-	if !learned {
-		return ""
+func (d *distinctScan) usualNote(t *text, learned bool, usual float64) {
+	if learned {
+		t.str(", ").general(d.margin, -1).str("× the ").fixed(usual, 0).str(" it usually reaches")
 	}
-	return fmt.Sprintf(", %g× the %.0f it usually reaches", d.margin, usual)
 }
 
 const (
@@ -686,7 +704,7 @@ func (d *distinctScan) SaveModel(w io.Writer) error {
 		}
 		s.Recent = append(s.Recent, sr)
 	}
-	slices.SortFunc(s.Recent, func(a, b savedRing) int { return cmp.Compare(a.Entity.Key(), b.Entity.Key()) })
+	slices.SortFunc(s.Recent, func(a, b savedRing) int { return entityKeyCompare(a.Entity, b.Entity) })
 	body, err := json.Marshal(s)
 	if err != nil {
 		return fmt.Errorf("%s model: %w", d.name, err)

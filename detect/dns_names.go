@@ -1,8 +1,9 @@
 package detect
 
 import (
+	"cmp"
 	"math"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
@@ -51,13 +52,17 @@ type dnsClient struct {
 // name once; rows of the same client and name with different answer codes
 // are merged.
 func dnsClients(rows []source.Row) []*dnsClient {
-	byKey := map[string]*dnsClient{}
-	byName := map[string]*dnsQueried{}
+	type clientName struct {
+		client [2]string
+		fqdn   string
+	}
+	byKey := map[[2]string]*dnsClient{}
+	byName := map[clientName]*dnsQueried{}
 	for _, r := range rows {
 		if len(r.Key) != len(dnsNameKey) || len(r.Values) < 1 || r.Key[1] == "" {
 			continue
 		}
-		ck := r.Key[0] + "\x00" + r.Key[1]
+		ck := [2]string{r.Key[0], r.Key[1]}
 		c := byKey[ck]
 		if c == nil {
 			c = &dnsClient{key: []string{r.Key[0], r.Key[1]}}
@@ -68,10 +73,10 @@ func dnsClients(rows []source.Row) []*dnsClient {
 			c.invalid++
 			continue
 		}
-		q := byName[ck+"\x00"+n.FQDN]
+		q := byName[clientName{ck, n.FQDN}]
 		if q == nil {
 			q = &dnsQueried{name: n, raw: r.Key[2]}
-			byName[ck+"\x00"+n.FQDN] = q
+			byName[clientName{ck, n.FQDN}] = q
 			c.names = append(c.names, q)
 		}
 		count := r.Values[0]
@@ -91,11 +96,13 @@ func dnsClients(rows []source.Row) []*dnsClient {
 	}
 	out := make([]*dnsClient, 0, len(byKey))
 	for _, c := range byKey {
-		sort.Slice(c.names, func(i, j int) bool { return c.names[i].name.FQDN < c.names[j].name.FQDN })
+		slices.SortFunc(c.names, func(a, b *dnsQueried) int { return strings.Compare(a.name.FQDN, b.name.FQDN) })
 		out = append(out, c)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		return out[i].key[0]+"\x00"+out[i].key[1] < out[j].key[0]+"\x00"+out[j].key[1]
+	// In the order of namespace and name joined by a NUL; clients whose
+	// joined keys are equal (names holding NULs) by namespace.
+	slices.SortFunc(out, func(a, b *dnsClient) int {
+		return cmp.Or(joinedCompare(a.key, b.key, 0), strings.Compare(a.key[0], b.key[0]))
 	})
 	return out
 }

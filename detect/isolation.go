@@ -9,7 +9,6 @@ import (
 	"io"
 	"math"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
@@ -568,7 +567,7 @@ func (d *isolationDetector) SaveModel(w io.Writer) error {
 	for e := range d.recent {
 		ents = append(ents, e)
 	}
-	slices.SortFunc(ents, func(a, b Entity) int { return strings.Compare(a.Key(), b.Key()) })
+	slices.SortFunc(ents, entityKeyCompare)
 	_ = binary.Write(&rings, le, uint32(len(ents)))
 	for _, e := range ents {
 		for _, s := range []string{e.Cluster, e.Namespace, e.Workload, e.Type} {

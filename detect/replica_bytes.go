@@ -3,7 +3,7 @@ package detect
 import (
 	"fmt"
 	"io"
-	"sort"
+	"slices"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect/model"
@@ -40,6 +40,7 @@ type replicaBytes struct {
 	model      *model.Seasonal
 	keys       map[Entity]replicaKeys
 	peers      []float64 // scratch
+	text       text      // scratch for summaries
 }
 
 // replicaKeys are a replica set's model keys: its total and its busiest pod.
@@ -114,7 +115,7 @@ func (d *replicaBytes) group(rows [][]source.Row) []*replicaSet {
 		rs.total += r.Values[0]
 		rs.pods = append(rs.pods, podBytes{name: r.Key[3], bytes: r.Values[0]})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].entity.Key() < out[j].entity.Key() })
+	slices.SortFunc(out, func(a, b *replicaSet) int { return entityKeyCompare(a.entity, b.entity) })
 	return out
 }
 
@@ -193,8 +194,9 @@ func (d *replicaBytes) peerDeviation(rs *replicaSet, p podBytes) (z, median floa
 
 // Judge scores every replica set, then learns the normal ones.
 func (d *replicaBytes) Judge(w source.Window, rows [][]source.Row) []Verdict {
-	var out []Verdict
-	for _, rs := range d.group(rows) {
+	sets := d.group(rows)
+	out := make([]Verdict, 0, len(sets))
+	for _, rs := range sets {
 		z, expected, ok := d.model.Deviation(d.key(rs.entity).total, w.Start, rs.total)
 		observed, pod := rs.total, ""
 		if pz, pobs, pexp, p, pok := d.podDeviation(w, rs); pok && (!ok || pz > z) {
@@ -210,13 +212,7 @@ func (d *replicaBytes) Judge(w source.Window, rows [][]source.Row) []Verdict {
 			Observed: observed, Expected: expected,
 		}
 		e := rs.entity
-		if pod != "" {
-			v.Summary = fmt.Sprintf("pod %s of %s in namespace %s %s %.4g bytes where %.4g is usual for its replicas (%+.1f spreads, alert at %.1f)",
-				pod, e.Workload, e.Namespace, d.noun, observed, expected, z, d.zThreshold)
-		} else {
-			v.Summary = fmt.Sprintf("%s in namespace %s %s %.4g bytes where %.4g is usual at this hour (%+.1f spreads, alert at %.1f)",
-				e.Workload, e.Namespace, d.noun, observed, expected, z, d.zThreshold)
-		}
+		v.Summary = replicaSummary(&d.text, e, pod, d.noun, observed, expected, z, d.zThreshold)
 		if v.Anomalous() {
 			filters := []source.Term{
 				{Field: "reporter", Values: []string{d.reporter}},
@@ -233,6 +229,26 @@ func (d *replicaBytes) Judge(w source.Window, rows [][]source.Row) []Verdict {
 		out = append(out, v)
 	}
 	return out
+}
+
+// replicaSummary is "pod <pod> of <workload> in namespace <ns> <noun> <n>
+// bytes where <m> is usual for its replicas (<z> spreads, alert at <zAlert>)"
+// when the busiest pod decided, and "<workload> in namespace <ns> <noun> <n>
+// bytes where <m> is usual at this hour (...)" when the replica set's total
+// did.
+func replicaSummary(t *text, e Entity, pod, noun string, observed, expected, z, zAlert float64) string {
+	t.reset()
+	if pod != "" {
+		t.str("pod ").str(pod).str(" of ")
+	}
+	t.str(e.Workload).str(" in namespace ").str(e.Namespace).str(" ").str(noun).str(" ").general(observed, 4).
+		str(" bytes where ").general(expected, 4)
+	if pod != "" {
+		t.str(" is usual for its replicas (")
+	} else {
+		t.str(" is usual at this hour (")
+	}
+	return t.plusFixed(z, 1).str(" spreads, alert at ").fixed(zAlert, 1).str(")").String()
 }
 
 // SaveModel writes the replica sets' baselines and the rows learned.

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
 
 // summaryValues are the values summaries print: edge cases of fmt's float
@@ -90,6 +92,48 @@ func TestSummariesMatchTheirFormats(t *testing.T) {
 				fmt.Sprintf("%s in namespace %s: %s %.4g where %.4g is usual at this hour (%+.1f spreads, alert at %.1f)",
 					e.Workload, e.Namespace, "bytes_out", obs, exp, z, thr)
 		}},
+		{"replica set total", func(t *text, e Entity, f func() float64) (string, string) {
+			obs, exp, z, thr := f(), f(), f(), f()
+			return replicaSummary(t, e, "", "sent", obs, exp, z, thr),
+				fmt.Sprintf("%s in namespace %s %s %.4g bytes where %.4g is usual at this hour (%+.1f spreads, alert at %.1f)",
+					e.Workload, e.Namespace, "sent", obs, exp, z, thr)
+		}},
+		{"replica set's busiest pod", func(t *text, e Entity, f func() float64) (string, string) {
+			obs, exp, z, thr := f(), f(), f(), f()
+			return replicaSummary(t, e, "frontend-7d4f8b-x2x9z", "received", obs, exp, z, thr),
+				fmt.Sprintf("pod %s of %s in namespace %s %s %.4g bytes where %.4g is usual for its replicas (%+.1f spreads, alert at %.1f)",
+					"frontend-7d4f8b-x2x9z", e.Workload, e.Namespace, "received", obs, exp, z, thr)
+		}},
+		{"distinct count", func(t *text, e Entity, f func() float64) (string, string) {
+			d := &distinctScan{noun: "destination ports", slowWindows: 12, margin: f()}
+			j := scanJudgement{fast: f(), slow: f(), fresh: f(), fastLimit: f(), slowLimit: f(), fastScore: f(), slowScore: f(),
+				learned: f() > 0, usualFast: f(), usualSlow: f()}
+			anomalous := f() > 0
+			sources := []sourceCount{{ip: "192.0.2.7", count: f()}, {ip: nullIP, count: f()}}
+			got := d.scanSummary(e, 5*time.Minute, j, anomalous)
+			if e.Type == "net" {
+				got.str("; top sources: ")
+				describeSources(got, sources)
+			}
+			return got.String(), scanSummaryFmt(d, e, 5*time.Minute, j, anomalous, sources)
+		}},
+		{"dga", func(t *text, e Entity, f func() float64) (string, string) {
+			d := &dga{names: f()}
+			j := dgaJudgement{legitimate: int(f()) % 1000, weight: f(), nx: f(), answered: f()}
+			for k := range int(math.Abs(f())) % 5 {
+				j.suspicious = append(j.suspicious, &dgaDomain{registered: fmt.Sprintf("x%dq.example", k), score: f()})
+			}
+			w := testWindow
+			return d.summary(e, j, w), dgaSummaryFmt(d, e, j, w)
+		}},
+		{"dns tunnel", func(t *text, e Entity, f func() float64) (string, string) {
+			top := &tunnelDomain{registered: "example.com", encoded: int(f()) % 1000, chars: f(), names: int(f()) % 100, queries: f()}
+			half := f()
+			return tunnelSummary(t, e, top, 5*time.Minute, half),
+				fmt.Sprintf("%s in namespace %s sent %d unique encoded subdomains (%.0f characters) under %s "+
+					"in %s, of %d names and %.0f queries to it (%.0f characters score 0.5)",
+					e.Workload, e.Namespace, top.encoded, top.chars, top.registered, 5*time.Minute, top.names, top.queries, half)
+		}},
 		{"isolation", func(t *text, e Entity, f func() float64) (string, string) {
 			d := &isolationDetector{calicoScore: f(), spec: isolationSpec{what: "flows",
 				fields: []numericField{{name: "a"}, {name: "b"}, {name: "c"}}, ratios: [][2]int{{0, 2}, {1, 0}}}}
@@ -109,6 +153,7 @@ func TestSummariesMatchTheirFormats(t *testing.T) {
 		{Cluster: "c", Namespace: "shop", Workload: "frontend-7d4f8b-*", Type: "wep"},
 		{Cluster: "c", Namespace: "-", Workload: "pub", Type: "net"},
 		{Cluster: "c", Namespace: "ns %s", Workload: "wl %d 100%", Type: "wep"},
+		{Cluster: "c", Namespace: "-", Workload: "pvt", Type: "net"},
 	}
 	for _, c := range cases {
 		values := summaryValues()
@@ -158,4 +203,67 @@ func isolationSummaryFmt(d *isolationDetector, e Entity, feat, values, expected 
 	}
 	return fmt.Sprintf("%s in namespace %s: %s unlike usual at this hour: %s; isolation score %.3f (score_samples %.3f, alert at %.3f)",
 		e.Workload, e.Namespace, d.spec.what, strings.Join(parts, ", "), v.Score, -v.Score, d.calicoScore)
+}
+
+// scanSummaryFmt is the distinct count detectors' summary as fmt wrote it.
+func scanSummaryFmt(d *distinctScan, e Entity, length time.Duration, j scanJudgement, anomalous bool, sources []sourceCount) string {
+	who := fmt.Sprintf("%s in namespace %s", e.Workload, e.Namespace)
+	if e.Type == "net" {
+		who = fmt.Sprintf("the network %s outside the cluster", e.Workload)
+	}
+	kind := func(k string) string {
+		if anomalous {
+			return k + " scan; "
+		}
+		return ""
+	}
+	usualNote := func(learned bool, usual float64) string {
+		if !learned {
+			return ""
+		}
+		return fmt.Sprintf(", %g× the %.0f it usually reaches", d.margin, usual)
+	}
+	var s string
+	if j.isSlow() {
+		s = fmt.Sprintf("%s reached %.0f distinct %s over the last %s, %.0f in this window, %.0f of them new (%salert at %.0f over %d windows%s)",
+			who, j.slow, d.noun, d.span(length), j.fast, j.fresh, kind("slow"), j.slowLimit, d.slowWindows, usualNote(j.learned, j.usualSlow))
+	} else {
+		s = fmt.Sprintf("%s reached %.0f distinct %s in %s (%salert at %.0f%s)",
+			who, j.fast, d.noun, length, kind("fast"), j.fastLimit, usualNote(j.learned, j.usualFast))
+	}
+	if e.Type == "net" {
+		var b []byte
+		for i, c := range sources {
+			if i > 0 {
+				b = append(b, ", "...)
+			}
+			ip := c.ip
+			if ip == nullIP {
+				ip = "aggregated addresses"
+			}
+			b = fmt.Appendf(b, "%s (%.0f)", ip, c.count)
+		}
+		s += "; top sources: " + string(b)
+	}
+	return s
+}
+
+// dgaSummaryFmt is the dga detector's summary as fmt wrote it.
+func dgaSummaryFmt(d *dga, e Entity, j dgaJudgement, w source.Window) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s in namespace %s resolved %d registered domains that look machine-generated or do not exist",
+		e.Workload, e.Namespace, len(j.suspicious))
+	if len(j.suspicious) > 0 {
+		var ex []string
+		for _, dom := range j.suspicious[:min(len(j.suspicious), dgaExamples)] {
+			ex = append(ex, fmt.Sprintf("%s %.2f", dom.registered, dom.score))
+		}
+		fmt.Fprintf(&b, " (%s)", strings.Join(ex, ", "))
+	}
+	fmt.Fprintf(&b, " and %d legitimate ones in %s", j.legitimate, w.End.Sub(w.Start))
+	if j.answered > 0 {
+		fmt.Fprintf(&b, "; %.0f of %.0f answers NXDomain", j.nx, j.answered)
+	}
+	fmt.Fprintf(&b, " (weight %.1f against %.1f)", j.weight, d.bar(j))
+	return b.String()
 }
