@@ -2,7 +2,6 @@ package detect
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"math"
 	"sort"
@@ -68,6 +67,7 @@ type httpResponseCodes struct {
 	limiter   *eventsPerDay
 	forget    forgetter
 	ready     bool // some service has codesMinRequests requests learned
+	text      text // scratch for summaries
 }
 
 // codeHistory is one service's decayed request counts.
@@ -198,8 +198,9 @@ func codeScore(errors, requests, usual float64) float64 {
 // learns the services that are not anomalous.
 func (d *httpResponseCodes) Judge(w source.Window, rows [][]source.Row) []Verdict {
 	d.sweep(w)
-	var out []Verdict
-	for _, cw := range d.group(rows) {
+	windows := d.group(rows)
+	out := make([]Verdict, 0, len(windows))
+	for _, cw := range windows {
 		h := d.services[cw.entity]
 		if h == nil || h.Seen < codesMinRequests {
 			d.learn(w, cw)
@@ -218,8 +219,7 @@ func (d *httpResponseCodes) Judge(w source.Window, rows [][]source.Row) []Verdic
 			Score: score, Threshold: d.threshold,
 			Observed: errs / cw.requests, Expected: usual,
 		}
-		v.Summary = fmt.Sprintf("%s in namespace %s answered %.0f of %.0f HTTP requests with %s (%.1f%%) where %.2f%% is usual (score %.3f, alert at %.3g)",
-			e.Workload, e.Namespace, errs, cw.requests, class, 100*v.Observed, 100*usual, score, d.threshold)
+		v.Summary = codesSummary(&d.text, e, errs, cw.requests, class, v.Observed, usual, score, d.threshold)
 		if v.Anomalous() {
 			filters := l7DestEvidence(cw.key)
 			if len(codes) > 0 {
@@ -233,6 +233,16 @@ func (d *httpResponseCodes) Judge(w source.Window, rows [][]source.Row) []Verdic
 		out = append(out, v)
 	}
 	return out
+}
+
+// codesSummary is "<workload> in namespace <ns> answered <errors> of <n>
+// HTTP requests with <class> (<share>%) where <usual>% is usual (score <s>,
+// alert at <threshold>)".
+func codesSummary(t *text, e Entity, errs, requests float64, class string, share, usual, score, threshold float64) string {
+	return t.reset().str(e.Workload).str(" in namespace ").str(e.Namespace).str(" answered ").fixed(errs, 0).
+		str(" of ").fixed(requests, 0).str(" HTTP requests with ").str(class).str(" (").fixed(100*share, 1).
+		str("%) where ").fixed(100*usual, 2).str("% is usual (score ").fixed(score, 3).str(", alert at ").
+		general(threshold, 3).str(")").String()
 }
 
 // sweep forgets the services not seen for forgetAfter.

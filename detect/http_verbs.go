@@ -83,6 +83,7 @@ type httpVerbs struct {
 	limiter   *eventsPerDay
 	forget    forgetter
 	ready     bool // some service has verbsMinRequests requests learned
+	text      text // scratch for summaries
 }
 
 // methodHistory is one service's decayed requests per method category.
@@ -217,8 +218,9 @@ func (d *httpVerbs) Learn(w source.Window, rows [][]source.Row) {
 // limits its alerts, then learns the window.
 func (d *httpVerbs) Judge(w source.Window, rows [][]source.Row) []Verdict {
 	d.sweep(w)
-	var out []Verdict
-	for _, mw := range d.group(rows) {
+	windows := d.group(rows)
+	out := make([]Verdict, 0, len(windows))
+	for _, mw := range windows {
 		h := d.services[mw.entity]
 		if h == nil || h.Seen < verbsMinRequests {
 			d.learn(w, mw)
@@ -242,17 +244,7 @@ func (d *httpVerbs) Judge(w source.Window, rows [][]source.Row) []Verdict {
 			Score: 1 - p, Threshold: d.threshold,
 			Observed: mw.counts[rarest], Expected: p * total,
 		}
-		var rare []string
-		for c, n := range mw.counts {
-			if n > 0 && 1-h.probability(c) >= d.threshold {
-				rare = append(rare, fmt.Sprintf("%s×%.0f", truncateMethod(mw.logged[c]), n))
-			}
-		}
-		v.Summary = fmt.Sprintf("%s in namespace %s answered %.0f %s requests, a method making %.3f%% of its learned requests or windows at most (score %.4f, alert at %.3g)",
-			e.Workload, e.Namespace, v.Observed, truncateMethod(method), 100*p, v.Score, d.threshold)
-		if len(rare) > 1 {
-			v.Summary += "; rare methods this window: " + strings.Join(rare, ", ")
-		}
+		v.Summary = d.summary(e, mw, h, method, v.Observed, p, v.Score)
 		if v.Anomalous() {
 			var methods []string
 			for c, n := range mw.counts {
@@ -268,6 +260,37 @@ func (d *httpVerbs) Judge(w source.Window, rows [][]source.Row) []Verdict {
 		out = append(out, v)
 	}
 	return out
+}
+
+// summary is "<workload> in namespace <ns> answered <n> <method> requests,
+// a method making <p>% of its learned requests or windows at most (score
+// <s>, alert at <threshold>)", then the window's rare methods with their
+// requests when there are several.
+func (d *httpVerbs) summary(e Entity, mw *methodWindow, h *methodHistory, method string, observed, p, score float64) string {
+	t := d.text.reset().str(e.Workload).str(" in namespace ").str(e.Namespace).str(" answered ").fixed(observed, 0).
+		str(" ").str(truncateMethod(method)).str(" requests, a method making ").fixed(100*p, 3).
+		str("% of its learned requests or windows at most (score ").fixed(score, 4).str(", alert at ").
+		general(d.threshold, 3).str(")")
+	rare := 0
+	for c, n := range mw.counts {
+		if n > 0 && 1-h.probability(c) >= d.threshold {
+			rare++
+		}
+	}
+	if rare > 1 {
+		t.str("; rare methods this window: ")
+		k := 0
+		for c, n := range mw.counts {
+			if n > 0 && 1-h.probability(c) >= d.threshold {
+				if k > 0 {
+					t.str(", ")
+				}
+				t.str(truncateMethod(mw.logged[c])).str("×").fixed(n, 0)
+				k++
+			}
+		}
+	}
+	return t.String()
 }
 
 // truncateMethod shortens a logged method for a summary: it is text the

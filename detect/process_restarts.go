@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -80,6 +81,7 @@ type processRestarts struct {
 	procs       map[procKey]*procIDs
 	usual       map[Entity]*restartHistory
 	forget      forgetter
+	text        text // scratch for summaries
 }
 
 // procKey is one process name in one pod of a workload.
@@ -256,12 +258,9 @@ func (d *processRestarts) collect(w source.Window, rows [][]source.Row) (map[Ent
 	}
 	sort.Slice(entities, func(i, j int) bool { return entityLess(entities[i], entities[j]) })
 	for _, e := range entities {
-		ps := out[e]
-		sort.Slice(ps, func(i, j int) bool {
-			if ps[i].key.Pod != ps[j].key.Pod {
-				return ps[i].key.Pod < ps[j].key.Pod
-			}
-			return ps[i].key.Process < ps[j].key.Process
+		// A workload's pod and process pairs are unique: a total order.
+		slices.SortFunc(out[e], func(a, b *procWindow) int {
+			return cmp.Or(strings.Compare(a.key.Pod, b.key.Pod), strings.Compare(a.key.Process, b.key.Process))
 		})
 	}
 	d.prune(cut)
@@ -351,7 +350,7 @@ func (d *processRestarts) bound(e Entity) (usual, bound float64) {
 func (d *processRestarts) Judge(w source.Window, rows [][]source.Row) []Verdict {
 	by, entities := d.collect(w, rows)
 	d.windows++
-	var out []Verdict
+	out := make([]Verdict, 0, len(entities))
 	for _, e := range entities {
 		p, r := worstRestarts(by[e])
 		usual, bound := d.bound(e)
@@ -360,12 +359,7 @@ func (d *processRestarts) Judge(w source.Window, rows [][]source.Row) []Verdict 
 			Score: countScore(r, bound), Threshold: scoreThreshold,
 			Observed: r, Expected: usual,
 		}
-		if p == nil {
-			v.Summary = fmt.Sprintf("%s in namespace %s: no process restarted in this window", e.Workload, e.Namespace)
-		} else {
-			v.Summary = fmt.Sprintf("pod %s of %s in namespace %s: process %s restarted %.0f times in this window and %.0f times in the last %s (%d ids), where %.2f is usual (alert at %.1f)",
-				p.key.Pod, e.Workload, e.Namespace, p.key.Process, p.restarts, p.spanned, d.span, int(p.spanned)+1, usual, bound)
-		}
+		v.Summary = d.summary(e, p, usual, bound)
 		if v.Anomalous() {
 			for _, side := range []struct{ reporter, prefix string }{{"src", "source"}, {"dst", "dest"}} {
 				filters := []source.Term{
@@ -390,6 +384,19 @@ func (d *processRestarts) Judge(w source.Window, rows [][]source.Row) []Verdict 
 		out = append(out, v)
 	}
 	return out
+}
+
+// summary names the process that restarted most and how often, or says
+// none restarted.
+func (d *processRestarts) summary(e Entity, p *procWindow, usual, bound float64) string {
+	t := d.text.reset()
+	if p == nil {
+		return t.str(e.Workload).str(" in namespace ").str(e.Namespace).str(": no process restarted in this window").String()
+	}
+	return t.str("pod ").str(p.key.Pod).str(" of ").str(e.Workload).str(" in namespace ").str(e.Namespace).
+		str(": process ").str(p.key.Process).str(" restarted ").fixed(p.restarts, 0).str(" times in this window and ").
+		fixed(p.spanned, 0).str(" times in the last ").duration(d.span).str(" (").integer(int(p.spanned)+1).
+		str(" ids), where ").fixed(usual, 2).str(" is usual (alert at ").fixed(bound, 1).str(")").String()
 }
 
 type savedProc struct {

@@ -134,6 +134,44 @@ func TestSummariesMatchTheirFormats(t *testing.T) {
 					"in %s, of %d names and %.0f queries to it (%.0f characters score 0.5)",
 					e.Workload, e.Namespace, top.encoded, top.chars, top.registered, 5*time.Minute, top.names, top.queries, half)
 		}},
+		{"http requests", func(t *text, e Entity, f func() float64) (string, string) {
+			n, exp, z, thr := f(), f(), f(), f()
+			return requestsSummary(t, e, n, exp, z, thr),
+				fmt.Sprintf("%s in namespace %s answered %.0f HTTP requests where %.0f is usual at this hour (%+.1f spreads, alert at %.1f)",
+					e.Workload, e.Namespace, n, exp, z, thr)
+		}},
+		{"http response codes", func(t *text, e Entity, f func() float64) (string, string) {
+			errs, n, share, usual, score, thr := f(), f(), f(), f(), f(), f()
+			return codesSummary(t, e, errs, n, "5xx", share, usual, score, thr),
+				fmt.Sprintf("%s in namespace %s answered %.0f of %.0f HTTP requests with %s (%.1f%%) where %.2f%% is usual (score %.3f, alert at %.3g)",
+					e.Workload, e.Namespace, errs, n, "5xx", 100*share, 100*usual, score, thr)
+		}},
+		{"http verbs", func(t *text, e Entity, f func() float64) (string, string) {
+			d := &httpVerbs{threshold: math.Abs(f())}
+			mw := &methodWindow{entity: e}
+			h := &methodHistory{Windows: math.Abs(f())}
+			methods := []string{"GET", "", "PROPFIND-VERY-LONG-METHOD-NAME", "P\"O\nST", "DELETE"}
+			for c := range mw.counts {
+				if f() > 0 {
+					mw.counts[c] = math.Abs(f())
+					mw.logged[c] = methods[c%len(methods)]
+				}
+				h.Counts[c], h.Present[c] = math.Abs(f()), math.Abs(f())
+			}
+			observed, p, score := f(), f(), f()
+			return d.summary(e, mw, h, mw.logged[0], observed, p, score), verbsSummaryFmt(d, e, mw, h, mw.logged[0], observed, p, score)
+		}},
+		{"process restarts", func(t *text, e Entity, f func() float64) (string, string) {
+			d := &processRestarts{span: time.Hour}
+			usual, bound := f(), f()
+			if f() > 0 {
+				return d.summary(e, nil, usual, bound), fmt.Sprintf("%s in namespace %s: no process restarted in this window", e.Workload, e.Namespace)
+			}
+			p := &procWindow{key: procKey{Pod: "frontend-7d4f8b-x2x9z", Process: "/usr/bin/app"}, restarts: f(), spanned: float64(int(f()) % 1000)}
+			return d.summary(e, p, usual, bound),
+				fmt.Sprintf("pod %s of %s in namespace %s: process %s restarted %.0f times in this window and %.0f times in the last %s (%d ids), where %.2f is usual (alert at %.1f)",
+					p.key.Pod, e.Workload, e.Namespace, p.key.Process, p.restarts, p.spanned, d.span, int(p.spanned)+1, usual, bound)
+		}},
 		{"isolation", func(t *text, e Entity, f func() float64) (string, string) {
 			d := &isolationDetector{calicoScore: f(), spec: isolationSpec{what: "flows",
 				fields: []numericField{{name: "a"}, {name: "b"}, {name: "c"}}, ratios: [][2]int{{0, 2}, {1, 0}}}}
@@ -266,4 +304,20 @@ func dgaSummaryFmt(d *dga, e Entity, j dgaJudgement, w source.Window) string {
 	}
 	fmt.Fprintf(&b, " (weight %.1f against %.1f)", j.weight, d.bar(j))
 	return b.String()
+}
+
+// verbsSummaryFmt is the http_verbs detector's summary as fmt wrote it.
+func verbsSummaryFmt(d *httpVerbs, e Entity, mw *methodWindow, h *methodHistory, method string, observed, p, score float64) string {
+	var rare []string
+	for c, n := range mw.counts {
+		if n > 0 && 1-h.probability(c) >= d.threshold {
+			rare = append(rare, fmt.Sprintf("%s×%.0f", truncateMethod(mw.logged[c]), n))
+		}
+	}
+	s := fmt.Sprintf("%s in namespace %s answered %.0f %s requests, a method making %.3f%% of its learned requests or windows at most (score %.4f, alert at %.3g)",
+		e.Workload, e.Namespace, observed, truncateMethod(method), 100*p, score, d.threshold)
+	if len(rare) > 1 {
+		s += "; rare methods this window: " + strings.Join(rare, ", ")
+	}
+	return s
 }
