@@ -94,7 +94,8 @@ type distinctScan struct {
 	trainWindows int     // windows learned before the detector judges
 	learned      int     // windows learned or judged so far
 	usualScratch []float64
-	text         text // scratch for summaries
+	text         text                               // scratch for summaries
+	window       windowGroups[Entity, windowEntity] // scratch of collect
 }
 
 // scanRing is one entity's last slowWindows windows.
@@ -218,23 +219,23 @@ type windowEntity struct {
 	sources []sourceCount
 }
 
-// collect groups the window's rows by entity, in entity order.
+// collect groups the window's rows by entity, in entity order; the groups
+// are the detector's scratch, valid until the next call.
 func (d *distinctScan) collect(rows [][]source.Row) []*windowEntity {
 	if len(rows) == 0 {
 		return nil
 	}
-	byEntity := map[Entity]*windowEntity{}
-	var out []*windowEntity
+	d.window.reset()
 	for _, r := range rows[0] {
 		if len(r.Key) != len(flowSourceKey)+1 || r.Key[1] == "" {
 			continue
 		}
 		e := Entity{Cluster: d.cluster, Namespace: r.Key[0], Workload: r.Key[1], Type: r.Key[2]}
-		we := byEntity[e]
-		if we == nil {
-			we = &windowEntity{entity: e, key: r.Key[:3]}
-			byEntity[e] = we
-			out = append(out, we)
+		we, fresh := d.window.get(e)
+		if fresh {
+			// Not the hashes' nor the sources' capacity: the ring of
+			// recent windows keeps them.
+			*we = windowEntity{entity: e, key: r.Key[:3]}
 		}
 		we.hashes = append(we.hashes, model.HashValue(r.Key[3]))
 	}
@@ -244,18 +245,18 @@ func (d *distinctScan) collect(rows [][]source.Row) []*windowEntity {
 				continue
 			}
 			e := Entity{Cluster: d.cluster, Namespace: r.Key[0], Workload: r.Key[1], Type: r.Key[2]}
-			if we := byEntity[e]; we != nil {
+			if we, ok := d.window.find(e); ok {
 				we.sources = append(we.sources, sourceCount{ip: r.Key[3], count: r.Values[0]})
 			}
 		}
 	}
-	for _, we := range out {
-		we.sources = topSourceCounts(we.sources)
-	}
-	slices.SortFunc(out, func(a, b *windowEntity) int {
+	out := d.window.sorted(func(a, b *windowEntity) int {
 		x, y := a.entity, b.entity
 		return cmp.Or(cmp.Compare(x.Namespace, y.Namespace), cmp.Compare(x.Workload, y.Workload), cmp.Compare(x.Type, y.Type))
 	})
+	for _, we := range out {
+		we.sources = topSourceCounts(we.sources)
+	}
 	return out
 }
 

@@ -1,6 +1,9 @@
 package detect
 
-import "strings"
+import (
+	"cmp"
+	"strings"
+)
 
 // entityLess orders entities by cluster, namespace, workload and type
 // without building their keys, for the stable order of verdicts and saved
@@ -16,6 +19,12 @@ func entityLess(a, b Entity) bool {
 		return c < 0
 	}
 	return a.Type < b.Type
+}
+
+// entityCompare is entityLess as a three-way comparison.
+func entityCompare(a, b Entity) int {
+	return cmp.Or(strings.Compare(a.Cluster, b.Cluster), strings.Compare(a.Namespace, b.Namespace),
+		strings.Compare(a.Workload, b.Workload), strings.Compare(a.Type, b.Type))
 }
 
 // entityKeyCompare orders entities as strings.Compare of their Keys does,

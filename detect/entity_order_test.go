@@ -59,3 +59,29 @@ func TestJoinedCompareOrdersAsJoinedStrings(t *testing.T) {
 		}
 	}
 }
+
+// TestEntityCompareAgreesWithEntityLess checks the three-way comparison
+// orders as entityLess does.
+func TestEntityCompareAgreesWithEntityLess(t *testing.T) {
+	parts := []string{"", "a", "a-b", "a/b", "b", "wl-1-*"}
+	var es []Entity
+	for _, c := range parts[:2] {
+		for _, n := range parts {
+			for _, w := range parts {
+				for _, ty := range parts[:3] {
+					es = append(es, Entity{Cluster: c, Namespace: n, Workload: w, Type: ty})
+				}
+			}
+		}
+	}
+	for _, a := range es {
+		for _, b := range es {
+			if got, want := entityCompare(a, b) < 0, entityLess(a, b); got != want {
+				t.Fatalf("entityCompare(%+v, %+v) < 0 is %v, entityLess %v", a, b, got, want)
+			}
+			if (entityCompare(a, b) == 0) != (a == b) {
+				t.Fatalf("entityCompare(%+v, %+v) = 0 for different entities or not 0 for the same", a, b)
+			}
+		}
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"math"
-	"sort"
 	"strings"
 	"time"
 
@@ -66,8 +65,9 @@ type httpResponseCodes struct {
 	services  serviceHistories[codeHistory]
 	limiter   *eventsPerDay
 	forget    forgetter
-	ready     bool // some service has codesMinRequests requests learned
-	text      text // scratch for summaries
+	ready     bool                             // some service has codesMinRequests requests learned
+	text      text                             // scratch for summaries
+	windows   windowGroups[Entity, codeWindow] // scratch of group
 }
 
 // codeHistory is one service's decayed request counts.
@@ -117,8 +117,7 @@ func (d *httpResponseCodes) group(rows [][]source.Row) []*codeWindow {
 	if len(rows) == 0 {
 		return nil
 	}
-	by := map[Entity]*codeWindow{}
-	var out []*codeWindow
+	d.windows.reset()
 	for _, r := range rows[0] {
 		if len(r.Key) != 4 || len(r.Values) != 1 || !(r.Values[0] > 0) {
 			continue
@@ -127,11 +126,10 @@ func (d *httpResponseCodes) group(rows [][]source.Row) []*codeWindow {
 		if c := strings.TrimSpace(r.Key[3]); !ok || c == "" || c == calicolog.Aggregated {
 			continue // not an HTTP response (an L7 log of type tcp has no code)
 		}
-		cw := by[e]
-		if cw == nil {
-			cw = &codeWindow{entity: e, key: r.Key[:3]}
-			by[e] = cw
-			out = append(out, cw)
+		cw, fresh := d.windows.get(e)
+		if fresh {
+			// Not the codes' capacity: evidence queries keep them.
+			*cw = codeWindow{entity: e, key: r.Key[:3]}
 		}
 		n := r.Values[0]
 		cw.requests += n
@@ -144,8 +142,7 @@ func (d *httpResponseCodes) group(rows [][]source.Row) []*codeWindow {
 			cw.codes5 = append(cw.codes5, code)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return entityLess(out[i].entity, out[j].entity) })
-	return out
+	return d.windows.sorted(func(a, b *codeWindow) int { return entityCompare(a.entity, b.entity) })
 }
 
 func (h *codeHistory) decay(at time.Time) {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"sort"
 	"strings"
 	"time"
 
@@ -82,8 +81,9 @@ type httpVerbs struct {
 	services  serviceHistories[methodHistory]
 	limiter   *eventsPerDay
 	forget    forgetter
-	ready     bool // some service has verbsMinRequests requests learned
-	text      text // scratch for summaries
+	ready     bool                               // some service has verbsMinRequests requests learned
+	text      text                               // scratch for summaries
+	windows   windowGroups[Entity, methodWindow] // scratch of group
 }
 
 // methodHistory is one service's decayed requests per method category.
@@ -133,8 +133,7 @@ func (d *httpVerbs) group(rows [][]source.Row) []*methodWindow {
 	if len(rows) == 0 {
 		return nil
 	}
-	by := map[Entity]*methodWindow{}
-	var out []*methodWindow
+	d.windows.reset()
 	for _, r := range rows[0] {
 		if len(r.Key) != 4 || len(r.Values) != 1 || !(r.Values[0] > 0) {
 			continue
@@ -143,11 +142,9 @@ func (d *httpVerbs) group(rows [][]source.Row) []*methodWindow {
 		if m := strings.TrimSpace(r.Key[3]); !ok || m == "" || m == calicolog.Aggregated {
 			continue // not an HTTP request (an L7 log of type tcp has no method)
 		}
-		mw := by[e]
-		if mw == nil {
-			mw = &methodWindow{entity: e, key: r.Key[:3]}
-			by[e] = mw
-			out = append(out, mw)
+		mw, fresh := d.windows.get(e)
+		if fresh {
+			*mw = methodWindow{entity: e, key: r.Key[:3]}
 		}
 		c := methodCategory(r.Key[3])
 		mw.counts[c] += r.Values[0]
@@ -155,8 +152,7 @@ func (d *httpVerbs) group(rows [][]source.Row) []*methodWindow {
 			mw.logged[c] = r.Key[3]
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return entityLess(out[i].entity, out[j].entity) })
-	return out
+	return d.windows.sorted(func(a, b *methodWindow) int { return entityCompare(a.entity, b.entity) })
 }
 
 func (h *methodHistory) decay(at time.Time) {

@@ -3,7 +3,6 @@ package detect
 import (
 	"fmt"
 	"io"
-	"slices"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect/model"
@@ -39,8 +38,9 @@ type replicaBytes struct {
 	rows       int
 	model      *model.Seasonal
 	keys       map[Entity]replicaKeys
-	peers      []float64 // scratch
-	text       text      // scratch for summaries
+	peers      []float64                        // scratch
+	text       text                             // scratch for summaries
+	sets       windowGroups[Entity, replicaSet] // scratch of group
 }
 
 // replicaKeys are a replica set's model keys: its total and its busiest pod.
@@ -94,29 +94,27 @@ type podBytes struct {
 	bytes float64
 }
 
-// group collects the window's rows by replica set, in a stable order.
+// group collects the window's rows by replica set, in a stable order. The
+// sets are the detector's scratch: valid until the next call.
 func (d *replicaBytes) group(rows [][]source.Row) []*replicaSet {
 	if len(rows) == 0 {
 		return nil
 	}
-	byEntity := map[Entity]*replicaSet{}
-	var out []*replicaSet
+	d.sets.reset()
 	for _, r := range rows[0] {
 		if len(r.Key) != 4 || len(r.Values) != 1 || r.Key[1] == "" || r.Key[2] != calicolog.TypeWorkload {
 			continue
 		}
 		e := Entity{Cluster: d.cluster, Namespace: r.Key[0], Workload: r.Key[1], Type: r.Key[2]}
-		rs := byEntity[e]
-		if rs == nil {
-			rs = &replicaSet{entity: e, key: r.Key[:3]}
-			byEntity[e] = rs
-			out = append(out, rs)
+		rs, fresh := d.sets.get(e)
+		if fresh {
+			// The pods are read within the window only: their capacity is reused.
+			*rs = replicaSet{entity: e, key: r.Key[:3], pods: rs.pods[:0]}
 		}
 		rs.total += r.Values[0]
 		rs.pods = append(rs.pods, podBytes{name: r.Key[3], bytes: r.Values[0]})
 	}
-	slices.SortFunc(out, func(a, b *replicaSet) int { return entityKeyCompare(a.entity, b.entity) })
-	return out
+	return d.sets.sorted(func(a, b *replicaSet) int { return entityKeyCompare(a.entity, b.entity) })
 }
 
 func (d *replicaBytes) key(e Entity) replicaKeys {
