@@ -57,7 +57,8 @@ type dga struct {
 	model     *dnsname.Model
 	// learned holds the names already learned, each learned once.
 	learned map[string]bool
-	text    text // scratch for summaries
+	text    text      // scratch for summaries
+	window  dnsWindow // scratch of dnsClients
 }
 
 func newDGA(o Options) (Detector, error) {
@@ -160,7 +161,7 @@ func (d *dga) Judge(w source.Window, rows [][]source.Row) []Verdict {
 	if len(rows) == 0 {
 		return nil
 	}
-	clients := dnsClients(rows[0])
+	clients := dnsClients(&d.window, rows[0])
 	out := make([]Verdict, 0, len(clients))
 	var learn []*dnsClient
 	for _, c := range clients {
@@ -233,7 +234,7 @@ func (d *dga) Learn(w source.Window, rows [][]source.Row) {
 	if len(rows) == 0 {
 		return
 	}
-	for _, c := range dnsClients(rows[0]) {
+	for _, c := range dnsClients(&d.window, rows[0]) {
 		j := d.judgeClient(c)
 		if j.weight/(j.weight+d.bar(j)) < d.threshold {
 			d.learn(c)

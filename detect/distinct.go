@@ -101,6 +101,7 @@ type distinctScan struct {
 // scanRing is one entity's last slowWindows windows.
 type scanRing struct {
 	slots []scanSlot // oldest first, at most slowWindows
+	hk    string     // the entity's historyKey, once built
 }
 
 // scanSlot is what one entity reached in one window.
@@ -365,7 +366,10 @@ func (d *distinctScan) observe(w source.Window, we *windowEntity) scanJudgement 
 	sketch := model.NewDistinctSketch(sketchSize, we.hashes)
 	j := scanJudgement{fast: fast, fastLimit: d.threshold, slowLimit: d.slowLimit}
 	j.slow, j.fresh = d.slowCounts(r, sketch)
-	hk := historyKey(we.entity)
+	if r.hk == "" {
+		r.hk = historyKey(we.entity)
+	}
+	hk := r.hk
 	h := d.history[hk]
 	if h != nil && h.Seen >= d.minHistory {
 		j.usualFast, j.usualSlow = h.usual(&d.usualScratch)
@@ -444,18 +448,30 @@ func (d *distinctScan) verdict(w source.Window, we *windowEntity, j scanJudgemen
 		describeSources(t, sources)
 	}
 	v.Summary = t.String()
-	// The entity's three filters share one array of values.
-	values := [...]string{we.key[0], we.key[1], we.key[2]}
-	filters := []source.Term{
-		{Field: "source_namespace", Values: values[0:1:1]},
-		{Field: "source_name_aggr", Values: values[1:2:2]},
-		{Field: "source_type", Values: values[2:3:3]},
-	}
-	if network && sources[0].ip != nullIP {
-		filters = append(filters, source.Term{Field: "source_ip", Values: []string{sources[0].ip}})
-	}
-	v.EvidenceQuery = []EvidenceQuery{{Log: string(calicolog.Flows), Filters: filters, Limit: 5}}
+	v.EvidenceQuery = scanEvidence(we.key, network, sources)
 	return v
+}
+
+// scanEvidence selects the entity's flows and, for an outside network, its
+// top source address when known; in one allocation, as every verdict has
+// one.
+func scanEvidence(key []string, network bool, sources []sourceCount) []EvidenceQuery {
+	b := &struct {
+		query  [1]EvidenceQuery
+		terms  [4]source.Term
+		values [4]string
+	}{values: [4]string{key[0], key[1], key[2]}}
+	b.terms[0] = source.Term{Field: "source_namespace", Values: b.values[0:1:1]}
+	b.terms[1] = source.Term{Field: "source_name_aggr", Values: b.values[1:2:2]}
+	b.terms[2] = source.Term{Field: "source_type", Values: b.values[2:3:3]}
+	n := 3
+	if network && sources[0].ip != nullIP {
+		b.values[3] = sources[0].ip
+		b.terms[3] = source.Term{Field: "source_ip", Values: b.values[3:4:4]}
+		n = 4
+	}
+	b.query[0] = EvidenceQuery{Log: string(calicolog.Flows), Filters: b.terms[:n:n], Limit: 5}
+	return b.query[:]
 }
 
 // scanSummary writes into the detector's scratch text what the entity

@@ -47,7 +47,8 @@ type dnsTunnel struct {
 	threshold float64
 	chars     float64
 	model     *dnsname.Model
-	text      text // scratch for summaries
+	text      text      // scratch for summaries
+	window    dnsWindow // scratch of dnsClients
 }
 
 func newDNSTunnel(o Options) (Detector, error) {
@@ -116,7 +117,7 @@ func (d *dnsTunnel) Judge(w source.Window, rows [][]source.Row) []Verdict {
 	if len(rows) == 0 {
 		return nil
 	}
-	clients := dnsClients(rows[0])
+	clients := dnsClients(&d.window, rows[0])
 	out := make([]Verdict, 0, len(clients))
 	for _, c := range clients {
 		byDomain := map[string]*tunnelDomain{}

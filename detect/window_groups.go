@@ -25,10 +25,17 @@ func (g *windowGroups[K, T]) reset() {
 
 // get returns the group of k, and whether it is new in this window. A new
 // group holds what an earlier window's group left in its place: the caller
-// sets every field, reusing slices' capacity where nothing kept them.
+// sets every field, reusing slices' capacity where nothing kept them. The
+// pointer is valid until the next get (the groups may move as they grow).
 func (g *windowGroups[K, T]) get(k K) (*T, bool) {
+	i, fresh := g.at(k)
+	return &g.items[i], fresh
+}
+
+// at is get's index of the group among the window's, in order of arrival.
+func (g *windowGroups[K, T]) at(k K) (int, bool) {
 	if i, ok := g.index[k]; ok {
-		return &g.items[i], false
+		return i, false
 	}
 	i := len(g.items)
 	g.index[k] = i
@@ -38,7 +45,7 @@ func (g *windowGroups[K, T]) get(k K) (*T, bool) {
 		var zero T
 		g.items = append(g.items, zero)
 	}
-	return &g.items[i], true
+	return i, true
 }
 
 // find returns the group of k when the window has one.
