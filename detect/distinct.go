@@ -96,6 +96,14 @@ type distinctScan struct {
 	usualScratch []float64
 	text         text                               // scratch for summaries
 	window       windowGroups[Entity, windowEntity] // scratch of collect
+	valueHashes  []entityHash                       // scratch of collect
+}
+
+// entityHash is a value one entity of the window reached, by the entity's
+// index among the window's groups.
+type entityHash struct {
+	group int
+	hash  uint64
 }
 
 // scanRing is one entity's last slowWindows windows.
@@ -216,6 +224,7 @@ func (d *distinctScan) Queries() []source.Query {
 type windowEntity struct {
 	entity  Entity
 	key     []string
+	count   int // rows of values
 	hashes  []uint64
 	sources []sourceCount
 }
@@ -227,18 +236,34 @@ func (d *distinctScan) collect(rows [][]source.Row) []*windowEntity {
 		return nil
 	}
 	d.window.reset()
+	hashes := d.valueHashes[:0]
 	for _, r := range rows[0] {
 		if len(r.Key) != len(flowSourceKey)+1 || r.Key[1] == "" {
 			continue
 		}
 		e := Entity{Cluster: d.cluster, Namespace: r.Key[0], Workload: r.Key[1], Type: r.Key[2]}
-		we, fresh := d.window.get(e)
+		i, fresh := d.window.at(e)
 		if fresh {
 			// Not the hashes' nor the sources' capacity: the ring of
 			// recent windows keeps them.
-			*we = windowEntity{entity: e, key: r.Key[:3]}
+			d.window.items[i] = windowEntity{entity: e, key: r.Key[:3]}
 		}
-		we.hashes = append(we.hashes, model.HashValue(r.Key[3]))
+		hashes = append(hashes, entityHash{group: i, hash: model.HashValue(r.Key[3])})
+		d.window.items[i].count++
+	}
+	d.valueHashes = hashes
+	// Every entity's hashes in one array the sketches keep, each its own
+	// part of it, in the order of the rows.
+	all := make([]uint64, len(hashes))
+	off := 0
+	for i := range d.window.items {
+		we := &d.window.items[i]
+		we.hashes = all[off:off:min(off+we.count, len(all))]
+		off += we.count
+	}
+	for _, h := range hashes {
+		we := &d.window.items[h.group]
+		we.hashes = append(we.hashes, h.hash)
 	}
 	if len(rows) > 1 {
 		for _, r := range rows[1] {
