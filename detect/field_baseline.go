@@ -134,13 +134,14 @@ func (d *fieldBaselines) Learn(w source.Window, rows [][]source.Row) {
 	}
 	for _, r := range rows[0] {
 		if e, ok := d.entity(d.cluster, r.Key); ok && len(r.Values) == len(d.metrics) {
-			d.learnRow(w, e, r)
+			d.learnRow(w, d.keys.fields(e, d.metrics), r)
 		}
 	}
 }
 
-func (d *fieldBaselines) learnRow(w source.Window, e Entity, r source.Row) {
-	keys := d.keys.fields(e, d.metrics)
+// learnRow adds a row's fields to the baselines of keys, the entity's
+// model keys (keyCache.fields).
+func (d *fieldBaselines) learnRow(w source.Window, keys []string, r source.Row) {
 	for i, v := range r.Values {
 		d.model.Observe(keys[i], w.Start, v)
 	}
@@ -172,7 +173,7 @@ func (d *fieldBaselines) Judge(w source.Window, rows [][]source.Row) []Verdict {
 			}
 		}
 		if !judged {
-			d.learnRow(w, e, r)
+			d.learnRow(w, keys, r)
 			continue
 		}
 		v := Verdict{
@@ -188,7 +189,7 @@ func (d *fieldBaselines) Judge(w source.Window, rows [][]source.Row) []Verdict {
 		if v.Anomalous() {
 			v.EvidenceQuery = []EvidenceQuery{{Log: string(d.log), Filters: d.evidence(r.Key), Limit: 5}}
 		} else {
-			d.learnRow(w, e, r)
+			d.learnRow(w, keys, r)
 		}
 		out = append(out, v)
 	}

@@ -84,6 +84,7 @@ func (d *replicaBytes) Queries() []source.Query {
 // replicaSet is one replica set's pods in a window.
 type replicaSet struct {
 	entity Entity
+	keys   replicaKeys // its model keys
 	key    []string
 	total  float64
 	pods   []podBytes
@@ -109,7 +110,7 @@ func (d *replicaBytes) group(rows [][]source.Row) []*replicaSet {
 		rs, fresh := d.sets.get(e)
 		if fresh {
 			// The pods are read within the window only: their capacity is reused.
-			*rs = replicaSet{entity: e, key: r.Key[:3], pods: rs.pods[:0]}
+			*rs = replicaSet{entity: e, keys: d.key(e), key: r.Key[:3], pods: rs.pods[:0]}
 		}
 		rs.total += r.Values[0]
 		rs.pods = append(rs.pods, podBytes{name: r.Key[3], bytes: r.Values[0]})
@@ -139,7 +140,7 @@ func (rs *replicaSet) busiest() podBytes {
 }
 
 func (d *replicaBytes) learn(w source.Window, rs *replicaSet) {
-	k := d.key(rs.entity)
+	k := rs.keys
 	d.model.Observe(k.total, w.Start, rs.total)
 	d.model.Observe(k.busiest, w.Start, rs.busiest().bytes)
 	d.rows += len(rs.pods)
@@ -160,7 +161,7 @@ func (d *replicaBytes) podDeviation(w source.Window, rs *replicaSet) (z, observe
 	if b.name == "" || b.name == calicolog.Aggregated {
 		return 0, 0, 0, "", false
 	}
-	z, expected, ok = d.model.Deviation(d.key(rs.entity).busiest, w.Start, b.bytes)
+	z, expected, ok = d.model.Deviation(rs.keys.busiest, w.Start, b.bytes)
 	if !ok {
 		return 0, 0, 0, "", false
 	}
@@ -195,7 +196,7 @@ func (d *replicaBytes) Judge(w source.Window, rows [][]source.Row) []Verdict {
 	sets := d.group(rows)
 	out := make([]Verdict, 0, len(sets))
 	for _, rs := range sets {
-		z, expected, ok := d.model.Deviation(d.key(rs.entity).total, w.Start, rs.total)
+		z, expected, ok := d.model.Deviation(rs.keys.total, w.Start, rs.total)
 		observed, pod := rs.total, ""
 		if pz, pobs, pexp, p, pok := d.podDeviation(w, rs); pok && (!ok || pz > z) {
 			z, observed, expected, pod, ok = pz, pobs, pexp, p, true
