@@ -127,7 +127,7 @@ func SortVerdicts(vs []Verdict) {
 		if vs[i].Score != vs[j].Score {
 			return vs[i].Score > vs[j].Score
 		}
-		return vs[i].Entity.Key() < vs[j].Entity.Key()
+		return entityKeyCompare(vs[i].Entity, vs[j].Entity) < 0
 	})
 }
 

@@ -1,8 +1,10 @@
 package detect
 
 import (
+	"cmp"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 
@@ -55,6 +57,8 @@ type dga struct {
 	model     *dnsname.Model
 	// learned holds the names already learned, each learned once.
 	learned map[string]bool
+	text    text      // scratch for summaries
+	window  dnsWindow // scratch of dnsClients
 }
 
 func newDGA(o Options) (Detector, error) {
@@ -141,11 +145,9 @@ func (d *dga) judgeClient(c *dnsClient) dgaJudgement {
 			j.legitimate++
 		}
 	}
-	sort.Slice(j.suspicious, func(a, b int) bool {
-		if j.suspicious[a].weight != j.suspicious[b].weight {
-			return j.suspicious[a].weight > j.suspicious[b].weight
-		}
-		return j.suspicious[a].registered < j.suspicious[b].registered
+	// Registered domains are unique, so the order is total.
+	slices.SortFunc(j.suspicious, func(a, b *dgaDomain) int {
+		return cmp.Or(cmp.Compare(b.weight, a.weight), strings.Compare(a.registered, b.registered))
 	})
 	return j
 }
@@ -159,7 +161,7 @@ func (d *dga) Judge(w source.Window, rows [][]source.Row) []Verdict {
 	if len(rows) == 0 {
 		return nil
 	}
-	clients := dnsClients(rows[0])
+	clients := dnsClients(&d.window, rows[0])
 	out := make([]Verdict, 0, len(clients))
 	var learn []*dnsClient
 	for _, c := range clients {
@@ -192,22 +194,23 @@ func (d *dga) Judge(w source.Window, rows [][]source.Row) []Verdict {
 }
 
 func (d *dga) summary(e Entity, j dgaJudgement, w source.Window) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s in namespace %s resolved %d registered domains that look machine-generated or do not exist",
-		e.Workload, e.Namespace, len(j.suspicious))
+	t := d.text.reset().str(e.Workload).str(" in namespace ").str(e.Namespace).str(" resolved ").integer(len(j.suspicious)).
+		str(" registered domains that look machine-generated or do not exist")
 	if len(j.suspicious) > 0 {
-		var ex []string
-		for _, dom := range j.suspicious[:min(len(j.suspicious), dgaExamples)] {
-			ex = append(ex, fmt.Sprintf("%s %.2f", dom.registered, dom.score))
+		t.str(" (")
+		for i, dom := range j.suspicious[:min(len(j.suspicious), dgaExamples)] {
+			if i > 0 {
+				t.str(", ")
+			}
+			t.str(dom.registered).str(" ").fixed(dom.score, 2)
 		}
-		fmt.Fprintf(&b, " (%s)", strings.Join(ex, ", "))
+		t.str(")")
 	}
-	fmt.Fprintf(&b, " and %d legitimate ones in %s", j.legitimate, w.End.Sub(w.Start))
+	t.str(" and ").integer(j.legitimate).str(" legitimate ones in ").duration(w.End.Sub(w.Start))
 	if j.answered > 0 {
-		fmt.Fprintf(&b, "; %.0f of %.0f answers NXDomain", j.nx, j.answered)
+		t.str("; ").fixed(j.nx, 0).str(" of ").fixed(j.answered, 0).str(" answers NXDomain")
 	}
-	fmt.Fprintf(&b, " (weight %.1f against %.1f)", j.weight, d.bar(j))
-	return b.String()
+	return t.str(" (weight ").fixed(j.weight, 1).str(" against ").fixed(d.bar(j), 1).str(")").String()
 }
 
 // learn teaches the model the names a client that is not anomalous
@@ -231,7 +234,7 @@ func (d *dga) Learn(w source.Window, rows [][]source.Row) {
 	if len(rows) == 0 {
 		return
 	}
-	for _, c := range dnsClients(rows[0]) {
+	for _, c := range dnsClients(&d.window, rows[0]) {
 		j := d.judgeClient(c)
 		if j.weight/(j.weight+d.bar(j)) < d.threshold {
 			d.learn(c)

@@ -94,11 +94,22 @@ type distinctScan struct {
 	trainWindows int     // windows learned before the detector judges
 	learned      int     // windows learned or judged so far
 	usualScratch []float64
+	text         text                               // scratch for summaries
+	window       windowGroups[Entity, windowEntity] // scratch of collect
+	valueHashes  []entityHash                       // scratch of collect
+}
+
+// entityHash is a value one entity of the window reached, by the entity's
+// index among the window's groups.
+type entityHash struct {
+	group int
+	hash  uint64
 }
 
 // scanRing is one entity's last slowWindows windows.
 type scanRing struct {
 	slots []scanSlot // oldest first, at most slowWindows
+	hk    string     // the entity's historyKey, once built
 }
 
 // scanSlot is what one entity reached in one window.
@@ -213,29 +224,46 @@ func (d *distinctScan) Queries() []source.Query {
 type windowEntity struct {
 	entity  Entity
 	key     []string
+	count   int // rows of values
 	hashes  []uint64
 	sources []sourceCount
 }
 
-// collect groups the window's rows by entity, in entity order.
+// collect groups the window's rows by entity, in entity order; the groups
+// are the detector's scratch, valid until the next call.
 func (d *distinctScan) collect(rows [][]source.Row) []*windowEntity {
 	if len(rows) == 0 {
 		return nil
 	}
-	byEntity := map[Entity]*windowEntity{}
-	var out []*windowEntity
+	d.window.reset()
+	hashes := d.valueHashes[:0]
 	for _, r := range rows[0] {
 		if len(r.Key) != len(flowSourceKey)+1 || r.Key[1] == "" {
 			continue
 		}
 		e := Entity{Cluster: d.cluster, Namespace: r.Key[0], Workload: r.Key[1], Type: r.Key[2]}
-		we := byEntity[e]
-		if we == nil {
-			we = &windowEntity{entity: e, key: r.Key[:3]}
-			byEntity[e] = we
-			out = append(out, we)
+		i, fresh := d.window.at(e)
+		if fresh {
+			// Not the hashes' nor the sources' capacity: the ring of
+			// recent windows keeps them.
+			d.window.items[i] = windowEntity{entity: e, key: r.Key[:3]}
 		}
-		we.hashes = append(we.hashes, model.HashValue(r.Key[3]))
+		hashes = append(hashes, entityHash{group: i, hash: model.HashValue(r.Key[3])})
+		d.window.items[i].count++
+	}
+	d.valueHashes = hashes
+	// Every entity's hashes in one array the sketches keep, each its own
+	// part of it, in the order of the rows.
+	all := make([]uint64, len(hashes))
+	off := 0
+	for i := range d.window.items {
+		we := &d.window.items[i]
+		we.hashes = all[off:off:min(off+we.count, len(all))]
+		off += we.count
+	}
+	for _, h := range hashes {
+		we := &d.window.items[h.group]
+		we.hashes = append(we.hashes, h.hash)
 	}
 	if len(rows) > 1 {
 		for _, r := range rows[1] {
@@ -243,18 +271,18 @@ func (d *distinctScan) collect(rows [][]source.Row) []*windowEntity {
 				continue
 			}
 			e := Entity{Cluster: d.cluster, Namespace: r.Key[0], Workload: r.Key[1], Type: r.Key[2]}
-			if we := byEntity[e]; we != nil {
+			if we, ok := d.window.find(e); ok {
 				we.sources = append(we.sources, sourceCount{ip: r.Key[3], count: r.Values[0]})
 			}
 		}
 	}
-	for _, we := range out {
-		we.sources = topSourceCounts(we.sources)
-	}
-	slices.SortFunc(out, func(a, b *windowEntity) int {
+	out := d.window.sorted(func(a, b *windowEntity) int {
 		x, y := a.entity, b.entity
 		return cmp.Or(cmp.Compare(x.Namespace, y.Namespace), cmp.Compare(x.Workload, y.Workload), cmp.Compare(x.Type, y.Type))
 	})
+	for _, we := range out {
+		we.sources = topSourceCounts(we.sources)
+	}
 	return out
 }
 
@@ -363,7 +391,10 @@ func (d *distinctScan) observe(w source.Window, we *windowEntity) scanJudgement 
 	sketch := model.NewDistinctSketch(sketchSize, we.hashes)
 	j := scanJudgement{fast: fast, fastLimit: d.threshold, slowLimit: d.slowLimit}
 	j.slow, j.fresh = d.slowCounts(r, sketch)
-	hk := historyKey(we.entity)
+	if r.hk == "" {
+		r.hk = historyKey(we.entity)
+	}
+	hk := r.hk
 	h := d.history[hk]
 	if h != nil && h.Seen >= d.minHistory {
 		j.usualFast, j.usualSlow = h.usual(&d.usualScratch)
@@ -430,41 +461,72 @@ func (d *distinctScan) verdict(w source.Window, we *windowEntity, j scanJudgemen
 		Observed:  j.fast,
 		Expected:  j.fastLimit,
 	}
-	who := fmt.Sprintf("%s in namespace %s", e.Workload, e.Namespace)
-	if e.Type == calicolog.TypeNetwork {
-		who = fmt.Sprintf("the network %s outside the cluster", e.Workload)
-	}
 	sources := we.sources
-	length := w.End.Sub(w.Start)
-	// The kind of scan is named only when there is one.
-	kind := func(k string) string {
-		if v.Anomalous() {
-			return k + " scan; "
-		}
-		return ""
-	}
 	if j.isSlow() {
 		v.Observed, v.Expected = j.slow, j.slowLimit
 		sources = d.slowSources(e)
-		v.Summary = fmt.Sprintf("%s reached %.0f distinct %s over the last %s, %.0f in this window, %.0f of them new (%salert at %.0f over %d windows%s)",
-			who, j.slow, d.noun, d.span(length), j.fast, j.fresh, kind("slow"), j.slowLimit, d.slowWindows, d.usualNote(j.learned, j.usualSlow))
+	}
+	network := e.Type == calicolog.TypeNetwork && len(sources) > 0
+	t := d.scanSummary(e, w.End.Sub(w.Start), j, v.Anomalous())
+	if network {
+		t.str("; top sources: ")
+		describeSources(t, sources)
+	}
+	v.Summary = t.String()
+	v.EvidenceQuery = scanEvidence(we.key, network, sources)
+	return v
+}
+
+// scanEvidence selects the entity's flows and, for an outside network, its
+// top source address when known; in one allocation, as every verdict has
+// one.
+func scanEvidence(key []string, network bool, sources []sourceCount) []EvidenceQuery {
+	b := &struct {
+		query  [1]EvidenceQuery
+		terms  [4]source.Term
+		values [4]string
+	}{values: [4]string{key[0], key[1], key[2]}}
+	b.terms[0] = source.Term{Field: "source_namespace", Values: b.values[0:1:1]}
+	b.terms[1] = source.Term{Field: "source_name_aggr", Values: b.values[1:2:2]}
+	b.terms[2] = source.Term{Field: "source_type", Values: b.values[2:3:3]}
+	n := 3
+	if network && sources[0].ip != nullIP {
+		b.values[3] = sources[0].ip
+		b.terms[3] = source.Term{Field: "source_ip", Values: b.values[3:4:4]}
+		n = 4
+	}
+	b.query[0] = EvidenceQuery{Log: string(calicolog.Flows), Filters: b.terms[:n:n], Limit: 5}
+	return b.query[:]
+}
+
+// scanSummary writes into the detector's scratch text what the entity
+// reached against its limit, fast or slow, naming the kind of scan only
+// when the verdict is anomalous.
+func (d *distinctScan) scanSummary(e Entity, length time.Duration, j scanJudgement, anomalous bool) *text {
+	t := d.text.reset()
+	if e.Type == calicolog.TypeNetwork {
+		t.str("the network ").str(e.Workload).str(" outside the cluster")
 	} else {
-		v.Summary = fmt.Sprintf("%s reached %.0f distinct %s in %s (%salert at %.0f%s)",
-			who, j.fast, d.noun, length, kind("fast"), j.fastLimit, d.usualNote(j.learned, j.usualFast))
+		t.str(e.Workload).str(" in namespace ").str(e.Namespace)
 	}
-	filters := []source.Term{
-		{Field: "source_namespace", Values: []string{we.key[0]}},
-		{Field: "source_name_aggr", Values: []string{we.key[1]}},
-		{Field: "source_type", Values: []string{we.key[2]}},
-	}
-	if e.Type == calicolog.TypeNetwork && len(sources) > 0 {
-		v.Summary += "; top sources: " + describeSources(sources)
-		if sources[0].ip != nullIP {
-			filters = append(filters, source.Term{Field: "source_ip", Values: []string{sources[0].ip}})
+	kind := func(k string) {
+		if anomalous {
+			t.str(k).str(" scan; ")
 		}
 	}
-	v.EvidenceQuery = []EvidenceQuery{{Log: string(calicolog.Flows), Filters: filters, Limit: 5}}
-	return v
+	if j.isSlow() {
+		t.str(" reached ").fixed(j.slow, 0).str(" distinct ").str(d.noun).str(" over the last ").duration(d.span(length)).
+			str(", ").fixed(j.fast, 0).str(" in this window, ").fixed(j.fresh, 0).str(" of them new (")
+		kind("slow")
+		t.str("alert at ").fixed(j.slowLimit, 0).str(" over ").integer(d.slowWindows).str(" windows")
+		d.usualNote(t, j.learned, j.usualSlow)
+	} else {
+		t.str(" reached ").fixed(j.fast, 0).str(" distinct ").str(d.noun).str(" in ").duration(length).str(" (")
+		kind("fast")
+		t.str("alert at ").fixed(j.fastLimit, 0)
+		d.usualNote(t, j.learned, j.usualFast)
+	}
+	return t.str(")")
 }
 
 // slowSources adds up the outside addresses of e's windows in the span.
@@ -486,27 +548,25 @@ func (d *distinctScan) slowSources(e Entity) []sourceCount {
 	return topSourceCounts(out)
 }
 
-func describeSources(s []sourceCount) string {
-	var b []byte
+// describeSources writes "<ip> (<count>), ..." of the top sources.
+func describeSources(t *text, s []sourceCount) {
 	for i, c := range s {
 		if i > 0 {
-			b = append(b, ", "...)
+			t.str(", ")
 		}
 		ip := c.ip
 		if ip == nullIP {
 			ip = "aggregated addresses"
 		}
-		b = fmt.Appendf(b, "%s (%.0f)", ip, c.count)
+		t.str(ip).str(" (").fixed(c.count, 0).str(")")
 	}
-	return string(b)
 }
 
 // usualNote explains a limit raised by what the entity usually reaches.
-func (d *distinctScan) usualNote(learned bool, usual float64) string {
-	if !learned {
-		return ""
+func (d *distinctScan) usualNote(t *text, learned bool, usual float64) {
+	if learned {
+		t.str(", ").general(d.margin, -1).str("× the ").fixed(usual, 0).str(" it usually reaches")
 	}
-	return fmt.Sprintf(", %g× the %.0f it usually reaches", d.margin, usual)
 }
 
 const (
@@ -686,7 +746,7 @@ func (d *distinctScan) SaveModel(w io.Writer) error {
 		}
 		s.Recent = append(s.Recent, sr)
 	}
-	slices.SortFunc(s.Recent, func(a, b savedRing) int { return cmp.Compare(a.Entity.Key(), b.Entity.Key()) })
+	slices.SortFunc(s.Recent, func(a, b savedRing) int { return entityKeyCompare(a.Entity, b.Entity) })
 	body, err := json.Marshal(s)
 	if err != nil {
 		return fmt.Errorf("%s model: %w", d.name, err)

@@ -1,6 +1,8 @@
 package detect
 
 import (
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -125,4 +127,33 @@ func scanRows(rows []source.Row, namespace, workload, typ string, first, n int) 
 		rows = append(rows, source.Row{Key: []string{namespace, workload, typ, strconv.Itoa(i)}, Values: []float64{1}})
 	}
 	return rows
+}
+
+// TestScanEvidenceSelectsTheEntityAndTopSource checks the evidence of a
+// scan: the source entity's flows and, for an outside network, its top
+// address unless that address stands for aggregated ones.
+func TestScanEvidenceSelectsTheEntityAndTopSource(t *testing.T) {
+	key := []string{"-", "pub", "net"}
+	entity := []source.Term{
+		{Field: "source_namespace", Values: []string{"-"}},
+		{Field: "source_name_aggr", Values: []string{"pub"}},
+		{Field: "source_type", Values: []string{"net"}},
+	}
+	tests := []struct {
+		name    string
+		network bool
+		sources []sourceCount
+		want    []source.Term
+	}{
+		{"a workload", false, nil, entity},
+		{"an outside network with a top address", true, []sourceCount{{ip: "192.0.2.77", count: 600}, {ip: nullIP, count: 3}},
+			append(slices.Clone(entity), source.Term{Field: "source_ip", Values: []string{"192.0.2.77"}})},
+		{"an outside network whose sources were aggregated", true, []sourceCount{{ip: nullIP, count: 600}}, entity},
+	}
+	for _, tc := range tests {
+		want := []EvidenceQuery{{Log: "flows", Filters: tc.want, Limit: 5}}
+		if got := scanEvidence(key, tc.network, tc.sources); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: evidence %+v, want %+v", tc.name, got, want)
+		}
+	}
 }

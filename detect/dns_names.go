@@ -1,8 +1,9 @@
 package detect
 
 import (
+	"cmp"
 	"math"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
@@ -33,6 +34,7 @@ const rcodeNXDomain = "NXDomain"
 
 // dnsQueried is one name a client resolved in a window.
 type dnsQueried struct {
+	client   int // index of the client among the window's
 	name     dnsname.Name
 	raw      string  // the qname as logged, for evidence filters
 	queries  float64 // all answers
@@ -47,32 +49,42 @@ type dnsClient struct {
 	invalid int // query names that are not host names
 }
 
+// dnsWindow is the storage dnsClients groups a window's rows in, reused
+// from one window to the next.
+type dnsWindow struct {
+	clients windowGroups[[2]string, dnsClient]
+	names   windowGroups[clientName, dnsQueried]
+}
+
+// clientName is a name one client resolved.
+type clientName struct {
+	client [2]string
+	fqdn   string
+}
+
 // dnsClients groups a window's rows by client, in key order, parsing each
 // name once; rows of the same client and name with different answer codes
-// are merged.
-func dnsClients(rows []source.Row) []*dnsClient {
-	byKey := map[string]*dnsClient{}
-	byName := map[string]*dnsQueried{}
+// are merged. The clients and names live in s until its next use.
+func dnsClients(s *dnsWindow, rows []source.Row) []*dnsClient {
+	s.clients.reset()
+	s.names.reset()
 	for _, r := range rows {
 		if len(r.Key) != len(dnsNameKey) || len(r.Values) < 1 || r.Key[1] == "" {
 			continue
 		}
-		ck := r.Key[0] + "\x00" + r.Key[1]
-		c := byKey[ck]
-		if c == nil {
-			c = &dnsClient{key: []string{r.Key[0], r.Key[1]}}
-			byKey[ck] = c
+		ck := [2]string{r.Key[0], r.Key[1]}
+		ci, fresh := s.clients.at(ck)
+		if c := &s.clients.items[ci]; fresh {
+			*c = dnsClient{key: append(c.key[:0], r.Key[0], r.Key[1]), names: c.names[:0]}
 		}
 		n, err := dnsname.Parse(r.Key[2])
 		if err != nil {
-			c.invalid++
+			s.clients.items[ci].invalid++
 			continue
 		}
-		q := byName[ck+"\x00"+n.FQDN]
-		if q == nil {
-			q = &dnsQueried{name: n, raw: r.Key[2]}
-			byName[ck+"\x00"+n.FQDN] = q
-			c.names = append(c.names, q)
+		q, fresh := s.names.get(clientName{ck, n.FQDN})
+		if fresh {
+			*q = dnsQueried{client: ci, name: n, raw: r.Key[2]}
 		}
 		count := r.Values[0]
 		if count == 0 && len(r.Values) > 1 {
@@ -89,22 +101,38 @@ func dnsClients(rows []source.Row) []*dnsClient {
 			q.nx += count
 		}
 	}
-	out := make([]*dnsClient, 0, len(byKey))
-	for _, c := range byKey {
-		sort.Slice(c.names, func(i, j int) bool { return c.names[i].name.FQDN < c.names[j].name.FQDN })
-		out = append(out, c)
+	// The names no longer move: each client's, in order of arrival.
+	for i := range s.names.items {
+		q := &s.names.items[i]
+		c := &s.clients.items[q.client]
+		c.names = append(c.names, q)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		return out[i].key[0]+"\x00"+out[i].key[1] < out[j].key[0]+"\x00"+out[j].key[1]
+	for i := range s.clients.items {
+		c := &s.clients.items[i]
+		slices.SortFunc(c.names, func(a, b *dnsQueried) int { return strings.Compare(a.name.FQDN, b.name.FQDN) })
+	}
+	// In the order of namespace and name joined by a NUL; clients whose
+	// joined keys are equal (names holding NULs) by namespace.
+	return s.clients.sorted(func(a, b *dnsClient) int {
+		return cmp.Or(joinedCompare(a.key, b.key, 0), strings.Compare(a.key[0], b.key[0]))
 	})
-	return out
 }
 
-// dnsEvidence selects a client's records of the given names.
+// dnsEvidence selects a client's records of the given names: the filters
+// of dnsClientEvidence and the names, in one allocation.
 func dnsEvidence(key []string, qnames []string) []EvidenceQuery {
-	filters := dnsClientEvidence(key)
+	b := &struct {
+		query  [1]EvidenceQuery
+		terms  [3]source.Term
+		values [2]string
+	}{values: [2]string{key[0], key[1]}}
+	b.terms[0] = source.Term{Field: "client_namespace", Values: b.values[0:1:1]}
+	b.terms[1] = source.Term{Field: "client_name_aggr", Values: b.values[1:2:2]}
+	n := 2
 	if len(qnames) > 0 {
-		filters = append(filters, source.Term{Field: "qname", Values: qnames})
+		b.terms[2] = source.Term{Field: "qname", Values: qnames}
+		n = 3
 	}
-	return []EvidenceQuery{{Log: string(calicolog.DNS), Filters: filters, Limit: 5}}
+	b.query[0] = EvidenceQuery{Log: string(calicolog.DNS), Filters: b.terms[:n:n], Limit: 5}
+	return b.query[:]
 }

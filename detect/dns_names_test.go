@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -358,5 +360,62 @@ func TestDGALearnsTheClusterVendors(t *testing.T) {
 	t.Logf("8 odd vendor names: score %.3f before learning, %.3f after learning 4 of them", before.Score, after.Score)
 	if after.Score >= before.Score || after.Anomalous() {
 		t.Errorf("score %.3f after learning, want under %.3f and no alert", after.Score, before.Score)
+	}
+}
+
+// TestDNSClientsReuseTheirStorage checks grouping windows one after the
+// other in the same storage gives what fresh storage gives: clients in key
+// order, each with its names merged across answer codes.
+func TestDNSClientsReuseTheirStorage(t *testing.T) {
+	windows := [][]source.Row{
+		append(clientRows("shop", "cart-*", []string{"a.example.com", "b.example.com"}, "NoError", 2),
+			dnsRow("shop", "cart-*", "a.example.com", "NXDomain", 1), dnsRow("ops", "backup-*", "s3.amazonaws.com.", "NoError", 4),
+			dnsRow("shop", "cart-*", "not a name!", "NoError", 1)),
+		clientRows("ops", "backup-*", []string{"x.example.org"}, "NoError", 1),
+		append(clientRows("web", "front-*", vendorNames, "NoError", 3), dnsRow("a\x00b", "c", "q.example.com", "", 1),
+			dnsRow("a", "b\x00c", "q.example.com", "", 1)),
+		nil,
+	}
+	type client struct {
+		key     []string
+		invalid int
+		names   []dnsQueried
+	}
+	flatten := func(cs []*dnsClient) []client {
+		var out []client
+		for _, c := range cs {
+			fc := client{key: slices.Clone(c.key), invalid: c.invalid}
+			for _, q := range c.names {
+				q := *q
+				q.client = 0 // where the storage put it
+				fc.names = append(fc.names, q)
+			}
+			out = append(out, fc)
+		}
+		return out
+	}
+	var shared dnsWindow
+	for i, rows := range windows {
+		got := flatten(dnsClients(&shared, rows))
+		want := flatten(dnsClients(&dnsWindow{}, rows))
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("window %d in reused storage:\n%+v\nin fresh storage:\n%+v", i, got, want)
+		}
+	}
+}
+
+// TestDNSEvidenceSelectsTheClientAndNames checks the evidence filters are
+// the client's (as the baseline detectors select it) and the names.
+func TestDNSEvidenceSelectsTheClientAndNames(t *testing.T) {
+	key := []string{"shop", "cart-*"}
+	for _, qnames := range [][]string{nil, {"a.example.com", "b.example.com"}} {
+		filters := dnsClientEvidence(key)
+		if len(qnames) > 0 {
+			filters = append(filters, source.Term{Field: "qname", Values: qnames})
+		}
+		want := []EvidenceQuery{{Log: "dns", Filters: filters, Limit: 5}}
+		if got := dnsEvidence(key, qnames); !reflect.DeepEqual(got, want) {
+			t.Errorf("names %v: evidence %+v, want %+v", qnames, got, want)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect/dnsname"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
@@ -46,6 +47,8 @@ type dnsTunnel struct {
 	threshold float64
 	chars     float64
 	model     *dnsname.Model
+	text      text      // scratch for summaries
+	window    dnsWindow // scratch of dnsClients
 }
 
 func newDNSTunnel(o Options) (Detector, error) {
@@ -100,11 +103,21 @@ type tunnelDomain struct {
 	examples   []string
 }
 
+// tunnelSummary is "<workload> in namespace <ns> sent <n> unique encoded
+// subdomains (<c> characters) under <domain> in <window>, of <names> names
+// and <q> queries to it (<half> characters score 0.5)".
+func tunnelSummary(t *text, e Entity, top *tunnelDomain, window time.Duration, half float64) string {
+	return t.reset().str(e.Workload).str(" in namespace ").str(e.Namespace).str(" sent ").integer(top.encoded).
+		str(" unique encoded subdomains (").fixed(top.chars, 0).str(" characters) under ").str(top.registered).
+		str(" in ").duration(window).str(", of ").integer(top.names).str(" names and ").fixed(top.queries, 0).
+		str(" queries to it (").fixed(half, 0).str(" characters score 0.5)").String()
+}
+
 func (d *dnsTunnel) Judge(w source.Window, rows [][]source.Row) []Verdict {
 	if len(rows) == 0 {
 		return nil
 	}
-	clients := dnsClients(rows[0])
+	clients := dnsClients(&d.window, rows[0])
 	out := make([]Verdict, 0, len(clients))
 	for _, c := range clients {
 		byDomain := map[string]*tunnelDomain{}
@@ -134,17 +147,16 @@ func (d *dnsTunnel) Judge(w source.Window, rows [][]source.Row) []Verdict {
 		e, _ := dnsClientEntity(d.cluster, c.key)
 		v := Verdict{Detector: "dns_tunnel", Entity: e, Window: w, Threshold: d.threshold, Expected: d.chars}
 		if top == nil || top.chars == 0 {
-			v.Summary = fmt.Sprintf("%s in namespace %s sent no encoded subdomains in %s (%d registered domains outside the cluster)",
-				e.Workload, e.Namespace, w.End.Sub(w.Start), len(byDomain))
+			v.Summary = d.text.reset().str(e.Workload).str(" in namespace ").str(e.Namespace).
+				str(" sent no encoded subdomains in ").duration(w.End.Sub(w.Start)).str(" (").integer(len(byDomain)).
+				str(" registered domains outside the cluster)").String()
 			v.EvidenceQuery = dnsEvidence(c.key, nil)
 			out = append(out, v)
 			continue
 		}
 		v.Observed = top.chars
 		v.Score = top.chars / (top.chars + d.chars)
-		v.Summary = fmt.Sprintf("%s in namespace %s sent %d unique encoded subdomains (%.0f characters) under %s "+
-			"in %s, of %d names and %.0f queries to it (%.0f characters score 0.5)",
-			e.Workload, e.Namespace, top.encoded, top.chars, top.registered, w.End.Sub(w.Start), top.names, top.queries, d.chars)
+		v.Summary = tunnelSummary(&d.text, e, top, w.End.Sub(w.Start), d.chars)
 		sort.Strings(top.examples)
 		v.EvidenceQuery = dnsEvidence(c.key, top.examples)
 		out = append(out, v)

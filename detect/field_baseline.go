@@ -39,6 +39,7 @@ type fieldBaselines struct {
 	rows       int     // rows learned so far
 	model      *model.Seasonal
 	keys       keyCache
+	text       text // scratch for summaries
 }
 
 // numericField is a field a baseline detector can follow and how a
@@ -133,13 +134,14 @@ func (d *fieldBaselines) Learn(w source.Window, rows [][]source.Row) {
 	}
 	for _, r := range rows[0] {
 		if e, ok := d.entity(d.cluster, r.Key); ok && len(r.Values) == len(d.metrics) {
-			d.learnRow(w, e, r)
+			d.learnRow(w, d.keys.fields(e, d.metrics), r)
 		}
 	}
 }
 
-func (d *fieldBaselines) learnRow(w source.Window, e Entity, r source.Row) {
-	keys := d.keys.fields(e, d.metrics)
+// learnRow adds a row's fields to the baselines of keys, the entity's
+// model keys (keyCache.fields).
+func (d *fieldBaselines) learnRow(w source.Window, keys []string, r source.Row) {
 	for i, v := range r.Values {
 		d.model.Observe(keys[i], w.Start, v)
 	}
@@ -152,7 +154,7 @@ func (d *fieldBaselines) Judge(w source.Window, rows [][]source.Row) []Verdict {
 	if len(rows) == 0 {
 		return nil
 	}
-	var out []Verdict
+	out := make([]Verdict, 0, len(rows[0]))
 	for _, r := range rows[0] {
 		e, ok := d.entity(d.cluster, r.Key)
 		if !ok || len(r.Values) != len(d.metrics) {
@@ -171,7 +173,7 @@ func (d *fieldBaselines) Judge(w source.Window, rows [][]source.Row) []Verdict {
 			}
 		}
 		if !judged {
-			d.learnRow(w, e, r)
+			d.learnRow(w, keys, r)
 			continue
 		}
 		v := Verdict{
@@ -183,17 +185,23 @@ func (d *fieldBaselines) Judge(w source.Window, rows [][]source.Row) []Verdict {
 			Observed:  r.Values[worst],
 			Expected:  expected,
 		}
-		field := d.metrics[worst].Name
-		v.Summary = fmt.Sprintf("%s in namespace %s: %s %.4g where %.4g is usual at this hour (%+.1f spreads, alert at %.1f)",
-			e.Workload, e.Namespace, field, v.Observed, expected, worstZ, d.zThreshold)
+		v.Summary = baselineSummary(&d.text, e, d.metrics[worst].Name, v.Observed, expected, worstZ, d.zThreshold)
 		if v.Anomalous() {
 			v.EvidenceQuery = []EvidenceQuery{{Log: string(d.log), Filters: d.evidence(r.Key), Limit: 5}}
 		} else {
-			d.learnRow(w, e, r)
+			d.learnRow(w, keys, r)
 		}
 		out = append(out, v)
 	}
 	return out
+}
+
+// baselineSummary is "<workload> in namespace <ns>: <field> <observed>
+// where <expected> is usual at this hour (<z> spreads, alert at <zAlert>)".
+func baselineSummary(t *text, e Entity, field string, observed, expected, z, zAlert float64) string {
+	return t.reset().str(e.Workload).str(" in namespace ").str(e.Namespace).str(": ").str(field).str(" ").
+		general(observed, 4).str(" where ").general(expected, 4).str(" is usual at this hour (").
+		plusFixed(z, 1).str(" spreads, alert at ").fixed(zAlert, 1).str(")").String()
 }
 
 // keyCache holds the model keys of each entity's fields, so judging a

@@ -59,6 +59,7 @@ type httpConnectionSpike struct {
 	model     *model.Seasonal
 	keys      map[Entity]string
 	forget    forgetter
+	text      text // scratch for summaries
 }
 
 func newHTTPConnectionSpike(o Options) (Detector, error) {
@@ -131,16 +132,17 @@ func (d *httpConnectionSpike) Judge(w source.Window, rows [][]source.Row) []Verd
 		return nil
 	}
 	d.sweep(w)
-	var out []Verdict
+	out := make([]Verdict, 0, len(rows[0]))
 	for _, r := range rows[0] {
 		e, ok := l7DestEntity(d.cluster, r.Key)
 		if !ok || len(r.Values) != 1 {
 			continue
 		}
 		n := r.Values[0]
-		z, expected, ok := logDeviation(d.model, d.key(e), w.Start, n, requestsSpreadFloor)
+		key := d.key(e)
+		z, expected, ok := logDeviation(d.model, key, w.Start, n, requestsSpreadFloor)
 		if !ok {
-			d.model.Observe(d.key(e), w.Start, n)
+			d.model.Observe(key, w.Start, n)
 			d.rows++
 			continue
 		}
@@ -150,17 +152,24 @@ func (d *httpConnectionSpike) Judge(w source.Window, rows [][]source.Row) []Verd
 			Score: model.Score(z, d.zThreshold), Threshold: scoreThreshold,
 			Observed: n, Expected: expected,
 		}
-		v.Summary = fmt.Sprintf("%s in namespace %s answered %.0f HTTP requests where %.0f is usual at this hour (%+.1f spreads, alert at %.1f)",
-			e.Workload, e.Namespace, n, expected, z, d.zThreshold)
+		v.Summary = requestsSummary(&d.text, e, n, expected, z, d.zThreshold)
 		if v.Anomalous() {
 			v.EvidenceQuery = []EvidenceQuery{{Log: string(calicolog.L7), Filters: l7DestEvidence(r.Key), Limit: 5}}
 		} else {
-			d.model.Observe(d.key(e), w.Start, n)
+			d.model.Observe(key, w.Start, n)
 			d.rows++
 		}
 		out = append(out, v)
 	}
 	return out
+}
+
+// requestsSummary is "<workload> in namespace <ns> answered <n> HTTP
+// requests where <m> is usual at this hour (<z> spreads, alert at <zAlert>)".
+func requestsSummary(t *text, e Entity, n, expected, z, zAlert float64) string {
+	return t.reset().str(e.Workload).str(" in namespace ").str(e.Namespace).str(" answered ").fixed(n, 0).
+		str(" HTTP requests where ").fixed(expected, 0).str(" is usual at this hour (").plusFixed(z, 1).
+		str(" spreads, alert at ").fixed(zAlert, 1).str(")").String()
 }
 
 // SaveModel writes the services' baselines.

@@ -2,10 +2,8 @@ package detect
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"math"
-	"sort"
 	"strings"
 	"time"
 
@@ -67,7 +65,9 @@ type httpResponseCodes struct {
 	services  serviceHistories[codeHistory]
 	limiter   *eventsPerDay
 	forget    forgetter
-	ready     bool // some service has codesMinRequests requests learned
+	ready     bool                             // some service has codesMinRequests requests learned
+	text      text                             // scratch for summaries
+	windows   windowGroups[Entity, codeWindow] // scratch of group
 }
 
 // codeHistory is one service's decayed request counts.
@@ -117,8 +117,7 @@ func (d *httpResponseCodes) group(rows [][]source.Row) []*codeWindow {
 	if len(rows) == 0 {
 		return nil
 	}
-	by := map[Entity]*codeWindow{}
-	var out []*codeWindow
+	d.windows.reset()
 	for _, r := range rows[0] {
 		if len(r.Key) != 4 || len(r.Values) != 1 || !(r.Values[0] > 0) {
 			continue
@@ -127,11 +126,10 @@ func (d *httpResponseCodes) group(rows [][]source.Row) []*codeWindow {
 		if c := strings.TrimSpace(r.Key[3]); !ok || c == "" || c == calicolog.Aggregated {
 			continue // not an HTTP response (an L7 log of type tcp has no code)
 		}
-		cw := by[e]
-		if cw == nil {
-			cw = &codeWindow{entity: e, key: r.Key[:3]}
-			by[e] = cw
-			out = append(out, cw)
+		cw, fresh := d.windows.get(e)
+		if fresh {
+			// Not the codes' capacity: evidence queries keep them.
+			*cw = codeWindow{entity: e, key: r.Key[:3]}
 		}
 		n := r.Values[0]
 		cw.requests += n
@@ -144,8 +142,7 @@ func (d *httpResponseCodes) group(rows [][]source.Row) []*codeWindow {
 			cw.codes5 = append(cw.codes5, code)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return entityLess(out[i].entity, out[j].entity) })
-	return out
+	return d.windows.sorted(func(a, b *codeWindow) int { return entityCompare(a.entity, b.entity) })
 }
 
 func (h *codeHistory) decay(at time.Time) {
@@ -198,8 +195,9 @@ func codeScore(errors, requests, usual float64) float64 {
 // learns the services that are not anomalous.
 func (d *httpResponseCodes) Judge(w source.Window, rows [][]source.Row) []Verdict {
 	d.sweep(w)
-	var out []Verdict
-	for _, cw := range d.group(rows) {
+	windows := d.group(rows)
+	out := make([]Verdict, 0, len(windows))
+	for _, cw := range windows {
 		h := d.services[cw.entity]
 		if h == nil || h.Seen < codesMinRequests {
 			d.learn(w, cw)
@@ -218,8 +216,7 @@ func (d *httpResponseCodes) Judge(w source.Window, rows [][]source.Row) []Verdic
 			Score: score, Threshold: d.threshold,
 			Observed: errs / cw.requests, Expected: usual,
 		}
-		v.Summary = fmt.Sprintf("%s in namespace %s answered %.0f of %.0f HTTP requests with %s (%.1f%%) where %.2f%% is usual (score %.3f, alert at %.3g)",
-			e.Workload, e.Namespace, errs, cw.requests, class, 100*v.Observed, 100*usual, score, d.threshold)
+		v.Summary = codesSummary(&d.text, e, errs, cw.requests, class, v.Observed, usual, score, d.threshold)
 		if v.Anomalous() {
 			filters := l7DestEvidence(cw.key)
 			if len(codes) > 0 {
@@ -233,6 +230,16 @@ func (d *httpResponseCodes) Judge(w source.Window, rows [][]source.Row) []Verdic
 		out = append(out, v)
 	}
 	return out
+}
+
+// codesSummary is "<workload> in namespace <ns> answered <errors> of <n>
+// HTTP requests with <class> (<share>%) where <usual>% is usual (score <s>,
+// alert at <threshold>)".
+func codesSummary(t *text, e Entity, errs, requests float64, class string, share, usual, score, threshold float64) string {
+	return t.reset().str(e.Workload).str(" in namespace ").str(e.Namespace).str(" answered ").fixed(errs, 0).
+		str(" of ").fixed(requests, 0).str(" HTTP requests with ").str(class).str(" (").fixed(100*share, 1).
+		str("%) where ").fixed(100*usual, 2).str("% is usual (score ").fixed(score, 3).str(", alert at ").
+		general(threshold, 3).str(")").String()
 }
 
 // sweep forgets the services not seen for forgetAfter.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"sort"
 	"strings"
 	"time"
 
@@ -82,7 +81,9 @@ type httpVerbs struct {
 	services  serviceHistories[methodHistory]
 	limiter   *eventsPerDay
 	forget    forgetter
-	ready     bool // some service has verbsMinRequests requests learned
+	ready     bool                               // some service has verbsMinRequests requests learned
+	text      text                               // scratch for summaries
+	windows   windowGroups[Entity, methodWindow] // scratch of group
 }
 
 // methodHistory is one service's decayed requests per method category.
@@ -132,8 +133,7 @@ func (d *httpVerbs) group(rows [][]source.Row) []*methodWindow {
 	if len(rows) == 0 {
 		return nil
 	}
-	by := map[Entity]*methodWindow{}
-	var out []*methodWindow
+	d.windows.reset()
 	for _, r := range rows[0] {
 		if len(r.Key) != 4 || len(r.Values) != 1 || !(r.Values[0] > 0) {
 			continue
@@ -142,11 +142,9 @@ func (d *httpVerbs) group(rows [][]source.Row) []*methodWindow {
 		if m := strings.TrimSpace(r.Key[3]); !ok || m == "" || m == calicolog.Aggregated {
 			continue // not an HTTP request (an L7 log of type tcp has no method)
 		}
-		mw := by[e]
-		if mw == nil {
-			mw = &methodWindow{entity: e, key: r.Key[:3]}
-			by[e] = mw
-			out = append(out, mw)
+		mw, fresh := d.windows.get(e)
+		if fresh {
+			*mw = methodWindow{entity: e, key: r.Key[:3]}
 		}
 		c := methodCategory(r.Key[3])
 		mw.counts[c] += r.Values[0]
@@ -154,8 +152,7 @@ func (d *httpVerbs) group(rows [][]source.Row) []*methodWindow {
 			mw.logged[c] = r.Key[3]
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return entityLess(out[i].entity, out[j].entity) })
-	return out
+	return d.windows.sorted(func(a, b *methodWindow) int { return entityCompare(a.entity, b.entity) })
 }
 
 func (h *methodHistory) decay(at time.Time) {
@@ -217,8 +214,9 @@ func (d *httpVerbs) Learn(w source.Window, rows [][]source.Row) {
 // limits its alerts, then learns the window.
 func (d *httpVerbs) Judge(w source.Window, rows [][]source.Row) []Verdict {
 	d.sweep(w)
-	var out []Verdict
-	for _, mw := range d.group(rows) {
+	windows := d.group(rows)
+	out := make([]Verdict, 0, len(windows))
+	for _, mw := range windows {
 		h := d.services[mw.entity]
 		if h == nil || h.Seen < verbsMinRequests {
 			d.learn(w, mw)
@@ -242,17 +240,7 @@ func (d *httpVerbs) Judge(w source.Window, rows [][]source.Row) []Verdict {
 			Score: 1 - p, Threshold: d.threshold,
 			Observed: mw.counts[rarest], Expected: p * total,
 		}
-		var rare []string
-		for c, n := range mw.counts {
-			if n > 0 && 1-h.probability(c) >= d.threshold {
-				rare = append(rare, fmt.Sprintf("%s×%.0f", truncateMethod(mw.logged[c]), n))
-			}
-		}
-		v.Summary = fmt.Sprintf("%s in namespace %s answered %.0f %s requests, a method making %.3f%% of its learned requests or windows at most (score %.4f, alert at %.3g)",
-			e.Workload, e.Namespace, v.Observed, truncateMethod(method), 100*p, v.Score, d.threshold)
-		if len(rare) > 1 {
-			v.Summary += "; rare methods this window: " + strings.Join(rare, ", ")
-		}
+		v.Summary = d.summary(e, mw, h, method, v.Observed, p, v.Score)
 		if v.Anomalous() {
 			var methods []string
 			for c, n := range mw.counts {
@@ -268,6 +256,37 @@ func (d *httpVerbs) Judge(w source.Window, rows [][]source.Row) []Verdict {
 		out = append(out, v)
 	}
 	return out
+}
+
+// summary is "<workload> in namespace <ns> answered <n> <method> requests,
+// a method making <p>% of its learned requests or windows at most (score
+// <s>, alert at <threshold>)", then the window's rare methods with their
+// requests when there are several.
+func (d *httpVerbs) summary(e Entity, mw *methodWindow, h *methodHistory, method string, observed, p, score float64) string {
+	t := d.text.reset().str(e.Workload).str(" in namespace ").str(e.Namespace).str(" answered ").fixed(observed, 0).
+		str(" ").str(truncateMethod(method)).str(" requests, a method making ").fixed(100*p, 3).
+		str("% of its learned requests or windows at most (score ").fixed(score, 4).str(", alert at ").
+		general(d.threshold, 3).str(")")
+	rare := 0
+	for c, n := range mw.counts {
+		if n > 0 && 1-h.probability(c) >= d.threshold {
+			rare++
+		}
+	}
+	if rare > 1 {
+		t.str("; rare methods this window: ")
+		k := 0
+		for c, n := range mw.counts {
+			if n > 0 && 1-h.probability(c) >= d.threshold {
+				if k > 0 {
+					t.str(", ")
+				}
+				t.str(truncateMethod(mw.logged[c])).str("×").fixed(n, 0)
+				k++
+			}
+		}
+	}
+	return t.String()
 }
 
 // truncateMethod shortens a logged method for a summary: it is text the

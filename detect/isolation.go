@@ -9,7 +9,6 @@ import (
 	"io"
 	"math"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
@@ -83,6 +82,7 @@ type isolationDetector struct {
 	feat, res, spread, expected []float64 // scratch
 	batch, batchExp, scores     []float64 // the window's judged rows
 	judged                      []judgedRow
+	text                        text // scratch for summaries
 }
 
 // isolationSpec is what one isolation detector registers.
@@ -298,10 +298,13 @@ func (r *rowRing) novelty(row []float64, before time.Time) (nearest, fromUsual f
 
 // remember keeps a window of e among its recent ones.
 func (d *isolationDetector) remember(w source.Window, e Entity, feat []float64, ok bool) {
-	if !ok {
-		return
+	if ok {
+		d.ring(e).keep(w, feat)
 	}
-	r := d.ring(e)
+}
+
+// keep adds the window's features to the ring.
+func (r *rowRing) keep(w source.Window, feat []float64) {
 	if r.len() == 0 {
 		r.since = w.Start
 	}
@@ -446,13 +449,15 @@ func (d *isolationDetector) Judge(w source.Window, rows [][]source.Row) []Verdic
 		feat, ok := d.features(w, keys, r.Values)
 		ring := d.ring(e)
 		if !ok || !d.forest.Fitted() || ring.len() == 0 || w.Start.Sub(ring.since) < calibrationPeriod {
-			d.remember(w, e, feat, ok)
+			if ok {
+				ring.keep(w, feat)
+			}
 			d.learnRow(w, keys, r.Values, feat)
 			continue
 		}
 		d.batch = append(d.batch, feat...)
 		d.batchExp = append(d.batchExp, d.expected[:nf]...)
-		d.judged = append(d.judged, judgedRow{row: i, entity: e, keys: keys})
+		d.judged = append(d.judged, judgedRow{row: i, entity: e, keys: keys, ring: ring})
 	}
 	d.scores = d.forest.ScoreRows(d.batch, d.scores)
 	out := make([]Verdict, 0, len(d.judged))
@@ -466,22 +471,23 @@ func (d *isolationDetector) Judge(w source.Window, rows [][]source.Row) []Verdic
 			Score: raw, Threshold: d.threshold,
 			Observed: r.Values[main], Expected: expected[main],
 		}
-		v.Summary = d.summary(e, feat, r.Values, expected, v)
+		t := d.summary(e, feat, r.Values, expected, v)
 		if d.gateZ > 0 && v.Score >= d.threshold && feat[main] < d.gateZ {
 			// The main field must lie above its baseline by the
 			// sensitivity's deviation for the window to alert.
 			v.Score = math.Nextafter(d.threshold, 0)
-			v.Summary += fmt.Sprintf("; not alerting: %s is %+.1f spreads from usual, the sensitivity asks %.1f",
-				d.spec.fields[main].name, feat[main], d.gateZ)
+			t.str("; not alerting: ").str(d.spec.fields[main].name).str(" is ").plusFixed(feat[main], 1).
+				str(" spreads from usual, the sensitivity asks ").fixed(d.gateZ, 1)
 		}
-		ring := d.ring(e)
 		if v.Score >= d.threshold {
-			if near, far := ring.novelty(feat, w.Start.Add(-noveltyGap)); near < novelty*far {
+			if near, far := j.ring.novelty(feat, w.Start.Add(-noveltyGap)); near < novelty*far {
 				v.Score = math.Nextafter(d.threshold, 0)
-				v.Summary += fmt.Sprintf("; not alerting: its last day had a window like it (%.1f apart, %.1f from usual)", near, far)
+				t.str("; not alerting: its last day had a window like it (").fixed(near, 1).str(" apart, ").
+					fixed(far, 1).str(" from usual)")
 			}
 		}
-		d.remember(w, e, feat, true)
+		v.Summary = t.String()
+		j.ring.keep(w, feat)
 		if v.Anomalous() {
 			v.EvidenceQuery = []EvidenceQuery{{Log: string(d.spec.log), Filters: d.spec.evidence(r.Key), Limit: 5}}
 		} else {
@@ -499,11 +505,13 @@ type judgedRow struct {
 	row    int
 	entity Entity
 	keys   []string
+	ring   *rowRing
 }
 
-// summary names the entity's quantity, the features that depart most
-// from usual, and the score.
-func (d *isolationDetector) summary(e Entity, feat, values, expected []float64, v Verdict) string {
+// summary writes into the detector's scratch text the entity's quantity,
+// the features that depart most from usual, and the score; the caller may
+// add to it before taking the string.
+func (d *isolationDetector) summary(e Entity, feat, values, expected []float64, v Verdict) *text {
 	var order [3]int
 	n := 0
 	for i := range feat {
@@ -520,17 +528,22 @@ func (d *isolationDetector) summary(e Entity, feat, values, expected []float64, 
 		}
 		order[j] = i
 	}
-	parts := make([]string, 0, n)
-	for _, i := range order[:n] {
+	t := d.text.reset().str(e.Workload).str(" in namespace ").str(e.Namespace).str(": ").str(d.spec.what).
+		str(" unlike usual at this hour: ")
+	for k, i := range order[:n] {
+		if k > 0 {
+			t.str(", ")
+		}
 		if i < len(d.spec.fields) {
-			parts = append(parts, fmt.Sprintf("%s %.4g where %.4g is usual (%+.1f spreads)", d.spec.fields[i].name, values[i], expected[i], feat[i]))
+			t.str(d.spec.fields[i].name).str(" ").general(values[i], 4).str(" where ").general(expected[i], 4).
+				str(" is usual (").plusFixed(feat[i], 1).str(" spreads)")
 			continue
 		}
 		r := d.spec.ratios[i-len(d.spec.fields)]
-		parts = append(parts, fmt.Sprintf("%s per %s %+.1f spreads", d.spec.fields[r[0]].name, d.spec.fields[r[1]].name, feat[i]))
+		t.str(d.spec.fields[r[0]].name).str(" per ").str(d.spec.fields[r[1]].name).str(" ").plusFixed(feat[i], 1).str(" spreads")
 	}
-	return fmt.Sprintf("%s in namespace %s: %s unlike usual at this hour: %s; isolation score %.3f (score_samples %.3f, alert at %.3f)",
-		e.Workload, e.Namespace, d.spec.what, strings.Join(parts, ", "), v.Score, -v.Score, d.calicoScore)
+	return t.str("; isolation score ").fixed(v.Score, 3).str(" (score_samples ").fixed(-v.Score, 3).
+		str(", alert at ").fixed(d.calicoScore, 3).str(")")
 }
 
 // SaveModel writes the forest, its training sample and the baselines.
@@ -554,7 +567,7 @@ func (d *isolationDetector) SaveModel(w io.Writer) error {
 	for e := range d.recent {
 		ents = append(ents, e)
 	}
-	slices.SortFunc(ents, func(a, b Entity) int { return strings.Compare(a.Key(), b.Key()) })
+	slices.SortFunc(ents, entityKeyCompare)
 	_ = binary.Write(&rings, le, uint32(len(ents)))
 	for _, e := range ents {
 		for _, s := range []string{e.Cluster, e.Namespace, e.Workload, e.Type} {

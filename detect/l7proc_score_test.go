@@ -137,11 +137,10 @@ func TestProcessRestartsCounting(t *testing.T) {
 	}{{0, 0, true}, {2, 2, true}, {0, 2, false}, {1, 4, true}, {5, 5, true}, {2, 2, true}}
 	for i, rows := range windows {
 		w := source.Window{Start: start.Add(time.Duration(i) * 5 * time.Minute), End: start.Add(time.Duration(i+1) * 5 * time.Minute)}
-		by, entities := pr.collect(w, [][]source.Row{rows})
-		if len(entities) != 1 {
-			t.Fatalf("window %d: %d workloads, want 1", i, len(entities))
+		_, ps, rest := nextWorkload(pr.collect(w, [][]source.Row{rows}))
+		if len(rest) != 0 {
+			t.Fatalf("window %d: more than one workload: %d processes of others", i, len(rest))
 		}
-		ps := by[entities[0]]
 		p := ps[len(ps)-1]
 		if i == 5 && p.key.Pod != "-@worker-1" {
 			t.Errorf("aggregated pods counted as %q, want -@worker-1", p.key.Pod)

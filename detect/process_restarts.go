@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -80,6 +81,8 @@ type processRestarts struct {
 	procs       map[procKey]*procIDs
 	usual       map[Entity]*restartHistory
 	forget      forgetter
+	text        text                              // scratch for summaries
+	window      windowGroups[procKey, procWindow] // scratch of collect
 }
 
 // procKey is one process name in one pod of a workload.
@@ -175,13 +178,11 @@ func namedProcess(p string) bool {
 }
 
 // collect reads the window's rows into each pod's processes, updates the
-// ids remembered, and returns them grouped by workload in a stable order.
-func (d *processRestarts) collect(w source.Window, rows [][]source.Row) (map[Entity][]*procWindow, []Entity) {
-	n := 0
-	for _, rs := range rows {
-		n += len(rs)
-	}
-	by := make(map[procKey]*procWindow, n)
+// ids remembered, and returns them by workload (entityLess), pod and
+// process, so each workload's are contiguous (nextWorkload). They are the
+// detector's scratch, valid until the next call.
+func (d *processRestarts) collect(w source.Window, rows [][]source.Row) []*procWindow {
+	d.window.reset()
 	for _, rs := range rows {
 		for _, r := range rs {
 			if len(r.Key) != 7 || r.Key[1] == "" || r.Key[2] != calicolog.TypeWorkload || !namedProcess(r.Key[4]) {
@@ -192,10 +193,10 @@ func (d *processRestarts) collect(w source.Window, rows [][]source.Row) (map[Ent
 				pod = calicolog.Aggregated + "@" + r.Key[6] // the pods of one node
 			}
 			k := procKey{Entity: Entity{Cluster: d.cluster, Namespace: r.Key[0], Workload: r.Key[1], Type: r.Key[2]}, Pod: pod, Process: r.Key[4]}
-			pw := by[k]
-			if pw == nil {
-				pw = &procWindow{key: k}
-				by[k] = pw
+			pw, fresh := d.window.get(k)
+			if fresh {
+				// The ids are read within the window only.
+				*pw = procWindow{key: k, ids: pw.ids[:0]}
 			}
 			switch id := r.Key[5]; {
 			case id == "*":
@@ -215,9 +216,9 @@ func (d *processRestarts) collect(w source.Window, rows [][]source.Row) (map[Ent
 		}
 	}
 	cut := w.End.Add(-d.span)
-	out := map[Entity][]*procWindow{}
-	var entities []Entity
-	for k, pw := range by {
+	for i := range d.window.items {
+		pw := &d.window.items[i]
+		k := pw.key
 		p := d.procs[k]
 		if p == nil {
 			p = &procIDs{IDs: map[string]time.Time{}}
@@ -249,23 +250,25 @@ func (d *processRestarts) collect(w source.Window, rows [][]source.Row) (map[Ent
 		if pw.starred > 1 {
 			pw.started = true
 		}
-		if out[k.Entity] == nil {
-			entities = append(entities, k.Entity)
-		}
-		out[k.Entity] = append(out[k.Entity], pw)
 	}
-	sort.Slice(entities, func(i, j int) bool { return entityLess(entities[i], entities[j]) })
-	for _, e := range entities {
-		ps := out[e]
-		sort.Slice(ps, func(i, j int) bool {
-			if ps[i].key.Pod != ps[j].key.Pod {
-				return ps[i].key.Pod < ps[j].key.Pod
-			}
-			return ps[i].key.Process < ps[j].key.Process
-		})
-	}
+	// Keys are unique: a total order.
+	out := d.window.sorted(func(a, b *procWindow) int {
+		return cmp.Or(entityCompare(a.key.Entity, b.key.Entity), strings.Compare(a.key.Pod, b.key.Pod),
+			strings.Compare(a.key.Process, b.key.Process))
+	})
 	d.prune(cut)
-	return out, entities
+	return out
+}
+
+// nextWorkload splits the processes collect returned into the first
+// workload's and the rest.
+func nextWorkload(ps []*procWindow) (e Entity, its, rest []*procWindow) {
+	e = ps[0].key.Entity
+	n := 1
+	for n < len(ps) && ps[n].key.Entity == e {
+		n++
+	}
+	return e, ps[:n], ps[n:]
 }
 
 func (p *procIDs) dropOldest() {
@@ -328,10 +331,11 @@ func (d *processRestarts) learn(w source.Window, e Entity, restarts float64) {
 
 // Learn counts the window's process ids and learns each workload's restarts.
 func (d *processRestarts) Learn(w source.Window, rows [][]source.Row) {
-	by, entities := d.collect(w, rows)
-	for _, e := range entities {
-		_, r := worstRestarts(by[e])
+	for ps := d.collect(w, rows); len(ps) > 0; {
+		e, its, rest := nextWorkload(ps)
+		_, r := worstRestarts(its)
 		d.learn(w, e, r)
+		ps = rest
 	}
 	d.windows++
 }
@@ -349,23 +353,26 @@ func (d *processRestarts) bound(e Entity) (usual, bound float64) {
 // Judge scores every workload whose processes were seen, then learns the
 // workloads that are not anomalous.
 func (d *processRestarts) Judge(w source.Window, rows [][]source.Row) []Verdict {
-	by, entities := d.collect(w, rows)
+	ps := d.collect(w, rows)
 	d.windows++
-	var out []Verdict
-	for _, e := range entities {
-		p, r := worstRestarts(by[e])
+	workloads := 0
+	for i, p := range ps {
+		if i == 0 || p.key.Entity != ps[i-1].key.Entity {
+			workloads++
+		}
+	}
+	out := make([]Verdict, 0, workloads)
+	for len(ps) > 0 {
+		e, its, rest := nextWorkload(ps)
+		ps = rest
+		p, r := worstRestarts(its)
 		usual, bound := d.bound(e)
 		v := Verdict{
 			Detector: d.Name(), Entity: e, Window: w,
 			Score: countScore(r, bound), Threshold: scoreThreshold,
 			Observed: r, Expected: usual,
 		}
-		if p == nil {
-			v.Summary = fmt.Sprintf("%s in namespace %s: no process restarted in this window", e.Workload, e.Namespace)
-		} else {
-			v.Summary = fmt.Sprintf("pod %s of %s in namespace %s: process %s restarted %.0f times in this window and %.0f times in the last %s (%d ids), where %.2f is usual (alert at %.1f)",
-				p.key.Pod, e.Workload, e.Namespace, p.key.Process, p.restarts, p.spanned, d.span, int(p.spanned)+1, usual, bound)
-		}
+		v.Summary = d.summary(e, p, usual, bound)
 		if v.Anomalous() {
 			for _, side := range []struct{ reporter, prefix string }{{"src", "source"}, {"dst", "dest"}} {
 				filters := []source.Term{
@@ -390,6 +397,19 @@ func (d *processRestarts) Judge(w source.Window, rows [][]source.Row) []Verdict 
 		out = append(out, v)
 	}
 	return out
+}
+
+// summary names the process that restarted most and how often, or says
+// none restarted.
+func (d *processRestarts) summary(e Entity, p *procWindow, usual, bound float64) string {
+	t := d.text.reset()
+	if p == nil {
+		return t.str(e.Workload).str(" in namespace ").str(e.Namespace).str(": no process restarted in this window").String()
+	}
+	return t.str("pod ").str(p.key.Pod).str(" of ").str(e.Workload).str(" in namespace ").str(e.Namespace).
+		str(": process ").str(p.key.Process).str(" restarted ").fixed(p.restarts, 0).str(" times in this window and ").
+		fixed(p.spanned, 0).str(" times in the last ").duration(d.span).str(" (").integer(int(p.spanned)+1).
+		str(" ids), where ").fixed(usual, 2).str(" is usual (alert at ").fixed(bound, 1).str(")").String()
 }
 
 type savedProc struct {

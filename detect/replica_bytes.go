@@ -3,7 +3,6 @@ package detect
 import (
 	"fmt"
 	"io"
-	"sort"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect/model"
@@ -39,7 +38,9 @@ type replicaBytes struct {
 	rows       int
 	model      *model.Seasonal
 	keys       map[Entity]replicaKeys
-	peers      []float64 // scratch
+	peers      []float64                        // scratch
+	text       text                             // scratch for summaries
+	sets       windowGroups[Entity, replicaSet] // scratch of group
 }
 
 // replicaKeys are a replica set's model keys: its total and its busiest pod.
@@ -83,6 +84,7 @@ func (d *replicaBytes) Queries() []source.Query {
 // replicaSet is one replica set's pods in a window.
 type replicaSet struct {
 	entity Entity
+	keys   replicaKeys // its model keys
 	key    []string
 	total  float64
 	pods   []podBytes
@@ -93,29 +95,27 @@ type podBytes struct {
 	bytes float64
 }
 
-// group collects the window's rows by replica set, in a stable order.
+// group collects the window's rows by replica set, in a stable order. The
+// sets are the detector's scratch: valid until the next call.
 func (d *replicaBytes) group(rows [][]source.Row) []*replicaSet {
 	if len(rows) == 0 {
 		return nil
 	}
-	byEntity := map[Entity]*replicaSet{}
-	var out []*replicaSet
+	d.sets.reset()
 	for _, r := range rows[0] {
 		if len(r.Key) != 4 || len(r.Values) != 1 || r.Key[1] == "" || r.Key[2] != calicolog.TypeWorkload {
 			continue
 		}
 		e := Entity{Cluster: d.cluster, Namespace: r.Key[0], Workload: r.Key[1], Type: r.Key[2]}
-		rs := byEntity[e]
-		if rs == nil {
-			rs = &replicaSet{entity: e, key: r.Key[:3]}
-			byEntity[e] = rs
-			out = append(out, rs)
+		rs, fresh := d.sets.get(e)
+		if fresh {
+			// The pods are read within the window only: their capacity is reused.
+			*rs = replicaSet{entity: e, keys: d.key(e), key: r.Key[:3], pods: rs.pods[:0]}
 		}
 		rs.total += r.Values[0]
 		rs.pods = append(rs.pods, podBytes{name: r.Key[3], bytes: r.Values[0]})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].entity.Key() < out[j].entity.Key() })
-	return out
+	return d.sets.sorted(func(a, b *replicaSet) int { return entityKeyCompare(a.entity, b.entity) })
 }
 
 func (d *replicaBytes) key(e Entity) replicaKeys {
@@ -140,7 +140,7 @@ func (rs *replicaSet) busiest() podBytes {
 }
 
 func (d *replicaBytes) learn(w source.Window, rs *replicaSet) {
-	k := d.key(rs.entity)
+	k := rs.keys
 	d.model.Observe(k.total, w.Start, rs.total)
 	d.model.Observe(k.busiest, w.Start, rs.busiest().bytes)
 	d.rows += len(rs.pods)
@@ -161,7 +161,7 @@ func (d *replicaBytes) podDeviation(w source.Window, rs *replicaSet) (z, observe
 	if b.name == "" || b.name == calicolog.Aggregated {
 		return 0, 0, 0, "", false
 	}
-	z, expected, ok = d.model.Deviation(d.key(rs.entity).busiest, w.Start, b.bytes)
+	z, expected, ok = d.model.Deviation(rs.keys.busiest, w.Start, b.bytes)
 	if !ok {
 		return 0, 0, 0, "", false
 	}
@@ -193,9 +193,10 @@ func (d *replicaBytes) peerDeviation(rs *replicaSet, p podBytes) (z, median floa
 
 // Judge scores every replica set, then learns the normal ones.
 func (d *replicaBytes) Judge(w source.Window, rows [][]source.Row) []Verdict {
-	var out []Verdict
-	for _, rs := range d.group(rows) {
-		z, expected, ok := d.model.Deviation(d.key(rs.entity).total, w.Start, rs.total)
+	sets := d.group(rows)
+	out := make([]Verdict, 0, len(sets))
+	for _, rs := range sets {
+		z, expected, ok := d.model.Deviation(rs.keys.total, w.Start, rs.total)
 		observed, pod := rs.total, ""
 		if pz, pobs, pexp, p, pok := d.podDeviation(w, rs); pok && (!ok || pz > z) {
 			z, observed, expected, pod, ok = pz, pobs, pexp, p, true
@@ -210,13 +211,7 @@ func (d *replicaBytes) Judge(w source.Window, rows [][]source.Row) []Verdict {
 			Observed: observed, Expected: expected,
 		}
 		e := rs.entity
-		if pod != "" {
-			v.Summary = fmt.Sprintf("pod %s of %s in namespace %s %s %.4g bytes where %.4g is usual for its replicas (%+.1f spreads, alert at %.1f)",
-				pod, e.Workload, e.Namespace, d.noun, observed, expected, z, d.zThreshold)
-		} else {
-			v.Summary = fmt.Sprintf("%s in namespace %s %s %.4g bytes where %.4g is usual at this hour (%+.1f spreads, alert at %.1f)",
-				e.Workload, e.Namespace, d.noun, observed, expected, z, d.zThreshold)
-		}
+		v.Summary = replicaSummary(&d.text, e, pod, d.noun, observed, expected, z, d.zThreshold)
 		if v.Anomalous() {
 			filters := []source.Term{
 				{Field: "reporter", Values: []string{d.reporter}},
@@ -233,6 +228,26 @@ func (d *replicaBytes) Judge(w source.Window, rows [][]source.Row) []Verdict {
 		out = append(out, v)
 	}
 	return out
+}
+
+// replicaSummary is "pod <pod> of <workload> in namespace <ns> <noun> <n>
+// bytes where <m> is usual for its replicas (<z> spreads, alert at <zAlert>)"
+// when the busiest pod decided, and "<workload> in namespace <ns> <noun> <n>
+// bytes where <m> is usual at this hour (...)" when the replica set's total
+// did.
+func replicaSummary(t *text, e Entity, pod, noun string, observed, expected, z, zAlert float64) string {
+	t.reset()
+	if pod != "" {
+		t.str("pod ").str(pod).str(" of ")
+	}
+	t.str(e.Workload).str(" in namespace ").str(e.Namespace).str(" ").str(noun).str(" ").general(observed, 4).
+		str(" bytes where ").general(expected, 4)
+	if pod != "" {
+		t.str(" is usual for its replicas (")
+	} else {
+		t.str(" is usual at this hour (")
+	}
+	return t.plusFixed(z, 1).str(" spreads, alert at ").fixed(zAlert, 1).str(")").String()
 }
 
 // SaveModel writes the replica sets' baselines and the rows learned.
