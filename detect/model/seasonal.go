@@ -334,9 +334,24 @@ func (s *Seasonal) expect(key string, t time.Time) (expected, spread float64, ok
 		between = madToSigma * Median(spreads[:len(meds)])
 	}
 	spread = max(math.Hypot(within, between), s.floor(expected))
-	if wm, ws, ok := s.cell(k, h-daysKept*hoursPerDay); ok && math.Abs(wm-expected) > weeklyDeparture*spread {
-		expected = wm
-		spread = max(math.Hypot(ws, between), s.floor(wm))
+	// Last week's same hour is the baseline instead when its mean departs,
+	// or when it held a burst in part of the hour: its values spread over
+	// more than weeklyDeparture spreads around a mean above the usual (a
+	// weekly job at 03:00-03:30 on Sundays moves its cell's mean by part
+	// of its size, but widens it; a window with nothing in it widens the
+	// cell too, but lowers it). A burst that filled a quarter of the hour
+	// or more lay at most √3 deviations above the cell's mean: the alert
+	// bound moves that far above the cell's mean, no farther.
+	if wm, ws, ok := s.cell(k, h-daysKept*hoursPerDay); ok {
+		burst := ws > weeklyDeparture*spread && wm > expected
+		switch {
+		case burst:
+			expected = wm
+			spread = max(spread+math.Sqrt(3)*ws/max(s.threshold, 1), s.floor(wm))
+		case math.Abs(wm-expected) > weeklyDeparture*spread:
+			expected = wm
+			spread = max(math.Hypot(ws, between), s.floor(wm))
+		}
 	}
 	return expected, spread, true
 }

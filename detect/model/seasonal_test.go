@@ -99,6 +99,109 @@ func TestSeasonalLearnsPatterns(t *testing.T) {
 	}
 }
 
+// TestSeasonalWeeklyJobInPartOfAnHour: on the logarithm, a weekly job
+// that fills part of an hour moves that hour's mean by part of its size
+// (on a quieter weekend day the job's rise and the weekend's dip partly
+// cancel) but widens it; once a week exists the job at its hour is
+// normal, while the same bytes at that hour on another day are still
+// flagged.
+func TestSeasonalWeeklyJobInPartOfAnHour(t *testing.T) {
+	const (
+		base       = 1e6
+		jobFactor  = 20  // the job multiplies the bytes of its windows
+		noiseSigma = 0.3 // window-to-window noise, on the logarithm
+		jobHour    = 3   // Sundays
+	)
+	tests := []struct {
+		name       string
+		weekend    float64 // the share of a weekday Saturdays and Sundays carry
+		jobMinutes int
+	}{
+		{"a job filling the whole hour of a quiet Sunday", 0.45, 60},
+		{"a job filling half the hour of a quiet Sunday", 0.55, 30},
+		{"a job filling a quarter of the hour", 1, 15},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(7, 8))
+			job := func(t time.Time) bool {
+				return t.Weekday() == time.Sunday && t.Hour() == jobHour && t.Minute() < tc.jobMinutes
+			}
+			value := func(t time.Time) float64 {
+				v := base * math.Exp(noiseSigma*rng.NormFloat64())
+				if t.Weekday() == time.Saturday || t.Weekday() == time.Sunday {
+					v *= tc.weekend
+				}
+				if job(t) {
+					v *= jobFactor
+				}
+				return v
+			}
+			s := NewSeasonal(SeasonalConfig{Bucket: bucket, Sensitivity: 5, MinSamples: 288, LogScale: true})
+			// Two weeks from a Monday: the job runs on the first Sunday
+			// (learned) and on the second (judged, then learned).
+			sunday := monday.Add(13 * 24 * time.Hour)
+			for tt := monday; tt.Before(sunday); tt = tt.Add(bucket) {
+				s.Observe("k", tt, value(tt))
+			}
+			jobWindows := 0
+			for tt := sunday; tt.Before(sunday.Add(24 * time.Hour)); tt = tt.Add(bucket) {
+				v := value(tt)
+				if job(tt) {
+					jobWindows++
+				}
+				z, expected, ok := s.Deviation("k", tt, v)
+				if !ok {
+					t.Fatalf("no baseline at %s", tt.Format("Mon 15:04"))
+				}
+				if z >= s.Threshold() {
+					t.Errorf("normal value %.3g at %s flagged: expected %.3g, z=%.2f", v, tt.Format("Mon 15:04"), expected, z)
+				}
+				s.Observe("k", tt, v)
+			}
+			if want := tc.jobMinutes / int(bucket/time.Minute); jobWindows != want {
+				t.Fatalf("the job ran in %d windows, want %d", jobWindows, want)
+			}
+			// The job's bytes on Monday at the job's hour: never seen then.
+			at := sunday.Add(24*time.Hour + jobHour*time.Hour + 5*time.Minute)
+			v := base * jobFactor
+			z, expected, ok := s.Deviation("k", at, v)
+			if !ok || z < s.Threshold() {
+				t.Errorf("%.3g at %s (expected %.3g) not flagged: z=%.2f ok=%v threshold %.2f",
+					v, at.Format("Mon 15:04"), expected, z, ok, s.Threshold())
+			}
+		})
+	}
+}
+
+// TestSeasonalWeeklyGapDoesNotWiden: a window with next to nothing in it
+// last week (a hundredth of the usual, too little to move the hour's mean
+// three spreads) widens its hour's cell as much as a burst would, but
+// lowers it: the same hour this week keeps the hour-of-day baseline, and
+// a burst there is still flagged.
+func TestSeasonalWeeklyGapDoesNotWiden(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	s := NewSeasonal(SeasonalConfig{Bucket: bucket, Sensitivity: 5, MinSamples: 288, LogScale: true})
+	gap := monday.Add(6*24*time.Hour + 3*time.Hour + 10*time.Minute) // the first Sunday, 03:10
+	judged := gap.Add(7*24*time.Hour - 5*time.Minute)                // the second Sunday, 03:05
+	for tt := monday; tt.Before(judged); tt = tt.Add(bucket) {
+		v := 1e6 * math.Exp(0.3*rng.NormFloat64())
+		if tt.Equal(gap) {
+			v = 1e4
+		}
+		s.Observe("k", tt, v)
+	}
+	if _, sd, ok := s.cell(s.keys["k"], absHour(gap)); !ok || sd < 1 {
+		t.Fatalf("last week's hour with a gap: deviation %.2f ok=%v, want a wide cell", sd, ok)
+	}
+	v := 2e7
+	z, expected, ok := s.Deviation("k", judged, v)
+	if !ok || z < s.Threshold() {
+		t.Errorf("%.3g at %s (expected %.3g) not flagged: z=%.2f ok=%v threshold %.2f",
+			v, judged.Format("Mon 15:04"), expected, z, ok, s.Threshold())
+	}
+}
+
 func TestSeasonalNeedsHistory(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	w := workload{base: 100, peak: 1000}
