@@ -1,0 +1,61 @@
+package detect
+
+import (
+	"testing"
+	"time"
+
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/simulate"
+)
+
+// lifeDetectors are judged on simulated normal life, where every verdict
+// is a false one.
+var lifeDetectors = []string{"process_bytes"}
+
+// TestDetectorsOnSimulatedLife: with the simulator's normal life
+// (quieter weekends, rollouts, the nightly backup, the morning load and
+// the Sunday 03:00 weekly-report CronJob), a detector that learned from
+// the Sunday before raises no verdict in a judged week that holds the
+// job's next run: a weekly job seen at the same hour last week is normal.
+func TestDetectorsOnSimulatedLife(t *testing.T) {
+	if testing.Short() {
+		t.Skip("plays several simulated days")
+	}
+	// From a Sunday (the job's first run is learned) to the Tuesday nine
+	// days later: the detectors are ready after about two days, so they
+	// judge seven days, the second Sunday among them.
+	start := weekStart.Add(-24 * time.Hour)
+	if start.Weekday() != time.Sunday {
+		t.Fatalf("the simulation starts on %s, want a Sunday", start.Weekday())
+	}
+	end := start.Add(9 * 24 * time.Hour)
+	run, ok := simulate.WeeklyJobRun(start.Add(7*24*time.Hour + 3*time.Hour))
+	if !ok {
+		t.Fatal("no weekly job run on the second Sunday at 03:00")
+	}
+	for _, name := range lifeDetectors {
+		t.Run(name, func(t *testing.T) {
+			c := simulate.New(simulate.Options{Seed: 1, Life: true})
+			results, _, err := playL7procDays(c, start, end, []string{name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := results[name]
+			if res.firstVerdict.IsZero() || !res.firstVerdict.Before(run) {
+				t.Fatalf("first verdict at %v: the detector did not judge the weekly job's run at %s", res.firstVerdict, run)
+			}
+			days := end.Sub(res.firstVerdict).Hours() / 24
+			t.Logf("%s: judged %d windows over %.1f days, %d entities; %d false verdicts", name, res.judgedWindows, days, len(res.entities), res.fp)
+			if days < 7 {
+				t.Errorf("judged %.1f days, want at least 7", days)
+			}
+			for i, v := range res.fpVerdicts {
+				if i < 10 {
+					t.Errorf("false verdict %s %s: %s (score %.3f)", v.Window.Start.Format("Mon 15:04"), v.Entity.Key(), v.Summary, v.Score)
+				}
+			}
+			if res.fp > 10 {
+				t.Errorf("%d false verdicts in all", res.fp)
+			}
+		})
+	}
+}
