@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"strings"
+	"time"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect/model"
@@ -40,6 +41,9 @@ type fieldBaselines struct {
 	model      *model.Seasonal
 	keys       keyCache
 	text       text // scratch for summaries
+	// records is the index in metrics of the hidden count of records
+	// (recordsMetric) when a field is a mean, else -1.
+	records int
 }
 
 // numericField is a field a baseline detector can follow and how a
@@ -110,6 +114,24 @@ func minSizeForTrain(info Info, o Options) (int, error) {
 	return int(v), nil
 }
 
+// recordsMetric is the hidden metric a baseline detector adds when one of
+// its fields is a mean over records (source.Avg: tcp_mean_smooth_rtt,
+// latency_mean, duration_mean): how many records the window's mean was
+// taken over. Its baseline is learned, never judged.
+const recordsMetric = "records"
+
+// fewerRecords is how much noisier than usual a mean over n records is:
+// √(usual/n) when the window holds fewer records than the baseline of key
+// expects at t (a mean of three records where six are usual varies √2
+// times as much), else 1.
+func (d *fieldBaselines) fewerRecords(key string, t time.Time, n float64) float64 {
+	usual, _, ok := d.model.Expect(key, t)
+	if !ok || !(n < usual) {
+		return 1
+	}
+	return math.Sqrt(usual / max(n, 1))
+}
+
 // seasonalMinSamples is how many observations one key needs (besides two
 // days covering the hour) before its baseline answers.
 const seasonalMinSamples = 12
@@ -162,10 +184,20 @@ func (d *fieldBaselines) Judge(w source.Window, rows [][]source.Row) []Verdict {
 		}
 		keys := d.keys.fields(e, d.metrics)
 		worst, worstZ, expected, judged := -1, math.Inf(-1), 0.0, false
+		noisier := 0.0 // fewerRecords of the row, once a mean needs it
 		for i, v := range r.Values {
+			if i == d.records {
+				continue
+			}
 			z, exp, ok := d.model.Deviation(keys[i], w.Start, v)
 			if !ok {
 				continue
+			}
+			if d.metrics[i].Kind == source.Avg && d.records >= 0 {
+				if noisier == 0 {
+					noisier = d.fewerRecords(keys[d.records], w.Start, r.Values[d.records])
+				}
+				z /= noisier
 			}
 			judged = true
 			if z > worstZ {
@@ -186,6 +218,10 @@ func (d *fieldBaselines) Judge(w source.Window, rows [][]source.Row) []Verdict {
 			Expected:  expected,
 		}
 		v.Summary = baselineSummary(&d.text, e, d.metrics[worst].Name, v.Observed, expected, worstZ, d.zThreshold)
+		if d.metrics[worst].Kind == source.Avg && noisier > 1 {
+			n := max(r.Values[d.records], 1)
+			v.Summary += fmt.Sprintf("; a mean of %.0f records where %.3g are usual, its spread widened %.2f times", n, n*noisier*noisier, noisier)
+		}
 		if v.Anomalous() {
 			v.EvidenceQuery = []EvidenceQuery{{Log: string(d.log), Filters: d.evidence(r.Key), Limit: 5}}
 		} else {
@@ -431,10 +467,18 @@ func newFieldBaselines(name string, spec baselineSpec, o Options) (Detector, err
 	if err != nil {
 		return nil, err
 	}
+	records := -1
+	for _, m := range metrics {
+		if m.Kind == source.Avg {
+			metrics = append(metrics, source.Metric{Name: recordsMetric, Kind: source.Count})
+			records = len(metrics) - 1
+			break
+		}
+	}
 	d := &fieldBaselines{
 		name: name, cluster: o.Cluster, log: spec.log, groupBy: spec.groupBy, filters: spec.filters,
 		metrics: metrics, entity: spec.entity, evidence: spec.evidence,
-		zThreshold: spec.threshold(setting), minRows: minRows,
+		zThreshold: spec.threshold(setting), records: records, minRows: minRows,
 	}
 	d.init(o)
 	return d, nil

@@ -1,0 +1,93 @@
+package detect
+
+import (
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
+)
+
+// TestBaselineMeanOverFewerRecords: a mean (generic_l7's duration_mean)
+// taken over fewer records than usual is judged against a spread widened
+// by √(usual/records), so a quiet window's three records do not page
+// someone for what six would; a slowdown still does, however few records
+// carry it.
+func TestBaselineMeanOverFewerRecords(t *testing.T) {
+	const (
+		usualMean    = 8e6 // ns
+		usualRecords = 6
+		noiseSigma   = 0.08 // window-to-window, on the logarithm
+	)
+	tests := []struct {
+		name      string
+		factor    float64 // the window's duration_mean over the usual
+		records   float64
+		anomalous bool
+	}{
+		{"a usual mean over the usual records", 1, usualRecords, false},
+		{"a mean 1.5 times the usual over the usual records", 1.5, usualRecords, true},
+		{"the same mean over half the usual records", 1.5, usualRecords / 2, false},
+		{"a slowdown over one record", 250, 1, true},
+		{"a slowdown over more records than usual", 250, 2 * usualRecords, true},
+	}
+	info, ok := Lookup("generic_l7")
+	if !ok {
+		t.Fatal("generic_l7 is not registered")
+	}
+	bucket := 5 * time.Minute
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := info.New(Options{Cluster: "c", Bucket: bucket, Params: map[string]string{"min_size_for_train": "0"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			metrics := d.Queries()[0].Metrics
+			row := func(mean, records float64) source.Row {
+				r := source.Row{Key: []string{"shop", "cart-*", "wep"}}
+				for _, m := range metrics {
+					v := 0.0
+					switch m.Name {
+					case "duration_mean":
+						v = mean
+					case "duration_max":
+						v = 3 * usualMean
+					case "count", "bytes_in", "bytes_out":
+						v = 100
+					case recordsMetric:
+						v = records
+					default:
+						t.Fatalf("unexpected metric %q", m.Name)
+					}
+					r.Values = append(r.Values, v)
+				}
+				return r
+			}
+			if m := metrics[len(metrics)-1]; m.Name != recordsMetric || m.Kind != source.Count {
+				t.Fatalf("last metric %+v, want the hidden count of records", m)
+			}
+			rng := rand.New(rand.NewPCG(1, 2))
+			start := weekStart
+			judged := start.Add(3*24*time.Hour + 14*time.Hour)
+			for tt := start; tt.Before(judged); tt = tt.Add(bucket) {
+				w := source.Window{Start: tt, End: tt.Add(bucket)}
+				d.(Learner).Learn(w, [][]source.Row{{row(usualMean*math.Exp(noiseSigma*rng.NormFloat64()), usualRecords)}})
+			}
+			w := source.Window{Start: judged, End: judged.Add(bucket)}
+			vs := d.Judge(w, [][]source.Row{{row(usualMean*tc.factor, tc.records)}})
+			if len(vs) != 1 {
+				t.Fatalf("%d verdicts, want 1", len(vs))
+			}
+			v := vs[0]
+			t.Logf("score %.3f: %s", v.Score, v.Summary)
+			if v.Anomalous() != tc.anomalous {
+				t.Errorf("anomalous %v, want %v: %s", v.Anomalous(), tc.anomalous, v.Summary)
+			}
+			if strings.Contains(v.Summary, "records") != (tc.records < usualRecords && strings.Contains(v.Summary, "duration_mean")) {
+				t.Errorf("summary %q: the record count must be told exactly when it widened the spread of the mean", v.Summary)
+			}
+		})
+	}
+}
