@@ -122,11 +122,11 @@ const recordsMetric = "records"
 
 // fewerRecords is how much noisier than usual a mean over n records is:
 // √(usual/n) when the window holds fewer records than the baseline of key
-// expects at t (a mean of three records where six are usual varies √2
-// times as much), else 1.
+// expects at t, by half a record or more (a mean of three records where
+// six are usual varies √2 times as much), else 1.
 func (d *fieldBaselines) fewerRecords(key string, t time.Time, n float64) float64 {
 	usual, _, ok := d.model.Expect(key, t)
-	if !ok || !(n < usual) {
+	if !ok || !(n+0.5 <= usual) {
 		return 1
 	}
 	return math.Sqrt(usual / max(n, 1))
