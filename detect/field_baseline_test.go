@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -90,4 +91,48 @@ func TestBaselineMeanOverFewerRecords(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkGenericL7Judge is one window of 1,000 serving workloads judged
+// by generic_l7 after three days of history learned every 20 minutes.
+func BenchmarkGenericL7Judge(b *testing.B) {
+	const entities = 1000
+	bucket := 5 * time.Minute
+	info, _ := Lookup("generic_l7")
+	d, err := info.New(Options{Cluster: "c", Bucket: bucket, Params: map[string]string{"min_size_for_train": "0"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	metrics := d.Queries()[0].Metrics
+	rng := rand.New(rand.NewPCG(3, 4))
+	rows := func() [][]source.Row {
+		out := make([]source.Row, entities)
+		for i := range out {
+			r := source.Row{Key: []string{"ns", fmt.Sprintf("w%d-*", i), "wep"}}
+			for _, m := range metrics {
+				v := 100 * math.Exp(0.2*rng.NormFloat64())
+				if m.Kind == source.Count { // the count of records
+					v = float64(3 + rng.IntN(5))
+				}
+				r.Values = append(r.Values, v)
+			}
+			out[i] = r
+		}
+		return [][]source.Row{out}
+	}
+	at := weekStart
+	for ; at.Before(weekStart.Add(72 * time.Hour)); at = at.Add(20 * time.Minute) {
+		d.(Learner).Learn(source.Window{Start: at, End: at.Add(bucket)}, rows())
+	}
+	w := source.Window{Start: at, End: at.Add(bucket)}
+	judged := rows()
+	if len(d.Judge(w, judged)) != entities {
+		b.Fatal("the detector did not judge every entity")
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		d.Judge(w, judged)
+	}
+	b.ReportMetric(float64(b.N*entities)/b.Elapsed().Seconds(), "entities/s")
 }
