@@ -60,3 +60,38 @@ func TestDetectorsOnSimulatedLife(t *testing.T) {
 		})
 	}
 }
+
+// TestProcessBytesFindsTransfersDuringTheWeeklyJob: the hour of the
+// Sunday weekly-report job is normal for the workloads it reads from, not
+// a blind spot: transfers in that hour (a never-seen curl, a workload's own
+// process moving gigabytes), during the job's run and after it, are still
+// found, with no false verdict around them.
+func TestProcessBytesFindsTransfersDuringTheWeeklyJob(t *testing.T) {
+	if testing.Short() {
+		t.Skip("plays several simulated days")
+	}
+	start := weekStart.Add(6 * 24 * time.Hour) // a Sunday: the job's first run is learned
+	sunday := start.Add(7 * 24 * time.Hour)
+	at := func(h, m int) time.Time { return sunday.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute) }
+	c := simulate.New(simulate.Options{Seed: 1, Life: true},
+		simulate.ProcessTransfer{At: at(3, 10), Namespace: "shop", Workload: "cart", Process: "/usr/bin/curl", Bytes: 800 << 20},
+		simulate.ProcessTransfer{At: at(3, 40), Namespace: "shop", Workload: "frontend", Process: "/usr/bin/curl", Bytes: 800 << 20},
+		simulate.ProcessTransfer{At: at(3, 50), Namespace: "payments", Workload: "postgres", Bytes: 2 << 30},
+		simulate.ProcessTransfer{At: at(5, 0), Namespace: "payments", Workload: "ledger", Process: "/usr/bin/curl", Bytes: 800 << 20},
+	)
+	results, _, err := playL7procDays(c, start, sunday.Add(6*time.Hour), []string{"process_bytes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := results["process_bytes"]
+	t.Logf("true positives %d, false positives %d, missed %d", res.tp, res.fp, res.fn)
+	if res.tp == 0 {
+		t.Error("found none of the transfers")
+	}
+	for _, l := range res.missed {
+		t.Errorf("missed %s on %s/%s in %s", l.Scenario, l.Namespace, l.Workload, l.Window)
+	}
+	for _, v := range res.fpVerdicts {
+		t.Errorf("false verdict %s %s: %s (score %.3f)", v.Window.Start.Format("Mon 15:04"), v.Entity.Key(), v.Summary, v.Score)
+	}
+}
