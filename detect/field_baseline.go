@@ -219,8 +219,10 @@ func (d *fieldBaselines) Judge(w source.Window, rows [][]source.Row) []Verdict {
 		}
 		v.Summary = baselineSummary(&d.text, e, d.metrics[worst].Name, v.Observed, expected, worstZ, d.zThreshold)
 		if d.metrics[worst].Kind == source.Avg && noisier > 1 {
+			// d.text still holds the summary: the note goes after it.
 			n := max(r.Values[d.records], 1)
-			v.Summary += fmt.Sprintf("; a mean of %.0f records where %.3g are usual, its spread widened %.2f times", n, n*noisier*noisier, noisier)
+			v.Summary = d.text.str("; a mean of ").fixed(n, 0).str(" records where ").general(n*noisier*noisier, 3).
+				str(" are usual, its spread widened ").fixed(noisier, 2).str(" times").String()
 		}
 		if v.Anomalous() {
 			v.EvidenceQuery = []EvidenceQuery{{Log: string(d.log), Filters: d.evidence(r.Key), Limit: 5}}
