@@ -69,7 +69,7 @@ bench:
 	if ! ( [ -s $(BENCH_STATE)/env ] && . $(BENCH_STATE)/env && curl -fsS -o /dev/null "$$TESTBED_ES_URL/_cluster/health" ); then \
 		$(TESTBED) start || exit 1; started=1; fi; \
 	. $(BENCH_STATE)/env; status=0; \
-	{ GOMAXPROCS=1 $(GO) test -count=1 -run '^$$' -bench 'ScoreWindow10kEntities|Metrics20kSeries' -benchtime $(BENCH_TIME) ./internal/perf ./collector | tee bench/.gobench.txt && \
+	{ GOMAXPROCS=1 $(GO) test -count=1 -run '^$$' -bench 'ScoreWindow10kEntities|Metrics20k(Series|Verdicts)' -benchtime $(BENCH_TIME) ./internal/perf ./collector | tee bench/.gobench.txt && \
 	  $(GO) run ./cmd/calico-anomaly-bench memory --entities $(BENCH_ENTITIES) > bench/.memory.json && \
 	  $(GO) run ./cmd/calico-anomaly-bench memory --default-detectors --entities $(BENCH_ENTITIES) > bench/.memory-default.json && \
 	  $(GO) run ./cmd/calico-anomaly-bench side-by-side --records $(BENCH_RECORDS) > bench/.side-by-side.json && \

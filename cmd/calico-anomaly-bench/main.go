@@ -85,7 +85,7 @@ func run(args []string) int {
 			return 1
 		}
 		logf("trained in %s", r.TrainTime.Round(time.Millisecond))
-		note := fmt.Sprintf("%d detectors, %d windows", r.Detectors, r.Windows)
+		note := fmt.Sprintf("%d windows", r.Windows)
 		suffix := fmt.Sprintf(" (%d detectors)", r.Detectors)
 		figs = []perf.Figure{
 			{Name: fmt.Sprintf("memory: peak RSS with models for %d workloads", r.Entities) + suffix, Value: float64(r.PeakRSS) / mib, Unit: "MiB", Op: "<", Target: 256, Note: note},
