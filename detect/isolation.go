@@ -508,12 +508,9 @@ type judgedRow struct {
 	ring   *rowRing
 }
 
-// summary writes into the detector's scratch text the entity's quantity,
-// the features that depart most from usual, and the score; the caller may
-// add to it before taking the string.
-func (d *isolationDetector) summary(e Entity, feat, values, expected []float64, v Verdict) *text {
-	var order [3]int
-	n := 0
+// largestDeviations returns the indexes of the (at most three) features
+// farthest from usual, farthest first.
+func largestDeviations(feat []float64) (order [3]int, n int) {
 	for i := range feat {
 		j := n
 		if n < len(order) {
@@ -528,6 +525,14 @@ func (d *isolationDetector) summary(e Entity, feat, values, expected []float64, 
 		}
 		order[j] = i
 	}
+	return order, n
+}
+
+// summary writes into the detector's scratch text the entity's quantity,
+// the features that depart most from usual, and the score; the caller may
+// add to it before taking the string.
+func (d *isolationDetector) summary(e Entity, feat, values, expected []float64, v Verdict) *text {
+	order, n := largestDeviations(feat)
 	t := d.text.reset().str(e.Workload).str(" in namespace ").str(e.Namespace).str(": ").str(d.spec.what).
 		str(" unlike usual at this hour: ")
 	for k, i := range order[:n] {

@@ -214,22 +214,7 @@ func TestSummariesMatchTheirFormats(t *testing.T) {
 
 // isolationSummaryFmt is the isolation detectors' summary as fmt wrote it.
 func isolationSummaryFmt(d *isolationDetector, e Entity, feat, values, expected []float64, v Verdict) string {
-	var order [3]int
-	n := 0
-	for i := range feat {
-		j := n
-		if n < len(order) {
-			n++
-		} else if math.Abs(feat[i]) <= math.Abs(feat[order[n-1]]) {
-			continue
-		} else {
-			j = n - 1
-		}
-		for ; j > 0 && math.Abs(feat[i]) > math.Abs(feat[order[j-1]]); j-- {
-			order[j] = order[j-1]
-		}
-		order[j] = i
-	}
+	order, n := largestDeviations(feat)
 	parts := make([]string, 0, n)
 	for _, i := range order[:n] {
 		if i < len(d.spec.fields) {
