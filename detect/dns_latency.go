@@ -20,7 +20,7 @@ func init() {
 		New: func(o Options) (Detector, error) {
 			return newIsolationDetector("dns_latency", isolationSpec{
 				log: calicolog.DNS, groupBy: baselineDNSKey,
-				fields: []numericField{{"latency_mean", source.Avg}, {"latency_max", source.Max}},
+				fields: []numericField{{"latency_mean", source.Avg, false}, {"latency_max", source.Max, false}},
 				entity: dnsClientEntity, evidence: dnsClientEvidence,
 				main: 0, sensitivity: "sensitivity", what: "DNS latency (ns)",
 			}, o)

@@ -21,8 +21,24 @@ import (
 // time_series_*): every window, each field of each entity is scored in
 // learned spreads against what that entity usually shows at that hour of
 // the day (and of the week once a week is known). The entity's verdict is
-// its most anomalous field. Judge learns the window afterwards, except for
-// anomalous entities, so an attack does not become the baseline.
+// its most anomalous field.
+//
+// Volume fields (bytes, packets, flows, requests, queries) are judged on
+// both sides: a fall far below the hour's usual level is as anomalous as a
+// rise, unless the learned pattern says quiet is normal then. An entity
+// that was seen and has no record in a window sent nothing: its volume
+// fields are judged and learned as 0 (so a service that goes quiet is
+// found, and a sparse job learns its empty windows). Other fields (means,
+// maxima, counts of distinct things) are judged above only.
+//
+// A deviation beyond the threshold alerts only when it is new: when the
+// entity showed one as large on the same side in the last 48 hours
+// (model.Seasonal.Seen), it is part of the entity's behaviour, and its
+// score is kept just below the threshold. A value beyond the threshold is
+// not learned; once one side has held for level_shift_hours, the level
+// has changed: the baseline moves to it (model.Seasonal.Track), the window
+// is learned, and the summary says so, so a new level alerts as one
+// episode and resolves.
 type fieldBaselines struct {
 	name    string
 	cluster string
@@ -44,18 +60,67 @@ type fieldBaselines struct {
 	// records is the index in metrics of the hidden count of records
 	// (recordsMetric) when a field is a mean, else -1.
 	records int
+	// volume marks the metrics judged on both sides and taken as 0 when
+	// the entity has no record in a window.
+	volume []bool
+	// present holds the entities seen, by model key, and the start of the
+	// last window that held them; absent ones are judged as sending
+	// nothing for absentFor.
+	present map[string]*presence
+	forget  forgetter
+	judged  []fieldJudgement // scratch, one per metric
+	shared  map[string]int   // scratch: rows per model key in a window
+	// levelShift is how long one side must hold before the level moves.
+	levelShift time.Duration
+}
+
+// presence is an entity whose absence is judged: the entity last seen
+// under a model key, and when.
+type presence struct {
+	entity Entity
+	key    []string
+	last   time.Time
+	seen   bool // in the window being judged
+}
+
+// quietFor is how long a volume field must stay far below its usual level
+// before the fall alerts: one empty or thin window is how an idle minute
+// or a flow interval that ended just past the window's edge looks (Calico
+// does not align its intervals to the clock).
+const quietFor = 15 * time.Minute
+
+// absentFor is how long an entity that has no more records is judged as
+// sending nothing: the week its baseline spans. After that it is gone.
+const absentFor = 7 * 24 * time.Hour
+
+// fieldJudgement is one field of a row as judged.
+type fieldJudgement struct {
+	z        float64 // in spreads, signed; a mean's widened by fewerRecords
+	expected float64
+	judged   bool
+	beyond   bool    // |z| at or beyond the threshold, and not a new level
+	early    bool    // beyond below the usual level, for less than quietFor
+	quiet    bool    // a fall, measured from the quietest usual hour
+	seen     bool    // beyond, and seen as large in the last 48 hours
+	shifted  bool    // the level changed: the baseline moved by shift
+	shift    float64 // the move, as a difference of logarithms
 }
 
 // numericField is a field a baseline detector can follow and how a
-// window's records of one entity combine into one value.
+// window's records of one entity combine into one value. A volume field
+// counts what flows (bytes, packets, flows, requests, queries): it is
+// judged on both sides, and is 0 in a window without records.
 type numericField struct {
-	name string
-	kind source.MetricKind
+	name   string
+	kind   source.MetricKind
+	volume bool
 }
 
 // fieldList turns a comma list such as Calico's AD_GENERIC_FLOWS_FIELDS
 // into metrics, refusing fields the log does not have.
-func fieldList(info Info, o Options, key string, known []numericField) ([]source.Metric, error) {
+// It also names the volume fields listed.
+func fieldList(info Info, o Options, key string, known []numericField) ([]source.Metric, map[string]bool, error) {
+	volumes := map[string]bool{}
 	raw, ok := o.Params[key]
 	if !ok {
 		for _, p := range info.Params {
@@ -82,15 +147,18 @@ func fieldList(info Info, o Options, key string, known []numericField) ([]source
 			for i, k := range known {
 				names[i] = k.name
 			}
-			return nil, fmt.Errorf("detector %s: %s names unknown field %q (known: %s)", info.Name, envOrKey(info, key), f, strings.Join(names, ","))
+			return nil, nil, fmt.Errorf("detector %s: %s names unknown field %q (known: %s)", info.Name, envOrKey(info, key), f, strings.Join(names, ","))
 		}
 		seen[f] = true
 		out = append(out, source.Metric{Name: f, Kind: found.kind, Field: f})
+		if found.volume {
+			volumes[f] = true
+		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("detector %s: %s lists no fields", info.Name, envOrKey(info, key))
+		return nil, nil, fmt.Errorf("detector %s: %s lists no fields", info.Name, envOrKey(info, key))
 	}
-	return out, nil
+	return out, volumes, nil
 }
 
 func envOrKey(info Info, key string) string {
@@ -136,9 +204,10 @@ func (d *fieldBaselines) fewerRecords(key string, t time.Time, n float64) float6
 // days covering the hour) before its baseline answers.
 const seasonalMinSamples = 12
 
-func (d *fieldBaselines) init(o Options) {
-	d.model = model.NewSeasonal(model.SeasonalConfig{Bucket: o.Bucket, MinSamples: seasonalMinSamples, LogScale: true})
+func (d *fieldBaselines) init(o Options, levelShift time.Duration) {
+	d.model = model.NewSeasonal(model.SeasonalConfig{Bucket: o.Bucket, MinSamples: seasonalMinSamples, LogScale: true, LevelShiftAfter: levelShift})
 	d.keys = keyCache{}
+	d.present = map[string]*presence{}
 }
 
 func (d *fieldBaselines) Name() string       { return d.name }
@@ -149,16 +218,20 @@ func (d *fieldBaselines) Queries() []source.Query {
 	return []source.Query{{Name: d.name, Log: d.log, GroupBy: d.groupBy, Filters: d.filters, Metrics: d.metrics}}
 }
 
-// Learn adds every entity's fields of window w to the baselines.
+// Learn adds every entity's fields of window w to the baselines, and the
+// entities seen before that have no record in w as sending nothing.
 func (d *fieldBaselines) Learn(w source.Window, rows [][]source.Row) {
 	if len(rows) == 0 {
 		return
 	}
 	for _, r := range rows[0] {
 		if e, ok := d.entity(d.cluster, r.Key); ok && len(r.Values) == len(d.metrics) {
-			d.learnRow(w, d.keys.fields(e, d.metrics), r)
+			keys := d.keys.fields(e, d.metrics)
+			d.mark(w, e, keys)
+			d.learnRow(w, keys, r)
 		}
 	}
+	d.sweep(w, func(p *presence) { d.learnAbsent(w, p.key) })
 }
 
 // learnRow adds a row's fields to the baselines of keys, the entity's
@@ -170,68 +243,239 @@ func (d *fieldBaselines) learnRow(w source.Window, keys []string, r source.Row) 
 	d.rows++
 }
 
-// Judge scores every entity with a baseline for the window's hour, then
-// learns the window's normal entities.
+// learnAbsent learns 0 for the volume fields of an entity without records.
+func (d *fieldBaselines) learnAbsent(w source.Window, keys []string) {
+	for i, vol := range d.volume {
+		if vol {
+			d.model.Observe(keys[i], w.Start, 0)
+		}
+	}
+}
+
+// mark notes that entity e, with model keys keys, has records in w.
+func (d *fieldBaselines) mark(w source.Window, e Entity, keys []string) {
+	if !d.hasVolume() {
+		return
+	}
+	mk := e.ModelKey()
+	p := d.present[mk]
+	if p == nil {
+		p = &presence{}
+		d.present[mk] = p
+	}
+	p.entity, p.key, p.last, p.seen = e, keys, w.Start, true
+}
+
+func (d *fieldBaselines) hasVolume() bool {
+	for _, v := range d.volume {
+		if v {
+			return true
+		}
+	}
+	return false
+}
+
+// sweep calls absent for every entity seen in the last absentFor that has
+// no record in w, forgets the ones gone longer, and clears the marks of w.
+// Once a day of window time, baselines not learned for forgetAfter are
+// dropped.
+func (d *fieldBaselines) sweep(w source.Window, absent func(p *presence)) {
+	for mk, p := range d.present {
+		switch {
+		case p.seen:
+			p.seen = false
+		case w.Start.Sub(p.last) > absentFor:
+			delete(d.present, mk)
+		default:
+			absent(p)
+		}
+	}
+	if cut, ok := d.forget.due(w.End); ok && d.model.Prune(cut) > 0 {
+		d.keys = keyCache{}
+		for _, p := range d.present {
+			p.key = d.keys.fields(p.entity, d.metrics)
+		}
+	}
+}
+
+// Judge scores every entity with a baseline for the window's hour, and the
+// entities seen before that have no record in it, then learns the
+// window's normal values.
 func (d *fieldBaselines) Judge(w source.Window, rows [][]source.Row) []Verdict {
 	if len(rows) == 0 {
 		return nil
 	}
 	out := make([]Verdict, 0, len(rows[0]))
+	// Rows sharing a model key (the old and new ReplicaSet of a rollout)
+	// split its traffic: a fall of one of them is not a fall.
+	clear(d.shared)
+	if d.shared == nil {
+		d.shared = map[string]int{}
+	}
+	for _, r := range rows[0] {
+		if e, ok := d.entity(d.cluster, r.Key); ok && d.hasVolume() {
+			d.shared[e.ModelKey()]++
+		}
+	}
 	for _, r := range rows[0] {
 		e, ok := d.entity(d.cluster, r.Key)
 		if !ok || len(r.Values) != len(d.metrics) {
 			continue
 		}
 		keys := d.keys.fields(e, d.metrics)
-		worst, worstZ, expected, judged := -1, math.Inf(-1), 0.0, false
-		noisier := 0.0 // fewerRecords of the row, once a mean needs it
-		for i, v := range r.Values {
-			if i == d.records {
-				continue
+		d.mark(w, e, keys)
+		if v, ok := d.judgeRow(w, e, keys, r.Values, false, d.shared[e.ModelKey()] > 1); ok {
+			v.EvidenceQuery = nil
+			if v.Anomalous() {
+				v.EvidenceQuery = []EvidenceQuery{{Log: string(d.log), Filters: d.evidence(r.Key), Limit: 5}}
 			}
-			z, exp, ok := d.model.Deviation(keys[i], w.Start, v)
-			if !ok {
-				continue
-			}
-			if d.metrics[i].Kind == source.Avg && d.records >= 0 {
-				if noisier == 0 {
-					noisier = d.fewerRecords(keys[d.records], w.Start, r.Values[d.records])
-				}
-				z /= noisier
-			}
-			judged = true
-			if z > worstZ {
-				worst, worstZ, expected = i, z, exp
-			}
+			out = append(out, v)
 		}
-		if !judged {
-			d.learnRow(w, keys, r)
+	}
+	var zeros []float64
+	d.sweep(w, func(p *presence) {
+		if zeros == nil {
+			zeros = make([]float64, len(d.metrics))
+		}
+		if v, ok := d.judgeRow(w, p.entity, p.key, zeros, true, false); ok {
+			out = append(out, v)
+		}
+	})
+	return out
+}
+
+// judgeRow judges one entity's values (absent: it had no record, and only
+// its volume fields, at 0, are judged; shared: another row of the window
+// has the same model key, so its volume is judged above only), learns them
+// as judged, and returns its verdict; ok is false when no field has a
+// baseline yet.
+func (d *fieldBaselines) judgeRow(w source.Window, e Entity, keys []string, values []float64, absent, shared bool) (Verdict, bool) {
+	if cap(d.judged) < len(values) {
+		d.judged = make([]fieldJudgement, len(values))
+	}
+	fields := d.judged[:len(values)]
+	worst, judged := -1, false
+	noisier := 0.0 // fewerRecords of the row, once a mean needs it
+	for i, v := range values {
+		fields[i] = fieldJudgement{}
+		if i == d.records || absent && !d.volume[i] {
 			continue
 		}
-		v := Verdict{
-			Detector:  d.name,
-			Entity:    e,
-			Window:    w,
-			Score:     model.Score(worstZ, d.zThreshold),
-			Threshold: scoreThreshold,
-			Observed:  r.Values[worst],
-			Expected:  expected,
+		z, exp, ok := d.model.Deviation(keys[i], w.Start, v)
+		if !ok {
+			continue
 		}
-		v.Summary = baselineSummary(&d.text, e, d.metrics[worst].Name, v.Observed, expected, worstZ, d.zThreshold)
-		if d.metrics[worst].Kind == source.Avg && noisier > 1 {
-			// d.text still holds the summary: the note goes after it.
-			n := max(r.Values[d.records], 1)
-			v.Summary = d.text.str("; a mean of ").fixed(n, 0).str(" records where ").general(n*noisier*noisier, 3).
-				str(" are usual, its spread widened ").fixed(noisier, 2).str(" times").String()
+		if !d.volume[i] || shared {
+			z = max(z, 0)
 		}
-		if v.Anomalous() {
-			v.EvidenceQuery = []EvidenceQuery{{Log: string(d.log), Filters: d.evidence(r.Key), Limit: 5}}
-		} else {
-			d.learnRow(w, keys, r)
+		quiet := false
+		if z <= -d.zThreshold {
+			// A fall is measured from the entity's quietest usual hour.
+			if qz, qexp, ok := d.model.QuietDeviation(keys[i], w.Start, v); ok && qz > z {
+				z, exp, quiet = min(qz, 0), qexp, true
+			}
 		}
-		out = append(out, v)
+		if d.metrics[i].Kind == source.Avg && d.records >= 0 {
+			if noisier == 0 {
+				noisier = d.fewerRecords(keys[d.records], w.Start, values[d.records])
+			}
+			z /= noisier
+		}
+		f := &fields[i]
+		f.z, f.expected, f.judged, f.quiet = z, exp, true, quiet
+		var run int
+		if f.shifted, f.shift, run = d.model.Track(keys[i], w.Start, v, z, d.zThreshold); !f.shifted && math.Abs(z) >= d.zThreshold {
+			f.beyond = true
+			f.early = z < 0 && time.Duration(run)*w.End.Sub(w.Start) < quietFor
+			f.seen = !f.early && d.model.Seen(keys[i], w.Start, z)
+		}
+		judged = true
+		if worst < 0 || worse(f, &fields[worst]) {
+			worst = i
+		}
 	}
-	return out
+	if !judged {
+		if !absent {
+			d.learnRow(w, keys, source.Row{Values: values})
+		} else {
+			d.learnAbsent(w, keys)
+		}
+		return Verdict{}, false
+	}
+	f := &fields[worst]
+	v := Verdict{
+		Detector:  d.name,
+		Entity:    e,
+		Window:    w,
+		Score:     model.Score(math.Abs(f.z), d.zThreshold),
+		Threshold: scoreThreshold,
+		Observed:  values[worst],
+		Expected:  f.expected,
+	}
+	d.text.reset()
+	if absent {
+		d.text.str(e.Workload).str(" in namespace ").str(e.Namespace).str(": no records in this window, ")
+		d.text.str(d.metrics[worst].Name).str(" 0 where ").general(f.expected, 4).str(" is usual at this hour (").
+			plusFixed(f.z, 1).str(" spreads, alert at ").fixed(d.zThreshold, 1).str(")")
+	} else {
+		baselineSummary(&d.text, e, d.metrics[worst].Name, v.Observed, f.expected, f.z, d.zThreshold)
+	}
+	if f.quiet {
+		d.text.str("; measured from its quietest usual hour")
+	}
+	if d.metrics[worst].Kind == source.Avg && noisier > 1 {
+		n := max(values[d.records], 1)
+		d.text.str("; a mean of ").fixed(n, 0).str(" records where ").general(n*noisier*noisier, 3).
+			str(" are usual, its spread widened ").fixed(noisier, 2).str(" times")
+	}
+	switch {
+	case f.shifted:
+		v.Score = min(v.Score, math.Nextafter(scoreThreshold, 0))
+		d.text.str("; its level changed ").fixed(d.levelShift.Hours(), 0).str(" hours ago, to ").
+			general(math.Exp(f.shift), 3).str(" times the usual: that is its baseline from now on")
+	case f.early:
+		v.Score = min(v.Score, math.Nextafter(scoreThreshold, 0))
+		d.text.str("; not alerting yet: a fall alerts once it has lasted ").fixed(quietFor.Minutes(), 0).str(" minutes")
+	case f.seen:
+		v.Score = min(v.Score, math.Nextafter(scoreThreshold, 0))
+		d.text.str("; not alerting: it showed a deviation as large in the last 48 hours")
+	}
+	v.Summary = d.text.String()
+	// Values beyond the threshold stay out of the baseline.
+	for i, val := range values {
+		switch {
+		case absent && !d.volume[i]:
+		case fields[i].beyond || i == d.records && v.Anomalous():
+			d.model.Note(keys[i], w.Start, val)
+		default:
+			d.model.Observe(keys[i], w.Start, val)
+		}
+	}
+	if !absent {
+		d.rows++
+	}
+	return v, true
+}
+
+// worse reports whether field a is a stronger reason to alert than b: a
+// new deviation beyond the threshold before one seen recently or a new
+// level, then the larger deviation.
+func worse(a, b *fieldJudgement) bool {
+	rank := func(f *fieldJudgement) int {
+		switch {
+		case f.beyond && !f.seen && !f.early:
+			return 3
+		case f.shifted:
+			return 2
+		case f.beyond:
+			return 1
+		}
+		return 0
+	}
+	if ra, rb := rank(a), rank(b); ra != rb {
+		return ra > rb
+	}
+	return math.Abs(a.z) > math.Abs(b.z)
 }
 
 // baselineSummary is "<workload> in namespace <ns>: <field> <observed>
@@ -358,7 +602,7 @@ func (d *fieldBaselines) LoadModel(r io.Reader) error {
 	if err := m.UnmarshalBinary(parts[0]); err != nil {
 		return fmt.Errorf("%s model: %w", d.name, err)
 	}
-	d.model, d.rows, d.keys = m, rows, keyCache{}
+	d.model, d.rows, d.keys, d.present = m, rows, keyCache{}, map[string]*presence{}
 	return nil
 }
 
@@ -424,19 +668,19 @@ func l7DestEvidence(key []string) []source.Term {
 // maxima take the largest, means average.
 var (
 	flowNumericFields = []numericField{
-		{"bytes_in", source.Sum}, {"bytes_out", source.Sum}, {"num_flows", source.Sum},
-		{"num_flows_started", source.Sum}, {"num_flows_completed", source.Sum},
-		{"packets_in", source.Sum}, {"packets_out", source.Sum},
-		{"num_process_names", source.Max}, {"num_process_ids", source.Max}, {"num_original_source_ips", source.Max},
-		{"http_requests_allowed_in", source.Sum}, {"http_requests_denied_in", source.Sum},
-		{"tcp_mean_smooth_rtt", source.Avg}, {"tcp_max_smooth_rtt", source.Max},
-		{"tcp_total_retransmissions", source.Sum}, {"tcp_lost_packets", source.Sum},
+		{"bytes_in", source.Sum, true}, {"bytes_out", source.Sum, true}, {"num_flows", source.Sum, true},
+		{"num_flows_started", source.Sum, true}, {"num_flows_completed", source.Sum, true},
+		{"packets_in", source.Sum, true}, {"packets_out", source.Sum, true},
+		{"num_process_names", source.Max, false}, {"num_process_ids", source.Max, false}, {"num_original_source_ips", source.Max, false},
+		{"http_requests_allowed_in", source.Sum, true}, {"http_requests_denied_in", source.Sum, false},
+		{"tcp_mean_smooth_rtt", source.Avg, false}, {"tcp_max_smooth_rtt", source.Max, false},
+		{"tcp_total_retransmissions", source.Sum, false}, {"tcp_lost_packets", source.Sum, false},
 	}
 	dnsNumericFields = []numericField{
-		{"count", source.Sum}, {"latency_count", source.Sum}, {"latency_mean", source.Avg}, {"latency_max", source.Max},
+		{"count", source.Sum, true}, {"latency_count", source.Sum, true}, {"latency_mean", source.Avg, false}, {"latency_max", source.Max, false},
 	}
 	l7NumericFields = []numericField{
-		{"duration_mean", source.Avg}, {"duration_max", source.Max}, {"bytes_in", source.Sum}, {"bytes_out", source.Sum}, {"count", source.Sum},
+		{"duration_mean", source.Avg, false}, {"duration_max", source.Max, false}, {"bytes_in", source.Sum, true}, {"bytes_out", source.Sum, true}, {"count", source.Sum, true},
 	}
 )
 
@@ -457,7 +701,11 @@ type baselineSpec struct {
 
 func newFieldBaselines(name string, spec baselineSpec, o Options) (Detector, error) {
 	info, _ := Lookup(name)
-	metrics, err := fieldList(info, o, "fields", spec.known)
+	metrics, volumes, err := fieldList(info, o, "fields", spec.known)
+	if err != nil {
+		return nil, err
+	}
+	levelShift, err := levelShiftAfter(info, o)
 	if err != nil {
 		return nil, err
 	}
@@ -477,13 +725,34 @@ func newFieldBaselines(name string, spec baselineSpec, o Options) (Detector, err
 			break
 		}
 	}
+	volume := make([]bool, len(metrics))
+	for i, m := range metrics {
+		volume[i] = volumes[m.Name]
+	}
 	d := &fieldBaselines{
 		name: name, cluster: o.Cluster, log: spec.log, groupBy: spec.groupBy, filters: spec.filters,
-		metrics: metrics, entity: spec.entity, evidence: spec.evidence,
-		zThreshold: spec.threshold(setting), records: records, minRows: minRows,
+		metrics: metrics, entity: spec.entity, evidence: spec.evidence, volume: volume,
+		zThreshold: spec.threshold(setting), records: records, minRows: minRows, levelShift: levelShift,
 	}
-	d.init(o)
+	d.init(o, levelShift)
 	return d, nil
+}
+
+// levelShiftParam is the setting of every baseline detector that says how
+// long a new level must hold before it becomes the baseline.
+var levelShiftParam = Param{Key: "level_shift_hours", Default: "6",
+	Help: "hours a field must stay beyond the threshold on one side before its new level becomes the baseline (alerting once); 0 never"}
+
+// levelShiftAfter reads levelShiftParam.
+func levelShiftAfter(info Info, o Options) (time.Duration, error) {
+	h, err := o.Float(info, levelShiftParam.Key)
+	if err != nil {
+		return 0, err
+	}
+	if h < 0 || h > 24*7 {
+		return 0, fmt.Errorf("detector %s: %s=%v must be between 0 and 168 hours", info.Name, levelShiftParam.Key, h)
+	}
+	return time.Duration(h * float64(time.Hour)), nil
 }
 
 // defaultMinSizeForTrain is the rows a baseline detector learns before it

@@ -29,8 +29,8 @@ func TestBaselineMeanOverFewerRecords(t *testing.T) {
 		anomalous bool
 	}{
 		{"a usual mean over the usual records", 1, usualRecords, false},
-		{"a mean 1.5 times the usual over the usual records", 1.5, usualRecords, true},
-		{"the same mean over half the usual records", 1.5, usualRecords / 2, false},
+		{"a mean 1.7 times the usual over the usual records", 1.7, usualRecords, true},
+		{"the same mean over half the usual records", 1.7, usualRecords / 2, false},
 		{"a slowdown over one record", 250, 1, true},
 		{"a slowdown over more records than usual", 250, 2 * usualRecords, true},
 	}

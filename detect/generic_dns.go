@@ -20,6 +20,7 @@ func init() {
 				Help: "comma list of DNS fields, each with its own baseline"},
 			{Key: "min_size_for_train", Default: defaultMinSizeForTrain,
 				Help: "entity windows learned before the model judges"},
+			levelShiftParam,
 		},
 		New: func(o Options) (Detector, error) {
 			return newFieldBaselines("generic_dns", baselineSpec{

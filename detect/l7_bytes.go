@@ -7,7 +7,7 @@ import (
 )
 
 // l7ByteFields are the fields l7_bytes follows.
-var l7ByteFields = []numericField{{"bytes_in", source.Sum}, {"bytes_out", source.Sum}}
+var l7ByteFields = []numericField{{"bytes_in", source.Sum, true}, {"bytes_out", source.Sum, true}}
 
 func init() {
 	Register(Info{
@@ -22,6 +22,7 @@ func init() {
 				Help: "0..100, higher means more alerts; maps to a deviation in learned spreads (5 → 5.09)"},
 			{Key: "fields", Default: fieldNames(l7ByteFields, 2), Help: "bytes_in, bytes_out or both, each with its own baseline"},
 			{Key: "min_size_for_train", Default: defaultMinSizeForTrain, Help: "entity windows learned before the model judges"},
+			levelShiftParam,
 		},
 		New: func(o Options) (Detector, error) {
 			return newFieldBaselines("l7_bytes", baselineSpec{

@@ -20,7 +20,7 @@ func init() {
 		New: func(o Options) (Detector, error) {
 			return newIsolationDetector("l7_latency", isolationSpec{
 				log: calicolog.L7, groupBy: baselineL7Key,
-				fields: []numericField{{"duration_mean", source.Avg}, {"duration_max", source.Max}},
+				fields: []numericField{{"duration_mean", source.Avg, false}, {"duration_max", source.Max, false}},
 				entity: l7DestEntity, evidence: l7DestEvidence,
 				main: 0, sensitivity: "sensitivity", what: "request duration (ns)",
 			}, o)

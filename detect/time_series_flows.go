@@ -18,6 +18,7 @@ func init() {
 				Help: "comma list of flow fields followed per namespace"},
 			{Key: "min_size_for_train", Default: "100",
 				Help: "namespace windows learned before the model judges"},
+			levelShiftParam,
 		},
 		New: func(o Options) (Detector, error) {
 			return newFieldBaselines("time_series_flows", baselineSpec{

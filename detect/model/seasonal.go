@@ -22,6 +22,14 @@ const (
 	// maxHourValues bounded the raw values of the hour in progress that
 	// version 1 of the encoding kept.
 	maxHourValues = 64
+	// recentHours is how far back Seen looks for a deviation like the
+	// present one: the hours of the last two days each keep the highest
+	// and lowest value they saw, learned or not.
+	recentHours = 48
+	// fullWeek is the history, in days, at which an hour's baseline is
+	// taken as fully known; with fewer days its spread is widened
+	// (predictiveWidening).
+	fullWeek = daysKept
 )
 
 // SeasonalConfig configures a seasonal baseline.
@@ -40,6 +48,10 @@ type SeasonalConfig struct {
 	// of the logarithm, and the spread floor is the counting noise
 	// 1/√(1+expected), at least 0.05. Negative values count as 0.
 	LogScale bool
+	// LevelShiftAfter is how long a key's values must stay beyond the
+	// threshold on the same side before the new level becomes its
+	// baseline (Track); 0 never moves a baseline.
+	LevelShiftAfter time.Duration
 }
 
 // Seasonal is a robust seasonal baseline per key (an entity and field): it
@@ -87,10 +99,41 @@ type seasonalKey struct {
 	hourN    uint32
 	hourMean float32
 	hourM2   float32
-	stamp    [cellsPerKey]uint8  // day stamp of each cell, 0 when empty
-	mean     [cellsPerKey]uint16 // LogScale: the mean, fixed point
-	sd       [cellsPerKey]uint8  // LogScale: the deviation, logarithmic
-	linear   *[2 * cellsPerKey]float32
+	// The highest and lowest value of the hour in progress, learned or
+	// noted (Note), valid when hourSeen.
+	hourHi, hourLo float32
+	hourSeen       bool
+	// Pooled spreads over every cell held, refreshed as each hour closes:
+	// the typical within-hour deviation and the day-to-day spread of the
+	// hours' means.
+	pooledWithin, pooledBetween float32
+	// A run of windows beyond the threshold on one side (Track): its
+	// length, signed, and the sum of its residuals in the model's space.
+	streak    int32
+	streakSum float32
+	stamp     [cellsPerKey]uint8  // day stamp of each cell, 0 when empty
+	mean      [cellsPerKey]uint16 // LogScale: the mean, fixed point
+	sd        [cellsPerKey]uint8  // LogScale: the deviation, logarithmic
+	linear    *[2 * cellsPerKey]float32
+	// The extremes of each of the last recentHours hours, by absolute hour
+	// modulo recentHours: a stamp telling which hour the slot holds (0
+	// when empty), and the highest and lowest value (LogScale: fixed
+	// point like the cells' means; otherwise in recentLinear).
+	recentStamp  [recentHours]uint8
+	recentHi     [recentHours]uint16
+	recentLo     [recentHours]uint16
+	recentLinear *[2 * recentHours]float32
+}
+
+// recentSlot is where the extremes of an absolute hour live and the stamp
+// they carry.
+func recentSlot(hour int64) (idx int, stamp uint8) {
+	idx = int(((hour % recentHours) + recentHours) % recentHours)
+	block := hour / recentHours
+	if hour%recentHours < 0 {
+		block--
+	}
+	return idx, uint8(((block%255)+255)%255 + 1)
 }
 
 // Encoding of the log-scale cells.
@@ -185,27 +228,62 @@ func (s *Seasonal) Observe(key string, t time.Time, v float64) {
 	}
 	v = s.scale(v)
 	k := s.keys[key]
-	h := int32(absHour(t))
 	if k == nil {
-		k = &seasonalKey{bufHour: h}
+		k = &seasonalKey{bufHour: int32(absHour(t))}
 		if !s.cfg.LogScale {
 			k.linear = new([2 * cellsPerKey]float32)
+			k.recentLinear = new([2 * recentHours]float32)
 		}
 		s.keys[key] = k
 	}
-	switch {
-	case h < k.bufHour:
+	if !s.enter(k, t) {
 		return
-	case h > k.bufHour:
-		s.commit(k)
-		k.bufHour = h
 	}
+	k.extreme(v)
 	k.welford(v)
 	if k.n < math.MaxUint32 {
 		k.n++
 	}
-	k.lastHour = h
 	s.samples++
+}
+
+// Note records value v of key at t among the extremes of its hour without
+// learning it: a value judged anomalous stays out of the baseline, but Seen
+// still finds it when a like deviation comes again. Keys without a
+// baseline are left alone.
+func (s *Seasonal) Note(key string, t time.Time, v float64) {
+	k := s.keys[key]
+	if k == nil || math.IsNaN(v) || math.IsInf(v, 0) || !s.enter(k, t) {
+		return
+	}
+	k.extreme(s.scale(v))
+}
+
+// enter moves key k to the hour of t, closing the hour in progress when t
+// lies in a later one. It is false when t lies before the hour in
+// progress.
+func (s *Seasonal) enter(k *seasonalKey, t time.Time) bool {
+	h := int32(absHour(t))
+	switch {
+	case h < k.bufHour:
+		return false
+	case h > k.bufHour:
+		s.commit(k)
+		k.bufHour = h
+	}
+	k.lastHour = h
+	return true
+}
+
+// extreme adds v, in the model's space, to the extremes of the hour in
+// progress.
+func (k *seasonalKey) extreme(v float64) {
+	f := float32(v)
+	if !k.hourSeen {
+		k.hourHi, k.hourLo, k.hourSeen = f, f, true
+		return
+	}
+	k.hourHi, k.hourLo = max(k.hourHi, f), min(k.hourLo, f)
 }
 
 // welford adds v to the running mean and variance of the hour in progress.
@@ -220,8 +298,15 @@ func (k *seasonalKey) welford(v float64) {
 	k.hourMean = float32(mean)
 }
 
-// commit closes the hour in progress into its cell.
+// commit closes the hour in progress: its values into its cell, its
+// extremes into their slot, and the pooled spreads are refreshed.
 func (s *Seasonal) commit(k *seasonalKey) {
+	if k.hourSeen {
+		idx, stamp := recentSlot(int64(k.bufHour))
+		k.recentStamp[idx] = stamp
+		s.storeRecent(k, idx, float64(k.hourHi), float64(k.hourLo))
+		k.hourSeen, k.hourHi, k.hourLo = false, 0, 0
+	}
 	if k.hourN == 0 {
 		return
 	}
@@ -233,6 +318,78 @@ func (s *Seasonal) commit(k *seasonalKey) {
 	k.stamp[idx] = stamp
 	s.store(k, idx, mean, sd)
 	k.hourN, k.hourMean, k.hourM2 = 0, 0, 0
+	s.pool(k, int64(k.bufHour))
+}
+
+// storeRecent writes the extremes of slot idx.
+func (s *Seasonal) storeRecent(k *seasonalKey, idx int, hi, lo float64) {
+	if s.cfg.LogScale {
+		k.recentHi[idx], k.recentLo[idx] = encodeMean(hi), encodeMean(lo)
+		return
+	}
+	k.recentLinear[2*idx], k.recentLinear[2*idx+1] = float32(hi), float32(lo)
+}
+
+// recent returns the extremes of an absolute hour when its slot holds it;
+// the hour in progress counts once it lies before now.
+func (s *Seasonal) recent(k *seasonalKey, hour int64) (hi, lo float64, ok bool) {
+	if hour == int64(k.bufHour) {
+		return float64(k.hourHi), float64(k.hourLo), k.hourSeen
+	}
+	idx, stamp := recentSlot(hour)
+	if k.recentStamp[idx] != stamp {
+		return 0, 0, false
+	}
+	if s.cfg.LogScale {
+		return float64(k.recentHi[idx]) / logMeanUnit, float64(k.recentLo[idx]) / logMeanUnit, true
+	}
+	return float64(k.recentLinear[2*idx]), float64(k.recentLinear[2*idx+1]), true
+}
+
+// pool refreshes the pooled spreads of k from the cells of the week up to
+// hour last: the median within-hour deviation of every cell, and the
+// day-to-day spread of an hour's means around their median, pooled over
+// the hours of the day (each deviation corrected by √(m/(m-1)) for an hour
+// held on m days, since deviations from a median of few days understate
+// the spread). Pooling gives an hour seen on two days the spread the
+// whole key has shown, instead of one resting on two samples.
+func (s *Seasonal) pool(k *seasonalKey, last int64) {
+	var sdBuf [cellsPerKey]float64
+	var meanBuf [hoursPerDay][daysKept]float64
+	var count [hoursPerDay]int
+	sds := sdBuf[:0]
+	for hh := last - cellsPerKey + 1; hh <= last; hh++ {
+		m, sd, ok := s.cell(k, hh)
+		if !ok {
+			continue
+		}
+		sds = append(sds, sd)
+		hod := hh - dayOf(hh)*hoursPerDay
+		meanBuf[hod][count[hod]] = m
+		count[hod]++
+	}
+	if len(sds) == 0 {
+		return
+	}
+	within := Median(sds)
+	devs := sdBuf[:0] // sds is no longer needed
+	for hod := range hoursPerDay {
+		m := count[hod]
+		if m < 2 {
+			continue
+		}
+		means := meanBuf[hod][:m]
+		med := Median(means)
+		c := math.Sqrt(float64(m) / float64(m-1))
+		for _, x := range means {
+			devs = append(devs, c*math.Abs(x-med))
+		}
+	}
+	between := 0.0
+	if len(devs) > 0 {
+		between = madToSigma * Median(devs)
+	}
+	k.pooledWithin, k.pooledBetween = float32(within), float32(between)
 }
 
 // cell returns the cell of an absolute hour when it is still held.
@@ -285,10 +442,25 @@ func (s *Seasonal) Expect(key string, t time.Time) (expected, spread float64, ok
 // expect is Expect in the model's space.
 func (s *Seasonal) expect(key string, t time.Time) (expected, spread float64, ok bool) {
 	k := s.keys[key]
-	if k == nil || uint64(k.n) < uint64(max(s.cfg.MinSamples, 1)) {
+	if k == nil {
 		return 0, 0, false
 	}
-	h := absHour(t)
+	return s.expectHour(k, absHour(t))
+}
+
+// expectHour is the expectation of key k at absolute hour h, in the
+// model's space.
+//
+// The spread of a new value around the median of n days' means has three
+// parts: the hour's within-hour deviation, its day-to-day spread, and the
+// error of a median of n days (π/2n of the day-to-day variance). With few
+// days each is uncertain, so the hour's own figures are shrunk toward the
+// key's pooled ones (pool), as if the pooled figure were two more days of
+// evidence, and the whole spread is widened by predictiveWidening.
+func (s *Seasonal) expectHour(k *seasonalKey, h int64) (expected, spread float64, ok bool) {
+	if uint64(k.n) < uint64(max(s.cfg.MinSamples, 1)) {
+		return 0, 0, false
+	}
 	var medBuf, spreadBuf [3 * daysKept]float64
 	meds, spreads := medBuf[:0], spreadBuf[:0]
 	var covered [daysKept + 1]bool
@@ -324,16 +496,22 @@ func (s *Seasonal) expect(key string, t time.Time) (expected, spread float64, ok
 	if days < 2 {
 		return 0, 0, false
 	}
+	n := float64(len(meds))
+	pw, pb := float64(k.pooledWithin), float64(k.pooledBetween)
 	within := Median(spreads)
-	var between float64
+	within2 := (n*within*within + shrinkDays*pw*pw) / (n + shrinkDays)
+	between2 := pb * pb
 	expected = Median(meds) // sorts meds
+	var between float64
 	if len(meds) >= 3 {
 		for i, m := range meds {
 			spreads[i] = math.Abs(m - expected)
 		}
 		between = madToSigma * Median(spreads[:len(meds)])
+		between2 = (n*between*between + shrinkDays*pb*pb) / (n + shrinkDays)
 	}
-	spread = max(math.Hypot(within, between), s.floor(expected))
+	spread = math.Sqrt(within2+between2*(1+math.Pi/(2*n))) * predictiveWidening(days)
+	spread = max(spread, s.floor(expected))
 	// Last week's same hour is the baseline instead when its mean departs,
 	// or when it held a burst in part of the hour: its values spread over
 	// more than weeklyDeparture spreads around a mean above the usual (a
@@ -350,10 +528,27 @@ func (s *Seasonal) expect(key string, t time.Time) (expected, spread float64, ok
 			spread = max(spread+math.Sqrt(3)*ws/max(s.threshold, 1), s.floor(wm))
 		case math.Abs(wm-expected) > weeklyDeparture*spread:
 			expected = wm
-			spread = max(math.Hypot(ws, between), s.floor(wm))
+			spread = max(math.Hypot(ws, math.Sqrt(between2)), s.floor(wm))
 		}
 	}
 	return expected, spread, true
+}
+
+// shrinkDays is the weight, in days of evidence, of a key's pooled spreads
+// when an hour's own are shrunk toward them.
+const shrinkDays = 2
+
+// predictiveWidening is the factor by which the spread of an hour known on
+// days days is widened, relative to one known on a full week: the width of
+// a predictive interval when the mean and the spread are both estimated
+// from that many days, √((1+2/days)/(1+2/7)). Two days give 1.25, three
+// 1.14, a week 1: a new install's first judged day asks for more before it
+// alerts than a model that has seen the week.
+func predictiveWidening(days int) float64 {
+	if days >= fullWeek {
+		return 1
+	}
+	return math.Sqrt((1 + 2/float64(days)) / (1 + 2/float64(fullWeek)))
 }
 
 // Deviation returns how many spreads v lies from the expected value of key
@@ -371,6 +566,126 @@ func (s *Seasonal) Deviation(key string, t time.Time, v float64) (z, expected fl
 	return z, m, true
 }
 
+// QuietDeviation is Deviation measured from the quietest hour of key's day
+// instead of the hour of t: the lowest expected value among today's
+// baselines of the 24 hours of the day, and its spread. A fall that stays
+// within what the key shows in its quiet hours (nights, a first weekend
+// still unknown to the weekly pattern) is part of its range; one below
+// that is not.
+func (s *Seasonal) QuietDeviation(key string, t time.Time, v float64) (z, expected float64, ok bool) {
+	k := s.keys[key]
+	if k == nil || math.IsNaN(v) {
+		return 0, 0, false
+	}
+	h := absHour(t)
+	low, spread := math.Inf(1), 0.0
+	for hh := h; hh < h+hoursPerDay; hh++ {
+		if m, sp, ok := s.expectHour(k, hh); ok && m < low {
+			low, spread = m, sp
+		}
+	}
+	if math.IsInf(low, 1) {
+		return 0, 0, false
+	}
+	z = (s.scale(v) - low) / spread
+	if s.cfg.LogScale {
+		low = math.Expm1(low)
+	}
+	return z, low, true
+}
+
+// Seen reports whether key showed a deviation at least as large as z, on
+// the same side, in one of the 48 hours before the hour of t (not the hour
+// of t itself): each of those hours' highest and lowest values is judged
+// against today's baseline for its hour of the day. A key's own recurring
+// oddity (a backup burst, a sparse job, a metric that dips every few
+// hours) is then a known part of its behaviour, and only something new
+// alerts; a deviation larger than any recent one still does.
+func (s *Seasonal) Seen(key string, t time.Time, z float64) bool {
+	k := s.keys[key]
+	if k == nil || z == 0 || math.IsNaN(z) {
+		return false
+	}
+	h := absHour(t)
+	var base [hoursPerDay]struct {
+		m, spread    float64
+		done, usable bool
+	}
+	for hh := h - recentHours; hh < h; hh++ {
+		hi, lo, ok := s.recent(k, hh)
+		if !ok {
+			continue
+		}
+		// The same hour of the day at or after h: today's baseline for it.
+		at := hh + hoursPerDay*((h-hh+hoursPerDay-1)/hoursPerDay)
+		b := &base[at-dayOf(at)*hoursPerDay]
+		if !b.done {
+			b.m, b.spread, b.usable = s.expectHour(k, at)
+			b.done = true
+		}
+		if !b.usable {
+			continue
+		}
+		if z > 0 && (hi-b.m)/b.spread >= z || z < 0 && (lo-b.m)/b.spread <= z {
+			return true
+		}
+	}
+	return false
+}
+
+// Track follows the runs of key's values beyond threshold (a deviation in
+// spreads): v at t, its deviation z. Once values have stayed beyond it on the same side for
+// LevelShiftAfter, the key's level has changed: every cell held moves by
+// the run's mean residual, so the new level is the baseline from then on
+// with the daily pattern kept, and Track reports the move (in the model's
+// space: a difference of logarithms with LogScale). A value within the
+// threshold ends the run. run is the run's length in windows, this one
+// included (0 when v is within the threshold).
+func (s *Seasonal) Track(key string, t time.Time, v, z, threshold float64) (shifted bool, by float64, run int) {
+	k := s.keys[key]
+	if k == nil {
+		return false, 0, 0
+	}
+	if !(math.Abs(z) >= threshold) {
+		k.streak, k.streakSum = 0, 0
+		return false, 0, 0
+	}
+	m, _, ok := s.expectHour(k, absHour(t))
+	if !ok {
+		return false, 0, 0
+	}
+	sign := int32(1)
+	if z < 0 {
+		sign = -1
+	}
+	if k.streak*sign <= 0 {
+		k.streak, k.streakSum = 0, 0
+	}
+	if k.streak*sign < math.MaxInt32-1 {
+		k.streak += sign
+		k.streakSum += float32(s.scale(v) - m)
+	}
+	n := k.streak * sign
+	if s.cfg.LevelShiftAfter <= 0 || s.cfg.Bucket <= 0 || time.Duration(n)*s.cfg.Bucket < s.cfg.LevelShiftAfter {
+		return false, 0, int(n)
+	}
+	by = float64(k.streakSum) / float64(n)
+	s.shift(k, by)
+	k.streak, k.streakSum = 0, 0
+	return true, by, int(n)
+}
+
+// shift moves every cell of k by d in the model's space.
+func (s *Seasonal) shift(k *seasonalKey, d float64) {
+	for i, st := range k.stamp {
+		if st == 0 {
+			continue
+		}
+		m, sd := s.decode(k, i)
+		s.store(k, i, m+d, sd)
+	}
+}
+
 // Prune forgets keys not observed since before, so entities that are gone
 // release their memory. It returns how many keys were removed.
 func (s *Seasonal) Prune(before time.Time) int {
@@ -385,14 +700,17 @@ func (s *Seasonal) Prune(before time.Time) int {
 	return removed
 }
 
-// Binary format: magic, version, then (version 2) the cell encoding (1 for
-// LogScale's packed cells, 0 for float32), the keys in sorted order, then a
-// CRC-32 (IEEE) of everything before it. All integers little endian.
-// Version 1 (float32 cells with 16-bit day stamps and the raw values of the
-// hour in progress) is still read.
+// Binary format: magic, version, then (version 2 on) the cell encoding (1
+// for LogScale's packed cells, 0 for float32), the keys in sorted order,
+// then a CRC-32 (IEEE) of everything before it. All integers little
+// endian. Version 3 adds to each key the extremes of the hour in progress
+// and of the last 48 hours, the pooled spreads and the run beyond the
+// threshold. Versions 1 (float32 cells with 16-bit day stamps and the raw
+// values of the hour in progress) and 2 are still read; their keys start
+// with no recent extremes and their pooled spreads computed from the cells.
 var seasonalMagic = []byte("CAESEAS")
 
-const seasonalVersion = 2
+const seasonalVersion = 3
 
 // MarshalBinary encodes the learned state (not the configuration).
 func (s *Seasonal) MarshalBinary() ([]byte, error) {
@@ -448,6 +766,7 @@ func (s *Seasonal) MarshalBinary() ([]byte, error) {
 				b = le.AppendUint32(b, math.Float32bits(k.linear[2*i+1]))
 			}
 		}
+		b = s.appendV3(b, k)
 	}
 	b = le.AppendUint32(b, crc32.ChecksumIEEE(b))
 	return b, nil
@@ -485,15 +804,15 @@ func (s *Seasonal) UnmarshalBinary(data []byte) error {
 		return fmt.Errorf("seasonal model: not a seasonal model: %w", ErrCorruptModel)
 	}
 	version := data[len(seasonalMagic)]
-	if version != 1 && version != seasonalVersion {
-		return fmt.Errorf("seasonal model: version %d, this build reads 1 and %d: %w", version, seasonalVersion, ErrCorruptModel)
+	if version < 1 || version > seasonalVersion {
+		return fmt.Errorf("seasonal model: version %d, this build reads 1 to %d: %w", version, seasonalVersion, ErrCorruptModel)
 	}
 	body, sum := data[:len(data)-4], binary.LittleEndian.Uint32(data[len(data)-4:])
 	if crc32.ChecksumIEEE(body) != sum {
 		return fmt.Errorf("seasonal model: checksum mismatch: %w", ErrCorruptModel)
 	}
 	d := &decoder{b: body[len(seasonalMagic)+1:]}
-	if version == seasonalVersion {
+	if version >= 2 {
 		if logScale := d.u8() == 1; logScale != s.cfg.LogScale {
 			return fmt.Errorf("seasonal model: saved with log scale %v, configured with %v: %w", logScale, s.cfg.LogScale, ErrCorruptModel)
 		}
@@ -519,12 +838,21 @@ func (s *Seasonal) UnmarshalBinary(data []byte) error {
 		k := &seasonalKey{}
 		if !s.cfg.LogScale {
 			k.linear = new([2 * cellsPerKey]float32)
+			k.recentLinear = new([2 * recentHours]float32)
 		}
 		var err error
-		if version == 1 {
+		switch version {
+		case 1:
 			err = s.readKeyV1(d, k)
-		} else {
+		case 2:
 			err = s.readKey(d, k)
+		default:
+			if err = s.readKey(d, k); err == nil {
+				err = s.readV3(d, k)
+			}
+		}
+		if err == nil && version < 3 {
+			s.pool(k, int64(k.bufHour))
 		}
 		if err == nil && d.bad {
 			err = errors.New("truncated")
@@ -538,6 +866,76 @@ func (s *Seasonal) UnmarshalBinary(data []byte) error {
 		return fmt.Errorf("seasonal model: %d trailing bytes: %w", len(d.b), ErrCorruptModel)
 	}
 	s.keys, s.samples = keys, samples
+	return nil
+}
+
+// appendV3 encodes what version 3 added to a key.
+func (s *Seasonal) appendV3(b []byte, k *seasonalKey) []byte {
+	le := binary.LittleEndian
+	seen := uint8(0)
+	if k.hourSeen {
+		seen = 1
+	}
+	b = append(b, seen)
+	b = le.AppendUint32(b, math.Float32bits(k.hourHi))
+	b = le.AppendUint32(b, math.Float32bits(k.hourLo))
+	b = le.AppendUint32(b, math.Float32bits(k.pooledWithin))
+	b = le.AppendUint32(b, math.Float32bits(k.pooledBetween))
+	b = le.AppendUint32(b, uint32(k.streak))
+	b = le.AppendUint32(b, math.Float32bits(k.streakSum))
+	n := 0
+	for _, st := range k.recentStamp {
+		if st != 0 {
+			n++
+		}
+	}
+	b = append(b, uint8(n))
+	for i, st := range k.recentStamp {
+		if st == 0 {
+			continue
+		}
+		b = append(b, uint8(i), st)
+		if s.cfg.LogScale {
+			b = le.AppendUint16(b, k.recentHi[i])
+			b = le.AppendUint16(b, k.recentLo[i])
+		} else {
+			b = le.AppendUint32(b, math.Float32bits(k.recentLinear[2*i]))
+			b = le.AppendUint32(b, math.Float32bits(k.recentLinear[2*i+1]))
+		}
+	}
+	return b
+}
+
+// readV3 reads what appendV3 wrote.
+func (s *Seasonal) readV3(d *decoder, k *seasonalKey) error {
+	k.hourSeen = d.u8() == 1
+	k.hourHi = math.Float32frombits(d.u32())
+	k.hourLo = math.Float32frombits(d.u32())
+	k.pooledWithin = math.Float32frombits(d.u32())
+	k.pooledBetween = math.Float32frombits(d.u32())
+	k.streak = int32(d.u32())
+	k.streakSum = math.Float32frombits(d.u32())
+	for _, f := range []float32{k.hourHi, k.hourLo, k.pooledWithin, k.pooledBetween, k.streakSum} {
+		if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
+			return errors.New("a figure that is not a number")
+		}
+	}
+	filled := d.u8()
+	if int(filled) > recentHours {
+		return fmt.Errorf("%d recent hours", filled)
+	}
+	for range filled {
+		idx, stamp := d.u8(), d.u8()
+		if int(idx) >= recentHours || stamp == 0 {
+			return fmt.Errorf("recent hour %d stamp %d", idx, stamp)
+		}
+		k.recentStamp[idx] = stamp
+		if s.cfg.LogScale {
+			k.recentHi[idx], k.recentLo[idx] = d.u16(), d.u16()
+		} else {
+			k.recentLinear[2*idx], k.recentLinear[2*idx+1] = math.Float32frombits(d.u32()), math.Float32frombits(d.u32())
+		}
+	}
 	return nil
 }
 

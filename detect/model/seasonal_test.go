@@ -378,15 +378,17 @@ func BenchmarkSeasonalDeviation(b *testing.B) {
 // with the ones that version computed before saving (the .json beside):
 // linear models keep their float32 cells, so they agree but for the
 // rounding of the hour in progress; log-scale models are re-encoded into
-// 16-bit fixed point, which moves a deviation by a few hundredths at most.
+// 16-bit fixed point. Version 3 judges with pooled and widened spreads, so
+// the expected values must be version 1's while a deviation keeps its side
+// and may shrink by the widening (at most 1.25 on two days) and change by
+// the pooling, within a factor of two.
 func TestSeasonalReadsVersion1(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		logScale bool
-		tol      float64 // on z
 	}{
-		{"linear", false, 1e-4},
-		{"log", true, 0.02},
+		{"linear", false},
+		{"log", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			data, err := os.ReadFile("testdata/seasonal-v1-" + tc.name + ".bin")
@@ -423,7 +425,8 @@ func TestSeasonalReadsVersion1(t *testing.T) {
 				if d := math.Abs(z-w.Z) / max(1, math.Abs(w.Z)); d > worst {
 					worst = d
 				}
-				if math.Abs(z-w.Z) > tc.tol*max(1, math.Abs(w.Z)) || math.Abs(e-w.E) > 0.002*max(1, math.Abs(w.E)) {
+				sameSide := math.Abs(w.Z) < 1 || z*w.Z > 0 && math.Abs(z) <= 2*math.Abs(w.Z) && math.Abs(z) >= math.Abs(w.Z)/2
+				if !sameSide || math.Abs(e-w.E) > 0.002*max(1, math.Abs(w.E)) {
 					t.Errorf("%s at %s, value %g: z %.4f expected %.4g, version 1 said %.4f and %.4g", w.Key, w.At, w.V, z, e, w.Z, w.E)
 				}
 			}
