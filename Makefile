@@ -15,13 +15,15 @@ build:
 run:
 	$(GO) run ./cmd/calico-anomaly-exporter --source=simulated --train.lookback=72h $(ARGS)
 
-# The detectors measured on labelled data nobody on the team wrote: every
+# The detectors measured on labelled data nobody on the team wrote (every
 # series of the NAB development set, beside the z-score and same-hour
-# baselines (see README, Measuring the detectors). make eval
-# EVAL_ARGS='--series=ec2_cpu_*' measures a few series.
+# baselines), then their false alerts on the simulated cluster's normal
+# life (see README, Measuring the detectors). make eval
+# EVAL_ARGS='--series=ec2_cpu_*' measures a few NAB series.
 EVAL_ARGS ?=
-eval:
-	$(GO) run ./cmd/calico-anomaly-exporter evaluate nab $(EVAL_ARGS)
+eval: build
+	$(BIN) evaluate nab $(EVAL_ARGS)
+	$(BIN) evaluate life
 
 # Everything: vet, unit tests, rule tests, then the integration tests on a
 # real Elasticsearch, Prometheus and Alertmanager that the test bed installs

@@ -152,7 +152,8 @@ func (r *Report) WriteJSON(w io.Writer) error {
 }
 
 // WriteTable prints the report: per series, the windows found and false
-// alerts per series-day of Ours and of each baseline; the totals of each;
+// alerts per series-day of Ours and of each baseline; per window, the
+// delay of each (Ours, baselines, detectors); the totals of each;
 // the per-detector breakdown; and false alerts per series-day by day
 // since judging began.
 func (r *Report) WriteTable(w io.Writer) error {
@@ -190,6 +191,29 @@ func (r *Report) WriteTable(w io.Writer) error {
 			cells = append(cells, fmt.Sprintf("%s %.2f", cell, float64(o.FalseAlerts)/s.Days))
 		}
 		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\nper window: minutes from its start to the first flag, - when missed")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(append([]string{"series", "window start", "kind"}, names...), "\t")+"\t")
+	for _, s := range r.Series {
+		for k, wo := range s.Outcomes[Ours].Windows {
+			kind := "rise"
+			if wo.Drop {
+				kind = "drop"
+			}
+			cells := []string{s.Name, wo.Start.Format("2006-01-02 15:04"), kind}
+			for _, n := range names {
+				if o := s.Outcomes[n]; k < len(o.Windows) && o.Windows[k].Found {
+					cells = append(cells, fmt.Sprintf("%.0f", o.Windows[k].DelayMinutes))
+				} else {
+					cells = append(cells, "-")
+				}
+			}
+			fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
+		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err
