@@ -42,7 +42,11 @@ type Total struct {
 	FalseAlertsPerDay  float64   `json:"false_alerts_per_series_day"`
 	NABScore           float64   `json:"-"`
 	FalsePerDayByDay   []float64 `json:"false_alerts_per_series_day_by_day"`
-	NeighbourAnomalies int       `json:"neighbour_anomalies,omitempty"`
+	// FirstDayPerDay and LaterDaysPerDay are false alerts per series-day
+	// on the first judged day and on all the later ones.
+	FirstDayPerDay     float64 `json:"first_day_false_alerts_per_series_day"`
+	LaterDaysPerDay    float64 `json:"later_days_false_alerts_per_series_day"`
+	NeighbourAnomalies int     `json:"neighbour_anomalies,omitempty"`
 }
 
 // MarshalJSON writes the NaN figures as null.
@@ -127,8 +131,18 @@ func (r *Report) total() {
 			t.FalseAlertsPerDay = float64(t.FalseAlerts) / t.SeriesDays
 		}
 		t.NABScore = NormalisedNAB(raw, null, perfect)
+		var later, laterCoverage float64
 		for d := range byDay {
 			t.FalsePerDayByDay = append(t.FalsePerDayByDay, float64(byDay[d])/coverage[d])
+			if d > 0 {
+				later, laterCoverage = later+float64(byDay[d]), laterCoverage+coverage[d]
+			}
+		}
+		if len(byDay) > 0 {
+			t.FirstDayPerDay = t.FalsePerDayByDay[0]
+		}
+		if laterCoverage > 0 {
+			t.LaterDaysPerDay = later / laterCoverage
 		}
 		r.Totals = append(r.Totals, t)
 	}
@@ -218,7 +232,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintln(w, "\ntotals (false alerts: flags outside every window, those less than 30 min apart counted once)")
+	fmt.Fprintln(w, "\ntotals (false alerts: flags outside every window, those less than 30 min apart counted once; per series-day, in all, on the first judged day and on the later ones)")
 	if err := r.writeTotals(w, func(t Total) bool { return t.Kind != "detector" }); err != nil {
 		return err
 	}
@@ -259,10 +273,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 
 func (r *Report) writeTotals(w io.Writer, keep func(Total) bool) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "\tfound\tdrops found\tmedian delay min\tfalse alerts\tper series-day\tNAB score\tneighbour anomalies\t")
+	fmt.Fprintln(tw, "\tfound\tdrops found\tmedian delay min\tfalse alerts\tper series-day\tday 1\tlater days\tNAB score\tneighbour anomalies\t")
 	for _, t := range slices.DeleteFunc(slices.Clone(r.Totals), func(t Total) bool { return !keep(t) }) {
-		fmt.Fprintf(tw, "%s\t%d/%d\t%d/%d\t%s\t%d\t%.2f\t%s\t%d\t\n", t.Name, t.Found, t.Windows, t.DropsFound, t.Drops,
-			number(t.MedianDelayMinutes, "%.0f"), t.FalseAlerts, t.FalseAlertsPerDay, number(t.NABScore, "%.1f"), t.NeighbourAnomalies)
+		fmt.Fprintf(tw, "%s\t%d/%d\t%d/%d\t%s\t%d\t%.2f\t%.2f\t%.2f\t%s\t%d\t\n", t.Name, t.Found, t.Windows, t.DropsFound, t.Drops,
+			number(t.MedianDelayMinutes, "%.0f"), t.FalseAlerts, t.FalseAlertsPerDay, t.FirstDayPerDay, t.LaterDaysPerDay,
+			number(t.NABScore, "%.1f"), t.NeighbourAnomalies)
 	}
 	return tw.Flush()
 }

@@ -174,3 +174,35 @@ func TestClassifyDrops(t *testing.T) {
 		t.Errorf("drops %v, want [true false]", got)
 	}
 }
+
+// TestTotalsByDay: two series judged 3 and 1.5 days with false alerts
+// [2 1 4] and [1 3]; per series-day, day 1 has 3 alerts over 2 series,
+// day 2 4 over 1.5 series-days, day 3 4 over 1; later days 8 over 2.5.
+func TestTotalsByDay(t *testing.T) {
+	series := func(days float64, byDay []int) SeriesResult {
+		j := &Judged{JudgedFrom: t0, JudgedTo: t0.Add(time.Duration(days * 24 * float64(time.Hour)))}
+		n := 0
+		for _, x := range byDay {
+			n += x
+		}
+		return SeriesResult{Days: j.Days(), Judged: j, Outcomes: map[string]Outcome{Ours: {FalseAlerts: n, FalseByDay: byDay}}}
+	}
+	r := &Report{Series: []SeriesResult{series(3, []int{2, 1, 4}), series(1.5, []int{1, 3})}}
+	r.total()
+	ours, _ := r.Total(Ours)
+	want := []float64{1.5, 4 / 1.5, 4}
+	if len(ours.FalsePerDayByDay) != 3 {
+		t.Fatalf("by day %v, want %v", ours.FalsePerDayByDay, want)
+	}
+	for d := range want {
+		if math.Abs(ours.FalsePerDayByDay[d]-want[d]) > 1e-9 {
+			t.Errorf("day %d: %.3f per series-day, want %.3f", d+1, ours.FalsePerDayByDay[d], want[d])
+		}
+	}
+	if ours.FirstDayPerDay != 1.5 || math.Abs(ours.LaterDaysPerDay-8/2.5) > 1e-9 {
+		t.Errorf("first day %.3f, later %.3f; want 1.5, 3.2", ours.FirstDayPerDay, ours.LaterDaysPerDay)
+	}
+	if ours.FalseAlerts != 11 || math.Abs(ours.FalseAlertsPerDay-11/4.5) > 1e-9 {
+		t.Errorf("%d false alerts, %.3f per series-day; want 11, %.3f", ours.FalseAlerts, ours.FalseAlertsPerDay, 11/4.5)
+	}
+}
