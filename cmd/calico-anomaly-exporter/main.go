@@ -59,6 +59,7 @@ func run(args []string) int {
 	serveCmd := app.Command("serve", "Score every window as it closes and serve metrics, alerts and the status page (the default).").Default()
 	backtestCmd := addBacktestCommand(app)
 	simulateCmd := addSimulateCommand(app)
+	evaluateNABCmd, evaluateLifeCmd := addEvaluateNABCommand(app), addEvaluateLifeCommand(app)
 
 	command, err := app.Parse(args)
 	if err != nil {
@@ -99,6 +100,10 @@ func run(args []string) int {
 		return runBacktest(ctx, backtestCmd, src, sched, enabled, cfg.Params(), logger, os.Stdout, os.Stderr)
 	case simulateCmd.cmd.FullCommand():
 		return runSimulate(ctx, simulateCmd, src, sched.bucket, logger, os.Stderr)
+	case evaluateNABCmd.cmd.FullCommand():
+		return runEvaluateNAB(ctx, evaluateNABCmd, sched, cfg.Params(), logger, os.Stdout)
+	case evaluateLifeCmd.cmd.FullCommand():
+		return runEvaluateLife(ctx, evaluateLifeCmd, src, sched, enabled, cfg.Params(), logger, os.Stdout)
 	case serveCmd.FullCommand():
 	}
 	level.Info(logger).Log("msg", "starting "+exporterName, "version", version.Info(), "build_context", version.BuildContext())
