@@ -77,8 +77,8 @@ testbed-start:
 testbed-stop:
 	$(TESTBED) stop
 
-# Rewrite what is generated from one source: deploy/prometheusrule.yaml
-# from rules/calico-anomaly.rules.yml, deploy/grafana-dashboards.yaml from
+# Rewrite what is generated from one source: deploy/base/prometheusrule.yaml
+# from rules/calico-anomaly.rules.yml, deploy/base/grafana-dashboards.yaml from
 # dashboards/*.json. Tests fail while either is out of date.
 generate:
 	$(GO) test ./rules ./dashboards -run 'Generated' -update

@@ -14,7 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-var update = flag.Bool("update", false, "rewrite deploy/prometheusrule.yaml from the rule file")
+var update = flag.Bool("update", false, "rewrite deploy/base/prometheusrule.yaml from the rule file")
 
 // strict decodes a YAML document into v, refusing fields v does not have.
 func strict(t *testing.T, doc []byte, v any) {
