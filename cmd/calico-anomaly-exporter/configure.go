@@ -128,6 +128,9 @@ func policyFrom(p notify.Policy, cfg *config.Config, severityFlagSet bool) notif
 	if !severityFlagSet && fromConfig(cfg, config.SettingAlertSeverity) {
 		p.Severity = cfg.AlertSeverity
 	}
+	// No severity configured: alert labels follow the detector's family
+	// and score; Calico's events keep the 0..100 severity.
+	p.SeverityByFamily = !severityFlagSet && !fromConfig(cfg, config.SettingAlertSeverity)
 	p.DetectorSeverity, p.DetectorMinScore, p.Texts = map[string]int{}, map[string]float64{}, map[string]notify.Text{}
 	global, _ := cfg.Setting(config.SettingAlertSeverity)
 	for name, d := range cfg.Detectors {

@@ -98,6 +98,8 @@ func (r *runningSettings) list(live *config.Config) []settingInForce {
 		sev := settingInForce{key("severity"), strconv.Itoa(pol.SeverityOf(name)), flagOrigin["alert.severity"]}
 		if _, own := pol.DetectorSeverity[name]; own {
 			sev.Origin = originOf(live, key("severity"))
+		} else if pol.SeverityByFamily {
+			sev.Origin += fmt.Sprintf(" (events; alert labels follow the %s family and the score)", info.Family)
 		}
 		out = append(out, sev)
 		if v, ok := pol.DetectorMinScore[name]; ok {
