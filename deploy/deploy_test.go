@@ -16,6 +16,8 @@ import (
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/kustomize/api/krusty"
@@ -75,7 +77,19 @@ func strict(doc []byte, v any) error {
 	return dec.Decode(v)
 }
 
-func typed(kind string) any {
+func typed(apiVersion, kind string) any {
+	switch apiVersion + " " + kind {
+	case "projectcalico.org/v3 Tier":
+		return &calicoTier{}
+	case "projectcalico.org/v3 NetworkPolicy":
+		return &calicoNetworkPolicy{}
+	case "networking.k8s.io/v1 NetworkPolicy":
+		return &networkingv1.NetworkPolicy{}
+	case "rbac.authorization.k8s.io/v1 Role":
+		return &rbacv1.Role{}
+	case "rbac.authorization.k8s.io/v1 RoleBinding":
+		return &rbacv1.RoleBinding{}
+	}
 	switch kind {
 	case "Namespace":
 		return &corev1.Namespace{}
@@ -95,10 +109,6 @@ func typed(kind string) any {
 		return &monitoringv1.PrometheusRule{}
 	case "ServiceMonitor":
 		return &monitoringv1.ServiceMonitor{}
-	case "Tier":
-		return &calicoTier{}
-	case "NetworkPolicy":
-		return &calicoNetworkPolicy{}
 	}
 	return nil
 }
@@ -130,7 +140,7 @@ func decodeOverlay(t *testing.T, dir string) *rendered {
 		if err := yaml.Unmarshal(doc, &meta); err != nil {
 			t.Fatal(err)
 		}
-		v := typed(meta.Kind)
+		v := typed(meta.APIVersion, meta.Kind)
 		if v == nil {
 			t.Errorf("%s: %s %s: a kind this test does not know how to check", dir, meta.Kind, meta.Metadata.Name)
 			continue
