@@ -7,12 +7,16 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestImageBuildsFromScratchAndRunsVersion builds the image as a user does
@@ -90,6 +94,62 @@ func TestImageBuildsFromScratchAndRunsVersion(t *testing.T) {
 		}
 	}
 	t.Logf("--version of the image's binary:\n%s", out)
+
+	// The same binary serving: its build_info metric and its status page
+	// carry the revision too.
+	addr := freeAddr(t)
+	cmd := exec.Command(bin, "--source=simulated", "--web.listen-address="+addr)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	metrics := waitGet(t, "http://"+addr+"/metrics")
+	if !regexp.MustCompile(`calico_anomaly_exporter_build_info\{[^}]*revision="` + revision + `"[^}]*\} 1`).MatchString(metrics) {
+		t.Errorf("calico_anomaly_exporter_build_info lacks revision %s:\n%s", revision, grepLines(metrics, "build_info"))
+	}
+	if page := waitGet(t, "http://"+addr+"/"); !strings.Contains(page, "revision="+revision) {
+		t.Errorf("the status page header lacks revision=%s", revision)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// waitGet fetches url once the server answers 200, for up to 30 s.
+func waitGet(t *testing.T, url string) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return string(body)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not answer 200 within 30s: %v", url, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 func blob(dir, digest string) string {
