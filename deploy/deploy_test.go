@@ -397,6 +397,24 @@ func TestCalicoEnterpriseOverlayIsSelectedAndAdmitted(t *testing.T) {
 	if r.service.Spec.Ports[0].Port != 9925 || c.Ports[0].ContainerPort != 9925 {
 		t.Errorf("the policies admit port 9925, the pod serves %d", c.Ports[0].ContainerPort)
 	}
+	// A newcomer finds every name this overlay relies on in the README.
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"team: network-operators", "prometheus: calico-node-prometheus", "role: tigera-prometheus-rules",
+		"calico_anomaly_exporter", "deploy/overlays/calico-enterprise"}
+	for tier := range r.tiers {
+		names = append(names, tier)
+	}
+	for _, p := range r.policies {
+		names = append(names, p.Name)
+	}
+	for _, n := range names {
+		if !strings.Contains(string(readme), "`"+n+"`") {
+			t.Errorf("%s is not named in the README", n)
+		}
+	}
 	for _, p := range r.policies {
 		n := len(p.Spec.Ingress) + len(p.Spec.Egress)
 		last := func(rules []calicoRule) bool { return len(rules) == 0 || rules[len(rules)-1].Action == "Pass" }

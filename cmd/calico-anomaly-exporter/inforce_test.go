@@ -173,6 +173,48 @@ func TestConfigAfterReloadShowsWhatRuns(t *testing.T) {
 	}
 }
 
+// TestConfigShowsAGlobalAlertPeriodAsNotApplied: Calico's GlobalAlerts
+// carry a period (15m from the operator's templates), but every detector
+// runs each search interval; /config says so instead of showing 15m.
+func TestConfigShowsAGlobalAlertPeriodAsNotApplied(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "alerts.yaml")
+	alert := `apiVersion: projectcalico.org/v3
+kind: GlobalAlert
+metadata:
+  name: tigera.io.detector.port-scan
+spec:
+  type: AnomalyDetection
+  description: Port Scan detection
+  detector:
+    name: port_scan
+  period: 15m
+  severity: 55
+`
+	if err := os.WriteFile(file, []byte(alert), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := startExporter(t, "--source=simulated", "--simulate.speed=600", "--detectors.config="+file)
+	mfs := e.waitForMetrics(t, 60*time.Second, "port_scan verdicts", hasPortScan)
+	shown := configPage(t, e)
+	period := shown["detector.port_scan.period"]
+	if period.value != "5m0s" || !strings.Contains(period.origin, "asked for 15m0s: not applied") {
+		t.Errorf("port_scan period %q from %q, want 5m0s with the GlobalAlert's 15m0s noted as not applied", period.value, period.origin)
+	}
+	if got := series(mfs, "calico_anomaly_search_interval_seconds")[""]; got != 300 {
+		t.Errorf("the engine runs every %vs", got)
+	}
+	if got := shown["detector.port_scan.severity"]; got.value != "55" || !strings.HasPrefix(got.origin, "globalalert ") {
+		t.Errorf("port_scan severity %q from %q, want the GlobalAlert's 55", got.value, got.origin)
+	}
+	var running []string
+	for d := range series(mfs, "calico_anomaly_model_ready", "detector") {
+		running = append(running, d)
+	}
+	if !slices.Equal(running, []string{"port_scan"}) || shown["detector.ip_sweep.enabled"].value != "false" {
+		t.Errorf("running %v; /config ip_sweep enabled %q: one GlobalAlert runs its detector alone", running, shown["detector.ip_sweep.enabled"].value)
+	}
+}
+
 func TestConfigPageIsHTMLForBrowsersAndLinkedFromStatus(t *testing.T) {
 	e := startExporter(t, "--source=simulated", "--simulate.speed=600")
 	req, _ := http.NewRequest(http.MethodGet, e.URL+"/config", nil)
