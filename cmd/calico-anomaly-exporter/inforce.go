@@ -65,7 +65,12 @@ func (r *runningSettings) list(live *config.Config) []settingInForce {
 		}
 		origin := r.flagOrigin(f, live)
 		flagOrigin[f.Name] = origin
-		out = append(out, settingInForce{"--" + f.Name, r.flagValue(f, pol), origin})
+		line := settingInForce{"--" + f.Name, r.flagValue(f, pol), origin}
+		if src := flagValueString(r.app, "source"); f.Name == "events.enabled" && line.Value == "true" && src != "elasticsearch" {
+			line.Value = "false"
+			line.Origin += " (the " + src + " source has no Calico events index)"
+		}
+		out = append(out, line)
 	}
 	if r.getenv != nil && r.getenv(config.EnvElasticPassword) != "" {
 		origin := "env " + config.EnvElasticPassword

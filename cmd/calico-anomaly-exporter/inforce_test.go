@@ -115,6 +115,13 @@ func TestConfigShowsWhatRuns(t *testing.T) {
 			if got := portScanLimit(mfs); got != tc.threshold {
 				t.Errorf("port_scan judges against %v, /config shows %s", got, shown["detector.port_scan.threshold"].value)
 			}
+			// Events need Elasticsearch: the simulated source writes none.
+			if got := shown["--events.enabled"].value; got != "false" {
+				t.Errorf("/config --events.enabled %q with the simulated source", got)
+			}
+			if _, ok := mfs["calico_anomaly_events_queue_capacity"]; ok {
+				t.Error("the events notifier runs with the simulated source")
+			}
 			for _, unused := range []string{"max_docs", "elasticsearch.query_size", "elasticsearch.scroll_time", "train_interval", "search_interval"} {
 				if _, ok := shown[unused]; ok {
 					t.Errorf("/config lists %s, which nothing reads (or which its flag shows)", unused)
