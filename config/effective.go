@@ -452,6 +452,8 @@ func (b *builder) alerts(g *GlobalAlerts) {
 var flagSettings = map[string]string{
 	"es.cluster":                      SettingClusters,
 	"search.interval":                 SettingSearchInterval,
+	"train.interval":                  SettingTrainInterval,
+	"alert.severity":                  SettingAlertSeverity,
 	"source.bucket":                   SettingBucket,
 	"es.url":                          SettingElasticURLs,
 	"es.username":                     SettingElasticUser,
@@ -465,6 +467,14 @@ var flagSettings = map[string]string{
 }
 
 func flagOrigin(name string) string { return "flag --" + name }
+
+// SettingOfFlag names the setting that flag --name also sets, for the
+// flags whose value may come from Calico's environment or the files too;
+// false for the others.
+func SettingOfFlag(name string) (string, bool) {
+	s, ok := flagSettings[name]
+	return s, ok
+}
 
 func (b *builder) flags(flags map[string]string) {
 	names := make([]string, 0, len(flags))
@@ -518,6 +528,19 @@ func (b *builder) flag(name, v string) error {
 			c.SearchInterval = d
 		}
 		v = d.String()
+	case SettingTrainInterval:
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return errors.New("want a duration such as 24h, or 0s")
+		}
+		c.TrainInterval = d
+		v = d.String()
+	case SettingAlertSeverity:
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > maxSeverity {
+			return fmt.Errorf("want a whole number from 0 to %d", maxSeverity)
+		}
+		c.AlertSeverity = n
 	case SettingElasticURLs:
 		c.Elasticsearch.URLs = splitList(v)
 	case SettingElasticUser:

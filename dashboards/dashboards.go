@@ -133,7 +133,7 @@ func labelValuesSelector(q string) string {
 
 // ConfigMapPath is where the generated dashboards ConfigMap lives,
 // relative to the repository root.
-const ConfigMapPath = "deploy/grafana-dashboards.yaml"
+const ConfigMapPath = "deploy/base/grafana-dashboards.yaml"
 
 // ConfigMap renders every dashboard into one Kubernetes ConfigMap labelled
 // for Grafana's dashboard sidecar (grafana_dashboard: "1"), keyed by file

@@ -143,7 +143,7 @@ func TestDashboardsHaveTheirVariablesAndPanels(t *testing.T) {
 	}
 }
 
-var update = flag.Bool("update", false, "rewrite deploy/grafana-dashboards.yaml from the dashboards")
+var update = flag.Bool("update", false, "rewrite deploy/base/grafana-dashboards.yaml from the dashboards")
 
 func TestConfigMapIsGeneratedFromTheDashboards(t *testing.T) {
 	got, err := ConfigMap("calico-anomaly-dashboards")

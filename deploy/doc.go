@@ -1,4 +1,7 @@
-// Package deploy holds the Kubernetes manifests (kustomize) and Grafana
-// provisioning files; its tests decode every manifest strictly with the
-// Kubernetes and Prometheus Operator types and render the kustomization.
+// Package deploy holds the Kubernetes manifests (kustomize: base/ and one
+// overlay per place the exporter runs, under overlays/), the Alertmanager
+// example and the Grafana provisioning files. Its tests render every
+// overlay, decode each object strictly with the Kubernetes, Prometheus
+// Operator and Calico types, and check that the selectors, labels,
+// policies and Secrets fit together; an integration test builds the image.
 package deploy

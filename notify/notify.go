@@ -30,6 +30,11 @@ type Policy struct {
 	// DetectorSeverity overrides Severity per detector (a GlobalAlert's
 	// spec.severity).
 	DetectorSeverity map[string]int
+	// SeverityByFamily labels alerts by the detector's family and how far
+	// the score is above its threshold (FamilySeverity) instead of by
+	// Severity: set when no severity was configured, so an alert's label
+	// says what it means. A detector's own DetectorSeverity still wins.
+	SeverityByFamily bool
 	// DetectorMinScore raises MinScore for one detector (our
 	// configuration file's score_threshold).
 	DetectorMinScore map[string]float64
@@ -118,6 +123,43 @@ func (p Policy) SeverityOf(detector string) int {
 	}
 	return p.Severity
 }
+
+// SeverityLabelOf is the severity label of v's alert under the policy.
+func (p Policy) SeverityLabelOf(v detect.Verdict) string {
+	if s, own := p.DetectorSeverity[v.Detector]; own || !p.SeverityByFamily {
+		if !own {
+			s = p.Severity
+		}
+		return SeverityLabel(s)
+	}
+	family := detect.Security
+	if info, ok := detect.Lookup(v.Detector); ok {
+		family = info.Family
+	}
+	return FamilySeverity(family, v.Score, v.Threshold)
+}
+
+// FamilySeverity is the severity label of an anomaly by its detector's
+// family and its score: a security detector's anomaly (security, or both
+// security and performance) is a warning, critical when the score is far
+// above the threshold (at least halfway from it to 1: for a count
+// detector, three times its count); a performance detector's is info,
+// warning when far above. The rules (rules/) use the same table.
+func FamilySeverity(f detect.Family, score, threshold float64) string {
+	far := score >= FarAbove(threshold)
+	switch {
+	case f == detect.Performance && far:
+		return "warning"
+	case f == detect.Performance:
+		return "info"
+	case far:
+		return "critical"
+	}
+	return "warning"
+}
+
+// FarAbove is the score far above threshold: halfway from it to 1.
+func FarAbove(threshold float64) float64 { return (1 + threshold) / 2 }
 
 // SeverityLabel maps Calico's 0..100 severity onto the severity label
 // Prometheus alerts carry: 70 and above is critical, 40 and above warning,

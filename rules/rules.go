@@ -16,7 +16,7 @@ var File string
 
 // ManifestPath is where the generated PrometheusRule lives, relative to
 // the repository root.
-const ManifestPath = "deploy/prometheusrule.yaml"
+const ManifestPath = "deploy/base/prometheusrule.yaml"
 
 // PrometheusRule renders File as a monitoring.coreos.com/v1 PrometheusRule
 // named name: the rule file's groups become spec.groups, unchanged.

@@ -7,14 +7,17 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
 )
 
-var update = flag.Bool("update", false, "rewrite deploy/prometheusrule.yaml from the rule file")
+var update = flag.Bool("update", false, "rewrite deploy/base/prometheusrule.yaml from the rule file")
 
 // strict decodes a YAML document into v, refusing fields v does not have.
 func strict(t *testing.T, doc []byte, v any) {
@@ -93,5 +96,25 @@ func TestPrometheusRuleIsGeneratedFromTheRuleFile(t *testing.T) {
 	}
 	if alerts < 8 {
 		t.Errorf("%d alerts, want the full set", alerts)
+	}
+}
+
+// TestSeverityFollowsTheRegistrysFamilies keeps the rules' regular
+// expression of performance detectors (which set a lower severity) equal
+// to the registry's performance family: a new detector lands on the right
+// side without anyone editing the rules.
+func TestSeverityFollowsTheRegistrysFamilies(t *testing.T) {
+	re := regexp.MustCompile(`match "([^"]+)" \$labels\.detector`)
+	found := re.FindAllStringSubmatch(File, -1)
+	if len(found) < 2 {
+		t.Fatalf("the rules set no severity by family (%d matches)", len(found))
+	}
+	for _, m := range found {
+		perf := regexp.MustCompile(m[1])
+		for _, info := range detect.Registered() {
+			if got, want := perf.MatchString(info.Name), info.Family == detect.Performance; got != want {
+				t.Errorf("%s (family %s): the rules' performance expression %q matches it: %v", info.Name, info.Family, m[1], got)
+			}
+		}
 	}
 }

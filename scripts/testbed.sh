@@ -38,6 +38,7 @@ install_debian_packages() {
   [ -x /usr/bin/prometheus-alertmanager ] || missing+=(prometheus-alertmanager)
   command -v curl >/dev/null || missing+=(curl)
   command -v unzip >/dev/null || missing+=(unzip)
+  command -v buildah >/dev/null || missing+=(buildah)  # the image test: make image, offline, FROM scratch
   [ -x /usr/bin/chromium ] || missing+=(chromium)  # the status page's browser tests
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]} from Debian"

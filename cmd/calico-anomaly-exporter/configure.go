@@ -19,6 +19,7 @@ import (
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/config"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/notify"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/web"
 )
 
 // configFlags name the configuration files.
@@ -127,6 +128,9 @@ func policyFrom(p notify.Policy, cfg *config.Config, severityFlagSet bool) notif
 	if !severityFlagSet && fromConfig(cfg, config.SettingAlertSeverity) {
 		p.Severity = cfg.AlertSeverity
 	}
+	// No severity configured: alert labels follow the detector's family
+	// and score; Calico's events keep the 0..100 severity.
+	p.SeverityByFamily = !severityFlagSet && !fromConfig(cfg, config.SettingAlertSeverity)
 	p.DetectorSeverity, p.DetectorMinScore, p.Texts = map[string]int{}, map[string]float64{}, map[string]notify.Text{}
 	global, _ := cfg.Setting(config.SettingAlertSeverity)
 	for name, d := range cfg.Detectors {
@@ -167,6 +171,11 @@ type liveConfig struct {
 	ok       prometheus.Gauge
 	okTime   prometheus.Gauge
 	reloadMu sync.Mutex
+	// running is what the exporter runs with, for /config; nil lists the
+	// configuration alone (backtest, tests).
+	running *runningSettings
+	// page renders /config as HTML for browsers.
+	page func(w http.ResponseWriter, settings []web.Setting)
 }
 
 func newLiveConfig(cfg *config.Config, resolve func() (*config.Config, error), apply func(*config.Config), logger log.Logger) *liveConfig {
@@ -247,10 +256,25 @@ func (l *liveConfig) reloadHandler(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintln(w, "configuration reloaded")
 }
 
-// configHandler is /config: every effective setting and where it came
-// from, secrets masked.
+// configHandler is /config: every setting in force and where it came
+// from, secrets masked; HTML for a browser, text for curl (or
+// ?format=text).
 func (l *liveConfig) configHandler(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	fmt.Fprint(w, l.current().Text())
+	if l.running == nil {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprint(w, l.current().Text())
+		return
+	}
+	settings := l.running.list(l.current())
+	if l.page != nil && r.URL.Query().Get("format") != "text" && strings.Contains(r.Header.Get("Accept"), "text/html") {
+		rows := make([]web.Setting, len(settings))
+		for i, s := range settings {
+			rows[i] = web.Setting{Name: s.Name, Value: s.Value, Origin: s.Origin}
+		}
+		l.page(w, rows)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprint(w, inForceText(settings))
 }

@@ -162,11 +162,14 @@ func run(args []string) int {
 		level.Error(logger).Log("msg", "cannot set up alerts", "err", err)
 		return 1
 	}
+	ready := newReadiness(len(runs))
+	var running runningSettings
 	for _, r := range runs {
-		detectors, err := engine.BuildWith(enabled, engine.BuildOptions{
+		build := engine.BuildOptions{
 			Cluster: r.name, Getenv: os.Getenv, Logger: log.With(logger, "cluster", r.name), Params: cfg.Params(),
 			Bucket: sched.bucket, TrainInterval: sched.train, Seed: sched.seed,
-		})
+		}
+		detectors, err := engine.BuildWith(enabled, build)
 		if err != nil {
 			level.Error(logger).Log("msg", "cannot set up detectors", "err", err)
 			return 1
@@ -184,7 +187,7 @@ func run(args []string) int {
 				engCfg.StateDir = filepath.Join(engCfg.StateDir, r.name)
 			}
 		}
-		engCfg.Sinks = append(engCfg.Sinks, history)
+		engCfg.Sinks = append(engCfg.Sinks, history, ready.sink())
 		engCfg.Sinks = append(engCfg.Sinks, notifiers.sinks...)
 		engLogger := log.With(logger, "component", "engine")
 		if len(runs) > 1 {
@@ -194,7 +197,9 @@ func run(args []string) int {
 			level.Error(logger).Log("msg", "cannot start the engine", "cluster", r.name, "err", err)
 			return 1
 		}
+		running = runningSettings{app: app, flagsSet: flagsSet, getenv: os.Getenv, start: cfg, engine: engCfg, build: build, detectors: detectors, policy: policy}
 	}
+	live.running = &running
 	built := runs[0].built
 	level.Info(logger).Log("msg", "detectors enabled", "detectors", fmt.Sprint(enabled), "source", built.source.Kind(),
 		"clusters", strings.Join(clusters, ","), "shard", shard)
@@ -207,13 +212,16 @@ func run(args []string) int {
 		prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}),
 	)
 	reg.MustRegister(notifiers.collectors...)
-	reg.MustRegister(live.ok, live.okTime)
+	reg.MustRegister(live.ok, live.okTime, searchIntervalGauge(running.engine.Interval))
 	mux := http.NewServeMux()
 	mux.Handle(*metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: promErrorLogger{logger}}))
-	pages := web.New(web.Config{Name: exporterName, Version: version.Info(), MetricsPath: *metricsPath, GrafanaURL: *grafanaURL, Now: built.clock.Now, Extras: notifiers.extras}, board, history)
+	pages := web.New(web.Config{Name: exporterName, Version: version.Info(), MetricsPath: *metricsPath, ConfigPath: "/config", GrafanaURL: *grafanaURL, Now: built.clock.Now, Extras: notifiers.extras}, board, history)
 	mux.Handle("/", pages)
+	live.page = pages.Config
 	mux.HandleFunc("/config", live.configHandler)
 	mux.HandleFunc("/-/reload", live.reloadHandler)
+	mux.HandleFunc("/-/healthy", healthy)
+	mux.HandleFunc("/-/ready", ready.ready)
 	live.watchSIGHUP(ctx)
 	if *enablePprof {
 		servePprof(mux)

@@ -362,7 +362,7 @@ func (n *Notifier) labels(v detect.Verdict) models.LabelSet {
 		"cluster":   calicolog.LabelValue(v.Entity.Cluster),
 		"namespace": calicolog.LabelValue(v.Entity.Namespace),
 		"workload":  calicolog.LabelValue(v.Entity.Workload),
-		"severity":  notify.SeverityLabel(n.policy().SeverityOf(v.Detector)),
+		"severity":  n.policy().SeverityLabelOf(v),
 	}
 }
 
