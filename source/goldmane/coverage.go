@@ -9,6 +9,16 @@ import (
 
 var _ source.Coverage = (*Source)(nil)
 
+// FlowCoverage is what Goldmane carries (Source.Carries), for telling
+// which detectors work from it without a connection.
+var FlowCoverage source.Coverage = flowsByName{}
+
+type flowsByName struct{}
+
+// Carries reports whether Goldmane gives log type t (flows only) and its
+// field.
+func (s *Source) Carries(t calicolog.LogType, field string) bool { return FlowCoverage.Carries(t, field) }
+
 // notCarried are the flow log fields Goldmane has no counterpart for: it
 // keys flows by name, never by IP or pod, and knows nothing of processes,
 // hosts, domains, HTTP or TCP statistics. Pod names (source_name,
@@ -22,9 +32,7 @@ var notCarried = map[string]bool{
 	"source_labels": true, "dest_labels": true,
 }
 
-// Carries reports whether Goldmane gives log type t (flows only) and its
-// field.
-func (s *Source) Carries(t calicolog.LogType, field string) bool {
+func (flowsByName) Carries(t calicolog.LogType, field string) bool {
 	if t != calicolog.Flows {
 		return false
 	}

@@ -18,8 +18,8 @@ import (
 // emitter.
 const EmitterPath = "/goldmane/flows"
 
-// MaxPushBytes bounds one push's body.
-const MaxPushBytes = 64 << 20
+// DefaultMaxPushBytes bounds one push's body unless Config says otherwise.
+const DefaultMaxPushBytes = 64 << 20
 
 // PushResult is the answer to one push.
 type PushResult struct {
@@ -36,7 +36,7 @@ type PushResult struct {
 // proto field names, enums as numbers). A malformed line is counted and
 // skipped, and named in the answer; the rest of the push is kept and the
 // answer is 200, since Goldmane would retry a refused push unchanged. It
-// answers 405 to anything but POST and 413 to a body over MaxPushBytes.
+// answers 405 to anything but POST and 413 to a body over Config.MaxPushBytes.
 // Authentication is the web config's (TLS client certificates or basic
 // auth), as for every path of the exporter.
 func (s *Source) Handler() http.Handler {
@@ -46,7 +46,7 @@ func (s *Source) Handler() http.Handler {
 			s.answer(w, http.StatusMethodNotAllowed, PushResult{Error: "Goldmane's emitter pushes with POST"})
 			return
 		}
-		res, err := s.push(http.MaxBytesReader(w, r.Body, MaxPushBytes))
+		res, err := s.push(http.MaxBytesReader(w, r.Body, s.cfg.MaxPushBytes))
 		if err != nil {
 			code := http.StatusBadRequest
 			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
@@ -75,7 +75,7 @@ func (s *Source) answer(w http.ResponseWriter, code int, res PushResult) {
 func (s *Source) push(body interface{ Read([]byte) (int, error) }) (PushResult, error) {
 	var res PushResult
 	sc := bufio.NewScanner(body)
-	sc.Buffer(make([]byte, 64<<10), MaxPushBytes)
+	sc.Buffer(make([]byte, 64<<10), int(s.cfg.MaxPushBytes))
 	for line := 1; sc.Scan(); line++ {
 		b := bytes.TrimSpace(sc.Bytes())
 		if len(b) == 0 {

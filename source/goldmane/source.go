@@ -46,6 +46,8 @@ type Config struct {
 	BackoffMin, BackoffMax time.Duration
 	// Now is the clock (the simulated cluster runs faster than real time).
 	Now func() time.Time
+	// MaxPushBytes bounds one push of the emitter; 0 means DefaultMaxPushBytes.
+	MaxPushBytes int64
 }
 
 // DefaultMaxKeys bounds the flow keys of one window by default.
@@ -78,6 +80,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.MaxPushBytes <= 0 {
+		c.MaxPushBytes = DefaultMaxPushBytes
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"context"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -43,8 +44,12 @@ type Server struct {
 
 	mu     sync.Mutex
 	ids    map[string]int64
+	idBase int64
 	cache  map[int64][]*pb.Flow
 	extras []chan *pb.Flow
+	// sent counts the results streamed; next is the next slot the newest
+	// stream sends (Progress).
+	sent, next atomic.Int64
 }
 
 // New returns a server over gen on the clock now (with its sleep), holding
@@ -52,6 +57,18 @@ type Server struct {
 func New(gen Generator, now func() time.Time, sleep func(context.Context, time.Duration) error, retention time.Duration) *Server {
 	return &Server{gen: gen, now: now, sleep: sleep, retention: retention, ids: map[string]int64{}, cache: map[int64][]*pb.Flow{}}
 }
+
+// NumberFrom makes the server number flows from base+1, as a restarted
+// Goldmane numbers them afresh.
+func (s *Server) NumberFrom(base int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.idBase = base
+}
+
+// Progress returns how many results the server has streamed and the start
+// of the next slot its newest stream will send (Unix s).
+func (s *Server) Progress() (sent, next int64) { return s.sent.Load(), s.next.Load() }
 
 // Register adds the server to a gRPC server.
 func (s *Server) Register(g *grpc.Server) { pb.RegisterFlowsServer(g, s) }
@@ -75,7 +92,7 @@ func (s *Server) id(f *pb.Flow) int64 {
 	defer s.mu.Unlock()
 	id, ok := s.ids[k]
 	if !ok {
-		id = int64(len(s.ids) + 1)
+		id = s.idBase + int64(len(s.ids)+1)
 		s.ids[k] = id
 	}
 	return id
@@ -117,7 +134,7 @@ func (s *Server) slot(t int64) []*pb.Flow {
 			NumConnectionsCompleted: share(f.GetNumConnectionsCompleted(), n, i),
 			NumConnectionsLive:      f.GetNumConnectionsLive(),
 		}
-		if part.PacketsIn+part.PacketsOut+part.NumConnectionsStarted+part.NumConnectionsCompleted+part.NumConnectionsLive == 0 {
+		if part.PacketsIn+part.PacketsOut+part.BytesIn+part.BytesOut+part.NumConnectionsStarted+part.NumConnectionsCompleted+part.NumConnectionsLive == 0 {
 			continue
 		}
 		out = append(out, part)
@@ -195,12 +212,14 @@ func (s *Server) Stream(req *pb.FlowStreamRequest, stream grpc.ServerStreamingSe
 	if err := stream.SendHeader(nil); err != nil {
 		return err
 	}
+	s.next.Store(t)
 	for {
 		for len(extra) > 0 {
 			f := <-extra
 			if err := stream.Send(&pb.FlowResult{Id: s.id(f), Flow: f}); err != nil {
 				return err
 			}
+			s.sent.Add(1)
 		}
 		due := time.Unix(t+2*SlotSeconds, 0)
 		if wait := due.Sub(s.now()); wait > 0 {
@@ -213,8 +232,10 @@ func (s *Server) Stream(req *pb.FlowStreamRequest, stream grpc.ServerStreamingSe
 			if err := stream.Send(&pb.FlowResult{Id: s.id(f), Flow: f}); err != nil {
 				return err
 			}
+			s.sent.Add(1)
 		}
 		t += SlotSeconds
+		s.next.Store(t)
 	}
 }
 
