@@ -151,10 +151,13 @@ func (f *sourceFlags) buildGoldmaneSimulated(ctx context.Context, logger log.Log
 }
 
 func (f *sourceFlags) goldmaneSource(conn *grpc.ClientConn, clock engine.Clock, logger log.Logger, start *time.Time) (builtSource, error) {
-	cfg := goldmane.Config{Bucket: f.bucket, Lag: f.lag, MaxKeys: f.goldmane.maxKeys, Now: clock.Now,
-		Retention: max(time.Hour, 4*f.bucket)}
+	cfg := goldmane.Config{Bucket: f.bucket, Lag: f.lag, MaxKeys: f.goldmane.maxKeys, Now: clock.Now}
 	if conn != nil {
 		cfg.Conn = conn
+	} else {
+		// Pushes cannot be asked again: keep an hour of windows for an
+		// engine that falls behind.
+		cfg.Retention = max(time.Hour, 4*f.bucket)
 	}
 	src, err := goldmane.New(cfg, log.With(logger, "component", "goldmane"))
 	if err != nil {

@@ -406,7 +406,6 @@ func TestContractStreamFindsScanAndExfiltration(t *testing.T) {
 	}
 }
 
-
 // clockNudge wakes the server's stream so it sends injected updates.
 func (p *goldmaneProcess) clockNudge() { p.clock.Advance(0) }
 

@@ -17,7 +17,9 @@ type flowsByName struct{}
 
 // Carries reports whether Goldmane gives log type t (flows only) and its
 // field.
-func (s *Source) Carries(t calicolog.LogType, field string) bool { return FlowCoverage.Carries(t, field) }
+func (s *Source) Carries(t calicolog.LogType, field string) bool {
+	return FlowCoverage.Carries(t, field)
+}
 
 // notCarried are the flow log fields Goldmane has no counterpart for: it
 // keys flows by name, never by IP or pod, and knows nothing of processes,

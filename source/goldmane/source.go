@@ -38,7 +38,8 @@ type Config struct {
 	// are dropped and counted. 0 means no bound.
 	MaxKeys int
 	// Retention is how long closed buckets are kept for the engine to read
-	// (and re-read after a failure).
+	// (and re-read after a failure); one forgotten is read again with
+	// Flows.List when asked for. 0 means three buckets.
 	Retention time.Duration
 	// PageSize is the number of flows asked per Flows.List page.
 	PageSize int64
@@ -67,7 +68,7 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("goldmane: negative key bound %d", c.MaxKeys)
 	}
 	if c.Retention <= 0 {
-		c.Retention = time.Hour
+		c.Retention = 3 * c.Bucket
 	}
 	if c.PageSize <= 0 {
 		c.PageSize = 1000

@@ -6,7 +6,6 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 	pb "github.com/calico-anomaly-exporter/calico-anomaly-exporter/source/goldmane/goldmanepb"
 )
@@ -52,13 +51,21 @@ type store struct {
 
 	mu      sync.Mutex
 	open    map[int64]*openBucket
-	closed  map[int64][]calicolog.FlowLog
+	closed  map[int64][]keyed
 	through int64 // every bucket ending at or before this is closed
 	counts  [outcomes]uint64
 	cache   struct {
 		w source.Window
 		m *source.Memory
 	}
+}
+
+// keyed is one key's statistics in a closed bucket; the Calico flow log
+// record is written from it when the bucket is read (records take half as
+// much memory again as the key and counters).
+type keyed struct {
+	k flowKey
+	c counters
 }
 
 type openBucket struct {
@@ -76,7 +83,7 @@ func newStore(bucketSeconds int64, maxKeys int) *store {
 		slot += slotSeconds
 	}
 	return &store{bucket: bucketSeconds, slot: slot, maxKeys: maxKeys,
-		open: map[int64]*openBucket{}, closed: map[int64][]calicolog.FlowLog{}}
+		open: map[int64]*openBucket{}, closed: map[int64][]keyed{}}
 }
 
 func (s *store) bucketOf(t int64) int64 { return floorDiv(t, s.bucket) * s.bucket }
@@ -148,31 +155,27 @@ func (s *store) closeThrough(t int64) {
 	}
 	for start, b := range s.open {
 		if start+s.bucket <= t {
-			s.closed[start] = b.records(start, start+s.bucket)
+			s.closed[start] = b.close()
 			delete(s.open, start)
 		}
 	}
 	// Buckets without a single update are closed too: empty, not unknown.
 	for start := s.through; start < t; start += s.bucket {
 		if _, ok := s.closed[start]; !ok {
-			s.closed[start] = []calicolog.FlowLog{}
+			s.closed[start] = []keyed{}
 		}
 	}
 	s.through = t
 }
 
-// records writes the bucket's keys as flow log records, in key order so a
+// close returns the bucket's keys and statistics in key order, so a
 // bucket reads the same however its updates arrived.
-func (b *openBucket) records(start, end int64) []calicolog.FlowLog {
-	keys := make([]flowKey, 0, len(b.keys))
-	for k := range b.keys {
-		keys = append(keys, k)
+func (b *openBucket) close() []keyed {
+	out := make([]keyed, 0, len(b.keys))
+	for k, e := range b.keys {
+		out = append(out, keyed{k: k, c: e.c})
 	}
-	sort.Slice(keys, func(i, j int) bool { return keyLess(keys[i], keys[j]) })
-	out := make([]calicolog.FlowLog, len(keys))
-	for i, k := range keys {
-		out[i] = k.flowLog(&b.keys[k].c, start, end)
-	}
+	sort.Slice(out, func(i, j int) bool { return keyLess(out[i].k, out[j].k) })
 	return out
 }
 
@@ -212,7 +215,7 @@ func (s *store) fill(start int64, flows []*pb.Flow) {
 		e.c.add(f)
 		s.count(Accepted)
 	}
-	recs := b.records(start, start+s.bucket)
+	recs := b.close()
 	s.mu.Lock()
 	s.closed[start] = recs
 	s.mu.Unlock()
@@ -240,7 +243,9 @@ func (s *store) memory(w source.Window) (*source.Memory, error) {
 		if !ok {
 			return nil, fmt.Errorf("goldmane: bucket at %d of window %s is not closed", start, w)
 		}
-		m.AddFlows(recs...)
+		for i := range recs {
+			m.AddFlows(recs[i].k.flowLog(&recs[i].c, start, start+s.bucket))
+		}
 	}
 	s.cache.w, s.cache.m = w, m
 	return m, nil
