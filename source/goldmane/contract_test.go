@@ -188,10 +188,11 @@ func TestContractStreamFindsScanAndExfiltration(t *testing.T) {
 	scanWindow := source.Window{Start: t0.Add(5 * time.Minute), End: t0.Add(10 * time.Minute)}
 	exfilWindow := source.Window{Start: t0.Add(15 * time.Minute), End: t0.Add(20 * time.Minute)}
 	floodAt := t0.Add(25 * time.Minute)
-	cluster := simulate.New(simulate.Options{Seed: 7, Cluster: "oss"},
+	// One deployment per namespace keeps two days of history quick.
+	cluster := simulate.New(simulate.Options{Seed: 7, Cluster: "oss", DeploymentsPerNamespace: 1},
 		simulate.PortScan{At: scanWindow.Start.Add(time.Minute), Namespace: "shop", Workload: "frontend",
-			TargetNamespace: "payments", TargetWorkload: "postgres", FirstPort: 1, LastPort: 600},
-		simulate.BytesBurst{At: exfilWindow.Start, Duration: 2 * bucket, Namespace: "payments", Workload: "postgres", Bytes: 3 << 30},
+			TargetNamespace: "payments", TargetWorkload: "payments-api", FirstPort: 1, LastPort: 600},
+		simulate.BytesBurst{At: exfilWindow.Start, Duration: 2 * bucket, Namespace: "payments", Workload: "payments-api", Bytes: 3 << 30},
 	)
 	gen := floodGenerator{Cluster: goldmanesim.NewCluster(cluster), at: floodAt.Unix(), keys: 3000}
 	clock := newManualClock(t0)
@@ -337,8 +338,8 @@ func TestContractStreamFindsScanAndExfiltration(t *testing.T) {
 	if !sink.anomalous("port_scan", "shop", "frontend-", scanWindow) {
 		t.Errorf("port scan from shop/frontend in %s not found; anomalies: %v", scanWindow, sink.anomalies())
 	}
-	if !sink.anomalous("generic_flows", "payments", "postgres-", exfilWindow) {
-		t.Errorf("exfiltration from payments/postgres in %s not found; anomalies: %v", exfilWindow, sink.anomalies())
+	if !sink.anomalous("generic_flows", "payments", "payments-api-", exfilWindow) {
+		t.Errorf("exfiltration from payments/payments-api in %s not found; anomalies: %v", exfilWindow, sink.anomalies())
 		for _, v := range sink.verdicts {
 			if v.Entity.Namespace == "payments" && v.Window == exfilWindow {
 				t.Logf("%s %s score %.3f observed %v expected %v: %s", v.Detector, v.Entity.Workload, v.Score, v.Observed, v.Expected, v.Summary)
