@@ -82,7 +82,7 @@ func TestGoldmaneEmitterBehindWebConfig(t *testing.T) {
 		f := &pb.Flow{Key: &pb.FlowKey{SourceName: "api-6b7c-*", SourceNamespace: "shop", SourceType: pb.EndpointType_WorkloadEndpoint,
 			DestName: "db-5f4d-*", DestNamespace: "shop", DestType: pb.EndpointType_WorkloadEndpoint, DestPort: port,
 			Proto: "tcp", Reporter: pb.Reporter_Src, Action: pb.Action_Allow},
-			StartTime: now - 30, EndTime: now - 15, BytesOut: 100, PacketsOut: 2, NumConnectionsStarted: 1}
+			StartTime: now, EndTime: now + 15, BytesOut: 100, PacketsOut: 2, NumConnectionsStarted: 1}
 		line, _ := json.Marshal(f)
 		if i > 0 {
 			body.WriteByte('\n')

@@ -132,8 +132,14 @@ func New(cfg Config, logger log.Logger) (*Source, error) {
 	} else {
 		s.connected = true
 	}
-	now := cfg.Now().Unix()
-	s.liveFrom = s.store.bucketOf(now)
+	now := cfg.Now()
+	// The stream is asked from the start of the current bucket (Goldmane
+	// replays what it holds of it); pushes are taken from the bucket still
+	// within the lag, which the emitter may be about to send.
+	s.liveFrom = s.store.bucketOf(now.Unix())
+	if cfg.Conn == nil {
+		s.liveFrom = s.store.bucketOf(now.Add(-cfg.Lag).Unix())
+	}
 	s.since = s.liveFrom
 	s.store.through = s.liveFrom
 	s.up = prometheus.NewGauge(prometheus.GaugeOpts{Name: "calico_anomaly_goldmane_up",
