@@ -133,10 +133,11 @@ func New(cfg Config, logger log.Logger) (*Source, error) {
 		s.connected = true
 	}
 	now := cfg.Now()
-	// The stream is asked from the start of the current bucket (Goldmane
-	// replays what it holds of it); pushes are taken from the bucket still
-	// within the lag, which the emitter may be about to send.
-	s.liveFrom = s.store.bucketOf(now.Unix())
+	// The stream is asked from the start of the next bucket, so every
+	// bucket it covers is whole; the current one is read with Flows.List
+	// once it has closed. Pushes are taken from the bucket still within
+	// the lag, which the emitter may be about to send.
+	s.liveFrom = s.store.bucketOf(now.Unix()) + s.store.bucket
 	if cfg.Conn == nil {
 		s.liveFrom = s.store.bucketOf(now.Add(-cfg.Lag).Unix())
 	}

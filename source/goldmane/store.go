@@ -54,6 +54,7 @@ type store struct {
 	closed  map[int64][]keyed
 	through int64 // every bucket ending at or before this is closed
 	counts  [outcomes]uint64
+	listed  uint64 // flows taken from Flows.List answers (in counts too)
 	cache   struct {
 		w source.Window
 		m *source.Memory
@@ -217,6 +218,7 @@ func (s *store) fill(start int64, flows []*pb.Flow) {
 	}
 	recs := b.close()
 	s.mu.Lock()
+	s.listed += uint64(len(flows))
 	s.closed[start] = recs
 	s.mu.Unlock()
 }
