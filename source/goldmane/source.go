@@ -51,8 +51,10 @@ type Config struct {
 	MaxPushBytes int64
 }
 
-// DefaultMaxKeys bounds the flow keys of one window by default.
-const DefaultMaxKeys = 200000
+// DefaultMaxKeys bounds the flow keys of one window by default: about
+// 25 MB a window at 500 bytes a key, so a flood of keys cannot push the
+// exporter past its memory limit with the few windows held at once.
+const DefaultMaxKeys = 50000
 
 func (c *Config) setDefaults() error {
 	if c.Bucket <= 0 {
