@@ -27,7 +27,7 @@ CONTAINER_TOOL ?= $(shell if docker info >/dev/null 2>&1; then echo docker; \
 	elif command -v podman >/dev/null 2>&1; then echo podman; \
 	elif command -v buildah >/dev/null 2>&1; then echo buildah; else echo docker; fi)
 
-.PHONY: build image image-binary run eval test unit-test integration-test rules-test testbed-start testbed-stop bench bench-go bench-iforest lint fuzz clean generate fuzz-short
+.PHONY: build image image-binary run eval test unit-test integration-test rules-test testbed-start testbed-stop bench bench-go bench-iforest lint fuzz clean generate generate-goldmane fuzz-short
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/calico-anomaly-exporter
@@ -41,9 +41,11 @@ image: image-binary
 		-t $(IMAGE):$(IMAGE_TAG) .
 
 # The exporter on the built-in simulated cluster; no Elasticsearch needed.
-# make run ARGS=--simulate.scenario=all plays every library attack too.
+# make run ARGS=--simulate.scenario=all plays every library attack too;
+# make run ARGS=--source=goldmane-simulated reads the same cluster through
+# an in-process Goldmane (Calico Open Source's flow API).
 run:
-	$(GO) run -ldflags '$(LDFLAGS)' ./cmd/calico-anomaly-exporter --source=simulated --train.lookback=72h $(ARGS)
+	$(GO) run -ldflags '$(LDFLAGS)' ./cmd/calico-anomaly-exporter $(if $(findstring --source=,$(ARGS)),,--source=simulated) --train.lookback=72h $(ARGS)
 
 # The detectors measured on labelled data nobody on the team wrote (every
 # series of the NAB development set, beside the z-score and same-hour
@@ -92,8 +94,23 @@ testbed-stop:
 # Rewrite what is generated from one source: deploy/base/prometheusrule.yaml
 # from rules/calico-anomaly.rules.yml, deploy/base/grafana-dashboards.yaml from
 # dashboards/*.json. Tests fail while either is out of date.
-generate:
+# The Go code of Goldmane's gRPC contract (source/goldmane/goldmanepb) from
+# its .proto, with protoc (Debian's protobuf-compiler) and the two Go
+# generators at pinned versions from the Go module proxy.
+PROTOC_GEN_GO_VERSION      ?= v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION ?= v1.6.2
+TOOLS := $(abspath bin/tools)
+generate: generate-goldmane
 	$(GO) test ./rules ./dashboards -run 'Generated' -update
+
+generate-goldmane:
+	@command -v protoc >/dev/null || { echo "protoc not found: apt-get install protobuf-compiler"; exit 1; }
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+	cd source/goldmane/goldmanepb && PATH=$(TOOLS):$$PATH protoc -I . \
+		--go_out=. --go_opt=paths=source_relative \
+		--go-grpc_out=. --go-grpc_opt=paths=source_relative \
+		goldmane.proto
 
 # make bench: the figures of issue 11 in one table, written to
 # bench/<date>-<commit>.txt (git-ignored): scoring and /metrics benchmarks on

@@ -160,6 +160,7 @@ func runBacktest(ctx context.Context, f *backtestFlags, src *sourceFlags, sched 
 		level.Error(logger).Log("msg", "cannot set up detectors", "err", err)
 		return 1
 	}
+	detectors = availableFrom(s, detectors, logger)
 	lines := stdout
 	if f.lines != "-" {
 		file, err := os.Create(f.lines)

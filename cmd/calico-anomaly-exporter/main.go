@@ -80,6 +80,7 @@ func run(args []string) int {
 	}
 	_, levelSet := flagsSet["log.level"]
 	applyConfig(cfg, src, sched, &logLevel{level: &logCfg.Level, fromDefault: !levelSet}, maxSeries)
+	src.bucket, src.lag, src.lookback = sched.bucket, sched.lag, sched.lookback
 	_, severitySet := flagsSet["alert.severity"]
 	enabled := cfg.EnabledDetectors()
 	logger, err := logging.New(*logCfg, os.Stderr)
@@ -174,6 +175,13 @@ func run(args []string) int {
 			level.Error(logger).Log("msg", "cannot set up detectors", "err", err)
 			return 1
 		}
+		detectors = availableFrom(r.built.source, detectors, log.With(logger, "cluster", r.name))
+		if r == runs[0] {
+			enabled = enabled[:0:0]
+			for _, d := range detectors {
+				enabled = append(enabled, d.Name())
+			}
+		}
 		engCfg, err := sched.config(r.built.start)
 		if err != nil {
 			level.Error(logger).Log("msg", "bad schedule", "err", err)
@@ -214,6 +222,12 @@ func run(args []string) int {
 	reg.MustRegister(notifiers.collectors...)
 	reg.MustRegister(live.ok, live.okTime, searchIntervalGauge(running.engine.Interval))
 	mux := http.NewServeMux()
+	for _, r := range runs {
+		reg.MustRegister(r.built.collectors...)
+		for path, h := range r.built.routes {
+			mux.Handle(path, h)
+		}
+	}
 	mux.Handle(*metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: promErrorLogger{logger}}))
 	pages := web.New(web.Config{Name: exporterName, Version: version.Info(), MetricsPath: *metricsPath, ConfigPath: "/config", GrafanaURL: *grafanaURL, Now: built.clock.Now, Extras: notifiers.extras}, board, history)
 	mux.Handle("/", pages)
@@ -232,6 +246,9 @@ func run(args []string) int {
 	notifiers.run(ctx)
 	for _, r := range runs {
 		go func() { errc <- r.engine.Run(ctx) }()
+		if r.built.run != nil {
+			go func() { errc <- r.built.run(ctx) }()
+		}
 	}
 	go func() { errc <- toolkitweb.ListenAndServe(server, webFlags, logging.Slog(logger, *logCfg)) }()
 	select {

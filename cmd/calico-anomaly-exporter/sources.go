@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -11,11 +12,13 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/engine"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/simulate"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source/goldmane"
 )
 
 // sourceFlags are the flags that choose and reach the log source.
@@ -42,12 +45,17 @@ type sourceFlags struct {
 	simLife      bool
 	filePaths    []string
 	fileLogType  string
+	goldmane     *goldmaneFlags
+	// bucket, lag and lookback are the schedule's (--source.bucket,
+	// --source.lag, --train.lookback), which a Goldmane source follows.
+	bucket, lag, lookback time.Duration
 }
 
 func addSourceFlags(app *kingpin.Application) *sourceFlags {
 	f := &sourceFlags{}
-	app.Flag("source", "Where logs come from: elasticsearch, simulated (the built-in simulated cluster), or file (NDJSON files of Calico log documents, see --file.path).").
-		Default("elasticsearch").EnumVar(&f.kind, "elasticsearch", "simulated", "file")
+	app.Flag("source", "Where logs come from: elasticsearch, simulated (the built-in simulated cluster), file (NDJSON files of Calico log documents, see --file.path), goldmane (Calico Open Source: Goldmane's gRPC flow stream, see --goldmane.address), goldmane-emitter (the NDJSON pushes of Goldmane's emitter to "+goldmane.EmitterPath+") or goldmane-simulated (the simulated cluster served by an in-process Goldmane).").
+		Default("elasticsearch").EnumVar(&f.kind, "elasticsearch", "simulated", "file", "goldmane", "goldmane-emitter", "goldmane-simulated")
+	f.goldmane = addGoldmaneFlags(app)
 	app.Flag("file.path", "With --source=file: an NDJSON file (optionally gzip) of Calico documents, _search hits or answers, a folder of them, or a glob; repeatable.").StringsVar(&f.filePaths)
 	app.Flag("file.log-type", "With --source=file: the log type of plain documents (flows, dns or l7); by default each file's name tells it.").Default("").EnumVar(&f.fileLogType, "", "flows", "dns", "l7")
 	app.Flag("es.url", "Elasticsearch URL; repeat for several nodes.").Default("http://localhost:9200").StringsVar(&f.esURLs)
@@ -126,6 +134,11 @@ type builtSource struct {
 	source source.Source
 	clock  engine.Clock
 	start  time.Time // first window to process; zero for "the newest closed one"
+	// run, when set, keeps the source fed until ctx ends (Goldmane's stream).
+	run func(context.Context) error
+	// collectors are the source's own metrics; routes its HTTP endpoints.
+	collectors []prometheus.Collector
+	routes     map[string]http.Handler
 }
 
 func (f *sourceFlags) build(ctx context.Context, logger log.Logger) (builtSource, error) {
@@ -134,6 +147,12 @@ func (f *sourceFlags) build(ctx context.Context, logger log.Logger) (builtSource
 		return f.buildSimulated()
 	case "file":
 		return f.buildFile(ctx, logger)
+	case "goldmane":
+		return f.buildGoldmane(logger)
+	case "goldmane-emitter":
+		return f.buildGoldmaneEmitter(logger)
+	case "goldmane-simulated":
+		return f.buildGoldmaneSimulated(ctx, logger)
 	default:
 		return f.buildElasticsearch(logger)
 	}
