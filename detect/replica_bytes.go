@@ -3,6 +3,7 @@ package detect
 import (
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect/model"
@@ -25,7 +26,10 @@ import (
 // The verdict, one per replica set, takes the larger deviation; both are
 // in spreads, and the alert bound is Calico's AD_SeasonalAD_c read as ADTK's
 // SeasonalAD did (Q3 + c·IQR). Replica sets judged anomalous are kept out
-// of the baseline. Memory is bounded per replica set: pods are never keys.
+// of the baseline; a deviation the replica set showed as large in the last
+// 48 hours (model.Seasonal.Seen: a bursty or sparse transfer it makes) is
+// behaviour, not news, and stays just below the threshold. Memory is
+// bounded per replica set: pods are never keys.
 type replicaBytes struct {
 	name       string
 	cluster    string
@@ -197,9 +201,9 @@ func (d *replicaBytes) Judge(w source.Window, rows [][]source.Row) []Verdict {
 	out := make([]Verdict, 0, len(sets))
 	for _, rs := range sets {
 		z, expected, ok := d.model.Deviation(rs.keys.total, w.Start, rs.total)
-		observed, pod := rs.total, ""
+		observed, pod, key := rs.total, "", rs.keys.total
 		if pz, pobs, pexp, p, pok := d.podDeviation(w, rs); pok && (!ok || pz > z) {
-			z, observed, expected, pod, ok = pz, pobs, pexp, p, true
+			z, observed, expected, pod, ok, key = pz, pobs, pexp, p, true, rs.keys.busiest
 		}
 		if !ok {
 			d.learn(w, rs)
@@ -212,6 +216,14 @@ func (d *replicaBytes) Judge(w source.Window, rows [][]source.Row) []Verdict {
 		}
 		e := rs.entity
 		v.Summary = replicaSummary(&d.text, e, pod, d.noun, observed, expected, z, d.zThreshold)
+		if v.Anomalous() && d.model.Seen(key, w.Start, z) {
+			v.Score = math.Nextafter(scoreThreshold, 0)
+			v.Summary += "; not alerting: it moved as much in the last 48 hours"
+		}
+		if z >= d.zThreshold {
+			d.model.Note(rs.keys.total, w.Start, rs.total)
+			d.model.Note(rs.keys.busiest, w.Start, rs.busiest().bytes)
+		}
 		if v.Anomalous() {
 			filters := []source.Term{
 				{Field: "reporter", Values: []string{d.reporter}},
@@ -222,7 +234,7 @@ func (d *replicaBytes) Judge(w source.Window, rows [][]source.Row) []Verdict {
 				filters = append(filters, source.Term{Field: d.side + "_name", Values: []string{pod}})
 			}
 			v.EvidenceQuery = []EvidenceQuery{{Log: string(calicolog.Flows), Filters: filters, Limit: 5}}
-		} else {
+		} else if z < d.zThreshold {
 			d.learn(w, rs)
 		}
 		out = append(out, v)
