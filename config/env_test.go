@@ -106,7 +106,6 @@ func TestReadEnvErrors(t *testing.T) {
 		{"port out of range", map[string]string{"ELASTIC_PORT": "70000"}, []string{`ELASTIC_PORT="70000"`, "port number"}},
 		{"uppercase cluster", map[string]string{"CLUSTER_NAME": "Prod"}, []string{`CLUSTER_NAME="Prod"`, "lowercase"}},
 		{"bad scroll time", map[string]string{"ES_scroll_time": "soon"}, []string{`ES_scroll_time="soon"`}},
-		{"unknown disabled detector", map[string]string{"AD_DISABLED_JOBS": "port_scan,portscan"}, []string{`AD_DISABLED_JOBS="port_scan,portscan"`, `unknown detector "portscan"`, "known: ", "ip_sweep"}},
 		{"unknown enabled detector", map[string]string{"AD_ENABLED_DETECTORS": "dgaa"}, []string{`AD_ENABLED_DETECTORS="dgaa"`, `unknown detector "dgaa"`}},
 		{"disagreeing enabled lists", map[string]string{"AD_ENABLED_DETECTORS": "port_scan", "AD_ENABLED_JOBS": "ip_sweep"}, []string{"disagree"}},
 		{"detector threshold not a number", map[string]string{"AD_port_scan_threshold": "lots"}, []string{`AD_port_scan_threshold="lots"`, "want a number (default 500)"}},

@@ -166,6 +166,7 @@ type liveConfig struct {
 	logger   log.Logger
 	ok       prometheus.Gauge
 	okTime   prometheus.Gauge
+	warnings prometheus.Gauge
 	reloadMu sync.Mutex
 }
 
@@ -176,8 +177,11 @@ func newLiveConfig(cfg *config.Config, resolve func() (*config.Config, error), a
 		okTime: prometheus.NewGauge(prometheus.GaugeOpts{Name: "calico_anomaly_config_last_reload_success_timestamp_seconds",
 			Help: "When the configuration was last loaded successfully, as a Unix timestamp."}),
 	}
+	l.warnings = prometheus.NewGauge(prometheus.GaugeOpts{Name: "calico_anomaly_config_warnings",
+		Help: "Warnings of the configuration in force (a name in a disable list that matches no detector, a period taken to whole buckets, a Calico setting with no effect); listed on /config."})
 	l.ok.Set(1)
 	l.okTime.SetToCurrentTime()
+	l.warnings.Set(float64(len(cfg.Warnings())))
 	return l
 }
 
@@ -206,10 +210,14 @@ func (l *liveConfig) reload() error {
 		level.Warn(l.logger).Log("msg", "the enabled detectors or their settings changed: they take effect at the next restart (models are kept until then)",
 			"enabled_now", fmt.Sprint(prev.EnabledDetectors()), "enabled_in_files", fmt.Sprint(next.EnabledDetectors()))
 	}
+	for _, w := range next.Warnings() {
+		level.Warn(l.logger).Log("msg", "configuration accepted with a warning", "warning", w)
+	}
 	l.apply(next)
 	l.mu.Lock()
 	l.cfg = next
 	l.mu.Unlock()
+	l.warnings.Set(float64(len(next.Warnings())))
 	l.ok.Set(1)
 	l.okTime.SetToCurrentTime()
 	level.Info(l.logger).Log("msg", "configuration reloaded")

@@ -106,6 +106,9 @@ func run(args []string) int {
 	for _, ig := range cfg.Ignored {
 		level.Info(logger).Log("msg", "GlobalAlert ignored", "name", ig.Name, "reason", ig.Reason, "at", ig.Pos)
 	}
+	for _, w := range cfg.Warnings() {
+		level.Warn(logger).Log("msg", "configuration accepted with a warning", "warning", w)
+	}
 	if unknown := config.UnknownEnv(os.Environ()); len(unknown) > 0 {
 		level.Warn(logger).Log("msg", "environment variables that no setting reads (misspelt?)", "variables", strings.Join(unknown, ","))
 	}
@@ -202,7 +205,7 @@ func run(args []string) int {
 		prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}),
 	)
 	reg.MustRegister(notifiers.collectors...)
-	reg.MustRegister(live.ok, live.okTime)
+	reg.MustRegister(live.ok, live.okTime, live.warnings)
 	mux := http.NewServeMux()
 	mux.Handle(*metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: promErrorLogger{logger}}))
 	pages := web.New(web.Config{Name: exporterName, Version: version.Info(), MetricsPath: *metricsPath, GrafanaURL: *grafanaURL, Now: built.clock.Now, Extras: notifiers.extras}, board, history)
