@@ -64,6 +64,9 @@ type Detector struct {
 	Enabled  bool
 	Severity int           // 1..100 on its events
 	Period   time.Duration // how often it runs
+	// OwnPeriod is true when Period was set for this detector (a
+	// GlobalAlert, our file) rather than following the search interval.
+	OwnPeriod bool
 	// ScoreThreshold is the score at or above which its verdicts alert;
 	// 0 means the detector's own Threshold().
 	ScoreThreshold float64
@@ -650,6 +653,7 @@ func (b *builder) check() {
 	for _, name := range sortedDetectors(c.Detectors) {
 		if d := c.Detectors[name]; !b.periodFollows[name] {
 			d.Period = b.wholeBuckets(DetectorSetting(name, keyPeriod), d.Period)
+			d.OwnPeriod = true
 		}
 	}
 	naming := calicolog.IndexNaming{Layout: c.Elasticsearch.IndexLayout, Tenant: c.Elasticsearch.Tenant}

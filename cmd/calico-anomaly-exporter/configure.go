@@ -116,6 +116,21 @@ func applyConfig(cfg *config.Config, src *sourceFlags, sched *scheduleFlags, log
 	}
 }
 
+// detectorPeriods are the enabled detectors' own periods (a GlobalAlert's
+// spec.period, our file's period) that are longer than the search
+// interval: the engine runs those detectors once a period.
+func detectorPeriods(cfg *config.Config, interval time.Duration, logger log.Logger) map[string]time.Duration {
+	out := map[string]time.Duration{}
+	for _, name := range cfg.EnabledDetectors() {
+		if d := cfg.Detectors[name]; d.OwnPeriod && d.Period > interval {
+			p := d.Period
+			out[name] = p
+			level.Info(logger).Log("msg", "detector runs once a period, judging every window of it", "detector", name, "period", p, "search_interval", interval)
+		}
+	}
+	return out
+}
+
 // logLevel is --log.level and whether it was left at its default.
 type logLevel struct {
 	level       *string

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -14,7 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-kit/log"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/config"
 )
 
 // TestGlobalAlertsChooseDetectorsAndSeverity: the exporter started with a
@@ -162,5 +166,39 @@ func TestReloadKeepsTheRunningConfigurationWhenTheNewOneIsBroken(t *testing.T) {
 	}
 	if resp, err := http.Get(e.URL + "/-/reload"); err != nil || resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("GET /-/reload: %v %v, want 405", resp, err)
+	}
+}
+
+// TestDetectorPeriodsGoToTheEngine: a GlobalAlert's period longer than the
+// search interval reaches the engine; a detector that follows the search
+// interval, or whose period is no longer, runs every window.
+func TestDetectorPeriodsGoToTheEngine(t *testing.T) {
+	g, err := config.ParseGlobalAlerts("a.yaml", []byte(`apiVersion: projectcalico.org/v3
+kind: GlobalAlert
+metadata: {name: tigera.io.detector.port-scan}
+spec: {type: AnomalyDetection, detector: {name: port_scan}, period: 15m}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalAlert
+metadata: {name: tigera.io.detector.dga}
+spec: {type: AnomalyDetection, detector: {name: dga}, period: 5m}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Resolve(config.Sources{Alerts: g})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := detectorPeriods(cfg, 5*time.Minute, log.NewNopLogger())
+	if want := map[string]time.Duration{"port_scan": 15 * time.Minute}; !reflect.DeepEqual(got, want) {
+		t.Errorf("periods %v, want %v", got, want)
+	}
+	plain, err := config.Resolve(config.Sources{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := detectorPeriods(plain, 5*time.Minute, log.NewNopLogger()); len(got) != 0 {
+		t.Errorf("without GlobalAlerts, periods %v: every detector follows the search interval", got)
 	}
 }

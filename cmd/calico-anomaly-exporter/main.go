@@ -176,6 +176,7 @@ func run(args []string) int {
 		}
 		engCfg.Shard = shard
 		engCfg.Concurrency = concurrency
+		engCfg.Periods = detectorPeriods(cfg, engCfg.Interval, logger)
 		if len(runs) > 1 {
 			engCfg.Cluster = r.name
 			if engCfg.StateDir != "" {
