@@ -136,6 +136,7 @@ func TestCalicoJobsRunUnlessDisabled(t *testing.T) {
 		want []string
 	}{
 		{"documentation manifest, no disable list", manifestEnv(t, "ad-jobs-deployment-docs.yaml"), allDetectors()},
+		{"Calico's documented manifest: no AD_* variable at all", manifestEnv(t, "ad-jobs-deployment-docs-3x.yaml"), allDetectors()},
 		{"only AD_DISABLED_JOBS", map[string]string{"AD_DISABLED_JOBS": "port_scan"}, without(allDetectors(), "port_scan")},
 		{"a tuning variable alone", map[string]string{"AD_port_scan_threshold": "200"}, allDetectors()},
 		{"enable list wins, disable list applies to it", map[string]string{"AD_ENABLED_DETECTORS": "port_scan,dga", "AD_DISABLED_JOBS": "dga"}, []string{"port_scan"}},
@@ -184,8 +185,8 @@ func TestKubectlListWithTemplates(t *testing.T) {
 			templates++
 		}
 	}
-	if templates != 17 {
-		t.Errorf("%d templates reported as skipped, want 17: %+v", templates, g.Ignored)
+	if templates != 21 {
+		t.Errorf("%d templates reported as skipped, want 21 (4 RuleBased, 17 AnomalyDetection): %+v", templates, g.Ignored)
 	}
 	c, err := config.Resolve(config.Sources{Alerts: g})
 	if err != nil {
