@@ -332,3 +332,20 @@ func TestSensitivityRangeIsTheSameForAll(t *testing.T) {
 		}
 	}
 }
+
+// TENANT_ID, which Calico's controller sets whatever the index layout, is
+// not refused in the single index layout: it has no effect there, said in
+// a warning.
+func TestTenantIDWithTheSingleLayout(t *testing.T) {
+	e, err := config.ReadEnv(func(k string) string { return map[string]string{"TENANT_ID": "acme"}[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Resolve(config.Sources{Env: e, Flags: map[string]string{"es.index-layout": "single"}})
+	if err != nil {
+		t.Fatalf("refused: %v", err)
+	}
+	if c.Elasticsearch.Tenant != "" || !hasWarning(c, "TENANT_ID", "no effect", "single") {
+		t.Errorf("tenant %q, warnings %q", c.Elasticsearch.Tenant, c.Warnings())
+	}
+}

@@ -666,6 +666,13 @@ func (b *builder) check() {
 			b.errs = append(b.errs, fmt.Errorf("%s (%s): %w", SettingClusters, b.origin(SettingClusters), err))
 		}
 	}
+	if c.Elasticsearch.Tenant != "" && c.Elasticsearch.IndexLayout == calicolog.LayoutSingle && b.origin(SettingTenant) == envOrigin(EnvTenantID) {
+		// Calico's controller sets TENANT_ID whatever the layout: accepted,
+		// and unused where index names carry no tenant.
+		b.warnings = append(b.warnings, fmt.Sprintf("%s=%q has no effect in the single index layout (%s), whose index names carry no tenant", EnvTenantID, c.Elasticsearch.Tenant, b.origin(SettingIndexLayout)))
+		c.Elasticsearch.Tenant = ""
+		b.set(SettingTenant, "", b.origin(SettingTenant)+" (unused in the single index layout)")
+	}
 	if c.Elasticsearch.Tenant != "" && c.Elasticsearch.IndexLayout == calicolog.LayoutSingle {
 		b.errs = append(b.errs, fmt.Errorf("%s %q (%s) has no place in the single index layout (%s), whose indices carry no tenant", SettingTenant, c.Elasticsearch.Tenant, b.origin(SettingTenant), b.origin(SettingIndexLayout)))
 	}

@@ -208,6 +208,9 @@ func FuzzReadEnv(f *testing.F) {
 	f.Add("AD_DISABLED_JOBS", "bytes_in,bytes_out,process_bytes", "AD_debug", "True")
 	f.Add("AD_GENERIC_FLOWS_FIELDS", "bytes_in,nope", "ES_scroll_time", "1d")
 	f.Add("AD_SeasonalAD_c", "1e308", "AD_ALERT_SEVERITY", "100")
+	f.Add("AD_DISABLED_JOBS", "bytes_in,process_restart", "AD_search_interval_minutes", "7")
+	f.Add("AD_detect_default_query_time_duration", "2m30s", "TENANT_ID", "acme")
+	f.Add("AD_DGA_ALERTS_PER_DAY", "10", "AD_BytesInModel_SeasonalAD_c", "-1")
 	f.Fuzz(func(t *testing.T, k1, v1, k2, v2 string) {
 		vars := map[string]string{k1: v1, k2: v2}
 		e, err := ReadEnv(envOf(vars))
