@@ -123,12 +123,29 @@ func detectorPeriods(cfg *config.Config, interval time.Duration, logger log.Logg
 	out := map[string]time.Duration{}
 	for _, name := range cfg.EnabledDetectors() {
 		if d := cfg.Detectors[name]; d.OwnPeriod && d.Period > interval {
-			p := d.Period
-			out[name] = p
-			level.Info(logger).Log("msg", "detector runs once a period, judging every window of it", "detector", name, "period", p, "search_interval", interval)
+			out[name] = d.Period
+			level.Info(logger).Log("msg", "detector runs once a period, judging every window of it", "detector", name, "period", d.Period, "search_interval", interval)
 		}
 	}
 	return out
+}
+
+// periodGauge is calico_anomaly_detector_period_seconds: how often each
+// enabled detector runs (its own period, or the search interval), so a
+// rule can tell a detector that waits for its next run from one that
+// stopped.
+func periodGauge(enabled []string, periods map[string]time.Duration, interval time.Duration) *prometheus.GaugeVec {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "calico_anomaly_detector_period_seconds",
+		Help: "How often the detector runs: its own period (a GlobalAlert's spec.period) when longer than the search interval, else the search interval."},
+		[]string{"detector"})
+	for _, name := range enabled {
+		p := interval
+		if own, ok := periods[name]; ok {
+			p = own
+		}
+		g.WithLabelValues(name).Set(p.Seconds())
+	}
+	return g
 }
 
 // logLevel is --log.level and whether it was left at its default.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/config"
@@ -193,6 +194,10 @@ spec: {type: AnomalyDetection, detector: {name: dga}, period: 5m}
 	got := detectorPeriods(cfg, 5*time.Minute, log.NewNopLogger())
 	if want := map[string]time.Duration{"port_scan": 15 * time.Minute}; !reflect.DeepEqual(got, want) {
 		t.Errorf("periods %v, want %v", got, want)
+	}
+	gauge := periodGauge([]string{"dga", "port_scan"}, got, 5*time.Minute)
+	if p, d := testutil.ToFloat64(gauge.WithLabelValues("port_scan")), testutil.ToFloat64(gauge.WithLabelValues("dga")); p != 900 || d != 300 {
+		t.Errorf("calico_anomaly_detector_period_seconds: port_scan %v, dga %v; want 900 and 300", p, d)
 	}
 	plain, err := config.Resolve(config.Sources{})
 	if err != nil {

@@ -160,6 +160,7 @@ func run(args []string) int {
 		level.Error(logger).Log("msg", "cannot set up alerts", "err", err)
 		return 1
 	}
+	var periods *prometheus.GaugeVec
 	for _, r := range runs {
 		detectors, err := engine.BuildWith(enabled, engine.BuildOptions{
 			Cluster: r.name, Getenv: os.Getenv, Logger: log.With(logger, "cluster", r.name), Params: cfg.Params(),
@@ -177,6 +178,7 @@ func run(args []string) int {
 		engCfg.Shard = shard
 		engCfg.Concurrency = concurrency
 		engCfg.Periods = detectorPeriods(cfg, engCfg.Interval, logger)
+		periods = periodGauge(enabled, engCfg.Periods, engCfg.Interval)
 		if len(runs) > 1 {
 			engCfg.Cluster = r.name
 			if engCfg.StateDir != "" {
@@ -206,7 +208,7 @@ func run(args []string) int {
 		prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}),
 	)
 	reg.MustRegister(notifiers.collectors...)
-	reg.MustRegister(live.ok, live.okTime, live.warnings)
+	reg.MustRegister(live.ok, live.okTime, live.warnings, periods)
 	mux := http.NewServeMux()
 	mux.Handle(*metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: promErrorLogger{logger}}))
 	pages := web.New(web.Config{Name: exporterName, Version: version.Info(), MetricsPath: *metricsPath, GrafanaURL: *grafanaURL, Now: built.clock.Now, Extras: notifiers.extras}, board, history)
