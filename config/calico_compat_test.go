@@ -349,3 +349,19 @@ func TestTenantIDWithTheSingleLayout(t *testing.T) {
 		t.Errorf("tenant %q, warnings %q", c.Elasticsearch.Tenant, c.Warnings())
 	}
 }
+
+// A GlobalAlertTemplateList, as the API server answers for templates, is
+// read and its templates skipped.
+func TestGlobalAlertTemplateListIsSkipped(t *testing.T) {
+	g, err := config.ParseGlobalAlerts("t.yaml", []byte(`apiVersion: projectcalico.org/v3
+kind: GlobalAlertTemplateList
+items:
+- apiVersion: projectcalico.org/v3
+  kind: GlobalAlertTemplate
+  metadata: {name: tigera.io.detector.dga}
+  spec: {type: AnomalyDetection, detector: {name: dga}, period: 15m, severity: 100}
+`))
+	if err != nil || len(g.Alerts) != 0 || len(g.Ignored) != 1 || g.Ignored[0].Name != "tigera.io.detector.dga" {
+		t.Errorf("%+v, %v", g, err)
+	}
+}

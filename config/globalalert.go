@@ -20,7 +20,10 @@ const (
 	typeAnomalyDetection    = "AnomalyDetection"
 	typeRuleBased           = "RuleBased"
 	globalAlertTemplateKind = "GlobalAlertTemplate"
-	templateReason          = "GlobalAlertTemplate: a template the Manager UI creates a GlobalAlert from; it enables nothing"
+	// globalAlertTemplateListKind is what the API server answers for a list
+	// of templates (kubectl get --raw, client libraries).
+	globalAlertTemplateListKind = "GlobalAlertTemplateList"
+	templateReason              = "GlobalAlertTemplate: a template the Manager UI creates a GlobalAlert from; it enables nothing"
 	// minAlertPeriod is the shortest period Calico's validator accepts.
 	minAlertPeriod      = time.Minute
 	detectorAlertPrefix = "tigera.io.detector."
@@ -191,7 +194,7 @@ func (r *nodeReader) resource(n *yaml.Node, within string, out *GlobalAlerts, se
 	case kindNode == nil:
 		r.errorf(n, "%s: kind is missing: want GlobalAlert, GlobalAlertList or List", where)
 		return
-	case kind == listKind || kind == globalAlertListKind:
+	case kind == listKind || kind == globalAlertListKind || kind == globalAlertTemplateListKind:
 		if within != "" {
 			r.errorf(kindNode, "%s: a list inside a list is not supported", path("kind"))
 			return
