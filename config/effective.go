@@ -132,7 +132,8 @@ type Sources struct {
 
 // Resolve merges defaults < environment < configuration file <
 // GlobalAlerts < flags into the effective configuration, and checks that
-// the result holds together (intervals that are multiples of the bucket).
+// the result holds together. Intervals and periods that are not whole
+// buckets are taken to the nearest whole number, with a warning.
 func Resolve(s Sources) (*Config, error) {
 	env := s.Env
 	if env == nil {
