@@ -207,3 +207,40 @@ spec: {type: AnomalyDetection, detector: {name: dga}, period: 5m}
 		t.Errorf("without GlobalAlerts, periods %v: every detector follows the search interval", got)
 	}
 }
+
+// TestWorkshopDisableListTypoStartsWithAWarning: the exporter started with
+// a published workshop's AD_DISABLED_JOBS, which misspells
+// process_restarts, starts, runs every detector not listed (as Calico's
+// jobs did), and shows the warning in its log, on /config and in
+// calico_anomaly_config_warnings.
+func TestWorkshopDisableListTypoStartsWithAWarning(t *testing.T) {
+	t.Setenv("AD_DISABLED_JOBS", "bytes_in,bytes_out,process_bytes,process_restart")
+	e := startExporter(t, "--source=simulated", "--alert.dry-run")
+	text, mfs := e.scrape(t)
+	if got := mfs["calico_anomaly_config_warnings"]; got == nil || got.GetMetric()[0].GetGauge().GetValue() != 1 {
+		t.Errorf("calico_anomaly_config_warnings: %v\n%s", got, text)
+	}
+	resp, err := http.Get(e.URL + "/config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	page := string(body)
+	for _, want := range []string{"warnings:", `"process_restart" matches no detector`,
+		"detector.process_restarts.enabled", "detector.bytes_in.enabled"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("/config lacks %q:\n%s", want, page)
+		}
+	}
+	for _, line := range strings.Split(page, "\n") {
+		fields := strings.Fields(line)
+		if len(fields) >= 2 && (fields[0] == "detector.process_restarts.enabled" && fields[1] != "true" ||
+			fields[0] == "detector.bytes_in.enabled" && fields[1] != "false") {
+			t.Errorf("want process_restarts on and bytes_in off: %s", line)
+		}
+	}
+	if !strings.Contains(e.log.String(), "configuration accepted with a warning") {
+		t.Errorf("no warning in the log:\n%s", lastLines(e.log.String(), 20))
+	}
+}
