@@ -1,8 +1,10 @@
 package calicolog
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"time"
 )
 
@@ -27,19 +29,55 @@ type DNSLog struct {
 	RRSets  []RRSet     `json:"rrsets,omitempty"`
 	Servers []DNSServer `json:"servers,omitempty"`
 
-	LatencyCount     int64  `json:"latency_count"`
-	LatencyMeanNanos int64  `json:"latency_mean"`
-	LatencyMaxNanos  int64  `json:"latency_max"`
-	Host             string `json:"host,omitempty"`
-	Cluster          string `json:"cluster,omitempty"`
+	// Latency is Calico's nested latency object; the top-level latency_*
+	// fields carry the same numbers and are filled from it when a writer
+	// gave only the nested form.
+	Latency          *DNSLatency `json:"latency,omitempty"`
+	LatencyCount     int64       `json:"latency_count"`
+	LatencyMeanNanos int64       `json:"latency_mean"`
+	LatencyMaxNanos  int64       `json:"latency_max"`
+	Host             string      `json:"host,omitempty"`
+	Cluster          string      `json:"cluster,omitempty"`
+}
+
+// DNSLatency is a DNS log's nested latency: how many of its queries were
+// timed, and their mean and longest latency in nanoseconds.
+type DNSLatency struct {
+	Count     int64 `json:"count"`
+	MeanNanos int64 `json:"mean"`
+	MaxNanos  int64 `json:"max"`
 }
 
 // RRSet is one resource record set of a DNS answer.
 type RRSet struct {
-	Name  string   `json:"name"`
-	Class string   `json:"class"`
+	Name string `json:"name"`
+	// Class is IN for most records; for an EDNS OPT record Calico writes
+	// the UDP payload size there, a number (1232), kept as its text.
+	Class Text     `json:"class"`
 	Type  string   `json:"type"`
 	RData []string `json:"rdata"`
+}
+
+// Text is a keyword that Calico may also write as a number or a truth
+// value; it reads either as text and writes a string.
+type Text string
+
+// UnmarshalJSON accepts a string, a number, a truth value or null.
+func (t *Text) UnmarshalJSON(data []byte) error {
+	var s string
+	if err := json.Unmarshal(data, &s); err == nil {
+		*t = Text(s)
+		return nil
+	}
+	if text, ok := asText(data); ok {
+		_ = json.Unmarshal(text, &s)
+		*t = Text(s)
+		return nil
+	}
+	if string(bytes.TrimSpace(data)) == "null" {
+		return nil
+	}
+	return &json.UnmarshalTypeError{Value: "non-scalar", Type: reflect.TypeFor[string]()}
 }
 
 // DNSServer is a resolver that answered the query.
@@ -52,9 +90,12 @@ type DNSServer struct {
 
 // DecodeDNSLog decodes and validates one DNS log document (its _source).
 func DecodeDNSLog(data []byte) (DNSLog, error) {
-	var d DNSLog
-	if err := json.Unmarshal(data, &d); err != nil {
-		return DNSLog{}, fmt.Errorf("dns log: %w", describeJSONError[DNSLog](data, err))
+	d, err := decodeLog[DNSLog](data, dnsFieldSet)
+	if err != nil {
+		return DNSLog{}, fmt.Errorf("dns log: %w", err)
+	}
+	if l := d.Latency; l != nil && d.LatencyCount == 0 && d.LatencyMeanNanos == 0 && d.LatencyMaxNanos == 0 {
+		d.LatencyCount, d.LatencyMeanNanos, d.LatencyMaxNanos = l.Count, l.MeanNanos, l.MaxNanos
 	}
 	if err := d.Validate(); err != nil {
 		return DNSLog{}, err

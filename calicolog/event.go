@@ -42,6 +42,34 @@ type Event struct {
 	Cluster string         `json:"cluster,omitempty"`
 }
 
+// eventEndpointKeys are the endpoint fields of an event. Calico's jobs
+// wrote every one of them, null when an anomaly did not name it (a DNS
+// client is named in record, not as a source), and so does MarshalJSON.
+var eventEndpointKeys = []string{
+	"source_ip", "source_port", "source_namespace", "source_name", "source_name_aggr",
+	"dest_ip", "dest_port", "dest_namespace", "dest_name", "dest_name_aggr", "host", "protocol",
+}
+
+// MarshalJSON writes the event with every endpoint field present, null
+// when unset, as Calico's anomaly detection jobs wrote them.
+func (e Event) MarshalJSON() ([]byte, error) {
+	type plain Event
+	b, err := json.Marshal(plain(e))
+	if err != nil {
+		return nil, err
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil {
+		return nil, err
+	}
+	for _, k := range eventEndpointKeys {
+		if _, ok := fields[k]; !ok {
+			fields[k] = json.RawMessage("null")
+		}
+	}
+	return json.Marshal(fields)
+}
+
 // DecodeEvent decodes and validates one event document (its _source).
 func DecodeEvent(data []byte) (Event, error) {
 	var e Event

@@ -1,7 +1,6 @@
 package calicolog
 
 import (
-	"encoding/json"
 	"fmt"
 )
 
@@ -81,6 +80,16 @@ type FlowLog struct {
 	TCPMaxSmoothRTTMicros   *int64 `json:"tcp_max_smooth_rtt,omitempty"`
 	TCPTotalRetransmissions *int64 `json:"tcp_total_retransmissions,omitempty"`
 	TCPLostPackets          *int64 `json:"tcp_lost_packets,omitempty"`
+	// The rest of Calico's optional TCP statistics: congestion windows and
+	// segment sizes in bytes, minimum round trips in microseconds, and
+	// unrecovered retransmission timeouts.
+	TCPMeanSendCongestionWindow *int64 `json:"tcp_mean_send_congestion_window,omitempty"`
+	TCPMinSendCongestionWindow  *int64 `json:"tcp_min_send_congestion_window,omitempty"`
+	TCPMeanMinRTTMicros         *int64 `json:"tcp_mean_min_rtt,omitempty"`
+	TCPMaxMinRTTMicros          *int64 `json:"tcp_max_min_rtt,omitempty"`
+	TCPMeanMSS                  *int64 `json:"tcp_mean_mss,omitempty"`
+	TCPMinMSS                   *int64 `json:"tcp_min_mss,omitempty"`
+	TCPUnrecoveredTimeouts      *int64 `json:"tcp_unrecovered_to,omitempty"`
 
 	// Cluster is set only in the single-index layout (calico_flowlogs).
 	Cluster string `json:"cluster,omitempty"`
@@ -92,16 +101,21 @@ type LabelList struct {
 }
 
 // PolicyList is Calico's nested policy object; each entry reads
-// "<index>|<tier>|<policy>|<action>|<rule>".
+// "<index>|<tier>|<policy>|<action>|<rule>". Newer Calico splits them into
+// the policies that were enforced, those staged (pending) and those a
+// flow only crossed (transit).
 type PolicyList struct {
-	AllPolicies []string `json:"all_policies"`
+	AllPolicies      []string `json:"all_policies"`
+	EnforcedPolicies []string `json:"enforced_policies,omitempty"`
+	PendingPolicies  []string `json:"pending_policies,omitempty"`
+	TransitPolicies  []string `json:"transit_policies,omitempty"`
 }
 
 // DecodeFlowLog decodes and validates one flow log document (its _source).
 func DecodeFlowLog(data []byte) (FlowLog, error) {
-	var f FlowLog
-	if err := json.Unmarshal(data, &f); err != nil {
-		return FlowLog{}, fmt.Errorf("flow log: %w", describeJSONError[FlowLog](data, err))
+	f, err := decodeLog[FlowLog](data, flowFieldSet)
+	if err != nil {
+		return FlowLog{}, fmt.Errorf("flow log: %w", err)
 	}
 	if err := f.Validate(); err != nil {
 		return FlowLog{}, err

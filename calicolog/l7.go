@@ -1,7 +1,6 @@
 package calicolog
 
 import (
-	"encoding/json"
 	"fmt"
 )
 
@@ -26,6 +25,10 @@ type L7Log struct {
 	DestServiceName      string `json:"dest_service_name,omitempty"`
 	DestServiceNamespace string `json:"dest_service_namespace,omitempty"`
 	DestServicePort      int64  `json:"dest_service_port,omitempty"`
+	// DestServicePortName is the name of the service port (http).
+	DestServicePortName string `json:"dest_service_port_name,omitempty"`
+	// DestPortNum is the port the request reached on the workload.
+	DestPortNum *int64 `json:"dest_port_num,omitempty"`
 
 	URL          string `json:"url,omitempty"`
 	ResponseCode string `json:"response_code,omitempty"`
@@ -38,9 +41,9 @@ type L7Log struct {
 
 // DecodeL7Log decodes and validates one L7 log document (its _source).
 func DecodeL7Log(data []byte) (L7Log, error) {
-	var l L7Log
-	if err := json.Unmarshal(data, &l); err != nil {
-		return L7Log{}, fmt.Errorf("l7 log: %w", describeJSONError[L7Log](data, err))
+	l, err := decodeLog[L7Log](data, l7FieldSet)
+	if err != nil {
+		return L7Log{}, fmt.Errorf("l7 log: %w", err)
 	}
 	if err := l.Validate(); err != nil {
 		return L7Log{}, err

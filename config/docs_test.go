@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
 )
 
 // TestDocumentedExamplesParse keeps docs/configuration.md honest: its
@@ -32,5 +34,41 @@ func TestDocumentedExamplesParse(t *testing.T) {
 	}
 	if _, err := ParseFile(path, []byte(blocks[1])); err != nil {
 		t.Errorf("configuration example: %v", err)
+	}
+}
+
+// TestCompatibilityDocListsEveryCalicoSetting keeps
+// docs/calico-compatibility.md whole: every variable ReadEnv reads or
+// accepts is in it.
+func TestCompatibilityDocListsEveryCalicoSetting(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "docs", "calico-compatibility.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(data)
+	names := map[string]bool{}
+	for _, v := range Vars {
+		names[v.Name] = true
+	}
+	for _, info := range detect.Registered() {
+		for _, p := range info.Params {
+			if p.Env != "" {
+				names[p.Env] = true
+			}
+		}
+		if !strings.Contains(doc, info.Name) {
+			t.Errorf("detector %s is not in the events table", info.Name)
+		}
+	}
+	for name := range calicoAliases {
+		names[name] = true
+	}
+	for name := range calicoNoEffect {
+		names[name] = true
+	}
+	for name := range names {
+		if !strings.Contains(doc, "`"+name+"`") {
+			t.Errorf("%s is not in docs/calico-compatibility.md", name)
+		}
 	}
 }

@@ -64,6 +64,9 @@ type Detector struct {
 	Enabled  bool
 	Severity int           // 1..100 on its events
 	Period   time.Duration // how often it runs
+	// OwnPeriod is true when Period was set for this detector (a
+	// GlobalAlert, our file) rather than following the search interval.
+	OwnPeriod bool
 	// ScoreThreshold is the score at or above which its verdicts alert;
 	// 0 means the detector's own Threshold().
 	ScoreThreshold float64
@@ -99,7 +102,14 @@ type Config struct {
 
 	settings map[string]*Setting
 	order    []string
+	warnings []string
 }
+
+// Warnings are what the configuration accepted but a user should know:
+// names in a disable list that match no detector, periods taken to the
+// nearest whole number of buckets, Calico settings that have no effect
+// here. They are logged at start and listed on /config.
+func (c *Config) Warnings() []string { return append([]string(nil), c.warnings...) }
 
 // Sources are what Resolve merges, lowest precedence first; any may be
 // nil.
@@ -122,7 +132,8 @@ type Sources struct {
 
 // Resolve merges defaults < environment < configuration file <
 // GlobalAlerts < flags into the effective configuration, and checks that
-// the result holds together (intervals that are multiples of the bucket).
+// the result holds together. Intervals and periods that are not whole
+// buckets are taken to the nearest whole number, with a warning.
 func Resolve(s Sources) (*Config, error) {
 	env := s.Env
 	if env == nil {
@@ -145,12 +156,14 @@ func Resolve(s Sources) (*Config, error) {
 	if len(b.errs) > 0 {
 		return nil, errors.Join(b.errs...)
 	}
+	b.c.warnings = append(append([]string(nil), env.Warnings...), b.warnings...)
 	return b.c, nil
 }
 
 type builder struct {
-	c    *Config
-	errs []error
+	c        *Config
+	errs     []error
+	warnings []string
 	// periodFollows marks detectors whose period was not set on its own,
 	// so it follows the search interval.
 	periodFollows map[string]bool
@@ -242,6 +255,14 @@ func (b *builder) env(e *Env) {
 		c.SearchInterval = e.SearchInterval
 		b.set(SettingSearchInterval, e.SearchInterval.String(), envOrigin(EnvSearchInterval))
 	}
+	if was(EnvDetectPeriod) {
+		c.SearchInterval = e.DetectPeriod
+		b.set(SettingSearchInterval, e.DetectPeriod.String(), envOrigin(EnvDetectPeriod))
+	}
+	if was(EnvTenantID) {
+		c.Elasticsearch.Tenant = e.TenantID
+		b.set(SettingTenant, e.TenantID, envOrigin(EnvTenantID))
+	}
 	if was(EnvTrainInterval) {
 		c.TrainInterval = e.TrainInterval
 		b.set(SettingTrainInterval, e.TrainInterval.String(), envOrigin(EnvTrainInterval))
@@ -290,6 +311,15 @@ func (b *builder) env(e *Env) {
 		c.Elasticsearch.ScrollTime = e.ScrollTime
 		b.set(SettingScrollTime, e.ScrollTime.String(), envOrigin(EnvScrollTime))
 	}
+	if e.CalicoJobs && e.EnabledDetectors == nil {
+		// As with Calico's jobs, every detector runs unless listed in
+		// AD_DISABLED_JOBS, whatever our own defaults would have been.
+		for name, d := range c.Detectors {
+			if !d.Enabled {
+				b.enable(name, true, calicoJobsOrigin)
+			}
+		}
+	}
 	if e.EnabledDetectors != nil {
 		on := map[string]bool{}
 		for _, name := range e.EnabledDetectors {
@@ -305,8 +335,12 @@ func (b *builder) env(e *Env) {
 	for _, info := range detect.Registered() {
 		for _, p := range info.Params {
 			if v, ok := e.Params[info.Name][p.Key]; ok {
+				from := p.Env
+				if alias, ok := e.ParamFrom[info.Name][p.Key]; ok {
+					from = alias
+				}
 				c.Detectors[info.Name].Params[p.Key] = v
-				b.set(DetectorSetting(info.Name, p.Key), v, envOrigin(p.Env))
+				b.set(DetectorSetting(info.Name, p.Key), v, envOrigin(from))
 			}
 		}
 	}
@@ -425,8 +459,11 @@ func (b *builder) alerts(g *GlobalAlerts) {
 			d.Severity, b.severityFollows[a.Detector] = a.Severity, false
 			b.set(DetectorSetting(a.Detector, keySeverity), strconv.Itoa(a.Severity), origin)
 		}
-		if a.Period != 0 {
-			d.Period, b.periodFollows[a.Detector] = a.Period, false
+		d.Period, b.periodFollows[a.Detector] = a.Period, false
+		if a.Period == 0 {
+			d.Period = defaultAlertPeriod
+			b.set(DetectorSetting(a.Detector, keyPeriod), d.Period.String(), origin+", no period: Calico's default 15m")
+		} else {
 			b.set(DetectorSetting(a.Detector, keyPeriod), a.Period.String(), origin)
 		}
 		if a.Description != "" {
@@ -630,15 +667,17 @@ func (b *builder) check() {
 			c.settings[DetectorSetting(name, keySeverity)].derived = true
 		}
 	}
-	multiple := func(name string, d time.Duration) {
-		if d%c.Bucket != 0 {
-			b.errs = append(b.errs, fmt.Errorf("%s %v (%s) is not a multiple of the bucket %v (%s)", name, d, b.origin(name), c.Bucket, b.origin(SettingBucket)))
+	c.SearchInterval = b.wholeBuckets(SettingSearchInterval, c.SearchInterval)
+	for name, d := range c.Detectors {
+		if b.periodFollows[name] {
+			d.Period = c.SearchInterval
+			b.c.settings[DetectorSetting(name, keyPeriod)].Value = d.Period.String()
 		}
 	}
-	multiple(SettingSearchInterval, c.SearchInterval)
 	for _, name := range sortedDetectors(c.Detectors) {
-		if d := c.Detectors[name]; d.Enabled && !b.periodFollows[name] {
-			multiple(DetectorSetting(name, keyPeriod), d.Period)
+		if d := c.Detectors[name]; !b.periodFollows[name] {
+			d.Period = b.wholeBuckets(DetectorSetting(name, keyPeriod), d.Period)
+			d.OwnPeriod = true
 		}
 	}
 	naming := calicolog.IndexNaming{Layout: c.Elasticsearch.IndexLayout, Tenant: c.Elasticsearch.Tenant}
@@ -651,9 +690,41 @@ func (b *builder) check() {
 			b.errs = append(b.errs, fmt.Errorf("%s (%s): %w", SettingClusters, b.origin(SettingClusters), err))
 		}
 	}
+	if c.Elasticsearch.Tenant != "" && c.Elasticsearch.IndexLayout == calicolog.LayoutSingle && b.origin(SettingTenant) == envOrigin(EnvTenantID) {
+		// Calico's controller sets TENANT_ID whatever the layout: accepted,
+		// and unused where index names carry no tenant.
+		b.warnings = append(b.warnings, fmt.Sprintf("%s=%q has no effect in the single index layout (%s), whose index names carry no tenant", EnvTenantID, c.Elasticsearch.Tenant, b.origin(SettingIndexLayout)))
+		c.Elasticsearch.Tenant = ""
+		b.set(SettingTenant, "", b.origin(SettingTenant)+" (unused in the single index layout)")
+	}
 	if c.Elasticsearch.Tenant != "" && c.Elasticsearch.IndexLayout == calicolog.LayoutSingle {
 		b.errs = append(b.errs, fmt.Errorf("%s %q (%s) has no place in the single index layout (%s), whose indices carry no tenant", SettingTenant, c.Elasticsearch.Tenant, b.origin(SettingTenant), b.origin(SettingIndexLayout)))
 	}
+}
+
+// Calico's default period of an AnomalyDetection GlobalAlert (its
+// documentation and the operator's templates).
+const defaultAlertPeriod = 15 * time.Minute
+
+// calicoJobsOrigin is the origin of a detector switched on because
+// Calico's jobs ran every detector not in AD_DISABLED_JOBS.
+const calicoJobsOrigin = "env AD_* (as Calico's jobs: every detector not in AD_DISABLED_JOBS runs)"
+
+// wholeBuckets returns d as the nearest whole number of buckets, at least
+// one. Calico accepted any period of at least a minute, while windows here
+// are whole buckets: a value that is not is taken to the nearest, shown
+// on the setting and in a warning, never refused.
+func (b *builder) wholeBuckets(name string, d time.Duration) time.Duration {
+	bucket := b.c.Bucket
+	if d%bucket == 0 {
+		return d
+	}
+	n := max(1, (d+bucket/2)/bucket)
+	got := n * bucket
+	st := b.c.settings[name]
+	b.warnings = append(b.warnings, fmt.Sprintf("%s %v (%s) is not a whole number of %v buckets: %v is used", name, d, st.Origin, bucket, got))
+	st.Value = fmt.Sprintf("%v (given %v, taken to whole %v buckets)", got, d, bucket)
+	return got
 }
 
 func sortedDetectors(m map[string]*Detector) []string {
@@ -738,6 +809,12 @@ func (c *Config) Text() string {
 	var sb strings.Builder
 	for _, s := range settings {
 		fmt.Fprintf(&sb, "%-*s  %-*s  %s\n", wName, s.Name, wValue, displayValue(s.Value), s.Origin)
+	}
+	if len(c.warnings) > 0 {
+		sb.WriteString("\nwarnings:\n")
+		for _, w := range c.warnings {
+			fmt.Fprintf(&sb, "  %s\n", w)
+		}
 	}
 	return sb.String()
 }

@@ -136,7 +136,7 @@ func TestResolveTypedValues(t *testing.T) {
 		{"password kept for use", c.Elasticsearch.Password.Reveal(), "hunter2"},
 		{"password masked in print", fmt.Sprintf("%v %+v %#v", c.Elasticsearch.Password, c.Elasticsearch, c.Elasticsearch.Password), `<secret> {URLs:[http://localhost:9200] Username: Password:<secret> PasswordFile: APIKeyFile: CAFile: IndexLayout:single Tenant: QuerySize:10000 ScrollTime:20s} "<secret>"`},
 		{"the flag's log level wins over AD_debug", c.Debug, false},
-		{"enabled", strings.Join(c.EnabledDetectors(), ","), enabledDefaultsPlus("bytes_out").minus("ip_sweep").String()},
+		{"enabled: Calico's variables run every job not in AD_DISABLED_JOBS", strings.Join(c.EnabledDetectors(), ","), registeredSet().minus("ip_sweep").String()},
 		{"score threshold", c.Detectors["bytes_out"].ScoreThreshold, 0.7},
 		{"params", c.Params()["bytes_out"]["c"], "300"},
 		{"params left at their default are absent", len(c.Params()["bytes_out"]), 1},
@@ -174,6 +174,15 @@ func enabledDefaultsPlus(names ...string) detectorSet {
 	return s
 }
 
+// registeredSet is every registered detector.
+func registeredSet() detectorSet {
+	s := detectorSet{}
+	for _, name := range registeredNames() {
+		s[name] = true
+	}
+	return s
+}
+
 func (s detectorSet) minus(names ...string) detectorSet {
 	for _, n := range names {
 		delete(s, n)
@@ -200,12 +209,6 @@ func TestResolveErrors(t *testing.T) {
 		flags  map[string]string
 		want   string
 	}{
-		{"interval not a multiple of the bucket", map[string]string{"AD_search_interval_minutes": "7"}, "", "", nil,
-			"search_interval 7m0s (env AD_search_interval_minutes) is not a multiple of the bucket 5m0s (default)"},
-		{"flag bucket against env interval", map[string]string{"AD_search_interval_minutes": "5"}, "", "", map[string]string{"source.bucket": "2m"},
-			"search_interval 5m0s (env AD_search_interval_minutes) is not a multiple of the bucket 2m0s (flag --source.bucket)"},
-		{"alert period not a multiple of the bucket", nil, "", alertYAML("a", "port_scan", "period: 7m"), nil,
-			"detector.port_scan.period 7m0s (globalalert alerts.yaml:1 (a)) is not a multiple of the bucket 5m0s (default)"},
 		{"tenant with the single layout", nil, "elasticsearch: {tenant: acme}\n", "", map[string]string{"es.index-layout": "single"},
 			"elasticsearch.tenant \"acme\" (file exporter.yaml:1) has no place in the single index layout (flag --es.index-layout)"},
 		{"bad flag duration", nil, "", "", map[string]string{"search.interval": "soon"}, `flag --search.interval="soon": want a positive duration`},
@@ -218,6 +221,38 @@ func TestResolveErrors(t *testing.T) {
 			_, err := Resolve(sources(t, tt.env, tt.file, tt.alerts, tt.flags))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// Intervals and periods that are not whole buckets are taken to the
+// nearest whole number of buckets, with a warning naming their origin.
+func TestResolveWarnings(t *testing.T) {
+	tests := []struct {
+		name   string
+		env    map[string]string
+		alerts string
+		flags  map[string]string
+		want   string
+	}{
+		{"interval not a multiple of the bucket", map[string]string{"AD_search_interval_minutes": "7"}, "", nil,
+			"search_interval 7m0s (env AD_search_interval_minutes) is not a whole number of 5m0s buckets: 5m0s is used"},
+		{"flag bucket against env interval", map[string]string{"AD_search_interval_minutes": "5"}, "", map[string]string{"source.bucket": "2m"},
+			"search_interval 5m0s (env AD_search_interval_minutes) is not a whole number of 2m0s buckets: 6m0s is used"},
+		{"alert period not a multiple of the bucket", nil, alertYAML("a", "port_scan", "period: 7m"), nil,
+			"detector.port_scan.period 7m0s (globalalert alerts.yaml:1 (a)) is not a whole number of 5m0s buckets: 5m0s is used"},
+		{"unknown disabled detector", map[string]string{"AD_DISABLED_JOBS": "port_scan,portscan"}, "", nil,
+			`AD_DISABLED_JOBS="port_scan,portscan": "portscan" matches no detector and is ignored (known: `},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Resolve(sources(t, tt.env, "", tt.alerts, tt.flags))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w := strings.Join(c.Warnings(), "\n"); !strings.Contains(w, tt.want) {
+				t.Errorf("warnings %q lack %q", w, tt.want)
 			}
 		})
 	}
@@ -261,6 +296,14 @@ func TestSettingsRendering(t *testing.T) {
 	want := map[any]any{
 		"detector.port_scan.threshold": "200 (env AD_port_scan_threshold)",
 		"elasticsearch.password":       "<secret> (env ELASTIC_PASSWORD)",
+	}
+	for _, name := range registeredNames() {
+		if !c.Detectors[name].Enabled {
+			t.Errorf("%s is off, though Calico's jobs run every job not disabled", name)
+		}
+		if info, _ := lookupInfo(name); !info.DefaultEnabled {
+			want[DetectorSetting(name, keyEnabled)] = "true (" + calicoJobsOrigin + ")"
+		}
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("LogKeyvals = %v, want %v", got, want)

@@ -25,23 +25,29 @@ type Var struct {
 
 // Calico's global variables.
 const (
-	EnvClusterName        = "CLUSTER_NAME"
-	EnvSearchInterval     = "AD_search_interval_minutes"
-	EnvTrainInterval      = "AD_train_interval_minutes"
-	EnvMaxDocs            = "AD_max_docs"
-	EnvBucketSize         = "ES_bucket_size_minutes"
-	EnvQuerySize          = "ES_query_size"
-	EnvScrollTime         = "ES_scroll_time"
-	EnvDisabledJobs       = "AD_DISABLED_JOBS"
-	EnvEnabledDetectors   = "AD_ENABLED_DETECTORS"
-	EnvEnabledJobs        = "AD_ENABLED_JOBS" // older name of AD_ENABLED_DETECTORS
-	EnvAlertSeverity      = "AD_ALERT_SEVERITY"
-	EnvDebug              = "AD_debug"
-	EnvElasticHost        = "ELASTIC_HOST"
-	EnvElasticPort        = "ELASTIC_PORT"
-	EnvElasticUser        = "ELASTIC_USER"
-	EnvElasticPassword    = "ELASTIC_PASSWORD"
-	EnvElasticCACert      = "ES_CA_CERT"
+	EnvClusterName      = "CLUSTER_NAME"
+	EnvSearchInterval   = "AD_search_interval_minutes"
+	EnvTrainInterval    = "AD_train_interval_minutes"
+	EnvMaxDocs          = "AD_max_docs"
+	EnvBucketSize       = "ES_bucket_size_minutes"
+	EnvQuerySize        = "ES_query_size"
+	EnvScrollTime       = "ES_scroll_time"
+	EnvDisabledJobs     = "AD_DISABLED_JOBS"
+	EnvEnabledDetectors = "AD_ENABLED_DETECTORS"
+	EnvEnabledJobs      = "AD_ENABLED_JOBS" // older name of AD_ENABLED_DETECTORS
+	EnvAlertSeverity    = "AD_ALERT_SEVERITY"
+	EnvDebug            = "AD_debug"
+	EnvElasticHost      = "ELASTIC_HOST"
+	EnvElasticPort      = "ELASTIC_PORT"
+	EnvElasticUser      = "ELASTIC_USER"
+	EnvElasticPassword  = "ELASTIC_PASSWORD"
+	EnvElasticCACert    = "ES_CA_CERT"
+	// EnvTenantID is set on the pod by Calico's intrusion detection
+	// controller: the tenant part of the index names.
+	EnvTenantID = "TENANT_ID"
+	// EnvDetectPeriod is set by Calico's controller on the detection pod
+	// of a GlobalAlert: its period, as a Go duration (15m0s).
+	EnvDetectPeriod       = "AD_detect_default_query_time_duration"
 	defaultClusterName    = "cluster"
 	defaultSearchMinutes  = 30
 	defaultTrainMinutes   = 1440
@@ -80,6 +86,8 @@ var Vars = []Var{
 	{EnvElasticUser, "", "Elasticsearch user for basic auth", false},
 	{EnvElasticPassword, "", "Elasticsearch password", true},
 	{EnvElasticCACert, "", "PEM file of the CA that signed Elasticsearch's certificate", false},
+	{EnvTenantID, "", "tenant part of the index names (set by Calico's controller)", false},
+	{EnvDetectPeriod, "", "how often detection runs, as a duration (set by Calico's controller from the GlobalAlert's period)", false},
 }
 
 // calicoDetectors are every detector id Calico shipped. A name among them
@@ -117,10 +125,23 @@ type Env struct {
 	ElasticPort     int
 	ElasticUser     string
 	ElasticPassword string
-	ESCACert        string // path of a PEM file
+	ESCACert        string        // path of a PEM file
+	TenantID        string        // TENANT_ID
+	DetectPeriod    time.Duration // AD_detect_default_query_time_duration; 0 when not set
+	// CalicoJobs is true when a variable only Calico's anomaly detection
+	// jobs read (AD_*, ES_*, ELASTIC_HOST) is set: the environment is
+	// theirs, and, as with Calico, every job not in AD_DISABLED_JOBS runs.
+	CalicoJobs bool
 	// Params are the detectors' settings read from their Calico variables
 	// (detect.Param.Env), by detector name and Param.Key: only those set.
 	Params map[string]map[string]string
+	// ParamFrom names the variable each of Params came from, when it is
+	// not the Param's own Env (AD_BytesInModel_SeasonalAD_c for bytes_in's c).
+	ParamFrom map[string]map[string]string
+	// Warnings are values accepted that a user should know about: names
+	// in AD_DISABLED_JOBS that match no detector, Calico settings that
+	// have no effect here.
+	Warnings []string
 	// Set holds every variable read that was set (not empty), with its
 	// value as given.
 	Set map[string]string
@@ -162,6 +183,7 @@ func ReadEnv(getenv func(string) string) (*Env, error) {
 		AlertSeverity:  defaultAlertSeverity,
 		ElasticPort:    defaultElasticPort,
 		Params:         map[string]map[string]string{},
+		ParamFrom:      map[string]map[string]string{},
 		Set:            map[string]string{},
 	}
 	var errs []error
@@ -223,9 +245,13 @@ func ReadEnv(getenv func(string) string) (*Env, error) {
 		}
 	}
 	if v, ok := get(EnvDisabledJobs); ok {
-		names, lerrs := detectorList(v, true)
-		for _, err := range lerrs {
-			errs = append(errs, fmt.Errorf("%s=%q: %w", EnvDisabledJobs, v, err))
+		names, unmatched := disableList(v)
+		if len(unmatched) > 0 {
+			// Calico's jobs did not stop on a name that matches nothing
+			// (published manifests carry "process_restart"); neither does
+			// the exporter: switching off nothing changes nothing.
+			e.Warnings = append(e.Warnings, fmt.Sprintf("%s=%q: %s matches no detector and is ignored (known: %s)",
+				EnvDisabledJobs, v, strings.Join(quoteAll(unmatched), ", "), strings.Join(registeredNames(), detectorListSeparator)))
 		}
 		e.DisabledDetectors = names
 	}
@@ -239,7 +265,7 @@ func ReadEnv(getenv func(string) string) (*Env, error) {
 		if !newerSet {
 			name, v = EnvEnabledJobs, older
 		}
-		names, lerrs := detectorList(v, false)
+		names, lerrs := detectorList(v)
 		for _, err := range lerrs {
 			errs = append(errs, fmt.Errorf("%s=%q: %w", name, v, err))
 		}
@@ -266,8 +292,29 @@ func ReadEnv(getenv func(string) string) (*Env, error) {
 	str(EnvElasticUser, &e.ElasticUser)
 	str(EnvElasticPassword, &e.ElasticPassword)
 	str(EnvElasticCACert, &e.ESCACert)
+	if v, ok := get(EnvTenantID); ok {
+		if err := checkIndexPart(v); err != nil {
+			bad(EnvTenantID, v, err.Error())
+		} else {
+			e.TenantID = v
+		}
+	}
+	if v, ok := get(EnvDetectPeriod); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Minute || d > maxMinutes*time.Minute {
+			bad(EnvDetectPeriod, v, "a duration of at least 1m, such as 15m0s")
+		} else {
+			e.DetectPeriod = d
+		}
+	}
 
 	errs = append(errs, readDetectorEnv(get, e.Params)...)
+	errs = append(errs, readCalicoOnlyEnv(get, e)...)
+	for name := range e.Set {
+		if strings.HasPrefix(name, "AD_") || strings.HasPrefix(name, "ES_") || name == EnvElasticHost {
+			e.CalicoJobs = true
+		}
+	}
 	return e, errors.Join(errs...)
 }
 
@@ -315,7 +362,7 @@ func UnknownEnv(environ []string) []string {
 	var out []string
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
-		if (strings.HasPrefix(name, "AD_") || strings.HasPrefix(name, "ES_")) && !known[name] {
+		if (strings.HasPrefix(name, "AD_") || strings.HasPrefix(name, "ES_")) && !known[name] && !isCalicoOnlyVar(name) {
 			out = append(out, name)
 		}
 	}
@@ -353,6 +400,9 @@ func checkParam(info detect.Info, p detect.Param, v string) (err error) {
 		if perr != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 			return fmt.Errorf("want a number (default %s)", p.Default)
 		}
+		if isSensitivity(p) && (f < minSensitivity || f > maxSensitivity) {
+			return fmt.Errorf("want a number from 0 to 100, the range Calico documents for every _SENSITIVITY (default %s)", p.Default)
+		}
 	case kindBool:
 		if _, perr := strconv.ParseBool(v); perr != nil {
 			return fmt.Errorf("want true or false (default %s)", p.Default)
@@ -372,10 +422,46 @@ func checkParam(info detect.Info, p detect.Param, v string) (err error) {
 	return nil
 }
 
-// detectorList parses a comma list of detector names, accepting the dash
-// spelling (port-scan). With forDisable, a Calico detector this build does
-// not have is accepted (turning it off changes nothing) and left out.
-func detectorList(v string, forDisable bool) ([]string, []error) {
+// Calico's documented range of every _SENSITIVITY setting.
+const (
+	minSensitivity = 0
+	maxSensitivity = 100
+)
+
+// isSensitivity reports whether p is one of Calico's _SENSITIVITY
+// settings, which all take 0 to 100, higher meaning more alerts.
+func isSensitivity(p detect.Param) bool {
+	return strings.HasSuffix(p.Env, "_SENSITIVITY") || p.Key == "sensitivity"
+}
+
+// disableList parses a comma list of detectors to switch off. A name that
+// matches no detector (a typo, a detector of another version) switches
+// off nothing: it is returned in unmatched, for a warning, not refused. A
+// Calico detector this build lacks is dropped silently: it does not run
+// either way.
+func disableList(v string) (names, unmatched []string) {
+	seen := map[string]bool{}
+	for _, raw := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == ';' }) {
+		name := normalDetector(raw)
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		switch {
+		case isRegistered(name):
+			names = append(names, name)
+		case isCalicoDetector(name):
+		default:
+			unmatched = append(unmatched, raw)
+		}
+	}
+	return names, unmatched
+}
+
+// detectorList parses a comma list of detectors to switch on, accepting the
+// dash spelling (port-scan). A name that matches no detector this build
+// has is an error: the user asked for something that cannot run.
+func detectorList(v string) ([]string, []error) {
 	var out []string
 	var unknown, missing []string
 	seen := map[string]bool{}
@@ -389,9 +475,7 @@ func detectorList(v string, forDisable bool) ([]string, []error) {
 		case isRegistered(name):
 			out = append(out, name)
 		case isCalicoDetector(name):
-			if !forDisable {
-				missing = append(missing, raw)
-			}
+			missing = append(missing, raw)
 		default:
 			unknown = append(unknown, raw)
 		}

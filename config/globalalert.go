@@ -12,14 +12,21 @@ import (
 
 // Calico's GlobalAlert vocabulary.
 const (
-	globalAlertAPIVersion = "projectcalico.org/v3"
-	globalAlertKind       = "GlobalAlert"
-	globalAlertListKind   = "GlobalAlertList"
-	listKind              = "List"
-	listAPIVersion        = "v1"
-	typeAnomalyDetection  = "AnomalyDetection"
-	typeRuleBased         = "RuleBased"
-	detectorAlertPrefix   = "tigera.io.detector."
+	globalAlertAPIVersion   = "projectcalico.org/v3"
+	globalAlertKind         = "GlobalAlert"
+	globalAlertListKind     = "GlobalAlertList"
+	listKind                = "List"
+	listAPIVersion          = "v1"
+	typeAnomalyDetection    = "AnomalyDetection"
+	typeRuleBased           = "RuleBased"
+	globalAlertTemplateKind = "GlobalAlertTemplate"
+	// globalAlertTemplateListKind is what the API server answers for a list
+	// of templates (kubectl get --raw, client libraries).
+	globalAlertTemplateListKind = "GlobalAlertTemplateList"
+	templateReason              = "GlobalAlertTemplate: a template the Manager UI creates a GlobalAlert from; it enables nothing"
+	// minAlertPeriod is the shortest period Calico's validator accepts.
+	minAlertPeriod      = time.Minute
+	detectorAlertPrefix = "tigera.io.detector."
 )
 
 // GlobalAlert is one AnomalyDetection GlobalAlert resource of Calico
@@ -187,7 +194,7 @@ func (r *nodeReader) resource(n *yaml.Node, within string, out *GlobalAlerts, se
 	case kindNode == nil:
 		r.errorf(n, "%s: kind is missing: want GlobalAlert, GlobalAlertList or List", where)
 		return
-	case kind == listKind || kind == globalAlertListKind:
+	case kind == listKind || kind == globalAlertListKind || kind == globalAlertTemplateListKind:
 		if within != "" {
 			r.errorf(kindNode, "%s: a list inside a list is not supported", path("kind"))
 			return
@@ -208,8 +215,11 @@ func (r *nodeReader) resource(n *yaml.Node, within string, out *GlobalAlerts, se
 			r.resource(item, fmt.Sprintf("items[%d]", i), out, seen)
 		}
 		return
-	case kind == "GlobalAlertTemplate":
-		r.errorf(kindNode, "%s: a GlobalAlertTemplate describes an alert that can be created, it does not enable one: give the GlobalAlert resources", path("kind"))
+	case kind == globalAlertTemplateKind:
+		// kubectl get globalalerttemplates,globalalerts -o yaml lists
+		// the operator's templates beside the alerts: a template only
+		// offers an alert to the Manager UI, it enables nothing.
+		out.Ignored = append(out.Ignored, IgnoredAlert{Name: metadataName(metaNode), Reason: templateReason, Pos: r.pos(n)})
 		return
 	case kind != globalAlertKind:
 		if kind != "" {
@@ -274,7 +284,14 @@ func (r *nodeReader) resource(n *yaml.Node, within string, out *GlobalAlerts, se
 				a.Severity = int(s)
 			}
 		}},
-		{"period", func(_, v *yaml.Node) { a.Period, _ = r.duration(v, path("spec.period")) }},
+		{"period", func(_, v *yaml.Node) {
+			if d, ok := r.duration(v, path("spec.period")); ok {
+				if d < minAlertPeriod {
+					r.errorf(v, "%s: %v is shorter than Calico accepts: want at least 1m", path("spec.period"), d)
+				}
+				a.Period = d
+			}
+		}},
 		{"lookback", func(_, v *yaml.Node) { a.Lookback, _ = r.duration(v, path("spec.lookback")) }},
 		{"detector", func(_, v *yaml.Node) { detectorNode = v }},
 		// RuleBased alerts' own keys, accepted and not used.
@@ -341,6 +358,19 @@ func (r *nodeReader) resource(n *yaml.Node, within string, out *GlobalAlerts, se
 		return
 	}
 	out.Alerts = append(out.Alerts, a)
+}
+
+// metadataName returns metadata.name of a resource, "" when absent.
+func metadataName(meta *yaml.Node) string {
+	if meta == nil || meta.Kind != yaml.MappingNode {
+		return ""
+	}
+	for i := 0; i+1 < len(meta.Content); i += 2 {
+		if meta.Content[i].Value == "name" && meta.Content[i+1].Kind == yaml.ScalarNode {
+			return meta.Content[i+1].Value
+		}
+	}
+	return ""
 }
 
 // alertIndex is what one file has named so far, valid or not, so a second

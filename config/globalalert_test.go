@@ -184,7 +184,7 @@ func seedFiles(f *testing.F, patterns ...string) {
 }
 
 func FuzzGlobalAlert(f *testing.F) {
-	seedFiles(f, "testdata/*.yaml", "testdata/bad/globalalert-*.yaml")
+	seedFiles(f, "testdata/*.yaml", "testdata/bad/globalalert-*.yaml", "testdata/calico/operator-*.yaml", "testdata/calico/globalalerts-*.yaml")
 	f.Add([]byte("a: &a [*a, *a]\nb: *a\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		g, err := ParseGlobalAlerts("fuzz.yaml", data)

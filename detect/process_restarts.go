@@ -27,7 +27,7 @@ func init() {
 		Params: []Param{
 			{Key: "sensitivity", Env: "AD_PROCESS_RESTARTS_SENSITIVITY", Default: "2", Help: "0-100, higher means more alerts"},
 			{Key: "min_restarts", Env: "AD_PROCESS_RESTARTS_MIN_RESTARTS", Default: "4", Help: "fewest restarts above what the workload usually shows that alert"},
-			{Key: "threshold", Env: "AD_ProcessRestarts_threshold", Default: "", Help: "older name of min_restarts (a workshop used 5); used when min_restarts is not set"},
+			{Key: "threshold", Env: "AD_ProcessRestarts_threshold", Default: "4", Help: "older name of min_restarts (a workshop used 5); used when min_restarts is not set"},
 		},
 		New: newProcessRestarts,
 	})

@@ -67,6 +67,11 @@ type Config struct {
 	// Shard is this replica's share of the entities when several replicas
 	// watch one cluster (see Shard); the zero value scores every entity.
 	Shard Shard
+	// Periods are detectors' own schedules (a GlobalAlert's spec.period),
+	// by detector name: a detector whose period is longer than Interval
+	// runs once a period (see period.go). Absent or not longer than
+	// Interval: every window.
+	Periods map[string]time.Duration
 	// Concurrency is how many of a window's source queries run at once
 	// (--source.concurrency); 1 runs them one after another, 0 means
 	// DefaultConcurrency. Whatever it is, every query of a window is read
@@ -134,6 +139,9 @@ type Engine struct {
 	next      time.Time // start of the next window to process
 	// retrySources reports extra retries done inside the source (HTTP).
 	retrySource interface{ Retries() uint64 }
+	// schedules are the detectors' periods and what waits for their next
+	// run, by detector index.
+	schedules []schedule
 }
 
 // New builds an engine over the given detectors.
@@ -151,6 +159,7 @@ func New(cfg Config, src source.Source, detectors []detect.Detector, board *scor
 		logger = log.NewNopLogger()
 	}
 	e := &Engine{cfg: cfg, src: src, detectors: detectors, board: board.Cluster(cfg.Cluster), clock: clock, logger: logger}
+	e.schedules = schedulesOf(detectors, cfg.Periods, cfg.Interval)
 	seen := map[calicolog.LogType]bool{}
 	for _, d := range detectors {
 		for _, q := range d.Queries() {
@@ -332,27 +341,23 @@ func (e *Engine) ProcessWindow(ctx context.Context, w source.Window) error {
 	}
 	var all []detect.Verdict
 	for i, d := range e.detectors {
-		start := time.Now()
+		sc := &e.schedules[i]
+		if d.Ready() && !sc.due(w) {
+			// Not this detector's time: its windows wait for its next
+			// run, and its last verdicts stand.
+			sc.pending = append(sc.pending, pendingWindow{w: w, rows: read[i].rows, took: read[i].took})
+			all = append(all, sc.held...)
+			continue
+		}
+		runs := append(sc.pending, pendingWindow{w: w, rows: read[i].rows, took: read[i].took})
+		sc.pending = nil
 		var verdicts []detect.Verdict
-		if d.Ready() {
-			verdicts = e.cfg.Shard.ownVerdicts(d.Judge(w, read[i].rows))
-		} else if l, ok := d.(detect.Learner); ok {
-			l.Learn(w, read[i].rows)
-			e.board.Trained(d.Name(), d.Ready())
+		for _, r := range runs {
+			verdicts = append(verdicts, e.runDetector(ctx, d, r)...)
 		}
-		e.attachEvidence(ctx, w, verdicts)
-		took := read[i].took + time.Since(start)
-		e.board.Publish(d.Name(), w, verdicts, d.Ready(), took, time.Now())
-		anomalies := 0
-		for _, v := range verdicts {
-			if v.Anomalous() {
-				anomalies++
-				level.Warn(e.logger).Log("msg", "anomaly", "detector", v.Detector, "cluster", v.Entity.Cluster,
-					"namespace", v.Entity.Namespace, "workload", v.Entity.Workload, "type", v.Entity.Type,
-					"score", fmt.Sprintf("%.3f", v.Score), "threshold", v.Threshold, "window", w, "summary", v.Summary)
-			}
+		if sc.period > 0 {
+			sc.held = verdicts
 		}
-		level.Debug(e.logger).Log("msg", "detector ran", "detector", d.Name(), "cluster", e.cfg.Cluster, "window", w, "entities", len(verdicts), "anomalies", anomalies, "took", took)
 		all = append(all, verdicts...)
 	}
 	for _, s := range e.cfg.Sinks {
@@ -368,6 +373,34 @@ func (e *Engine) ProcessWindow(ctx context.Context, w source.Window) error {
 	}
 	level.Info(e.logger).Log(kv...)
 	return nil
+}
+
+// runDetector judges (or, before it is ready, learns) one window's rows
+// for d, fetches evidence for its anomalies and publishes its verdicts.
+func (e *Engine) runDetector(ctx context.Context, d detect.Detector, r pendingWindow) []detect.Verdict {
+	w := r.w
+	start := time.Now()
+	var verdicts []detect.Verdict
+	if d.Ready() {
+		verdicts = e.cfg.Shard.ownVerdicts(d.Judge(w, r.rows))
+	} else if l, ok := d.(detect.Learner); ok {
+		l.Learn(w, r.rows)
+		e.board.Trained(d.Name(), d.Ready())
+	}
+	e.attachEvidence(ctx, w, verdicts)
+	took := r.took + time.Since(start)
+	e.board.Publish(d.Name(), w, verdicts, d.Ready(), took, time.Now())
+	anomalies := 0
+	for _, v := range verdicts {
+		if v.Anomalous() {
+			anomalies++
+			level.Warn(e.logger).Log("msg", "anomaly", "detector", v.Detector, "cluster", v.Entity.Cluster,
+				"namespace", v.Entity.Namespace, "workload", v.Entity.Workload, "type", v.Entity.Type,
+				"score", fmt.Sprintf("%.3f", v.Score), "threshold", v.Threshold, "window", w, "summary", v.Summary)
+		}
+	}
+	level.Debug(e.logger).Log("msg", "detector ran", "detector", d.Name(), "cluster", e.cfg.Cluster, "window", w, "entities", len(verdicts), "anomalies", anomalies, "took", took)
+	return verdicts
 }
 
 func totalRecords(counts map[calicolog.LogType]source.Counts) int64 {

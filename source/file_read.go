@@ -38,10 +38,12 @@ func (m *Memory) readFile(ctx context.Context, name string, opts FileOptions, st
 // ReadNDJSON reads one stream of NDJSON Calico documents (gzip compressed
 // or not) named name into m, adding what it loaded and skipped to st. The
 // log type of plain documents is opts.LogType or, if empty, the one name
-// tells. It returns a *FileError when the stream cannot be read or is not
-// NDJSON at all (its first line is binary data, a JSON array, HTML, a
-// pretty-printed JSON document or no JSON); the records before the error
-// stay loaded.
+// tells. A stream whose first line opens a JSON document spread over
+// lines or an array (what Kibana or curl print) is read whole instead, as
+// JSON values each holding a document or an array of them (readWhole).
+// It returns a *FileError when the stream cannot be read or is not
+// NDJSON at all (its first line is binary data, HTML or no JSON); the
+// records before the error stay loaded.
 func (m *Memory) ReadNDJSON(ctx context.Context, r io.Reader, name string, opts FileOptions, st *FileStats) error {
 	opts = opts.withDefaults()
 	st.Files = append(st.Files, name)
@@ -112,6 +114,10 @@ func (m *Memory) ReadNDJSON(ctx context.Context, r io.Reader, name string, opts 
 	close(queue)
 	wg.Wait()
 	<-collected
+	if whole, ok := errors.AsType[*wholeDocument](err); ok {
+		st.Lines += lines - 1 // readWhole counts the first line again
+		return m.readWhole(ctx, whole, br, name, p, opts, st)
+	}
 	st.Lines += lines
 	return err
 }
@@ -205,6 +211,9 @@ func readLines(ctx context.Context, lr *lineReader, name string, compressed bool
 		}
 		if first {
 			first = false
+			if !long && startsWholeDocument(trimmed) {
+				return &wholeDocument{first: append([]byte(nil), trimmed...), lineNo: *lines}
+			}
 			if reason := notNDJSON(trimmed, long); reason != "" {
 				return &FileError{File: name, Line: *lines, Reason: reason}
 			}
@@ -287,12 +296,10 @@ func notNDJSON(line []byte, long bool) string {
 	}
 	switch line[0] {
 	case '{':
-		if bytes.Equal(line, []byte("{")) {
-			return "a JSON document spread over several lines, not NDJSON: put each document on one line (jq -c)"
-		}
 		return ""
 	case '[':
-		return "a JSON array, not NDJSON: put each document on a line of its own (jq -c '.[]')"
+		// A shorter array is read whole (startsWholeDocument).
+		return "a JSON array on one line longer than the maximum line size: put each document on a line of its own (jq -c '.[]')"
 	case '<':
 		if bytes.Contains(bytes.ToLower(head), []byte("<html")) || bytes.Contains(bytes.ToLower(head), []byte("<!doctype html")) {
 			return "an HTML page, not NDJSON (an error page saved in place of the logs?)"

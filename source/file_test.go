@@ -106,12 +106,13 @@ func TestOpenFiles(t *testing.T) {
 		{"the log type given by the options overrides the name", "dns_as_l7", FileOptions{Paths: []string{td("dns.2023-02-04.ndjson")}, LogType: calicolog.L7}},
 		{"a line longer than the maximum is a malformed record", "long_line", FileOptions{Paths: []string{td("long_line_flows.ndjson")}, MaxLineBytes: 4096}},
 		{"several files", "several", FileOptions{Paths: []string{td("flows.ndjson"), td("dns.2023-02-04.ndjson"), td("search_hits.ndjson")}}},
-		{"a JSON array is refused", "array", FileOptions{Paths: []string{td("array_flows.json")}}},
-		{"pretty-printed JSON is refused", "pretty", FileOptions{Paths: []string{td("pretty_flows.json")}}},
+		{"a JSON array of documents is read", "array", FileOptions{Paths: []string{td("array_flows.json")}}},
+		{"a pretty-printed document is read", "pretty", FileOptions{Paths: []string{td("pretty_flows.json")}}},
+		{"a _search answer pretty-printed over lines is read", "search_answer_pretty", FileOptions{Paths: []string{td("search_answer_pretty.json")}}},
 		{"an HTML error page is refused", "html", FileOptions{Paths: []string{td("error_page_flows.ndjson")}}},
 		{"CSV is refused", "csv", FileOptions{Paths: []string{td("flows.csv.ndjson")}}},
 		{"a JSON number is refused", "number", FileOptions{Paths: []string{td("number_flows.ndjson")}}},
-		{"a refused file among good ones refuses the load", "array", FileOptions{Paths: []string{td("flows.ndjson"), td("array_flows.json")}}},
+		{"a refused file among good ones refuses the load", "html_after_flows", FileOptions{Paths: []string{td("flows.ndjson"), td("error_page_flows.ndjson")}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -171,7 +172,7 @@ func TestOpenFilesRefusesBinary(t *testing.T) {
 		zw.Close()
 		return gz.Bytes()
 	}
-	array := compress("[{\"end_time\": 1}]\n")
+	page := compress("<!DOCTYPE html><html><body>502 Bad Gateway</body></html>\n")
 	lines := compress("{\"end_time\": 1}\n{\"end_time\": 2}\n")
 	tests := []struct {
 		name string
@@ -181,7 +182,7 @@ func TestOpenFilesRefusesBinary(t *testing.T) {
 		{"binary data", write("flows.ndjson", []byte("\x00\x01\x02ELF\x7f\n{}\n")), "flows.ndjson:1: binary data, not NDJSON"},
 		{"invalid UTF-8", write("dns.ndjson", []byte("\xff\xfe{\"a\":1}\n")), "dns.ndjson:1: binary data, not NDJSON"},
 		{"bzip2 data", write("l7.ndjson.bz2", []byte("BZh91AY&SY\x00\x01")), "l7.ndjson.bz2:1: bzip2 compressed data, not NDJSON (only gzip is read"},
-		{"a JSON array inside gzip", write("flows.gz", array), "flows.gz:1: a JSON array, not NDJSON"},
+		{"an HTML page inside gzip", write("flows.gz", page), "flows.gz:1: an HTML page, not NDJSON"},
 		{"a truncated gzip stream", write("cut_flows.gz", lines[:len(lines)-6]), "cut_flows.gz:3: reading the gzip stream after 2 lines: unexpected EOF (a truncated or damaged copy?)"},
 		{"a broken gzip header", write("bad.gz", []byte{0x1f, 0x8b, 0xff}), "bad.gz: gzip header: unexpected EOF"},
 		{"a missing file", filepath.Join(dir, "absent.ndjson"), "absent.ndjson: no such file or directory"},

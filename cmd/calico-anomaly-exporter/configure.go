@@ -117,6 +117,38 @@ func applyConfig(cfg *config.Config, src *sourceFlags, sched *scheduleFlags, log
 	}
 }
 
+// detectorPeriods are the enabled detectors' own periods (a GlobalAlert's
+// spec.period, our file's period) that are longer than the search
+// interval: the engine runs those detectors once a period.
+func detectorPeriods(cfg *config.Config, interval time.Duration, logger log.Logger) map[string]time.Duration {
+	out := map[string]time.Duration{}
+	for _, name := range cfg.EnabledDetectors() {
+		if d := cfg.Detectors[name]; d.OwnPeriod && d.Period > interval {
+			out[name] = d.Period
+			level.Info(logger).Log("msg", "detector runs once a period, judging every window of it", "detector", name, "period", d.Period, "search_interval", interval)
+		}
+	}
+	return out
+}
+
+// periodGauge is calico_anomaly_detector_period_seconds: how often each
+// enabled detector runs (its own period, or the search interval), so a
+// rule can tell a detector that waits for its next run from one that
+// stopped.
+func periodGauge(enabled []string, periods map[string]time.Duration, interval time.Duration) *prometheus.GaugeVec {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "calico_anomaly_detector_period_seconds",
+		Help: "How often the detector runs: its own period (a GlobalAlert's spec.period) when longer than the search interval, else the search interval."},
+		[]string{"detector"})
+	for _, name := range enabled {
+		p := interval
+		if own, ok := periods[name]; ok {
+			p = own
+		}
+		g.WithLabelValues(name).Set(p.Seconds())
+	}
+	return g
+}
+
 // logLevel is --log.level and whether it was left at its default.
 type logLevel struct {
 	level       *string
@@ -170,12 +202,13 @@ type liveConfig struct {
 	logger   log.Logger
 	ok       prometheus.Gauge
 	okTime   prometheus.Gauge
+	warnings prometheus.Gauge
 	reloadMu sync.Mutex
 	// running is what the exporter runs with, for /config; nil lists the
 	// configuration alone (backtest, tests).
 	running *runningSettings
 	// page renders /config as HTML for browsers.
-	page func(w http.ResponseWriter, settings []web.Setting)
+	page func(w http.ResponseWriter, settings []web.Setting, warnings []string)
 }
 
 func newLiveConfig(cfg *config.Config, resolve func() (*config.Config, error), apply func(*config.Config), logger log.Logger) *liveConfig {
@@ -185,8 +218,11 @@ func newLiveConfig(cfg *config.Config, resolve func() (*config.Config, error), a
 		okTime: prometheus.NewGauge(prometheus.GaugeOpts{Name: "calico_anomaly_config_last_reload_success_timestamp_seconds",
 			Help: "When the configuration was last loaded successfully, as a Unix timestamp."}),
 	}
+	l.warnings = prometheus.NewGauge(prometheus.GaugeOpts{Name: "calico_anomaly_config_warnings",
+		Help: "Warnings of the configuration in force (a name in a disable list that matches no detector, a period taken to whole buckets, a Calico setting with no effect); listed on /config."})
 	l.ok.Set(1)
 	l.okTime.SetToCurrentTime()
+	l.warnings.Set(float64(len(cfg.Warnings())))
 	return l
 }
 
@@ -215,10 +251,14 @@ func (l *liveConfig) reload() error {
 		level.Warn(l.logger).Log("msg", "the enabled detectors or their settings changed: they take effect at the next restart (models are kept until then)",
 			"enabled_now", fmt.Sprint(prev.EnabledDetectors()), "enabled_in_files", fmt.Sprint(next.EnabledDetectors()))
 	}
+	for _, w := range next.Warnings() {
+		level.Warn(l.logger).Log("msg", "configuration accepted with a warning", "warning", w)
+	}
 	l.apply(next)
 	l.mu.Lock()
 	l.cfg = next
 	l.mu.Unlock()
+	l.warnings.Set(float64(len(next.Warnings())))
 	l.ok.Set(1)
 	l.okTime.SetToCurrentTime()
 	level.Info(l.logger).Log("msg", "configuration reloaded")
@@ -266,15 +306,16 @@ func (l *liveConfig) configHandler(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, l.current().Text())
 		return
 	}
-	settings := l.running.list(l.current())
+	cur := l.current()
+	settings := l.running.list(cur)
 	if l.page != nil && r.URL.Query().Get("format") != "text" && strings.Contains(r.Header.Get("Accept"), "text/html") {
 		rows := make([]web.Setting, len(settings))
 		for i, s := range settings {
 			rows[i] = web.Setting{Name: s.Name, Value: s.Value, Origin: s.Origin}
 		}
-		l.page(w, rows)
+		l.page(w, rows, cur.Warnings())
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	fmt.Fprint(w, inForceText(settings))
+	fmt.Fprint(w, inForceText(settings, cur.Warnings()))
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -14,7 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-kit/log"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/config"
 )
 
 // TestGlobalAlertsChooseDetectorsAndSeverity: the exporter started with a
@@ -162,5 +167,80 @@ func TestReloadKeepsTheRunningConfigurationWhenTheNewOneIsBroken(t *testing.T) {
 	}
 	if resp, err := http.Get(e.URL + "/-/reload"); err != nil || resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("GET /-/reload: %v %v, want 405", resp, err)
+	}
+}
+
+// TestDetectorPeriodsGoToTheEngine: a GlobalAlert's period longer than the
+// search interval reaches the engine; a detector that follows the search
+// interval, or whose period is no longer, runs every window.
+func TestDetectorPeriodsGoToTheEngine(t *testing.T) {
+	g, err := config.ParseGlobalAlerts("a.yaml", []byte(`apiVersion: projectcalico.org/v3
+kind: GlobalAlert
+metadata: {name: tigera.io.detector.port-scan}
+spec: {type: AnomalyDetection, detector: {name: port_scan}, period: 15m}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalAlert
+metadata: {name: tigera.io.detector.dga}
+spec: {type: AnomalyDetection, detector: {name: dga}, period: 5m}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Resolve(config.Sources{Alerts: g})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := detectorPeriods(cfg, 5*time.Minute, log.NewNopLogger())
+	if want := map[string]time.Duration{"port_scan": 15 * time.Minute}; !reflect.DeepEqual(got, want) {
+		t.Errorf("periods %v, want %v", got, want)
+	}
+	gauge := periodGauge([]string{"dga", "port_scan"}, got, 5*time.Minute)
+	if p, d := testutil.ToFloat64(gauge.WithLabelValues("port_scan")), testutil.ToFloat64(gauge.WithLabelValues("dga")); p != 900 || d != 300 {
+		t.Errorf("calico_anomaly_detector_period_seconds: port_scan %v, dga %v; want 900 and 300", p, d)
+	}
+	plain, err := config.Resolve(config.Sources{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := detectorPeriods(plain, 5*time.Minute, log.NewNopLogger()); len(got) != 0 {
+		t.Errorf("without GlobalAlerts, periods %v: every detector follows the search interval", got)
+	}
+}
+
+// TestWorkshopDisableListTypoStartsWithAWarning: the exporter started with
+// a published workshop's AD_DISABLED_JOBS, which misspells
+// process_restarts, starts, runs every detector not listed (as Calico's
+// jobs did), and shows the warning in its log, on /config and in
+// calico_anomaly_config_warnings.
+func TestWorkshopDisableListTypoStartsWithAWarning(t *testing.T) {
+	t.Setenv("AD_DISABLED_JOBS", "bytes_in,bytes_out,process_bytes,process_restart")
+	e := startExporter(t, "--source=simulated", "--alert.dry-run")
+	text, mfs := e.scrape(t)
+	if got := mfs["calico_anomaly_config_warnings"]; got == nil || got.GetMetric()[0].GetGauge().GetValue() != 1 {
+		t.Errorf("calico_anomaly_config_warnings: %v\n%s", got, text)
+	}
+	resp, err := http.Get(e.URL + "/config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	page := string(body)
+	for _, want := range []string{"warnings:", `"process_restart" matches no detector`,
+		"detector.process_restarts.enabled", "detector.bytes_in.enabled"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("/config lacks %q:\n%s", want, page)
+		}
+	}
+	for _, line := range strings.Split(page, "\n") {
+		fields := strings.Fields(line)
+		if len(fields) >= 2 && (fields[0] == "detector.process_restarts.enabled" && fields[1] != "true" ||
+			fields[0] == "detector.bytes_in.enabled" && fields[1] != "false") {
+			t.Errorf("want process_restarts on and bytes_in off: %s", line)
+		}
+	}
+	if !strings.Contains(e.log.String(), "configuration accepted with a warning") {
+		t.Errorf("no warning in the log:\n%s", lastLines(e.log.String(), 20))
 	}
 }

@@ -223,8 +223,9 @@ func displayed(v string) string {
 	return v
 }
 
-// text renders the settings one per line, aligned: name, value, origin.
-func inForceText(settings []settingInForce) string {
+// text renders the settings one per line, aligned: name, value, origin,
+// then the configuration's warnings.
+func inForceText(settings []settingInForce, warnings []string) string {
 	wName, wValue := 0, 0
 	for _, s := range settings {
 		wName = max(wName, len(s.Name))
@@ -233,6 +234,12 @@ func inForceText(settings []settingInForce) string {
 	var sb strings.Builder
 	for _, s := range settings {
 		fmt.Fprintf(&sb, "%-*s  %-*s  %s\n", wName, s.Name, wValue, displayed(s.Value), s.Origin)
+	}
+	if len(warnings) > 0 {
+		sb.WriteString("\nwarnings:\n")
+		for _, w := range warnings {
+			fmt.Fprintf(&sb, "  - %s\n", w)
+		}
 	}
 	return sb.String()
 }

@@ -112,6 +112,9 @@ func run(args []string) int {
 	for _, ig := range cfg.Ignored {
 		level.Info(logger).Log("msg", "GlobalAlert ignored", "name", ig.Name, "reason", ig.Reason, "at", ig.Pos)
 	}
+	for _, w := range cfg.Warnings() {
+		level.Warn(logger).Log("msg", "configuration accepted with a warning", "warning", w)
+	}
 	if unknown := config.UnknownEnv(os.Environ()); len(unknown) > 0 {
 		level.Warn(logger).Log("msg", "environment variables that no setting reads (misspelt?)", "variables", strings.Join(unknown, ","))
 	}
@@ -165,6 +168,7 @@ func run(args []string) int {
 	}
 	ready := newReadiness(len(runs))
 	var running runningSettings
+	var periods *prometheus.GaugeVec
 	for _, r := range runs {
 		build := engine.BuildOptions{
 			Cluster: r.name, Getenv: os.Getenv, Logger: log.With(logger, "cluster", r.name), Params: cfg.Params(),
@@ -189,6 +193,8 @@ func run(args []string) int {
 		}
 		engCfg.Shard = shard
 		engCfg.Concurrency = concurrency
+		engCfg.Periods = detectorPeriods(cfg, engCfg.Interval, logger)
+		periods = periodGauge(enabled, engCfg.Periods, engCfg.Interval)
 		if len(runs) > 1 {
 			engCfg.Cluster = r.name
 			if engCfg.StateDir != "" {
@@ -220,7 +226,7 @@ func run(args []string) int {
 		prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}),
 	)
 	reg.MustRegister(notifiers.collectors...)
-	reg.MustRegister(live.ok, live.okTime, searchIntervalGauge(running.engine.Interval))
+	reg.MustRegister(live.ok, live.okTime, live.warnings, periods, searchIntervalGauge(running.engine.Interval))
 	mux := http.NewServeMux()
 	for _, r := range runs {
 		reg.MustRegister(r.built.collectors...)

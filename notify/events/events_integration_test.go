@@ -187,8 +187,8 @@ func TestAnomalyEventsAppearInTheEventsIndex(t *testing.T) {
 					"cluster":                        e.Cluster == naming.Cluster,
 					"not dismissed":                  !e.Dismissed,
 					"record holds flow evidence":     len(asSlice(e.Record["flows"])) > 0,
-					"record holds the time range":    e.Record["start_time"] == float64(scanWindow.Start.Unix()) && e.Record["end_time"] == float64(scanWindow.End.Unix()),
-					"record holds the name_aggr":     e.Record["name_aggr"] == tt.workload,
+					"record holds the time range":    e.Record["start_time"] == scanWindow.Start.UTC().Format("2006-01-02 15:04:05") && e.Record["end_time"] == scanWindow.End.UTC().Format("2006-01-02 15:04:05"),
+					"record names the source":        e.Record["source_name_aggr"] == tt.workload && e.Record["source_namespace"] == "shop",
 				}
 				for what, ok := range checks {
 					if !ok {

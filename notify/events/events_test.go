@@ -90,7 +90,7 @@ func TestDocumentHasCalicosEventFields(t *testing.T) {
 				if len(e.MitreIDs) != 1 || e.MitreIDs[0] != "T1046" || len(e.Mitigations) == 0 {
 					t.Errorf("mitre_ids %v, mitigations %v", e.MitreIDs, e.Mitigations)
 				}
-				if !strings.HasPrefix(e.Description, "port_scan detector found anomalies in cluster c1: frontend-7d4f8b9c5d-* in namespace shop reached 600") {
+				if !strings.HasPrefix(e.Description, "port_scan detector found anomalies. In cluster c1: frontend-7d4f8b9c5d-* in namespace shop reached 600") {
 					t.Errorf("description %q", e.Description)
 				}
 			},
@@ -119,7 +119,7 @@ func TestDocumentHasCalicosEventFields(t *testing.T) {
 				if len(asSlice(r["flows"])) != 1 || len(asSlice(r["dns"])) != 1 {
 					t.Errorf("record flows %v dns %v, want one of each", r["flows"], r["dns"])
 				}
-				for k, want := range map[string]any{"namespace": "shop", "name_aggr": "frontend-7d4f8b9c5d-*", "start_time": float64(w1.Start.Unix()), "end_time": float64(w1.End.Unix()), "observed": 600.0} {
+				for k, want := range map[string]any{"source_namespace": "shop", "source_name_aggr": "frontend-7d4f8b9c5d-*", "start_time": "2026-03-02 09:10:00", "end_time": "2026-03-02 09:15:00", "observed": 600.0} {
 					if r[k] != want {
 						t.Errorf("record %s = %v, want %v", k, r[k], want)
 					}
