@@ -59,6 +59,7 @@ func run(args []string) int {
 	serveCmd := app.Command("serve", "Score every window as it closes and serve metrics, alerts and the status page (the default).").Default()
 	backtestCmd := addBacktestCommand(app)
 	simulateCmd := addSimulateCommand(app)
+	evaluateDGACmd := addEvaluateDGACommand(app)
 
 	command, err := app.Parse(args)
 	if err != nil {
@@ -99,6 +100,8 @@ func run(args []string) int {
 		return runBacktest(ctx, backtestCmd, src, sched, enabled, cfg.Params(), logger, os.Stdout, os.Stderr)
 	case simulateCmd.cmd.FullCommand():
 		return runSimulate(ctx, simulateCmd, src, sched.bucket, logger, os.Stderr)
+	case evaluateDGACmd.cmd.FullCommand():
+		return runEvaluateDGA(evaluateDGACmd, os.Stdout, os.Stderr)
 	case serveCmd.FullCommand():
 	}
 	level.Info(logger).Log("msg", "starting "+exporterName, "version", version.Info(), "build_context", version.BuildContext())
