@@ -220,6 +220,14 @@ func (m *Model) Learn(n Name) {
 	}
 }
 
+// Know makes a registered domain known without learning its labels: a
+// vendor's name that looks generated ("msftncsi.com") scores 0, and names
+// like it do not score less.
+func (m *Model) Know(registered string) { m.known[registered] = true }
+
+// Forget makes a registered domain unknown again (the labels learned stay).
+func (m *Model) Forget(registered string) { delete(m.known, registered) }
+
 // Learned is how many labels Learn added.
 func (m *Model) Learned() int { return m.learned }
 
@@ -331,6 +339,24 @@ func (m *Model) ScoreLabel(label string) float64 {
 	// them.
 	evidence *= min(1, float64(f.Length)/shortLabel)
 	return 1 / (1 + math.Exp(-(biasWeight + evidence)))
+}
+
+// Word-like labels: at least wordMinLength letters and nothing else, no
+// less likely character by character than the words names are made of
+// (see Features.MeanSurprise). Dictionary-word generators make them
+// ("nightchoose", "sacrospenite"), and so do product names: alone this
+// says little, beside novelty and failure it says more.
+const (
+	wordMinLength       = 10
+	wordMaxMeanSurprise = 0.7
+)
+
+// WordLike reports whether a label reads as words joined without a break.
+func (m *Model) WordLike(label string) bool {
+	if len(label) < wordMinLength || strings.Trim(label, "abcdefghijklmnopqrstuvwxyz") != "" {
+		return false
+	}
+	return m.Measure(label).MeanSurprise < wordMaxMeanSurprise
 }
 
 // IDNMaxScore caps the score of internationalised labels (punycode,
