@@ -78,8 +78,11 @@ const (
 	// over a window or an hour is at least: a client whose odd names come
 	// in bursts is judged against its bursts.
 	dgaPeakShare = 0.75
-	// dgaLearnBelow is the score under which a client's names are learned
-	// as the cluster's: a client that looks infected teaches nothing.
+	// dgaUsualSlack is the weight beyond its usual at which a client no
+	// longer teaches the names it resolves.
+	dgaUsualSlack = 0.5
+	// dgaLearnBelow is the score under which the names of a client whose
+	// usual is not known yet are learned as the cluster's.
 	dgaLearnBelow = 0.3
 	// dgaExamples is how many names a verdict quotes and fetches as evidence.
 	dgaExamples = 5
@@ -89,8 +92,9 @@ const (
 	// dgaMaxSeen bounds the suspicious domains remembered per client, so
 	// each counts once a day in the hour and day spans.
 	dgaMaxSeen = 256
-	// dgaOwnTLD is how many answered registered domains under a top-level
-	// domain no registry runs make it the cluster's own zone.
+	// dgaOwnTLD is how many clients resolving answered names under a
+	// top-level domain no registry runs make it the cluster's own zone: a
+	// generator runs in one workload, a zone serves many.
 	dgaOwnTLD = 3
 	// dgaForgetClient is how long a client that resolves nothing is kept.
 	dgaForgetClient = 48 * time.Hour
@@ -129,9 +133,10 @@ type dga struct {
 	// the order learned (the oldest are forgotten first).
 	learned    map[string]bool
 	learnOrder []string
-	// ownTLDs counts learned domains under top-level domains no registry
-	// runs; at dgaOwnTLD the zone is the cluster's own.
-	ownTLDs map[string]int
+	// ownTLDs holds, per top-level domain no registry runs, the clients
+	// (up to dgaOwnTLD) that resolved names under it; at dgaOwnTLD the
+	// zone is the cluster's own.
+	ownTLDs map[string][][2]string
 	clients map[[2]string]*dgaClient
 	seed    maphash.Seed
 	lastDay int64
@@ -167,7 +172,7 @@ func newDGA(o Options) (Detector, error) {
 }
 
 func (d *dga) reset(m *dnsname.Model) {
-	d.model, d.learned, d.learnOrder, d.ownTLDs = m, map[string]bool{}, nil, map[string]int{}
+	d.model, d.learned, d.learnOrder, d.ownTLDs = m, map[string]bool{}, nil, map[string][][2]string{}
 	d.clients = map[[2]string]*dgaClient{}
 }
 
@@ -389,7 +394,7 @@ func (d *dga) judgeClient(w source.Window, c *dnsClient) dgaJudgement {
 	parsed := map[string]dnsname.Name{}
 	for _, q := range c.names {
 		n := q.name
-		if n.Internal || n.Registered == "" || n.UnknownTLD && d.ownTLDs[n.Suffix] >= dgaOwnTLD {
+		if n.Internal || n.Registered == "" || n.UnknownTLD && len(d.ownTLDs[n.Suffix]) >= dgaOwnTLD {
 			continue
 		}
 		dom := byDomain[n.Registered]
@@ -491,10 +496,11 @@ func (d *dga) judgeClient(w source.Window, c *dnsClient) dgaJudgement {
 }
 
 // usual reports whether the client's weight in every span is within its
-// learned usual: a busy client doing what it always does.
+// usual and half a suspicious name: a busy client doing what it always
+// does, or a quiet one meeting one odd name.
 func (j *dgaJudgement) usual() bool {
 	for s := range spans {
-		if !j.state.known[s] || j.weight[s] > j.state.expected(s, len(j.state.windows)) {
+		if j.weight[s] > j.state.expected(s, len(j.state.windows))+dgaUsualSlack {
 			return false
 		}
 	}
@@ -503,10 +509,13 @@ func (j *dgaJudgement) usual() bool {
 
 // settle learns from a judged client what it may: its usual weight per
 // window unless a span alerts, which spans alerted, and, when it does not
-// look infected at all (a low score, or weights within its usual), the
-// names it resolved.
+// look infected at all, the names it resolved: a client with a usual
+// teaches them while its weights are within it, a new client while its
+// score is under dgaLearnBelow.
 func (d *dga) settle(j *dgaJudgement, history bool) {
 	st := j.state
+	hadUsual := st.known[spanWindow]
+	d.learnZones(j.client)
 	alerting := false
 	for s := range spans {
 		// History is what the cluster usually does: every client learns
@@ -519,7 +528,7 @@ func (d *dga) settle(j *dgaJudgement, history bool) {
 	if !alerting {
 		st.learn(spanWindow, j.weight[spanWindow], dgaLearnWindow, float64(24*len(st.windows)))
 	}
-	if j.score[j.top] < dgaLearnBelow || j.usual() {
+	if hadUsual && j.usual() || !hadUsual && j.score[j.top] < dgaLearnBelow {
 		d.learn(j.client)
 	}
 }
@@ -682,6 +691,21 @@ func (d *dga) summary(e Entity, j *dgaJudgement) string {
 	return t.String()
 }
 
+// learnZones notes the clients resolving answered names under top-level
+// domains no registry runs.
+func (d *dga) learnZones(c *dnsClient) {
+	for _, q := range c.names {
+		n := q.name
+		if !n.UnknownTLD || q.answered == 0 || q.nx > 0 {
+			continue
+		}
+		k := [2]string{c.key[0], c.key[1]}
+		if zone := d.ownTLDs[n.Suffix]; len(zone) < dgaOwnTLD && !slices.Contains(zone, k) {
+			d.ownTLDs[n.Suffix] = append(zone, k)
+		}
+	}
+}
+
 // learn teaches the model the names a client that does not look infected
 // resolved successfully: their registered domains become known (the
 // oldest forgotten past dgaMaxLearned), and the labels of those that look
@@ -706,9 +730,6 @@ func (d *dga) learnName(n dnsname.Name) {
 	}
 	d.learned[n.Registered] = true
 	d.learnOrder = append(d.learnOrder, n.Registered)
-	if n.UnknownTLD {
-		d.ownTLDs[n.Suffix]++
-	}
 	if d.model.ScoreLabel(n.Label) < dgaNameThreshold {
 		d.model.Learn(n)
 	} else {
@@ -718,6 +739,7 @@ func (d *dga) learnName(n dnsname.Name) {
 
 // The saved model: a header line with the format version, then one line
 // per learned registered domain ("name\t<domain>") in the order learned,
+// one per top-level domain learned as the cluster's own ("zone\t<tld>"),
 // then one per client ("client\t<namespace>\t<name>" and, for the window,
 // the hour and the day, "\t<usual>\t<peak>", or "\t-\t-" when not learned).
 // Version 1 files (the header "dga learned names v1" and one learned name
@@ -734,6 +756,16 @@ func (d *dga) SaveModel(w io.Writer) error {
 	b.WriteString(dgaModelHeader + "\n")
 	for _, n := range d.learnOrder {
 		b.WriteString("name\t" + n + "\n")
+	}
+	zones := make([]string, 0, len(d.ownTLDs))
+	for z, clients := range d.ownTLDs {
+		if len(clients) >= dgaOwnTLD {
+			zones = append(zones, z)
+		}
+	}
+	slices.Sort(zones)
+	for _, z := range zones {
+		b.WriteString("zone\t" + z + "\n")
 	}
 	keys := make([][2]string, 0, len(d.clients))
 	for k := range d.clients {
@@ -783,6 +815,12 @@ func (d *dga) LoadModel(r io.Reader) error {
 			if n.Registered != "" && !n.Internal && !fresh.learned[n.Registered] {
 				fresh.learnName(n)
 			}
+		case fields[0] == "zone" && len(fields) == 2:
+			n, err := dnsname.Parse("x." + fields[1])
+			if err != nil || !n.UnknownTLD || n.Suffix != fields[1] {
+				return fmt.Errorf("dga model: line %d: %q is not a top-level domain outside ICANN's", i+2, dnsnameQuote(fields[1]))
+			}
+			fresh.ownTLDs[n.Suffix] = make([][2]string, dgaOwnTLD)
 		case fields[0] == "client" && len(fields) == 3+2*spans:
 			ns, err1 := strconv.Unquote(fields[1])
 			name, err2 := strconv.Unquote(fields[2])
