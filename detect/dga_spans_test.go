@@ -246,3 +246,48 @@ func TestDGAMemoryPerClientIsBounded(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDGALoadModel feeds saved models as they may come back from disk: a
+// file is loaded or refused without a panic, a refused one leaves the
+// model as it was, and a loaded one saves back to what loads the same.
+func FuzzDGALoadModel(f *testing.F) {
+	f.Add("dga model v2\nname\texample-vendor.com\nzone\tacme\nclient\t\"shop\"\t\"cart-*\"\t0.5\t1\t-\t-\t3\t3\n")
+	f.Add("dga learned names v1\napi.qzvtrkx-gw.com\n")
+	f.Add("dga model v2\nclient\t\"a\\x00b\"\t\"c\"\t1e308\t0\t-\t-\t-\t-\n")
+	f.Add("dga model v2\nzone\tcom\n")
+	f.Fuzz(func(t *testing.T, file string) {
+		info, _ := Lookup("dga")
+		det, err := info.New(Options{Cluster: "c1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := det.(*dga)
+		var before strings.Builder
+		if err := d.SaveModel(&before); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.LoadModel(strings.NewReader(file)); err != nil {
+			var after strings.Builder
+			if err := d.SaveModel(&after); err != nil {
+				t.Fatal(err)
+			}
+			if after.String() != before.String() {
+				t.Fatalf("a refused file (%v) changed the model", err)
+			}
+			return
+		}
+		var saved, again strings.Builder
+		if err := d.SaveModel(&saved); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.LoadModel(strings.NewReader(saved.String())); err != nil {
+			t.Fatalf("a saved model does not load: %v\n%s", err, saved.String())
+		}
+		if err := d.SaveModel(&again); err != nil {
+			t.Fatal(err)
+		}
+		if again.String() != saved.String() {
+			t.Fatalf("saved, loaded and saved again differs:\n%s\n%s", saved.String(), again.String())
+		}
+	})
+}
