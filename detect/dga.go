@@ -353,10 +353,11 @@ type dgaJudgement struct {
 // weigh scores one registered domain: 0 when the cluster knows it.
 // history says whether the client's usual weight is known.
 func (d *dga) weigh(dom *dgaDomain, n dnsname.Name, history bool) {
-	dom.score = d.model.Score(n)
 	if d.model.Known(n.Registered) {
 		return
 	}
+	var words bool
+	dom.score, words = d.model.ScoreWords(n)
 	nxShare := 0.0
 	if dom.answered > 0 {
 		nxShare = dom.nx / dom.answered
@@ -375,7 +376,7 @@ func (d *dga) weigh(dom *dgaDomain, n dnsname.Name, history bool) {
 	// Joined words count when they fail, or when the client has a usual
 	// rate of new names to be measured against: a fresh crawler resolving
 	// hundreds of product names is not a generator.
-	if (nxShare > 0 || history) && d.model.WordLike(n.Label) {
+	if (nxShare > 0 || history) && words {
 		doubt *= 1 - dgaWordWeight
 		dom.signals |= 1 << sigWords
 	}

@@ -326,8 +326,10 @@ const (
 )
 
 // ScoreLabel is how machine-generated one label looks, 0..1.
-func (m *Model) ScoreLabel(label string) float64 {
-	f := m.Measure(label)
+func (m *Model) ScoreLabel(label string) float64 { return scoreFeatures(m.Measure(label)) }
+
+// scoreFeatures is the logistic score of a label's features.
+func scoreFeatures(f Features) float64 {
 	if f.Length == 0 {
 		return 0
 	}
@@ -352,11 +354,25 @@ const (
 )
 
 // WordLike reports whether a label reads as words joined without a break.
-func (m *Model) WordLike(label string) bool {
-	if len(label) < wordMinLength || strings.Trim(label, "abcdefghijklmnopqrstuvwxyz") != "" {
-		return false
+func (m *Model) WordLike(label string) bool { return wordLike(label, m.Measure(label)) }
+
+func wordLike(label string, f Features) bool {
+	return len(label) >= wordMinLength && strings.Trim(label, "abcdefghijklmnopqrstuvwxyz") == "" &&
+		f.MeanSurprise < wordMaxMeanSurprise
+}
+
+// ScoreWords is Score for a name the cluster does not know, and whether its
+// registered label reads as joined words, measuring the label once.
+func (m *Model) ScoreWords(n Name) (float64, bool) {
+	if n.Internal || n.Label == "" {
+		return 0, false
 	}
-	return m.Measure(label).MeanSurprise < wordMaxMeanSurprise
+	f := m.Measure(n.Label)
+	s := scoreFeatures(f)
+	if strings.HasPrefix(n.Label, "xn--") {
+		s = min(s, IDNMaxScore)
+	}
+	return s, wordLike(n.Label, f)
 }
 
 // IDNMaxScore caps the score of internationalised labels (punycode,
