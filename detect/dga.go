@@ -249,8 +249,11 @@ func addExample(ex []dgaExample, e dgaExample) []dgaExample {
 // windows of the last hour, the hours of the last day, its usual weight
 // per span, and the suspicious domains it met in the last day.
 type dgaClient struct {
-	windows []dgaSlot // ring by window number: the last hour
-	hours   [24]dgaSlot
+	// windows (a ring by window number: the last hour), hours (the last
+	// day) and seen are made when the client first meets a suspicious
+	// domain: most clients never do.
+	windows []dgaSlot
+	hours   []dgaSlot
 	// usual is the client's usual weight per span (a window, a clock
 	// hour, a day), learned while it does not look infected; known says
 	// whether it was learned at all.
@@ -313,11 +316,14 @@ func (st *dgaClient) expected(s, perHour int) float64 {
 	return 0
 }
 
+// perHour is how many windows make an hour.
+func (d *dga) perHour() int { return max(1, int(time.Hour/d.bucket)) }
+
 func (d *dga) client(key []string) *dgaClient {
 	k := [2]string{key[0], key[1]}
 	c := d.clients[k]
 	if c == nil {
-		c = &dgaClient{windows: make([]dgaSlot, max(1, int(time.Hour/d.bucket))), seen: map[uint64]int64{}}
+		c = &dgaClient{}
 		d.clients[k] = c
 	}
 	return c
@@ -348,6 +354,7 @@ type dgaJudgement struct {
 	bar        [spans]float64
 	score      [spans]float64
 	top        int // the span of the highest score
+	perHour    int // windows in an hour
 }
 
 // weigh scores one registered domain: 0 when the cluster knows it.
@@ -410,15 +417,20 @@ func (d *dga) judgeClient(w source.Window, c *dnsClient) dgaJudgement {
 		dom.answered += q.answered
 	}
 	st := j.state
-	perHour := len(st.windows)
+	perHour := d.perHour()
+	j.perHour = perHour
 	win := w.Start.Unix() / int64(d.bucket/time.Second)
 	hour := w.Start.Unix() / 3600
 	day := w.Start.Unix() / 86400
 	if st.last != 0 && hour != st.hour {
 		// The clock hour summed so far ended: unless it alerted, it
 		// teaches the client's usual hour.
-		if ended := &st.hours[st.hour%24]; ended.index == st.hour && !st.alerted[spanHour] && !st.alerted[spanDay] {
-			st.learn(spanHour, ended.weight, dgaLearnHour, 24)
+		if !st.alerted[spanHour] && !st.alerted[spanDay] {
+			ended := 0.0
+			if st.hours != nil && st.hours[st.hour%24].index == st.hour {
+				ended = st.hours[st.hour%24].weight
+			}
+			st.learn(spanHour, ended, dgaLearnHour, 24)
 		}
 		st.alerted[spanHour] = false
 	}
@@ -428,16 +440,7 @@ func (d *dga) judgeClient(w source.Window, c *dnsClient) dgaJudgement {
 		}
 		st.dayW, st.alerted[spanDay] = 0, false
 	}
-	st.hour, st.day = hour, day
-	ws := &st.windows[int(win%int64(perHour))]
-	if ws.index != win {
-		*ws = dgaSlot{index: win, examples: ws.examples[:0]}
-	}
-	hs := &st.hours[hour%24]
-	if hs.index != hour {
-		*hs = dgaSlot{index: hour, examples: hs.examples[:0]}
-	}
-	st.last = win
+	st.hour, st.day, st.last = hour, day, win
 	for _, dom := range domains {
 		d.weigh(dom, parsed[dom.registered], st.known[spanWindow])
 		j.queries += dom.queries
@@ -449,22 +452,15 @@ func (d *dga) judgeClient(w source.Window, c *dnsClient) dgaJudgement {
 		}
 		j.domains = append(j.domains, dom)
 		j.weight[spanWindow] += dom.weight
-		// The hour and the day count each domain once a day.
-		h := maphash.String(d.seed, dom.registered)
-		if at, ok := st.seen[h]; ok && win-at < int64(24*perHour) {
-			continue
-		}
-		st.remember(h, win)
-		ws.add(dom)
-		hs.add(dom)
-		st.dayW += dom.weight
 	}
-	ws.legit = max(ws.legit, j.legitimate)
-	hs.legit = max(hs.legit, j.legitimate)
+	if len(j.domains) > 0 && st.windows == nil {
+		st.windows, st.hours, st.seen = make([]dgaSlot, perHour), make([]dgaSlot, 24), map[uint64]int64{}
+	}
+	fresh := st.windows != nil && d.addToSpans(st, j, win, hour)
 	slices.SortFunc(j.domains, func(a, b *dgaDomain) int {
 		return cmp.Or(cmp.Compare(b.weight, a.weight), strings.Compare(a.registered, b.registered))
 	})
-	legit := [spans]int{j.legitimate}
+	legit := [spans]int{j.legitimate, j.legitimate, j.legitimate}
 	for i := range st.windows {
 		if s := &st.windows[i]; s.index > win-int64(perHour) {
 			j.weight[spanHour] += s.weight
@@ -485,7 +481,7 @@ func (d *dga) judgeClient(w source.Window, c *dnsClient) dgaJudgement {
 		}
 		// The hour and the day speak only in windows that add to them: a
 		// burst that ended alerts no more.
-		if s != spanWindow && ws.weight == 0 {
+		if s != spanWindow && !fresh {
 			continue
 		}
 		j.score[s] = j.weight[s] / (j.weight[s] + j.bar[s])
@@ -496,12 +492,40 @@ func (d *dga) judgeClient(w source.Window, c *dnsClient) dgaJudgement {
 	return j
 }
 
+// addToSpans adds the window's counted domains to the client's window and
+// hour slots, each domain once a day, and reports whether any was added.
+func (d *dga) addToSpans(st *dgaClient, j dgaJudgement, win, hour int64) bool {
+	perHour := int64(len(st.windows))
+	ws := &st.windows[int(win%perHour)]
+	if ws.index != win {
+		*ws = dgaSlot{index: win, examples: ws.examples[:0]}
+	}
+	hs := &st.hours[hour%24]
+	if hs.index != hour {
+		*hs = dgaSlot{index: hour, examples: hs.examples[:0]}
+	}
+	for _, dom := range j.domains {
+		// The hour and the day count each domain once a day.
+		h := maphash.String(d.seed, dom.registered)
+		if at, ok := st.seen[h]; ok && win-at < 24*perHour {
+			continue
+		}
+		st.remember(h, win)
+		ws.add(dom)
+		hs.add(dom)
+		st.dayW += dom.weight
+	}
+	ws.legit = max(ws.legit, j.legitimate)
+	hs.legit = max(hs.legit, j.legitimate)
+	return ws.weight > 0
+}
+
 // usual reports whether the client's weight in every span is within its
 // usual and half a suspicious name: a busy client doing what it always
 // does, or a quiet one meeting one odd name.
 func (j *dgaJudgement) usual() bool {
 	for s := range spans {
-		if j.weight[s] > j.state.expected(s, len(j.state.windows))+dgaUsualSlack {
+		if j.weight[s] > j.state.expected(s, j.perHour)+dgaUsualSlack {
 			return false
 		}
 	}
@@ -527,7 +551,7 @@ func (d *dga) settle(j *dgaJudgement, history bool) {
 		}
 	}
 	if !alerting {
-		st.learn(spanWindow, j.weight[spanWindow], dgaLearnWindow, float64(24*len(st.windows)))
+		st.learn(spanWindow, j.weight[spanWindow], dgaLearnWindow, float64(24*j.perHour))
 	}
 	if hadUsual && j.usual() || !hadUsual && j.score[j.top] < dgaLearnBelow {
 		d.learn(j.client)
@@ -613,7 +637,10 @@ func (j *dgaJudgement) spanExamples() ([]dgaExample, [signals]int, int) {
 	case spanHour, spanDay:
 		slots := st.windows
 		if j.top == spanDay {
-			slots = st.hours[:]
+			slots = st.hours
+		}
+		if len(slots) == 0 {
+			break
 		}
 		newest := slots[0].index
 		for i := range slots {
@@ -684,7 +711,7 @@ func (d *dga) summary(e Entity, j *dgaJudgement) string {
 		t.integer(n).str(" ").str(signalNames[i])
 	}
 	t.str("; weight ").fixed(j.weight[j.top], 1).str(" ").str(spanNames[j.top]).str(" against ").fixed(j.bar[j.top], 1)
-	t.str(" (its usual ").fixed(j.state.expected(j.top, len(j.state.windows)), 1).str("); ").integer(j.legitimate).
+	t.str(" (its usual ").fixed(j.state.expected(j.top, j.perHour), 1).str("); ").integer(j.legitimate).
 		str(" legitimate domains in the window")
 	if j.answered > 0 {
 		t.str(", ").fixed(j.nx, 0).str(" of ").fixed(j.answered, 0).str(" answers NXDomain")
