@@ -105,7 +105,9 @@ type Report struct {
 	Sweep      []int
 	// FalseAlerts counts alerts on benign clients (alerts of one client
 	// less than 30 minutes apart counted once) over BenignDays workload
-	// days; FalseWindows counts their anomalous windows.
+	// days (the days every detector judged; a detector that learns history
+	// at start learns the first); FalseWindows counts their anomalous
+	// windows.
 	FalseAlerts, FalseWindows int
 	BenignDays                float64
 	// HighestBenign is the highest score of a benign client, and which.
@@ -343,15 +345,14 @@ func replay(o Options, fams []Family, c Case, salt int, r *Report) ([]FamilyResu
 	// As the engine does at start: a detector that is not ready, or ready
 	// at once with an empty model, learns the first day as history and is
 	// judged from the second on.
+	// Benign days count those every detector judged.
 	history := make([]bool, len(dets))
-	judgedDays := 0
+	judgedDays := replayDays
 	for i, d := range dets {
 		h, ok := d.(detect.HistoryLearner)
 		history[i] = !d.Ready() || ok && h.WantsHistory()
 		if history[i] {
-			judgedDays = max(judgedDays, replayDays-1)
-		} else {
-			judgedDays = replayDays
+			judgedDays = replayDays - 1
 		}
 	}
 	res := make([]FamilyResult, len(fams))
