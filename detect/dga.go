@@ -211,6 +211,7 @@ type dgaSlot struct {
 	index    int64 // the window (hour) number it holds
 	domains  int
 	weight   float64
+	failing  float64 // of the domains answered NXDomain
 	legit    int
 	signals  [signals]int
 	examples []dgaExample // the heaviest, at most dgaExamples
@@ -219,6 +220,9 @@ type dgaSlot struct {
 func (s *dgaSlot) add(dom *dgaDomain) {
 	s.domains++
 	s.weight += dom.weight
+	if dom.signals&(1<<sigNX) != 0 {
+		s.failing += dom.weight
+	}
 	for i := range signals {
 		if dom.signals&(1<<i) != 0 {
 			s.signals[i]++
@@ -269,9 +273,15 @@ type dgaClient struct {
 	hour    int64 // the clock hour being summed
 	day     int64 // the day being summed
 	dayW    float64
-	last    int64 // the last window seen
-	seen    map[uint64]int64
-	order   []uint64 // seen, oldest first
+	// dayFailing, usualDayFailing and knownDayFailing are the same for
+	// the names that fail: a generator's mostly do, a busy client's
+	// mostly do not, so over a day they are judged on their own.
+	dayFailing      float64
+	usualDayFailing float64
+	knownDayFailing bool
+	last            int64 // the last window seen
+	seen            map[uint64]int64
+	order           []uint64 // seen, oldest first
 }
 
 // Rates at which a client's usual weight follows what it does: a window's
@@ -353,8 +363,9 @@ type dgaJudgement struct {
 	weight     [spans]float64
 	bar        [spans]float64
 	score      [spans]float64
-	top        int // the span of the highest score
-	perHour    int // windows in an hour
+	top        int  // the span of the highest score
+	perHour    int  // windows in an hour
+	failingDay bool // the day's score is that of its failing names
 }
 
 // weigh scores one registered domain: 0 when the cluster knows it.
@@ -437,8 +448,10 @@ func (d *dga) judgeClient(w source.Window, c *dnsClient) dgaJudgement {
 	if st.last != 0 && day != st.day {
 		if !st.alerted[spanDay] {
 			st.learn(spanDay, st.dayW, dgaLearnDay, 1)
+			st.usualDayFailing = learnUsual(st.usualDayFailing, st.dayFailing, st.knownDayFailing, dgaLearnDay)
+			st.knownDayFailing = true
 		}
-		st.dayW, st.alerted[spanDay] = 0, false
+		st.dayW, st.dayFailing, st.alerted[spanDay] = 0, 0, false
 	}
 	st.hour, st.day, st.last = hour, day, win
 	for _, dom := range domains {
@@ -467,9 +480,11 @@ func (d *dga) judgeClient(w source.Window, c *dnsClient) dgaJudgement {
 			legit[spanHour] = max(legit[spanHour], s.legit)
 		}
 	}
+	failing := 0.0
 	for i := range st.hours {
 		if s := &st.hours[i]; s.index > hour-24 {
 			j.weight[spanDay] += s.weight
+			failing += s.failing
 			legit[spanDay] = max(legit[spanDay], s.legit)
 		}
 	}
@@ -485,6 +500,17 @@ func (d *dga) judgeClient(w source.Window, c *dnsClient) dgaJudgement {
 			continue
 		}
 		j.score[s] = j.weight[s] / (j.weight[s] + j.bar[s])
+		if s == spanDay {
+			// The day's failing names against the client's usual failing day.
+			usual := st.expected(s, perHour)
+			if st.knownDayFailing {
+				usual = st.usualDayFailing
+			}
+			bar := d.bars[s] + dgaLegitimateWeight*float64(legit[s]) + dgaDayUsualFactor*usual + 3*math.Sqrt(usual)
+			if score := failing / (failing + bar); score > j.score[s] {
+				j.score[s], j.weight[s], j.bar[s], j.failingDay = score, failing, bar, true
+			}
+		}
 		if j.score[s] > j.score[j.top] {
 			j.top = s
 		}
@@ -514,6 +540,9 @@ func (d *dga) addToSpans(st *dgaClient, j dgaJudgement, win, hour int64) bool {
 		ws.add(dom)
 		hs.add(dom)
 		st.dayW += dom.weight
+		if dom.signals&(1<<sigNX) != 0 {
+			st.dayFailing += dom.weight
+		}
 	}
 	ws.legit = max(ws.legit, j.legitimate)
 	hs.legit = max(hs.legit, j.legitimate)
@@ -710,7 +739,11 @@ func (d *dga) summary(e Entity, j *dgaJudgement) string {
 		}
 		t.integer(n).str(" ").str(signalNames[i])
 	}
-	t.str("; weight ").fixed(j.weight[j.top], 1).str(" ").str(spanNames[j.top]).str(" against ").fixed(j.bar[j.top], 1)
+	t.str("; weight ").fixed(j.weight[j.top], 1).str(" ").str(spanNames[j.top])
+	if j.top == spanDay && j.failingDay {
+		t.str(" of names that fail")
+	}
+	t.str(" against ").fixed(j.bar[j.top], 1)
 	t.str(" (its usual ").fixed(j.state.expected(j.top, j.perHour), 1).str("); ").integer(j.legitimate).
 		str(" legitimate domains in the window")
 	if j.answered > 0 {
@@ -769,7 +802,8 @@ func (d *dga) learnName(n dnsname.Name) {
 // per learned registered domain ("name\t<domain>") in the order learned,
 // one per top-level domain learned as the cluster's own ("zone\t<tld>"),
 // then one per client ("client\t<namespace>\t<name>" and, for the window,
-// the hour and the day, "\t<usual>\t<peak>", or "\t-\t-" when not learned).
+// the hour and the day, "\t<usual>\t<peak>", or "\t-\t-" when not learned,
+// then "\t<usual failing day>" or "\t-").
 // Version 1 files (the header "dga learned names v1" and one learned name
 // a line) load their names; their clients learn afresh.
 const (
@@ -810,6 +844,11 @@ func (d *dga) SaveModel(w io.Writer) error {
 				b.WriteString("\t-\t-")
 			}
 		}
+		if c.knownDayFailing {
+			b.WriteString("\t" + strconv.FormatFloat(c.usualDayFailing, 'g', -1, 64))
+		} else {
+			b.WriteString("\t-")
+		}
 		b.WriteString("\n")
 	}
 	return b.Flush()
@@ -849,7 +888,7 @@ func (d *dga) LoadModel(r io.Reader) error {
 				return fmt.Errorf("dga model: line %d: %q is not a top-level domain outside ICANN's", i+2, dnsnameQuote(fields[1]))
 			}
 			fresh.ownTLDs[n.Suffix] = make([][2]string, dgaOwnTLD)
-		case fields[0] == "client" && len(fields) == 3+2*spans:
+		case fields[0] == "client" && len(fields) == 4+2*spans:
 			ns, err1 := strconv.Unquote(fields[1])
 			name, err2 := strconv.Unquote(fields[2])
 			if err1 != nil || err2 != nil {
@@ -869,6 +908,13 @@ func (d *dga) LoadModel(r io.Reader) error {
 					}
 				}
 				c.usual[s], c.peak[s], c.known[s] = v[0], v[1], true
+			}
+			if f := fields[3+2*spans]; f != "-" {
+				v, err := strconv.ParseFloat(f, 64)
+				if err != nil || !(v >= 0) || math.IsInf(v, 0) {
+					return fmt.Errorf("dga model: line %d: weight %q is not a number of 0 or more", i+2, dnsnameQuote(f))
+				}
+				c.usualDayFailing, c.knownDayFailing = v, true
 			}
 		default:
 			return fmt.Errorf("dga model: line %d: %q is neither a name nor a client", i+2, dnsnameQuote(l))

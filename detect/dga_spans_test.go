@@ -251,9 +251,9 @@ func TestDGAMemoryPerClientIsBounded(t *testing.T) {
 // file is loaded or refused without a panic, a refused one leaves the
 // model as it was, and a loaded one saves back to what loads the same.
 func FuzzDGALoadModel(f *testing.F) {
-	f.Add("dga model v2\nname\texample-vendor.com\nzone\tacme\nclient\t\"shop\"\t\"cart-*\"\t0.5\t1\t-\t-\t3\t3\n")
+	f.Add("dga model v2\nname\texample-vendor.com\nzone\tacme\nclient\t\"shop\"\t\"cart-*\"\t0.5\t1\t-\t-\t3\t3\t1.5\n")
 	f.Add("dga learned names v1\napi.qzvtrkx-gw.com\n")
-	f.Add("dga model v2\nclient\t\"a\\x00b\"\t\"c\"\t1e308\t0\t-\t-\t-\t-\n")
+	f.Add("dga model v2\nclient\t\"a\\x00b\"\t\"c\"\t1e308\t0\t-\t-\t-\t-\t-\n")
 	f.Add("dga model v2\nzone\tcom\n")
 	f.Fuzz(func(t *testing.T, file string) {
 		info, _ := Lookup("dga")

@@ -118,7 +118,7 @@ func TestSummariesMatchTheirFormats(t *testing.T) {
 		{"dga", func(t *text, e Entity, f func() float64) (string, string) {
 			d := &dga{bucket: 5 * time.Minute}
 			st := &dgaClient{windows: make([]dgaSlot, 12), hours: make([]dgaSlot, 24)}
-			j := dgaJudgement{state: st, legitimate: int(f()) % 1000, nx: f(), answered: f(), perHour: 12}
+			j := dgaJudgement{state: st, legitimate: int(f()) % 1000, nx: f(), answered: f(), perHour: 12, failingDay: f() > 0}
 			if v := f(); v > 1 {
 				j.top = spanHour
 			} else if v < -1 {
@@ -309,8 +309,12 @@ func dgaSummaryFmt(e Entity, j *dgaJudgement) string {
 	if len(sigs) > 0 {
 		fmt.Fprintf(&b, ": %s", strings.Join(sigs, ", "))
 	}
-	fmt.Fprintf(&b, "; weight %.1f %s against %.1f (its usual %.1f); %d legitimate domains in the window",
-		j.weight[j.top], spanNames[j.top], j.bar[j.top], j.state.expected(j.top, j.perHour), j.legitimate)
+	failing := ""
+	if j.top == spanDay && j.failingDay {
+		failing = " of names that fail"
+	}
+	fmt.Fprintf(&b, "; weight %.1f %s%s against %.1f (its usual %.1f); %d legitimate domains in the window",
+		j.weight[j.top], spanNames[j.top], failing, j.bar[j.top], j.state.expected(j.top, j.perHour), j.legitimate)
 	if j.answered > 0 {
 		fmt.Fprintf(&b, ", %.0f of %.0f answers NXDomain", j.nx, j.answered)
 	}
