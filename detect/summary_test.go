@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
 
 // summaryValues are the values summaries print: edge cases of fmt's float
@@ -118,13 +116,28 @@ func TestSummariesMatchTheirFormats(t *testing.T) {
 			return got.String(), scanSummaryFmt(d, e, 5*time.Minute, j, anomalous, sources)
 		}},
 		{"dga", func(t *text, e Entity, f func() float64) (string, string) {
-			d := &dga{names: f()}
-			j := dgaJudgement{legitimate: int(f()) % 1000, weight: f(), nx: f(), answered: f()}
-			for k := range int(math.Abs(f())) % 5 {
-				j.suspicious = append(j.suspicious, &dgaDomain{registered: fmt.Sprintf("x%dq.example", k), score: f()})
+			d := &dga{bucket: 5 * time.Minute}
+			st := &dgaClient{windows: make([]dgaSlot, 12), hours: make([]dgaSlot, 24)}
+			j := dgaJudgement{state: st, legitimate: int(f()) % 1000, nx: f(), answered: f(), perHour: 12, failingDay: f() > 0}
+			if v := f(); v > 1 {
+				j.top = spanHour
+			} else if v < -1 {
+				j.top = spanDay
 			}
-			w := testWindow
-			return d.summary(e, j, w), dgaSummaryFmt(d, e, j, w)
+			for s := range spans {
+				j.weight[s], j.bar[s] = f(), f()
+				st.usual[s], st.known[s] = math.Abs(f()), f() > 0
+			}
+			for k := range int(math.Abs(f())) % 7 {
+				dom := &dgaDomain{registered: fmt.Sprintf("x%dq.example", k), example: fmt.Sprintf("www.x%dq.example", k),
+					weight: f(), signals: uint8(int(math.Abs(f())) % (1 << signals))}
+				j.domains = append(j.domains, dom)
+				st.windows[k%3].index = int64(k % 3)
+				st.windows[k%3].add(dom)
+				st.hours[k%5].index = int64(k % 5)
+				st.hours[k%5].add(dom)
+			}
+			return d.summary(e, &j), dgaSummaryFmt(e, &j)
 		}},
 		{"dns tunnel", func(t *text, e Entity, f func() float64) (string, string) {
 			top := &tunnelDomain{registered: "example.com", encoded: int(f()) % 1000, chars: f(), names: int(f()) % 100, queries: f()}
@@ -272,22 +285,39 @@ func scanSummaryFmt(d *distinctScan, e Entity, length time.Duration, j scanJudge
 }
 
 // dgaSummaryFmt is the dga detector's summary as fmt wrote it.
-func dgaSummaryFmt(d *dga, e Entity, j dgaJudgement, w source.Window) string {
+func dgaSummaryFmt(e Entity, j *dgaJudgement) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s in namespace %s resolved %d registered domains that look machine-generated or do not exist",
-		e.Workload, e.Namespace, len(j.suspicious))
-	if len(j.suspicious) > 0 {
-		var ex []string
-		for _, dom := range j.suspicious[:min(len(j.suspicious), dgaExamples)] {
-			ex = append(ex, fmt.Sprintf("%s %.2f", dom.registered, dom.score))
+	ex, sig, count := j.spanExamples()
+	fmt.Fprintf(&b, "%s in namespace %s resolved %d suspicious registered domains the cluster never resolved in the window",
+		e.Workload, e.Namespace, len(j.domains))
+	if j.top != spanWindow {
+		fmt.Fprintf(&b, ", %d new ones %s", count, spanNames[j.top])
+	}
+	if len(ex) > 0 {
+		var names []string
+		for _, x := range ex {
+			names = append(names, fmt.Sprintf("%s %.2f", x.qname, x.weight))
 		}
-		fmt.Fprintf(&b, " (%s)", strings.Join(ex, ", "))
+		fmt.Fprintf(&b, " (%s)", strings.Join(names, ", "))
 	}
-	fmt.Fprintf(&b, " and %d legitimate ones in %s", j.legitimate, w.End.Sub(w.Start))
+	var sigs []string
+	for i, n := range sig {
+		if n > 0 {
+			sigs = append(sigs, fmt.Sprintf("%d %s", n, signalNames[i]))
+		}
+	}
+	if len(sigs) > 0 {
+		fmt.Fprintf(&b, ": %s", strings.Join(sigs, ", "))
+	}
+	failing := ""
+	if j.top == spanDay && j.failingDay {
+		failing = " of names that fail"
+	}
+	fmt.Fprintf(&b, "; weight %.1f %s%s against %.1f (its usual %.1f); %d legitimate domains in the window",
+		j.weight[j.top], spanNames[j.top], failing, j.bar[j.top], j.state.expected(j.top, j.perHour), j.legitimate)
 	if j.answered > 0 {
-		fmt.Fprintf(&b, "; %.0f of %.0f answers NXDomain", j.nx, j.answered)
+		fmt.Fprintf(&b, ", %.0f of %.0f answers NXDomain", j.nx, j.answered)
 	}
-	fmt.Fprintf(&b, " (weight %.1f against %.1f)", j.weight, d.bar(j))
 	return b.String()
 }
 

@@ -60,6 +60,7 @@ func run(args []string) int {
 	backtestCmd := addBacktestCommand(app)
 	simulateCmd := addSimulateCommand(app)
 	evaluateNABCmd, evaluateLifeCmd := addEvaluateNABCommand(app), addEvaluateLifeCommand(app)
+	evaluateDGACmd := addEvaluateDGACommand(app)
 
 	command, err := app.Parse(args)
 	if err != nil {
@@ -105,6 +106,8 @@ func run(args []string) int {
 		return runEvaluateNAB(ctx, evaluateNABCmd, sched, cfg.Params(), logger, os.Stdout)
 	case evaluateLifeCmd.cmd.FullCommand():
 		return runEvaluateLife(ctx, evaluateLifeCmd, src, sched, enabled, cfg.Params(), logger, os.Stdout)
+	case evaluateDGACmd.cmd.FullCommand():
+		return runEvaluateDGA(evaluateDGACmd, os.Stdout, os.Stderr)
 	case serveCmd.FullCommand():
 	}
 	level.Info(logger).Log("msg", "starting "+exporterName, "version", version.Info(), "build_context", version.BuildContext())

@@ -220,6 +220,14 @@ func (m *Model) Learn(n Name) {
 	}
 }
 
+// Know makes a registered domain known without learning its labels: a
+// vendor's name that looks generated ("msftncsi.com") scores 0, and names
+// like it do not score less.
+func (m *Model) Know(registered string) { m.known[registered] = true }
+
+// Forget makes a registered domain unknown again (the labels learned stay).
+func (m *Model) Forget(registered string) { delete(m.known, registered) }
+
 // Learned is how many labels Learn added.
 func (m *Model) Learned() int { return m.learned }
 
@@ -318,8 +326,10 @@ const (
 )
 
 // ScoreLabel is how machine-generated one label looks, 0..1.
-func (m *Model) ScoreLabel(label string) float64 {
-	f := m.Measure(label)
+func (m *Model) ScoreLabel(label string) float64 { return scoreFeatures(m.Measure(label)) }
+
+// scoreFeatures is the logistic score of a label's features.
+func scoreFeatures(f Features) float64 {
 	if f.Length == 0 {
 		return 0
 	}
@@ -331,6 +341,38 @@ func (m *Model) ScoreLabel(label string) float64 {
 	// them.
 	evidence *= min(1, float64(f.Length)/shortLabel)
 	return 1 / (1 + math.Exp(-(biasWeight + evidence)))
+}
+
+// Word-like labels: at least wordMinLength letters and nothing else, no
+// less likely character by character than the words names are made of
+// (see Features.MeanSurprise). Dictionary-word generators make them
+// ("nightchoose", "sacrospenite"), and so do product names: alone this
+// says little, beside novelty and failure it says more.
+const (
+	wordMinLength       = 10
+	wordMaxMeanSurprise = 0.7
+)
+
+// WordLike reports whether a label reads as words joined without a break.
+func (m *Model) WordLike(label string) bool { return wordLike(label, m.Measure(label)) }
+
+func wordLike(label string, f Features) bool {
+	return len(label) >= wordMinLength && strings.Trim(label, "abcdefghijklmnopqrstuvwxyz") == "" &&
+		f.MeanSurprise < wordMaxMeanSurprise
+}
+
+// ScoreWords is Score for a name the cluster does not know, and whether its
+// registered label reads as joined words, measuring the label once.
+func (m *Model) ScoreWords(n Name) (float64, bool) {
+	if n.Internal || n.Label == "" {
+		return 0, false
+	}
+	f := m.Measure(n.Label)
+	s := scoreFeatures(f)
+	if strings.HasPrefix(n.Label, "xn--") {
+		s = min(s, IDNMaxScore)
+	}
+	return s, wordLike(n.Label, f)
 }
 
 // IDNMaxScore caps the score of internationalised labels (punycode,

@@ -22,25 +22,55 @@ const (
 type Name struct {
 	// FQDN is the name in lower case without the trailing dot.
 	FQDN string
-	// Registered is the registered domain: the ICANN public suffix and one
-	// label more ("google.com", "bbc.co.uk"). Suffixes of the private part
-	// of the Public Suffix List (cloudfront.net, s3.amazonaws.com) are not
-	// registries: "d111.cloudfront.net" is registered under cloudfront.net.
-	// Empty when the name is a public suffix itself.
+	// Registered is the registered domain: the public suffix and one label
+	// more ("google.com", "bbc.co.uk"). Under a suffix of the private part
+	// of the Public Suffix List where anyone picks a name (dynamic DNS,
+	// hosting: ddns.net, github.io, duckdns.org) the name picked is the
+	// registered domain: "x7k2q.ddns.net". Under a provider that names its
+	// hosts itself (cloudfront.net, amazonaws.com, see ProviderNamed) the
+	// ICANN registered domain is: "d111.cloudfront.net" is registered under
+	// cloudfront.net. Empty when the name is a public suffix itself.
 	Registered string
-	// Suffix is the public suffix ("com", "co.uk"), or the last label of a
-	// name outside the public DNS ("local").
+	// Suffix is the public suffix ("com", "co.uk", "ddns.net"), or the last
+	// label of a name outside the public DNS ("local", "bazar").
 	Suffix string
+	// Provider is the private suffix the registered domain was picked
+	// under ("ddns.net"), empty under an ICANN suffix.
+	Provider string
 	// Label is the registered domain's own label: "google" of google.com.
 	Label string
 	// Sub is the labels under the registered domain ("www.maps"), empty
 	// when none.
 	Sub string
 	// Internal says the name does not resolve on the internet: a cluster or
-	// private zone (cluster.local, .internal, .local, any name whose last
-	// label is not an ICANN top-level domain) or a reverse lookup
-	// (in-addr.arpa, ip6.arpa).
+	// private zone (cluster.local, .internal, .local, .lan, .consul, see
+	// PrivateTLDs) or a reverse lookup (in-addr.arpa, ip6.arpa).
 	Internal bool
+	// UnknownTLD says the last label is neither an ICANN top-level domain
+	// nor a private-use one: an alternative root (EmerDNS's .bazar, .bit)
+	// or a cluster's own zone the detectors have not learned yet.
+	UnknownTLD bool
+}
+
+// PrivateTLDs are last labels of names that never leave a private network:
+// special-use names (RFC 6761, RFC 6762, RFC 8375, ICANN's .internal),
+// Kubernetes' and service meshes' zones, and habits of private networks.
+var PrivateTLDs = map[string]bool{
+	"local": true, "localhost": true, "internal": true, "test": true, "example": true, "invalid": true,
+	"lan": true, "home": true, "corp": true, "localdomain": true, "intranet": true, "private": true, "priv": true,
+	"svc": true, "cluster": true, "consul": true, "docker": true, "k8s": true, "kube": true, "mesh": true,
+	"nomad": true, "vault": true, "onion": true, "alt": true, "arpa": true,
+}
+
+// ProviderNamed are registered domains of providers whose private
+// suffixes hold host names the provider makes (hashes, addresses, regions):
+// a label under them says nothing of who runs it.
+var ProviderNamed = map[string]bool{
+	"amazonaws.com": true, "on.aws": true, "cloudfront.net": true, "akamaiedge.net": true, "akamaized.net": true,
+	"akamaihd.net": true, "edgekey.net": true, "edgesuite.net": true, "azureedge.net": true, "azurefd.net": true,
+	"cloudapp.net": true, "azure.com": true, "windows.net": true, "trafficmanager.net": true, "azurecontainer.io": true,
+	"fastly.net": true, "googleapis.com": true, "googleusercontent.com": true, "run.app": true, "cloudflare.net": true,
+	"r2.dev": true, "elasticbeanstalk.com": true,
 }
 
 // internalZones are zones under ICANN top-level domains that never carry
@@ -58,11 +88,18 @@ func Parse(qname string) (Name, error) {
 	fqdn = strings.ToLower(fqdn)
 	n := Name{FQDN: fqdn}
 	suffix, icann := icannSuffix(fqdn)
+	if private := pickedSuffix(fqdn, suffix); private != "" {
+		suffix, n.Provider = private, private
+	}
 	n.Suffix = suffix
-	n.Internal = !icann
+	if !icann {
+		// An unqualified name ("redis") is a search-path lookup.
+		n.Internal = PrivateTLDs[suffix] || fqdn == suffix
+		n.UnknownTLD = !n.Internal
+	}
 	for _, z := range internalZones {
 		if fqdn == z || strings.HasSuffix(fqdn, "."+z) {
-			n.Internal = true
+			n.Internal, n.UnknownTLD = true, false
 		}
 	}
 	if len(fqdn) == len(suffix) {
@@ -91,6 +128,26 @@ func icannSuffix(name string) (string, bool) {
 		suffix, icann = publicsuffix.PublicSuffix(suffix[i+1:])
 	}
 	return suffix, true
+}
+
+// pickedSuffix returns the private suffix of fqdn under which someone
+// picked the next label (a dynamic-DNS or hosting name: "ddns.net" of
+// "x7k2q.ddns.net"), or "" when there is none: the name's public suffix is
+// ICANN's, a provider's that names its hosts (ProviderNamed), or the whole
+// name (a wildcard rule).
+func pickedSuffix(fqdn, icannSuffix string) string {
+	suffix, icann := publicsuffix.PublicSuffix(fqdn)
+	if icann || len(suffix) >= len(fqdn) || !strings.HasSuffix(suffix, "."+icannSuffix) {
+		return ""
+	}
+	owner := suffix[:len(suffix)-len(icannSuffix)-1]
+	if i := strings.LastIndexByte(owner, '.'); i >= 0 {
+		owner = owner[i+1:]
+	}
+	if ProviderNamed[owner+"."+icannSuffix] {
+		return ""
+	}
+	return suffix
 }
 
 // errEmpty is the error of an empty name.

@@ -23,6 +23,12 @@ func TestParse(t *testing.T) {
 		{"a reverse lookup", "10.0.96.10.in-addr.arpa", "10.in-addr.arpa", "10", "10.0.96", "in-addr.arpa", true},
 		{"a public suffix alone", "com", "", "", "", "com", false},
 		{"an unqualified name", "redis", "", "", "", "redis", true},
+		{"a name picked under a dynamic-DNS provider", "www.b7xupip1jmtgrilk.ddns.net", "b7xupip1jmtgrilk.ddns.net", "b7xupip1jmtgrilk", "www", "ddns.net", false},
+		{"a project's pages under a hosting provider", "docs.github.io", "docs.github.io", "docs", "", "github.io", false},
+		{"a bucket under a cloud's storage", "my-bucket.s3.us-west-2.amazonaws.com", "amazonaws.com", "amazonaws", "my-bucket.s3.us-west-2", "com", false},
+		{"a load balancer under a wildcard rule", "web-1234.us-east-1.elb.amazonaws.com", "amazonaws.com", "amazonaws", "web-1234.us-east-1.elb", "com", false},
+		{"a name under an alternative root", "kjhsdfkjh.bazar", "kjhsdfkjh.bazar", "kjhsdfkjh", "", "bazar", false},
+		{"a Consul service", "web.service.consul", "service.consul", "service", "web", "consul", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -30,7 +36,8 @@ func TestParse(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Parse(%q): %v", tt.qname, err)
 			}
-			if n.Registered != tt.registered || n.Label != tt.label || n.Sub != tt.sub || n.Suffix != tt.suff || n.Internal != tt.internal {
+			unknownTLD := tt.suff == "bazar"
+			if n.Registered != tt.registered || n.Label != tt.label || n.Sub != tt.sub || n.Suffix != tt.suff || n.Internal != tt.internal || n.UnknownTLD != unknownTLD {
 				t.Errorf("Parse(%q) = %+v, want registered %q label %q sub %q suffix %q internal %v",
 					tt.qname, n, tt.registered, tt.label, tt.sub, tt.suff, tt.internal)
 			}
