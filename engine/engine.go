@@ -72,6 +72,10 @@ type Config struct {
 	// DefaultConcurrency. Whatever it is, every query of a window is read
 	// before any detector judges or learns it.
 	Concurrency int
+	// Feedback, when set, is what users marked expected: detectors that
+	// can learn (detect.ExpectedLearner) learn those incidents' windows,
+	// and the entity's later anomalous windows, as normal.
+	Feedback Feedback
 }
 
 // DefaultConcurrency is how many queries of a window run at once unless
@@ -330,12 +334,14 @@ func (e *Engine) ProcessWindow(ctx context.Context, w source.Window) error {
 			level.Warn(e.logger).Log("msg", "malformed records skipped", "log_type", t, "window", w, "malformed", c.Malformed)
 		}
 	}
+	e.learnExpectedIncidents(ctx)
 	var all []detect.Verdict
 	for i, d := range e.detectors {
 		start := time.Now()
 		var verdicts []detect.Verdict
 		if d.Ready() {
 			verdicts = e.cfg.Shard.ownVerdicts(d.Judge(w, read[i].rows))
+			e.learnExpected(d, w, read[i].rows, verdicts)
 		} else if l, ok := d.(detect.Learner); ok {
 			l.Learn(w, read[i].rows)
 			e.board.Trained(d.Name(), d.Ready())

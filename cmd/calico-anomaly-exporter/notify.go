@@ -104,7 +104,7 @@ func (f *notifyFlags) policy() (notify.Policy, error) {
 // build makes the notifiers the flags ask for: an Alertmanager notifier
 // when --alertmanager.url is given, an events notifier when the source is
 // Elasticsearch; with --alert.dry-run both log instead of sending.
-func (f *notifyFlags) build(src source.Source, grafanaURL string, live *notify.LivePolicy, logger log.Logger) (notifiers, error) {
+func (f *notifyFlags) build(src source.Source, grafanaURL string, live *notify.LivePolicy, inc incidents, logger log.Logger) (notifiers, error) {
 	out := notifiers{extras: web.Extras{Quarantine: func(v detect.Verdict) (string, error) { return notify.QuarantinePolicy(v.Entity), nil }}}
 	p := live.Get()
 	if err := p.Validate(); err != nil {
@@ -117,6 +117,7 @@ func (f *notifyFlags) build(src source.Source, grafanaURL string, live *notify.L
 			Username: f.amUser, PasswordFile: f.amPassFile, BearerTokenFile: f.amTokenFile,
 			Timeout: f.amTimeout, ResendInterval: f.amResend, QueueCapacity: f.amQueue,
 			Policy: p, Live: live, GrafanaURL: grafanaURL, GeneratorURL: f.externalURL, DryRun: f.dryRun,
+			Incidents: inc.tracker,
 		}, log.With(logger, "component", "alertmanager"))
 		if err != nil {
 			return out, err
@@ -132,7 +133,7 @@ func (f *notifyFlags) build(src source.Source, grafanaURL string, live *notify.L
 	case !isES:
 		level.Info(logger).Log("msg", "events are not written to the Calico events index: the source is not Elasticsearch")
 	default:
-		ev, err := events.New(events.Config{Naming: es.Naming(), Policy: p, Live: live, QueueCapacity: f.eventsQueue, DryRun: f.dryRun},
+		ev, err := events.New(events.Config{Naming: es.Naming(), Policy: p, Live: live, QueueCapacity: f.eventsQueue, DryRun: f.dryRun, Incidents: inc.tracker},
 			es, log.With(logger, "component", "events"))
 		if err != nil {
 			return out, err
