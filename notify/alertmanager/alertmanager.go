@@ -1,5 +1,6 @@
 // Package alertmanager owns pushing anomalies to Alertmanager (API v2): one
-// alert per detector and workload while it is anomalous, resent each
+// alert per incident (or, without an incident tracker, per detector and
+// workload) while it is anomalous, resent each
 // resend interval with endsAt ahead and resolved when the anomaly ends,
 // through a bounded queue per Alertmanager that retries with backoff while
 // that Alertmanager is down.
@@ -324,6 +325,9 @@ func (n *Notifier) Deliver(ctx context.Context, w source.Window, verdicts []dete
 		// tells alerts apart by their labels.
 		f.annots = n.annotations(a)
 		f.generator = notify.StatusURL(n.cfg.GeneratorURL, a.Verdict)
+		if id := f.labels[IncidentLabel]; id != "" {
+			f.generator = notify.IncidentURL(n.cfg.GeneratorURL, id)
+		}
 		out = append(out, n.postable(f, now.Add(4*n.cfg.ResendInterval)))
 	}
 	for k, f := range n.active {
