@@ -359,7 +359,7 @@ pre{background:#f6f8fa;padding:8px;overflow:auto;max-height:360px;font-size:12px
 .pill{display:inline-block;padding:0 6px;border-radius:8px;background:#ffeef0;color:#cb2431;font-size:12px}
 .pill.expected{background:#dcffe4;color:#22863a}
 .sev{display:inline-block;padding:0 6px;border-radius:4px;font-size:12px;color:#fff;background:#6a737d}
-.sev-critical{background:#cb2431}.sev-warning{background:#b08800}
+.sev.sev-critical{background:#cb2431}.sev.sev-warning{background:#b08800}
 .facts th{width:120px;background:none}.fact{display:inline-block;background:#f1f8ff;border-radius:4px;padding:2px 6px;margin:2px}
 .note{background:#dcffe4;padding:6px 10px;border-radius:4px}
 table.evidence td{font-size:12px;font-family:ui-monospace,monospace}

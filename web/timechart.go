@@ -64,17 +64,13 @@ func timeChart(points []Point, unit string, width, height float64, from, to time
 				}
 			}
 		}
-		// Time axis: five wall-clock labels (UTC).
-		for i := 0; i <= 4; i++ {
-			t := t0.Add(time.Duration(float64(t1.Sub(t0)) * float64(i) / 4))
-			anchor := "middle"
-			if i == 0 {
-				anchor = "start"
-			} else if i == 4 {
-				anchor = "end"
-			}
-			fmt.Fprintf(&b, `<text class="xlabel" x="%.1f" y="%.1f" font-size="10" text-anchor="%s">%s</text>`, x(t), y0+height-4, anchor, t.UTC().Format("15:04"))
+		// Time axis: wall-clock labels (UTC) at round times.
+		for _, t := range timeTicks(t0, t1) {
+			fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="#d1d5da"/>`, x(t), x(t), y0+top+plotH, y0+top+plotH+3)
+			lx := math.Min(math.Max(x(t), left+14), width-16)
+			fmt.Fprintf(&b, `<text class="xlabel" x="%.1f" y="%.1f" font-size="10" text-anchor="middle">%s</text>`, lx, y0+height-4, t.UTC().Format("15:04"))
 		}
+		fmt.Fprintf(&b, `<text x="2" y="%.1f" font-size="10" fill="#6a737d">UTC</text>`, y0+height-4)
 		// Legend.
 		lx := left + 4
 		for _, s := range series {
@@ -106,7 +102,27 @@ func timeChart(points []Point, unit string, width, height float64, from, to time
 		{"observed", "#0366d6", func(p Point) float64 { return p.Observed }},
 		{"expected", "#6a737d", func(p Point) float64 { return p.Expected }},
 	}, math.NaN(), func(v float64) string { return withUnit(v, unit) })
-	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" font-size="10" fill="#6a737d" text-anchor="end">UTC</text>`, width-right, 2*height+8)
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
+}
+
+// timeTicks returns round times between t0 and t1, at most seven: every
+// 5, 10, 15 or 30 minutes, or 1, 2, 3, 6 or 12 hours, or days.
+func timeTicks(t0, t1 time.Time) []time.Time {
+	span := t1.Sub(t0)
+	step := 24 * time.Hour
+	for _, s := range []time.Duration{5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute,
+		time.Hour, 2 * time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour} {
+		if span/s <= 6 {
+			step = s
+			break
+		}
+	}
+	var out []time.Time
+	for t := t0.Truncate(step); !t.After(t1); t = t.Add(step) {
+		if !t.Before(t0) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
