@@ -28,12 +28,13 @@ type IncidentTally struct {
 	policy   notify.Policy
 	mark     bool
 	mu       sync.Mutex
-	seen     map[string]bool // incident ids tallied
-	isTrue   map[string]bool // incident id → an attack's
-	marked   map[string]bool // entity keys marked once
-	attacks  map[string]bool // scenario/entity of every label
-	found    map[string]bool // scenario/entity alerted on
-	falseWin int             // alerting verdicts on no attack
+	seen     map[string]bool     // incident ids tallied
+	order    []incident.Incident // incidents as they opened
+	isTrue   map[string]bool     // incident id → an attack's
+	marked   map[string]bool     // entity keys marked once
+	attacks  map[string]bool     // scenario/entity of every label
+	found    map[string]bool     // scenario/entity alerted on
+	falseWin int                 // alerting verdicts on no attack
 	trueWin  int
 }
 
@@ -85,13 +86,14 @@ func (t *IncidentTally) Deliver(_ context.Context, w source.Window, verdicts []d
 		if !t.seen[in.ID] {
 			t.seen[in.ID] = true
 			opened = append(opened, in)
+			t.order = append(t.order, in)
 		}
 	}
 	if !t.mark || t.store == nil {
 		return
 	}
 	for _, in := range opened {
-		k := in.Entity.Key()
+		k := in.Entity.ModelKey()
 		if t.isTrue[in.ID] || t.marked[k] {
 			continue
 		}
@@ -119,8 +121,9 @@ func dedupeWindows(ws []source.Window) []source.Window {
 // IncidentSummary is the tally of a replay's incidents.
 type IncidentSummary struct {
 	Incidents, True, False int
-	// FalseAfterFirst counts false incidents of entities that had a false
-	// incident before: the ones feedback can prevent.
+	// FalseAfterFirst counts false incidents of workloads that had a
+	// false incident before (the same detect.Entity.ModelKey, across
+	// rollouts): the ones feedback can prevent.
 	FalseAfterFirst int
 	// Marked counts entities whose first false incident was marked
 	// expected.
@@ -138,20 +141,14 @@ func (t *IncidentTally) Summary() IncidentSummary {
 	defer t.mu.Unlock()
 	s := IncidentSummary{Marked: len(t.marked), Attacks: len(t.attacks), Found: len(t.found), FalseWindows: t.falseWin, TrueWindows: t.trueWin}
 	firstFalse := map[string]bool{}
-	open, resolved := t.tracker.List()
-	all := append(open, resolved...)
-	sort.Slice(all, func(i, j int) bool { return all[i].Start.Before(all[j].Start) })
-	for _, in := range all {
-		if !t.seen[in.ID] {
-			continue
-		}
+	for _, in := range t.order {
 		s.Incidents++
 		if t.isTrue[in.ID] {
 			s.True++
 			continue
 		}
 		s.False++
-		if k := in.Entity.Key(); firstFalse[k] {
+		if k := in.Entity.ModelKey(); firstFalse[k] {
 			s.FalseAfterFirst++
 		} else {
 			firstFalse[k] = true

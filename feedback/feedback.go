@@ -70,9 +70,12 @@ func (d Decision) Active(t time.Time) bool {
 	return d.UndoneAt.IsZero() && t.Before(d.Until)
 }
 
-// covers reports whether the decision is about detector's verdicts on e.
+// covers reports whether the decision is about detector's verdicts on e:
+// the entity or the same workload after a rollout (the same
+// detect.Entity.ModelKey: a Deployment's new ReplicaSet keeps the
+// decision, as it keeps what its models learned).
 func (d Decision) covers(detector string, e detect.Entity) bool {
-	if d.Entity != e {
+	if d.Entity != e && d.Entity.ModelKey() != e.ModelKey() {
 		return false
 	}
 	for _, n := range d.Detectors {

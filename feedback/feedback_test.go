@@ -151,3 +151,19 @@ func TestAMarkNeedsAnIncidentAndDetectors(t *testing.T) {
 		t.Errorf("a mark without detectors was taken")
 	}
 }
+
+func TestADecisionOutlivesARollout(t *testing.T) {
+	s, _ := New("", 0, func() time.Time { return t0 })
+	before := detect.Entity{Cluster: "c1", Namespace: "shop", Workload: "ledger-7d4f8b9c5d-*", Type: "wep"}
+	after := before
+	after.Workload = "ledger-5c6d7e8f9b-*"
+	other := before
+	other.Workload = "payments-7d4f8b9c5d-*"
+	s.Mark(Request{Incident: "a", Entity: before, Detectors: []string{"generic_l7"}})
+	if !s.Expected("generic_l7", after, t0.Add(time.Hour)) {
+		t.Errorf("the new ReplicaSet of the same Deployment lost the decision")
+	}
+	if s.Expected("generic_l7", other, t0.Add(time.Hour)) {
+		t.Errorf("another Deployment is muted")
+	}
+}
