@@ -156,7 +156,7 @@ func TestADecisionOutlivesARollout(t *testing.T) {
 	s, _ := New("", 0, func() time.Time { return t0 })
 	before := detect.Entity{Cluster: "c1", Namespace: "shop", Workload: "ledger-7d4f8b9c5d-*", Type: "wep"}
 	after := before
-	after.Workload = "ledger-5c6d7e8f9b-*"
+	after.Workload = "ledger-5c6d7f8g9b-*"
 	other := before
 	other.Workload = "payments-7d4f8b9c5d-*"
 	s.Mark(Request{Incident: "a", Entity: before, Detectors: []string{"generic_l7"}})
