@@ -388,3 +388,20 @@ func (i *Incident) clone() Incident {
 	}
 	return c
 }
+
+// AnomalousWindowList lists the incident's anomalous windows of every
+// detector once each, oldest first.
+func (i Incident) AnomalousWindowList() []source.Window {
+	seen := map[int64]bool{}
+	var out []source.Window
+	for _, ws := range i.AnomalousWindows {
+		for _, w := range ws {
+			if !seen[w.Start.UnixNano()] {
+				seen[w.Start.UnixNano()] = true
+				out = append(out, w)
+			}
+		}
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].Start.Before(out[b].Start) })
+	return out
+}

@@ -12,7 +12,6 @@ import (
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/feedback"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/incident"
-	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
 
 // incidentLink is the /incident URL of an incident.
@@ -92,24 +91,6 @@ func duration(d time.Duration) string {
 		parts = append(parts, fmt.Sprintf("%dm", mins))
 	}
 	return strings.Join(parts, " ")
-}
-
-type windowOf struct {
-	detector string
-	start    int64
-	w        source.Window
-}
-
-// uniqueWindows lists the windows once each, oldest first.
-func uniqueWindows(ws []windowOf) []source.Window {
-	sort.Slice(ws, func(i, j int) bool { return ws[i].start < ws[j].start })
-	var out []source.Window
-	for i, w := range ws {
-		if i == 0 || w.start != ws[i-1].start {
-			out = append(out, w.w)
-		}
-	}
-	return out
 }
 
 type detectorVerdict struct {
@@ -225,13 +206,7 @@ func (p *Pages) feedbackPost(w http.ResponseWriter, r *http.Request) {
 	var msg string
 	switch action := r.PostForm.Get("action"); action {
 	case feedback.ActionExpected:
-		var ws []windowOf
-		for det, list := range in.AnomalousWindows {
-			for _, win := range list {
-				ws = append(ws, windowOf{det, win.Start.Unix(), win})
-			}
-		}
-		windows := uniqueWindows(ws)
+		windows := in.AnomalousWindowList()
 		comment := r.PostForm.Get("comment")
 		if len(comment) > 500 {
 			comment = comment[:500]

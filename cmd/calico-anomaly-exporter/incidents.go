@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
 	"path/filepath"
 	"time"
 
@@ -9,6 +11,7 @@ import (
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/feedback"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/incident"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/notify"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/notify/alertmanager"
 )
 
 // incidentFlags are the flags of incidents and of the feedback users give
@@ -51,4 +54,28 @@ func (f *incidentFlags) build(dir string, policy *notify.LivePolicy, now func() 
 		return incidents{}, err
 	}
 	return incidents{tracker: tracker, store: store}, nil
+}
+
+// fromSilence marks an incident expected for an Alertmanager silence of
+// its alert whose comment starts with --feedback.silence-word, by the
+// silence's creator; the silence's id keeps it one decision however often
+// the silence is read.
+func (i incidents) fromSilence(logger log.Logger) func(alertmanager.ExpectedSilence) {
+	return func(s alertmanager.ExpectedSilence) {
+		in, err := i.tracker.Get(s.Incident)
+		if err != nil {
+			level.Debug(logger).Log("msg", "silence of an incident this exporter does not hold", "silence", s.SilenceID, "incident", s.Incident)
+			return
+		}
+		before := len(i.store.ForIncident(in.ID))
+		d, err := i.store.Mark(feedback.Request{Incident: in.ID, Entity: in.Entity, Detectors: in.Detectors,
+			Windows: in.AnomalousWindowList(), By: s.CreatedBy, Origin: feedback.OriginAlertmanager, Comment: s.Comment, Key: s.SilenceID})
+		if err != nil {
+			level.Error(logger).Log("msg", "cannot record the feedback of a silence", "silence", s.SilenceID, "err", err)
+			return
+		}
+		if len(i.store.ForIncident(in.ID)) > before {
+			level.Info(logger).Log("msg", "incident marked expected by an Alertmanager silence", "incident", in.ID, "by", d.By, "silence", s.SilenceID)
+		}
+	}
 }

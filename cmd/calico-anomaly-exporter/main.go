@@ -228,6 +228,9 @@ func run(args []string) int {
 
 	errc := make(chan error, 1+len(runs))
 	notifiers.run(ctx)
+	if notifiers.am != nil {
+		go notifiers.am.WatchSilences(ctx, incFlags.silenceWord, incFlags.silencePoll, inc.fromSilence(log.With(logger, "component", "feedback")))
+	}
 	for _, r := range runs {
 		go func() { errc <- r.engine.Run(ctx) }()
 	}

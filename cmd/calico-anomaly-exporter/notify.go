@@ -75,6 +75,8 @@ type notifiers struct {
 	runs       []func(context.Context) error
 	// extras show on the status page's anomaly view what was sent.
 	extras web.Extras
+	// am is the Alertmanager notifier, nil without one.
+	am *alertmanager.Notifier
 }
 
 // run starts every notifier; they stop when ctx ends.
@@ -125,6 +127,7 @@ func (f *notifyFlags) build(src source.Source, grafanaURL string, live *notify.L
 		out.sinks = append(out.sinks, am)
 		out.collectors = append(out.collectors, am)
 		out.extras.Alert = am.AlertFor
+		out.am = am
 		out.runs = append(out.runs, am.Run)
 	}
 	es, isES := src.(*source.Elasticsearch)

@@ -77,3 +77,21 @@ func TestOneAlertPerIncident(t *testing.T) {
 		t.Errorf("the last alert ends %s, want the resolve at %s", end, t0.Add(10*time.Minute))
 	}
 }
+
+func TestSilenceCommentsThatMarkExpected(t *testing.T) {
+	for _, tc := range []struct {
+		comment string
+		want    bool
+	}{
+		{"expected", true},
+		{"Expected: nightly backup", true},
+		{"  EXPECTED - load test", true},
+		{"expectedly noisy", false},
+		{"not expected", false},
+		{"", false},
+	} {
+		if got := startsWithWord(tc.comment, "expected"); got != tc.want {
+			t.Errorf("%q: %v, want %v", tc.comment, got, tc.want)
+		}
+	}
+}
