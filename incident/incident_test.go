@@ -4,8 +4,11 @@ import (
 	"context"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/notify"
@@ -169,5 +172,23 @@ func TestResolvedIncidentsAreKeptForADay(t *testing.T) {
 	tr.Deliver(context.Background(), win(20), []detect.Verdict{verdict("port_scan", frontend, 20, 0.1)})
 	if _, resolved := tr.List(); len(resolved) != 0 {
 		t.Errorf("an incident resolved over an hour ago is still kept")
+	}
+}
+
+func TestOpenIncidentsAreExported(t *testing.T) {
+	tr, _ := New(Config{Policy: func() notify.Policy { return notify.Policy{Severity: 80} }})
+	tr.Deliver(context.Background(), win(0), []detect.Verdict{verdict("port_scan", frontend, 0, 0.9), verdict("port_scan", cart, 0, 0.9)})
+	tr.Deliver(context.Background(), win(1), []detect.Verdict{verdict("port_scan", frontend, 1, 0.9)})
+	id := ID(frontend, win(0).Start)
+	want := `
+# HELP calico_anomaly_incident_open 1 for each open incident, labelled with its id and workload; Grafana annotates incidents from it. The most severe 1000 are exported.
+# TYPE calico_anomaly_incident_open gauge
+calico_anomaly_incident_open{cluster="c1",incident="` + id + `",namespace="shop",severity="critical",type="wep",workload="frontend-*"} 1
+`
+	if err := testutil.CollectAndCompare(tr, strings.NewReader(want), "calico_anomaly_incident_open"); err != nil {
+		t.Error(err)
+	}
+	if problems, err := testutil.CollectAndLint(tr); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %v", problems, err)
 	}
 }

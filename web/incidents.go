@@ -122,7 +122,27 @@ func (p *Pages) incident(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	id := r.URL.Query().Get("id")
+	q := r.URL.Query()
+	id := q.Get("id")
+	if id == "" && q.Get("workload") != "" {
+		// A link by workload (Grafana's top anomalies): its newest incident.
+		e := detect.Entity{Cluster: q.Get("cluster"), Namespace: q.Get("namespace"), Workload: q.Get("workload"), Type: q.Get("type")}
+		if e.Type == "" {
+			for _, t := range []string{"wep", "hep", "ns", "net", "namespace"} {
+				if _, ok := p.cfg.Incidents.LatestFor(detect.Entity{Cluster: e.Cluster, Namespace: e.Namespace, Workload: e.Workload, Type: t}); ok {
+					e.Type = t
+					break
+				}
+			}
+		}
+		in, ok := p.cfg.Incidents.LatestFor(e)
+		if !ok {
+			http.Error(w, fmt.Sprintf("no incident of %s/%s in cluster %q", e.Namespace, e.Workload, e.Cluster), http.StatusNotFound)
+			return
+		}
+		http.Redirect(w, r, incidentLink(in.ID), http.StatusFound)
+		return
+	}
 	in, err := p.cfg.Incidents.Get(id)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusNotFound)

@@ -118,6 +118,11 @@ func TestIncidentPageShowsEvidenceUnitsAndAxes(t *testing.T) {
 			t.Errorf("incident page lacks %q", want)
 		}
 	}
+	rec := httptest.NewRecorder()
+	b.pages.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/incident?cluster=c1&namespace=shop&workload=frontend-*", nil))
+	if rec.Code != http.StatusFound || rec.Header().Get("Location") != incidentLink(in.ID) {
+		t.Errorf("a link by workload answers %d to %q, want its incident", rec.Code, rec.Header().Get("Location"))
+	}
 	if code, _ := get(t, b.pages, "/incident?id=nope"); code != http.StatusNotFound {
 		t.Errorf("an unknown incident answers %d, want 404", code)
 	}

@@ -211,7 +211,7 @@ func run(args []string) int {
 		prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}),
 	)
 	reg.MustRegister(notifiers.collectors...)
-	reg.MustRegister(inc.store)
+	reg.MustRegister(inc.store, inc.tracker)
 	reg.MustRegister(live.ok, live.okTime)
 	mux := http.NewServeMux()
 	mux.Handle(*metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: promErrorLogger{logger}}))
