@@ -40,9 +40,12 @@ func entityName(e detect.Entity) string {
 	case e.Type == "namespace" || e.Workload == "*":
 		b.WriteString("namespace " + e.Namespace + " as a whole")
 	case e.Namespace == "" || e.Namespace == "-":
-		if e.Workload == e.Type || e.Workload == "pub" || e.Workload == "pvt" {
-			b.WriteString(kind + " (outside the cluster)")
-		} else {
+		switch e.Workload {
+		case "pub":
+			b.WriteString("public internet addresses (outside the cluster)")
+		case "pvt":
+			b.WriteString("private network addresses (outside the cluster)")
+		default:
 			b.WriteString(e.Workload + " (" + kind + ", outside any namespace)")
 		}
 	default:

@@ -211,3 +211,19 @@ func TestIncidentPagesEscapeNamesFromLogs(t *testing.T) {
 		}
 	}
 }
+
+func TestEntitiesAreNamedInWords(t *testing.T) {
+	for _, tc := range []struct {
+		e    detect.Entity
+		want string
+	}{
+		{detect.Entity{Cluster: "c1", Namespace: "shop", Workload: "frontend-*", Type: "wep"}, "frontend-* (pods) in namespace shop, cluster c1"},
+		{detect.Entity{Cluster: "c1", Namespace: "-", Workload: "pub", Type: "net"}, "public internet addresses (outside the cluster), cluster c1"},
+		{detect.Entity{Namespace: "-", Workload: "node-1", Type: "hep"}, "node-1 (host, outside any namespace)"},
+		{detect.Entity{Namespace: "shop", Workload: "*", Type: "namespace"}, "namespace shop as a whole"},
+	} {
+		if got := entityName(tc.e); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.e, got, tc.want)
+		}
+	}
+}
