@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/feedback"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/incident"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/notify"
 )
 
 // incidentLink is the /incident URL of an incident.
@@ -162,7 +164,7 @@ func (p *Pages) incident(w http.ResponseWriter, r *http.Request) {
 			Window: v.Window.String()})
 	}
 	sort.SliceStable(d.Verdicts, func(i, j int) bool { return d.Verdicts[i].V.Score > d.Verdicts[j].V.Score })
-	d.Evidence = evidenceTables(in.PeakVerdict(), in.Verdicts)
+	d.Evidence = incidentEvidence(in)
 	if p.cfg.Feedback != nil {
 		d.CanMark = true
 		d.Decisions = p.cfg.Feedback.ForIncident(in.ID)
@@ -292,3 +294,37 @@ var incidentPage = template.Must(template.New("incident").Funcs(funcs).Parse(`<!
 <dl class="glossary">{{range .Glossary}}<dt>{{.Term}}</dt><dd>{{.Meaning}}</dd>{{end}}</dl>
 </main></body></html>
 `))
+
+// incidentEvidence is each detector's sample records, each record once:
+// first the detectors that name a technique (a scan's probes, a DGA's
+// names: what the incident rests on), then by score.
+func incidentEvidence(in incident.Incident) []evidenceTable {
+	dets := append([]string(nil), in.Detectors...)
+	sort.SliceStable(dets, func(i, j int) bool {
+		_, ti := notify.MitreOf(dets[i])
+		_, tj := notify.MitreOf(dets[j])
+		if ti != tj {
+			return ti
+		}
+		return in.Verdicts[dets[i]].Score > in.Verdicts[dets[j]].Score
+	})
+	seen := map[string]bool{}
+	var out []evidenceTable
+	for _, det := range dets {
+		v := in.Verdicts[det]
+		fresh := detect.Verdict{Evidence: map[string][]json.RawMessage{}}
+		for log, recs := range v.Evidence {
+			for _, r := range recs {
+				if k := log + "\x00" + string(r); !seen[k] {
+					seen[k] = true
+					fresh.Evidence[log] = append(fresh.Evidence[log], r)
+				}
+			}
+		}
+		for _, t := range evidenceTables(fresh, nil) {
+			t.Title = det + ": " + t.Title
+			out = append(out, t)
+		}
+	}
+	return out
+}

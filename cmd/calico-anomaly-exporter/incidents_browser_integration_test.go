@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +23,8 @@ import (
 // counts calico_anomaly_feedback_total, and can be undone. Screenshots of
 // each step are saved (see screenshotDir).
 func TestIncidentRoundTripInChromium(t *testing.T) {
-	e := startExporter(t, "--source=simulated", "--alert.dry-run", "--model.dir="+t.TempDir())
+	// As make run: models learn three days of history first.
+	e := startExporter(t, "--source=simulated", "--train.lookback=72h", "--alert.dry-run", "--model.dir="+t.TempDir())
 	deadline := time.Now().Add(2 * time.Minute)
 	// make run's first attack round: a port scan, then an IP sweep 20
 	// simulated minutes later, when the scan's incident has resolved.
@@ -59,7 +61,8 @@ func TestIncidentRoundTripInChromium(t *testing.T) {
 		chromedp.Evaluate(`Array.from(document.querySelectorAll(".detector p")).map(p => p.innerText).join("\n")`, &unitsText),
 		chromedp.Evaluate(`Array.from(document.querySelectorAll("svg.timechart text.xlabel")).map(t => t.textContent).join(" ")`, &axis),
 		chromedp.Evaluate(`Array.from(document.querySelectorAll("svg.timechart text.threshold-label")).map(t => t.textContent).join(" ")`, &threshold),
-		chromedp.Evaluate(`Array.from(document.querySelectorAll(".fact")).map(t => t.innerText).join("\n")`, &evidenceFacts),
+		// The first evidence section: the port scan's.
+		chromedp.Evaluate(`Array.from(document.querySelector("p.facts").querySelectorAll(".fact")).map(t => t.innerText).join("\n")`, &evidenceFacts),
 		chromedp.FullScreenshot(&incidentShot, 100),
 		chromedp.SendKeys(`#mark-expected input[name=comment]`, "weekly inventory scan by the security team", chromedp.ByQuery),
 		chromedp.Submit(`#mark-expected`, chromedp.ByQuery),
@@ -96,6 +99,11 @@ func TestIncidentRoundTripInChromium(t *testing.T) {
 		if !strings.Contains(c.text, c.want) {
 			t.Errorf("%s: %q lacks %q", c.what, c.text, c.want)
 		}
+	}
+	// The evidence is the scan's probes, not the workload's ordinary
+	// calls: records on ports across the scanned range.
+	if m := regexp.MustCompile(`(\d+) destination ports: ([0-9, ]+)`).FindStringSubmatch(evidenceFacts); m == nil || m[1] < "3" || strings.Contains(m[2], "8080") {
+		t.Errorf("evidence %q: want the probed ports", evidenceFacts)
 	}
 	if n := strings.Count(axis, ":"); n < 5 {
 		t.Errorf("time axis %q: want wall-clock labels on each chart", axis)
