@@ -2,17 +2,23 @@ package dashboards
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/promql/parser"
 	"sigs.k8s.io/yaml"
 
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/incident"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/rules"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
 
 // known lists the series the queries may name: the exporter's metrics
@@ -31,6 +37,23 @@ func known(t *testing.T) map[string]bool {
 		if fields := strings.Fields(sc.Text()); len(fields) > 2 && fields[1] == "TYPE" {
 			names[fields[2]] = true
 		}
+	}
+	// The incident tracker's series (open incidents), exported beside
+	// the collector's.
+	tr, err := incident.New(incident.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := source.Window{Start: time.Unix(0, 0), End: time.Unix(300, 0)}
+	tr.Deliver(context.Background(), w, []detect.Verdict{{Detector: "port_scan", Window: w, Score: 1, Threshold: 0.5}})
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(tr)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		names[mf.GetName()] = true
 	}
 	var file struct {
 		Groups []struct {
@@ -174,6 +197,82 @@ func TestConfigMapIsGeneratedFromTheDashboards(t *testing.T) {
 		raw, _ := Files.ReadFile(n)
 		if strings.TrimSpace(cm.Data[n]) != strings.TrimSpace(string(raw)) {
 			t.Errorf("the ConfigMap's %s is not the dashboard", n)
+		}
+	}
+}
+
+// TestPanelsCarryUnitsThresholdsAndLinks: every panel says its unit, the
+// score panels colour at the threshold (score / threshold = 1), the top
+// anomalies link to the drill-down and to the incident, a bare 0/1 reads
+// as up or down, and every dashboard annotates incidents.
+func TestPanelsCarryUnitsThresholdsAndLinks(t *testing.T) {
+	type step struct {
+		Value *float64 `json:"value"`
+	}
+	type panel struct {
+		Title       string `json:"title"`
+		Type        string `json:"type"`
+		FieldConfig struct {
+			Defaults struct {
+				Unit       string `json:"unit"`
+				Thresholds struct {
+					Steps []step `json:"steps"`
+				} `json:"thresholds"`
+				Mappings []json.RawMessage `json:"mappings"`
+				Links    []struct {
+					URL string `json:"url"`
+				} `json:"links"`
+			} `json:"defaults"`
+		} `json:"fieldConfig"`
+	}
+	for _, name := range Names() {
+		raw, _ := Files.ReadFile(name)
+		var d struct {
+			Panels      []panel `json:"panels"`
+			Annotations struct {
+				List []struct {
+					Name string `json:"name"`
+					Expr string `json:"expr"`
+				} `json:"list"`
+			} `json:"annotations"`
+		}
+		if err := json.Unmarshal(raw, &d); err != nil {
+			t.Fatal(err)
+		}
+		annotated := false
+		for _, a := range d.Annotations.List {
+			annotated = annotated || strings.Contains(a.Expr, "calico_anomaly_incident_open")
+		}
+		if !annotated {
+			t.Errorf("%s: no incident annotation", name)
+		}
+		for _, p := range d.Panels {
+			def := p.FieldConfig.Defaults
+			if def.Unit == "" {
+				t.Errorf("%s %q: no unit", name, p.Title)
+			}
+			if strings.Contains(p.Title, "score") || strings.Contains(p.Title, "scores") || strings.Contains(p.Title, "anomalies") {
+				atOne := false
+				for _, s := range def.Thresholds.Steps {
+					atOne = atOne || (s.Value != nil && *s.Value == 1)
+				}
+				if !atOne && p.Title != "Score against threshold" {
+					t.Errorf("%s %q: no threshold step at score/threshold = 1", name, p.Title)
+				}
+			}
+			if strings.HasPrefix(p.Title, "Top anomalies") {
+				var urls []string
+				for _, l := range def.Links {
+					urls = append(urls, l.URL)
+				}
+				all := strings.Join(urls, " ")
+				if !strings.Contains(all, "/d/calico-anomaly-workload?") || !strings.Contains(all, "${exporter}/incident?") {
+					t.Errorf("%s %q: data links %v, want the drill-down and the incident", name, p.Title, urls)
+				}
+			}
+			if p.Title == "Elasticsearch up" && len(def.Mappings) == 0 {
+				t.Errorf("%s %q: a bare 0/1 without value mappings", name, p.Title)
+			}
 		}
 	}
 }

@@ -433,7 +433,11 @@ func (d *distinctScan) Judge(w source.Window, rows [][]source.Row) []Verdict {
 	out := make([]Verdict, 0, len(ents))
 	for _, we := range ents {
 		j := d.observe(w, we)
-		out = append(out, d.verdict(w, we, j))
+		v := d.verdict(w, we, j)
+		if v.Anomalous() {
+			v.EvidenceQuery = probedEvidence(d.field, rows[0], we.key, v.EvidenceQuery)
+		}
+		out = append(out, v)
 	}
 	d.endWindow(w)
 	return out

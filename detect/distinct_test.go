@@ -84,8 +84,16 @@ func TestDistinctCountDetectors(t *testing.T) {
 			if !strings.Contains(attacker.Summary, "attacker-5d9f-*") {
 				t.Errorf("summary does not name the workload: %q", attacker.Summary)
 			}
-			if len(attacker.EvidenceQuery) != 1 || len(attacker.EvidenceQuery[0].Filters) != 3 {
-				t.Errorf("evidence query does not select the source entity: %+v", attacker.EvidenceQuery)
+			// The source entity's records, narrowed to values the scan
+			// reached (probedEvidence) when it is anomalous.
+			if !attacker.Anomalous() {
+				if len(attacker.EvidenceQuery) != 1 || len(attacker.EvidenceQuery[0].Filters) != 3 {
+					t.Errorf("evidence query does not select the source entity: %+v", attacker.EvidenceQuery)
+				}
+			} else if len(attacker.EvidenceQuery) != 1 || len(attacker.EvidenceQuery[0].Filters) != 4 ||
+				attacker.EvidenceQuery[0].Filters[2].Values[0] != "attacker-5d9f-*" ||
+				(attacker.EvidenceQuery[0].Filters[0].Field != "dest_port" && attacker.EvidenceQuery[0].Filters[0].Field != "dest_ip") {
+				t.Errorf("evidence query does not select the source entity's probes: %+v", attacker.EvidenceQuery)
 			}
 		})
 	}

@@ -77,6 +77,10 @@ type Config struct {
 	// DefaultConcurrency. Whatever it is, every query of a window is read
 	// before any detector judges or learns it.
 	Concurrency int
+	// Feedback, when set, is what users marked expected: detectors that
+	// can learn (detect.ExpectedLearner) learn those incidents' windows,
+	// and the entity's later anomalous windows, as normal.
+	Feedback Feedback
 }
 
 // DefaultConcurrency is how many queries of a window run at once unless
@@ -339,6 +343,7 @@ func (e *Engine) ProcessWindow(ctx context.Context, w source.Window) error {
 			level.Warn(e.logger).Log("msg", "malformed records skipped", "log_type", t, "window", w, "malformed", c.Malformed)
 		}
 	}
+	e.learnExpectedIncidents(ctx)
 	var all []detect.Verdict
 	for i, d := range e.detectors {
 		sc := &e.schedules[i]
@@ -383,6 +388,7 @@ func (e *Engine) runDetector(ctx context.Context, d detect.Detector, r pendingWi
 	var verdicts []detect.Verdict
 	if d.Ready() {
 		verdicts = e.cfg.Shard.ownVerdicts(d.Judge(w, r.rows))
+		e.learnExpected(d, w, r.rows, verdicts)
 	} else if l, ok := d.(detect.Learner); ok {
 		l.Learn(w, r.rows)
 		e.board.Trained(d.Name(), d.Ready())

@@ -47,6 +47,10 @@ type Policy struct {
 	Texts map[string]Text
 	// Now is the clock silences are judged by; nil means time.Now.
 	Now func() time.Time
+	// Expected reports a detector's verdict on an entity that a user
+	// marked expected (the feedback package's decisions), judged at the
+	// verdict's window end; nil marks nothing expected.
+	Expected func(detector string, e detect.Entity, t time.Time) bool
 }
 
 // Text is the wording a user configured for a detector's alerts.
@@ -88,6 +92,9 @@ func (p Policy) Alerts(v detect.Verdict) bool {
 		if p.Muted(v.Detector, v.Entity.Namespace, v.Entity.Workload, now()) {
 			return false
 		}
+	}
+	if p.Expected != nil && p.Expected(v.Detector, v.Entity, v.Window.End) {
+		return false
 	}
 	return true
 }
@@ -446,4 +453,13 @@ func StatusURL(base string, v detect.Verdict) string {
 	q.Set("workload", v.Entity.Workload)
 	q.Set("type", v.Entity.Type)
 	return strings.TrimRight(base, "/") + "/anomaly?" + q.Encode()
+}
+
+// IncidentURL is the exporter's page of incident id under base (the
+// exporter's external URL), or "" when base is empty.
+func IncidentURL(base, id string) string {
+	if base == "" {
+		return ""
+	}
+	return strings.TrimRight(base, "/") + "/incident?id=" + url.QueryEscape(id)
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/feedback"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/incident"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/scoreboard"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
@@ -36,9 +38,18 @@ type Config struct {
 	MaxAnomalies int
 	Now          func() time.Time
 	Extras       Extras
+	// Incidents, when set, makes the status page lead with incidents and
+	// serves /incident.
+	Incidents *incident.Tracker
+	// Feedback, when set with Incidents, lets users mark an incident
+	// expected (and undo it) on its page.
+	Feedback *feedback.Store
 }
 
-// Pages serves / and /anomaly.
+// maxResolvedShown bounds the resolved incidents on the status page.
+const maxResolvedShown = 50
+
+// Pages serves /, /anomaly, /incident and the incident feedback form.
 type Pages struct {
 	cfg     Config
 	board   *scoreboard.Scoreboard
@@ -65,6 +76,10 @@ func (p *Pages) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.status(w, r)
 	case "/anomaly":
 		p.anomaly(w, r)
+	case "/incident":
+		p.incident(w, r)
+	case "/incident/feedback":
+		p.feedbackPost(w, r)
 	default:
 		http.NotFound(w, r)
 	}
@@ -94,6 +109,12 @@ type statusData struct {
 	More       int
 	Lag        string
 	Dashboards string
+	// Incidents is true when incidents are tracked; Open and Resolved
+	// list them.
+	Incidents bool
+	Open      []incidentRow
+	Resolved  []incidentRow
+	Glossary  []glossaryEntry
 }
 
 // anomalyLink is the /anomaly URL of a verdict.
@@ -165,6 +186,15 @@ func (p *Pages) status(w http.ResponseWriter, _ *http.Request) {
 	if p.cfg.GrafanaURL != "" {
 		d.Dashboards = strings.TrimRight(p.cfg.GrafanaURL, "/") + "/d/calico-anomaly-overview"
 	}
+	if p.cfg.Incidents != nil {
+		d.Incidents = true
+		open, resolved := p.cfg.Incidents.List()
+		if len(resolved) > maxResolvedShown {
+			resolved = resolved[:maxResolvedShown]
+		}
+		d.Open, d.Resolved = p.incidentRows(open, now), p.incidentRows(resolved, now)
+		d.Glossary = glossary
+	}
 	render(w, statusPage, d)
 }
 
@@ -187,6 +217,15 @@ type anomalyData struct {
 	Event      string
 	Quarantine string
 	Errors     []string
+	// Name is the entity in words, Unit the unit of observed and
+	// expected, LastAnomalous the end of the newest anomalous window the
+	// chart shows (zero: none), Incident the entity's newest incident.
+	Name          string
+	Unit          string
+	LastAnomalous time.Time
+	Incident      string
+	Tables        []evidenceTable
+	Glossary      []glossaryEntry
 }
 
 func (p *Pages) anomaly(w http.ResponseWriter, r *http.Request) {
@@ -203,7 +242,22 @@ func (p *Pages) anomaly(w http.ResponseWriter, r *http.Request) {
 		last := points[len(points)-1]
 		v = detect.Verdict{Detector: k.Detector, Entity: k.Entity, Score: last.Score, Threshold: last.Threshold, Observed: last.Observed, Expected: last.Expected}
 	}
-	d := anomalyData{Cfg: p.cfg, V: v, Current: current, Now: a.Now, Points: points, Chart: lineChart(points, 640, 180), Spark: sparkline(points, 640, 80), Grafana: p.grafanaLink(v)}
+	d := anomalyData{Cfg: p.cfg, V: v, Current: current, Now: a.Now, Points: points, Grafana: p.grafanaLink(v),
+		Name: entityName(k.Entity), Unit: unitOf(k.Detector), Glossary: glossary}
+	d.Chart = timeChart(points, d.Unit, 640, 170, time.Time{}, time.Time{})
+	for _, pt := range points {
+		if pt.Score >= pt.Threshold {
+			d.LastAnomalous = pt.WindowEnd
+		}
+	}
+	if p.cfg.Incidents != nil {
+		if in, ok := p.cfg.Incidents.LatestFor(k.Entity); ok {
+			d.Incident = incidentLink(in.ID)
+		}
+	}
+	if current {
+		d.Tables = evidenceTables(v, nil)
+	}
 	logs := make([]string, 0, len(v.Evidence))
 	for l := range v.Evidence {
 		logs = append(logs, l)
@@ -278,9 +332,10 @@ var funcs = template.FuncMap{
 		}
 		return strings.Join(parts, " and ")
 	},
-	"score": func(f float64) string { return fmt.Sprintf("%.3f", f) },
-	"num":   compact,
-	"dur":   func(d time.Duration) string { return d.Round(time.Millisecond).String() },
+	"score":    func(f float64) string { return fmt.Sprintf("%.3f", f) },
+	"withUnit": withUnit,
+	"num":      compact,
+	"dur":      func(d time.Duration) string { return d.Round(time.Millisecond).String() },
 	"ts": func(t time.Time) string {
 		if t.IsZero() {
 			return "-"
@@ -302,6 +357,13 @@ th{background:#f6f8fa;font-weight:600}
 .summary{max-width:420px}
 pre{background:#f6f8fa;padding:8px;overflow:auto;max-height:360px;font-size:12px}
 .pill{display:inline-block;padding:0 6px;border-radius:8px;background:#ffeef0;color:#cb2431;font-size:12px}
+.pill.expected{background:#dcffe4;color:#22863a}
+.sev{display:inline-block;padding:0 6px;border-radius:4px;font-size:12px;color:#fff;background:#6a737d}
+.sev.sev-critical{background:#cb2431}.sev.sev-warning{background:#b08800}
+.facts th{width:120px;background:none}.fact{display:inline-block;background:#f1f8ff;border-radius:4px;padding:2px 6px;margin:2px}
+.note{background:#dcffe4;padding:6px 10px;border-radius:4px}
+table.evidence td{font-size:12px;font-family:ui-monospace,monospace}
+.glossary dt{font-weight:600;margin-top:6px}.glossary dd{margin-left:16px;color:#444}
 </style>`
 
 const header = `<header><h1>{{.Cfg.Name}}</h1><a href="/">Status</a><a href="{{.Cfg.MetricsPath}}">Metrics</a>{{if .Cfg.ConfigPath}}<a href="{{.Cfg.ConfigPath}}">Configuration</a>{{end}}{{if .Cfg.GrafanaURL}}<a href="{{.Cfg.GrafanaURL}}">Grafana</a>{{end}}<span class="muted">{{.Cfg.Version}}</span></header>`
@@ -312,6 +374,14 @@ var statusPage = template.Must(template.New("status").Funcs(funcs).Parse(`<!DOCT
 <main>
 <p>Source <b>{{.Snap.SourceKind}}</b>: {{if .Snap.SourceUp}}<span class="ok">up</span>{{else}}<span class="bad">down</span>{{end}}{{if .Snap.SourceRetries}} ({{.Snap.SourceRetries}} retries){{end}}.
 Newest window processed ends {{ts .Snap.NewestWindowEnd}}{{if .Lag}} ({{.Lag}} ago){{end}}.{{if .Dashboards}} <a href="{{.Dashboards}}">Overview dashboard</a>.{{end}}</p>
+{{if .Incidents}}<h2>Open incidents <span class="pill" id="open-count">{{len .Open}}</span></h2>
+{{if .Open}}<table id="open-incidents">` + incidentTableHead + `<tbody>
+{{range .Open}}` + incidentTableRow + `{{end}}</tbody></table>
+{{else}}<p class="ok" id="no-incidents">No open incident.</p>{{end}}
+<h2>Recently resolved incidents <span class="muted">({{len .Resolved}})</span></h2>
+{{if .Resolved}}<table id="resolved-incidents">` + incidentTableHead + `<tbody>
+{{range .Resolved}}` + incidentTableRow + `{{end}}</tbody></table>
+{{else}}<p class="muted">None in the last day.</p>{{end}}{{end}}
 <h2>Anomalies of the last hour <span class="pill" id="anomaly-count">{{len .Anomalies}}{{if .More}}+{{.More}}{{end}}</span></h2>
 {{if .Anomalies}}<table id="anomalies"><thead><tr><th>Detector</th><th>Cluster</th><th>Namespace</th><th>Workload</th><th class="num">Score</th><th class="num">Threshold</th><th>Recent scores</th><th>Window</th><th>What</th></tr></thead><tbody>
 {{range .Anomalies}}<tr class="anomaly"><td>{{.V.Detector}}</td><td>{{.V.Entity.Cluster}}</td><td>{{.V.Entity.Namespace}}</td><td><a href="{{.Link}}">{{.V.Entity.Workload}}</a></td><td class="num bad">{{score .V.Score}}</td><td class="num">{{score .V.Threshold}}</td><td>{{.Chart}}</td><td>{{if .Now}}<b>now</b>{{else}}{{ts .V.Window.End}}{{end}}</td><td class="summary">{{.V.Summary}}</td></tr>
@@ -321,27 +391,36 @@ Newest window processed ends {{ts .Snap.NewestWindowEnd}}{{if .Lag}} ({{.Lag}} a
 <table id="detectors"><thead><tr><th>Detector</th>{{if .Clusters}}<th>Cluster</th>{{end}}<th>Model</th><th class="num">Threshold</th><th>Last run</th><th class="num">Duration</th><th>Last window</th><th class="num">Runs ok / failed</th><th>Last error</th></tr></thead><tbody>
 {{$clusters := .Clusters}}{{range .Detectors}}<tr><td>{{.Name}}</td>{{if $clusters}}<td>{{.Cluster}}</td>{{end}}<td>{{if .Ready}}<span class="ok">ready</span>{{else}}<span class="muted">learning</span>{{end}}</td><td class="num">{{score .Threshold}}</td><td>{{.Age}}</td><td class="num">{{dur .LastDuration}}</td><td>{{ts .LastWindow.End}}</td><td class="num">{{index .Runs "success"}} / {{index .Runs "error"}}</td><td class="bad">{{.LastError}}</td></tr>
 {{end}}</tbody></table>
+{{if .Glossary}}<h2>Terms</h2><dl class="glossary">{{range .Glossary}}<dt>{{.Term}}</dt><dd>{{.Meaning}}</dd>{{end}}</dl>{{end}}
 </main></body></html>
 `))
+
+const incidentTableHead = `<thead><tr><th>Severity</th><th>Incident</th><th>Workload</th><th>Detectors</th><th class="num" title="highest score of the incident, 0 to 1">Peak</th><th>Started (UTC)</th><th>Last seen (UTC)</th><th class="num">Lasted</th><th>Feedback</th></tr></thead>`
+
+const incidentTableRow = `<tr class="incident sev-{{.SeverityLabel}}"><td><span class="sev sev-{{.SeverityLabel}}">{{.SeverityLabel}}</span></td><td><a href="{{.Link}}">{{.ID}}</a></td><td>{{.Name}}</td><td>{{range $i, $d := .Detectors}}{{if $i}}, {{end}}{{$d}}{{end}}</td><td class="num bad" title="from {{.PeakDetector}}">{{score .Peak}}</td><td>{{ts .Start}}</td><td>{{if .Open}}{{ts .LastSeen}}{{else}}{{ts .LastSeen}}, resolved {{ts .End}}{{end}}</td><td class="num">{{.Duration}}</td><td>{{range .Expected}}{{if not .UndoneBy}}<span class="pill expected">expected ({{.By}})</span>{{end}}{{end}}</td></tr>
+`
 
 var anomalyPage = template.Must(template.New("anomaly").Funcs(funcs).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{{.Cfg.Name}}: {{.V.Detector}} {{.V.Entity.Namespace}}/{{.V.Entity.Workload}}</title>` + style + `</head><body>
 ` + header + `
 <main>
-<h2 id="title">{{.V.Detector}}: {{.V.Entity.Namespace}}/{{.V.Entity.Workload}} <span class="muted">({{.V.Entity.Type}}, cluster {{.V.Entity.Cluster}})</span></h2>
-<p>{{if .Current}}<span class="bad">Anomalous{{if .Now}} now{{end}}</span> in the window {{ts .V.Window.Start}} to {{ts .V.Window.End}}{{else}}<span class="ok">Not anomalous</span> in the last hour{{end}}:
-score <b>{{score .V.Score}}</b> against threshold {{score .V.Threshold}}; observed {{num .V.Observed}}, expected {{num .V.Expected}}.{{if .Grafana}} <a href="{{.Grafana}}">Workload dashboard</a>.{{end}}</p>
+<h2 id="title">{{.V.Detector}}: {{.Name}}</h2>
+<p>{{if .Current}}<span class="bad">Anomalous{{if .Now}} now{{end}}</span> in the window {{ts .V.Window.Start}} to {{ts .V.Window.End}}{{else if not .LastAnomalous.IsZero}}<span class="muted">Last anomalous in the window ending {{ts .LastAnomalous}}</span>; the latest window is normal{{else}}<span class="ok">Not anomalous</span> in the windows shown{{end}}:
+score <b>{{score .V.Score}}</b> against threshold {{score .V.Threshold}}; observed <b>{{withUnit .V.Observed .Unit}}</b>, expected {{withUnit .V.Expected .Unit}}.{{if .Incident}} <a href="{{.Incident}}" id="incident-link">Its incident</a>.{{end}}{{if .Grafana}} <a href="{{.Grafana}}">Workload dashboard</a>.{{end}}</p>
 {{if .V.Summary}}<p id="summary">{{.V.Summary}}</p>{{end}}
-<h2>Score against threshold, last {{len .Points}} windows</h2>
-{{.Spark}}
-<h2>Observed against expected</h2>
+<h2>Score against its threshold, and observed against expected, last {{len .Points}} windows</h2>
 {{.Chart}}
 <h2>Evidence</h2>
-{{range .Evidence}}<h3>{{.Log}} ({{len .Records}})</h3>{{range .Records}}<pre class="evidence">{{.}}</pre>{{end}}{{else}}<p class="muted">No sample records.</p>{{end}}
+{{range .Tables}}<h3>{{.Title}}</h3>{{if .Facts}}<p class="facts">{{range .Facts}}<span class="fact">{{.}}</span> {{end}}</p>{{end}}
+<table class="evidence"><thead><tr>{{range .Columns}}<th>{{.}}</th>{{end}}</tr></thead><tbody>{{range .Rows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>{{end}}</tbody></table>
+{{end}}
+{{range .Evidence}}<details><summary>{{.Log}}: the {{len .Records}} records as JSON</summary>{{range .Records}}<pre class="evidence">{{.}}</pre>{{end}}</details>{{else}}<p class="muted">No sample records.</p>{{end}}
 {{range .V.EvidenceQuery}}<p class="muted">All of them: {{.Log}} records in the window with <code>{{filters .Filters}}</code></p>{{end}}
 {{if .Alert}}<h2>Alert as sent to Alertmanager</h2><pre id="alert">{{.Alert}}</pre>{{end}}
 {{if .Event}}<h2>Calico event document</h2><pre id="event">{{.Event}}</pre>{{end}}
 {{if .Quarantine}}<h2>Quarantine NetworkPolicy</h2><p>Apply with <code>kubectl apply -f -</code> to cut the workload off while you investigate.</p><pre id="quarantine">{{.Quarantine}}</pre>{{end}}
 {{range .Errors}}<p class="bad">{{.}}</p>{{end}}
+<h2>Terms</h2>
+<dl class="glossary">{{range .Glossary}}<dt>{{.Term}}</dt><dd>{{.Meaning}}</dd>{{end}}</dl>
 </main></body></html>
 `))

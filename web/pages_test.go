@@ -149,7 +149,7 @@ func TestAnomalyPageShowsEvidenceAndExtras(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("status %d: %s", code, body)
 	}
-	for _, want := range []string{`&#34;dest_port&#34;: 22`, "flows (1)", `id="alert"`, "CalicoAnomaly", `id="quarantine"`, "kind: NetworkPolicy",
+	for _, want := range []string{`&#34;dest_port&#34;: 22`, "flows log records (1)", "1 destination ports: 22", "threshold 0.", `id="alert"`, "CalicoAnomaly", `id="quarantine"`, "kind: NetworkPolicy",
 		"event: events index not configured", `class="observed"`, `class="expected"`, "/d/calico-anomaly-workload?var-cluster=c1", "source_name_aggr in [frontend-*]"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("anomaly page lacks %s", want)

@@ -13,6 +13,9 @@ import (
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/backtest"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/engine"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/feedback"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/incident"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/notify"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/scoreboard"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/simulate"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
@@ -26,6 +29,7 @@ type backtestFlags struct {
 	scenarios []string
 	lines     string
 	all       bool
+	markFirst bool
 }
 
 func addBacktestCommand(app *kingpin.Application) *backtestFlags {
@@ -37,6 +41,7 @@ func addBacktestCommand(app *kingpin.Application) *backtestFlags {
 	f.cmd.Flag("scenario", "On the simulated cluster: an attack of the scenario library played in the last day, each in its own two hours (repeatable; \"all\" for every one). None: normal traffic only.").StringsVar(&f.scenarios)
 	f.cmd.Flag("verdicts-file", "Where the JSON lines go (\"-\": standard output).").Default("-").StringVar(&f.lines)
 	f.cmd.Flag("all-verdicts", "Write every verdict, not only the anomalous ones.").BoolVar(&f.all)
+	f.cmd.Flag("feedback.mark-first-false", "On the simulated cluster: mark the first false incident of each entity expected the moment it opens, as an on-call engineer would, and count the false incidents that follow.").BoolVar(&f.markFirst)
 	return f
 }
 
@@ -172,7 +177,22 @@ func runBacktest(ctx context.Context, f *backtestFlags, src *sourceFlags, sched 
 		lines = file
 	}
 	rec := backtest.NewRecorder(enabled, truth, lines, f.all)
-	eng, err := engine.New(engine.Config{Interval: sched.interval, Bucket: sched.bucket, TrainLookback: sched.lookback, Sinks: []engine.Sink{rec}, Concurrency: concurrency},
+	if f.markFirst && truth == nil {
+		level.Error(logger).Log("msg", "--feedback.mark-first-false needs the simulated cluster's ground truth (--source=simulated)")
+		return 2
+	}
+	store, _ := feedback.New("", 0, nil)
+	policy := notify.Policy{}
+	if f.markFirst {
+		policy.Expected = store.Expected
+	}
+	tracker, _ := incident.New(incident.Config{Policy: func() notify.Policy { return policy }})
+	tally := backtest.NewIncidentTally(truth, tracker, store, policy, f.markFirst)
+	var fb engine.Feedback
+	if f.markFirst {
+		fb = store
+	}
+	eng, err := engine.New(engine.Config{Interval: sched.interval, Bucket: sched.bucket, TrainLookback: sched.lookback, Sinks: []engine.Sink{rec, tracker, tally}, Concurrency: concurrency, Feedback: fb},
 		s, detectors, scoreboard.New(0), nil, level.NewFilter(log.With(logger, "component", "engine"), level.AllowError()))
 	if err != nil {
 		level.Error(logger).Log("msg", "cannot start the engine", "err", err)
@@ -192,6 +212,11 @@ func runBacktest(ctx context.Context, f *backtestFlags, src *sourceFlags, sched 
 	level.Info(logger).Log("msg", "backtest done", "windows", int(to.Sub(from)/sched.interval), "took", time.Since(began))
 	if err := sum.WriteTable(stderr); err != nil {
 		return 1
+	}
+	if truth != nil {
+		if err := tally.Summary().Write(stderr, f.markFirst); err != nil {
+			return 1
+		}
 	}
 	for _, r := range sum.Results {
 		for _, l := range r.Missed {

@@ -90,7 +90,7 @@ func TestStatusPageInChromium(t *testing.T) {
 		chromedp.Click(`#anomalies tr.anomaly a`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#title`, chromedp.ByQuery),
 		chromedp.Text(`#title`, &title, chromedp.ByQuery),
-		chromedp.Evaluate(`Array.from(document.querySelectorAll("pre.evidence")).map(e => e.innerText).join("\n")`, &evidence),
+		chromedp.Evaluate(`Array.from(document.querySelectorAll("pre.evidence")).map(e => e.textContent).join("\n")`, &evidence),
 		chromedp.Text(`#alert`, &alert, chromedp.ByQuery),
 		chromedp.Text(`#quarantine`, &quarantine, chromedp.ByQuery),
 		chromedp.FullScreenshot(&anomalyShot, 100),
@@ -154,7 +154,8 @@ func TestHostileNamesAreTextInChromium(t *testing.T) {
 		chromedp.Evaluate(`window.__pwned !== undefined`, &pwned1),
 		chromedp.Click(`#anomalies tr.anomaly a`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#title`, chromedp.ByQuery),
-		chromedp.Text(`pre.evidence`, &evidence, chromedp.ByQuery),
+		// The raw records sit in a closed <details> below the evidence table.
+		chromedp.Evaluate(`document.querySelector("pre.evidence").textContent`, &evidence),
 		chromedp.Evaluate(`window.__pwned !== undefined`, &pwned2),
 	)
 	if err != nil {

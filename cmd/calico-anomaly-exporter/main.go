@@ -55,6 +55,7 @@ func run(args []string) int {
 	engine.AddDetectorFlags(app) // read through the configuration's flags set
 	grafanaURL := app.Flag("web.grafana-url", "Grafana's base URL, for links from the status page and alerts to the shipped dashboards.").Default("").String()
 	alerts := addNotifyFlags(app)
+	incFlags := addIncidentFlags(app)
 	cfgFlags := addConfigFlags(app)
 	serveCmd := app.Command("serve", "Score every window as it closes and serve metrics, alerts and the status page (the default).").Default()
 	backtestCmd := addBacktestCommand(app)
@@ -162,9 +163,16 @@ func run(args []string) int {
 		level.Error(logger).Log("msg", "cannot set up alerts", "err", err)
 		return 1
 	}
-	policy := notify.NewLivePolicy(policyFrom(basePolicy, cfg, severitySet))
+	policy := notify.NewLivePolicy(basePolicy)
+	inc, err := incFlags.build(sched.storage, policy, runs[0].built.clock.Now)
+	if err != nil {
+		level.Error(logger).Log("msg", "cannot set up incidents", "err", err)
+		return 1
+	}
+	basePolicy.Expected = inc.store.Expected
+	policy.Set(policyFrom(basePolicy, cfg, severitySet))
 	live := newLiveConfig(cfg, resolve, func(c *config.Config) { policy.Set(policyFrom(basePolicy, c, severitySet)) }, logger)
-	notifiers, err := alerts.build(runs[0].built.source, *grafanaURL, policy, logger)
+	notifiers, err := alerts.build(runs[0].built.source, *grafanaURL, policy, inc, logger)
 	if err != nil {
 		level.Error(logger).Log("msg", "cannot set up alerts", "err", err)
 		return 1
@@ -204,7 +212,8 @@ func run(args []string) int {
 				engCfg.StateDir = filepath.Join(engCfg.StateDir, r.name)
 			}
 		}
-		engCfg.Sinks = append(engCfg.Sinks, history, ready.sink())
+		engCfg.Sinks = append(engCfg.Sinks, history, ready.sink(), inc.tracker)
+		engCfg.Feedback = inc.store
 		engCfg.Sinks = append(engCfg.Sinks, notifiers.sinks...)
 		engLogger := log.With(logger, "component", "engine")
 		if len(runs) > 1 {
@@ -229,6 +238,7 @@ func run(args []string) int {
 		prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}),
 	)
 	reg.MustRegister(notifiers.collectors...)
+	reg.MustRegister(inc.store, inc.tracker)
 	reg.MustRegister(live.ok, live.okTime, live.warnings, periods, searchIntervalGauge(running.engine.Interval))
 	mux := http.NewServeMux()
 	for _, r := range runs {
@@ -238,7 +248,8 @@ func run(args []string) int {
 		}
 	}
 	mux.Handle(*metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: promErrorLogger{logger}}))
-	pages := web.New(web.Config{Name: exporterName, Version: version.Info(), MetricsPath: *metricsPath, ConfigPath: "/config", GrafanaURL: *grafanaURL, Now: built.clock.Now, Extras: notifiers.extras}, board, history)
+	pages := web.New(web.Config{Name: exporterName, Version: version.Info(), MetricsPath: *metricsPath, ConfigPath: "/config", GrafanaURL: *grafanaURL, Now: built.clock.Now, Extras: notifiers.extras,
+		Incidents: inc.tracker, Feedback: inc.store}, board, history)
 	mux.Handle("/", pages)
 	live.page = pages.Config
 	mux.HandleFunc("/config", live.configHandler)
@@ -253,6 +264,9 @@ func run(args []string) int {
 
 	errc := make(chan error, 1+len(runs))
 	notifiers.run(ctx)
+	if notifiers.am != nil {
+		go notifiers.am.WatchSilences(ctx, incFlags.silenceWord, incFlags.silencePoll, inc.fromSilence(log.With(logger, "component", "feedback")))
+	}
 	for _, r := range runs {
 		go func() { errc <- r.engine.Run(ctx) }()
 		if r.built.run != nil {

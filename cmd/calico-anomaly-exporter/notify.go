@@ -75,6 +75,8 @@ type notifiers struct {
 	runs       []func(context.Context) error
 	// extras show on the status page's anomaly view what was sent.
 	extras web.Extras
+	// am is the Alertmanager notifier, nil without one.
+	am *alertmanager.Notifier
 }
 
 // run starts every notifier; they stop when ctx ends.
@@ -104,7 +106,7 @@ func (f *notifyFlags) policy() (notify.Policy, error) {
 // build makes the notifiers the flags ask for: an Alertmanager notifier
 // when --alertmanager.url is given, an events notifier when the source is
 // Elasticsearch; with --alert.dry-run both log instead of sending.
-func (f *notifyFlags) build(src source.Source, grafanaURL string, live *notify.LivePolicy, logger log.Logger) (notifiers, error) {
+func (f *notifyFlags) build(src source.Source, grafanaURL string, live *notify.LivePolicy, inc incidents, logger log.Logger) (notifiers, error) {
 	out := notifiers{extras: web.Extras{Quarantine: func(v detect.Verdict) (string, error) { return notify.QuarantinePolicy(v.Entity), nil }}}
 	p := live.Get()
 	if err := p.Validate(); err != nil {
@@ -117,6 +119,7 @@ func (f *notifyFlags) build(src source.Source, grafanaURL string, live *notify.L
 			Username: f.amUser, PasswordFile: f.amPassFile, BearerTokenFile: f.amTokenFile,
 			Timeout: f.amTimeout, ResendInterval: f.amResend, QueueCapacity: f.amQueue,
 			Policy: p, Live: live, GrafanaURL: grafanaURL, GeneratorURL: f.externalURL, DryRun: f.dryRun,
+			Incidents: inc.tracker,
 		}, log.With(logger, "component", "alertmanager"))
 		if err != nil {
 			return out, err
@@ -124,6 +127,7 @@ func (f *notifyFlags) build(src source.Source, grafanaURL string, live *notify.L
 		out.sinks = append(out.sinks, am)
 		out.collectors = append(out.collectors, am)
 		out.extras.Alert = am.AlertFor
+		out.am = am
 		out.runs = append(out.runs, am.Run)
 	}
 	es, isES := src.(*source.Elasticsearch)
@@ -132,7 +136,7 @@ func (f *notifyFlags) build(src source.Source, grafanaURL string, live *notify.L
 	case !isES:
 		level.Info(logger).Log("msg", "events are not written to the Calico events index: the source is not Elasticsearch")
 	default:
-		ev, err := events.New(events.Config{Naming: es.Naming(), Policy: p, Live: live, QueueCapacity: f.eventsQueue, DryRun: f.dryRun},
+		ev, err := events.New(events.Config{Naming: es.Naming(), Policy: p, Live: live, QueueCapacity: f.eventsQueue, DryRun: f.dryRun, Incidents: inc.tracker},
 			es, log.With(logger, "component", "events"))
 		if err != nil {
 			return out, err

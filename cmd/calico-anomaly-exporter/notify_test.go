@@ -39,7 +39,7 @@ func TestNotifyFlags(t *testing.T) {
 				t.Fatal(err)
 			}
 			p, perr := f.policy()
-			built, err := f.build(simulate.NewSource(simulate.New(simulate.Options{})), "", notify.NewLivePolicy(p), log.NewNopLogger())
+			built, err := f.build(simulate.NewSource(simulate.New(simulate.Options{})), "", notify.NewLivePolicy(p), incidents{}, log.NewNopLogger())
 			if perr != nil {
 				err = perr
 			}

@@ -87,7 +87,7 @@ func TestWebConfigProtectsEveryPage(t *testing.T) {
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
 	get := func(path, user, pass string) (int, string, error) {
 		method := http.MethodGet
-		if path == "/-/reload" {
+		if path == "/-/reload" || path == "/incident/feedback" {
 			method = http.MethodPost
 		}
 		req, _ := http.NewRequest(method, "https://"+addr+path, nil)
@@ -112,7 +112,7 @@ func TestWebConfigProtectsEveryPage(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	for _, path := range []string{"/metrics", "/", "/anomaly?detector=port_scan", "/config", "/-/reload"} {
+	for _, path := range []string{"/metrics", "/", "/anomaly?detector=port_scan", "/incident?id=x", "/incident/feedback", "/config", "/-/reload"} {
 		for _, tc := range []struct {
 			user, pass string
 			want       int

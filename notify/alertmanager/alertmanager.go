@@ -1,5 +1,6 @@
 // Package alertmanager owns pushing anomalies to Alertmanager (API v2): one
-// alert per detector and workload while it is anomalous, resent each
+// alert per incident (or, without an incident tracker, per detector and
+// workload) while it is anomalous, resent each
 // resend interval with endsAt ahead and resolved when the anomaly ends,
 // through a bounded queue per Alertmanager that retries with backoff while
 // that Alertmanager is down.
@@ -28,6 +29,7 @@ import (
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/incident"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/notify"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
@@ -80,6 +82,11 @@ type Config struct {
 	// Transport carries the requests when set (tests); by default one
 	// built from the TLS settings.
 	Transport http.RoundTripper
+	// Incidents, when set, makes one alert per incident instead of one
+	// per detector and workload: labelled with the incident's id, its
+	// labels fixed when it opens, resolved when the incident ends. Place
+	// the tracker before the notifier among the engine's sinks.
+	Incidents *incident.Tracker
 }
 
 func (c *Config) setDefaults() {
@@ -254,9 +261,30 @@ func redact(u *url.URL) string {
 	return c.String()
 }
 
-// key identifies an alert: one per (detector, cluster, namespace, workload).
+// key identifies an alert: one per (detector, cluster, namespace,
+// workload), or one per incident when incidents are tracked.
 func key(ls models.LabelSet) string {
+	if id := ls[IncidentLabel]; id != "" {
+		return "incident\x00" + id
+	}
 	return ls["detector"] + "\x00" + ls["cluster"] + "\x00" + ls["namespace"] + "\x00" + ls["workload"]
+}
+
+// IncidentLabel is the label carrying the incident id when incidents are
+// tracked.
+const IncidentLabel = "incident"
+
+// alertLabels are the labels of v's alert: with incidents tracked, those
+// of the entity's open incident (its first detector, its id).
+func (n *Notifier) alertLabels(v detect.Verdict) models.LabelSet {
+	ls := n.labels(v)
+	if n.cfg.Incidents == nil {
+		return ls
+	}
+	if in, ok := n.cfg.Incidents.OpenFor(v.Entity); ok {
+		ls[IncidentLabel] = in.ID
+	}
+	return ls
 }
 
 // Deliver takes one window's verdicts: anomalies that alert become firing
@@ -272,7 +300,7 @@ func (n *Notifier) Deliver(ctx context.Context, w source.Window, verdicts []dete
 	}
 	current := map[string]notify.Anomaly{}
 	for _, a := range notify.Group(n.policy(), verdicts) {
-		k := key(n.labels(a.Verdict))
+		k := key(n.alertLabels(a.Verdict))
 		if prev, ok := current[k]; !ok || a.Score > prev.Score {
 			current[k] = a
 		}
@@ -287,11 +315,19 @@ func (n *Notifier) Deliver(ctx context.Context, w source.Window, verdicts []dete
 	for k, a := range current {
 		f, ok := n.active[k]
 		if !ok {
-			f = &firing{startsAt: now, cluster: a.Entity.Cluster}
+			f = &firing{startsAt: now, cluster: a.Entity.Cluster, labels: n.alertLabels(a.Verdict)}
 			n.active[k] = f
 		}
-		f.labels, f.annots = n.labels(a.Verdict), n.annotations(a)
+		if f.labels[IncidentLabel] == "" {
+			f.labels = n.labels(a.Verdict)
+		}
+		// An incident's labels stay those it opened with: Alertmanager
+		// tells alerts apart by their labels.
+		f.annots = n.annotations(a)
 		f.generator = notify.StatusURL(n.cfg.GeneratorURL, a.Verdict)
+		if id := f.labels[IncidentLabel]; id != "" {
+			f.generator = notify.IncidentURL(n.cfg.GeneratorURL, id)
+		}
 		out = append(out, n.postable(f, now.Add(4*n.cfg.ResendInterval)))
 	}
 	for k, f := range n.active {
@@ -390,6 +426,18 @@ func (n *Notifier) annotations(a notify.Anomaly) models.LabelSet {
 	}
 	if p := notify.QuarantinePolicy(a.Entity); p != "" {
 		ls["quarantine_policy"] = p
+	}
+	if n.cfg.Incidents != nil {
+		if in, ok := n.cfg.Incidents.OpenFor(a.Entity); ok {
+			ls["incident_id"] = in.ID
+			ls["incident_start"] = in.Start.UTC().Format(time.RFC3339)
+			ls["incident_peak_score"] = fmt.Sprintf("%.4f", in.Peak)
+			ls["incident_peak_detector"] = in.PeakDetector
+			ls["detectors"] = strings.Join(in.Detectors, ",")
+			if n.cfg.GeneratorURL != "" {
+				ls["incident_url"] = notify.IncidentURL(n.cfg.GeneratorURL, in.ID)
+			}
+		}
 	}
 	return ls
 }
@@ -523,7 +571,7 @@ func (n *Notifier) post(ctx context.Context, t *target, batch []entry) error {
 // the alert v alone would raise.
 func (n *Notifier) AlertFor(v detect.Verdict) ([]byte, error) {
 	n.mu.Lock()
-	f, ok := n.active[key(n.labels(v))]
+	f, ok := n.active[key(n.alertLabels(v))]
 	var a *models.PostableAlert
 	if ok {
 		a = n.postable(f, n.cfg.Now().Add(4*n.cfg.ResendInterval))
@@ -531,7 +579,7 @@ func (n *Notifier) AlertFor(v detect.Verdict) ([]byte, error) {
 	n.mu.Unlock()
 	if !ok {
 		an := notify.Anomaly{Verdict: v, Detectors: []string{v.Detector}, Evidence: v.Evidence}
-		a = n.postable(&firing{startsAt: n.cfg.Now(), labels: n.labels(v), annots: n.annotations(an),
+		a = n.postable(&firing{startsAt: n.cfg.Now(), labels: n.alertLabels(v), annots: n.annotations(an),
 			generator: notify.StatusURL(n.cfg.GeneratorURL, v)}, n.cfg.Now().Add(4*n.cfg.ResendInterval))
 	}
 	return json.Marshal(a)

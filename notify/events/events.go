@@ -21,6 +21,7 @@ import (
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/incident"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/notify"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
@@ -50,6 +51,12 @@ type Config struct {
 	BackoffMin, BackoffMax time.Duration
 	// DryRun logs what would be written and writes nothing.
 	DryRun bool
+	// Incidents, when set, makes one event per detector and incident
+	// instead of one per anomalous window: written when the detector first
+	// flags the incident, its id derived from the incident's, the
+	// incident's id in record.incident_id. Place the tracker before the
+	// notifier among the engine's sinks.
+	Incidents *incident.Tracker
 }
 
 func (c *Config) setDefaults() {
@@ -177,6 +184,12 @@ func (n *Notifier) Deliver(ctx context.Context, w source.Window, verdicts []dete
 	for _, a := range notify.Group(n.policy(), verdicts) {
 		naming := n.namingFor(a.Verdict)
 		op := source.BulkOp{Index: naming.EventsIndex(), ID: ID(a.Verdict), Doc: Document(a, naming, n.policy().SeverityOf(a.Detector))}
+		if n.cfg.Incidents != nil {
+			if in, ok := n.cfg.Incidents.OpenFor(a.Entity); ok {
+				op.ID = IncidentEventID(a.Detector, in.ID)
+				withIncident(&op, in.ID)
+			}
+		}
 		if n.cfg.DryRun {
 			b, _ := json.Marshal(op.Doc)
 			level.Info(n.logger).Log("msg", "dry run: event not written", "index", op.Index, "id", op.ID, "event", string(b))
@@ -319,7 +332,31 @@ func (n *Notifier) Run(ctx context.Context) error {
 // DocumentFor is the event document this notifier writes for v, as JSON.
 func (n *Notifier) DocumentFor(v detect.Verdict) ([]byte, error) {
 	a := notify.Anomaly{Verdict: v, Detectors: []string{v.Detector}, Evidence: v.Evidence}
-	return json.Marshal(Document(a, n.namingFor(v), n.policy().SeverityOf(v.Detector)))
+	op := source.BulkOp{Doc: Document(a, n.namingFor(v), n.policy().SeverityOf(v.Detector))}
+	if n.cfg.Incidents != nil {
+		if in, ok := n.cfg.Incidents.LatestFor(v.Entity); ok {
+			withIncident(&op, in.ID)
+		}
+	}
+	return json.Marshal(op.Doc)
+}
+
+// IncidentEventID is the document id of detector's event of an incident:
+// the same whoever writes it, so a detector flagging the incident again in
+// later windows (or another replica) writes no second event.
+func IncidentEventID(detector, incidentID string) string {
+	return detector + "-incident-" + incidentID
+}
+
+// withIncident puts the incident's id into the event's record.
+func withIncident(op *source.BulkOp, id string) {
+	if e, ok := op.Doc.(calicolog.Event); ok {
+		if e.Record == nil {
+			e.Record = map[string]any{}
+		}
+		e.Record["incident_id"] = id
+		op.Doc = e
+	}
 }
 
 // policy is the policy in force.
