@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/redact"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
 
@@ -221,7 +222,7 @@ func (b *Board) Fail(name string, w source.Window, err error, took time.Duration
 	st.Runs[ResultError]++
 	st.LastRun = now
 	st.LastDuration = took
-	st.LastError = err.Error()
+	st.LastError = redact.Text(err.Error())
 }
 
 // Trained records that a detector's model learned one window without

@@ -19,6 +19,7 @@ import (
 	"github.com/go-kit/log/level"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/redact"
 )
 
 // ElasticsearchConfig says how to reach Calico's Elasticsearch and where
@@ -88,6 +89,19 @@ func NewElasticsearch(cfg ElasticsearchConfig, logger log.Logger) (*Elasticsearc
 	if err := cfg.Naming.Validate(); err != nil {
 		return nil, fmt.Errorf("elasticsearch: %w", err)
 	}
+	// Credentials in a URL become the client's basic authentication, so
+	// no error, log line or page shows them.
+	urls := make([]string, len(cfg.URLs))
+	for i, raw := range cfg.URLs {
+		clean, user, pass := redact.SplitURL(raw)
+		urls[i] = clean
+		if user != "" && cfg.Username == "" && cfg.APIKey == "" {
+			cfg.Username, cfg.Password = user, pass
+		}
+	}
+	cfg.URLs = urls
+	redact.Secret(cfg.Password)
+	redact.Secret(cfg.APIKey)
 	if cfg.PageSize <= 0 {
 		cfg.PageSize = DefaultPageSize
 	}
