@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+	"github.com/alecthomas/units"
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 
@@ -34,6 +35,7 @@ type sourceFlags struct {
 	esLayout     string
 	esTimeout    time.Duration
 	esPageSize   int
+	esMaxAnswer  units.Base2Bytes
 	concurrency  int
 	simSeed      uint64
 	simSpeed     float64
@@ -62,6 +64,7 @@ func addSourceFlags(app *kingpin.Application) *sourceFlags {
 	app.Flag("es.index-layout", "Index layout: legacy (tigera_secure_ee_*) or single (calico_flowlogs with a cluster field).").Default("legacy").EnumVar(&f.esLayout, "legacy", "single")
 	app.Flag("es.timeout", "Timeout of one Elasticsearch request.").Default("30s").DurationVar(&f.esTimeout)
 	app.Flag("es.page-size", "Buckets per page of a composite aggregation; Elasticsearch reads the whole window once a page, so fewer, larger pages are faster. A cluster whose search.max_buckets is lower makes the exporter halve it until pages pass.").Default(strconv.Itoa(source.DefaultPageSize)).IntVar(&f.esPageSize)
+	app.Flag("es.max-response-size", "Largest Elasticsearch answer read (a page of --es.page-size groups is about 30MB at the default); a larger one is an error, not read whole.").Default("256MiB").BytesVar(&f.esMaxAnswer)
 	app.Flag("source.concurrency", "How many of a window's aggregations (and record counts) the source is asked at once, per watched cluster; 1 asks one after another. Every one is read before any detector judges the window.").Default(strconv.Itoa(engine.DefaultConcurrency)).IntVar(&f.concurrency)
 	app.Flag("simulate.seed", "Seed of the simulated cluster; the same seed gives the same traffic.").Default("1").Uint64Var(&f.simSeed)
 	app.Flag("simulate.speed", "How many times faster than real time the simulated cluster runs.").Default("60").Float64Var(&f.simSpeed)
@@ -174,7 +177,7 @@ func (f *sourceFlags) buildElasticsearch(logger log.Logger) (builtSource, error)
 	}
 	es, err := source.NewElasticsearch(source.ElasticsearchConfig{
 		URLs: f.esURLs, Username: f.esUser, Password: pass, APIKey: apiKey, CACert: ca,
-		Naming: naming, PageSize: f.esPageSize, RequestTimeout: f.esTimeout,
+		Naming: naming, PageSize: f.esPageSize, RequestTimeout: f.esTimeout, MaxResponseBytes: int64(f.esMaxAnswer),
 	}, log.With(logger, "component", "elasticsearch"))
 	if err != nil {
 		return builtSource{}, err
