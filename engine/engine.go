@@ -274,6 +274,10 @@ type detectorRows struct {
 	took time.Duration
 }
 
+// UnknownLogType is the log_type under which malformed records whose log
+// type could not be told are counted.
+const UnknownLogType = "unknown"
+
 // ProcessWindow reads window w for every detector and publishes the
 // verdicts. It reads everything before any detector judges, so a read
 // error leaves every model untouched and the window can be retried whole.
@@ -323,12 +327,19 @@ func (e *Engine) ProcessWindow(ctx context.Context, w source.Window) error {
 		read[i] = detectorRows{rows: rows[i], took: tookBy[i]}
 	}
 	e.board.SetSource(e.src.Kind(), true, e.retries())
+	var unknownType int64
 	for _, t := range e.logTypes {
 		c := counts[t]
 		e.board.AddRecords(string(t), uint64(c.Records), uint64(c.Malformed))
 		if c.Malformed > 0 {
 			level.Warn(e.logger).Log("msg", "malformed records skipped", "log_type", t, "window", w, "malformed", c.Malformed)
 		}
+		unknownType += c.UnknownType
+	}
+	if unknownType > 0 {
+		// Counted under their own log_type, so the metric sums to what the
+		// source skipped.
+		e.board.AddRecords(UnknownLogType, uint64(unknownType), uint64(unknownType))
 	}
 	var all []detect.Verdict
 	for i, d := range e.detectors {

@@ -1,12 +1,20 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
 )
 
 // get returns the body of a page of e.
@@ -63,4 +71,138 @@ func TestPlantedSecretsAreShownNowhere(t *testing.T) {
 	if !strings.Contains(surfaces["log"], "connection refused") {
 		t.Errorf("no Elasticsearch error was logged, so the log surface was not exercised:\n%s", lastLines(surfaces["log"], 20))
 	}
+}
+
+// recentFlow is a valid flow log record ending at end.
+func recentFlow(end time.Time, workload string) string {
+	return fmt.Sprintf(`{"start_time":%d,"end_time":%d,"host":"node-1","action":"allow","reporter":"src","proto":"tcp","source_ip":"10.0.0.1","source_name":"-","source_name_aggr":"%s-*","source_namespace":"shop","source_port":null,"source_type":"wep","dest_ip":"10.0.1.5","dest_name":"-","dest_name_aggr":"cart-*","dest_namespace":"shop","dest_port":7070,"dest_type":"wep","bytes_in":5000,"bytes_out":2000,"packets_in":10,"packets_out":8,"num_flows":1,"num_flows_started":1,"num_flows_completed":1}`,
+		end.Unix()-300, end.Unix(), workload)
+}
+
+func writeLines(t *testing.T, path string, lines ...string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestServeStartsWhereTheDataIs: a flow dated 1970 (end_time 1) and a DNS
+// record dated year 1 beside recent flows are counted malformed; serve
+// starts at the recent flows, replays no window of 1970 and loads them.
+func TestServeStartsWhereTheDataIs(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now().UTC().Add(-40 * time.Minute)
+	writeLines(t, filepath.Join(dir, "flows.ndjson"),
+		strings.Replace(recentFlow(now, "old"), fmt.Sprintf(`"start_time":%d,"end_time":%d`, now.Unix()-300, now.Unix()), `"start_time":0,"end_time":1`, 1),
+		recentFlow(now, "a"), recentFlow(now.Add(time.Minute), "b"), recentFlow(now.Add(2*time.Minute), "c"))
+	writeLines(t, filepath.Join(dir, "dns.ndjson"),
+		`{"start_time":"0001-01-01T00:00:00Z","end_time":"0001-01-01T00:05:00Z","count":1,"client_name":"-","client_name_aggr":"a-*","client_namespace":"n","client_ip":null,"qname":"x.example","qclass":"IN","qtype":"A","rcode":"NoError","rrsets":[],"servers":[],"latency_count":0,"latency_mean":0,"latency_max":0}`)
+	e := startExporter(t, "--source=file", "--file.path="+dir)
+	mfs := e.waitForMetrics(t, 60*time.Second, "the recent flows counted", func(mfs map[string]*dto.MetricFamily) bool {
+		return series(mfs, "calico_anomaly_log_records_total", "log_type")["flows"] >= 3
+	})
+	malformed := series(mfs, "calico_anomaly_log_records_malformed_total", "log_type")
+	if malformed["flows"] != 1 || malformed["dns"] != 1 {
+		t.Errorf("malformed %v, want the 1970 flow and the year-1 DNS record", malformed)
+	}
+	if strings.Contains(e.log.String(), "1970-01-01") && !strings.Contains(e.log.String(), "end_time 1970-01-01T00:00:01Z is outside") {
+		t.Errorf("a window of 1970 was processed:\n%s", lastLines(e.log.String(), 20))
+	}
+	if !strings.Contains(e.log.String(), "outside the plausible span") {
+		t.Errorf("the log does not say why the records were skipped:\n%s", lastLines(e.log.String(), 20))
+	}
+}
+
+// TestBacktestIgnoresARecordFromTheFarFuture: a record dated 5138 does not
+// send backtest toward year 5138.
+func TestBacktestIgnoresARecordFromTheFarFuture(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now().UTC().Add(-2 * time.Hour)
+	writeLines(t, filepath.Join(dir, "flows.ndjson"),
+		recentFlow(now, "a"), recentFlow(now.Add(10*time.Minute), "b"),
+		strings.Replace(recentFlow(now, "z"), fmt.Sprintf(`"end_time":%d`, now.Unix()), `"end_time":99999999999`, 1))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, exporterBinary(t), "backtest", "--source=file", "--file.path="+dir).CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("backtest still running after 60s (toward year 5138?):\n%s", lastLines(string(out), 10))
+	}
+	if err != nil {
+		t.Fatalf("backtest: %v\n%s", err, lastLines(string(out), 20))
+	}
+	if !strings.Contains(string(out), "5138") || !strings.Contains(string(out), "outside the plausible span") {
+		t.Errorf("the output does not say the 5138 record was skipped:\n%s", lastLines(string(out), 20))
+	}
+}
+
+// TestMalformedCountsAddUp: the malformed records the load log reports,
+// those of no known log type included, are the sum of
+// calico_anomaly_log_records_malformed_total.
+func TestMalformedCountsAddUp(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now().UTC().Add(-40 * time.Minute)
+	// export.ndjson names no log type: its two plain documents cannot be
+	// placed. flows.ndjson has one record with a bad IP.
+	writeLines(t, filepath.Join(dir, "export.ndjson"), recentFlow(now, "x"), recentFlow(now, "y"))
+	writeLines(t, filepath.Join(dir, "flows.ndjson"), recentFlow(now, "a"), strings.Replace(recentFlow(now, "b"), `"10.0.1.5"`, `"not-an-ip"`, 1))
+	e := startExporter(t, "--source=file", "--file.path="+dir)
+	var total float64
+	e.waitForMetrics(t, 60*time.Second, "3 malformed records counted", func(mfs map[string]*dto.MetricFamily) bool {
+		total = 0
+		for _, v := range series(mfs, "calico_anomaly_log_records_malformed_total", "log_type") {
+			total += v
+		}
+		return total >= 3
+	})
+	if !strings.Contains(e.log.String(), "malformed=3") || total != 3 {
+		t.Errorf("the metric sums to %v, want the load log's malformed=3:\n%s", total, lastLines(e.log.String(), 20))
+	}
+}
+
+// TestEndlessInputIsRefusedOrStopped: /dev/zero, or a glob matching a
+// symlink to it, is refused at once; an endless standard input stops
+// loading on SIGTERM.
+func TestEndlessInputIsRefusedOrStopped(t *testing.T) {
+	globDir := t.TempDir()
+	if err := os.Symlink("/dev/zero", filepath.Join(globDir, "zero_flows.ndjson")); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/dev/zero", filepath.Join(globDir, "*")} {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		out, err := exec.CommandContext(ctx, exporterBinary(t), "--source=file", "--file.path="+path, "--web.listen-address=127.0.0.1:0").CombinedOutput()
+		timedOut := ctx.Err() != nil
+		cancel()
+		if timedOut || err == nil || !strings.Contains(string(out), "not a regular file") {
+			t.Errorf("--file.path=%s: %v, want a quick refusal naming it not a regular file:\n%s", path, err, lastLines(string(out), 10))
+		}
+	}
+	cmd := exec.Command(exporterBinary(t), "--source=file", "--file.path=-", "--file.log-type=flows", "--web.listen-address=127.0.0.1:0")
+	cmd.Stdin = zeros{}
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+		if !strings.Contains(logs.String(), "loading log files") {
+			t.Errorf("no log line said what was being loaded:\n%s", lastLines(logs.String(), 10))
+		}
+	case <-time.After(15 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("SIGTERM did not stop loading an endless input:\n%s", lastLines(logs.String(), 10))
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }

@@ -44,6 +44,10 @@ type sourceFlags struct {
 	simLife      bool
 	filePaths    []string
 	fileLogType  string
+	fileMaxRec   units.Base2Bytes
+	fileMaxSize  units.Base2Bytes
+	fileMaxAge   time.Duration
+	fileMaxSkew  time.Duration
 }
 
 func addSourceFlags(app *kingpin.Application) *sourceFlags {
@@ -52,6 +56,10 @@ func addSourceFlags(app *kingpin.Application) *sourceFlags {
 		Default("elasticsearch").EnumVar(&f.kind, "elasticsearch", "simulated", "file")
 	app.Flag("file.path", "With --source=file: an NDJSON file (optionally gzip) of Calico documents, _search hits or answers, a folder of them, or a glob; repeatable.").StringsVar(&f.filePaths)
 	app.Flag("file.log-type", "With --source=file: the log type of plain documents (flows, dns or l7); by default each file's name tells it.").Default("").EnumVar(&f.fileLogType, "", "flows", "dns", "l7")
+	app.Flag("file.max-record-size", "With --source=file: the largest record read; a larger one (a field of megabytes) is counted malformed and skipped.").Default("1MiB").BytesVar(&f.fileMaxRec)
+	app.Flag("file.max-size", "With --source=file: the most read of one file, decompressed; a file that goes on (a gzip bomb) is refused.").Default("64GiB").BytesVar(&f.fileMaxSize)
+	app.Flag("file.max-age", "With --source=file: a record whose end_time is further back than this is counted malformed and moves no window.").Default(source.DefaultMaxAge.String()).DurationVar(&f.fileMaxAge)
+	app.Flag("file.max-clock-skew", "With --source=file: a record whose end_time is further ahead of now than this is counted malformed and moves no window.").Default(source.DefaultMaxClockSkew.String()).DurationVar(&f.fileMaxSkew)
 	app.Flag("es.url", "Elasticsearch URL; repeat for several nodes.").Default("http://localhost:9200").StringsVar(&f.esURLs)
 	app.Flag("es.username", "Elasticsearch user for basic auth.").Envar("ELASTIC_USER").StringVar(&f.esUser)
 	app.Flag("es.password-file", "File holding the Elasticsearch password.").StringVar(&f.esPassFile)
@@ -220,7 +228,9 @@ func (f *sourceFlags) buildFile(ctx context.Context, logger log.Logger) (builtSo
 	if len(f.filePaths) == 0 {
 		return builtSource{}, fmt.Errorf("--source=file needs --file.path")
 	}
-	files, err := source.OpenFiles(ctx, source.FileOptions{Paths: f.filePaths, LogType: calicolog.LogType(f.fileLogType)})
+	level.Info(logger).Log("msg", "loading log files", "paths", strings.Join(f.filePaths, ","))
+	files, err := source.OpenFiles(ctx, source.FileOptions{Paths: f.filePaths, LogType: calicolog.LogType(f.fileLogType),
+		MaxRecordBytes: int(f.fileMaxRec), MaxFileBytes: int64(f.fileMaxSize), MaxAge: f.fileMaxAge, MaxClockSkew: f.fileMaxSkew})
 	if err != nil {
 		return builtSource{}, err
 	}
