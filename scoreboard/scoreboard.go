@@ -41,6 +41,9 @@ type DetectorState struct {
 	LastError     string
 	LastWindow    source.Window
 	SeriesDropped uint64
+	// DetectionsFolded counts detections counted under OtherNamespace
+	// because the detector's detection counters reached the series bound.
+	DetectionsFolded uint64
 	// TrainedWindows counts windows the model learned without judging
 	// them: history read at start, and windows before the model was ready.
 	TrainedWindows uint64
@@ -113,14 +116,19 @@ type Scoreboard struct {
 	detectors  map[DetectorKey]*DetectorState
 	clusters   map[string]*clusterState
 	detections map[DetectionKey]uint64
+	// namespaces counts the detection series of each cluster and
+	// detector.
+	namespaces map[DetectorKey]int
 	records    map[string]uint64
 	malformed  map[string]uint64
 	saved      time.Time
 }
 
 // New returns an empty scoreboard keeping at most maxSeriesPerDetector
-// verdicts per detector and cluster (0 means no bound): an exporter
-// watching n clusters exports up to n times that many series per detector.
+// verdicts, and detection counters of as many namespaces (more are counted
+// under OtherNamespace), per detector and cluster (0 means no bound): an
+// exporter watching n clusters exports up to n times that many series per
+// detector.
 func New(maxSeriesPerDetector int) *Scoreboard {
 	return &Scoreboard{
 		maxSeries:  maxSeriesPerDetector,
@@ -128,6 +136,7 @@ func New(maxSeriesPerDetector int) *Scoreboard {
 		detectors:  map[DetectorKey]*DetectorState{},
 		clusters:   map[string]*clusterState{},
 		detections: map[DetectionKey]uint64{},
+		namespaces: map[DetectorKey]int{},
 		records:    map[string]uint64{},
 		malformed:  map[string]uint64{},
 	}
@@ -194,7 +203,7 @@ func (b *Board) Publish(name string, w source.Window, verdicts []detect.Verdict,
 	st := b.state(name)
 	for _, v := range vs {
 		if v.Anomalous() {
-			b.s.detections[DetectionKey{Cluster: v.Entity.Cluster, Detector: name, Namespace: v.Entity.Namespace}]++
+			b.s.countDetection(DetectionKey{Cluster: v.Entity.Cluster, Detector: name, Namespace: v.Entity.Namespace}, st)
 		}
 	}
 	if b.s.maxSeries > 0 && len(vs) > b.s.maxSeries {
@@ -211,6 +220,28 @@ func (b *Board) Publish(name string, w source.Window, verdicts []detect.Verdict,
 	if len(vs) > 0 {
 		st.Threshold = vs[0].Threshold
 	}
+}
+
+// OtherNamespace is the namespace under which detections are counted once
+// a detector's counters in a cluster reach the series bound: no
+// Kubernetes namespace can be named so, and sums over namespaces stay
+// right.
+const OtherNamespace = "_other"
+
+// countDetection counts one detection under k, or under OtherNamespace
+// (and in st.DetectionsFolded) when k would be a new series beyond the
+// bound. The caller holds s.mu.
+func (s *Scoreboard) countDetection(k DetectionKey, st *DetectorState) {
+	if _, ok := s.detections[k]; !ok && s.maxSeries > 0 && k.Namespace != OtherNamespace {
+		bound := DetectorKey{Cluster: k.Cluster, Detector: k.Detector}
+		if s.namespaces[bound] >= s.maxSeries {
+			k.Namespace = OtherNamespace
+			st.DetectionsFolded++
+		} else {
+			s.namespaces[bound]++
+		}
+	}
+	s.detections[k]++
 }
 
 // Fail records a failed run of a detector over w; its previous verdicts
@@ -408,6 +439,7 @@ func (s *Scoreboard) Snapshot() Snapshot {
 			sum.LastError = strings.TrimPrefix(sum.LastError+"; "+clusterError(k.Cluster, c.LastError), "; ")
 		}
 		sum.SeriesDropped += c.SeriesDropped
+		sum.DetectionsFolded += c.DetectionsFolded
 		sum.TrainedWindows += c.TrainedWindows
 		sum.ModelLoadErrors += c.ModelLoadErrors
 		snap.Detectors[k.Detector] = sum
