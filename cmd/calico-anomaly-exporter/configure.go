@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/config"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/redact"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/notify"
 )
 
@@ -241,7 +242,7 @@ func (l *liveConfig) reloadHandler(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := l.reload(); err != nil {
-		http.Error(w, "configuration refused, the one in force is kept: "+err.Error(), http.StatusInternalServerError)
+		http.Error(w, "configuration refused, the one in force is kept: "+redact.Text(err.Error()), http.StatusInternalServerError)
 		return
 	}
 	fmt.Fprintln(w, "configuration reloaded")

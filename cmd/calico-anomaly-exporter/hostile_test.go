@@ -206,3 +206,73 @@ func (zeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
 }
+
+// TestOutOfRangeSettingsAreRefusedAtStart: each numeric setting outside
+// its range, and each broken flag of the issue, stops the exporter at
+// start with a message naming it, instead of a panic, a bare parse error,
+// a silent default or an out-of-memory crash.
+func TestOutOfRangeSettingsAreRefusedAtStart(t *testing.T) {
+	dir := t.TempDir()
+	bigForest := filepath.Join(dir, "forest.yaml")
+	writeLines(t, bigForest, "detectors:", "  l7_latency:", "    enabled: true", "    settings:", "      n_estimators: 100000000")
+	brokenWeb := filepath.Join(dir, "web.yml")
+	writeLines(t, brokenWeb, "tls_server_config:", "  cert_file: [broken")
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  string
+		want string
+	}{
+		{"n_estimators in the file", []string{"--config.file=" + bigForest}, "", "forest.yaml:5"},
+		{"n_estimators in Calico's variable", []string{"--detector.l7-latency"}, "AD_L7Latency_IsolationForest_n_estimators=100000000", "AD_L7Latency_IsolationForest_n_estimators=1e+08 is outside 1..10000"},
+		{"a queue of 0", []string{"--alertmanager.queue-capacity=0"}, "", "--alertmanager.queue-capacity=0"},
+		{"a negative lag", []string{"--source.lag=-1h"}, "", "--source.lag=-1h0m0s"},
+		{"a century of catch-up", []string{"--source.catch-up=876000h"}, "", "--source.catch-up=876000h0m0s"},
+		{"a ratio of NaN", []string{"--auto-gomemlimit.ratio=NaN"}, "", "--auto-gomemlimit.ratio=NaN"},
+		{"a minimum score of NaN", []string{"--alert.min-score=NaN"}, "", "--alert.min-score=NaN"},
+		{"metrics at /config", []string{"--web.telemetry-path=/config"}, "", "--web.telemetry-path=\"/config\""},
+		{"metrics at /", []string{"--web.telemetry-path=/"}, "", "--web.telemetry-path=\"/\""},
+		{"metrics at no path", []string{"--web.telemetry-path="}, "", "--web.telemetry-path=\"\""},
+		{"a broken web config", []string{"--web.config.file=" + brokenWeb}, "", "--web.config.file=" + brokenWeb},
+		{"a severity that is no number", nil, "AD_ALERT_SEVERITY=abc", "--alert.severity (AD_ALERT_SEVERITY) \"abc\""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, exporterBinary(t), append([]string{"--source=simulated", "--web.listen-address=127.0.0.1:0"}, tc.args...)...)
+			cmd.Env = os.Environ()
+			if tc.env != "" {
+				cmd.Env = append(cmd.Env, tc.env)
+			}
+			out, err := cmd.CombinedOutput()
+			if ctx.Err() != nil || err == nil {
+				t.Fatalf("not refused at start (%v):\n%s", err, lastLines(string(out), 10))
+			}
+			if !strings.Contains(string(out), tc.want) || strings.Contains(string(out), "panic") || strings.Contains(string(out), "goroutine") {
+				t.Errorf("output does not name %q (or panics):\n%s", tc.want, lastLines(string(out), 10))
+			}
+		})
+	}
+}
+
+// TestOutOfRangeSettingIsRefusedOnReload: a reload whose file sets
+// n_estimators out of range is refused naming it, and the configuration
+// in force is kept.
+func TestOutOfRangeSettingIsRefusedOnReload(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	writeLines(t, path, "detectors:", "  l7_latency:", "    enabled: true", "    settings:", "      n_estimators: 50")
+	e := startExporter(t, "--source=simulated", "--config.file="+path)
+	writeLines(t, path, "detectors:", "  l7_latency:", "    enabled: true", "    settings:", "      n_estimators: 100000000")
+	resp, err := http.Post(e.URL+"/-/reload", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK || !strings.Contains(string(body), "n_estimators") || !strings.Contains(string(body), "outside 1..10000") {
+		t.Fatalf("reload answered %d %q, want a refusal naming n_estimators and its range", resp.StatusCode, body)
+	}
+	if cfg := e.get(t, "/config"); !strings.Contains(cfg, "n_estimators") || strings.Contains(cfg, "100000000") {
+		t.Errorf("/config does not keep the configuration in force:\n%s", cfg)
+	}
+}

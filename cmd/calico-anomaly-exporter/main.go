@@ -71,6 +71,20 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", exporterName, err)
 		return 2
 	}
+	if path := *webFlags.WebConfigFile; path != "" {
+		if err := toolkitweb.Validate(path); err != nil {
+			fmt.Fprintf(os.Stderr, "%s: --web.config.file=%s: %v\n", exporterName, path, err)
+			return 2
+		}
+	}
+	if err := checkTelemetryPath(*metricsPath); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", exporterName, err)
+		return 2
+	}
+	if err := checkRanges(flagRanges(src, sched, memLimit, alerts, maxSeries)); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: flags out of range:\n%v\n", exporterName, err)
+		return 2
+	}
 	flagsSet := config.FlagsSet(parsed)
 	resolve := func() (*config.Config, error) { return cfgFlags.resolve(os.Getenv, flagsSet) }
 	cfg, err := resolve()
