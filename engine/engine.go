@@ -72,6 +72,29 @@ type Config struct {
 	// DefaultConcurrency. Whatever it is, every query of a window is read
 	// before any detector judges or learns it.
 	Concurrency int
+	// MaxEntitiesPerDetector bounds the entities each detector's model
+	// keeps state for (detectors implementing detect.EntityBounded): after
+	// every window the least recently seen beyond it are forgotten and
+	// counted. 0 means no bound.
+	MaxEntitiesPerDetector int
+}
+
+// DefaultMaxEntitiesPerDetector is the bound on the entities each
+// detector's model keeps unless Config says otherwise.
+const DefaultMaxEntitiesPerDetector = 50000
+
+// boundEntities makes d's model forget its least recently seen entities
+// beyond the bound, and reports its size.
+func (e *Engine) boundEntities(d detect.Detector) {
+	b, ok := d.(detect.EntityBounded)
+	if !ok {
+		return
+	}
+	evicted := 0
+	if max := e.cfg.MaxEntitiesPerDetector; max > 0 && b.LiveEntities() > max {
+		evicted = b.ForgetLeastRecent(max)
+	}
+	e.board.Entities(d.Name(), b.LiveEntities(), uint64(evicted))
 }
 
 // DefaultConcurrency is how many queries of a window run at once unless
@@ -351,6 +374,7 @@ func (e *Engine) ProcessWindow(ctx context.Context, w source.Window) error {
 			l.Learn(w, read[i].rows)
 			e.board.Trained(d.Name(), d.Ready())
 		}
+		e.boundEntities(d)
 		e.attachEvidence(ctx, w, verdicts)
 		took := read[i].took + time.Since(start)
 		e.board.Publish(d.Name(), w, verdicts, d.Ready(), took, time.Now())

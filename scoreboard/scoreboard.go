@@ -41,6 +41,11 @@ type DetectorState struct {
 	LastError     string
 	LastWindow    source.Window
 	SeriesDropped uint64
+	// Entities is how many entities the detector's model keeps state for
+	// (-1: the model does not say); EntitiesEvicted counts those forgotten
+	// because of the bound on them.
+	Entities        int
+	EntitiesEvicted uint64
 	// DetectionsFolded counts detections counted under OtherNamespace
 	// because the detector's detection counters reached the series bound.
 	DetectionsFolded uint64
@@ -176,7 +181,7 @@ func (b *Board) state(name string) *DetectorState {
 	k := DetectorKey{Cluster: b.cluster, Detector: name}
 	st, ok := b.s.detectors[k]
 	if !ok {
-		st = &DetectorState{Name: name, Cluster: b.cluster, Runs: map[string]uint64{}}
+		st = &DetectorState{Name: name, Cluster: b.cluster, Runs: map[string]uint64{}, Entities: -1}
 		b.s.detectors[k] = st
 	}
 	return st
@@ -188,7 +193,7 @@ func (b *Board) AddDetector(name string, threshold float64, ready bool) {
 	b.s.mu.Lock()
 	defer b.s.mu.Unlock()
 	b.cstate()
-	b.s.detectors[DetectorKey{Cluster: b.cluster, Detector: name}] = &DetectorState{Name: name, Cluster: b.cluster, Threshold: threshold, Ready: ready, Runs: map[string]uint64{}}
+	b.s.detectors[DetectorKey{Cluster: b.cluster, Detector: name}] = &DetectorState{Name: name, Cluster: b.cluster, Threshold: threshold, Ready: ready, Runs: map[string]uint64{}, Entities: -1}
 }
 
 // Publish replaces a detector's verdicts in this cluster with those of
@@ -254,6 +259,16 @@ func (b *Board) Fail(name string, w source.Window, err error, took time.Duration
 	st.LastRun = now
 	st.LastDuration = took
 	st.LastError = redact.Text(err.Error())
+}
+
+// Entities records how many entities a detector's model keeps state for,
+// and how many more it forgot because of the bound on them.
+func (b *Board) Entities(name string, live int, evicted uint64) {
+	b.s.mu.Lock()
+	defer b.s.mu.Unlock()
+	st := b.state(name)
+	st.Entities = live
+	st.EntitiesEvicted += evicted
 }
 
 // Trained records that a detector's model learned one window without
@@ -440,6 +455,10 @@ func (s *Scoreboard) Snapshot() Snapshot {
 		}
 		sum.SeriesDropped += c.SeriesDropped
 		sum.DetectionsFolded += c.DetectionsFolded
+		sum.EntitiesEvicted += c.EntitiesEvicted
+		if c.Entities >= 0 {
+			sum.Entities = max(sum.Entities, 0) + c.Entities
+		}
 		sum.TrainedWindows += c.TrainedWindows
 		sum.ModelLoadErrors += c.ModelLoadErrors
 		snap.Detectors[k.Detector] = sum

@@ -171,7 +171,7 @@ func runBacktest(ctx context.Context, f *backtestFlags, src *sourceFlags, sched 
 		lines = file
 	}
 	rec := backtest.NewRecorder(enabled, truth, lines, f.all)
-	eng, err := engine.New(engine.Config{Interval: sched.interval, Bucket: sched.bucket, TrainLookback: sched.lookback, Sinks: []engine.Sink{rec}, Concurrency: concurrency},
+	eng, err := engine.New(engine.Config{Interval: sched.interval, Bucket: sched.bucket, TrainLookback: sched.lookback, Sinks: []engine.Sink{rec}, Concurrency: concurrency, MaxEntitiesPerDetector: sched.entities},
 		s, detectors, scoreboard.New(0), nil, level.NewFilter(log.With(logger, "component", "engine"), level.AllowError()))
 	if err != nil {
 		level.Error(logger).Log("msg", "cannot start the engine", "err", err)

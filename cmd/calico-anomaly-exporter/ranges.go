@@ -105,6 +105,7 @@ func flagRanges(src *sourceFlags, sched *scheduleFlags, mem *memLimitFlags, aler
 		durationIn("file.max-age", &src.fileMaxAge, time.Hour, 100*365*day),
 		durationIn("file.max-clock-skew", &src.fileMaxSkew, 0, 30*day),
 		intIn("metrics.max-series-per-detector", maxSeries, 0, maxSeriesBound),
+		intIn("model.max-entities-per-detector", &sched.entities, 0, maxSeriesBound),
 	}
 }
 
