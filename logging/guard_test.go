@@ -69,3 +69,42 @@ func TestRepeatIntervalRange(t *testing.T) {
 		}
 	}
 }
+
+// FuzzGuardCountsEveryLine: whatever lines arrive, the lines written plus
+// the repeats they report add up to the lines logged.
+func FuzzGuardCountsEveryLine(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 1, 0, 2, 2})
+	f.Fuzz(func(t *testing.T, msgs []byte) {
+		var lines []map[string]any
+		var pending []func()
+		g := newGuard(recorder(func(kv ...any) {
+			m := map[string]any{}
+			for i := 0; i+1 < len(kv); i += 2 {
+				m[kv[i].(string)] = kv[i+1]
+			}
+			lines = append(lines, m)
+		}), time.Minute)
+		g.after = func(_ time.Duration, fn func()) { pending = append(pending, fn) }
+		for _, b := range msgs {
+			g.Log("msg", string(rune('a'+b%4)))
+		}
+		for _, fn := range pending {
+			fn()
+		}
+		total := 0
+		for _, l := range lines {
+			if n, ok := l["repeated"].(int); ok {
+				total += n
+			} else {
+				total++
+			}
+		}
+		if total != len(msgs) {
+			t.Fatalf("%d lines accounted for, %d logged", total, len(msgs))
+		}
+	})
+}
+
+type recorder func(kv ...any)
+
+func (r recorder) Log(kv ...any) error { r(kv...); return nil }

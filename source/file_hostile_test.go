@@ -228,3 +228,41 @@ func TestUnknownTypeRecordsAreCounted(t *testing.T) {
 		t.Errorf("Count reported %d malformed, the load %d", unknown, st.MalformedRecords())
 	}
 }
+
+// FuzzReadNDJSONBounds: whatever a file holds, no record larger than the
+// record bound and none outside the plausible span is loaded, and every
+// record found is either loaded or counted malformed.
+func FuzzReadNDJSONBounds(f *testing.F) {
+	rec := `{"start_time":1764547000,"end_time":1764547200,"host":"n","action":"allow","reporter":"src","proto":"tcp","source_ip":"10.0.0.1","source_name":"-","source_name_aggr":"a-*","source_namespace":"s","source_port":null,"source_type":"wep","dest_ip":"10.0.1.5","dest_name":"-","dest_name_aggr":"b-*","dest_namespace":"s","dest_port":80,"dest_type":"wep","bytes_in":1,"bytes_out":1,"packets_in":1,"packets_out":1,"num_flows":1,"num_flows_started":1,"num_flows_completed":1}`
+	f.Add([]byte(rec+"\n"+rec+"\n"), 4096)
+	f.Add([]byte(strings.Replace(rec, "1764547200", "1", 1)+"\n"), 200)
+	f.Add([]byte(rec+"\n{}\n[1]\n"), 100)
+	f.Fuzz(func(t *testing.T, data []byte, maxRecord int) {
+		maxRecord = 64 + abs(maxRecord)%8192
+		var st FileStats
+		m := NewMemory("file")
+		opts := FileOptions{LogType: calicolog.Flows, MaxRecordBytes: maxRecord, MaxFileBytes: 1 << 20, Now: fixedNow, MaxAge: 365 * 24 * time.Hour}
+		_ = m.ReadNDJSON(context.Background(), bytes.NewReader(data), "fuzz_flows.ndjson", opts, &st)
+		notBefore, notAfter := fixedNow().Add(-opts.MaxAge), fixedNow().Add(DefaultMaxClockSkew)
+		if first, last := m.span(); !first.IsZero() && (first.Before(notBefore) || last.After(notAfter)) {
+			t.Fatalf("loaded records span %s to %s, outside %s to %s", first, last, notBefore, notAfter)
+		}
+		for _, e := range st.First {
+			if e.Err == nil {
+				t.Fatal("a malformed record without its reason")
+			}
+		}
+		for _, e := range st.First {
+			if strings.Contains(e.Error(), "--file.max-record-size") && maxRecord >= len(data) {
+				t.Fatalf("a record refused as larger than %d bytes in a file of %d: %v", maxRecord, len(data), e)
+			}
+		}
+	})
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
+}
