@@ -60,12 +60,13 @@ func TestSplitURL(t *testing.T) {
 }
 
 // FuzzText checks that a password planted in a URL never survives Text,
-// whatever surrounds it.
+// whatever surrounds it. A password holding white space or a URL
+// delimiter cannot stand in a URL unescaped, so those are not planted.
 func FuzzText(f *testing.F) {
 	f.Add("Get \"", "\": EOF", "hunter2pass")
 	f.Add("", "", "p@ss:word")
 	f.Fuzz(func(t *testing.T, before, after, pass string) {
-		if len(pass) < 4 || strings.ContainsAny(pass, "/?#@ \t\n\r\"'<>") || strings.Contains(before+after, pass) {
+		if len(pass) < 4 || strings.ContainsAny(pass, "/?#@ \t\n\f\r\"'<>") || strings.Contains(before+after, pass) {
 			return
 		}
 		in := before + " http://user:" + pass + "@host:9200/x " + after
