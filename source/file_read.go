@@ -69,7 +69,7 @@ func (m *Memory) ReadNDJSON(ctx context.Context, r io.Reader, name string, opts 
 		compressed = true
 	}
 	bounded := &boundedReader{r: br, left: opts.MaxFileBytes, max: opts.MaxFileBytes, ctx: ctx}
-	lr := lineReader{r: bufio.NewReaderSize(bounded, 256<<10), max: opts.MaxLineBytes}
+	lr := lineReader{r: bufio.NewReaderSize(bounded, 256<<10), max: opts.MaxLineBytes, maxRecord: opts.MaxRecordBytes}
 	now := opts.Now()
 	p := lineParser{fileType: fileType, typeFrom: from, explicit: opts.LogType != "",
 		maxRecord: opts.MaxRecordBytes, notBefore: now.Add(-opts.MaxAge).Unix(), notAfter: now.Add(opts.MaxClockSkew).Unix()}
@@ -147,6 +147,9 @@ type lineSpan struct {
 	no         int64
 	start, end int // in arena
 	long       bool
+	// tooBig is the size of a plain document larger than the record
+	// bound, whose bytes are not kept (0 for other lines).
+	tooBig int
 }
 
 // found is one record found on a line: decoded, or malformed with why.
@@ -232,7 +235,13 @@ func readLines(ctx context.Context, lr *lineReader, name string, compressed bool
 				return &FileError{File: name, Line: *lines, Reason: reason}
 			}
 		}
-		b.add(*lines, trimmed, long)
+		if len(trimmed) > lr.maxRecord && !long && !searchLine(trimmed) {
+			// A plain document too large to be a record: refused here,
+			// without copying its bytes on.
+			b.lines = append(b.lines, lineSpan{no: *lines, start: len(b.arena), end: len(b.arena), tooBig: len(trimmed)})
+		} else {
+			b.add(*lines, trimmed, long)
+		}
 		if len(b.lines) >= batchLines || len(b.arena) >= batchBytes {
 			send(b)
 			b = newBatch(free)
@@ -244,6 +253,11 @@ func readLines(ctx context.Context, lr *lineReader, name string, compressed bool
 func (b *lineBatch) decode(p *lineParser, maxLine int) {
 	for _, l := range b.lines {
 		line := b.arena[l.start:l.end:l.end]
+		if l.tooBig > 0 {
+			err := fmt.Errorf("a record of %d bytes, more than the %d bytes a record may have (--file.max-record-size)", l.tooBig, p.maxRecord)
+			b.found = append(b.found, found{no: l.no, log: p.fileType, err: err, unplaced: true})
+			continue
+		}
 		if l.long {
 			err := fmt.Errorf("line longer than %d bytes, the maximum line size", maxLine)
 			b.found = append(b.found, found{no: l.no, log: p.fileType, err: err})
@@ -344,11 +358,27 @@ func truncateBytes(b []byte, n int) string {
 	return string(b[:n]) + "..."
 }
 
-// lineReader reads lines of at most max bytes from r.
+// lineReader reads lines of at most max bytes from r; maxRecord is the
+// largest record, which lines that are no _search answer or hit may not
+// exceed.
 type lineReader struct {
-	r   *bufio.Reader
-	max int
-	buf []byte
+	r         *bufio.Reader
+	max       int
+	maxRecord int
+	buf       []byte
+}
+
+// searchLine says whether line starts like an Elasticsearch _search
+// answer or hit, which may hold many records, rather than a plain
+// document.
+func searchLine(line []byte) bool {
+	head := line[:min(len(line), 512)]
+	for _, key := range [][]byte{[]byte(`"took"`), hitsKey, indexKey, sourceKey, []byte(`"_id"`)} {
+		if bytes.Contains(head, key) {
+			return true
+		}
+	}
+	return false
 }
 
 // next returns the next line without its line ending, valid until the next
