@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -274,5 +276,42 @@ func TestOutOfRangeSettingIsRefusedOnReload(t *testing.T) {
 	}
 	if cfg := e.get(t, "/config"); !strings.Contains(cfg, "n_estimators") || strings.Contains(cfg, "100000000") {
 		t.Errorf("/config does not keep the configuration in force:\n%s", cfg)
+	}
+}
+
+// TestElasticsearchAnswersThatHideAHoleAreErrors: an Elasticsearch that
+// answers every search 200 with {} (or with a body larger than the bound)
+// is down for the exporter: elasticsearch_up 0, the window retried with
+// the log saying what was missing, never a window of zero records.
+func TestElasticsearchAnswersThatHideAHoleAreErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, logWant string
+		body          []byte
+	}{
+		{"an empty object", "no _shards", []byte(`{}`)},
+		{"a body beyond the bound", "more than the 1048576 bytes", append(append([]byte(`{"took":1,"pad":"`), bytes.Repeat([]byte("x"), 2<<20)...), `"}`...)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			es := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("X-Elastic-Product", "Elasticsearch")
+				w.Header().Set("Content-Type", "application/json")
+				w.Write(tc.body)
+			}))
+			defer es.Close()
+			e := startExporter(t, "--es.url="+es.URL, "--es.max-response-size=1MiB", "--source.catch-up=10m", "--source.lag=0s")
+			mfs := e.waitForMetrics(t, 60*time.Second, "elasticsearch_up 0", func(mfs map[string]*dto.MetricFamily) bool {
+				up, ok := series(mfs, "calico_anomaly_elasticsearch_up")[""]
+				return ok && up == 0 && strings.Contains(e.log.String(), "window could not be read")
+			})
+			if ok := series(mfs, "calico_anomaly_detector_runs_total", "result")["success"]; ok != 0 {
+				t.Errorf("%v runs counted as successes", ok)
+			}
+			if n := series(mfs, "calico_anomaly_log_records_total", "log_type")["flows"]; n != 0 {
+				t.Errorf("%v flow records counted from an answer that held none", n)
+			}
+			if !strings.Contains(e.log.String(), tc.logWant) {
+				t.Errorf("the log does not say %q:\n%s", tc.logWant, lastLines(e.log.String(), 10))
+			}
+		})
 	}
 }
