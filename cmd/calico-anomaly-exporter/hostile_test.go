@@ -315,3 +315,30 @@ func TestElasticsearchAnswersThatHideAHoleAreErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestPlantedSecretsStayOutOfAlerts: the Grafana and external URLs with a
+// planted password still give alerts their links (logged whole by a dry
+// run), without the password.
+func TestPlantedSecretsStayOutOfAlerts(t *testing.T) {
+	const secret = "PLANTEDs3cret"
+	e := startExporter(t, "--source=simulated", "--simulate.speed=600", "--alert.dry-run",
+		"--web.grafana-url=https://viewer:"+secret+"@grafana.example",
+		"--web.external-url=https://ops:"+secret+"@exporter.example")
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(e.log.String(), "dry run: alert not sent") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no alert within 60s:\n%s", lastLines(e.log.String(), 10))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	logged := e.log.String()
+	if !strings.Contains(logged, `https://grafana.example/d/`) || !strings.Contains(logged, `https://exporter.example/`) {
+		t.Errorf("the alert lacks its dashboard or status page link:\n%s", lastLines(logged, 5))
+	}
+	if strings.Contains(logged, secret) {
+		t.Errorf("an alert or log line shows the planted secret")
+	}
+	if strings.Contains(e.get(t, "/"), secret) {
+		t.Errorf("the status page shows the planted secret")
+	}
+}
