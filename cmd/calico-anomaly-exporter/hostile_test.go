@@ -287,9 +287,10 @@ func TestElasticsearchAnswersThatHideAHoleAreErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name, logWant string
 		body          []byte
+		args          []string
 	}{
-		{"an empty object", "no _shards", []byte(`{}`)},
-		{"a body beyond the bound", "more than the 1048576 bytes", append(append([]byte(`{"took":1,"pad":"`), bytes.Repeat([]byte("x"), 2<<20)...), `"}`...)},
+		{"an empty object", "no _shards", []byte(`{}`), nil},
+		{"a body beyond the bound", "more than the 1048576 bytes", append(append([]byte(`{"took":1,"pad":"`), bytes.Repeat([]byte("x"), 2<<20)...), `"}`...), []string{"--es.max-response-size=1MiB"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			es := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -298,7 +299,7 @@ func TestElasticsearchAnswersThatHideAHoleAreErrors(t *testing.T) {
 				w.Write(tc.body)
 			}))
 			defer es.Close()
-			e := startExporter(t, "--es.url="+es.URL, "--es.max-response-size=1MiB", "--source.catch-up=10m", "--source.lag=0s")
+			e := startExporter(t, append([]string{"--es.url=" + es.URL, "--source.catch-up=10m", "--source.lag=0s"}, tc.args...)...)
 			mfs := e.waitForMetrics(t, 60*time.Second, "elasticsearch_up 0", func(mfs map[string]*dto.MetricFamily) bool {
 				up, ok := series(mfs, "calico_anomaly_elasticsearch_up")[""]
 				return ok && up == 0 && strings.Contains(e.log.String(), "window could not be read")
