@@ -45,6 +45,12 @@ var (
 		"How long the detector's latest run took, reading included.", []string{"detector"}, nil)
 	lastRunDesc = prometheus.NewDesc(namespace+"_detector_last_run_timestamp_seconds",
 		"When the detector last ran, as a Unix timestamp.", []string{"detector"}, nil)
+	foldedDesc = prometheus.NewDesc(namespace+"_detections_folded_total",
+		"Detections counted under namespace=\"_other\" because the detector's per-namespace detection series reached the per-detector series bound.", []string{"detector"}, nil)
+	entitiesDesc = prometheus.NewDesc(namespace+"_model_entities",
+		"Entities the detector's model keeps state for (detectors that bound it).", []string{"detector"}, nil)
+	evictedDesc = prometheus.NewDesc(namespace+"_model_entities_evicted_total",
+		"Entities the detector's model forgot, least recently seen first, because of --model.max-entities-per-detector.", []string{"detector"}, nil)
 	droppedDesc = prometheus.NewDesc(namespace+"_series_dropped_total",
 		"Score series not exported because of the per-detector series bound.", []string{"detector"}, nil)
 	trainedDesc = prometheus.NewDesc(namespace+"_model_trained_windows_total",
@@ -83,7 +89,7 @@ func New(board *scoreboard.Scoreboard, now func() time.Time) *Collector {
 // Describe sends every descriptor the collector may emit.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{scoreDesc, observedDesc, expectedDesc, thresholdDesc, detectionsDesc,
-		readyDesc, runsDesc, durationDesc, lastRunDesc, droppedDesc, lagDesc, recordsDesc, malformedDesc,
+		readyDesc, runsDesc, durationDesc, lastRunDesc, droppedDesc, foldedDesc, entitiesDesc, evictedDesc, lagDesc, recordsDesc, malformedDesc,
 		esUpDesc, esRetriesDesc, trainedDesc, loadErrorsDesc, savedDesc} {
 		ch <- d
 	}
@@ -125,6 +131,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(runsDesc, prometheus.CounterValue, float64(st.Runs[result]), name, result)
 		}
 		ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.CounterValue, float64(st.SeriesDropped), name)
+		ch <- prometheus.MustNewConstMetric(foldedDesc, prometheus.CounterValue, float64(st.DetectionsFolded), name)
+		if st.Entities >= 0 {
+			ch <- prometheus.MustNewConstMetric(entitiesDesc, prometheus.GaugeValue, float64(st.Entities), name)
+			ch <- prometheus.MustNewConstMetric(evictedDesc, prometheus.CounterValue, float64(st.EntitiesEvicted), name)
+		}
 		ch <- prometheus.MustNewConstMetric(trainedDesc, prometheus.CounterValue, float64(st.TrainedWindows), name)
 		ch <- prometheus.MustNewConstMetric(loadErrorsDesc, prometheus.CounterValue, float64(st.ModelLoadErrors), name)
 		if !st.LastRun.IsZero() {

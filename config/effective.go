@@ -10,6 +10,7 @@ import (
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/redact"
 )
 
 // Setting is one effective value and where it came from.
@@ -183,8 +184,9 @@ func (b *builder) setSecret(name, value, origin string, secret bool) {
 		b.c.settings[name] = st
 		b.c.order = append(b.c.order, name)
 	}
-	st.Value, st.Origin, st.Secret = value, origin, secret
+	st.Value, st.Origin, st.Secret = redact.Text(value), origin, secret
 	if secret && value != "" {
+		redact.Secret(value)
 		st.Value = maskedValue
 	}
 }

@@ -816,3 +816,41 @@ func (d *distinctScan) LoadModel(r io.Reader) error {
 	d.history, d.recent, d.learned = history, recent, learned
 	return nil
 }
+
+var _ EntityBounded = (*distinctScan)(nil)
+
+// LiveEntities is the workloads with a learned history or windows in the
+// slow span.
+func (d *distinctScan) LiveEntities() int { return max(len(d.history), len(d.recent)) }
+
+// ForgetLeastRecent drops the histories and slow-span windows of the
+// workloads seen least recently, keeping keep of each.
+func (d *distinctScan) ForgetLeastRecent(keep int) int {
+	last := make(map[string]int64, len(d.history))
+	for k, h := range d.history {
+		last[k] = h.Last
+	}
+	dropped := 0
+	for _, k := range leastRecent(last, keep) {
+		delete(d.history, k)
+		dropped++
+	}
+	if len(d.recent) > keep {
+		byKey := make(map[string]int64, len(d.recent))
+		entities := make(map[string]Entity, len(d.recent))
+		for e, r := range d.recent {
+			k := e.Key()
+			entities[k] = e
+			if n := len(r.slots); n > 0 {
+				byKey[k] = r.slots[n-1].start
+			} else {
+				byKey[k] = math.MinInt64
+			}
+		}
+		for _, k := range leastRecent(byKey, keep) {
+			delete(d.recent, entities[k])
+		}
+		dropped = max(dropped, len(byKey)-keep)
+	}
+	return dropped
+}

@@ -254,9 +254,6 @@ func (d *fieldBaselines) learnAbsent(w source.Window, keys []string) {
 
 // mark notes that entity e, with model keys keys, has records in w.
 func (d *fieldBaselines) mark(w source.Window, e Entity, keys []string) {
-	if !d.hasVolume() {
-		return
-	}
 	mk := e.ModelKey()
 	p := d.present[mk]
 	if p == nil {
@@ -280,13 +277,14 @@ func (d *fieldBaselines) hasVolume() bool {
 // Once a day of window time, baselines not learned for forgetAfter are
 // dropped.
 func (d *fieldBaselines) sweep(w source.Window, absent func(p *presence)) {
+	judgeAbsent := d.hasVolume()
 	for mk, p := range d.present {
 		switch {
 		case p.seen:
 			p.seen = false
 		case w.Start.Sub(p.last) > absentFor:
 			delete(d.present, mk)
-		default:
+		case judgeAbsent:
 			absent(p)
 		}
 	}
@@ -296,6 +294,36 @@ func (d *fieldBaselines) sweep(w source.Window, absent func(p *presence)) {
 			p.key = d.keys.fields(p.entity, d.metrics)
 		}
 	}
+}
+
+// LiveEntities is how many entities (model keys) the baselines follow.
+func (d *fieldBaselines) LiveEntities() int { return len(d.present) }
+
+// ForgetLeastRecent drops the baselines of the entities seen least
+// recently until keep remain (detect.EntityBounded), and returns how many
+// it dropped.
+func (d *fieldBaselines) ForgetLeastRecent(keep int) int {
+	last := make(map[string]int64, len(d.present))
+	for mk, p := range d.present {
+		last[mk] = p.last.Unix()
+	}
+	gone := leastRecent(last, keep)
+	for _, mk := range gone {
+		p := d.present[mk]
+		for _, k := range p.key {
+			d.model.Forget(k)
+		}
+		delete(d.keys, p.entity)
+		delete(d.present, mk)
+	}
+	if len(gone) > 0 {
+		// Other entities of a forgotten model key may still be cached.
+		d.keys = keyCache{}
+		for _, p := range d.present {
+			p.key = d.keys.fields(p.entity, d.metrics)
+		}
+	}
+	return len(gone)
 }
 
 // Judge scores every entity with a baseline for the window's hour, and the

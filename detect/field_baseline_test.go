@@ -136,3 +136,47 @@ func BenchmarkGenericL7Judge(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*entities)/b.Elapsed().Seconds(), "entities/s")
 }
+
+// TestBaselineForgetsLeastRecentEntities: under the engine's bound on
+// entities, a baseline detector drops the baselines of the workloads seen
+// least recently, and keeps judging the others.
+func TestBaselineForgetsLeastRecentEntities(t *testing.T) {
+	info, _ := Lookup("generic_flows")
+	d, err := info.New(Options{Cluster: "c", Bucket: 5 * time.Minute, Params: map[string]string{"min_size_for_train": "0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, ok := d.(EntityBounded)
+	if !ok {
+		t.Fatal("generic_flows does not bound its entities")
+	}
+	metrics := d.Queries()[0].Metrics
+	row := func(name string) source.Row {
+		r := source.Row{Key: []string{"shop", name + "-*", "wep"}}
+		for range metrics {
+			r.Values = append(r.Values, 1000)
+		}
+		return r
+	}
+	start := weekStart
+	for i, name := range []string{"a", "b", "c", "d"} {
+		tt := start.Add(time.Duration(i) * 5 * time.Minute)
+		d.(Learner).Learn(source.Window{Start: tt, End: tt.Add(5 * time.Minute)}, [][]source.Row{{row(name)}})
+	}
+	if n := b.LiveEntities(); n != 4 {
+		t.Fatalf("%d live entities, want 4", n)
+	}
+	if gone := b.ForgetLeastRecent(2); gone != 2 {
+		t.Fatalf("forgot %d, want 2", gone)
+	}
+	fb := d.(*fieldBaselines)
+	for _, name := range []string{"a", "b"} {
+		e := Entity{Cluster: "c", Namespace: "shop", Workload: name + "-*", Type: "wep"}
+		if _, ok := fb.present[e.ModelKey()]; ok {
+			t.Errorf("%s, among the least recent, is still followed", name)
+		}
+	}
+	if n, keys := b.LiveEntities(), fb.model.Keys(); n != 2 || keys != 2*len(metrics) {
+		t.Errorf("%d entities and %d baselines left, want 2 and %d", n, keys, 2*len(metrics))
+	}
+}

@@ -1,6 +1,10 @@
 package detect
 
-import "time"
+import (
+	"cmp"
+	"slices"
+	"time"
+)
 
 // forgetAfter is how long the HTTP and process detectors keep the model of
 // an entity they no longer see: two weeks. Workloads come and go (a
@@ -20,4 +24,40 @@ func (f *forgetter) due(at time.Time) (cut time.Time, ok bool) {
 	}
 	f.last = at
 	return at.Add(-forgetAfter), true
+}
+
+// EntityBounded is a detector whose model keeps state per entity and can
+// forget the least recently seen entities, so the engine can bound its
+// memory whatever names arrive (engine.Config.MaxEntitiesPerDetector).
+// Every detector keeping per-entity state should implement it.
+type EntityBounded interface {
+	// LiveEntities is how many entities the model holds state for.
+	LiveEntities() int
+	// ForgetLeastRecent drops the state of the least recently seen
+	// entities until at most keep remain, and returns how many it
+	// dropped. A forgotten entity seen again is learned afresh.
+	ForgetLeastRecent(keep int) int
+}
+
+// leastRecent returns the keys of last beyond the keep most recently seen
+// (by last-seen time, ties broken by key so the choice is the same every
+// run), oldest first.
+func leastRecent[K cmp.Ordered](last map[K]int64, keep int) []K {
+	if keep < 0 {
+		keep = 0
+	}
+	if len(last) <= keep {
+		return nil
+	}
+	keys := make([]K, 0, len(last))
+	for k := range last {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b K) int {
+		if c := cmp.Compare(last[a], last[b]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
+	return keys[:len(keys)-keep]
 }

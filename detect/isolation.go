@@ -118,11 +118,11 @@ const (
 // its Calico-named ones.
 func isolationParams(estimatorsEnv, thresholdEnv string) []Param {
 	return []Param{
-		{Key: "n_estimators", Env: estimatorsEnv, Default: "100", Help: "trees in the isolation forest"},
+		{Key: "n_estimators", Env: estimatorsEnv, Default: "100", Help: "trees in the isolation forest", Range: &Range{Min: 1, Max: 10000}},
 		{Key: "forest_score_threshold", Env: thresholdEnv, Default: "-0.836",
 			Help: "scikit-learn's score_samples at or below which a window alerts, -1..0; more negative means fewer alerts (the exported score is its negation)"},
-		{Key: "max_samples", Default: "256", Help: "rows each tree is grown from"},
-		{Key: "reservoir_size", Default: defaultIsolationReservoir, Help: "rows kept, uniformly over history, to train the forest on"},
+		{Key: "max_samples", Default: "256", Help: "rows each tree is grown from", Range: &Range{Min: 2, Max: 1 << 20}},
+		{Key: "reservoir_size", Default: defaultIsolationReservoir, Help: "rows kept, uniformly over history, to train the forest on", Range: &Range{Min: 2, Max: 10_000_000}},
 		{Key: "min_size_for_train", Default: defaultIsolationMinRows, Help: "entity windows learned before the model judges"},
 		{Key: "min_history_hours", Default: defaultIsolationMinHistory, Help: "hours of history learned before the model judges; baselines answer once two days cover an hour"},
 	}

@@ -2,6 +2,7 @@ package detect
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"sync"
@@ -27,7 +28,14 @@ type Param struct {
 	Env     string // Calico's variable, e.g. "AD_port_scan_threshold"
 	Default string
 	Help    string
+	// Range, when set, bounds a numeric setting: a value outside is
+	// refused (at start and on reload) naming the setting, before any
+	// model is sized by it.
+	Range *Range
 }
+
+// Range is the lowest and highest value a numeric setting may take.
+type Range struct{ Min, Max float64 }
 
 // Info describes a registered detector.
 type Info struct {
@@ -119,6 +127,13 @@ func (o Options) Float(info Info, key string) (float64, error) {
 			name = p.Env
 		}
 		return 0, fmt.Errorf("detector %s: setting %s=%q is not a number", info.Name, name, raw)
+	}
+	if r := p.Range; r != nil && (math.IsNaN(v) || v < r.Min || v > r.Max) {
+		name := key
+		if p.Env != "" {
+			name = p.Env
+		}
+		return 0, fmt.Errorf("detector %s: setting %s=%v is outside %v..%v", info.Name, name, v, r.Min, r.Max)
 	}
 	return v, nil
 }

@@ -81,6 +81,29 @@ type Config struct {
 	// can learn (detect.ExpectedLearner) learn those incidents' windows,
 	// and the entity's later anomalous windows, as normal.
 	Feedback Feedback
+	// MaxEntitiesPerDetector bounds the entities each detector's model
+	// keeps state for (detectors implementing detect.EntityBounded): after
+	// every window the least recently seen beyond it are forgotten and
+	// counted. 0 means no bound.
+	MaxEntitiesPerDetector int
+}
+
+// DefaultMaxEntitiesPerDetector is the bound on the entities each
+// detector's model keeps unless Config says otherwise.
+const DefaultMaxEntitiesPerDetector = 50000
+
+// boundEntities makes d's model forget its least recently seen entities
+// beyond the bound, and reports its size.
+func (e *Engine) boundEntities(d detect.Detector) {
+	b, ok := d.(detect.EntityBounded)
+	if !ok {
+		return
+	}
+	evicted := 0
+	if max := e.cfg.MaxEntitiesPerDetector; max > 0 && b.LiveEntities() > max {
+		evicted = b.ForgetLeastRecent(max)
+	}
+	e.board.Entities(d.Name(), b.LiveEntities(), uint64(evicted))
 }
 
 // DefaultConcurrency is how many queries of a window run at once unless
@@ -287,6 +310,10 @@ type detectorRows struct {
 	took time.Duration
 }
 
+// UnknownLogType is the log_type under which malformed records whose log
+// type could not be told are counted.
+const UnknownLogType = "unknown"
+
 // ProcessWindow reads window w for every detector and publishes the
 // verdicts. It reads everything before any detector judges, so a read
 // error leaves every model untouched and the window can be retried whole.
@@ -336,12 +363,19 @@ func (e *Engine) ProcessWindow(ctx context.Context, w source.Window) error {
 		read[i] = detectorRows{rows: rows[i], took: tookBy[i]}
 	}
 	e.board.SetSource(e.src.Kind(), true, e.retries())
+	var unknownType int64
 	for _, t := range e.logTypes {
 		c := counts[t]
 		e.board.AddRecords(string(t), uint64(c.Records), uint64(c.Malformed))
 		if c.Malformed > 0 {
 			level.Warn(e.logger).Log("msg", "malformed records skipped", "log_type", t, "window", w, "malformed", c.Malformed)
 		}
+		unknownType += c.UnknownType
+	}
+	if unknownType > 0 {
+		// Counted under their own log_type, so the metric sums to what the
+		// source skipped.
+		e.board.AddRecords(UnknownLogType, uint64(unknownType), uint64(unknownType))
 	}
 	e.learnExpectedIncidents(ctx)
 	var all []detect.Verdict
@@ -393,6 +427,7 @@ func (e *Engine) runDetector(ctx context.Context, d detect.Detector, r pendingWi
 		l.Learn(w, r.rows)
 		e.board.Trained(d.Name(), d.Ready())
 	}
+	e.boundEntities(d)
 	e.attachEvidence(ctx, w, verdicts)
 	took := r.took + time.Since(start)
 	e.board.Publish(d.Name(), w, verdicts, d.Ready(), took, time.Now())

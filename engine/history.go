@@ -66,6 +66,7 @@ func (e *Engine) learnHistory(ctx context.Context, first time.Time) error {
 		for j, l := range learners {
 			l.Learn(w, rows[j])
 			e.board.Trained(l.Name(), l.Ready())
+			e.boundEntities(l)
 		}
 		i++
 	}

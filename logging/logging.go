@@ -1,12 +1,15 @@
 // Package logging owns the exporter's go-kit logger: its --log.level and
-// --log.format flags, and the bridge that hands the same logger to
-// libraries that want a *slog.Logger.
+// --log.format flags, the guard every line passes (secrets masked, a line
+// repeated within --log.repeat-interval written once with its count), and
+// the bridge that hands the same logger to libraries that want a
+// *slog.Logger.
 package logging
 
 import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/go-kit/log"
@@ -18,6 +21,9 @@ import (
 type Config struct {
 	Level  string // debug, info, warn, error
 	Format string // logfmt, json
+	// RepeatInterval is how long a line silences identical lines, which
+	// are then written as one line with their count; 0 writes every line.
+	RepeatInterval time.Duration
 }
 
 // AddFlags adds --log.level and --log.format to app.
@@ -27,10 +33,13 @@ func AddFlags(app *kingpin.Application) *Config {
 		Default("info").EnumVar(&c.Level, "debug", "info", "warn", "error")
 	app.Flag("log.format", "Output format of log messages. One of: [logfmt, json]").
 		Default("logfmt").EnumVar(&c.Format, "logfmt", "json")
+	app.Flag("log.repeat-interval", "A log line identical to one written less than this ago is not written; when the interval ends, one line says how many were (repeated=N over=45s). 0 writes every line.").
+		Default(DefaultRepeatInterval.String()).DurationVar(&c.RepeatInterval)
 	return c
 }
 
-// New returns a logger writing to w with a timestamp and caller.
+// New returns a logger writing to w with a timestamp and caller, masking
+// secrets and counting repeated lines as c says.
 func New(c Config, w io.Writer) (log.Logger, error) {
 	var l log.Logger
 	switch c.Format {
@@ -54,7 +63,10 @@ func New(c Config, w io.Writer) (log.Logger, error) {
 	default:
 		return nil, fmt.Errorf("unknown log level %q (want debug, info, warn or error)", c.Level)
 	}
-	l = level.NewFilter(l, opt)
+	if c.RepeatInterval < 0 || c.RepeatInterval > time.Hour {
+		return nil, fmt.Errorf("--log.repeat-interval must be between 0 and 1h, got %s", c.RepeatInterval)
+	}
+	l = level.NewFilter(newGuard(l, c.RepeatInterval), opt)
 	return log.With(l, "ts", log.DefaultTimestampUTC, "caller", log.DefaultCaller), nil
 }
 

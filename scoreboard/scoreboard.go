@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/redact"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
 
@@ -40,6 +41,14 @@ type DetectorState struct {
 	LastError     string
 	LastWindow    source.Window
 	SeriesDropped uint64
+	// Entities is how many entities the detector's model keeps state for
+	// (-1: the model does not say); EntitiesEvicted counts those forgotten
+	// because of the bound on them.
+	Entities        int
+	EntitiesEvicted uint64
+	// DetectionsFolded counts detections counted under OtherNamespace
+	// because the detector's detection counters reached the series bound.
+	DetectionsFolded uint64
 	// TrainedWindows counts windows the model learned without judging
 	// them: history read at start, and windows before the model was ready.
 	TrainedWindows uint64
@@ -112,14 +121,19 @@ type Scoreboard struct {
 	detectors  map[DetectorKey]*DetectorState
 	clusters   map[string]*clusterState
 	detections map[DetectionKey]uint64
+	// namespaces counts the detection series of each cluster and
+	// detector.
+	namespaces map[DetectorKey]int
 	records    map[string]uint64
 	malformed  map[string]uint64
 	saved      time.Time
 }
 
 // New returns an empty scoreboard keeping at most maxSeriesPerDetector
-// verdicts per detector and cluster (0 means no bound): an exporter
-// watching n clusters exports up to n times that many series per detector.
+// verdicts, and detection counters of as many namespaces (more are counted
+// under OtherNamespace), per detector and cluster (0 means no bound): an
+// exporter watching n clusters exports up to n times that many series per
+// detector.
 func New(maxSeriesPerDetector int) *Scoreboard {
 	return &Scoreboard{
 		maxSeries:  maxSeriesPerDetector,
@@ -127,6 +141,7 @@ func New(maxSeriesPerDetector int) *Scoreboard {
 		detectors:  map[DetectorKey]*DetectorState{},
 		clusters:   map[string]*clusterState{},
 		detections: map[DetectionKey]uint64{},
+		namespaces: map[DetectorKey]int{},
 		records:    map[string]uint64{},
 		malformed:  map[string]uint64{},
 	}
@@ -166,7 +181,7 @@ func (b *Board) state(name string) *DetectorState {
 	k := DetectorKey{Cluster: b.cluster, Detector: name}
 	st, ok := b.s.detectors[k]
 	if !ok {
-		st = &DetectorState{Name: name, Cluster: b.cluster, Runs: map[string]uint64{}}
+		st = &DetectorState{Name: name, Cluster: b.cluster, Runs: map[string]uint64{}, Entities: -1}
 		b.s.detectors[k] = st
 	}
 	return st
@@ -178,7 +193,7 @@ func (b *Board) AddDetector(name string, threshold float64, ready bool) {
 	b.s.mu.Lock()
 	defer b.s.mu.Unlock()
 	b.cstate()
-	b.s.detectors[DetectorKey{Cluster: b.cluster, Detector: name}] = &DetectorState{Name: name, Cluster: b.cluster, Threshold: threshold, Ready: ready, Runs: map[string]uint64{}}
+	b.s.detectors[DetectorKey{Cluster: b.cluster, Detector: name}] = &DetectorState{Name: name, Cluster: b.cluster, Threshold: threshold, Ready: ready, Runs: map[string]uint64{}, Entities: -1}
 }
 
 // Publish replaces a detector's verdicts in this cluster with those of
@@ -193,7 +208,7 @@ func (b *Board) Publish(name string, w source.Window, verdicts []detect.Verdict,
 	st := b.state(name)
 	for _, v := range vs {
 		if v.Anomalous() {
-			b.s.detections[DetectionKey{Cluster: v.Entity.Cluster, Detector: name, Namespace: v.Entity.Namespace}]++
+			b.s.countDetection(DetectionKey{Cluster: v.Entity.Cluster, Detector: name, Namespace: v.Entity.Namespace}, st)
 		}
 	}
 	if b.s.maxSeries > 0 && len(vs) > b.s.maxSeries {
@@ -212,6 +227,28 @@ func (b *Board) Publish(name string, w source.Window, verdicts []detect.Verdict,
 	}
 }
 
+// OtherNamespace is the namespace under which detections are counted once
+// a detector's counters in a cluster reach the series bound: no
+// Kubernetes namespace can be named so, and sums over namespaces stay
+// right.
+const OtherNamespace = "_other"
+
+// countDetection counts one detection under k, or under OtherNamespace
+// (and in st.DetectionsFolded) when k would be a new series beyond the
+// bound. The caller holds s.mu.
+func (s *Scoreboard) countDetection(k DetectionKey, st *DetectorState) {
+	if _, ok := s.detections[k]; !ok && s.maxSeries > 0 && k.Namespace != OtherNamespace {
+		bound := DetectorKey{Cluster: k.Cluster, Detector: k.Detector}
+		if s.namespaces[bound] >= s.maxSeries {
+			k.Namespace = OtherNamespace
+			st.DetectionsFolded++
+		} else {
+			s.namespaces[bound]++
+		}
+	}
+	s.detections[k]++
+}
+
 // Fail records a failed run of a detector over w; its previous verdicts
 // stay until a window succeeds.
 func (b *Board) Fail(name string, w source.Window, err error, took time.Duration, now time.Time) {
@@ -221,7 +258,17 @@ func (b *Board) Fail(name string, w source.Window, err error, took time.Duration
 	st.Runs[ResultError]++
 	st.LastRun = now
 	st.LastDuration = took
-	st.LastError = err.Error()
+	st.LastError = redact.Text(err.Error())
+}
+
+// Entities records how many entities a detector's model keeps state for,
+// and how many more it forgot because of the bound on them.
+func (b *Board) Entities(name string, live int, evicted uint64) {
+	b.s.mu.Lock()
+	defer b.s.mu.Unlock()
+	st := b.state(name)
+	st.Entities = live
+	st.EntitiesEvicted += evicted
 }
 
 // Trained records that a detector's model learned one window without
@@ -407,6 +454,11 @@ func (s *Scoreboard) Snapshot() Snapshot {
 			sum.LastError = strings.TrimPrefix(sum.LastError+"; "+clusterError(k.Cluster, c.LastError), "; ")
 		}
 		sum.SeriesDropped += c.SeriesDropped
+		sum.DetectionsFolded += c.DetectionsFolded
+		sum.EntitiesEvicted += c.EntitiesEvicted
+		if c.Entities >= 0 {
+			sum.Entities = max(sum.Entities, 0) + c.Entities
+		}
 		sum.TrainedWindows += c.TrainedWindows
 		sum.ModelLoadErrors += c.ModelLoadErrors
 		snap.Detectors[k.Detector] = sum

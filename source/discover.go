@@ -95,8 +95,9 @@ func clustersOfIndices(res resolveIndexResponse, tenant, pattern string) []strin
 
 // clusterTermsResponse is the answer to the single layout's aggregation.
 type clusterTermsResponse struct {
+	tookField
 	Aggregations struct {
-		Clusters struct {
+		Clusters *struct {
 			AfterKey map[string]any `json:"after_key"`
 			Buckets  []struct {
 				Key struct {
@@ -105,6 +106,10 @@ type clusterTermsResponse struct {
 			} `json:"buckets"`
 		} `json:"clusters"`
 	} `json:"aggregations"`
+}
+
+func (r *clusterTermsResponse) check() error {
+	return r.checkSearch(map[string]bool{"clusters": r.Aggregations.Clusters != nil})
 }
 
 func (e *Elasticsearch) discoverSingle(ctx context.Context, pattern string) ([]string, error) {
@@ -138,6 +143,9 @@ func (e *Elasticsearch) discoverSingle(ctx context.Context, pattern string) ([]s
 			return nil, err
 		}
 		agg := res.Aggregations.Clusters
+		if agg == nil {
+			break
+		}
 		for _, b := range agg.Buckets {
 			c, ok := b.Key.Cluster.(string)
 			if !ok {

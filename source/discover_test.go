@@ -84,7 +84,7 @@ func clusterPage(clusters []string, more bool) []byte {
 	if more {
 		agg["after_key"] = map[string]any{"cluster": clusters[len(clusters)-1]}
 	}
-	b, _ := json.Marshal(map[string]any{"took": 3, "timed_out": false, "hits": map[string]any{"hits": []any{}}, "aggregations": map[string]any{"clusters": agg}})
+	b, _ := json.Marshal(map[string]any{"took": 3, "timed_out": false, "_shards": map[string]any{"total": 1, "failed": 0}, "hits": map[string]any{"hits": []any{}}, "aggregations": map[string]any{"clusters": agg}})
 	return b
 }
 
@@ -159,7 +159,7 @@ func TestDiscoverClustersErrors(t *testing.T) {
 		{"empty pattern", calicolog.LayoutLegacy, "", 200, `{}`, `cluster pattern is empty`},
 		{"refused", calicolog.LayoutLegacy, "*", 403, `{"error":{"type":"security_exception","reason":"action [indices:admin/resolve/index] is unauthorized"},"status":403}`, "security_exception"},
 		{"refused search", calicolog.LayoutSingle, "*", 400, `{"error":{"type":"illegal_argument_exception","reason":"Text fields are not optimised"},"status":400}`, "aggregate calico_flowlogs.cluster"},
-		{"number key", calicolog.LayoutSingle, "*", 200, `{"aggregations":{"clusters":{"buckets":[{"key":{"cluster":3},"doc_count":1}]}}}`, "want a keyword"},
+		{"number key", calicolog.LayoutSingle, "*", 200, `{"_shards":{"total":1,"failed":0},"aggregations":{"clusters":{"buckets":[{"key":{"cluster":3},"doc_count":1}]}}}`, "want a keyword"},
 		{"not json", calicolog.LayoutLegacy, "*", 200, `<html>`, "decode answer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

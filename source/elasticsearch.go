@@ -19,6 +19,7 @@ import (
 	"github.com/go-kit/log/level"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/redact"
 )
 
 // ElasticsearchConfig says how to reach Calico's Elasticsearch and where
@@ -50,6 +51,9 @@ type ElasticsearchConfig struct {
 	// RetryBackoff is the wait before the first retry; it doubles with
 	// each retry, up to 64 times (default 100ms).
 	RetryBackoff time.Duration
+	// MaxResponseBytes bounds one answer's body (default
+	// DefaultMaxResponseBytes); a longer one is an error, not read whole.
+	MaxResponseBytes int64
 	// Transport carries the requests when set (a proxy, instrumentation,
 	// or a test's recorder); by default the client's own.
 	Transport http.RoundTripper
@@ -73,6 +77,10 @@ type Elasticsearch struct {
 // below Elasticsearch's default search.max_buckets (65,536).
 const DefaultPageSize = 50000
 
+// DefaultMaxResponseBytes is the largest answer read when none is set: a
+// page of DefaultPageSize groups with a dozen metrics is about 30 MB.
+const DefaultMaxResponseBytes = 256 << 20
+
 // minPageSize is the smallest page the source shrinks to when the cluster
 // refuses a page for its number of buckets.
 const minPageSize = 1
@@ -88,8 +96,24 @@ func NewElasticsearch(cfg ElasticsearchConfig, logger log.Logger) (*Elasticsearc
 	if err := cfg.Naming.Validate(); err != nil {
 		return nil, fmt.Errorf("elasticsearch: %w", err)
 	}
+	// Credentials in a URL become the client's basic authentication, so
+	// no error, log line or page shows them.
+	urls := make([]string, len(cfg.URLs))
+	for i, raw := range cfg.URLs {
+		clean, user, pass := redact.SplitURL(raw)
+		urls[i] = clean
+		if user != "" && cfg.Username == "" && cfg.APIKey == "" {
+			cfg.Username, cfg.Password = user, pass
+		}
+	}
+	cfg.URLs = urls
+	redact.Secret(cfg.Password)
+	redact.Secret(cfg.APIKey)
 	if cfg.PageSize <= 0 {
 		cfg.PageSize = DefaultPageSize
+	}
+	if cfg.MaxResponseBytes <= 0 {
+		cfg.MaxResponseBytes = DefaultMaxResponseBytes
 	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 30 * time.Second
@@ -166,9 +190,13 @@ func (e *Elasticsearch) do(ctx context.Context, what string, req esapi.Request, 
 		return fmt.Errorf("%s: elasticsearch %s: %w", what, strings.Join(e.cfg.URLs, ","), err)
 	}
 	defer res.Body.Close()
-	body, err := io.ReadAll(res.Body)
+	limit := e.cfg.MaxResponseBytes
+	body, err := io.ReadAll(io.LimitReader(res.Body, limit+1))
 	if err != nil {
 		return fmt.Errorf("%s: read answer: %w", what, err)
+	}
+	if int64(len(body)) > limit {
+		return fmt.Errorf("%s: %w", what, &AnswerError{Problem: fmt.Sprintf("more than the %d bytes answers may hold (--es.max-response-size)", limit)})
 	}
 	if res.IsError() {
 		return fmt.Errorf("%s: %w", what, responseError(res.StatusCode, body))
@@ -181,6 +209,11 @@ func (e *Elasticsearch) do(ctx context.Context, what string, req esapi.Request, 
 	}
 	if t, ok := out.(interface{ tookMillis() int64 }); ok {
 		e.took.Add(t.tookMillis())
+	}
+	if c, ok := out.(interface{ check() error }); ok {
+		if err := c.check(); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
 	}
 	return nil
 }
@@ -233,7 +266,7 @@ func (e *Elasticsearch) Count(ctx context.Context, w Window, t calicolog.LogType
 	if err := e.search(ctx, "count "+string(t)+" records", t, body, &res); err != nil {
 		return Counts{}, err
 	}
-	return Counts{Records: res.Hits.Total.Value, Malformed: res.Aggregations.Malformed.DocCount}, nil
+	return res.counts(), nil
 }
 
 // Aggregate runs q as one composite aggregation over w, paging with
@@ -260,7 +293,7 @@ func (e *Elasticsearch) Aggregate(ctx context.Context, w Window, q Query) ([]Row
 			}
 			return nil, err
 		}
-		groups := res.Aggregations.Groups
+		groups := res.groups()
 		for i := range groups.Buckets {
 			row, weights, err := groups.Buckets[i].row(q)
 			if err != nil {
@@ -326,6 +359,9 @@ func (e *Elasticsearch) Samples(ctx context.Context, w Window, t calicolog.LogTy
 	var res samplesResponse
 	if err := e.search(ctx, "sample "+string(t)+" records", t, body, &res); err != nil {
 		return nil, err
+	}
+	if res.Hits == nil {
+		return nil, nil
 	}
 	out := make([]json.RawMessage, 0, len(res.Hits.Hits))
 	for _, h := range res.Hits.Hits {

@@ -81,11 +81,25 @@ func (r *compositeRequest) body() map[string]any {
 type compositeResponse struct {
 	tookField
 	Aggregations struct {
-		Groups struct {
-			AfterKey map[string]any    `json:"after_key"`
-			Buckets  []compositeBucket `json:"buckets"`
-		} `json:"groups"`
+		Groups *compositeGroups `json:"groups"`
 	} `json:"aggregations"`
+}
+
+type compositeGroups struct {
+	AfterKey map[string]any    `json:"after_key"`
+	Buckets  []compositeBucket `json:"buckets"`
+}
+
+func (r *compositeResponse) check() error {
+	return r.checkSearch(map[string]bool{"groups": r.Aggregations.Groups != nil})
+}
+
+// groups is the page's groups (none when no shard was searched).
+func (r *compositeResponse) groups() compositeGroups {
+	if r.Aggregations.Groups == nil {
+		return compositeGroups{}
+	}
+	return *r.Aggregations.Groups
 }
 
 // compositeBucket is one group: its key values, its doc_count, and the

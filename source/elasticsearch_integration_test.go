@@ -830,6 +830,17 @@ func TestFixturesAreTheNodesAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	one("nodes_version", http.StatusOK)
+	// No index of the cluster: a 200 that searched no shard and so holds
+	// no aggregations, which is no data, not a broken answer.
+	noIndex, err := source.NewElasticsearch(source.ElasticsearchConfig{URLs: []string{testbed.ElasticsearchURL(t)},
+		Naming: calicolog.IndexNaming{Layout: calicolog.LayoutLegacy, Cluster: "fixtures-no-index"}, Transport: rec}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := noIndex.Count(ctx, win, calicolog.Flows); err != nil || c != (source.Counts{}) {
+		t.Fatalf("count without an index: %+v, %v; want zero and no error", c, err)
+	}
+	one("count_no_index", http.StatusOK)
 
 	// A 503: an index whose shard cannot be assigned anywhere.
 	unassigned := calicolog.IndexNaming{Layout: calicolog.LayoutLegacy, Cluster: "fixtures-unassigned"}

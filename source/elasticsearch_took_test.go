@@ -17,9 +17,9 @@ func TestElasticsearchTookSumsEverySearch(t *testing.T) {
 		status int
 		body   string
 	}{
-		{http.StatusOK, `{"took":7,"aggregations":{"groups":{"after_key":{"k0":"a"},"buckets":[{"key":{"k0":"a"},"doc_count":1}]}}}`},
-		{http.StatusOK, `{"took":5,"aggregations":{"groups":{"buckets":[]}}}`},
-		{http.StatusOK, `{"took":30,"hits":{"total":{"value":3}},"aggregations":{"malformed":{"doc_count":0}}}`},
+		{http.StatusOK, `{"took":7,"_shards":{"total":1,"failed":0},"aggregations":{"groups":{"after_key":{"k0":"a"},"buckets":[{"key":{"k0":"a"},"doc_count":1}]}}}`},
+		{http.StatusOK, `{"took":5,"_shards":{"total":1,"failed":0},"aggregations":{"groups":{"buckets":[]}}}`},
+		{http.StatusOK, `{"took":30,"_shards":{"total":1,"failed":0},"hits":{"total":{"value":3}},"aggregations":{"malformed":{"doc_count":0}}}`},
 		{http.StatusBadRequest, `{"took":1000,"error":{"type":"x","reason":"y"},"status":400}`},
 	}
 	es, _ := fakeElasticsearch(t, ElasticsearchConfig{PageSize: 1}, func(t *testing.T, n int, req fakeRequest) (int, []byte) {

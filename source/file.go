@@ -23,6 +23,19 @@ const (
 	// DefaultMaxReported is how many malformed records a FileStats keeps
 	// the position of.
 	DefaultMaxReported = 10
+	// DefaultMaxRecordBytes is the largest record (a plain document, or a
+	// hit's _source) decoded; Calico's records are a few kilobytes, so a
+	// larger one is malformed and no field of a loaded record is longer.
+	DefaultMaxRecordBytes = 1 << 20
+	// DefaultMaxFileBytes is the most a file (once decompressed) is read
+	// of: a file that goes on is refused there, so a gzip bomb or a device
+	// cannot fill the memory or run for ever.
+	DefaultMaxFileBytes = 64 << 30
+	// DefaultMaxAge is how far before now a record's end_time may lie.
+	DefaultMaxAge = 5 * 365 * 24 * time.Hour
+	// DefaultMaxClockSkew is how far after now a record's end_time may
+	// lie.
+	DefaultMaxClockSkew = time.Hour
 )
 
 // FileExtensions are the names a folder's files must end with to be read.
@@ -48,6 +61,20 @@ type FileOptions struct {
 	// MaxReported is how many malformed records the stats locate
 	// (DefaultMaxReported if zero, none if negative).
 	MaxReported int
+	// MaxRecordBytes is the largest record decoded (DefaultMaxRecordBytes
+	// if not positive); a larger one is a malformed record.
+	MaxRecordBytes int
+	// MaxFileBytes is the most read of one file, decompressed
+	// (DefaultMaxFileBytes if not positive); a longer file is refused.
+	MaxFileBytes int64
+	// MaxAge and MaxClockSkew bound the plausible end_times: from MaxAge
+	// before Now to MaxClockSkew after it (DefaultMaxAge and
+	// DefaultMaxClockSkew if not positive). A record outside is malformed,
+	// counted without a window, and moves no window range.
+	MaxAge, MaxClockSkew time.Duration
+	// Now is the time the plausible span is measured from (time.Now if
+	// nil).
+	Now func() time.Time
 	// Workers is how many goroutines parse and decode records (if not
 	// positive, GOMAXPROCS less the one reading, at least 1 and at most 8).
 	// Records are stored in the order of the files whatever the number.
@@ -60,6 +87,21 @@ func (o FileOptions) withDefaults() FileOptions {
 	}
 	if o.MaxReported == 0 {
 		o.MaxReported = DefaultMaxReported
+	}
+	if o.MaxRecordBytes <= 0 {
+		o.MaxRecordBytes = DefaultMaxRecordBytes
+	}
+	if o.MaxFileBytes <= 0 {
+		o.MaxFileBytes = DefaultMaxFileBytes
+	}
+	if o.MaxAge <= 0 {
+		o.MaxAge = DefaultMaxAge
+	}
+	if o.MaxClockSkew <= 0 {
+		o.MaxClockSkew = DefaultMaxClockSkew
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	return o
 }
@@ -281,6 +323,9 @@ func ExpandPaths(paths []string) ([]string, error) {
 				return nil, &FileError{File: m, Reason: pathReason(err)}
 			}
 			if !fi.IsDir() {
+				if !fi.Mode().IsRegular() {
+					return nil, &FileError{File: m, Reason: notRegular(fi.Mode())}
+				}
 				add(m)
 				continue
 			}
@@ -301,6 +346,21 @@ func ExpandPaths(paths []string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// notRegular says why a path that is neither a folder nor a regular file
+// is not read: a device, a FIFO or a socket may never end.
+func notRegular(mode os.FileMode) string {
+	what := "not a regular file"
+	switch {
+	case mode&os.ModeCharDevice != 0, mode&os.ModeDevice != 0:
+		what = "a device"
+	case mode&os.ModeNamedPipe != 0:
+		what = "a FIFO"
+	case mode&os.ModeSocket != 0:
+		what = "a socket"
+	}
+	return what + ", not a regular file: only regular files are read (use --file.path=- to read a stream on the standard input)"
 }
 
 // pathReason is what went wrong with a path, without the path.

@@ -85,7 +85,11 @@ type lineParser struct {
 	// explicit says the options gave fileType: it then holds for hits of
 	// indices that name no log type too.
 	explicit bool
-	out      []lineDoc
+	// maxRecord is the largest record decoded; notBefore and notAfter
+	// bound the plausible end_times, in Unix seconds.
+	maxRecord           int
+	notBefore, notAfter int64
+	out                 []lineDoc
 }
 
 var (

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
@@ -32,6 +33,13 @@ func (m *Memory) readFile(ctx context.Context, name string, opts FileOptions, st
 		return &FileError{File: name, Reason: pathReason(err)}
 	}
 	defer fh.Close()
+	// Checked on the open file too: a glob's match or a symlink may have
+	// changed since the paths were listed.
+	if fi, err := fh.Stat(); err != nil {
+		return &FileError{File: name, Reason: pathReason(err)}
+	} else if !fi.Mode().IsRegular() {
+		return &FileError{File: name, Reason: notRegular(fi.Mode())}
+	}
 	return m.ReadNDJSON(ctx, fh, name, opts, st)
 }
 
@@ -62,8 +70,11 @@ func (m *Memory) ReadNDJSON(ctx context.Context, r io.Reader, name string, opts 
 		br = bufio.NewReaderSize(zr, 256<<10)
 		compressed = true
 	}
-	lr := lineReader{r: br, max: opts.MaxLineBytes}
-	p := lineParser{fileType: fileType, typeFrom: from, explicit: opts.LogType != ""}
+	bounded := &boundedReader{r: br, left: opts.MaxFileBytes, max: opts.MaxFileBytes, ctx: ctx}
+	lr := lineReader{r: bufio.NewReaderSize(bounded, 256<<10), max: opts.MaxLineBytes, maxRecord: opts.MaxRecordBytes}
+	now := opts.Now()
+	p := lineParser{fileType: fileType, typeFrom: from, explicit: opts.LogType != "",
+		maxRecord: opts.MaxRecordBytes, notBefore: now.Add(-opts.MaxAge).Unix(), notAfter: now.Add(opts.MaxClockSkew).Unix()}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -116,7 +127,7 @@ func (m *Memory) ReadNDJSON(ctx context.Context, r io.Reader, name string, opts 
 	<-collected
 	if whole, ok := errors.AsType[*wholeDocument](err); ok {
 		st.Lines += lines - 1 // readWhole counts the first line again
-		return m.readWhole(ctx, whole, br, name, p, opts, st)
+		return m.readWhole(ctx, whole, lr.r, name, p, opts, st)
 	}
 	st.Lines += lines
 	return err
@@ -142,6 +153,9 @@ type lineSpan struct {
 	no         int64
 	start, end int // in arena
 	long       bool
+	// tooBig is the size of a plain document larger than the record
+	// bound, whose bytes are not kept (0 for other lines).
+	tooBig int
 }
 
 // found is one record found on a line: decoded, or malformed with why.
@@ -152,6 +166,9 @@ type found struct {
 	rec record
 	raw []byte // the document, to place a malformed one in its window
 	err error
+	// unplaced says the malformed record's end_time is not to be trusted
+	// to place it in a window.
+	unplaced bool
 }
 
 // newBatch takes a batch from free, or makes one.
@@ -168,6 +185,9 @@ func (b *lineBatch) reset() {
 	b.arena, b.lines = b.arena[:0], b.lines[:0]
 	clear(b.found) // drop what the records point to
 	b.found = b.found[:0]
+	if cap(b.arena) > 4*batchBytes {
+		b.arena = nil // a long line's room is not kept
+	}
 	b.done = make(chan struct{})
 }
 
@@ -191,6 +211,12 @@ func readLines(ctx context.Context, lr *lineReader, name string, compressed bool
 		line, long, err := lr.next()
 		if err == io.EOF {
 			return nil
+		}
+		if ce := ctx.Err(); ce != nil && errors.Is(err, ce) {
+			return ce
+		}
+		if be, ok := errors.AsType[*boundError](err); ok {
+			return &FileError{File: name, Line: *lines + 1, Reason: be.Error()}
 		}
 		if err != nil {
 			what := "reading"
@@ -218,7 +244,13 @@ func readLines(ctx context.Context, lr *lineReader, name string, compressed bool
 				return &FileError{File: name, Line: *lines, Reason: reason}
 			}
 		}
-		b.add(*lines, trimmed, long)
+		if len(trimmed) > lr.maxRecord && !long && !searchLine(trimmed) {
+			// A plain document too large to be a record: refused here,
+			// without copying its bytes on.
+			b.lines = append(b.lines, lineSpan{no: *lines, start: len(b.arena), end: len(b.arena), tooBig: len(trimmed)})
+		} else {
+			b.add(*lines, trimmed, long)
+		}
 		if len(b.lines) >= batchLines || len(b.arena) >= batchBytes {
 			send(b)
 			b = newBatch(free)
@@ -230,6 +262,11 @@ func readLines(ctx context.Context, lr *lineReader, name string, compressed bool
 func (b *lineBatch) decode(p *lineParser, maxLine int) {
 	for _, l := range b.lines {
 		line := b.arena[l.start:l.end:l.end]
+		if l.tooBig > 0 {
+			err := fmt.Errorf("a record of %d bytes, more than the %d bytes a record may have (--file.max-record-size)", l.tooBig, p.maxRecord)
+			b.found = append(b.found, found{no: l.no, log: p.fileType, err: err, unplaced: true})
+			continue
+		}
 		if l.long {
 			err := fmt.Errorf("line longer than %d bytes, the maximum line size", maxLine)
 			b.found = append(b.found, found{no: l.no, log: p.fileType, err: err})
@@ -242,11 +279,19 @@ func (b *lineBatch) decode(p *lineParser, maxLine int) {
 		}
 		for _, d := range docs {
 			f := found{no: l.no, hit: d.hit, log: d.log, raw: d.doc, err: d.err}
+			if f.err == nil && len(d.doc) > p.maxRecord {
+				f.err = fmt.Errorf("a record of %d bytes, more than the %d bytes a record may have (--file.max-record-size)", len(d.doc), p.maxRecord)
+				f.raw, f.unplaced = nil, true
+			}
 			if f.err == nil {
 				if sniffed := SniffLogType(d.doc); sniffed != "" && sniffed != d.log {
 					f.err = fmt.Errorf("a %s log where %s logs were expected (log type from %s)", logName(sniffed), logName(d.log), d.from)
-				} else {
-					f.err = f.rec.decode(d.log, d.doc)
+				} else if f.err = f.rec.decode(d.log, d.doc); f.err == nil {
+					if end := f.rec.end(); end < p.notBefore || end > p.notAfter {
+						f.err = fmt.Errorf("end_time %s is outside the plausible span %s to %s (--file.max-age, --file.max-clock-skew)",
+							time.Unix(end, 0).UTC().Format(time.RFC3339), time.Unix(p.notBefore, 0).UTC().Format(time.RFC3339), time.Unix(p.notAfter, 0).UTC().Format(time.RFC3339))
+						f.rec, f.unplaced = record{}, true
+					}
 				}
 			}
 			b.found = append(b.found, f)
@@ -263,9 +308,7 @@ func (m *Memory) collect(b *lineBatch, name string, maxReported int, st *FileSta
 			st.loaded(f.log)
 			continue
 		}
-		if f.log != "" {
-			m.addMalformed(f.log, f.raw)
-		}
+		m.addMalformed(f.log, f.raw, f.unplaced)
 		st.malformed(maxReported, &LineError{File: name, Line: f.no, Hit: f.hit, Log: f.log, Err: f.err})
 	}
 }
@@ -322,11 +365,27 @@ func truncateBytes(b []byte, n int) string {
 	return string(b[:n]) + "..."
 }
 
-// lineReader reads lines of at most max bytes from r.
+// lineReader reads lines of at most max bytes from r; maxRecord is the
+// largest record, which lines that are no _search answer or hit may not
+// exceed.
 type lineReader struct {
-	r   *bufio.Reader
-	max int
-	buf []byte
+	r         *bufio.Reader
+	max       int
+	maxRecord int
+	buf       []byte
+}
+
+// searchLine says whether line starts like an Elasticsearch _search
+// answer or hit, which may hold many records, rather than a plain
+// document.
+func searchLine(line []byte) bool {
+	head := line[:min(len(line), 512)]
+	for _, key := range [][]byte{[]byte(`"took"`), hitsKey, indexKey, sourceKey, []byte(`"_id"`)} {
+		if bytes.Contains(head, key) {
+			return true
+		}
+	}
+	return false
 }
 
 // next returns the next line without its line ending, valid until the next
@@ -370,4 +429,39 @@ func (lr *lineReader) next() (line []byte, long bool, err error) {
 func trimEOL(b []byte) []byte {
 	b = bytes.TrimSuffix(b, []byte("\n"))
 	return bytes.TrimSuffix(b, []byte("\r"))
+}
+
+// boundError says a file went on beyond the bytes it may have.
+type boundError struct{ max int64 }
+
+func (e *boundError) Error() string {
+	return fmt.Sprintf("more than %d bytes (decompressed), the most a file may have (--file.max-size): a gzip bomb, or a file that never ends?", e.max)
+}
+
+// boundedReader reads at most max bytes of r, then fails with a
+// *boundError; it stops with ctx's error once ctx ends.
+type boundedReader struct {
+	r         io.Reader
+	left, max int64
+	ctx       context.Context
+}
+
+func (b *boundedReader) Read(p []byte) (int, error) {
+	if err := b.ctx.Err(); err != nil {
+		return 0, err
+	}
+	if b.left <= 0 {
+		// One byte more tells a file of exactly max bytes from a longer one.
+		var one [1]byte
+		if n, _ := b.r.Read(one[:]); n == 0 {
+			return 0, io.EOF
+		}
+		return 0, &boundError{max: b.max}
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	return n, err
 }

@@ -122,7 +122,7 @@ func (m *Memory) AddDocument(t calicolog.LogType, doc []byte) error {
 		if errors.Is(err, errUnknownLogType) {
 			return err
 		}
-		m.addMalformed(t, doc)
+		m.addMalformed(t, doc, false)
 		return err
 	}
 	m.add(&r)
@@ -141,6 +141,19 @@ type record struct {
 
 // decode decodes doc as a document of log type t and checks it as
 // AddDocument does, without storing it.
+// end is the record's end_time, in Unix seconds.
+func (r *record) end() int64 {
+	switch r.log {
+	case calicolog.Flows:
+		return int64(r.flow.EndTime)
+	case calicolog.DNS:
+		return r.dns.EndTime.Unix()
+	case calicolog.L7:
+		return int64(r.l7.EndTime)
+	}
+	return 0
+}
+
 func (r *record) decode(t calicolog.LogType, doc []byte) error {
 	r.log = t
 	var err error
@@ -173,12 +186,13 @@ func (m *Memory) add(r *record) {
 	}
 }
 
-// addMalformed counts doc as a malformed document of log type t, in the
-// window of its end_time when that can be read.
-func (m *Memory) addMalformed(t calicolog.LogType, doc []byte) {
+// addMalformed counts doc as a malformed document of log type t ("" when
+// unknown), in the window of its end_time when that can be read and is
+// to be trusted (not unplaced).
+func (m *Memory) addMalformed(t calicolog.LogType, doc []byte, unplaced bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if end, ok := looseEndTime(doc); ok {
+	if end, ok := looseEndTime(doc); ok && t != "" && !unplaced {
 		if m.malformed[t] == nil {
 			m.malformed[t] = map[int64][]int64{}
 		}
@@ -606,6 +620,8 @@ func (m *Memory) Count(ctx context.Context, w Window, t calicolog.LogType) (Coun
 	}
 	c.Malformed += m.unplaced[t]
 	m.unplaced[t] = 0
+	c.UnknownType = m.unplaced[""]
+	m.unplaced[""] = 0
 	c.Records += c.Malformed
 	return c, nil
 }

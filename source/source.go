@@ -116,6 +116,11 @@ type Row struct {
 type Counts struct {
 	Records   int64 // records in the window, malformed included
 	Malformed int64 // records skipped because they break the log contract
+	// UnknownType counts malformed records whose log type could not be
+	// told (a file source's plain documents in a file that names none),
+	// reported once, by the first Count after they were read; they are in
+	// neither Records nor Malformed.
+	UnknownType int64
 }
 
 // Source answers a window's aggregations. Implementations are safe for

@@ -3,6 +3,7 @@
 // table:
 //
 //	calico-anomaly-bench memory                 models for 10,000 workloads: heap and peak RSS
+//	calico-anomaly-bench fresh-names            windows of never-seen workload names through the engine: bounded models
 //	calico-anomaly-bench side-by-side --es.url  aggregation path against raw documents on a real Elasticsearch
 //	calico-anomaly-bench report                 one table of go test -bench output and the figures above
 //
@@ -41,6 +42,13 @@ func run(args []string) int {
 	memWindows := memCmd.Flag("windows", "Hourly windows learned (every per-entity model exists after the first).").Default("48").Int()
 	memProfile := memCmd.Flag("heap-profile", "Write a heap profile (go tool pprof) here after training.").String()
 	memDefault := memCmd.Flag("default-detectors", "Train only the detectors enabled by default (otherwise every registered one).").Bool()
+
+	freshCmd := app.Command("fresh-names", "Peak RSS and heap of an engine fed windows of workload names never seen before, its models bounded per detector.")
+	freshWindows := freshCmd.Flag("windows", "Five-minute windows processed.").Default("6").Int()
+	freshPer := freshCmd.Flag("per-window", "Fresh workload names in each window.").Default("10000").Int()
+	freshMax := freshCmd.Flag("model.max-entities-per-detector", "The bound on each detector's entities (the exporter's flag); 0: none.").Default("50000").Int()
+	freshDefault := freshCmd.Flag("default-detectors", "Run only the detectors enabled by default (otherwise every registered one).").Bool()
+	freshOnly := freshCmd.Flag("detector", "Run only this detector (repeatable).").Strings()
 
 	sbsCmd := app.Command("side-by-side", "Load one window into Elasticsearch, then time the aggregation path, the raw-document path and Elasticsearch's own took.")
 	esURL := sbsCmd.Flag("es.url", "Elasticsearch URL (a test bed's: . .testbed/env; $TESTBED_ES_URL).").Envar("TESTBED_ES_URL").Required().String()
@@ -92,6 +100,23 @@ func run(args []string) int {
 			{Name: "memory: RSS after training" + suffix, Value: float64(r.RSS) / mib, Unit: "MiB"},
 			{Name: "memory: live heap after GC (the models)" + suffix, Value: float64(r.HeapAlloc) / mib, Unit: "MiB"},
 			{Name: "memory: saved models" + suffix, Value: float64(r.ModelBytes) / mib, Unit: "MiB"},
+		}
+	case freshCmd.FullCommand():
+		logf("%d windows of %d fresh workload names, at most %d entities per detector", *freshWindows, *freshPer, *freshMax)
+		r, err := perf.FreshNames(*freshWindows, *freshPer, *freshMax, *freshDefault, *freshOnly)
+		if err != nil {
+			logf("fresh-names: %v", err)
+			return 1
+		}
+		logf("processed in %s; bounded detectors keep %v (evicted %v); not bounded: %s", r.Took.Round(time.Millisecond), r.Entities, r.Evicted, strings.Join(r.Unbounded, ","))
+		suffix := fmt.Sprintf(" (%d detectors, bound %d)", r.Detectors, r.MaxEntities)
+		if len(*freshOnly) > 0 {
+			suffix = fmt.Sprintf(" (%s, bound %d)", strings.Join(*freshOnly, ", "), r.MaxEntities)
+		}
+		figs = []perf.Figure{
+			{Name: fmt.Sprintf("fresh names: peak RSS after %d windows of %d new workloads", r.Windows, r.PerWindow) + suffix, Value: float64(r.PeakRSS) / mib, Unit: "MiB",
+				Note: fmt.Sprintf("%d detectors not bounded yet", len(r.Unbounded))},
+			{Name: "fresh names: live heap after GC" + suffix, Value: float64(r.HeapAlloc) / mib, Unit: "MiB"},
 		}
 	case sbsCmd.FullCommand():
 		r, err := perf.SideBySide(ctx, perf.SideBySideConfig{

@@ -192,7 +192,7 @@ func runBacktest(ctx context.Context, f *backtestFlags, src *sourceFlags, sched 
 	if f.markFirst {
 		fb = store
 	}
-	eng, err := engine.New(engine.Config{Interval: sched.interval, Bucket: sched.bucket, TrainLookback: sched.lookback, Sinks: []engine.Sink{rec, tracker, tally}, Concurrency: concurrency, Feedback: fb},
+	eng, err := engine.New(engine.Config{Interval: sched.interval, Bucket: sched.bucket, TrainLookback: sched.lookback, Sinks: []engine.Sink{rec, tracker, tally}, Concurrency: concurrency, Feedback: fb, MaxEntitiesPerDetector: sched.entities},
 		s, detectors, scoreboard.New(0), nil, level.NewFilter(log.With(logger, "component", "engine"), level.AllowError()))
 	if err != nil {
 		level.Error(logger).Log("msg", "cannot start the engine", "err", err)

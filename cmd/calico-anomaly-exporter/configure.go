@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/config"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/redact"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/notify"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/web"
 )
@@ -290,7 +291,7 @@ func (l *liveConfig) reloadHandler(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := l.reload(); err != nil {
-		http.Error(w, "configuration refused, the one in force is kept: "+err.Error(), http.StatusInternalServerError)
+		http.Error(w, "configuration refused, the one in force is kept: "+redact.Text(err.Error()), http.StatusInternalServerError)
 		return
 	}
 	fmt.Fprintln(w, "configuration reloaded")
@@ -308,6 +309,9 @@ func (l *liveConfig) configHandler(w http.ResponseWriter, r *http.Request) {
 	}
 	cur := l.current()
 	settings := l.running.list(cur)
+	for i := range settings {
+		settings[i].Value, settings[i].Origin = redact.Text(settings[i].Value), redact.Text(settings[i].Origin)
+	}
 	if l.page != nil && r.URL.Query().Get("format") != "text" && strings.Contains(r.Header.Get("Accept"), "text/html") {
 		rows := make([]web.Setting, len(settings))
 		for i, s := range settings {

@@ -28,6 +28,7 @@ import (
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/collector"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/config"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/engine"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/redact"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/logging"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/notify"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/scoreboard"
@@ -73,11 +74,25 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", exporterName, err)
 		return 2
 	}
+	if path := *webFlags.WebConfigFile; path != "" {
+		if err := toolkitweb.Validate(path); err != nil {
+			fmt.Fprintf(os.Stderr, "%s: --web.config.file=%s: %v\n", exporterName, path, err)
+			return 2
+		}
+	}
+	if err := checkTelemetryPath(*metricsPath); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", exporterName, err)
+		return 2
+	}
+	if err := checkRanges(flagRanges(src, sched, memLimit, alerts, maxSeries)); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: flags out of range:\n%v\n", exporterName, err)
+		return 2
+	}
 	flagsSet := config.FlagsSet(parsed)
 	resolve := func() (*config.Config, error) { return cfgFlags.resolve(os.Getenv, flagsSet) }
 	cfg, err := resolve()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: configuration refused:\n%v\n", exporterName, err)
+		fmt.Fprintf(os.Stderr, "%s: configuration refused:\n%v\n", exporterName, redact.Error(err))
 		return 1
 	}
 	_, levelSet := flagsSet["log.level"]
@@ -156,6 +171,10 @@ func run(args []string) int {
 		}
 		runs[i] = &clusterRun{name: name, built: built}
 	}
+	// Links carry no credentials: a user or password in the Grafana or
+	// external URL would reach every alert, event and page.
+	*grafanaURL, _, _ = redact.SplitURL(*grafanaURL)
+	alerts.externalURL, _, _ = redact.SplitURL(alerts.externalURL)
 	board := scoreboard.New(*maxSeries)
 	history := web.NewHistory(48, 0)
 	basePolicy, err := alerts.policy()

@@ -62,7 +62,7 @@ func addNotifyFlags(app *kingpin.Application) *notifyFlags {
 	app.Flag("events.queue-capacity", "Most events waiting while the events index is unreachable; beyond it the oldest are dropped.").Default("10000").IntVar(&f.eventsQueue)
 	app.Flag("alert.min-score", "Lowest score, 0..1, that raises an alert or event, on top of each detector's threshold.").Default("0").Float64Var(&f.minScore)
 	app.Flag("alert.silence", "Detector whose anomalies raise no alert and no event (scores are still exported); repeatable.").StringsVar(&f.silenced)
-	app.Flag("alert.severity", "Calico severity, 0..100, of alerts and events (AD_ALERT_SEVERITY); 70 and above is severity=critical, 40 and above warning, below info.").Envar("AD_ALERT_SEVERITY").Default("100").IntVar(&f.severity)
+	app.Flag("alert.severity", "Calico severity, 0..100, of alerts and events (AD_ALERT_SEVERITY); 70 and above is severity=critical, 40 and above warning, below info.").Envar("AD_ALERT_SEVERITY").Default("100").SetValue(severityValue{&f.severity})
 	app.Flag("alert.dry-run", "Log the alerts and events that would be sent, and send none.").BoolVar(&f.dryRun)
 	app.Flag("web.external-url", "The exporter's URL as users reach it (e.g. http://calico-anomaly-exporter.example:9925), for links from alerts to its status page.").StringVar(&f.externalURL)
 	return f

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -17,6 +18,7 @@ type scheduleFlags struct {
 	lookback time.Duration
 	train    time.Duration
 	seed     int64
+	entities int
 }
 
 func addScheduleFlags(app *kingpin.Application) *scheduleFlags {
@@ -30,13 +32,16 @@ func addScheduleFlags(app *kingpin.Application) *scheduleFlags {
 	app.Flag("train.lookback", "At start, models that are not ready (none saved in --model.dir) learn this much history from the source before the first window is judged, so a new install raises no flood of alerts.").Default("0s").DurationVar(&f.lookback)
 	app.Flag("train.interval", "How often learned models are rebuilt from what they observed (Calico's AD_train_interval_minutes); 0 means every window.").Default("0s").DurationVar(&f.train)
 	app.Flag("model.seed", "Seed of the randomised models (isolation forests): the same seed and the same logs give the same scores.").Default("1").Int64Var(&f.seed)
+	app.Flag("model.max-entities-per-detector", "Most entities each detector's model keeps state for; after every window the least recently seen beyond it are forgotten (calico_anomaly_model_entities_evicted_total), so memory is bounded whatever names arrive. 0 means no bound.").
+		Default(strconv.Itoa(engine.DefaultMaxEntitiesPerDetector)).IntVar(&f.entities)
 	return f
 }
 
 // config returns the engine's schedule; start, when set by the source,
 // overrides the catch-up span.
 func (f *scheduleFlags) config(start time.Time) (engine.Config, error) {
-	cfg := engine.Config{Interval: f.interval, Bucket: f.bucket, Lag: f.lag, Start: start, StateDir: f.storage, TrainLookback: f.lookback}
+	cfg := engine.Config{Interval: f.interval, Bucket: f.bucket, Lag: f.lag, Start: start, StateDir: f.storage, TrainLookback: f.lookback,
+		MaxEntitiesPerDetector: f.entities}
 	if start.IsZero() && f.catchUp > 0 {
 		cfg.Start = time.Now().Add(-f.lag - f.catchUp).Truncate(f.bucket)
 	}

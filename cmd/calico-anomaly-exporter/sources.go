@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+	"github.com/alecthomas/units"
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,6 +38,7 @@ type sourceFlags struct {
 	esLayout     string
 	esTimeout    time.Duration
 	esPageSize   int
+	esMaxAnswer  units.Base2Bytes
 	concurrency  int
 	simSeed      uint64
 	simSpeed     float64
@@ -49,6 +51,10 @@ type sourceFlags struct {
 	// bucket, lag and lookback are the schedule's (--source.bucket,
 	// --source.lag, --train.lookback), which a Goldmane source follows.
 	bucket, lag, lookback time.Duration
+	fileMaxRec            units.Base2Bytes
+	fileMaxSize           units.Base2Bytes
+	fileMaxAge            time.Duration
+	fileMaxSkew           time.Duration
 }
 
 func addSourceFlags(app *kingpin.Application) *sourceFlags {
@@ -58,6 +64,10 @@ func addSourceFlags(app *kingpin.Application) *sourceFlags {
 	f.goldmane = addGoldmaneFlags(app)
 	app.Flag("file.path", "With --source=file: an NDJSON file (optionally gzip) of Calico documents, _search hits or answers, a folder of them, or a glob; repeatable.").StringsVar(&f.filePaths)
 	app.Flag("file.log-type", "With --source=file: the log type of plain documents (flows, dns or l7); by default each file's name tells it.").Default("").EnumVar(&f.fileLogType, "", "flows", "dns", "l7")
+	app.Flag("file.max-record-size", "With --source=file: the largest record read; a larger one (a field of megabytes) is counted malformed and skipped.").Default("1MiB").BytesVar(&f.fileMaxRec)
+	app.Flag("file.max-size", "With --source=file: the most read of one file, decompressed; a file that goes on (a gzip bomb) is refused.").Default("64GiB").BytesVar(&f.fileMaxSize)
+	app.Flag("file.max-age", "With --source=file: a record whose end_time is further back than this is counted malformed and moves no window.").Default(source.DefaultMaxAge.String()).DurationVar(&f.fileMaxAge)
+	app.Flag("file.max-clock-skew", "With --source=file: a record whose end_time is further ahead of now than this is counted malformed and moves no window.").Default(source.DefaultMaxClockSkew.String()).DurationVar(&f.fileMaxSkew)
 	app.Flag("es.url", "Elasticsearch URL; repeat for several nodes.").Default("http://localhost:9200").StringsVar(&f.esURLs)
 	app.Flag("es.username", "Elasticsearch user for basic auth.").Envar("ELASTIC_USER").StringVar(&f.esUser)
 	app.Flag("es.password-file", "File holding the Elasticsearch password.").StringVar(&f.esPassFile)
@@ -70,6 +80,7 @@ func addSourceFlags(app *kingpin.Application) *sourceFlags {
 	app.Flag("es.index-layout", "Index layout: legacy (tigera_secure_ee_*) or single (calico_flowlogs with a cluster field).").Default("legacy").EnumVar(&f.esLayout, "legacy", "single")
 	app.Flag("es.timeout", "Timeout of one Elasticsearch request.").Default("30s").DurationVar(&f.esTimeout)
 	app.Flag("es.page-size", "Buckets per page of a composite aggregation; Elasticsearch reads the whole window once a page, so fewer, larger pages are faster. A cluster whose search.max_buckets is lower makes the exporter halve it until pages pass.").Default(strconv.Itoa(source.DefaultPageSize)).IntVar(&f.esPageSize)
+	app.Flag("es.max-response-size", "Largest Elasticsearch answer read (a page of --es.page-size groups is about 30MB at the default); a larger one is an error, not read whole.").Default("256MiB").BytesVar(&f.esMaxAnswer)
 	app.Flag("source.concurrency", "How many of a window's aggregations (and record counts) the source is asked at once, per watched cluster; 1 asks one after another. Every one is read before any detector judges the window.").Default(strconv.Itoa(engine.DefaultConcurrency)).IntVar(&f.concurrency)
 	app.Flag("simulate.seed", "Seed of the simulated cluster; the same seed gives the same traffic.").Default("1").Uint64Var(&f.simSeed)
 	app.Flag("simulate.speed", "How many times faster than real time the simulated cluster runs.").Default("60").Float64Var(&f.simSpeed)
@@ -193,7 +204,7 @@ func (f *sourceFlags) buildElasticsearch(logger log.Logger) (builtSource, error)
 	}
 	es, err := source.NewElasticsearch(source.ElasticsearchConfig{
 		URLs: f.esURLs, Username: f.esUser, Password: pass, APIKey: apiKey, CACert: ca,
-		Naming: naming, PageSize: f.esPageSize, RequestTimeout: f.esTimeout,
+		Naming: naming, PageSize: f.esPageSize, RequestTimeout: f.esTimeout, MaxResponseBytes: int64(f.esMaxAnswer),
 	}, log.With(logger, "component", "elasticsearch"))
 	if err != nil {
 		return builtSource{}, err
@@ -236,7 +247,9 @@ func (f *sourceFlags) buildFile(ctx context.Context, logger log.Logger) (builtSo
 	if len(f.filePaths) == 0 {
 		return builtSource{}, fmt.Errorf("--source=file needs --file.path")
 	}
-	files, err := source.OpenFiles(ctx, source.FileOptions{Paths: f.filePaths, LogType: calicolog.LogType(f.fileLogType)})
+	level.Info(logger).Log("msg", "loading log files", "paths", strings.Join(f.filePaths, ","))
+	files, err := source.OpenFiles(ctx, source.FileOptions{Paths: f.filePaths, LogType: calicolog.LogType(f.fileLogType),
+		MaxRecordBytes: int(f.fileMaxRec), MaxFileBytes: int64(f.fileMaxSize), MaxAge: f.fileMaxAge, MaxClockSkew: f.fileMaxSkew})
 	if err != nil {
 		return builtSource{}, err
 	}

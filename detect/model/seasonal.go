@@ -686,6 +686,15 @@ func (s *Seasonal) shift(k *seasonalKey, d float64) {
 	}
 }
 
+// Forget drops key's baseline; it reports whether there was one.
+func (s *Seasonal) Forget(key string) bool {
+	if _, ok := s.keys[key]; !ok {
+		return false
+	}
+	delete(s.keys, key)
+	return true
+}
+
 // Prune forgets keys not observed since before, so entities that are gone
 // release their memory. It returns how many keys were removed.
 func (s *Seasonal) Prune(before time.Time) int {
