@@ -434,14 +434,13 @@ func isSensitivity(p detect.Param) bool {
 	return strings.HasSuffix(p.Env, "_SENSITIVITY") || p.Key == "sensitivity"
 }
 
-// disableList parses a comma list of detectors to switch off. A name that
-// matches no detector (a typo, a detector of another version) switches
-// off nothing: it is returned in unmatched, for a warning, not refused. A
-// Calico detector this build lacks is dropped silently: it does not run
-// either way.
-func disableList(v string) (names, unmatched []string) {
+// detectorNames splits a list of detectors as Calico's variables write it
+// (commas, spaces or semicolons; port-scan or port_scan), each name once:
+// the ones this build has, Calico detectors it lacks, and names that match
+// no detector, as written.
+func detectorNames(v string) (registered, missing, unknown []string) {
 	seen := map[string]bool{}
-	for _, raw := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == ';' }) {
+	for _, raw := range strings.FieldsFunc(v, isListSeparator) {
 		name := normalDetector(raw)
 		if seen[name] {
 			continue
@@ -449,12 +448,25 @@ func disableList(v string) (names, unmatched []string) {
 		seen[name] = true
 		switch {
 		case isRegistered(name):
-			names = append(names, name)
+			registered = append(registered, name)
 		case isCalicoDetector(name):
+			missing = append(missing, raw)
 		default:
-			unmatched = append(unmatched, raw)
+			unknown = append(unknown, raw)
 		}
 	}
+	return registered, missing, unknown
+}
+
+func isListSeparator(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == ';' }
+
+// disableList parses a comma list of detectors to switch off. A name that
+// matches no detector (a typo, a detector of another version) switches
+// off nothing: it is returned in unmatched, for a warning, not refused. A
+// Calico detector this build lacks is dropped silently: it does not run
+// either way.
+func disableList(v string) (names, unmatched []string) {
+	names, _, unmatched = detectorNames(v)
 	return names, unmatched
 }
 
@@ -462,24 +474,7 @@ func disableList(v string) (names, unmatched []string) {
 // dash spelling (port-scan). A name that matches no detector this build
 // has is an error: the user asked for something that cannot run.
 func detectorList(v string) ([]string, []error) {
-	var out []string
-	var unknown, missing []string
-	seen := map[string]bool{}
-	for _, raw := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == ';' }) {
-		name := normalDetector(raw)
-		if seen[name] {
-			continue
-		}
-		seen[name] = true
-		switch {
-		case isRegistered(name):
-			out = append(out, name)
-		case isCalicoDetector(name):
-			missing = append(missing, raw)
-		default:
-			unknown = append(unknown, raw)
-		}
-	}
+	out, missing, unknown := detectorNames(v)
 	var errs []error
 	if len(unknown) > 0 {
 		errs = append(errs, fmt.Errorf("unknown detector %s (known: %s)", strings.Join(quoteAll(unknown), ", "), strings.Join(registeredNames(), detectorListSeparator)))
@@ -491,7 +486,7 @@ func detectorList(v string) ([]string, []error) {
 }
 
 func normalList(v string) string {
-	names := strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == ';' })
+	names := strings.FieldsFunc(v, isListSeparator)
 	for i := range names {
 		names[i] = normalDetector(names[i])
 	}

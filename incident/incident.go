@@ -17,12 +17,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/atomicfile"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/notify"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
@@ -271,22 +271,7 @@ func (t *Tracker) saveLocked() error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(t.cfg.Path), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(t.cfg.Path), filepath.Base(t.cfg.Path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(raw); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), t.cfg.Path)
+	return atomicfile.Write(t.cfg.Path, raw)
 }
 
 // SaveError is the error of the last write of the incidents file, if any.
