@@ -93,11 +93,12 @@ func (r *runningSettings) list(live *config.Config) []settingInForce {
 		key := func(k string) string { return config.DetectorSetting(name, k) }
 		enabled := settingInForce{key("enabled"), strconv.FormatBool(built[name]), originOf(r.start, key("enabled"))}
 		out = append(out, pending(enabled, r.start, live))
-		// Every detector runs each window, whatever period a GlobalAlert
-		// or the file asked for.
+		// A detector runs once its period (a GlobalAlert's spec.period,
+		// in whole buckets) as the engine schedules it, else every
+		// search interval.
 		period := settingInForce{key("period"), r.engine.Interval.String(), flagOrigin["search.interval"]}
-		if s, ok := r.start.Setting(key("period")); ok && s.Value != period.Value && s.Origin != originOf(r.start, config.SettingSearchInterval) {
-			period.Origin += fmt.Sprintf(" (%s asked for %s: not applied, every detector runs each search interval)", s.Origin, s.Value)
+		if p, ok := r.engine.Periods[name]; ok && p > 0 {
+			period.Value, period.Origin = p.String(), originOf(r.start, key("period"))
 		}
 		out = append(out, period)
 		sev := settingInForce{key("severity"), strconv.Itoa(pol.SeverityOf(name)), flagOrigin["alert.severity"]}

@@ -180,10 +180,11 @@ func TestConfigAfterReloadShowsWhatRuns(t *testing.T) {
 	}
 }
 
-// TestConfigShowsAGlobalAlertPeriodAsNotApplied: Calico's GlobalAlerts
-// carry a period (15m from the operator's templates), but every detector
-// runs each search interval; /config says so instead of showing 15m.
-func TestConfigShowsAGlobalAlertPeriodAsNotApplied(t *testing.T) {
+// TestConfigShowsAGlobalAlertPeriodInForce: Calico's GlobalAlerts carry a
+// period (15m from the operator's templates), which the engine applies to
+// their detector; /config shows it with the GlobalAlert as its origin,
+// while the search interval stays 5m.
+func TestConfigShowsAGlobalAlertPeriodInForce(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "alerts.yaml")
 	alert := `apiVersion: projectcalico.org/v3
 kind: GlobalAlert
@@ -204,8 +205,11 @@ spec:
 	mfs := e.waitForMetrics(t, 60*time.Second, "port_scan verdicts", hasPortScan)
 	shown := configPage(t, e)
 	period := shown["detector.port_scan.period"]
-	if period.value != "5m0s" || !strings.Contains(period.origin, "asked for 15m0s: not applied") {
-		t.Errorf("port_scan period %q from %q, want 5m0s with the GlobalAlert's 15m0s noted as not applied", period.value, period.origin)
+	if period.value != "15m0s" || !strings.HasPrefix(period.origin, "globalalert ") {
+		t.Errorf("port_scan period %q from %q, want the GlobalAlert's 15m0s", period.value, period.origin)
+	}
+	if got := series(mfs, "calico_anomaly_detector_period_seconds", "detector")["port_scan"]; got != 900 {
+		t.Errorf("the engine runs port_scan every %vs, want 900", got)
 	}
 	if got := series(mfs, "calico_anomaly_search_interval_seconds")[""]; got != 300 {
 		t.Errorf("the engine runs every %vs", got)
