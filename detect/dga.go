@@ -930,3 +930,27 @@ func dnsnameQuote(s string) string {
 	}
 	return s
 }
+
+var _ EntityBounded = (*dga)(nil)
+
+// LiveEntities is the clients the detector remembers.
+func (d *dga) LiveEntities() int { return len(d.clients) }
+
+// ForgetLeastRecent drops the clients seen least recently until keep
+// remain.
+func (d *dga) ForgetLeastRecent(keep int) int {
+	if len(d.clients) <= max(keep, 0) {
+		return 0
+	}
+	last := make(map[string]int64, len(d.clients))
+	byKey := make(map[string][2]string, len(d.clients))
+	for k, c := range d.clients {
+		s := k[0] + "\x00" + k[1]
+		last[s], byKey[s] = c.last, k
+	}
+	gone := leastRecent(last, keep)
+	for _, s := range gone {
+		delete(d.clients, byKey[s])
+	}
+	return len(gone)
+}

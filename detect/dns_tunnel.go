@@ -163,3 +163,12 @@ func (d *dnsTunnel) Judge(w source.Window, rows [][]source.Row) []Verdict {
 	}
 	return out
 }
+
+var _ EntityBounded = (*dnsTunnel)(nil)
+
+// LiveEntities is 0: the detector judges each window on its own against a
+// shared name model and keeps nothing per client.
+func (d *dnsTunnel) LiveEntities() int { return 0 }
+
+// ForgetLeastRecent has nothing to forget.
+func (d *dnsTunnel) ForgetLeastRecent(int) int { return 0 }

@@ -61,3 +61,46 @@ func leastRecent[K cmp.Ordered](last map[K]int64, keep int) []K {
 	})
 	return keys[:len(keys)-keep]
 }
+
+// entityClock records when each entity was last seen (Unix seconds), for
+// the detectors whose state is keyed by Entity.
+type entityClock map[Entity]int64
+
+// see records that e was seen at t.
+func (c entityClock) see(e Entity, t time.Time) {
+	if at, ok := c[e]; !ok || t.Unix() > at {
+		c[e] = t.Unix()
+	}
+}
+
+// forget removes the entities beyond the keep most recently seen from the
+// clock and returns them, oldest first (leastRecent's order).
+func (c entityClock) forget(keep int) []Entity {
+	if len(c) <= max(keep, 0) {
+		return nil
+	}
+	byKey := make(map[string]int64, len(c))
+	entities := make(map[string]Entity, len(c))
+	for e, at := range c {
+		k := e.Key()
+		byKey[k], entities[k] = at, e
+	}
+	keys := leastRecent(byKey, keep)
+	gone := make([]Entity, len(keys))
+	for i, k := range keys {
+		gone[i] = entities[k]
+		delete(c, gone[i])
+	}
+	return gone
+}
+
+// sharedModelKeys returns the model keys (Entity.ModelKey) of the entities
+// of live: a forgotten entity's baselines are kept when a live entity (the
+// other ReplicaSet of a rollout) shares them.
+func sharedModelKeys[V any](live map[Entity]V) map[string]bool {
+	keys := make(map[string]bool, len(live))
+	for e := range live {
+		keys[e.ModelKey()] = true
+	}
+	return keys
+}

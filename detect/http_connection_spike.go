@@ -58,6 +58,7 @@ type httpConnectionSpike struct {
 	baselined bool
 	model     *model.Seasonal
 	keys      map[Entity]string
+	seen      entityClock // when each service was last seen
 	forget    forgetter
 	text      text // scratch for summaries
 }
@@ -76,6 +77,7 @@ func newHTTPConnectionSpike(o Options) (Detector, error) {
 		zThreshold: model.SensitivityZ(s),
 		model:      model.NewSeasonal(model.SeasonalConfig{Bucket: o.Bucket, Sensitivity: s, MinSamples: seasonalMinSamples, LogScale: true}),
 		keys:       map[Entity]string{},
+		seen:       entityClock{},
 	}, nil
 }
 
@@ -96,6 +98,11 @@ func (d *httpConnectionSpike) Queries() []source.Query {
 func (d *httpConnectionSpike) sweep(w source.Window) {
 	if cut, ok := d.forget.due(w.End); ok && d.model.Prune(cut) > 0 {
 		d.keys = map[Entity]string{}
+		for e, at := range d.seen {
+			if at < cut.Unix() {
+				delete(d.seen, e)
+			}
+		}
 	}
 }
 
@@ -116,6 +123,7 @@ func (d *httpConnectionSpike) Learn(w source.Window, rows [][]source.Row) {
 	d.sweep(w)
 	for _, r := range rows[0] {
 		if e, ok := l7DestEntity(d.cluster, r.Key); ok && len(r.Values) == 1 {
+			d.seen.see(e, w.End)
 			d.model.Observe(d.key(e), w.Start, r.Values[0])
 			d.rows++
 			if !d.baselined {
@@ -139,6 +147,7 @@ func (d *httpConnectionSpike) Judge(w source.Window, rows [][]source.Row) []Verd
 			continue
 		}
 		n := r.Values[0]
+		d.seen.see(e, w.End)
 		key := d.key(e)
 		z, expected, ok := logDeviation(d.model, key, w.Start, n, requestsSpreadFloor)
 		if !ok {
@@ -196,5 +205,25 @@ func (d *httpConnectionSpike) LoadModel(r io.Reader) error {
 		return fmt.Errorf("%s model: bad readiness flag: %w", d.Name(), errModelFile)
 	}
 	d.model, d.rows, d.keys, d.baselined = m, rows, map[Entity]string{}, parts[1][0] == 1
+	d.seen = entityClock{}
 	return nil
+}
+
+var _ EntityBounded = (*httpConnectionSpike)(nil)
+
+// LiveEntities is the services seen since the start or the last sweep.
+func (d *httpConnectionSpike) LiveEntities() int { return len(d.seen) }
+
+// ForgetLeastRecent drops the baselines of the services seen least
+// recently until keep remain.
+func (d *httpConnectionSpike) ForgetLeastRecent(keep int) int {
+	gone := d.seen.forget(keep)
+	live := sharedModelKeys(d.seen)
+	for _, e := range gone {
+		if !live[e.ModelKey()] {
+			d.model.Forget(e.ModelKey() + "|requests")
+		}
+		delete(d.keys, e)
+	}
+	return len(gone)
 }

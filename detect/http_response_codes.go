@@ -273,3 +273,14 @@ func (d *httpResponseCodes) LoadModel(r io.Reader) error {
 	d.services, d.rows, d.limiter, d.ready = services, rows, l, ready
 	return nil
 }
+
+var _ EntityBounded = (*httpResponseCodes)(nil)
+
+// LiveEntities is the services with a learned history.
+func (d *httpResponseCodes) LiveEntities() int { return len(d.services) }
+
+// ForgetLeastRecent drops the histories of the services seen least
+// recently until keep remain.
+func (d *httpResponseCodes) ForgetLeastRecent(keep int) int {
+	return d.services.forgetLeastRecent(keep, func(h *codeHistory) time.Time { return h.At }, d.limiter)
+}

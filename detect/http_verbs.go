@@ -334,3 +334,14 @@ func (d *httpVerbs) LoadModel(r io.Reader) error {
 	d.services, d.rows, d.limiter, d.ready = services, rows, l, ready
 	return nil
 }
+
+var _ EntityBounded = (*httpVerbs)(nil)
+
+// LiveEntities is the services with a learned history.
+func (d *httpVerbs) LiveEntities() int { return len(d.services) }
+
+// ForgetLeastRecent drops the histories of the services seen least
+// recently until keep remain.
+func (d *httpVerbs) ForgetLeastRecent(keep int) int {
+	return d.services.forgetLeastRecent(keep, func(h *methodHistory) time.Time { return h.At }, d.limiter)
+}

@@ -74,6 +74,7 @@ type isolationDetector struct {
 	firstFit  time.Time // when the forest was first trained
 	lastEnd   time.Time // end of the last window seen
 	recent    map[Entity]*rowRing
+	seen      entityClock // when each entity was last seen
 	forest    *model.Forest
 	train     *model.Reservoir // feature rows of all entities
 	baseline  *model.Seasonal
@@ -202,6 +203,7 @@ func (d *isolationDetector) dims() int { return len(d.spec.fields) + len(d.spec.
 func (d *isolationDetector) reset() {
 	d.rows, d.firstSeen, d.lastTrain, d.firstFit, d.lastEnd = 0, time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	d.recent = map[Entity]*rowRing{}
+	d.seen = entityClock{}
 	d.forest = model.NewForest(d.forestCfg)
 	d.train = model.NewReservoir(d.dims(), d.capacity, d.seed)
 	d.baseline = model.NewSeasonal(model.SeasonalConfig{Bucket: d.bucket, MinSamples: seasonalMinSamples, LogScale: true})
@@ -421,6 +423,7 @@ func (d *isolationDetector) Learn(w source.Window, rows [][]source.Row) {
 		if !ok || len(r.Values) != len(d.metrics) {
 			continue
 		}
+		d.seen.see(e, w.Start)
 		keys := d.keys.fields(e, d.metrics)
 		feat, ok := d.features(w, keys, r.Values)
 		d.remember(w, e, feat, ok)
@@ -445,6 +448,7 @@ func (d *isolationDetector) Judge(w source.Window, rows [][]source.Row) []Verdic
 		if !ok || len(r.Values) != nf {
 			continue
 		}
+		d.seen.see(e, w.Start)
 		keys := d.keys.fields(e, d.metrics)
 		feat, ok := d.features(w, keys, r.Values)
 		ring := d.ring(e)
@@ -648,6 +652,14 @@ func (d *isolationDetector) LoadModel(r io.Reader) error {
 	d.rows, d.firstSeen, d.lastTrain = rows, nanosTime(stamps[0]), nanosTime(stamps[1])
 	d.firstFit, d.lastEnd = nanosTime(stamps[2]), nanosTime(stamps[3])
 	d.forest, d.train, d.baseline, d.keys, d.recent = forest, train, baseline, keyCache{}, recent
+	// The saved rings tell when each entity was last kept.
+	d.seen = make(entityClock, len(recent))
+	for e, r := range recent {
+		d.seen.see(e, r.since)
+		for _, at := range r.at {
+			d.seen.see(e, time.Unix(at, 0))
+		}
+	}
 	return nil
 }
 
@@ -699,4 +711,28 @@ func readRowRings(p []byte, dims int) (map[Entity]*rowRing, error) {
 		return nil, fmt.Errorf("%d bytes left over", len(p))
 	}
 	return out, nil
+}
+
+var _ EntityBounded = (*isolationDetector)(nil)
+
+// LiveEntities is the entities seen since the start (or the saved model's
+// entities with recent windows).
+func (d *isolationDetector) LiveEntities() int { return len(d.seen) }
+
+// ForgetLeastRecent drops the recent windows and the baselines of the
+// entities seen least recently until keep remain. The forest and its
+// training sample hold no entity and are kept.
+func (d *isolationDetector) ForgetLeastRecent(keep int) int {
+	gone := d.seen.forget(keep)
+	live := sharedModelKeys(d.seen)
+	for _, e := range gone {
+		if !live[e.ModelKey()] {
+			for _, k := range d.keys.fields(e, d.metrics) {
+				d.baseline.Forget(k)
+			}
+		}
+		delete(d.keys, e)
+		delete(d.recent, e)
+	}
+	return len(gone)
 }

@@ -419,3 +419,35 @@ func (d *processBytes) LoadModel(r io.Reader) error {
 	d.model, d.rows, d.known, d.baselined = m, rows, known, parts[2][0] == 1
 	return nil
 }
+
+var _ EntityBounded = (*processBytes)(nil)
+
+// LiveEntities is the workloads whose processes are known.
+func (d *processBytes) LiveEntities() int { return len(d.known) }
+
+// ForgetLeastRecent drops the baselines of the workloads seen least
+// recently until keep remain.
+func (d *processBytes) ForgetLeastRecent(keep int) int {
+	clock := make(entityClock, len(d.known))
+	for e, k := range d.known {
+		clock[e] = k.seen.Unix()
+	}
+	gone := clock.forget(keep)
+	forgotten := make(map[Entity]*knownProcesses, len(gone))
+	for _, e := range gone {
+		forgotten[e] = d.known[e]
+		delete(d.known, e)
+	}
+	live := sharedModelKeys(d.known)
+	for e, k := range forgotten {
+		if live[e.ModelKey()] {
+			continue
+		}
+		d.model.Forget(workloadKey(e))
+		for p := range k.names {
+			d.model.Forget(processKey(e, p))
+			d.model.Forget(busiestKey(e, p))
+		}
+	}
+	return len(gone)
+}

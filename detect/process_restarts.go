@@ -489,3 +489,43 @@ func (d *processRestarts) LoadModel(r io.Reader) error {
 	d.procs, d.usual, d.windows = pm, um, windows
 	return nil
 }
+
+var _ EntityBounded = (*processRestarts)(nil)
+
+// clock is when each workload with state was last seen: its usual
+// restarts' last window, or the last window of its processes' ids.
+func (d *processRestarts) clock() entityClock {
+	c := make(entityClock, len(d.usual))
+	for e, h := range d.usual {
+		c.see(e, h.At)
+	}
+	for k, p := range d.procs {
+		for _, at := range p.IDs {
+			c.see(k.Entity, at)
+		}
+	}
+	return c
+}
+
+// LiveEntities is the workloads with usual restarts or processes tracked.
+func (d *processRestarts) LiveEntities() int { return len(d.clock()) }
+
+// ForgetLeastRecent drops the usual restarts and the tracked processes of
+// the workloads seen least recently until keep remain.
+func (d *processRestarts) ForgetLeastRecent(keep int) int {
+	gone := d.clock().forget(keep)
+	if len(gone) == 0 {
+		return 0
+	}
+	forgotten := make(map[Entity]bool, len(gone))
+	for _, e := range gone {
+		forgotten[e] = true
+		delete(d.usual, e)
+	}
+	for k := range d.procs {
+		if forgotten[k.Entity] {
+			delete(d.procs, k)
+		}
+	}
+	return len(gone)
+}

@@ -42,6 +42,7 @@ type replicaBytes struct {
 	rows       int
 	model      *model.Seasonal
 	keys       map[Entity]replicaKeys
+	seen       entityClock                      // when each replica set was last seen
 	peers      []float64                        // scratch
 	text       text                             // scratch for summaries
 	sets       windowGroups[Entity, replicaSet] // scratch of group
@@ -68,6 +69,7 @@ func newReplicaBytes(name string, o Options, field, reporter, side, noun string)
 		zThreshold: model.IQRFactorZ(c), minRows: minRows,
 		model: model.NewSeasonal(model.SeasonalConfig{Bucket: o.Bucket, MinSamples: seasonalMinSamples}),
 		keys:  map[Entity]replicaKeys{},
+		seen:  entityClock{},
 	}, nil
 }
 
@@ -153,6 +155,7 @@ func (d *replicaBytes) learn(w source.Window, rs *replicaSet) {
 // Learn adds each replica set's total and busiest pod to their baselines.
 func (d *replicaBytes) Learn(w source.Window, rows [][]source.Row) {
 	for _, rs := range d.group(rows) {
+		d.seen.see(rs.entity, w.End)
 		d.learn(w, rs)
 	}
 }
@@ -198,6 +201,9 @@ func (d *replicaBytes) peerDeviation(rs *replicaSet, p podBytes) (z, median floa
 // Judge scores every replica set, then learns the normal ones.
 func (d *replicaBytes) Judge(w source.Window, rows [][]source.Row) []Verdict {
 	sets := d.group(rows)
+	for _, rs := range sets {
+		d.seen.see(rs.entity, w.End)
+	}
 	out := make([]Verdict, 0, len(sets))
 	for _, rs := range sets {
 		z, expected, ok := d.model.Deviation(rs.keys.total, w.Start, rs.total)
@@ -282,6 +288,27 @@ func (d *replicaBytes) LoadModel(r io.Reader) error {
 	if err := m.UnmarshalBinary(parts[0]); err != nil {
 		return fmt.Errorf("%s model: %w", d.name, err)
 	}
-	d.model, d.rows, d.keys = m, rows, map[Entity]replicaKeys{}
+	d.model, d.rows, d.keys, d.seen = m, rows, map[Entity]replicaKeys{}, entityClock{}
 	return nil
+}
+
+var _ EntityBounded = (*replicaBytes)(nil)
+
+// LiveEntities is the replica sets seen since the start.
+func (d *replicaBytes) LiveEntities() int { return len(d.seen) }
+
+// ForgetLeastRecent drops the baselines of the replica sets seen least
+// recently until keep remain.
+func (d *replicaBytes) ForgetLeastRecent(keep int) int {
+	gone := d.seen.forget(keep)
+	live := sharedModelKeys(d.seen)
+	for _, e := range gone {
+		if !live[e.ModelKey()] {
+			k := d.key(e)
+			d.model.Forget(k.total)
+			d.model.Forget(k.busiest)
+		}
+		delete(d.keys, e)
+	}
+	return len(gone)
 }

@@ -94,3 +94,21 @@ func loadServiceHistories[H any](r io.Reader, name string, rate float64, check f
 	}
 	return out, l, rows, nil
 }
+
+// forgetLeastRecent drops the histories (and alert limiter buckets) of the
+// services seen least recently until keep remain, and returns how many it
+// dropped.
+func (s serviceHistories[H]) forgetLeastRecent(keep int, lastSeen func(*H) time.Time, limiter *eventsPerDay) int {
+	clock := make(entityClock, len(s))
+	for e, h := range s {
+		clock[e] = lastSeen(h).Unix()
+	}
+	gone := clock.forget(keep)
+	for _, e := range gone {
+		delete(s, e)
+		if limiter != nil {
+			delete(limiter.buckets, e)
+		}
+	}
+	return len(gone)
+}

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
 )
 
@@ -278,10 +279,23 @@ func (a Anomaly) Others() []string {
 
 // Title is a one-line summary: "port_scan: shop/frontend-7d4f8b-* is anomalous".
 func (a Anomaly) Title() string {
+	ns, wl := calicolog.LabelValue(a.Entity.Namespace), calicolog.LabelValue(a.Entity.Workload)
 	if a.Text.Summary != "" {
-		return fmt.Sprintf("%s: %s/%s", a.Text.Summary, a.Entity.Namespace, a.Entity.Workload)
+		return fmt.Sprintf("%s: %s/%s", a.Text.Summary, ns, wl)
 	}
-	return fmt.Sprintf("%s: %s/%s is anomalous", a.Detector, a.Entity.Namespace, a.Entity.Workload)
+	return fmt.Sprintf("%s: %s/%s is anomalous", a.Detector, ns, wl)
+}
+
+// shortNames returns s with the entity's names, which the watched
+// workloads write and which may be of any length, cut as labels are
+// (calicolog.LabelValue).
+func (a Anomaly) shortNames(s string) string {
+	for _, name := range []string{a.Entity.Workload, a.Entity.Namespace, a.Entity.Cluster} {
+		if short := calicolog.LabelValue(name); short != name && name != "" {
+			s = strings.ReplaceAll(s, name, short)
+		}
+	}
+	return s
 }
 
 // Description is a human sentence or two about the anomaly, in the style of
@@ -292,11 +306,11 @@ func (a Anomaly) Description() string {
 		b.WriteString(strings.TrimSuffix(d, "."))
 		b.WriteString(". ")
 	}
-	fmt.Fprintf(&b, "%s detector found anomalies in cluster %s: ", a.Detector, a.Entity.Cluster)
+	fmt.Fprintf(&b, "%s detector found anomalies in cluster %s: ", a.Detector, calicolog.LabelValue(a.Entity.Cluster))
 	if a.Summary != "" {
-		b.WriteString(a.Summary)
+		b.WriteString(a.shortNames(a.Summary))
 	} else {
-		fmt.Fprintf(&b, "%s in namespace %s observed %g where %g was expected", a.Entity.Workload, a.Entity.Namespace, a.Observed, a.Expected)
+		fmt.Fprintf(&b, "%s in namespace %s observed %g where %g was expected", calicolog.LabelValue(a.Entity.Workload), calicolog.LabelValue(a.Entity.Namespace), a.Observed, a.Expected)
 	}
 	fmt.Fprintf(&b, " (score %.2f, threshold %.2f, window %s).", a.Score, a.Threshold, a.Window)
 	if others := a.Others(); len(others) > 0 {

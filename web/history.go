@@ -82,8 +82,28 @@ func (h *History) Deliver(_ context.Context, w source.Window, verdicts []detect.
 		h.windows++
 		h.newest = w.End
 	}
-	for _, v := range verdicts {
+	for k, r := range h.recent {
+		if h.windows-r.window >= recentWindows {
+			delete(h.recent, k)
+		}
+	}
+	// Visit the highest scores first, so that when the series bound is
+	// reached the series refused are the least anomalous ones.
+	order := make([]int, len(verdicts))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(i, j int) bool { return verdicts[order[i]].Score > verdicts[order[j]].Score })
+	for _, i := range order {
+		v := verdicts[i]
 		k := Key{Detector: v.Detector, Entity: v.Entity}
+		if v.Anomalous() {
+			// An anomaly is listed even when its series is refused; the
+			// list itself holds at most maxSeries anomalies.
+			if _, listed := h.recent[k]; listed || len(h.recent) < h.maxSeries {
+				h.recent[k] = recentVerdict{v: v, window: h.windows}
+			}
+		}
 		r, ok := h.series[k]
 		if !ok {
 			if len(h.series) >= h.maxSeries {
@@ -101,18 +121,10 @@ func (h *History) Deliver(_ context.Context, w source.Window, verdicts []detect.
 			r.points = append(r.points, p)
 		}
 		r.lastSeen = h.windows
-		if v.Anomalous() {
-			h.recent[k] = recentVerdict{v: v, window: h.windows}
-		}
 	}
 	for k, r := range h.series {
 		if h.windows-r.lastSeen >= h.length {
 			delete(h.series, k)
-		}
-	}
-	for k, r := range h.recent {
-		if h.windows-r.window >= recentWindows {
-			delete(h.recent, k)
 		}
 	}
 }
