@@ -77,10 +77,28 @@ func Document(a notify.Anomaly, naming calicolog.IndexNaming, severity int) cali
 		if _, clash := record[log]; clash {
 			continue
 		}
-		record[log] = a.Evidence[log]
+		if recs := storable(a.Evidence[log]); len(recs) > 0 {
+			record[log] = recs
+		}
 	}
 	e.Record = record
 	return e
+}
+
+// storable keeps the evidence records an event can carry: JSON objects
+// whose numbers a float64 holds, as Elasticsearch and Calico's readers
+// take them. Evidence comes from outside; a record that is not an object,
+// or holds a number such as 1e700, would make the event unreadable, so it
+// is left out of the event (the alert's evidence still shows it).
+func storable(recs []json.RawMessage) []json.RawMessage {
+	out := make([]json.RawMessage, 0, len(recs))
+	for _, raw := range recs {
+		var m map[string]any
+		if json.Unmarshal(raw, &m) == nil && m != nil {
+			out = append(out, raw)
+		}
+	}
+	return out
 }
 
 // recordTimeLayout is how Calico's jobs wrote a record's start_time and
