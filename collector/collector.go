@@ -3,12 +3,11 @@
 // scored in the latest window is simply not exported.
 //
 // An exporter watching several clusters exports every cluster's scores
-// (their cluster label tells them apart) and keeps one series per detector
-// for the detector health metrics (threshold, model ready, runs, duration,
-// last run, series dropped, trained windows, load errors), summed up over
-// the clusters as scoreboard.Snapshot.Detectors describes: a cluster label
-// there would change the identity of every existing health series and the
-// rules and dashboards that join them on (job, instance, detector).
+// and every cluster's detector health (threshold, model ready, runs,
+// duration, last run, series dropped, detections folded, model entities,
+// trained windows, load errors): their cluster label tells them apart, as
+// scoreboard.Snapshot.ClusterDetectors holds them, so rules and dashboards
+// join them on (job, instance, cluster, detector).
 package collector
 
 import (
@@ -34,29 +33,29 @@ var (
 	expectedDesc = prometheus.NewDesc(namespace+"_expected_value",
 		"What the detector's model expected of the observed quantity.", entityLabels, nil)
 	thresholdDesc = prometheus.NewDesc(namespace+"_score_threshold",
-		"The score at or above which the detector alerts.", []string{"detector"}, nil)
+		"The score at or above which the detector alerts.", []string{"cluster", "detector"}, nil)
 	detectionsDesc = prometheus.NewDesc(namespace+"_detections_total",
 		"Windows judged anomalous, per entity namespace.", []string{"cluster", "detector", "namespace"}, nil)
 	readyDesc = prometheus.NewDesc(namespace+"_model_ready",
-		"1 once the detector has learned enough to score.", []string{"detector"}, nil)
+		"1 once the detector has learned enough to score.", []string{"cluster", "detector"}, nil)
 	runsDesc = prometheus.NewDesc(namespace+"_detector_runs_total",
-		"Detector runs over a window, by result.", []string{"detector", "result"}, nil)
+		"Detector runs over a window, by result.", []string{"cluster", "detector", "result"}, nil)
 	durationDesc = prometheus.NewDesc(namespace+"_detector_run_duration_seconds",
-		"How long the detector's latest run took, reading included.", []string{"detector"}, nil)
+		"How long the detector's latest run took, reading included.", []string{"cluster", "detector"}, nil)
 	lastRunDesc = prometheus.NewDesc(namespace+"_detector_last_run_timestamp_seconds",
-		"When the detector last ran, as a Unix timestamp.", []string{"detector"}, nil)
+		"When the detector last ran, as a Unix timestamp.", []string{"cluster", "detector"}, nil)
 	foldedDesc = prometheus.NewDesc(namespace+"_detections_folded_total",
-		"Detections counted under namespace=\"_other\" because the detector's per-namespace detection series reached the per-detector series bound.", []string{"detector"}, nil)
+		"Detections counted under namespace=\"_other\" because the detector's per-namespace detection series reached the per-detector series bound.", []string{"cluster", "detector"}, nil)
 	entitiesDesc = prometheus.NewDesc(namespace+"_model_entities",
-		"Entities the detector's model keeps state for (detectors that bound it).", []string{"detector"}, nil)
+		"Entities the detector's model keeps state for (detectors that bound it).", []string{"cluster", "detector"}, nil)
 	evictedDesc = prometheus.NewDesc(namespace+"_model_entities_evicted_total",
-		"Entities the detector's model forgot, least recently seen first, because of --model.max-entities-per-detector.", []string{"detector"}, nil)
+		"Entities the detector's model forgot, least recently seen first, because of --model.max-entities-per-detector.", []string{"cluster", "detector"}, nil)
 	droppedDesc = prometheus.NewDesc(namespace+"_series_dropped_total",
-		"Score series not exported because of the per-detector series bound.", []string{"detector"}, nil)
+		"Score series not exported because of the per-detector series bound.", []string{"cluster", "detector"}, nil)
 	trainedDesc = prometheus.NewDesc(namespace+"_model_trained_windows_total",
-		"Windows a detector's model learned without judging them: history read at start, and windows before it was ready.", []string{"detector"}, nil)
+		"Windows a detector's model learned without judging them: history read at start, and windows before it was ready.", []string{"cluster", "detector"}, nil)
 	loadErrorsDesc = prometheus.NewDesc(namespace+"_model_load_errors_total",
-		"Saved models that could not be used (corrupt, another format version) and were learned afresh.", []string{"detector"}, nil)
+		"Saved models that could not be used (corrupt, another format version) and were learned afresh.", []string{"cluster", "detector"}, nil)
 	savedDesc = prometheus.NewDesc(namespace+"_model_last_save_timestamp_seconds",
 		"When the models and the last completed window were last saved to the model folder, as a Unix timestamp.", nil, nil)
 	lagDesc = prometheus.NewDesc(namespace+"_window_lag_seconds",
@@ -124,23 +123,32 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- entityMetric{desc: observedDesc, pairs: pairs, value: e.observed}
 		ch <- entityMetric{desc: expectedDesc, pairs: pairs, value: e.expected}
 	}
-	for name, st := range snap.Detectors {
-		ch <- prometheus.MustNewConstMetric(thresholdDesc, prometheus.GaugeValue, st.Threshold, name)
-		ch <- prometheus.MustNewConstMetric(readyDesc, prometheus.GaugeValue, boolFloat(st.Ready), name)
+	// Two cluster names made the same label value keep one series each
+	// (the first seen), so the scrape never fails on a duplicate.
+	seenHealth := map[scoreboard.DetectorKey]bool{}
+	for k, st := range snap.ClusterDetectors {
+		cluster, name := calicolog.LabelValue(k.Cluster), k.Detector
+		if hk := (scoreboard.DetectorKey{Cluster: cluster, Detector: name}); seenHealth[hk] {
+			continue
+		} else {
+			seenHealth[hk] = true
+		}
+		ch <- prometheus.MustNewConstMetric(thresholdDesc, prometheus.GaugeValue, st.Threshold, cluster, name)
+		ch <- prometheus.MustNewConstMetric(readyDesc, prometheus.GaugeValue, boolFloat(st.Ready), cluster, name)
 		for _, result := range []string{scoreboard.ResultSuccess, scoreboard.ResultError} {
-			ch <- prometheus.MustNewConstMetric(runsDesc, prometheus.CounterValue, float64(st.Runs[result]), name, result)
+			ch <- prometheus.MustNewConstMetric(runsDesc, prometheus.CounterValue, float64(st.Runs[result]), cluster, name, result)
 		}
-		ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.CounterValue, float64(st.SeriesDropped), name)
-		ch <- prometheus.MustNewConstMetric(foldedDesc, prometheus.CounterValue, float64(st.DetectionsFolded), name)
+		ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.CounterValue, float64(st.SeriesDropped), cluster, name)
+		ch <- prometheus.MustNewConstMetric(foldedDesc, prometheus.CounterValue, float64(st.DetectionsFolded), cluster, name)
 		if st.Entities >= 0 {
-			ch <- prometheus.MustNewConstMetric(entitiesDesc, prometheus.GaugeValue, float64(st.Entities), name)
-			ch <- prometheus.MustNewConstMetric(evictedDesc, prometheus.CounterValue, float64(st.EntitiesEvicted), name)
+			ch <- prometheus.MustNewConstMetric(entitiesDesc, prometheus.GaugeValue, float64(st.Entities), cluster, name)
+			ch <- prometheus.MustNewConstMetric(evictedDesc, prometheus.CounterValue, float64(st.EntitiesEvicted), cluster, name)
 		}
-		ch <- prometheus.MustNewConstMetric(trainedDesc, prometheus.CounterValue, float64(st.TrainedWindows), name)
-		ch <- prometheus.MustNewConstMetric(loadErrorsDesc, prometheus.CounterValue, float64(st.ModelLoadErrors), name)
+		ch <- prometheus.MustNewConstMetric(trainedDesc, prometheus.CounterValue, float64(st.TrainedWindows), cluster, name)
+		ch <- prometheus.MustNewConstMetric(loadErrorsDesc, prometheus.CounterValue, float64(st.ModelLoadErrors), cluster, name)
 		if !st.LastRun.IsZero() {
-			ch <- prometheus.MustNewConstMetric(durationDesc, prometheus.GaugeValue, st.LastDuration.Seconds(), name)
-			ch <- prometheus.MustNewConstMetric(lastRunDesc, prometheus.GaugeValue, float64(st.LastRun.UnixNano())/1e9, name)
+			ch <- prometheus.MustNewConstMetric(durationDesc, prometheus.GaugeValue, st.LastDuration.Seconds(), cluster, name)
+			ch <- prometheus.MustNewConstMetric(lastRunDesc, prometheus.GaugeValue, float64(st.LastRun.UnixNano())/1e9, cluster, name)
 		}
 	}
 	detections := map[scoreboard.DetectionKey]uint64{}

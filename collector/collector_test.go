@@ -33,9 +33,11 @@ func verdict(ns, workload string, score, observed float64) detect.Verdict {
 }
 
 // boardWithOneWindow is a scoreboard after one window: a port scan from
-// shop/attacker, quiet traffic elsewhere, 3 malformed flow records.
+// shop/attacker, quiet traffic elsewhere, 3 malformed flow records, all
+// of cluster "cluster".
 func boardWithOneWindow(maxSeries int) *scoreboard.Scoreboard {
-	b := scoreboard.New(maxSeries)
+	s := scoreboard.New(maxSeries)
+	b := s.Cluster("cluster")
 	b.AddDetector("port_scan", 0.5, true)
 	b.AddDetector("ip_sweep", 0.5, true)
 	b.SetSource("elasticsearch", true, 2)
@@ -47,7 +49,7 @@ func boardWithOneWindow(maxSeries int) *scoreboard.Scoreboard {
 	b.Fail("ip_sweep", window, errors.New("boom"), 250*time.Millisecond, now)
 	b.AddRecords("flows", 1200, 3)
 	b.WindowDone(window)
-	return b
+	return s
 }
 
 func TestCollectorMatchesGolden(t *testing.T) {
@@ -88,8 +90,8 @@ func TestSeriesBoundKeepsHighestScores(t *testing.T) {
 calico_anomaly_score{cluster="cluster",detector="port_scan",namespace="shop",type="wep",workload="attacker-5d9f-*"} 0.5454545454545454
 # HELP calico_anomaly_series_dropped_total Score series not exported because of the per-detector series bound.
 # TYPE calico_anomaly_series_dropped_total counter
-calico_anomaly_series_dropped_total{detector="ip_sweep"} 0
-calico_anomaly_series_dropped_total{detector="port_scan"} 2
+calico_anomaly_series_dropped_total{cluster="cluster",detector="ip_sweep"} 0
+calico_anomaly_series_dropped_total{cluster="cluster",detector="port_scan"} 2
 `
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "calico_anomaly_score", "calico_anomaly_series_dropped_total"); err != nil {
 		t.Fatal(err)
@@ -99,7 +101,7 @@ calico_anomaly_series_dropped_total{detector="port_scan"} 2
 func TestEntityGoneAfterNextWindowIsNotExported(t *testing.T) {
 	b := boardWithOneWindow(0)
 	next := source.Window{Start: window.End, End: window.End.Add(5 * time.Minute)}
-	b.Publish("port_scan", next, []detect.Verdict{verdict("shop", "frontend-7c9d-*", 0.01, 5)}, true, time.Second, now)
+	b.Cluster("cluster").Publish("port_scan", next, []detect.Verdict{verdict("shop", "frontend-7c9d-*", 0.01, 5)}, true, time.Second, now)
 	n := testutil.CollectAndCount(New(b, nil), "calico_anomaly_score")
 	if n != 1 {
 		t.Fatalf("got %d score series after the attacker left, want 1", n)
@@ -108,7 +110,7 @@ func TestEntityGoneAfterNextWindowIsNotExported(t *testing.T) {
 
 func TestNoElasticsearchMetricsForOtherSources(t *testing.T) {
 	b := boardWithOneWindow(0)
-	b.SetSource("simulated", true, 0)
+	b.Cluster("cluster").SetSource("simulated", true, 0)
 	if n := testutil.CollectAndCount(New(b, nil), "calico_anomaly_elasticsearch_up"); n != 0 {
 		t.Fatalf("elasticsearch_up exported for a simulated source")
 	}

@@ -46,6 +46,10 @@ type Verdict struct {
 	Threshold float64 // the score at or above which the detector alerts
 	Observed  float64 // the quantity the detector looked at
 	Expected  float64 // what the model expected of it
+	// Unit is the unit of Observed and Expected ("bytes", "ns", …), set
+	// where it varies with the field judged (the field baselines); ""
+	// leaves it to the detector's name.
+	Unit string
 	// Summary is a one-line human explanation.
 	Summary string
 	// Evidence holds sample records grouped by log name (flows, dns, l7),

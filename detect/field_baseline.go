@@ -439,6 +439,7 @@ func (d *fieldBaselines) judgeRow(w source.Window, e Entity, keys []string, valu
 		Threshold: scoreThreshold,
 		Observed:  values[worst],
 		Expected:  f.expected,
+		Unit:      fieldUnit(d.log, d.metrics[worst].Name),
 	}
 	d.text.reset()
 	if absent {

@@ -253,6 +253,33 @@ func (s *Store) Undo(id, by, origin string) (Decision, error) {
 	return Decision{}, fmt.Errorf("feedback: no decision %q", id)
 }
 
+// UndoKey takes back the standing decision that the request with key and
+// origin made (an Alertmanager silence expired before its end), by by.
+// It reports whether it undid one: a key that made no decision, or whose
+// decision was undone already or has expired, changes nothing, so a
+// withdrawn silence seen at every poll undoes its decision once.
+func (s *Store) UndoKey(key, origin, by string) (Decision, bool, error) {
+	if key == "" {
+		return Decision{}, false, nil
+	}
+	id := decisionID(Request{Key: key, Origin: origin}, time.Time{})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.decisions {
+		d := &s.decisions[i]
+		if d.ID != id {
+			continue
+		}
+		if !d.Active(s.now()) {
+			return *d, false, nil
+		}
+		d.UndoneBy, d.UndoneAt = by, s.now()
+		s.total.WithLabelValues(ActionUndo, origin).Inc()
+		return *d, true, s.saveLocked()
+	}
+	return Decision{}, false, nil
+}
+
 // Expected reports whether a decision standing at t covers detector's
 // verdicts on e.
 func (s *Store) Expected(detector string, e detect.Entity, t time.Time) bool {

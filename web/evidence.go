@@ -17,6 +17,7 @@ const (
 	unitBytes     = "bytes"
 	unitNanos     = "ns"
 	unitMillis    = "ms"
+	unitMicros    = detect.UnitMicroseconds
 	unitPorts     = "ports"
 	unitAddresses = "addresses"
 	unitNames     = "names"
@@ -47,6 +48,27 @@ var detectorUnits = map[string]string{
 // unitOf is the unit of detector's observed value, "" when it varies.
 func unitOf(detector string) string { return detectorUnits[detector] }
 
+// verdictUnit is the unit of v's observed value: the one the verdict gives
+// (the field baselines' most anomalous field), else its detector's.
+func verdictUnit(v detect.Verdict) string {
+	if v.Unit != "" {
+		return v.Unit
+	}
+	return unitOf(v.Detector)
+}
+
+// chartUnit is the unit of points' observed values: unit, unless the
+// points give units of their own and these differ (a field baseline whose
+// most anomalous field changed between windows), when the axis has none.
+func chartUnit(points []Point, unit string) string {
+	for _, p := range points {
+		if p.Unit != "" && p.Unit != unit {
+			return ""
+		}
+	}
+	return unit
+}
+
 // withUnit writes v in unit, scaled to read well: 1.3 MiB, 128.6 ms, 602
 // ports.
 func withUnit(v float64, unit string) string {
@@ -66,6 +88,8 @@ func withUnit(v float64, unit string) string {
 		return seconds(v / 1e9)
 	case unitMillis:
 		return seconds(v / 1e3)
+	case unitMicros:
+		return seconds(v / 1e6)
 	case "":
 		return compact(v)
 	}

@@ -26,6 +26,7 @@ type Point struct {
 	WindowEnd          time.Time
 	Score, Threshold   float64
 	Observed, Expected float64
+	Unit               string // of Observed and Expected, when the verdict gave one
 }
 
 // History keeps the recent points of every scored series, as an
@@ -113,7 +114,7 @@ func (h *History) Deliver(_ context.Context, w source.Window, verdicts []detect.
 			r = &ring{points: make([]Point, 0, 4)}
 			h.series[k] = r
 		}
-		p := Point{WindowEnd: w.End, Score: v.Score, Threshold: v.Threshold, Observed: v.Observed, Expected: v.Expected}
+		p := Point{WindowEnd: w.End, Score: v.Score, Threshold: v.Threshold, Observed: v.Observed, Expected: v.Expected, Unit: v.Unit}
 		if len(r.points) == h.length {
 			copy(r.points, r.points[1:])
 			r.points[len(r.points)-1] = p

@@ -159,8 +159,9 @@ func (p *Pages) incident(w http.ResponseWriter, r *http.Request) {
 	for _, det := range in.Detectors {
 		v := in.Verdicts[det]
 		points := p.history.Points(Key{Detector: det, Entity: in.Entity})
-		d.Verdicts = append(d.Verdicts, detectorVerdict{V: v, Link: anomalyLink(v), Unit: unitOf(det),
-			Chart:  timeChart(points, unitOf(det), 560, 170, in.Start, in.LastSeen),
+		unit := verdictUnit(v)
+		d.Verdicts = append(d.Verdicts, detectorVerdict{V: v, Link: anomalyLink(v), Unit: unit,
+			Chart:  timeChart(points, chartUnit(points, unit), 560, 170, in.Start, in.LastSeen),
 			Window: v.Window.String()})
 	}
 	sort.SliceStable(d.Verdicts, func(i, j int) bool { return d.Verdicts[i].V.Score > d.Verdicts[j].V.Score })

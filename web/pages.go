@@ -240,11 +240,11 @@ func (p *Pages) anomaly(w http.ResponseWriter, r *http.Request) {
 	}
 	if !current {
 		last := points[len(points)-1]
-		v = detect.Verdict{Detector: k.Detector, Entity: k.Entity, Score: last.Score, Threshold: last.Threshold, Observed: last.Observed, Expected: last.Expected}
+		v = detect.Verdict{Detector: k.Detector, Entity: k.Entity, Score: last.Score, Threshold: last.Threshold, Observed: last.Observed, Expected: last.Expected, Unit: last.Unit}
 	}
 	d := anomalyData{Cfg: p.cfg, V: v, Current: current, Now: a.Now, Points: points, Grafana: p.grafanaLink(v),
-		Name: entityName(k.Entity), Unit: unitOf(k.Detector), Glossary: glossary}
-	d.Chart = timeChart(points, d.Unit, 640, 170, time.Time{}, time.Time{})
+		Name: entityName(k.Entity), Unit: verdictUnit(v), Glossary: glossary}
+	d.Chart = timeChart(points, chartUnit(points, d.Unit), 640, 170, time.Time{}, time.Time{})
 	for _, pt := range points {
 		if pt.Score >= pt.Threshold {
 			d.LastAnomalous = pt.WindowEnd

@@ -59,9 +59,19 @@ func (f *incidentFlags) build(dir string, policy *notify.LivePolicy, now func() 
 // fromSilence marks an incident expected for an Alertmanager silence of
 // its alert whose comment starts with --feedback.silence-word, by the
 // silence's creator; the silence's id keeps it one decision however often
-// the silence is read.
+// the silence is read. A silence withdrawn (expired before its end) undoes
+// the decision it made, once.
 func (i incidents) fromSilence(logger log.Logger) func(alertmanager.ExpectedSilence) {
 	return func(s alertmanager.ExpectedSilence) {
+		if s.Withdrawn {
+			d, undone, err := i.store.UndoKey(s.SilenceID, feedback.OriginAlertmanager, "alertmanager (silence "+s.SilenceID+" expired)")
+			if err != nil {
+				level.Error(logger).Log("msg", "cannot record the undo of a withdrawn silence", "silence", s.SilenceID, "err", err)
+			} else if undone {
+				level.Info(logger).Log("msg", "expected incident undone: its Alertmanager silence was expired", "incident", d.Incident, "silence", s.SilenceID)
+			}
+			return
+		}
 		in, err := i.tracker.Get(s.Incident)
 		if err != nil {
 			level.Debug(logger).Log("msg", "silence of an incident this exporter does not hold", "silence", s.SilenceID, "incident", s.Incident)

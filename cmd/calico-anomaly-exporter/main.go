@@ -225,11 +225,12 @@ func run(args []string) int {
 		engCfg.Concurrency = concurrency
 		engCfg.Periods = detectorPeriods(cfg, engCfg.Interval, logger)
 		periods = periodGauge(enabled, engCfg.Periods, engCfg.Interval)
-		if len(runs) > 1 {
-			engCfg.Cluster = r.name
-			if engCfg.StateDir != "" {
-				engCfg.StateDir = filepath.Join(engCfg.StateDir, r.name)
-			}
+		// Every engine is named after its cluster, a lone one too: its
+		// detector health is exported under that cluster label, and the
+		// feedback on the cluster's entities is handed to it to learn.
+		engCfg.Cluster = r.name
+		if len(runs) > 1 && engCfg.StateDir != "" {
+			engCfg.StateDir = filepath.Join(engCfg.StateDir, r.name)
 		}
 		engCfg.Sinks = append(engCfg.Sinks, history, ready.sink(), inc.tracker)
 		engCfg.Feedback = inc.store

@@ -18,8 +18,8 @@ import (
 
 // TestOneExporterReadsSeveralClusters: --es.cluster with a glob finds the
 // clusters whose logs Elasticsearch holds, scores each with its own
-// detectors, and labels every series with its cluster: the scan in one
-// cluster is flagged there and not in the other.
+// detectors, and labels every series with its cluster, detector health
+// included: the scan in one cluster is flagged there and not in the other.
 func TestOneExporterReadsSeveralClusters(t *testing.T) {
 	esURL := testbed.ElasticsearchURL(t)
 	base := fmt.Sprintf("multi%d", time.Now().UnixNano()%1e9)
@@ -58,6 +58,17 @@ func TestOneExporterReadsSeveralClusters(t *testing.T) {
 	if anyAnomalous(mfs, base+"-west", "port_scan") {
 		t.Error("the west cluster, which saw no scan, is flagged")
 	}
+	// Each cluster's detector health is its own series.
+	runs := series(mfs, "calico_anomaly_detector_runs_total", "cluster", "detector", "result")
+	ready := series(mfs, "calico_anomaly_model_ready", "cluster", "detector")
+	for _, c := range []string{base + "-east", base + "-west"} {
+		if runs[c+"/port_scan/success"] < 1 {
+			t.Errorf("no successful port_scan run counted for cluster %s: %v", c, runs)
+		}
+		if _, ok := ready[c+"/port_scan"]; !ok {
+			t.Errorf("no calico_anomaly_model_ready series of port_scan for cluster %s", c)
+		}
+	}
 	if !strings.Contains(e.log.String(), `msg="clusters found"`) {
 		t.Error("the cluster pattern was not resolved")
 	}
@@ -66,10 +77,10 @@ func TestOneExporterReadsSeveralClusters(t *testing.T) {
 // anyAnomalous reports whether a detector scores any workload of a cluster
 // at or above its threshold.
 func anyAnomalous(mfs map[string]*dto.MetricFamily, cluster, detector string) bool {
-	thresholds := series(mfs, "calico_anomaly_score_threshold", "detector")
+	thresholds := series(mfs, "calico_anomaly_score_threshold", "cluster", "detector")
 	for key, v := range series(mfs, "calico_anomaly_score", "cluster", "detector", "workload") {
 		parts := strings.SplitN(key, "/", 3)
-		if parts[0] == cluster && parts[1] == detector && v >= thresholds[detector] {
+		if parts[0] == cluster && parts[1] == detector && v >= thresholds[cluster+"/"+detector] {
 			return true
 		}
 	}
