@@ -70,6 +70,8 @@ type fieldBaselines struct {
 	forget  forgetter
 	judged  []fieldJudgement // scratch, one per metric
 	shared  map[string]int   // scratch: rows per model key in a window
+	// modelKeys caches each entity's model key (modelKey).
+	modelKeys map[Entity]string
 	// levelShift is how long one side must hold before the level moves.
 	levelShift time.Duration
 }
@@ -206,7 +208,7 @@ const seasonalMinSamples = 12
 
 func (d *fieldBaselines) init(o Options, levelShift time.Duration) {
 	d.model = model.NewSeasonal(model.SeasonalConfig{Bucket: o.Bucket, MinSamples: seasonalMinSamples, LogScale: true, LevelShiftAfter: levelShift})
-	d.keys = keyCache{}
+	d.keys, d.modelKeys = keyCache{}, nil
 	d.present = map[string]*presence{}
 }
 
@@ -254,7 +256,7 @@ func (d *fieldBaselines) learnAbsent(w source.Window, keys []string) {
 
 // mark notes that entity e, with model keys keys, has records in w.
 func (d *fieldBaselines) mark(w source.Window, e Entity, keys []string) {
-	mk := e.ModelKey()
+	mk := d.modelKey(e)
 	p := d.present[mk]
 	if p == nil {
 		p = &presence{}
@@ -289,11 +291,25 @@ func (d *fieldBaselines) sweep(w source.Window, absent func(p *presence)) {
 		}
 	}
 	if cut, ok := d.forget.due(w.End); ok && d.model.Prune(cut) > 0 {
-		d.keys = keyCache{}
+		d.keys, d.modelKeys = keyCache{}, nil
 		for _, p := range d.present {
 			p.key = d.keys.fields(p.entity, d.metrics)
 		}
 	}
+}
+
+// modelKey is e.ModelKey(), built once per entity: rows are matched to
+// their model key several times a window.
+func (d *fieldBaselines) modelKey(e Entity) string {
+	if mk, ok := d.modelKeys[e]; ok {
+		return mk
+	}
+	if d.modelKeys == nil {
+		d.modelKeys = map[Entity]string{}
+	}
+	mk := e.ModelKey()
+	d.modelKeys[e] = mk
+	return mk
 }
 
 // LiveEntities is how many entities (model keys) the baselines follow.
@@ -318,7 +334,7 @@ func (d *fieldBaselines) ForgetLeastRecent(keep int) int {
 	}
 	if len(gone) > 0 {
 		// Other entities of a forgotten model key may still be cached.
-		d.keys = keyCache{}
+		d.keys, d.modelKeys = keyCache{}, nil
 		for _, p := range d.present {
 			p.key = d.keys.fields(p.entity, d.metrics)
 		}
@@ -342,7 +358,7 @@ func (d *fieldBaselines) Judge(w source.Window, rows [][]source.Row) []Verdict {
 	}
 	for _, r := range rows[0] {
 		if e, ok := d.entity(d.cluster, r.Key); ok && d.hasVolume() {
-			d.shared[e.ModelKey()]++
+			d.shared[d.modelKey(e)]++
 		}
 	}
 	for _, r := range rows[0] {
@@ -352,7 +368,7 @@ func (d *fieldBaselines) Judge(w source.Window, rows [][]source.Row) []Verdict {
 		}
 		keys := d.keys.fields(e, d.metrics)
 		d.mark(w, e, keys)
-		if v, ok := d.judgeRow(w, e, keys, r.Values, false, d.shared[e.ModelKey()] > 1); ok {
+		if v, ok := d.judgeRow(w, e, keys, r.Values, false, d.shared[d.modelKey(e)] > 1); ok {
 			v.EvidenceQuery = nil
 			if v.Anomalous() {
 				v.EvidenceQuery = []EvidenceQuery{{Log: string(d.log), Filters: d.evidence(r.Key), Limit: 5}}
@@ -447,7 +463,7 @@ func (d *fieldBaselines) judgeRow(w source.Window, e Entity, keys []string, valu
 		d.text.str(d.metrics[worst].Name).str(" 0 where ").general(f.expected, 4).str(" is usual at this hour (").
 			plusFixed(f.z, 1).str(" spreads, alert at ").fixed(d.zThreshold, 1).str(")")
 	} else {
-		baselineSummary(&d.text, e, d.metrics[worst].Name, v.Observed, f.expected, f.z, d.zThreshold)
+		writeBaselineSummary(&d.text, e, d.metrics[worst].Name, v.Observed, f.expected, f.z, d.zThreshold)
 	}
 	if f.quiet {
 		d.text.str("; measured from its quietest usual hour")
@@ -510,9 +526,16 @@ func worse(a, b *fieldJudgement) bool {
 // baselineSummary is "<workload> in namespace <ns>: <field> <observed>
 // where <expected> is usual at this hour (<z> spreads, alert at <zAlert>)".
 func baselineSummary(t *text, e Entity, field string, observed, expected, z, zAlert float64) string {
-	return t.reset().str(e.Workload).str(" in namespace ").str(e.Namespace).str(": ").str(field).str(" ").
+	writeBaselineSummary(t, e, field, observed, expected, z, zAlert)
+	return t.String()
+}
+
+// writeBaselineSummary writes baselineSummary into t, afresh, for a
+// caller that adds to it before taking the string.
+func writeBaselineSummary(t *text, e Entity, field string, observed, expected, z, zAlert float64) {
+	t.reset().str(e.Workload).str(" in namespace ").str(e.Namespace).str(": ").str(field).str(" ").
 		general(observed, 4).str(" where ").general(expected, 4).str(" is usual at this hour (").
-		plusFixed(z, 1).str(" spreads, alert at ").fixed(zAlert, 1).str(")").String()
+		plusFixed(z, 1).str(" spreads, alert at ").fixed(zAlert, 1).str(")")
 }
 
 // keyCache holds the model keys of each entity's fields, so judging a
@@ -631,7 +654,7 @@ func (d *fieldBaselines) LoadModel(r io.Reader) error {
 	if err := m.UnmarshalBinary(parts[0]); err != nil {
 		return fmt.Errorf("%s model: %w", d.name, err)
 	}
-	d.model, d.rows, d.keys, d.present = m, rows, keyCache{}, map[string]*presence{}
+	d.model, d.rows, d.keys, d.present, d.modelKeys = m, rows, keyCache{}, map[string]*presence{}, nil
 	return nil
 }
 

@@ -180,3 +180,67 @@ func TestBaselineForgetsLeastRecentEntities(t *testing.T) {
 		t.Errorf("%d entities and %d baselines left, want 2 and %d", n, keys, 2*len(metrics))
 	}
 }
+
+// TestBaselineJudgesFallsAndSilence: a workload that stops sending (no
+// record at all) is judged as sending nothing: not on its first silent
+// window, but once the silence has lasted 15 minutes; a steady neighbour
+// is never flagged; and a burst the workload made two hours before does
+// not alert again.
+func TestBaselineJudgesFallsAndSilence(t *testing.T) {
+	info, _ := Lookup("generic_flows")
+	d, err := info.New(Options{Cluster: "c", Bucket: 5 * time.Minute, Params: map[string]string{"min_size_for_train": "0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics := d.Queries()[0].Metrics
+	rng := rand.New(rand.NewPCG(9, 10))
+	row := func(name string, level float64) source.Row {
+		r := source.Row{Key: []string{"shop", name + "-7d4f8b9c5d-*", "wep"}}
+		for _, m := range metrics {
+			v := level * (0.9 + 0.2*rng.Float64())
+			if m.Kind == source.Max {
+				v = 3
+			}
+			r.Values = append(r.Values, v)
+		}
+		return r
+	}
+	bucket := 5 * time.Minute
+	now := weekStart
+	for end := weekStart.Add(3 * 24 * time.Hour); now.Before(end); now = now.Add(bucket) {
+		d.(Learner).Learn(source.Window{Start: now, End: now.Add(bucket)}, [][]source.Row{{row("cart", 1e6), row("frontend", 1e6)}})
+	}
+	judge := func(rows ...source.Row) map[string]Verdict {
+		vs := d.Judge(source.Window{Start: now, End: now.Add(bucket)}, [][]source.Row{rows})
+		now = now.Add(bucket)
+		out := map[string]Verdict{}
+		for _, v := range vs {
+			out[v.Entity.Workload] = v
+		}
+		return out
+	}
+	// A burst, then two normal hours, then a burst a third as large.
+	if v := judge(row("cart", 1e6), row("frontend", 3e8))["frontend-7d4f8b9c5d-*"]; !v.Anomalous() {
+		t.Fatalf("a 300-fold burst was not flagged: %s", v.Summary)
+	}
+	for range 24 {
+		judge(row("cart", 1e6), row("frontend", 1e6))
+	}
+	if v := judge(row("cart", 1e6), row("frontend", 1e8))["frontend-7d4f8b9c5d-*"]; v.Anomalous() || !strings.Contains(v.Summary, "last 48 hours") {
+		t.Errorf("the same burst two hours later: anomalous %v: %s", v.Anomalous(), v.Summary)
+	}
+	// frontend goes silent: no record at all.
+	for i := range 4 {
+		vs := judge(row("cart", 1e6))
+		v, ok := vs["frontend-7d4f8b9c5d-*"]
+		if !ok {
+			t.Fatalf("silent window %d: the silent workload was not judged", i+1)
+		}
+		if want := i >= 2; v.Anomalous() != want {
+			t.Errorf("silent window %d: anomalous %v, want %v: %s", i+1, v.Anomalous(), want, v.Summary)
+		}
+		if vs["cart-7d4f8b9c5d-*"].Anomalous() {
+			t.Errorf("the steady neighbour was flagged: %s", vs["cart-7d4f8b9c5d-*"].Summary)
+		}
+	}
+}

@@ -73,22 +73,7 @@ func RowsFrom(q source.Query, w source.Window, first, n int) []source.Row {
 				key[i] = keyValue(f, e, v, q.Filters)
 			}
 			row := source.Row{Key: key, Values: make([]float64, len(q.Metrics))}
-			for i, m := range q.Metrics {
-				x := base * day * (1 + 0.05*noise(e, v, w.Start, i))
-				switch m.Kind {
-				case source.Count:
-					x = math.Round(x)
-				case source.Sum:
-					x = math.Round(x * 1000)
-				case source.Max:
-					x = math.Round(x / 50)
-				case source.Avg:
-					x /= 10
-				case source.Cardinality:
-					x = 3
-				}
-				row.Values[i] = x
-			}
+			fillValues(row.Values, q.Metrics, base*day, e, v, w.Start)
 			out = append(out, row)
 		}
 	}

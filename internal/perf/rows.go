@@ -133,22 +133,7 @@ func Rows(q source.Query, w source.Window, entities int) []source.Row {
 		for v := range n {
 			row := source.Row{Key: ks[e*n+v], Values: values[:len(q.Metrics):len(q.Metrics)]}
 			values = values[len(q.Metrics):]
-			for i, m := range q.Metrics {
-				x := base * day * (1 + 0.05*noise(e, v, w.Start, i))
-				switch m.Kind {
-				case source.Count:
-					x = math.Round(x)
-				case source.Sum:
-					x = math.Round(x * 1000)
-				case source.Max:
-					x = math.Round(x / 50)
-				case source.Avg:
-					x /= 10
-				case source.Cardinality:
-					x = 3
-				}
-				row.Values[i] = x
-			}
+			fillValues(row.Values, q.Metrics, base*day, e, v, w.Start)
 			out = append(out, row)
 		}
 	}
@@ -239,4 +224,26 @@ func NotReady(ds []detect.Detector) []string {
 		}
 	}
 	return out
+}
+
+// fillValues writes the values of workload e's row v at window start t:
+// level (the workload's base on the daily curve) with a little
+// deterministic noise, shaped to each metric's kind.
+func fillValues(values []float64, metrics []source.Metric, level float64, e, v int, t time.Time) {
+	for i, m := range metrics {
+		x := level * (1 + 0.05*noise(e, v, t, i))
+		switch m.Kind {
+		case source.Count:
+			x = math.Round(x)
+		case source.Sum:
+			x = math.Round(x * 1000)
+		case source.Max:
+			x = math.Round(x / 50)
+		case source.Avg:
+			x /= 10
+		case source.Cardinality:
+			x = 3
+		}
+		values[i] = x
+	}
 }
