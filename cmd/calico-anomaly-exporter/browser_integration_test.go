@@ -69,13 +69,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	e := startExporter(t, "--source=simulated", "--alert.dry-run")
 	// make run's first attack round: a port scan, then an IP sweep 20
 	// simulated minutes later; both stay on the page for an hour.
-	deadline := time.Now().Add(2 * time.Minute)
-	for !strings.Contains(e.log.String(), "msg=anomaly detector=ip_sweep") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no IP sweep flagged within 2 minutes:\n%s", lastLines(e.log.String(), 20))
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	e.waitForLog(t, 2*time.Minute, "msg=anomaly detector=ip_sweep")
 	ctx := chromium(t)
 	var rows, charts int
 	var firstLink, title, evidence, alert, quarantine string

@@ -192,6 +192,19 @@ func anomalous(mfs map[string]*dto.MetricFamily) map[string]bool {
 }
 
 // waitForMetrics scrapes until cond holds or the timeout passes.
+// waitForLog waits until the exporter's log holds want, failing the test
+// with the log's last lines after timeout.
+func (e *runningExporter) waitForLog(t *testing.T, timeout time.Duration, want string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !strings.Contains(e.log.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q logged within %v:\n%s", want, timeout, lastLines(e.log.String(), 20))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 func (e *runningExporter) waitForMetrics(t *testing.T, timeout time.Duration, what string, cond func(map[string]*dto.MetricFamily) bool) map[string]*dto.MetricFamily {
 	t.Helper()
 	deadline := time.Now().Add(timeout)

@@ -2,19 +2,12 @@ package main
 
 import (
 	"bytes"
-	"crypto/tls"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source/goldmane"
 	pb "github.com/calico-anomaly-exporter/calico-anomaly-exporter/source/goldmane/goldmanepb"
@@ -26,31 +19,7 @@ import (
 // is refused, one with it is taken in and counted, and the detectors that
 // need logs Goldmane does not carry are disabled with a log line.
 func TestGoldmaneEmitterBehindWebConfig(t *testing.T) {
-	dir := t.TempDir()
-	certFile, keyFile, pool := selfSigned(t, dir)
-	hash, err := bcrypt.GenerateFromPassword([]byte("push-secret"), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	webConfig := filepath.Join(dir, "web.yml")
-	if err := os.WriteFile(webConfig, []byte(fmt.Sprintf("tls_server_config:\n  cert_file: %s\n  key_file: %s\nbasic_auth_users:\n  goldmane: %s\n", certFile, keyFile, hash)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	logs := &syncBuffer{}
-	cmd := exec.Command(exporterBinary(t), "--source=goldmane-emitter", "--web.listen-address="+addr, "--web.config.file="+webConfig)
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("exporter log:\n%s", lastLines(logs.String(), 40))
-		}
-	})
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	addr, client, logs := startSecureExporter(t, "goldmane", "push-secret", "--source=goldmane-emitter")
 	do := func(method, path, user string, body []byte) (int, string) {
 		t.Helper()
 		req, _ := http.NewRequest(method, "https://"+addr+path, bytes.NewReader(body))

@@ -325,13 +325,7 @@ func TestPlantedSecretsStayOutOfAlerts(t *testing.T) {
 	e := startExporter(t, "--source=simulated", "--simulate.speed=600", "--alert.dry-run",
 		"--web.grafana-url=https://viewer:"+secret+"@grafana.example",
 		"--web.external-url=https://ops:"+secret+"@exporter.example")
-	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(e.log.String(), "dry run: alert not sent") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no alert within 60s:\n%s", lastLines(e.log.String(), 10))
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	e.waitForLog(t, 60*time.Second, "dry run: alert not sent")
 	logged := e.log.String()
 	if !strings.Contains(logged, `https://grafana.example/d/`) || !strings.Contains(logged, `https://exporter.example/`) {
 		t.Errorf("the alert lacks its dashboard or status page link:\n%s", lastLines(logged, 5))

@@ -25,15 +25,9 @@ import (
 func TestIncidentRoundTripInChromium(t *testing.T) {
 	// As make run: models learn three days of history first.
 	e := startExporter(t, "--source=simulated", "--train.lookback=72h", "--alert.dry-run", "--model.dir="+t.TempDir())
-	deadline := time.Now().Add(2 * time.Minute)
 	// make run's first attack round: a port scan, then an IP sweep 20
 	// simulated minutes later, when the scan's incident has resolved.
-	for !strings.Contains(e.log.String(), "msg=anomaly detector=ip_sweep") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no IP sweep flagged within 2 minutes:\n%s", lastLines(e.log.String(), 20))
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	e.waitForLog(t, 2*time.Minute, "msg=anomaly detector=ip_sweep")
 	ctx := chromium(t)
 	var incidents int
 	var firstRow, title, facts, unitsText, axis, threshold, evidenceFacts, message, decisions, undone string

@@ -55,24 +55,25 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.
 	return certFile, keyFile, pool
 }
 
-// TestWebConfigProtectsEveryPage starts the exporter with exporter-toolkit's
-// --web.config.file (TLS and basic auth) and checks, with a real TLS
-// client, that /metrics, /, /anomaly, /config and /-/reload need the password and that plain
-// HTTP is not served.
-func TestWebConfigProtectsEveryPage(t *testing.T) {
+// startSecureExporter starts the exporter behind exporter-toolkit's
+// --web.config.file: TLS with a self-signed certificate and one basic-auth
+// user. It returns the address, a client trusting the certificate and the
+// exporter's log (shown when the test fails).
+func startSecureExporter(t *testing.T, user, password string, args ...string) (addr string, client *http.Client, logs *syncBuffer) {
+	t.Helper()
 	dir := t.TempDir()
 	certFile, keyFile, pool := selfSigned(t, dir)
-	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
 	}
 	webConfig := filepath.Join(dir, "web.yml")
-	if err := os.WriteFile(webConfig, []byte(fmt.Sprintf("tls_server_config:\n  cert_file: %s\n  key_file: %s\nbasic_auth_users:\n  admin: %s\n", certFile, keyFile, hash)), 0o600); err != nil {
+	if err := os.WriteFile(webConfig, []byte(fmt.Sprintf("tls_server_config:\n  cert_file: %s\n  key_file: %s\nbasic_auth_users:\n  %s: %s\n", certFile, keyFile, user, hash)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	logs := &syncBuffer{}
-	cmd := exec.Command(exporterBinary(t), "--source=simulated", "--web.listen-address="+addr, "--web.config.file="+webConfig)
+	addr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	logs = &syncBuffer{}
+	cmd := exec.Command(exporterBinary(t), append(args, "--web.listen-address="+addr, "--web.config.file="+webConfig)...)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -81,10 +82,19 @@ func TestWebConfigProtectsEveryPage(t *testing.T) {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		if t.Failed() {
-			t.Logf("exporter log:\n%s", lastLines(logs.String(), 30))
+			t.Logf("exporter log:\n%s", lastLines(logs.String(), 40))
 		}
 	})
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	client = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	return addr, client, logs
+}
+
+// TestWebConfigProtectsEveryPage starts the exporter with exporter-toolkit's
+// --web.config.file (TLS and basic auth) and checks, with a real TLS
+// client, that /metrics, /, /anomaly, /config and /-/reload need the password and that plain
+// HTTP is not served.
+func TestWebConfigProtectsEveryPage(t *testing.T) {
+	addr, client, logs := startSecureExporter(t, "admin", "s3cret", "--source=simulated")
 	get := func(path, user, pass string) (int, string, error) {
 		method := http.MethodGet
 		if path == "/-/reload" || path == "/incident/feedback" {
