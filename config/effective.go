@@ -291,7 +291,11 @@ func (b *builder) file(f *File) {
 	c := b.c
 	at := func(name string) string { return fileOrigin(f.Pos[name]) }
 	for _, g := range globals {
-		if g.fromFile != nil && g.fromFile(f, c) {
+		if text, ok := f.Globals[g.name]; ok {
+			if err := g.field(c).Set(text); err != nil {
+				b.errs = append(b.errs, fmt.Errorf("%s: %s: %w", at(g.name), g.file, err)) // ParseFile checked it
+				continue
+			}
 			b.global(g, at(g.name))
 		}
 	}

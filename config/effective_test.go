@@ -215,7 +215,7 @@ func TestResolveErrors(t *testing.T) {
 			"elasticsearch.tenant \"acme\" (file exporter.yaml:1) has no place in the single index layout (flag --es.index-layout)"},
 		{"bad flag duration", nil, "", "", map[string]string{"search.interval": "soon"}, `flag --search.interval="soon": want a duration from 1m0s to 24h0m0s`},
 		{"unknown detector flag", nil, "", "", map[string]string{"detector.port-scans": "true"}, `flag --detector.port-scans="true": unknown detector "port-scans"`},
-		{"bad layout flag", nil, "", "", map[string]string{"es.index-layout": "flat"}, `unknown index layout "flat"`},
+		{"bad layout flag", nil, "", "", map[string]string{"es.index-layout": "flat"}, `flag --es.index-layout="flat": want legacy (tigera_secure_ee_<type>.<cluster>.*) or single`},
 		{"bad cluster flag", nil, "", "", map[string]string{"es.cluster": "A"}, `flag --es.cluster="A": want a name`},
 	}
 	for _, tt := range tests {

@@ -31,29 +31,31 @@ type global struct {
 	// fromEnv moves the setting from Calico's environment into c and
 	// returns its origin; "" when the environment does not give it.
 	fromEnv func(e *Env, c *Config) string
-	// fromFile moves the setting from our file into c; false when the
-	// file does not give it.
-	fromFile func(f *File, c *Config) bool
-	secret   bool
+	// file is the setting's key in our file ("elasticsearch.tenant": key
+	// tenant in section elasticsearch); "" for none.
+	file   string
+	secret bool
+}
+
+// flagOrDefault names where the setting comes from when the file leaves
+// it out.
+func (g global) flagOrDefault() string {
+	if g.flag == "" {
+		return "its default"
+	}
+	return "--" + g.flag + " or its default"
 }
 
 // globals are every exporter-wide setting. Each detector's settings come
 // from the registry (detect.Info.Params) instead.
 var globals = []global{
-	{name: SettingClusters, flag: "es.cluster", def: defaultClusterName,
+	{name: SettingClusters, flag: "es.cluster", file: "clusters", def: defaultClusterName,
 		help: "Calico cluster name, as in index names (tigera_secure_ee_flows.<cluster>.*); repeat it to read several clusters, or give a glob (prod-*, *) resolved against the indices present at start. Each cluster is the cluster label of its series (CLUSTER_NAME).",
 		field: func(c *Config) value {
 			return &listValue{p: &c.Clusters, check: checkClusterPart, what: "want at least one cluster name"}
 		},
 		fromEnv: func(e *Env, c *Config) string {
 			return envSet(e, EnvClusterName, func() { c.Clusters = []string{e.ClusterName} })
-		},
-		fromFile: func(f *File, c *Config) bool {
-			if len(f.Clusters) == 0 {
-				return false
-			}
-			c.Clusters = append([]string(nil), f.Clusters...)
-			return true
 		}},
 	{name: SettingSearchInterval, flag: "search.interval", def: "5m",
 		help:  "Window length and how often detection runs; a multiple of --source.bucket (AD_search_interval_minutes).",
@@ -125,27 +127,14 @@ var globals = []global{
 		fromEnv: func(e *Env, c *Config) string {
 			return envSet(e, EnvElasticCACert, func() { c.Elasticsearch.CAFile = e.ESCACert })
 		}},
-	{name: SettingIndexLayout, flag: "es.index-layout", def: string(calicolog.LayoutLegacy),
+	{name: SettingIndexLayout, flag: "es.index-layout", file: "elasticsearch.index_layout", def: string(calicolog.LayoutLegacy),
 		help:  "Index layout: legacy (tigera_secure_ee_*) or single (calico_flowlogs with a cluster field).",
-		field: func(c *Config) value { return layoutValue{&c.Elasticsearch.IndexLayout} },
-		fromFile: func(f *File, c *Config) bool {
-			if f.IndexLayout == "" {
-				return false
-			}
-			c.Elasticsearch.IndexLayout = calicolog.Layout(f.IndexLayout)
-			return true
-		}},
-	{name: SettingTenant, flag: "es.tenant",
+		field: func(c *Config) value { return layoutValue{&c.Elasticsearch.IndexLayout} }},
+	{name: SettingTenant, flag: "es.tenant", file: "elasticsearch.tenant",
 		help:  "Calico tenant id in legacy index names, if any (TENANT_ID).",
 		field: func(c *Config) value { return &stringValue{p: &c.Elasticsearch.Tenant, check: checkIndexPart} },
 		fromEnv: func(e *Env, c *Config) string {
 			return envSet(e, EnvTenantID, func() { c.Elasticsearch.Tenant = e.TenantID })
-		},
-		fromFile: func(f *File, c *Config) bool {
-			if f.Tenant != nil {
-				c.Elasticsearch.Tenant = *f.Tenant
-			}
-			return f.Tenant != nil
 		}},
 	{name: SettingQuerySize, def: strconv.Itoa(defaultQuerySize),
 		field: func(c *Config) value { return &intValue{p: &c.Elasticsearch.QuerySize, min: 1, max: maxCountSetting} },
@@ -159,15 +148,9 @@ var globals = []global{
 		fromEnv: func(e *Env, c *Config) string {
 			return envSet(e, EnvScrollTime, func() { c.Elasticsearch.ScrollTime = e.ScrollTime })
 		}},
-	{name: SettingMaxSeries, flag: "metrics.max-series-per-detector", def: strconv.Itoa(defaultMaxSeries),
+	{name: SettingMaxSeries, flag: "metrics.max-series-per-detector", file: "metrics.max_series_per_detector", def: strconv.Itoa(defaultMaxSeries),
 		help:  "Most score series exported per detector; the highest scores are kept, the rest counted in calico_anomaly_series_dropped_total. 0 means no bound.",
-		field: func(c *Config) value { return &intValue{p: &c.MaxSeriesPerDetector, min: 0, max: maxSeriesBound} },
-		fromFile: func(f *File, c *Config) bool {
-			if f.MaxSeriesPerDetector != nil {
-				c.MaxSeriesPerDetector = *f.MaxSeriesPerDetector
-			}
-			return f.MaxSeriesPerDetector != nil
-		}},
+		field: func(c *Config) value { return &intValue{p: &c.MaxSeriesPerDetector, min: 0, max: maxSeriesBound} }},
 }
 
 // Bounds of the global settings that are not Calico's.
@@ -304,7 +287,7 @@ type layoutValue struct{ p *calicolog.Layout }
 func (v layoutValue) Set(s string) error {
 	l, err := calicolog.ParseLayout(s)
 	if err != nil {
-		return err
+		return errors.New("want legacy (tigera_secure_ee_<type>.<cluster>.*) or single (calico_flowlogs, ...)")
 	}
 	*v.p = l
 	return nil
