@@ -175,3 +175,58 @@ func TestLoadedFieldsMatchTheirSettings(t *testing.T) {
 		t.Errorf("password shown as %q", s.Value)
 	}
 }
+
+// TestEveryGlobalComesFromItsFlagAndItsFileKey: an entry in globals is
+// all a setting needs to be a flag, a key of our file and a line of
+// /config with its origin, each value going through the setting's one
+// parser.
+func TestEveryGlobalComesFromItsFlagAndItsFileKey(t *testing.T) {
+	for _, g := range globals {
+		if g.flag != "" && !g.external {
+			t.Run("flag --"+g.flag, func(t *testing.T) {
+				f, err := parseFlags(t, "--"+g.flag+"="+g.def)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c, err := f.Load(func(string) string { return "" })
+				if err != nil {
+					t.Fatal(err)
+				}
+				s, ok := c.FlagSetting(g.flag)
+				if !ok || s.Origin != "flag --"+g.flag || s.Value != g.field(c).String() {
+					t.Errorf("%+v (ok %v), want the flag's value %q from the flag", s, ok, g.field(c).String())
+				}
+			})
+		}
+		if g.file != "" {
+			t.Run("file key "+g.file, func(t *testing.T) {
+				section, key, nested := strings.Cut(g.file, ".")
+				yaml := g.file + ": [" + g.def + "]\n"
+				if _, list := g.field(&Config{}).(*listValue); !list {
+					yaml = g.file + ": \"" + g.def + "\"\n"
+				}
+				if nested {
+					yaml = section + ":\n  " + strings.Replace(yaml, g.file, key, 1)
+				}
+				file, err := ParseFile("exporter.yaml", []byte(yaml))
+				if err != nil {
+					t.Fatalf("%s: %v", yaml, err)
+				}
+				c, err := Resolve(Sources{File: file})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if s, _ := c.Setting(g.name); !strings.HasPrefix(s.Origin, "file exporter.yaml:") || s.Value != g.field(c).String() {
+					t.Errorf("%s gives %+v", strings.TrimSpace(yaml), s)
+				}
+				bad := strings.Replace(yaml, g.def, "Not Valid!", 1)
+				if g.def == "" {
+					bad = strings.Replace(yaml, `""`, `"Not Valid!"`, 1)
+				}
+				if _, err := ParseFile("exporter.yaml", []byte(bad)); err == nil || !strings.Contains(err.Error(), "exporter.yaml:") {
+					t.Errorf("%s: err %v, want a refusal at its line", strings.TrimSpace(bad), err)
+				}
+			})
+		}
+	}
+}
