@@ -34,4 +34,14 @@
 // a Config that keeps each setting's origin. Every parser reports all the
 // problems it finds, each naming the variable or the file:line:column and
 // what was expected.
+//
+// Each exporter-wide setting is defined once, in settings.go's globals:
+// its flag, help and default, the typed Config field it fills, and the
+// Calico variable or file key that may also give it. AddFlags makes the
+// flags from that table, bound straight to typed fields, plus one
+// --detector.<name> per registered detector and --config.check;
+// Flags.Load merges the flags the user gave (kingpin's IsSetByUser) with
+// the environment and the files. The exporter runs with, and /config
+// shows, that one Config. SafeConfig holds the configuration in force and
+// swaps it whole on a reload, refusing one that does not load.
 package config

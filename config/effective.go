@@ -200,32 +200,12 @@ func (b *builder) origin(name string) string {
 
 func (b *builder) defaults() {
 	c := b.c
-	c.Clusters, c.Cluster = []string{defaultClusterName}, defaultClusterName
-	b.set(SettingClusters, defaultClusterName, originDefault)
-	c.SearchInterval = defaultSearchMinutes * time.Minute
-	b.set(SettingSearchInterval, c.SearchInterval.String(), originDefault)
-	c.TrainInterval = defaultTrainMinutes * time.Minute
-	b.set(SettingTrainInterval, c.TrainInterval.String(), originDefault)
-	c.Bucket = defaultBucketMinutes * time.Minute
-	b.set(SettingBucket, c.Bucket.String(), originDefault)
-	c.MaxDocs = defaultMaxDocs
-	b.set(SettingMaxDocs, strconv.Itoa(c.MaxDocs), originDefault)
-	c.AlertSeverity = defaultAlertSeverity
-	b.set(SettingAlertSeverity, strconv.Itoa(c.AlertSeverity), originDefault)
-	b.set(SettingDebug, "false", originDefault)
-	c.Elasticsearch = Elasticsearch{URLs: []string{defaultElasticURL}, IndexLayout: calicolog.LayoutLegacy, QuerySize: defaultQuerySize, ScrollTime: defaultScrollTime}
-	b.set(SettingElasticURLs, defaultElasticURL, originDefault)
-	b.set(SettingElasticUser, "", originDefault)
-	b.setSecret(SettingElasticPassword, "", originDefault, true)
-	b.set(SettingPasswordFile, "", originDefault)
-	b.set(SettingAPIKeyFile, "", originDefault)
-	b.set(SettingCAFile, "", originDefault)
-	b.set(SettingIndexLayout, string(calicolog.LayoutLegacy), originDefault)
-	b.set(SettingTenant, "", originDefault)
-	b.set(SettingQuerySize, strconv.Itoa(defaultQuerySize), originDefault)
-	b.set(SettingScrollTime, defaultScrollTime.String(), originDefault)
-	c.MaxSeriesPerDetector = defaultMaxSeries
-	b.set(SettingMaxSeries, strconv.Itoa(defaultMaxSeries), originDefault)
+	for _, g := range globals {
+		if err := g.field(c).Set(g.def); err != nil {
+			panic(fmt.Sprintf("setting %s: default %q: %v", g.name, g.def, err)) // a wrong entry in globals
+		}
+		b.global(g, originDefault)
+	}
 	b.set(SettingSilences, "none", originDefault)
 
 	b.periodFollows, b.severityFollows = map[string]bool{}, map[string]bool{}
@@ -246,72 +226,20 @@ func (b *builder) defaults() {
 // envOrigin is the origin of a value read from variable name.
 func envOrigin(name string) string { return "env " + name }
 
+// global records setting g's value in c as coming from origin.
+func (b *builder) global(g global, origin string) {
+	b.setSecret(g.name, g.field(b.c).String(), origin, g.secret)
+}
+
 func (b *builder) env(e *Env) {
 	c := b.c
-	was := func(name string) bool { _, ok := e.Set[name]; return ok }
-	if was(EnvClusterName) {
-		c.Clusters, c.Cluster = []string{e.ClusterName}, e.ClusterName
-		b.set(SettingClusters, e.ClusterName, envOrigin(EnvClusterName))
-	}
-	if was(EnvSearchInterval) {
-		c.SearchInterval = e.SearchInterval
-		b.set(SettingSearchInterval, e.SearchInterval.String(), envOrigin(EnvSearchInterval))
-	}
-	if was(EnvDetectPeriod) {
-		c.SearchInterval = e.DetectPeriod
-		b.set(SettingSearchInterval, e.DetectPeriod.String(), envOrigin(EnvDetectPeriod))
-	}
-	if was(EnvTenantID) {
-		c.Elasticsearch.Tenant = e.TenantID
-		b.set(SettingTenant, e.TenantID, envOrigin(EnvTenantID))
-	}
-	if was(EnvTrainInterval) {
-		c.TrainInterval = e.TrainInterval
-		b.set(SettingTrainInterval, e.TrainInterval.String(), envOrigin(EnvTrainInterval))
-	}
-	if was(EnvBucketSize) {
-		c.Bucket = e.Bucket
-		b.set(SettingBucket, e.Bucket.String(), envOrigin(EnvBucketSize))
-	}
-	if was(EnvMaxDocs) {
-		c.MaxDocs = e.MaxDocs
-		b.set(SettingMaxDocs, strconv.Itoa(e.MaxDocs), envOrigin(EnvMaxDocs))
-	}
-	if was(EnvAlertSeverity) {
-		c.AlertSeverity = e.AlertSeverity
-		b.set(SettingAlertSeverity, strconv.Itoa(e.AlertSeverity), envOrigin(EnvAlertSeverity))
-	}
-	if was(EnvDebug) {
-		c.Debug = e.Debug
-		b.set(SettingDebug, strconv.FormatBool(e.Debug), envOrigin(EnvDebug))
-	}
-	if was(EnvElasticHost) {
-		c.Elasticsearch.URLs = []string{e.ElasticURL()}
-		origin := envOrigin(EnvElasticHost)
-		if was(EnvElasticPort) {
-			origin += " and " + EnvElasticPort
+	for _, g := range globals {
+		if g.fromEnv == nil {
+			continue
 		}
-		b.set(SettingElasticURLs, e.ElasticURL(), origin)
-	}
-	if was(EnvElasticUser) {
-		c.Elasticsearch.Username = e.ElasticUser
-		b.set(SettingElasticUser, e.ElasticUser, envOrigin(EnvElasticUser))
-	}
-	if was(EnvElasticPassword) {
-		c.Elasticsearch.Password = Secret(e.ElasticPassword)
-		b.setSecret(SettingElasticPassword, e.ElasticPassword, envOrigin(EnvElasticPassword), true)
-	}
-	if was(EnvElasticCACert) {
-		c.Elasticsearch.CAFile = e.ESCACert
-		b.set(SettingCAFile, e.ESCACert, envOrigin(EnvElasticCACert))
-	}
-	if was(EnvQuerySize) {
-		c.Elasticsearch.QuerySize = e.QuerySize
-		b.set(SettingQuerySize, strconv.Itoa(e.QuerySize), envOrigin(EnvQuerySize))
-	}
-	if was(EnvScrollTime) {
-		c.Elasticsearch.ScrollTime = e.ScrollTime
-		b.set(SettingScrollTime, e.ScrollTime.String(), envOrigin(EnvScrollTime))
+		if origin := g.fromEnv(e, c); origin != "" {
+			b.global(g, origin)
+		}
 	}
 	if e.CalicoJobs && e.EnabledDetectors == nil {
 		// As with Calico's jobs, every detector runs unless listed in
@@ -362,21 +290,14 @@ func fileOrigin(p Position) string { return "file " + Position{File: p.File, Lin
 func (b *builder) file(f *File) {
 	c := b.c
 	at := func(name string) string { return fileOrigin(f.Pos[name]) }
-	if len(f.Clusters) > 0 {
-		c.Clusters, c.Cluster = append([]string(nil), f.Clusters...), f.Clusters[0]
-		b.set(SettingClusters, strings.Join(f.Clusters, flagListSeparator), at(SettingClusters))
-	}
-	if f.IndexLayout != "" {
-		c.Elasticsearch.IndexLayout = calicolog.Layout(f.IndexLayout)
-		b.set(SettingIndexLayout, f.IndexLayout, at(SettingIndexLayout))
-	}
-	if f.Tenant != nil {
-		c.Elasticsearch.Tenant = *f.Tenant
-		b.set(SettingTenant, *f.Tenant, at(SettingTenant))
-	}
-	if f.MaxSeriesPerDetector != nil {
-		c.MaxSeriesPerDetector = *f.MaxSeriesPerDetector
-		b.set(SettingMaxSeries, strconv.Itoa(c.MaxSeriesPerDetector), at(SettingMaxSeries))
+	for _, g := range globals {
+		if text, ok := f.Globals[g.name]; ok {
+			if err := g.field(c).Set(text); err != nil {
+				b.errs = append(b.errs, fmt.Errorf("%s: %s: %w", at(g.name), g.file, err)) // ParseFile checked it
+				continue
+			}
+			b.global(g, at(g.name))
+		}
 	}
 	names := make([]string, 0, len(f.Detectors))
 	for name := range f.Detectors {
@@ -487,33 +408,7 @@ func (b *builder) alerts(g *GlobalAlerts) {
 	}
 }
 
-// flagSettings maps the exporter's flags onto settings.
-var flagSettings = map[string]string{
-	"es.cluster":                      SettingClusters,
-	"search.interval":                 SettingSearchInterval,
-	"train.interval":                  SettingTrainInterval,
-	"alert.severity":                  SettingAlertSeverity,
-	"source.bucket":                   SettingBucket,
-	"es.url":                          SettingElasticURLs,
-	"es.username":                     SettingElasticUser,
-	"es.password-file":                SettingPasswordFile,
-	"es.api-key-file":                 SettingAPIKeyFile,
-	"es.ca-file":                      SettingCAFile,
-	"es.tenant":                       SettingTenant,
-	"es.index-layout":                 SettingIndexLayout,
-	"metrics.max-series-per-detector": SettingMaxSeries,
-	"log.level":                       SettingDebug,
-}
-
 func flagOrigin(name string) string { return "flag --" + name }
-
-// SettingOfFlag names the setting that flag --name also sets, for the
-// flags whose value may come from Calico's environment or the files too;
-// false for the others.
-func SettingOfFlag(name string) (string, bool) {
-	s, ok := flagSettings[name]
-	return s, ok
-}
 
 func (b *builder) flags(flags map[string]string) {
 	names := make([]string, 0, len(flags))
@@ -537,83 +432,19 @@ func (b *builder) flag(name, v string) error {
 	if rest, ok := strings.CutPrefix(name, detectorFlagPrefix); ok {
 		return b.detectorFlag(rest, v, origin)
 	}
-	setting, known := flagSettings[name]
+	g, known := globalOfFlag(name)
 	if !known {
 		// Flags for other parts (web, logging, notifications) are shown
 		// as given; those that name secrets directly are masked.
 		b.setSecret(name, v, origin, secretFlag(name))
 		return nil
 	}
-	switch setting {
-	case SettingClusters:
-		names := splitList(v)
-		if len(names) == 0 {
-			return errors.New("want at least one cluster name")
-		}
-		for _, n := range names {
-			if err := checkClusterPart(n); err != nil {
-				return fmt.Errorf("want %v", err)
-			}
-		}
-		c.Clusters, c.Cluster = names, names[0]
-	case SettingSearchInterval, SettingBucket:
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return errors.New("want a positive duration such as 5m")
-		}
-		if setting == SettingBucket {
-			c.Bucket = d
-		} else {
-			c.SearchInterval = d
-		}
-		v = d.String()
-	case SettingTrainInterval:
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 {
-			return errors.New("want a duration such as 24h, or 0s")
-		}
-		c.TrainInterval = d
-		v = d.String()
-	case SettingAlertSeverity:
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 || n > maxSeverity {
-			return fmt.Errorf("want a whole number from 0 to %d", maxSeverity)
-		}
-		c.AlertSeverity = n
-	case SettingElasticURLs:
-		c.Elasticsearch.URLs = splitList(v)
-	case SettingElasticUser:
-		c.Elasticsearch.Username = v
-	case SettingPasswordFile:
-		c.Elasticsearch.PasswordFile = v
-	case SettingAPIKeyFile:
-		c.Elasticsearch.APIKeyFile = v
-	case SettingCAFile:
-		c.Elasticsearch.CAFile = v
-	case SettingTenant:
-		if v != "" {
-			if err := checkIndexPart(v); err != nil {
-				return fmt.Errorf("want %v", err)
-			}
-		}
-		c.Elasticsearch.Tenant = v
-	case SettingIndexLayout:
-		l, err := calicolog.ParseLayout(v)
-		if err != nil {
-			return err
-		}
-		c.Elasticsearch.IndexLayout = l
-	case SettingMaxSeries:
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return errors.New("want a whole number, 0 or more")
-		}
-		c.MaxSeriesPerDetector = n
-	case SettingDebug:
-		c.Debug = v == "debug"
-		v = strconv.FormatBool(c.Debug)
+	// A fresh value of the field: the flag's values replace what came
+	// before, a list's too.
+	if err := g.field(c).Set(v); err != nil {
+		return err
 	}
-	b.set(setting, v, origin)
+	b.global(g, origin)
 	return nil
 }
 
@@ -657,6 +488,7 @@ func splitList(v string) []string {
 // cannot run, naming each value's origin.
 func (b *builder) check() {
 	c := b.c
+	c.Cluster = c.Clusters[0]
 	for name, d := range c.Detectors {
 		if b.periodFollows[name] {
 			d.Period = c.SearchInterval

@@ -40,13 +40,15 @@ func TestResolvePrecedence(t *testing.T) {
 		flags  map[string]string
 		want   []want
 	}{
+		// The default is --search.interval's, which runs: Calico's 30
+		// minutes apply when its variable says so.
 		{"defaults", nil, "", "", nil, []want{
-			{SettingSearchInterval, "30m0s", "default"},
+			{SettingSearchInterval, "5m0s", "default"},
 			{SettingClusters, "cluster", "default"},
 			{DetectorSetting("port_scan", "threshold"), "500", "default"},
 			{DetectorSetting("port_scan", "enabled"), "true", "default"},
 			{DetectorSetting("bytes_in", "enabled"), "false", "default"},
-			{DetectorSetting("port_scan", "period"), "30m0s", "default"},
+			{DetectorSetting("port_scan", "period"), "5m0s", "default"},
 			{DetectorSetting("port_scan", "severity"), "100", "default"},
 		}},
 		{"environment over defaults", map[string]string{"AD_search_interval_minutes": "5", "AD_port_scan_threshold": "200", "AD_ALERT_SEVERITY": "40", "CLUSTER_NAME": "east"}, "", "", nil, []want{
@@ -211,9 +213,9 @@ func TestResolveErrors(t *testing.T) {
 	}{
 		{"tenant with the single layout", nil, "elasticsearch: {tenant: acme}\n", "", map[string]string{"es.index-layout": "single"},
 			"elasticsearch.tenant \"acme\" (file exporter.yaml:1) has no place in the single index layout (flag --es.index-layout)"},
-		{"bad flag duration", nil, "", "", map[string]string{"search.interval": "soon"}, `flag --search.interval="soon": want a positive duration`},
+		{"bad flag duration", nil, "", "", map[string]string{"search.interval": "soon"}, `flag --search.interval="soon": want a duration from 1m0s to 24h0m0s`},
 		{"unknown detector flag", nil, "", "", map[string]string{"detector.port-scans": "true"}, `flag --detector.port-scans="true": unknown detector "port-scans"`},
-		{"bad layout flag", nil, "", "", map[string]string{"es.index-layout": "flat"}, `unknown index layout "flat"`},
+		{"bad layout flag", nil, "", "", map[string]string{"es.index-layout": "flat"}, `flag --es.index-layout="flat": want legacy (tigera_secure_ee_<type>.<cluster>.*) or single`},
 		{"bad cluster flag", nil, "", "", map[string]string{"es.cluster": "A"}, `flag --es.cluster="A": want a name`},
 	}
 	for _, tt := range tests {

@@ -9,7 +9,6 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
 )
 
@@ -18,15 +17,12 @@ import (
 // leaves the environment's value or the default.
 type File struct {
 	Path string
-	// Clusters are the Calico clusters to read, by their index name part.
-	Clusters []string
-	// IndexLayout is "legacy" or "single"; "" when not given.
-	IndexLayout string
-	// Tenant is the tenant part of legacy index names; nil when not given.
-	Tenant *string
-	// MaxSeriesPerDetector bounds the score series exported per
-	// detector; nil when not given, 0 for no bound.
-	MaxSeriesPerDetector *int
+	// Globals are the exporter-wide settings the file gives (those with
+	// a file key in globals: clusters, elasticsearch.index_layout,
+	// elasticsearch.tenant, metrics.max_series_per_detector), by setting
+	// name, as text their flag would take; a list's items joined with
+	// commas.
+	Globals map[string]string
 	// Detectors are per-detector settings by detector id.
 	Detectors map[string]DetectorFile
 	// Silences mute verdicts of matching entities.
@@ -109,7 +105,7 @@ func LoadFile(path string) (*File, error) {
 // values a detector refuses are errors at their file:line:column.
 func ParseFile(file string, data []byte) (*File, error) {
 	r := &nodeReader{file: file}
-	f := &File{Path: file, Detectors: map[string]DetectorFile{}, Pos: map[string]Position{}}
+	f := &File{Path: file, Globals: map[string]string{}, Detectors: map[string]DetectorFile{}, Pos: map[string]Position{}}
 	docs := r.documents(data)
 	if len(docs) > 1 {
 		r.errorf(docs[1], "a configuration file holds one YAML document, this is the second")
@@ -124,73 +120,7 @@ func ParseFile(file string, data []byte) (*File, error) {
 }
 
 func (r *nodeReader) file1(n *yaml.Node, f *File) {
-	at := func(name string, v *yaml.Node) { f.Pos[name] = r.pos(v) }
-	r.mapping(n, "configuration", []field{
-		{"clusters", func(_, v *yaml.Node) {
-			seen := map[string]bool{}
-			for i, item := range r.sequence(v, "clusters") {
-				p := fmt.Sprintf("clusters[%d]", i)
-				c, ok := r.str(item, p)
-				if !ok {
-					continue
-				}
-				if err := checkClusterPart(c); err != nil {
-					r.errorf(item, "%s: want %s, got %q", p, err, c)
-					continue
-				}
-				if seen[c] {
-					r.errorf(item, "%s: cluster %q is listed twice", p, c)
-					continue
-				}
-				seen[c] = true
-				f.Clusters = append(f.Clusters, c)
-			}
-			if v.Kind == yaml.SequenceNode && len(v.Content) == 0 {
-				r.errorf(v, "clusters: the list is empty: leave it out to read CLUSTER_NAME's cluster")
-			}
-			at(SettingClusters, v)
-		}},
-		{"elasticsearch", func(_, v *yaml.Node) {
-			r.mapping(v, "elasticsearch", []field{
-				{"index_layout", func(_, v *yaml.Node) {
-					s, ok := r.str(v, "elasticsearch.index_layout")
-					if !ok {
-						return
-					}
-					if _, err := calicolog.ParseLayout(s); err != nil {
-						r.errorf(v, "elasticsearch.index_layout: want legacy (tigera_secure_ee_<type>.<cluster>.*) or single (calico_flowlogs, ...), got %q", s)
-						return
-					}
-					f.IndexLayout = s
-					at(SettingIndexLayout, v)
-				}},
-				{"tenant", func(_, v *yaml.Node) {
-					s, ok := r.str(v, "elasticsearch.tenant")
-					if !ok {
-						return
-					}
-					if s != "" {
-						if err := checkIndexPart(s); err != nil {
-							r.errorf(v, "elasticsearch.tenant: want %s, got %q", err, s)
-							return
-						}
-					}
-					f.Tenant = &s
-					at(SettingTenant, v)
-				}},
-			})
-		}},
-		{"metrics", func(_, v *yaml.Node) {
-			r.mapping(v, "metrics", []field{
-				{"max_series_per_detector", func(_, v *yaml.Node) {
-					if n, ok := r.integer(v, "metrics.max_series_per_detector", 0, maxCountSetting); ok {
-						m := int(n)
-						f.MaxSeriesPerDetector = &m
-						at(SettingMaxSeries, v)
-					}
-				}},
-			})
-		}},
+	fields := []field{
 		{"detectors", func(_, v *yaml.Node) {
 			keys, values := r.entries(v, "detectors")
 			for i, k := range keys {
@@ -202,7 +132,78 @@ func (r *nodeReader) file1(n *yaml.Node, f *File) {
 				r.silence(item, fmt.Sprintf("silences[%d]", i), f)
 			}
 		}},
-	})
+	}
+	// The global settings' keys, top-level or in their section, as
+	// globals gives them.
+	sections := map[string][]field{}
+	var order []string
+	for _, g := range globals {
+		if g.file == "" {
+			continue
+		}
+		section, key, nested := strings.Cut(g.file, ".")
+		if !nested {
+			fields = append(fields, field{g.file, func(_, v *yaml.Node) { r.global(v, g, f) }})
+			continue
+		}
+		if _, ok := sections[section]; !ok {
+			order = append(order, section)
+		}
+		sections[section] = append(sections[section], field{key, func(_, v *yaml.Node) { r.global(v, g, f) }})
+	}
+	for _, section := range order {
+		fields = append(fields, field{section, func(_, v *yaml.Node) { r.mapping(v, section, sections[section]) }})
+	}
+	r.mapping(n, "configuration", fields)
+}
+
+// global reads global setting g from its key's value v: a scalar, or a
+// list of them for a list setting, each checked by the setting's own
+// parser.
+func (r *nodeReader) global(v *yaml.Node, g global, f *File) {
+	var scratch Config
+	val := g.field(&scratch)
+	if _, list := val.(*listValue); list {
+		items := r.sequence(v, g.file)
+		if v.Kind == yaml.SequenceNode && len(items) == 0 {
+			r.errorf(v, "%s: the list is empty: leave it out for %s", g.file, g.flagOrDefault())
+			return
+		}
+		seen := map[string]bool{}
+		var texts []string
+		for i, item := range items {
+			p := fmt.Sprintf("%s[%d]", g.file, i)
+			s, ok := r.str(item, p)
+			if !ok {
+				continue
+			}
+			if err := g.field(&Config{}).Set(s); err != nil {
+				r.errorf(item, "%s: %v, got %q", p, err, s)
+				continue
+			}
+			if seen[s] {
+				r.errorf(item, "%s: %q is listed twice", p, s)
+				continue
+			}
+			seen[s] = true
+			texts = append(texts, s)
+		}
+		if len(texts) == len(items) && len(texts) > 0 {
+			f.Globals[g.name] = strings.Join(texts, flagListSeparator)
+			f.Pos[g.name] = r.pos(v)
+		}
+		return
+	}
+	s, ok := r.scalar(v, g.file)
+	if !ok {
+		return
+	}
+	if err := val.Set(s); err != nil {
+		r.errorf(v, "%s: %v, got %q", g.file, err, s)
+		return
+	}
+	f.Globals[g.name] = s
+	f.Pos[g.name] = r.pos(v)
 }
 
 func (r *nodeReader) detectorSection(k, v *yaml.Node, f *File) {

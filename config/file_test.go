@@ -18,10 +18,10 @@ func TestParseFileExample(t *testing.T) {
 		name      string
 		got, want any
 	}{
-		{"clusters", f.Clusters, []string{"prod-eu", "prod-us"}},
-		{"index layout", f.IndexLayout, "legacy"},
-		{"tenant", *f.Tenant, "acme"},
-		{"max series", *f.MaxSeriesPerDetector, 5000},
+		{"clusters", f.Globals[SettingClusters], "prod-eu,prod-us"},
+		{"index layout", f.Globals[SettingIndexLayout], "legacy"},
+		{"tenant", f.Globals[SettingTenant], "acme"},
+		{"max series", f.Globals[SettingMaxSeries], "5000"},
 		{"port_scan severity", f.Detectors["port_scan"].Severity, 90},
 		{"port_scan score threshold", f.Detectors["port_scan"].ScoreThreshold, 0.6},
 		{"port_scan enabled not given", f.Detectors["port_scan"].Enabled == nil, true},
@@ -125,9 +125,13 @@ func FuzzConfigFile(f *testing.F) {
 				t.Errorf("out of range: %+v", d)
 			}
 		}
-		for _, c := range cfg.Clusters {
-			if checkIndexPart(c) != nil {
-				t.Errorf("accepted cluster %q", c)
+		for _, g := range globals {
+			text, ok := cfg.Globals[g.name]
+			if !ok {
+				continue
+			}
+			if err := g.field(&Config{}).Set(text); err != nil {
+				t.Errorf("accepted %s %q, which its flag refuses: %v", g.file, text, err)
 			}
 		}
 	})

@@ -5,43 +5,10 @@ import (
 	"os"
 	"time"
 
-	"github.com/alecthomas/kingpin/v2"
 	"github.com/go-kit/log"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
 )
-
-// Selection holds the --detector.<name> flags made from the registry, the
-// way node_exporter makes --collector.<name> flags.
-type Selection struct {
-	enabled map[string]*bool
-}
-
-// AddDetectorFlags adds one --detector.<name> / --no-detector.<name> flag
-// per registered detector to app.
-func AddDetectorFlags(app *kingpin.Application) *Selection {
-	s := &Selection{enabled: map[string]*bool{}}
-	for _, info := range detect.Registered() {
-		def := "false"
-		if info.DefaultEnabled {
-			def = "true"
-		}
-		help := fmt.Sprintf("Enable the %s detector: %s", info.Name, info.Help)
-		s.enabled[info.Name] = app.Flag("detector."+detect.FlagName(info.Name), help).Default(def).Bool()
-	}
-	return s
-}
-
-// Enabled lists the enabled detectors' names in registry order.
-func (s *Selection) Enabled() []string {
-	var out []string
-	for _, info := range detect.Registered() {
-		if p := s.enabled[info.Name]; p != nil && *p {
-			out = append(out, info.Name)
-		}
-	}
-	return out
-}
 
 // Build constructs the enabled detectors for cluster, reading each
 // detector's settings from Calico's environment variables (getenv, usually

@@ -120,13 +120,13 @@ func runBacktest(ctx context.Context, f *backtestFlags, src *sourceFlags, sched 
 		s = built.source
 		if _, last, ok := built.source.(*source.File).Span(); ok && f.to == "" {
 			// The files' own span: up to the window after their last record.
-			now = last.Truncate(sched.bucket).Add(sched.bucket)
+			now = last.Truncate(sched.settings.Bucket).Add(sched.settings.Bucket)
 			if f.from == "" {
 				f.from = built.start.Format(time.RFC3339)
 			}
 		}
 	}
-	from, to, err := f.span(simulated, now, sched.bucket)
+	from, to, err := f.span(simulated, now, sched.settings.Bucket)
 	if err != nil {
 		level.Error(logger).Log("msg", "bad backtest span", "err", err)
 		return 2
@@ -158,8 +158,8 @@ func runBacktest(ctx context.Context, f *backtestFlags, src *sourceFlags, sched 
 		s = built.source
 	}
 	detectors, err := engine.BuildWith(enabled, engine.BuildOptions{
-		Cluster: src.clusterName(), Getenv: os.Getenv, Logger: logger, Params: params,
-		Bucket: sched.bucket, TrainInterval: sched.train, Seed: sched.seed,
+		Cluster: src.clusterName(), Getenv: noEnv, Logger: logger, Params: params,
+		Bucket: sched.settings.Bucket, TrainInterval: sched.settings.TrainInterval, Seed: sched.seed,
 	})
 	if err != nil {
 		level.Error(logger).Log("msg", "cannot set up detectors", "err", err)
@@ -192,7 +192,7 @@ func runBacktest(ctx context.Context, f *backtestFlags, src *sourceFlags, sched 
 	if f.markFirst {
 		fb = store
 	}
-	eng, err := engine.New(engine.Config{Interval: sched.interval, Bucket: sched.bucket, TrainLookback: sched.lookback, Sinks: []engine.Sink{rec, tracker, tally}, Concurrency: concurrency, Feedback: fb, MaxEntitiesPerDetector: sched.entities},
+	eng, err := engine.New(engine.Config{Interval: sched.settings.SearchInterval, Bucket: sched.settings.Bucket, TrainLookback: sched.lookback, Sinks: []engine.Sink{rec, tracker, tally}, Concurrency: concurrency, Feedback: fb, MaxEntitiesPerDetector: sched.entities},
 		s, detectors, scoreboard.New(0), nil, level.NewFilter(log.With(logger, "component", "engine"), level.AllowError()))
 	if err != nil {
 		level.Error(logger).Log("msg", "cannot start the engine", "err", err)
@@ -209,7 +209,7 @@ func runBacktest(ctx context.Context, f *backtestFlags, src *sourceFlags, sched 
 		level.Error(logger).Log("msg", "cannot write verdicts", "err", sum.WriteError)
 		return 1
 	}
-	level.Info(logger).Log("msg", "backtest done", "windows", int(to.Sub(from)/sched.interval), "took", time.Since(began))
+	level.Info(logger).Log("msg", "backtest done", "windows", int(to.Sub(from)/sched.settings.SearchInterval), "took", time.Since(began))
 	if err := sum.WriteTable(stderr); err != nil {
 		return 1
 	}

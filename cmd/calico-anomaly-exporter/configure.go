@@ -8,11 +8,9 @@ import (
 	"os/signal"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
-	"github.com/alecthomas/kingpin/v2"
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,101 +20,6 @@ import (
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/notify"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/web"
 )
-
-// configFlags name the configuration files.
-type configFlags struct {
-	alertFiles []string
-	configFile string
-}
-
-func addConfigFlags(app *kingpin.Application) *configFlags {
-	f := &configFlags{}
-	app.Flag("detectors.config", "A YAML file of Calico GlobalAlert resources (one or many documents, as kubectl takes them, e.g. ad-alerts.yaml): each AnomalyDetection alert enables its detector with its severity, summary and description; repeatable.").StringsVar(&f.alertFiles)
-	app.Flag("config.file", "Our own YAML configuration for what Calico had no knob for: per-detector settings and score thresholds, silences, series bounds, index layout and tenant (docs/configuration.md).").Default("").StringVar(&f.configFile)
-	return f
-}
-
-// resolve reads the environment and the files, and merges them with the
-// flags given on the command line (flagsSet) into the effective
-// configuration.
-func (f *configFlags) resolve(getenv func(string) string, flagsSet map[string]string) (*config.Config, error) {
-	env, err := config.ReadEnv(getenv)
-	if err != nil {
-		return nil, err
-	}
-	var file *config.File
-	if f.configFile != "" {
-		if file, err = config.LoadFile(f.configFile); err != nil {
-			return nil, err
-		}
-	}
-	var alerts *config.GlobalAlerts
-	if len(f.alertFiles) > 0 {
-		if alerts, err = config.LoadGlobalAlerts(f.alertFiles...); err != nil {
-			return nil, err
-		}
-	}
-	return config.Resolve(config.Sources{Env: env, File: file, Alerts: alerts, Flags: flagsSet})
-}
-
-// fromConfig reports whether a setting came from somewhere other than its
-// default or a flag given on the command line (which the flag variables
-// already hold).
-func fromConfig(cfg *config.Config, name string) bool {
-	s, ok := cfg.Setting(name)
-	return ok && s.Origin != "default" && !strings.HasPrefix(s.Origin, "flag ")
-}
-
-// apply moves the settings that came from the environment or the files
-// into the flag variables the rest of the wiring reads.
-func applyConfig(cfg *config.Config, src *sourceFlags, sched *scheduleFlags, logCfg *logLevel, maxSeries *int) {
-	if fromConfig(cfg, config.SettingSearchInterval) {
-		sched.interval = cfg.SearchInterval
-	}
-	if fromConfig(cfg, config.SettingBucket) {
-		sched.bucket = cfg.Bucket
-	}
-	if fromConfig(cfg, config.SettingTrainInterval) {
-		sched.train = cfg.TrainInterval
-	}
-	if fromConfig(cfg, config.SettingElasticURLs) && len(cfg.Elasticsearch.URLs) > 0 {
-		src.esURLs = cfg.Elasticsearch.URLs
-	}
-	if fromConfig(cfg, config.SettingElasticUser) {
-		src.esUser = cfg.Elasticsearch.Username
-	}
-	if fromConfig(cfg, config.SettingPasswordFile) {
-		src.esPassFile = cfg.Elasticsearch.PasswordFile
-	}
-	if fromConfig(cfg, config.SettingAPIKeyFile) {
-		src.esAPIKeyFile = cfg.Elasticsearch.APIKeyFile
-	}
-	if fromConfig(cfg, config.SettingCAFile) {
-		src.esCAFile = cfg.Elasticsearch.CAFile
-	}
-	if fromConfig(cfg, config.SettingIndexLayout) {
-		src.esLayout = string(cfg.Elasticsearch.IndexLayout)
-	}
-	if fromConfig(cfg, config.SettingTenant) {
-		src.esTenant = cfg.Elasticsearch.Tenant
-	}
-	if fromConfig(cfg, config.SettingClusters) {
-		if len(cfg.Clusters) > 0 {
-			src.esClusters = cfg.Clusters
-		} else if cfg.Cluster != "" {
-			src.esClusters = []string{cfg.Cluster}
-		}
-	}
-	if len(src.esClusters) > 0 {
-		src.esCluster = src.esClusters[0]
-	}
-	if fromConfig(cfg, config.SettingMaxSeries) {
-		*maxSeries = cfg.MaxSeriesPerDetector
-	}
-	if cfg.Debug && logCfg.fromDefault {
-		*logCfg.level = "debug"
-	}
-}
 
 // detectorPeriods are the enabled detectors' own periods (a GlobalAlert's
 // spec.period, our file's period) that are longer than the search
@@ -150,22 +53,14 @@ func periodGauge(enabled []string, periods map[string]time.Duration, interval ti
 	return g
 }
 
-// logLevel is --log.level and whether it was left at its default.
-type logLevel struct {
-	level       *string
-	fromDefault bool
-}
-
-// policyFrom adds the configuration's per-detector alert settings to p.
-func policyFrom(p notify.Policy, cfg *config.Config, severityFlagSet bool) notify.Policy {
-	if !severityFlagSet && fromConfig(cfg, config.SettingAlertSeverity) {
-		p.Severity = cfg.AlertSeverity
-	}
+// policyFrom adds the configuration's alert settings to p.
+func policyFrom(p notify.Policy, cfg *config.Config) notify.Policy {
+	global, _ := cfg.Setting(config.SettingAlertSeverity)
+	p.Severity = cfg.AlertSeverity
 	// No severity configured: alert labels follow the detector's family
 	// and score; Calico's events keep the 0..100 severity.
-	p.SeverityByFamily = !severityFlagSet && !fromConfig(cfg, config.SettingAlertSeverity)
+	p.SeverityByFamily = global.Origin == "default"
 	p.DetectorSeverity, p.DetectorMinScore, p.Texts = map[string]int{}, map[string]float64{}, map[string]notify.Text{}
-	global, _ := cfg.Setting(config.SettingAlertSeverity)
 	for name, d := range cfg.Detectors {
 		// A detector's own severity (a GlobalAlert's, our file's), not the
 		// global one it follows by default.
@@ -193,18 +88,12 @@ func policyFrom(p notify.Policy, cfg *config.Config, severityFlagSet bool) notif
 	return p
 }
 
-// liveConfig is the configuration in force, which a reload replaces, with
-// the reload metrics.
+// liveConfig serves the configuration in force (config.SafeConfig):
+// reloads on SIGHUP and POST /-/reload, and /config.
 type liveConfig struct {
-	mu       sync.RWMutex
-	cfg      *config.Config
-	resolve  func() (*config.Config, error)
-	apply    func(*config.Config)
-	logger   log.Logger
-	ok       prometheus.Gauge
-	okTime   prometheus.Gauge
-	warnings prometheus.Gauge
-	reloadMu sync.Mutex
+	safe *config.SafeConfig
+	// apply puts a reloaded configuration's alert settings in force.
+	apply func(*config.Config)
 	// running is what the exporter runs with, for /config; nil lists the
 	// configuration alone (backtest, tests).
 	running *runningSettings
@@ -212,26 +101,7 @@ type liveConfig struct {
 	page func(w http.ResponseWriter, settings []web.Setting, warnings []string)
 }
 
-func newLiveConfig(cfg *config.Config, resolve func() (*config.Config, error), apply func(*config.Config), logger log.Logger) *liveConfig {
-	l := &liveConfig{cfg: cfg, resolve: resolve, apply: apply, logger: logger,
-		ok: prometheus.NewGauge(prometheus.GaugeOpts{Name: "calico_anomaly_config_last_reload_successful",
-			Help: "1 when the last configuration reload succeeded; a failed reload keeps the configuration in force."}),
-		okTime: prometheus.NewGauge(prometheus.GaugeOpts{Name: "calico_anomaly_config_last_reload_success_timestamp_seconds",
-			Help: "When the configuration was last loaded successfully, as a Unix timestamp."}),
-	}
-	l.warnings = prometheus.NewGauge(prometheus.GaugeOpts{Name: "calico_anomaly_config_warnings",
-		Help: "Warnings of the configuration in force (a name in a disable list that matches no detector, a period taken to whole buckets, a Calico setting with no effect); listed on /config."})
-	l.ok.Set(1)
-	l.okTime.SetToCurrentTime()
-	l.warnings.Set(float64(len(cfg.Warnings())))
-	return l
-}
-
-func (l *liveConfig) current() *config.Config {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	return l.cfg
-}
+func (l *liveConfig) current() *config.Config { return l.safe.Get() }
 
 // reload reads the files again. An invalid configuration is refused and
 // the one in force kept. Alert settings (severities, score thresholds,
@@ -239,30 +109,11 @@ func (l *liveConfig) current() *config.Config {
 // their settings is reported as needing a restart, because rebuilding a
 // detector would throw its learned model away.
 func (l *liveConfig) reload() error {
-	l.reloadMu.Lock()
-	defer l.reloadMu.Unlock()
-	next, err := l.resolve()
+	next, err := l.safe.Reload()
 	if err != nil {
-		l.ok.Set(0)
-		level.Error(l.logger).Log("msg", "configuration reload refused; the configuration in force is kept", "err", err)
 		return err
 	}
-	prev := l.current()
-	if !slices.Equal(prev.EnabledDetectors(), next.EnabledDetectors()) || fmt.Sprint(prev.Params()) != fmt.Sprint(next.Params()) {
-		level.Warn(l.logger).Log("msg", "the enabled detectors or their settings changed: they take effect at the next restart (models are kept until then)",
-			"enabled_now", fmt.Sprint(prev.EnabledDetectors()), "enabled_in_files", fmt.Sprint(next.EnabledDetectors()))
-	}
-	for _, w := range next.Warnings() {
-		level.Warn(l.logger).Log("msg", "configuration accepted with a warning", "warning", w)
-	}
 	l.apply(next)
-	l.mu.Lock()
-	l.cfg = next
-	l.mu.Unlock()
-	l.warnings.Set(float64(len(next.Warnings())))
-	l.ok.Set(1)
-	l.okTime.SetToCurrentTime()
-	level.Info(l.logger).Log("msg", "configuration reloaded")
 	return nil
 }
 

@@ -244,3 +244,47 @@ func TestWorkshopDisableListTypoStartsWithAWarning(t *testing.T) {
 		t.Errorf("no warning in the log:\n%s", lastLines(e.log.String(), 20))
 	}
 }
+
+// TestConfigCheck: --config.check validates the flags, Calico's
+// environment and the files, and exits without serving: 0 with every
+// setting and its origin printed, non-zero naming the line, variable or
+// flag at fault.
+func TestConfigCheck(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yml")
+	bad := filepath.Join(dir, "bad.yml")
+	for path, body := range map[string]string{
+		good: "elasticsearch:\n  tenant: acme\n",
+		bad:  "elasticsearch:\n  tenant: acme\ndetectors:\n  port_scan:\n    severity: loud\n",
+	} {
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		env    string
+		ok     bool
+		output *regexp.Regexp
+	}{
+		{"a valid file", []string{"--config.file=" + good}, "AD_search_interval_minutes=30", true,
+			regexp.MustCompile(`(?s)configuration valid.*search_interval\s+30m0s\s+env AD_search_interval_minutes.*elasticsearch\.tenant\s+acme\s+file ` + regexp.QuoteMeta(good) + `:2`)},
+		{"a broken file", []string{"--config.file=" + bad}, "", false, regexp.MustCompile(regexp.QuoteMeta(bad) + `:5:15`)},
+		{"a broken variable", nil, "AD_port_scan_threshold=many", false, regexp.MustCompile(`AD_port_scan_threshold="many"`)},
+		{"a flag out of range", []string{"--search.interval=30s"}, "", false, regexp.MustCompile(`--search.interval=30s: want a duration from 1m0s`)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// No listen address is free to take: a check serves nothing.
+			cmd := exec.Command(exporterBinary(t), append([]string{"--config.check", "--web.listen-address=256.0.0.1:1"}, tc.args...)...)
+			cmd.Env = os.Environ()
+			if tc.env != "" {
+				cmd.Env = append(cmd.Env, tc.env)
+			}
+			out, err := cmd.CombinedOutput()
+			if (err == nil) != tc.ok || !tc.output.Match(out) {
+				t.Errorf("exit %v, output:\n%s\nwant success %v and output matching %s", err, out, tc.ok, tc.output)
+			}
+		})
+	}
+}

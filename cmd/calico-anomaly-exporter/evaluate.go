@@ -64,8 +64,8 @@ func runEvaluateNAB(ctx context.Context, f *evaluateNABFlags, sched *scheduleFla
 	began := time.Now()
 	level.Info(logger).Log("msg", "evaluating", "series", len(corpus.Series), "detectors", strings.Join(detectors, ","), "learn", f.learn)
 	report, err := nab.Evaluate(ctx, corpus, nab.Config{
-		Detectors: detectors, Params: params, Getenv: os.Getenv, Learn: f.learn, Bucket: sched.bucket,
-		TrainInterval: sched.train, Seed: sched.seed, Workers: f.workers, Logger: logger,
+		Detectors: detectors, Params: params, Getenv: noEnv, Learn: f.learn, Bucket: sched.settings.Bucket,
+		TrainInterval: sched.settings.TrainInterval, Seed: sched.seed, Workers: f.workers, Logger: logger,
 	})
 	if err != nil {
 		level.Error(logger).Log("msg", "evaluation failed", "err", err)
@@ -127,8 +127,8 @@ func runEvaluateLife(ctx context.Context, f *evaluateLifeFlags, src *sourceFlags
 	began := time.Now()
 	level.Info(logger).Log("msg", "evaluating simulated life", "from", from, "days", f.days, "learn", f.learn, "detectors", strings.Join(detectors, ","))
 	report, err := life.Run(ctx, life.Config{
-		Detectors: detectors, Params: params, Getenv: os.Getenv, Seed: src.simSeed, ModelSeed: sched.seed,
-		From: from, Learn: f.learn, Days: f.days, Bucket: sched.bucket, TrainInterval: sched.train,
+		Detectors: detectors, Params: params, Getenv: noEnv, Seed: src.simSeed, ModelSeed: sched.seed,
+		From: from, Learn: f.learn, Days: f.days, Bucket: sched.settings.Bucket, TrainInterval: sched.settings.TrainInterval,
 		Concurrency: concurrency, Logger: logger,
 	})
 	if err != nil {

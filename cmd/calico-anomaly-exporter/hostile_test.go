@@ -236,7 +236,8 @@ func TestOutOfRangeSettingsAreRefusedAtStart(t *testing.T) {
 		{"metrics at /", []string{"--web.telemetry-path=/"}, "", "--web.telemetry-path=\"/\""},
 		{"metrics at no path", []string{"--web.telemetry-path="}, "", "--web.telemetry-path=\"\""},
 		{"a broken web config", []string{"--web.config.file=" + brokenWeb}, "", "--web.config.file=" + brokenWeb},
-		{"a severity that is no number", nil, "AD_ALERT_SEVERITY=abc", "--alert.severity (AD_ALERT_SEVERITY) \"abc\""},
+		{"a severity that is no number", nil, "AD_ALERT_SEVERITY=abc", "AD_ALERT_SEVERITY=\"abc\": want a whole number severity"},
+		{"a severity above 100", []string{"--alert.severity=101"}, "", "--alert.severity=101: want a whole number from 0 to 100"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

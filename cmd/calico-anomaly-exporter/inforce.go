@@ -19,9 +19,8 @@ import (
 // the engine, the detectors and the alert policy are built: /config lists
 // these, not what the files say now.
 type runningSettings struct {
-	app      *kingpin.Application
-	flagsSet map[string]string
-	getenv   func(string) string
+	app   *kingpin.Application
+	flags *config.Flags
 	// start is the configuration resolved at start: the detectors and
 	// their settings, which only a restart changes.
 	start *config.Config
@@ -65,16 +64,16 @@ func (r *runningSettings) list(live *config.Config) []settingInForce {
 		}
 		origin := r.flagOrigin(f, live)
 		flagOrigin[f.Name] = origin
-		line := settingInForce{"--" + f.Name, r.flagValue(f, pol), origin}
+		line := settingInForce{"--" + f.Name, r.flagValue(f, pol, live), origin}
 		if src := flagValueString(r.app, "source"); f.Name == "events.enabled" && line.Value == "true" && src != "elasticsearch" {
 			line.Value = "false"
 			line.Origin += " (the " + src + " source has no Calico events index)"
 		}
 		out = append(out, line)
 	}
-	if r.getenv != nil && r.getenv(config.EnvElasticPassword) != "" {
-		origin := "env " + config.EnvElasticPassword
-		if flagValueString(r.app, "es.password-file") != "" {
+	if s, ok := r.start.Setting(config.SettingElasticPassword); ok && s.Origin != "default" {
+		origin := s.Origin
+		if r.start.Elasticsearch.PasswordFile != "" {
 			origin += " (not used: --es.password-file wins)"
 		}
 		out = append(out, settingInForce{config.SettingElasticPassword, "<secret>", origin})
@@ -158,32 +157,39 @@ func originOf(c *config.Config, name string) string {
 
 // flagOrigin is where a flag's value in force came from: the command
 // line, Calico's environment or the files (through the configuration),
-// the flag's own environment variable, or its default.
+// or its default.
 func (r *runningSettings) flagOrigin(f *kingpin.FlagModel, live *config.Config) string {
-	if _, ok := r.flagsSet[f.Name]; ok {
+	if r.flags.SetByUser(f.Name) {
 		return "flag --" + f.Name
 	}
 	if setting, ok := config.SettingOfFlag(f.Name); ok {
-		cfg := r.start
-		if f.Name == "alert.severity" { // a reload changes it at once
-			cfg = live
-		}
-		if s, ok := cfg.Setting(setting); ok && s.Origin != "default" && !strings.HasPrefix(s.Origin, "flag ") {
+		if s, ok := r.configOf(f.Name, live).Setting(setting); ok {
 			return s.Origin
 		}
-	}
-	if f.Envar != "" && r.getenv != nil && r.getenv(f.Envar) != "" {
-		return "env " + f.Envar
 	}
 	return "default"
 }
 
-// flagValue is a flag's value as the exporter holds it.
-func (r *runningSettings) flagValue(f *kingpin.FlagModel, pol notify.Policy) string {
+// configOf is the configuration that holds flag --name's value in force:
+// the one loaded at start, or the one after the last reload for the
+// alert severity, which a reload changes at once.
+func (r *runningSettings) configOf(name string, live *config.Config) *config.Config {
+	if name == "alert.severity" {
+		return live
+	}
+	return r.start
+}
+
+// flagValue is a flag's value as the exporter holds it: the
+// configuration's for the flags it owns, the flag's for the others.
+func (r *runningSettings) flagValue(f *kingpin.FlagModel, pol notify.Policy, live *config.Config) string {
 	if f.Name == "alert.severity" { // the policy holds it, reloads included
 		return strconv.Itoa(pol.Severity)
 	}
 	v := valueString(f.Value)
+	if s, ok := r.configOf(f.Name, live).FlagSetting(f.Name); ok {
+		v = s.Value
+	}
 	if secretFlagName(f.Name) && v != "" {
 		return "<secret>"
 	}

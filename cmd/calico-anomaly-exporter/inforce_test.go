@@ -65,14 +65,16 @@ func TestConfigShowsWhatRuns(t *testing.T) {
 		train         string
 		threshold     float64
 		thresholdFrom string
+		tenant        string
+		tenantFrom    string
 	}{
-		{"defaults", nil, nil, "5m0s", "default", "0s", 500, "default"},
+		{"defaults", nil, nil, "5m0s", "default", "0s", 500, "default", "", "default"},
 		{"Calico's environment with its 30-minute interval", map[string]string{
 			"AD_search_interval_minutes": "30", "AD_train_interval_minutes": "20", "AD_port_scan_threshold": "200",
-			"AD_DISABLED_JOBS": "generic_flows,dga",
-		}, nil, "30m0s", "env AD_search_interval_minutes", "20m0s", 200, "env AD_port_scan_threshold"},
-		{"flags win over the environment", map[string]string{"AD_search_interval_minutes": "30"},
-			[]string{"--search.interval=10m", "--no-detector.dns-tunnel"}, "10m0s", "flag --search.interval", "0s", 500, "default"},
+			"AD_DISABLED_JOBS": "generic_flows,dga", "TENANT_ID": "acme",
+		}, nil, "30m0s", "env AD_search_interval_minutes", "20m0s", 200, "env AD_port_scan_threshold", "acme", "env TENANT_ID"},
+		{"flags win over the environment", map[string]string{"AD_search_interval_minutes": "30", "TENANT_ID": "acme"},
+			[]string{"--search.interval=10m", "--no-detector.dns-tunnel", "--es.tenant=beta"}, "10m0s", "flag --search.interval", "0s", 500, "default", "beta", "flag --es.tenant"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for k, v := range tc.env {
@@ -88,6 +90,9 @@ func TestConfigShowsWhatRuns(t *testing.T) {
 			want, _ := time.ParseDuration(tc.interval)
 			if got := series(mfs, "calico_anomaly_search_interval_seconds")[""]; got != want.Seconds() {
 				t.Errorf("the engines run every %vs, /config shows %s", got, tc.interval)
+			}
+			if got := shown["--es.tenant"]; got.value != tc.tenant || got.origin != tc.tenantFrom {
+				t.Errorf("/config --es.tenant %q from %q, want %q from %q", got.value, got.origin, tc.tenant, tc.tenantFrom)
 			}
 			if got := shown["--train.interval"].value; got != tc.train {
 				t.Errorf("/config --train.interval %q, want %q", got, tc.train)

@@ -48,28 +48,21 @@ func run(args []string) int {
 	logCfg := logging.AddFlags(app)
 	webFlags := kingpinflag.AddFlags(app, ":9925")
 	metricsPath := app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
+	cfgFlags := config.AddFlags(app)
 	src := addSourceFlags(app)
 	sched := addScheduleFlags(app)
 	enablePprof := addPprofFlag(app)
 	memLimit := addMemLimitFlags(app)
-	maxSeries := app.Flag("metrics.max-series-per-detector", "Most score series exported per detector; the highest scores are kept, the rest counted in calico_anomaly_series_dropped_total. 0 means no bound.").Default("10000").Int()
-	engine.AddDetectorFlags(app) // read through the configuration's flags set
 	grafanaURL := app.Flag("web.grafana-url", "Grafana's base URL, for links from the status page and alerts to the shipped dashboards.").Default("").String()
 	alerts := addNotifyFlags(app)
 	incFlags := addIncidentFlags(app)
-	cfgFlags := addConfigFlags(app)
 	serveCmd := app.Command("serve", "Score every window as it closes and serve metrics, alerts and the status page (the default).").Default()
 	backtestCmd := addBacktestCommand(app)
 	simulateCmd := addSimulateCommand(app)
 	evaluateNABCmd, evaluateLifeCmd := addEvaluateNABCommand(app), addEvaluateLifeCommand(app)
 	evaluateDGACmd := addEvaluateDGACommand(app)
 
-	command, err := app.Parse(args)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", exporterName, err)
-		return 2
-	}
-	parsed, err := app.ParseContext(args)
+	command, err := cfgFlags.Parse(args)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", exporterName, err)
 		return 2
@@ -84,21 +77,26 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", exporterName, err)
 		return 2
 	}
-	if err := checkRanges(flagRanges(src, sched, memLimit, alerts, maxSeries)); err != nil {
+	if err := checkRanges(flagRanges(src, sched, memLimit, alerts)); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: flags out of range:\n%v\n", exporterName, err)
 		return 2
 	}
-	flagsSet := config.FlagsSet(parsed)
-	resolve := func() (*config.Config, error) { return cfgFlags.resolve(os.Getenv, flagsSet) }
-	cfg, err := resolve()
+	load := func() (*config.Config, error) { return cfgFlags.Load(os.Getenv) }
+	cfg, err := load()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: configuration refused:\n%v\n", exporterName, redact.Error(err))
 		return 1
 	}
-	_, levelSet := flagsSet["log.level"]
-	applyConfig(cfg, src, sched, &logLevel{level: &logCfg.Level, fromDefault: !levelSet}, maxSeries)
-	src.bucket, src.lag, src.lookback = sched.bucket, sched.lag, sched.lookback
-	_, severitySet := flagsSet["alert.severity"]
+	if cfgFlags.Check {
+		fmt.Fprintf(os.Stdout, "configuration valid\n\n%s", cfg.Text())
+		return 0
+	}
+	if cfg.Debug && !cfgFlags.SetByUser("log.level") {
+		logCfg.Level = "debug" // Calico's AD_debug
+	}
+	src.settings, sched.settings = cfg, cfg
+	src.esCluster = cfg.Cluster
+	src.bucket, src.lag, src.lookback = cfg.Bucket, sched.lag, sched.lookback
 	enabled := cfg.EnabledDetectors()
 	logger, err := logging.New(*logCfg, os.Stderr)
 	if err != nil {
@@ -117,7 +115,7 @@ func run(args []string) int {
 	case backtestCmd.cmd.FullCommand():
 		return runBacktest(ctx, backtestCmd, src, sched, enabled, cfg.Params(), logger, os.Stdout, os.Stderr)
 	case simulateCmd.cmd.FullCommand():
-		return runSimulate(ctx, simulateCmd, src, sched.bucket, logger, os.Stderr)
+		return runSimulate(ctx, simulateCmd, src, sched.settings.Bucket, logger, os.Stderr)
 	case evaluateNABCmd.cmd.FullCommand():
 		return runEvaluateNAB(ctx, evaluateNABCmd, sched, cfg.Params(), logger, os.Stdout)
 	case evaluateLifeCmd.cmd.FullCommand():
@@ -175,22 +173,22 @@ func run(args []string) int {
 	// external URL would reach every alert, event and page.
 	*grafanaURL, _, _ = redact.SplitURL(*grafanaURL)
 	alerts.externalURL, _, _ = redact.SplitURL(alerts.externalURL)
-	board := scoreboard.New(*maxSeries)
+	board := scoreboard.New(cfg.MaxSeriesPerDetector)
 	history := web.NewHistory(48, 0)
 	basePolicy, err := alerts.policy()
 	if err != nil {
 		level.Error(logger).Log("msg", "cannot set up alerts", "err", err)
 		return 1
 	}
-	policy := notify.NewLivePolicy(basePolicy)
+	policy := notify.NewLivePolicy(policyFrom(basePolicy, cfg))
 	inc, err := incFlags.build(sched.storage, policy, runs[0].built.clock.Now)
 	if err != nil {
 		level.Error(logger).Log("msg", "cannot set up incidents", "err", err)
 		return 1
 	}
 	basePolicy.Expected = inc.store.Expected
-	policy.Set(policyFrom(basePolicy, cfg, severitySet))
-	live := newLiveConfig(cfg, resolve, func(c *config.Config) { policy.Set(policyFrom(basePolicy, c, severitySet)) }, logger)
+	policy.Set(policyFrom(basePolicy, cfg))
+	live := &liveConfig{safe: config.NewSafeConfig(cfg, load, logger), apply: func(c *config.Config) { policy.Set(policyFrom(basePolicy, c)) }}
 	notifiers, err := alerts.build(runs[0].built.source, *grafanaURL, policy, inc, logger)
 	if err != nil {
 		level.Error(logger).Log("msg", "cannot set up alerts", "err", err)
@@ -201,8 +199,8 @@ func run(args []string) int {
 	var periods *prometheus.GaugeVec
 	for _, r := range runs {
 		build := engine.BuildOptions{
-			Cluster: r.name, Getenv: os.Getenv, Logger: log.With(logger, "cluster", r.name), Params: cfg.Params(),
-			Bucket: sched.bucket, TrainInterval: sched.train, Seed: sched.seed,
+			Cluster: r.name, Getenv: noEnv, Logger: log.With(logger, "cluster", r.name), Params: cfg.Params(),
+			Bucket: sched.settings.Bucket, TrainInterval: sched.settings.TrainInterval, Seed: sched.seed,
 		}
 		detectors, err := engine.BuildWith(enabled, build)
 		if err != nil {
@@ -243,7 +241,7 @@ func run(args []string) int {
 			level.Error(logger).Log("msg", "cannot start the engine", "cluster", r.name, "err", err)
 			return 1
 		}
-		running = runningSettings{app: app, flagsSet: flagsSet, getenv: os.Getenv, start: cfg, engine: engCfg, build: build, detectors: detectors, policy: policy}
+		running = runningSettings{app: app, flags: cfgFlags, start: cfg, engine: engCfg, build: build, detectors: detectors, policy: policy}
 	}
 	live.running = &running
 	built := runs[0].built
@@ -259,7 +257,7 @@ func run(args []string) int {
 	)
 	reg.MustRegister(notifiers.collectors...)
 	reg.MustRegister(inc.store, inc.tracker)
-	reg.MustRegister(live.ok, live.okTime, live.warnings, periods, searchIntervalGauge(running.engine.Interval))
+	reg.MustRegister(live.safe, periods, searchIntervalGauge(running.engine.Interval))
 	mux := http.NewServeMux()
 	for _, r := range runs {
 		reg.MustRegister(r.built.collectors...)
@@ -308,6 +306,10 @@ func run(args []string) int {
 	_ = server.Shutdown(shutdownCtx)
 	return 0
 }
+
+// noEnv reads no environment variable: the configuration read Calico's,
+// detector settings included (Config.Params), once.
+func noEnv(string) string { return "" }
 
 type promErrorLogger struct{ l log.Logger }
 

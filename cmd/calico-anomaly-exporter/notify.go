@@ -39,7 +39,6 @@ type notifyFlags struct {
 	eventsQueue   int
 	minScore      float64
 	silenced      []string
-	severity      int
 	dryRun        bool
 	externalURL   string
 }
@@ -62,7 +61,6 @@ func addNotifyFlags(app *kingpin.Application) *notifyFlags {
 	app.Flag("events.queue-capacity", "Most events waiting while the events index is unreachable; beyond it the oldest are dropped.").Default("10000").IntVar(&f.eventsQueue)
 	app.Flag("alert.min-score", "Lowest score, 0..1, that raises an alert or event, on top of each detector's threshold.").Default("0").Float64Var(&f.minScore)
 	app.Flag("alert.silence", "Detector whose anomalies raise no alert and no event (scores are still exported); repeatable.").StringsVar(&f.silenced)
-	app.Flag("alert.severity", "Calico severity, 0..100, of alerts and events (AD_ALERT_SEVERITY); 70 and above is severity=critical, 40 and above warning, below info.").Envar("AD_ALERT_SEVERITY").Default("100").SetValue(severityValue{&f.severity})
 	app.Flag("alert.dry-run", "Log the alerts and events that would be sent, and send none.").BoolVar(&f.dryRun)
 	app.Flag("web.external-url", "The exporter's URL as users reach it (e.g. http://calico-anomaly-exporter.example:9925), for links from alerts to its status page.").StringVar(&f.externalURL)
 	return f
@@ -87,7 +85,7 @@ func (n notifiers) run(ctx context.Context) {
 }
 
 func (f *notifyFlags) policy() (notify.Policy, error) {
-	p := notify.Policy{MinScore: f.minScore, Severity: f.severity, Silenced: map[string]bool{}}
+	p := notify.Policy{MinScore: f.minScore, Silenced: map[string]bool{}}
 	for _, s := range f.silenced {
 		for _, name := range strings.Split(s, ",") {
 			name = strings.ReplaceAll(strings.TrimSpace(name), "-", "_")
@@ -98,7 +96,7 @@ func (f *notifyFlags) policy() (notify.Policy, error) {
 		}
 	}
 	if err := p.Validate(); err != nil {
-		return p, fmt.Errorf("--alert.min-score or --alert.severity: %w", err)
+		return p, fmt.Errorf("--alert.min-score: %w", err)
 	}
 	return p, nil
 }

@@ -5,11 +5,8 @@ import (
 	"fmt"
 	"math"
 	"path"
-	"strconv"
 	"strings"
 	"time"
-
-	"github.com/alecthomas/kingpin/v2"
 )
 
 // Bounds of the numeric flags, in one table: a value outside is refused at
@@ -78,15 +75,12 @@ func checkRanges(ranges []flagRange) error {
 }
 
 // flagRanges are the bounds of the exporter's numeric flags.
-func flagRanges(src *sourceFlags, sched *scheduleFlags, mem *memLimitFlags, alerts *notifyFlags, maxSeries *int) []flagRange {
+func flagRanges(src *sourceFlags, sched *scheduleFlags, mem *memLimitFlags, alerts *notifyFlags) []flagRange {
 	maxAnswer, maxRecord, maxFile := int64(src.esMaxAnswer), int64(src.fileMaxRec), int64(src.fileMaxSize)
 	return []flagRange{
-		durationIn("search.interval", &sched.interval, time.Minute, day),
-		durationIn("source.bucket", &sched.bucket, time.Minute, day),
 		durationIn("source.lag", &sched.lag, 0, day),
 		durationIn("source.catch-up", &sched.catchUp, 0, 90*day),
 		durationIn("train.lookback", &sched.lookback, 0, 90*day),
-		durationIn("train.interval", &sched.train, 0, 30*day),
 		floatIn("auto-gomemlimit.ratio", &mem.ratio, 0, 1, true),
 		floatIn("alert.min-score", &alerts.minScore, 0, 1, false),
 		intIn("alertmanager.queue-capacity", &alerts.amQueue, 1, maxQueue),
@@ -104,7 +98,6 @@ func flagRanges(src *sourceFlags, sched *scheduleFlags, mem *memLimitFlags, aler
 		bytesIn("file.max-size", &maxFile, 1<<20, 1<<50),
 		durationIn("file.max-age", &src.fileMaxAge, time.Hour, 100*365*day),
 		durationIn("file.max-clock-skew", &src.fileMaxSkew, 0, 30*day),
-		intIn("metrics.max-series-per-detector", maxSeries, 0, maxSeriesBound),
 		intIn("model.max-entities-per-detector", &sched.entities, 0, maxSeriesBound),
 	}
 }
@@ -134,21 +127,3 @@ func checkTelemetryPath(p string) error {
 	}
 	return nil
 }
-
-// severityValue is --alert.severity (AD_ALERT_SEVERITY): a whole number
-// whose parse error names the flag and its variable (its range, 0..100,
-// is the alert policy's to check).
-type severityValue struct{ v *int }
-
-func (s severityValue) String() string { return strconv.Itoa(*s.v) }
-
-func (s severityValue) Set(text string) error {
-	n, err := strconv.Atoi(strings.TrimSpace(text))
-	if err != nil {
-		return fmt.Errorf("--alert.severity (AD_ALERT_SEVERITY) %q: want a whole number from 0 to 100", text)
-	}
-	*s.v = n
-	return nil
-}
-
-var _ kingpin.Value = severityValue{}

@@ -11,7 +11,6 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 
-	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/simulate"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
@@ -65,7 +64,7 @@ func runSimulate(ctx context.Context, f *simulateFlags, src *sourceFlags, bucket
 		return 2
 	}
 	c := simulate.New(opts, scenarios...)
-	naming := calicolog.IndexNaming{Layout: calicolog.Layout(src.esLayout), Cluster: src.esCluster, Tenant: src.esTenant}
+	naming := src.indexNaming()
 
 	var write func(ctx context.Context, from, to time.Time) (simulate.Stats, error)
 	switch f.output {

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/config"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/engine"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/simulate"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
@@ -24,18 +25,14 @@ import (
 
 // sourceFlags are the flags that choose and reach the log source.
 type sourceFlags struct {
-	kind         string
-	esURLs       []string
-	esUser       string
-	esPassFile   string
-	esAPIKeyFile string
-	esCAFile     string
-	esCluster    string   // the cluster being built
-	esClusters   []string // --es.cluster: names or glob patterns
+	kind string
+	// settings are the effective configuration: Elasticsearch's address,
+	// credentials and index naming, and the clusters (--es.cluster: names
+	// or glob patterns), merged with Calico's environment and the files.
+	settings     *config.Config
+	esCluster    string // the cluster being built
 	shardTotal   int
 	shardIndex   int
-	esTenant     string
-	esLayout     string
 	esTimeout    time.Duration
 	esPageSize   int
 	esMaxAnswer  units.Base2Bytes
@@ -68,16 +65,8 @@ func addSourceFlags(app *kingpin.Application) *sourceFlags {
 	app.Flag("file.max-size", "With --source=file: the most read of one file, decompressed; a file that goes on (a gzip bomb) is refused.").Default("64GiB").BytesVar(&f.fileMaxSize)
 	app.Flag("file.max-age", "With --source=file: a record whose end_time is further back than this is counted malformed and moves no window.").Default(source.DefaultMaxAge.String()).DurationVar(&f.fileMaxAge)
 	app.Flag("file.max-clock-skew", "With --source=file: a record whose end_time is further ahead of now than this is counted malformed and moves no window.").Default(source.DefaultMaxClockSkew.String()).DurationVar(&f.fileMaxSkew)
-	app.Flag("es.url", "Elasticsearch URL; repeat for several nodes.").Default("http://localhost:9200").StringsVar(&f.esURLs)
-	app.Flag("es.username", "Elasticsearch user for basic auth.").Envar("ELASTIC_USER").StringVar(&f.esUser)
-	app.Flag("es.password-file", "File holding the Elasticsearch password.").StringVar(&f.esPassFile)
-	app.Flag("es.api-key-file", "File holding an Elasticsearch API key (base64 id:key).").StringVar(&f.esAPIKeyFile)
-	app.Flag("es.ca-file", "PEM file of the CA that signed Elasticsearch's certificate.").Envar("ES_CA_CERT").StringVar(&f.esCAFile)
-	app.Flag("es.cluster", "Calico cluster name, as in index names (tigera_secure_ee_flows.<cluster>.*); repeat it to read several clusters, or give a glob (prod-*, *) resolved against the indices present at start. Each cluster is the cluster label of its series.").Envar("CLUSTER_NAME").Default("cluster").StringsVar(&f.esClusters)
 	app.Flag("shard.total", "Replicas sharing the work: each scores the entities whose stable hash (FNV-1a of cluster/namespace/workload) falls in its shard; 0 or 1 for none.").Default("0").IntVar(&f.shardTotal)
 	app.Flag("shard.index", "This replica's shard, 0 to --shard.total minus 1.").Default("0").IntVar(&f.shardIndex)
-	app.Flag("es.tenant", "Calico tenant id in legacy index names, if any.").StringVar(&f.esTenant)
-	app.Flag("es.index-layout", "Index layout: legacy (tigera_secure_ee_*) or single (calico_flowlogs with a cluster field).").Default("legacy").EnumVar(&f.esLayout, "legacy", "single")
 	app.Flag("es.timeout", "Timeout of one Elasticsearch request.").Default("30s").DurationVar(&f.esTimeout)
 	app.Flag("es.page-size", "Buckets per page of a composite aggregation; Elasticsearch reads the whole window once a page, so fewer, larger pages are faster. A cluster whose search.max_buckets is lower makes the exporter halve it until pages pass.").Default(strconv.Itoa(source.DefaultPageSize)).IntVar(&f.esPageSize)
 	app.Flag("es.max-response-size", "Largest Elasticsearch answer read (a page of --es.page-size groups is about 30MB at the default); a larger one is an error, not read whole.").Default("256MiB").BytesVar(&f.esMaxAnswer)
@@ -105,7 +94,7 @@ func (f *sourceFlags) engineConcurrency() (int, error) {
 func (f *sourceFlags) resolveClusters(ctx context.Context, logger log.Logger) ([]string, error) {
 	var out []string
 	seen := map[string]bool{}
-	for _, c := range f.esClusters {
+	for _, c := range f.settings.Clusters {
 		names := []string{c}
 		if strings.Contains(c, "*") {
 			if f.kind != "elasticsearch" {
@@ -117,7 +106,7 @@ func (f *sourceFlags) resolveClusters(ctx context.Context, logger log.Logger) ([
 			if err != nil {
 				return nil, err
 			}
-			found, err := source.DiscoverClusters(ctx, built.source.(*source.Elasticsearch), calicolog.Layout(f.esLayout), c)
+			found, err := source.DiscoverClusters(ctx, built.source.(*source.Elasticsearch), f.settings.Elasticsearch.IndexLayout, c)
 			if err != nil {
 				return nil, fmt.Errorf("--es.cluster=%s: %w", c, err)
 			}
@@ -132,7 +121,7 @@ func (f *sourceFlags) resolveClusters(ctx context.Context, logger log.Logger) ([
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("--es.cluster %s: no cluster found", strings.Join(f.esClusters, ","))
+		return nil, fmt.Errorf("--es.cluster %s: no cluster found", strings.Join(f.settings.Clusters, ","))
 	}
 	if len(out) > 1 && f.kind != "elasticsearch" {
 		return nil, fmt.Errorf("--es.cluster: several clusters need --source=elasticsearch")
@@ -181,35 +170,42 @@ func readSecret(path, what string) (string, error) {
 }
 
 func (f *sourceFlags) buildElasticsearch(logger log.Logger) (builtSource, error) {
-	naming := calicolog.IndexNaming{Layout: calicolog.Layout(f.esLayout), Cluster: f.esCluster, Tenant: f.esTenant}
+	es := f.settings.Elasticsearch
+	naming := f.indexNaming()
 	if err := naming.Validate(); err != nil {
 		return builtSource{}, err
 	}
-	pass, err := readSecret(f.esPassFile, "--es.password-file")
+	pass, err := readSecret(es.PasswordFile, "--es.password-file")
 	if err != nil {
 		return builtSource{}, err
 	}
 	if pass == "" {
-		pass = os.Getenv("ELASTIC_PASSWORD")
+		pass = es.Password.Reveal()
 	}
-	apiKey, err := readSecret(f.esAPIKeyFile, "--es.api-key-file")
+	apiKey, err := readSecret(es.APIKeyFile, "--es.api-key-file")
 	if err != nil {
 		return builtSource{}, err
 	}
 	var ca []byte
-	if f.esCAFile != "" {
-		if ca, err = os.ReadFile(f.esCAFile); err != nil {
+	if es.CAFile != "" {
+		if ca, err = os.ReadFile(es.CAFile); err != nil {
 			return builtSource{}, fmt.Errorf("read --es.ca-file: %w", err)
 		}
 	}
-	es, err := source.NewElasticsearch(source.ElasticsearchConfig{
-		URLs: f.esURLs, Username: f.esUser, Password: pass, APIKey: apiKey, CACert: ca,
+	client, err := source.NewElasticsearch(source.ElasticsearchConfig{
+		URLs: es.URLs, Username: es.Username, Password: pass, APIKey: apiKey, CACert: ca,
 		Naming: naming, PageSize: f.esPageSize, RequestTimeout: f.esTimeout, MaxResponseBytes: int64(f.esMaxAnswer),
 	}, log.With(logger, "component", "elasticsearch"))
 	if err != nil {
 		return builtSource{}, err
 	}
-	return builtSource{source: es, clock: engine.RealClock{}}, nil
+	return builtSource{source: client, clock: engine.RealClock{}}, nil
+}
+
+// indexNaming names the indices of the cluster being built.
+func (f *sourceFlags) indexNaming() calicolog.IndexNaming {
+	es := f.settings.Elasticsearch
+	return calicolog.IndexNaming{Layout: es.IndexLayout, Cluster: f.esCluster, Tenant: es.Tenant}
 }
 
 func (f *sourceFlags) buildSimulated() (builtSource, error) {
