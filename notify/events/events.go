@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"sync"
 	"time"
@@ -22,6 +21,7 @@ import (
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/incident"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/backoff"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/notify"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
@@ -262,7 +262,7 @@ func (n *Notifier) Len() int {
 // dropped. A document whose
 // id exists already counts as written.
 func (n *Notifier) Run(ctx context.Context) error {
-	backoff := n.cfg.BackoffMin
+	retryWait := backoff.New(n.cfg.BackoffMin, n.cfg.BackoffMax)
 	for {
 		batch := n.peek()
 		if len(batch) == 0 {
@@ -313,12 +313,10 @@ func (n *Notifier) Run(ctx context.Context) error {
 		}
 		n.done(finished)
 		if !retry {
-			backoff = n.cfg.BackoffMin
+			retryWait.Reset()
 			continue
 		}
-		wait := backoff/2 + time.Duration(rand.Int64N(int64(backoff)/2+1))
-		backoff = min(backoff*2, n.cfg.BackoffMax)
-		t := time.NewTimer(wait)
+		t := time.NewTimer(retryWait.Next())
 		select {
 		case <-ctx.Done():
 			t.Stop()
