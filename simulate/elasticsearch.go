@@ -9,14 +9,15 @@ import (
 	"time"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/elastic"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
 
 // BulkWriter indexes documents in bulk, as Elasticsearch's _bulk API does
-// (*source.Elasticsearch is one). It returns an error if any document was
-// not written.
+// (*elastic.Client and *source.Elasticsearch are). It returns an error if
+// any document was not written.
 type BulkWriter interface {
-	Bulk(ctx context.Context, ops []source.BulkOp) (source.BulkResult, error)
+	Bulk(ctx context.Context, ops []elastic.BulkOp) (elastic.BulkResult, error)
 }
 
 // bulkSize is how many documents one Bulk call carries at most.
@@ -84,7 +85,7 @@ func WriteElasticsearch(ctx context.Context, w BulkWriter, naming calicolog.Inde
 		return st, err
 	}
 	cluster := clusterField(naming)
-	var ops []source.BulkOp
+	var ops []elastic.BulkOp
 	flush := func() error {
 		if len(ops) == 0 {
 			return nil
@@ -100,7 +101,7 @@ func WriteElasticsearch(ctx context.Context, w BulkWriter, naming calicolog.Inde
 		if err != nil {
 			return err
 		}
-		ops = append(ops, source.BulkOp{Index: naming.WriteIndex(t, end), ID: ids.next(t, raw), Doc: json.RawMessage(raw)})
+		ops = append(ops, elastic.BulkOp{Index: naming.WriteIndex(t, end), ID: ids.next(t, raw), Doc: json.RawMessage(raw)})
 		if len(ops) >= bulkSize {
 			return flush()
 		}

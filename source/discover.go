@@ -12,6 +12,7 @@ import (
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/elastic"
 )
 
 // discoverPageSize is how many clusters one page of the single layout's
@@ -59,12 +60,12 @@ type resolveIndexResponse struct {
 }
 
 func (e *Elasticsearch) discoverLegacy(ctx context.Context, pattern string) ([]string, error) {
-	tenant := e.cfg.Naming.Tenant
+	tenant := e.Naming().Tenant
 	expr := calicolog.LegacyIndexPattern(calicolog.Flows, tenant, pattern)
 	req := esapi.IndicesResolveIndexRequest{Name: []string{expr}, ExpandWildcards: "open"}
 	var res resolveIndexResponse
 	if err := e.do(ctx, "discover clusters: resolve "+expr, req, &res); err != nil {
-		var ee *ElasticsearchError
+		var ee *elastic.Error
 		if errors.As(err, &ee) && ee.Status == http.StatusNotFound {
 			return []string{}, nil // no index matches
 		}

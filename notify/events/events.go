@@ -20,15 +20,17 @@ import (
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/elastic"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/incident"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/backoff"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/notify"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
 
-// Writer writes documents in bulk; *source.Elasticsearch is one.
+// Writer writes documents in bulk; *elastic.Client is one (and so is
+// *source.Elasticsearch, which reads and writes through one).
 type Writer interface {
-	Bulk(ctx context.Context, ops []source.BulkOp) (source.BulkResult, error)
+	Bulk(ctx context.Context, ops []elastic.BulkOp) (elastic.BulkResult, error)
 }
 
 // Config says where events go.
@@ -83,7 +85,7 @@ type Notifier struct {
 	logger log.Logger
 
 	mu      sync.Mutex
-	pending []source.BulkOp
+	pending []elastic.BulkOp
 	queued  map[string]bool // ids in pending
 	wake    chan struct{}
 
@@ -180,10 +182,10 @@ func ID(v detect.Verdict) string {
 
 // Deliver queues one event per anomaly of the window, and returns.
 func (n *Notifier) Deliver(ctx context.Context, w source.Window, verdicts []detect.Verdict) {
-	var ops []source.BulkOp
+	var ops []elastic.BulkOp
 	for _, a := range notify.Group(n.policy(), verdicts) {
 		naming := n.namingFor(a.Verdict)
-		op := source.BulkOp{Index: naming.EventsIndex(), ID: ID(a.Verdict), Doc: Document(a, naming, n.policy().SeverityOf(a.Detector))}
+		op := elastic.BulkOp{Index: naming.EventsIndex(), ID: ID(a.Verdict), Doc: Document(a, naming, n.policy().SeverityOf(a.Detector))}
 		if n.cfg.Incidents != nil {
 			if in, ok := n.cfg.Incidents.OpenFor(a.Entity); ok {
 				op.ID = IncidentEventID(a.Detector, in.ID)
@@ -201,7 +203,7 @@ func (n *Notifier) Deliver(ctx context.Context, w source.Window, verdicts []dete
 }
 
 // push queues a window's events at once, so they go out in one request.
-func (n *Notifier) push(ops []source.BulkOp) {
+func (n *Notifier) push(ops []elastic.BulkOp) {
 	if len(ops) == 0 {
 		return
 	}
@@ -226,10 +228,10 @@ func (n *Notifier) push(ops []source.BulkOp) {
 	}
 }
 
-func (n *Notifier) peek() []source.BulkOp {
+func (n *Notifier) peek() []elastic.BulkOp {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return append([]source.BulkOp(nil), n.pending[:min(len(n.pending), n.cfg.BatchSize)]...)
+	return append([]elastic.BulkOp(nil), n.pending[:min(len(n.pending), n.cfg.BatchSize)]...)
 }
 
 // done removes the written or given-up ops (by id) from the queue.
@@ -283,8 +285,8 @@ func (n *Notifier) Run(ctx context.Context) error {
 		for _, op := range batch {
 			finished[op.ID] = true
 		}
-		var bulkErr *source.BulkError
-		var esErr *source.ElasticsearchError
+		var bulkErr *elastic.BulkError
+		var esErr *elastic.Error
 		retry := false
 		switch {
 		case err == nil:
@@ -330,7 +332,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 // DocumentFor is the event document this notifier writes for v, as JSON.
 func (n *Notifier) DocumentFor(v detect.Verdict) ([]byte, error) {
 	a := notify.Anomaly{Verdict: v, Detectors: []string{v.Detector}, Evidence: v.Evidence}
-	op := source.BulkOp{Doc: Document(a, n.namingFor(v), n.policy().SeverityOf(v.Detector))}
+	op := elastic.BulkOp{Doc: Document(a, n.namingFor(v), n.policy().SeverityOf(v.Detector))}
 	if n.cfg.Incidents != nil {
 		if in, ok := n.cfg.Incidents.LatestFor(v.Entity); ok {
 			withIncident(&op, in.ID)
@@ -347,7 +349,7 @@ func IncidentEventID(detector, incidentID string) string {
 }
 
 // withIncident puts the incident's id into the event's record.
-func withIncident(op *source.BulkOp, id string) {
+func withIncident(op *elastic.BulkOp, id string) {
 	if e, ok := op.Doc.(calicolog.Event); ok {
 		if e.Record == nil {
 			e.Record = map[string]any{}
