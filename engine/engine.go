@@ -139,12 +139,7 @@ func (c *Config) setDefaults() error {
 	if c.EvidenceRecords <= 0 {
 		c.EvidenceRecords = 5
 	}
-	if c.BackoffMin <= 0 {
-		c.BackoffMin = time.Second
-	}
-	if c.BackoffMax < c.BackoffMin {
-		c.BackoffMax = time.Minute
-	}
+	c.BackoffMin, c.BackoffMax = backoff.Bounds(c.BackoffMin, c.BackoffMax, time.Second, time.Minute)
 	if c.Concurrency <= 0 {
 		c.Concurrency = DefaultConcurrency
 	}

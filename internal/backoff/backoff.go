@@ -23,6 +23,20 @@ func New(first, limit time.Duration) *Backoff {
 	return &Backoff{first: first, limit: limit}
 }
 
+// Bounds fills in the bounds of a retry schedule from a component's
+// defaults: a first wait that is not positive becomes defaultFirst, and a
+// limit below the first wait becomes defaultLimit, or the first wait if
+// that is longer.
+func Bounds(first, limit, defaultFirst, defaultLimit time.Duration) (time.Duration, time.Duration) {
+	if first <= 0 {
+		first = defaultFirst
+	}
+	if limit < first {
+		limit = max(defaultLimit, first)
+	}
+	return first, limit
+}
+
 // Next counts one more failure and returns the wait before retrying:
 // Wait(first, limit, failures).
 func (b *Backoff) Next() time.Duration {

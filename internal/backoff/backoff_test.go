@@ -67,3 +67,25 @@ func TestBackoffDoublesAndResets(t *testing.T) {
 		t.Errorf("after Reset: Current() = %v, want 1s", cur)
 	}
 }
+
+func TestBounds(t *testing.T) {
+	for _, tc := range []struct {
+		name                 string
+		first, limit         time.Duration
+		wantFirst, wantLimit time.Duration
+	}{
+		{"nothing set takes the defaults", 0, 0, time.Second, time.Minute},
+		{"both set are kept", 2 * time.Second, 10 * time.Second, 2 * time.Second, 10 * time.Second},
+		{"a first wait alone gets the default limit", 5 * time.Second, 0, 5 * time.Second, time.Minute},
+		{"a first wait above the default limit becomes the limit too", 2 * time.Minute, 0, 2 * time.Minute, 2 * time.Minute},
+		{"a limit below the first wait is raised", 10 * time.Second, 5 * time.Second, 10 * time.Second, time.Minute},
+		{"a negative first wait takes the default", -time.Second, 30 * time.Second, time.Second, 30 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			first, limit := Bounds(tc.first, tc.limit, time.Second, time.Minute)
+			if first != tc.wantFirst || limit != tc.wantLimit {
+				t.Errorf("Bounds(%v, %v) = %v, %v; want %v, %v", tc.first, tc.limit, first, limit, tc.wantFirst, tc.wantLimit)
+			}
+		})
+	}
+}

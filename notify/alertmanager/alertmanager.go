@@ -102,12 +102,7 @@ func (c *Config) setDefaults() {
 	if c.BatchSize <= 0 {
 		c.BatchSize = 64
 	}
-	if c.BackoffMin <= 0 {
-		c.BackoffMin = 500 * time.Millisecond
-	}
-	if c.BackoffMax < c.BackoffMin {
-		c.BackoffMax = max(30*time.Second, c.BackoffMin)
-	}
+	c.BackoffMin, c.BackoffMax = backoff.Bounds(c.BackoffMin, c.BackoffMax, 500*time.Millisecond, 30*time.Second)
 	if c.MaxEvidenceBytes <= 0 {
 		c.MaxEvidenceBytes = 8 << 10
 	}

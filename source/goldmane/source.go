@@ -75,12 +75,7 @@ func (c *Config) setDefaults() error {
 	if c.PageSize <= 0 {
 		c.PageSize = 1000
 	}
-	if c.BackoffMin <= 0 {
-		c.BackoffMin = time.Second
-	}
-	if c.BackoffMax < c.BackoffMin {
-		c.BackoffMax = 30 * time.Second
-	}
+	c.BackoffMin, c.BackoffMax = backoff.Bounds(c.BackoffMin, c.BackoffMax, time.Second, 30*time.Second)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
