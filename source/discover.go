@@ -1,9 +1,7 @@
 package source
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -130,17 +128,12 @@ func (e *Elasticsearch) discoverSingle(ctx context.Context, pattern string) ([]s
 		if after != nil {
 			composite["after"] = after
 		}
-		body, err := json.Marshal(map[string]any{
+		body := map[string]any{
 			"size": 0, "track_total_hits": false, "query": query,
 			"aggs": map[string]any{"clusters": map[string]any{"composite": composite}},
-		})
-		if err != nil {
-			return nil, err
 		}
-		yes := true
-		req := esapi.SearchRequest{Index: []string{index}, Body: bytes.NewReader(body), IgnoreUnavailable: &yes, AllowNoIndices: &yes}
 		var res clusterTermsResponse
-		if err := e.do(ctx, fmt.Sprintf("discover clusters: aggregate %s.%s (page %d)", index, field, page), req, &res); err != nil {
+		if err := e.searchIndex(ctx, fmt.Sprintf("discover clusters: aggregate %s.%s (page %d)", index, field, page), index, body, &res); err != nil {
 			return nil, err
 		}
 		agg := res.Aggregations.Clusters

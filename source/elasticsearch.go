@@ -99,12 +99,19 @@ func (e *Elasticsearch) do(ctx context.Context, what string, req esapi.Request, 
 	return nil
 }
 
+// search runs body over the logs of t, naming the index in errors.
 func (e *Elasticsearch) search(ctx context.Context, what string, t calicolog.LogType, body any, out any) error {
+	index := e.Naming().SearchIndex(t)
+	return e.searchIndex(ctx, fmt.Sprintf("%s on %s", what, index), index, body, out)
+}
+
+// searchIndex runs body over index (a pattern that matches no index finds
+// nothing, without error).
+func (e *Elasticsearch) searchIndex(ctx context.Context, what, index string, body any, out any) error {
 	b, err := json.Marshal(body)
 	if err != nil {
 		return err
 	}
-	index := e.Naming().SearchIndex(t)
 	yes := true
 	req := esapi.SearchRequest{
 		Index:             []string{index},
@@ -112,7 +119,7 @@ func (e *Elasticsearch) search(ctx context.Context, what string, t calicolog.Log
 		IgnoreUnavailable: &yes,
 		AllowNoIndices:    &yes,
 	}
-	return e.do(ctx, fmt.Sprintf("%s on %s", what, index), req, out)
+	return e.do(ctx, what, req, out)
 }
 
 // windowFilter selects the records of w (by end_time) of this cluster. The
