@@ -18,6 +18,15 @@ type BulkOp struct {
 	Doc   any // marshalled to JSON; a json.RawMessage is written as it is
 }
 
+// BulkWriter writes documents in bulk, as Elasticsearch's _bulk API does:
+// *Client is one, and so is what embeds one (*source.Elasticsearch). The
+// events notifier and the simulator write through it.
+type BulkWriter interface {
+	Bulk(ctx context.Context, ops []BulkOp) (BulkResult, error)
+}
+
+var _ BulkWriter = (*Client)(nil)
+
 // BulkResult says what one Bulk call did.
 type BulkResult struct {
 	Written int // documents created or indexed

@@ -13,13 +13,6 @@ import (
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
 
-// BulkWriter indexes documents in bulk, as Elasticsearch's _bulk API does
-// (*elastic.Client and *source.Elasticsearch are). It returns an error if
-// any document was not written.
-type BulkWriter interface {
-	Bulk(ctx context.Context, ops []elastic.BulkOp) (elastic.BulkResult, error)
-}
-
 // bulkSize is how many documents one Bulk call carries at most.
 const bulkSize = 5000
 
@@ -79,7 +72,7 @@ func windows(ctx context.Context, c *Cluster, from, to time.Time, step time.Dura
 // each carries naming's cluster name. Document IDs derive from the
 // documents, so writing the same range again overwrites rather than
 // duplicates.
-func WriteElasticsearch(ctx context.Context, w BulkWriter, naming calicolog.IndexNaming, c *Cluster, from, to time.Time, bucket time.Duration) (Stats, error) {
+func WriteElasticsearch(ctx context.Context, w elastic.BulkWriter, naming calicolog.IndexNaming, c *Cluster, from, to time.Time, bucket time.Duration) (Stats, error) {
 	var st Stats
 	if err := naming.Validate(); err != nil {
 		return st, err

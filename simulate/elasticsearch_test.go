@@ -12,7 +12,7 @@ import (
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/elastic"
 )
 
-// recorder is a BulkWriter that keeps what it was given, as an
+// recorder is an elastic.BulkWriter that keeps what it was given, as an
 // Elasticsearch index would (a later document with the same ID replaces
 // the earlier one).
 type recorder struct {
@@ -150,7 +150,7 @@ func TestWriteElasticsearchErrors(t *testing.T) {
 	from := day0.Add(time.Hour)
 	tests := []struct {
 		name    string
-		w       BulkWriter
+		w       elastic.BulkWriter
 		naming  calicolog.IndexNaming
 		from    time.Time
 		to      time.Time

@@ -27,12 +27,6 @@ import (
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
 
-// Writer writes documents in bulk; *elastic.Client is one (and so is
-// *source.Elasticsearch, which reads and writes through one).
-type Writer interface {
-	Bulk(ctx context.Context, ops []elastic.BulkOp) (elastic.BulkResult, error)
-}
-
 // Config says where events go.
 type Config struct {
 	// Naming gives the events index (tigera_secure_ee_events.<cluster>.lma
@@ -76,7 +70,7 @@ func (c *Config) setDefaults() {
 // and write metrics.
 type Notifier struct {
 	cfg    Config
-	w      Writer
+	w      elastic.BulkWriter
 	logger log.Logger
 
 	mu      sync.Mutex
@@ -93,7 +87,7 @@ type Notifier struct {
 }
 
 // New returns a notifier writing through w; it writes nothing until Run.
-func New(cfg Config, w Writer, logger log.Logger) (*Notifier, error) {
+func New(cfg Config, w elastic.BulkWriter, logger log.Logger) (*Notifier, error) {
 	cfg.setDefaults()
 	if err := cfg.Naming.Validate(); err != nil {
 		return nil, fmt.Errorf("events: %w", err)

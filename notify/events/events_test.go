@@ -311,7 +311,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	tests := []struct {
 		name string
 		cfg  Config
-		w    Writer
+		w    elastic.BulkWriter
 		want string
 	}{
 		{"no writer", Config{Naming: legacy}, nil, "no Elasticsearch"},
