@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"strings"
 	"sync"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/backoff"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/scoreboard"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
@@ -139,12 +139,7 @@ func (c *Config) setDefaults() error {
 	if c.EvidenceRecords <= 0 {
 		c.EvidenceRecords = 5
 	}
-	if c.BackoffMin <= 0 {
-		c.BackoffMin = time.Second
-	}
-	if c.BackoffMax < c.BackoffMin {
-		c.BackoffMax = time.Minute
-	}
+	c.BackoffMin, c.BackoffMax = backoff.Bounds(c.BackoffMin, c.BackoffMax, time.Second, time.Minute)
 	if c.Concurrency <= 0 {
 		c.Concurrency = DefaultConcurrency
 	}
@@ -253,7 +248,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err := e.learnHistory(ctx, e.NextWindowStart()); err != nil {
 		return err
 	}
-	backoff := e.cfg.BackoffMin
+	retry := backoff.New(e.cfg.BackoffMin, e.cfg.BackoffMax)
 	for {
 		next := e.NextWindowStart()
 		w := source.Window{Start: next, End: next.Add(e.cfg.Interval)}
@@ -268,15 +263,14 @@ func (e *Engine) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			jittered := backoff/2 + time.Duration(rand.Int64N(int64(backoff)/2+1))
-			level.Warn(e.logger).Log("msg", "window could not be read; retrying", "window", w, "retry_in", jittered, "err", err)
-			if err := sleep(ctx, jittered); err != nil {
+			wait := retry.Next()
+			level.Warn(e.logger).Log("msg", "window could not be read; retrying", "window", w, "retry_in", wait, "err", err)
+			if err := sleep(ctx, wait); err != nil {
 				return err
 			}
-			backoff = min(backoff*2, e.cfg.BackoffMax)
 			continue
 		}
-		backoff = e.cfg.BackoffMin
+		retry.Reset()
 		e.setNext(w.End)
 		if e.cfg.StateDir != "" {
 			if err := e.saveSnapshot(w.End); err != nil {

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/go-kit/log/level"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/backoff"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
 
@@ -44,7 +44,7 @@ func (e *Engine) learnHistory(ctx context.Context, first time.Time) error {
 	start := first.Add(-time.Duration(n) * e.cfg.Interval)
 	level.Info(e.logger).Log("msg", "learning from history", "from", start, "to", first, "windows", n, "detectors", len(learners))
 	began := time.Now()
-	backoff := e.cfg.BackoffMin
+	retry := backoff.New(e.cfg.BackoffMin, e.cfg.BackoffMax)
 	for i := 0; i < n; {
 		w := source.Window{Start: start.Add(time.Duration(i) * e.cfg.Interval)}
 		w.End = w.Start.Add(e.cfg.Interval)
@@ -53,15 +53,14 @@ func (e *Engine) learnHistory(ctx context.Context, first time.Time) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			jittered := backoff/2 + time.Duration(rand.Int64N(int64(backoff)/2+1))
-			level.Warn(e.logger).Log("msg", "history window could not be read; retrying", "window", w, "retry_in", jittered, "err", err)
-			if err := sleep(ctx, jittered); err != nil {
+			wait := retry.Next()
+			level.Warn(e.logger).Log("msg", "history window could not be read; retrying", "window", w, "retry_in", wait, "err", err)
+			if err := sleep(ctx, wait); err != nil {
 				return err
 			}
-			backoff = min(backoff*2, e.cfg.BackoffMax)
 			continue
 		}
-		backoff = e.cfg.BackoffMin
+		retry.Reset()
 		e.board.SetSource(e.src.Kind(), true, e.retries())
 		for j, l := range learners {
 			l.Learn(w, rows[j])

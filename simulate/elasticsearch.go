@@ -9,15 +9,9 @@ import (
 	"time"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/elastic"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
-
-// BulkWriter indexes documents in bulk, as Elasticsearch's _bulk API does
-// (*source.Elasticsearch is one). It returns an error if any document was
-// not written.
-type BulkWriter interface {
-	Bulk(ctx context.Context, ops []source.BulkOp) (source.BulkResult, error)
-}
 
 // bulkSize is how many documents one Bulk call carries at most.
 const bulkSize = 5000
@@ -78,13 +72,13 @@ func windows(ctx context.Context, c *Cluster, from, to time.Time, step time.Dura
 // each carries naming's cluster name. Document IDs derive from the
 // documents, so writing the same range again overwrites rather than
 // duplicates.
-func WriteElasticsearch(ctx context.Context, w BulkWriter, naming calicolog.IndexNaming, c *Cluster, from, to time.Time, bucket time.Duration) (Stats, error) {
+func WriteElasticsearch(ctx context.Context, w elastic.BulkWriter, naming calicolog.IndexNaming, c *Cluster, from, to time.Time, bucket time.Duration) (Stats, error) {
 	var st Stats
 	if err := naming.Validate(); err != nil {
 		return st, err
 	}
 	cluster := clusterField(naming)
-	var ops []source.BulkOp
+	var ops []elastic.BulkOp
 	flush := func() error {
 		if len(ops) == 0 {
 			return nil
@@ -100,7 +94,7 @@ func WriteElasticsearch(ctx context.Context, w BulkWriter, naming calicolog.Inde
 		if err != nil {
 			return err
 		}
-		ops = append(ops, source.BulkOp{Index: naming.WriteIndex(t, end), ID: ids.next(t, raw), Doc: json.RawMessage(raw)})
+		ops = append(ops, elastic.BulkOp{Index: naming.WriteIndex(t, end), ID: ids.next(t, raw), Doc: json.RawMessage(raw)})
 		if len(ops) >= bulkSize {
 			return flush()
 		}

@@ -9,23 +9,23 @@ import (
 	"time"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
-	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/elastic"
 )
 
-// recorder is a BulkWriter that keeps what it was given, as an
+// recorder is an elastic.BulkWriter that keeps what it was given, as an
 // Elasticsearch index would (a later document with the same ID replaces
 // the earlier one).
 type recorder struct {
 	calls    int
 	maxBatch int
-	ops      []source.BulkOp
+	ops      []elastic.BulkOp
 	docs     map[string]json.RawMessage // index + "/" + id
 	fail     error
 }
 
-func (r *recorder) Bulk(_ context.Context, ops []source.BulkOp) (source.BulkResult, error) {
+func (r *recorder) Bulk(_ context.Context, ops []elastic.BulkOp) (elastic.BulkResult, error) {
 	if r.fail != nil {
-		return source.BulkResult{}, r.fail
+		return elastic.BulkResult{}, r.fail
 	}
 	if r.docs == nil {
 		r.docs = map[string]json.RawMessage{}
@@ -36,7 +36,7 @@ func (r *recorder) Bulk(_ context.Context, ops []source.BulkOp) (source.BulkResu
 	for _, op := range ops {
 		r.docs[op.Index+"/"+op.ID] = op.Doc.(json.RawMessage)
 	}
-	return source.BulkResult{Written: len(ops)}, nil
+	return elastic.BulkResult{Written: len(ops)}, nil
 }
 
 func TestWriteElasticsearch(t *testing.T) {
@@ -150,7 +150,7 @@ func TestWriteElasticsearchErrors(t *testing.T) {
 	from := day0.Add(time.Hour)
 	tests := []struct {
 		name    string
-		w       BulkWriter
+		w       elastic.BulkWriter
 		naming  calicolog.IndexNaming
 		from    time.Time
 		to      time.Time
@@ -172,9 +172,9 @@ func TestWriteElasticsearchErrors(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		var called bool
-		_, err := WriteElasticsearch(ctx, bulkFunc(func(context.Context, []source.BulkOp) (source.BulkResult, error) {
+		_, err := WriteElasticsearch(ctx, bulkFunc(func(context.Context, []elastic.BulkOp) (elastic.BulkResult, error) {
 			called = true
-			return source.BulkResult{}, nil
+			return elastic.BulkResult{}, nil
 		}),
 			calicolog.IndexNaming{Layout: calicolog.LayoutLegacy, Cluster: "cluster"}, c, from, from.Add(time.Hour), 0)
 		if !errors.Is(err, context.Canceled) || called {
@@ -183,8 +183,8 @@ func TestWriteElasticsearchErrors(t *testing.T) {
 	})
 }
 
-type bulkFunc func(ctx context.Context, ops []source.BulkOp) (source.BulkResult, error)
+type bulkFunc func(ctx context.Context, ops []elastic.BulkOp) (elastic.BulkResult, error)
 
-func (f bulkFunc) Bulk(ctx context.Context, ops []source.BulkOp) (source.BulkResult, error) {
+func (f bulkFunc) Bulk(ctx context.Context, ops []elastic.BulkOp) (elastic.BulkResult, error) {
 	return f(ctx, ops)
 }

@@ -1,9 +1,7 @@
 package source
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,6 +10,7 @@ import (
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/elastic"
 )
 
 // discoverPageSize is how many clusters one page of the single layout's
@@ -59,12 +58,12 @@ type resolveIndexResponse struct {
 }
 
 func (e *Elasticsearch) discoverLegacy(ctx context.Context, pattern string) ([]string, error) {
-	tenant := e.cfg.Naming.Tenant
+	tenant := e.Naming().Tenant
 	expr := calicolog.LegacyIndexPattern(calicolog.Flows, tenant, pattern)
 	req := esapi.IndicesResolveIndexRequest{Name: []string{expr}, ExpandWildcards: "open"}
 	var res resolveIndexResponse
 	if err := e.do(ctx, "discover clusters: resolve "+expr, req, &res); err != nil {
-		var ee *ElasticsearchError
+		var ee *elastic.Error
 		if errors.As(err, &ee) && ee.Status == http.StatusNotFound {
 			return []string{}, nil // no index matches
 		}
@@ -129,17 +128,12 @@ func (e *Elasticsearch) discoverSingle(ctx context.Context, pattern string) ([]s
 		if after != nil {
 			composite["after"] = after
 		}
-		body, err := json.Marshal(map[string]any{
+		body := map[string]any{
 			"size": 0, "track_total_hits": false, "query": query,
 			"aggs": map[string]any{"clusters": map[string]any{"composite": composite}},
-		})
-		if err != nil {
-			return nil, err
 		}
-		yes := true
-		req := esapi.SearchRequest{Index: []string{index}, Body: bytes.NewReader(body), IgnoreUnavailable: &yes, AllowNoIndices: &yes}
 		var res clusterTermsResponse
-		if err := e.do(ctx, fmt.Sprintf("discover clusters: aggregate %s.%s (page %d)", index, field, page), req, &res); err != nil {
+		if err := e.searchIndex(ctx, fmt.Sprintf("discover clusters: aggregate %s.%s (page %d)", index, field, page), index, body, &res); err != nil {
 			return nil, err
 		}
 		agg := res.Aggregations.Clusters

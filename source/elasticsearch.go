@@ -6,69 +6,40 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"math/rand/v2"
-	"net/http"
 	"strings"
 	"sync/atomic"
 	"time"
 
-	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
-	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/redact"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/elastic"
 )
 
-// ElasticsearchConfig says how to reach Calico's Elasticsearch and where
-// its logs are.
-type ElasticsearchConfig struct {
-	URLs     []string
-	Username string
-	Password string
-	APIKey   string // base64 "id:key", as Elasticsearch issues it
-	CACert   []byte // PEM
-	Naming   calicolog.IndexNaming
-	// PageSize is how many groups one page of a composite aggregation
-	// holds (default DefaultPageSize). Without an index sorted by the group
-	// keys, Elasticsearch visits every record of the window for each page,
-	// so its time grows with the number of pages: on one window of 216,859
-	// records from 10,000 workloads, Elasticsearch's took for a window's
-	// aggregations fell from 19.6 s at 1000 a page to 4.9 s at 10000; on
-	// one of 10.8 million records, from 26.7 s at 10000 to 17.7 s at
-	// 60000. A cluster whose search.max_buckets is below the page size
-	// answers too_many_buckets_exception: the source then halves its page
-	// size, logs it, and reads on from the page that failed.
-	PageSize int
-	// RequestTimeout bounds one request, retries included (default 30s).
-	RequestTimeout time.Duration
-	// MaxRetries is how often a request that failed with 429, 502, 503,
-	// 504 or a network error is retried, with exponential backoff and
-	// jitter (default 3).
-	MaxRetries int
-	// RetryBackoff is the wait before the first retry; it doubles with
-	// each retry, up to 64 times (default 100ms).
-	RetryBackoff time.Duration
-	// MaxResponseBytes bounds one answer's body (default
-	// DefaultMaxResponseBytes); a longer one is an error, not read whole.
-	MaxResponseBytes int64
-	// Transport carries the requests when set (a proxy, instrumentation,
-	// or a test's recorder); by default the client's own.
-	Transport http.RoundTripper
-}
+// ElasticsearchConfig says how to reach Calico's Elasticsearch, where its
+// logs are and how large a page of groups to ask for: the elastic
+// package's settings, which it owns.
+type ElasticsearchConfig = elastic.Config
+
+// AnswerError is an answer of Elasticsearch that cannot be trusted (see
+// elastic.AnswerError): the source's answer checks refuse answers with it.
+type AnswerError = elastic.AnswerError
+
+// errorCause is Elasticsearch's error object, as shard failures carry it.
+type errorCause = elastic.Cause
 
 // Elasticsearch is a Source over Calico's log indices. It counts with
 // aggregations inside Elasticsearch and pulls raw documents only as
-// evidence samples. It is safe for concurrent use.
+// evidence samples. It reads through its elastic.Client, whose bulk
+// writer, templates, retry count and version it offers as its own. It is
+// safe for concurrent use.
 type Elasticsearch struct {
-	cfg     ElasticsearchConfig
-	client  *elasticsearch.Client
-	logger  log.Logger
-	retries atomic.Uint64
-	took    atomic.Int64 // milliseconds, summed over searches
-	// pageSize is the composite page in use: cfg.PageSize until the
+	*elastic.Client
+	logger log.Logger
+	took   atomic.Int64 // milliseconds, summed over searches
+	// pageSize is the composite page in use: the configured one until the
 	// cluster refuses that many buckets.
 	pageSize atomic.Int64
 }
@@ -76,10 +47,6 @@ type Elasticsearch struct {
 // DefaultPageSize is the composite aggregation page when none is set:
 // below Elasticsearch's default search.max_buckets (65,536).
 const DefaultPageSize = 50000
-
-// DefaultMaxResponseBytes is the largest answer read when none is set: a
-// page of DefaultPageSize groups with a dozen metrics is about 30 MB.
-const DefaultMaxResponseBytes = 256 << 20
 
 // minPageSize is the smallest page the source shrinks to when the cluster
 // refuses a page for its number of buckets.
@@ -90,84 +57,23 @@ var _ Source = (*Elasticsearch)(nil)
 // NewElasticsearch returns a source for cfg; it does not contact the
 // server until the first request.
 func NewElasticsearch(cfg ElasticsearchConfig, logger log.Logger) (*Elasticsearch, error) {
-	if len(cfg.URLs) == 0 {
-		return nil, errors.New("elasticsearch: no URL")
-	}
-	if err := cfg.Naming.Validate(); err != nil {
-		return nil, fmt.Errorf("elasticsearch: %w", err)
-	}
-	// Credentials in a URL become the client's basic authentication, so
-	// no error, log line or page shows them.
-	urls := make([]string, len(cfg.URLs))
-	for i, raw := range cfg.URLs {
-		clean, user, pass := redact.SplitURL(raw)
-		urls[i] = clean
-		if user != "" && cfg.Username == "" && cfg.APIKey == "" {
-			cfg.Username, cfg.Password = user, pass
-		}
-	}
-	cfg.URLs = urls
-	redact.Secret(cfg.Password)
-	redact.Secret(cfg.APIKey)
 	if cfg.PageSize <= 0 {
 		cfg.PageSize = DefaultPageSize
-	}
-	if cfg.MaxResponseBytes <= 0 {
-		cfg.MaxResponseBytes = DefaultMaxResponseBytes
-	}
-	if cfg.RequestTimeout <= 0 {
-		cfg.RequestTimeout = 30 * time.Second
-	}
-	if cfg.MaxRetries <= 0 {
-		cfg.MaxRetries = 3
-	}
-	if cfg.RetryBackoff <= 0 {
-		cfg.RetryBackoff = 100 * time.Millisecond
 	}
 	if logger == nil {
 		logger = log.NewNopLogger()
 	}
-	es := &Elasticsearch{cfg: cfg, logger: logger}
-	es.pageSize.Store(int64(cfg.PageSize))
-	client, err := elasticsearch.NewClient(elasticsearch.Config{
-		Addresses:         cfg.URLs,
-		Username:          cfg.Username,
-		Password:          cfg.Password,
-		APIKey:            cfg.APIKey,
-		CACert:            cfg.CACert,
-		RetryOnStatus:     []int{http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout},
-		MaxRetries:        cfg.MaxRetries,
-		RetryBackoff:      es.backoff,
-		Transport:         cfg.Transport,
-		DisableMetaHeader: true,
-	})
+	client, err := elastic.New(cfg, logger)
 	if err != nil {
-		return nil, fmt.Errorf("elasticsearch %s: %w", strings.Join(cfg.URLs, ","), err)
+		return nil, err
 	}
-	es.client = client
+	es := &Elasticsearch{Client: client, logger: logger}
+	es.pageSize.Store(int64(cfg.PageSize))
 	return es, nil
-}
-
-// backoff is the client's wait before retry number attempt: RetryBackoff
-// doubled per retry, with jitter. The client also asks after its last
-// attempt, when no retry follows: that is neither waited nor counted.
-func (e *Elasticsearch) backoff(attempt int) time.Duration {
-	if attempt > e.cfg.MaxRetries {
-		return 0
-	}
-	e.retries.Add(1)
-	d := e.cfg.RetryBackoff << min(attempt-1, 6)
-	d = d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
-	level.Debug(e.logger).Log("msg", "retrying Elasticsearch request", "attempt", attempt, "wait", d)
-	return d
 }
 
 // Kind is "elasticsearch".
 func (e *Elasticsearch) Kind() string { return "elasticsearch" }
-
-// Retries counts requests retried after a 429, 502, 503, 504 or a network
-// error, since the source was made.
-func (e *Elasticsearch) Retries() uint64 { return e.retries.Load() }
 
 // Took is the time Elasticsearch reported spending on this source's
 // searches (their took, summed), since the source was made: the server's
@@ -176,36 +82,11 @@ func (e *Elasticsearch) Took() time.Duration {
 	return time.Duration(e.took.Load()) * time.Millisecond
 }
 
-// Naming is where the source looks for logs.
-func (e *Elasticsearch) Naming() calicolog.IndexNaming { return e.cfg.Naming }
-
-// do runs req and decodes a 2xx JSON answer into out; any other answer is
-// an error naming what was asked, the HTTP status and Elasticsearch's
-// error type and reason.
+// do runs req through the client (see elastic.Client.Do), then counts a
+// search answer's took and checks that it holds what was asked.
 func (e *Elasticsearch) do(ctx context.Context, what string, req esapi.Request, out any) error {
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.RequestTimeout)
-	defer cancel()
-	res, err := req.Do(ctx, e.client)
-	if err != nil {
-		return fmt.Errorf("%s: elasticsearch %s: %w", what, strings.Join(e.cfg.URLs, ","), err)
-	}
-	defer res.Body.Close()
-	limit := e.cfg.MaxResponseBytes
-	body, err := io.ReadAll(io.LimitReader(res.Body, limit+1))
-	if err != nil {
-		return fmt.Errorf("%s: read answer: %w", what, err)
-	}
-	if int64(len(body)) > limit {
-		return fmt.Errorf("%s: %w", what, &AnswerError{Problem: fmt.Sprintf("more than the %d bytes answers may hold (--es.max-response-size)", limit)})
-	}
-	if res.IsError() {
-		return fmt.Errorf("%s: %w", what, responseError(res.StatusCode, body))
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(body, out); err != nil {
-		return fmt.Errorf("%s: decode answer: %w", what, err)
+	if err := e.Do(ctx, what, req, out); err != nil || out == nil {
+		return err
 	}
 	if t, ok := out.(interface{ tookMillis() int64 }); ok {
 		e.took.Add(t.tookMillis())
@@ -218,12 +99,19 @@ func (e *Elasticsearch) do(ctx context.Context, what string, req esapi.Request, 
 	return nil
 }
 
+// search runs body over the logs of t, naming the index in errors.
 func (e *Elasticsearch) search(ctx context.Context, what string, t calicolog.LogType, body any, out any) error {
+	index := e.Naming().SearchIndex(t)
+	return e.searchIndex(ctx, fmt.Sprintf("%s on %s", what, index), index, body, out)
+}
+
+// searchIndex runs body over index (a pattern that matches no index finds
+// nothing, without error).
+func (e *Elasticsearch) searchIndex(ctx context.Context, what, index string, body any, out any) error {
 	b, err := json.Marshal(body)
 	if err != nil {
 		return err
 	}
-	index := e.cfg.Naming.SearchIndex(t)
 	yes := true
 	req := esapi.SearchRequest{
 		Index:             []string{index},
@@ -231,7 +119,7 @@ func (e *Elasticsearch) search(ctx context.Context, what string, t calicolog.Log
 		IgnoreUnavailable: &yes,
 		AllowNoIndices:    &yes,
 	}
-	return e.do(ctx, fmt.Sprintf("%s on %s", what, index), req, out)
+	return e.do(ctx, what, req, out)
 }
 
 // windowFilter selects the records of w (by end_time) of this cluster. The
@@ -241,7 +129,7 @@ func (e *Elasticsearch) windowFilter(w Window, terms []Term) []any {
 	filters := []any{rangeQuery("end_time", map[string]any{
 		"gte": w.Start.Unix(), "lt": w.End.Unix(), "format": "epoch_second",
 	})}
-	if field, value, ok := e.cfg.Naming.ClusterFilter(); ok {
+	if field, value, ok := e.Naming().ClusterFilter(); ok {
 		filters = append(filters, termQuery(field, value))
 	}
 	for _, t := range terms {
@@ -297,7 +185,7 @@ func (e *Elasticsearch) Aggregate(ctx context.Context, w Window, q Query) ([]Row
 		for i := range groups.Buckets {
 			row, weights, err := groups.Buckets[i].row(q)
 			if err != nil {
-				return nil, fmt.Errorf("aggregate %s on %s (page %d): %w", q.Name, e.cfg.Naming.SearchIndex(q.Log), page, err)
+				return nil, fmt.Errorf("aggregate %s on %s (page %d): %w", q.Name, e.Naming().SearchIndex(q.Log), page, err)
 			}
 			acc.add(q, row, weights)
 		}
@@ -320,7 +208,7 @@ func (e *Elasticsearch) PageSize() int { return int(e.pageSize.Load()) }
 // try, what size to read on with; the source keeps that size for later
 // queries.
 func (e *Elasticsearch) shrinkPage(size int, err error) (int, bool) {
-	var ee *ElasticsearchError
+	var ee *elastic.Error
 	if !errors.As(err, &ee) || size <= minPageSize {
 		return 0, false
 	}
@@ -368,17 +256,4 @@ func (e *Elasticsearch) Samples(ctx context.Context, w Window, t calicolog.LogTy
 		out = append(out, h.Source)
 	}
 	return out, nil
-}
-
-// Version asks the node for its version number.
-func (e *Elasticsearch) Version(ctx context.Context) (string, error) {
-	var res nodesVersionResponse
-	req := esapi.NodesInfoRequest{NodeID: []string{"_local"}, FilterPath: []string{"nodes.*.version"}}
-	if err := e.do(ctx, "node version", req, &res); err != nil {
-		return "", err
-	}
-	for _, n := range res.Nodes {
-		return n.Version, nil
-	}
-	return "", fmt.Errorf("node version: elasticsearch %s: no node answered", strings.Join(e.cfg.URLs, ","))
 }

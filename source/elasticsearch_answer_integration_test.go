@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/elastic"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/testbed"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
@@ -45,9 +46,9 @@ func TestElasticsearchAnswerChecksOnTheNode(t *testing.T) {
 	naming := calicolog.IndexNaming{Layout: calicolog.LayoutLegacy, Cluster: unique("answers")}
 	writer := newES(t, naming, 0, nil)
 	ctx := context.Background()
-	var ops []source.BulkOp
+	var ops []elastic.BulkOp
 	for _, d := range []doc{flowDoc("a", day0.Add(time.Minute), nil), flowDoc("b", day0.Add(2*time.Minute), set("source_name_aggr", "scanner-*"))} {
-		ops = append(ops, source.BulkOp{Index: naming.WriteIndex(d.log, day0), ID: d.id, Doc: d.body})
+		ops = append(ops, elastic.BulkOp{Index: naming.WriteIndex(d.log, day0), ID: d.id, Doc: d.body})
 	}
 	if _, err := writer.Bulk(ctx, ops); err != nil {
 		t.Fatal(err)

@@ -24,6 +24,7 @@ import (
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/elastic"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/testbed"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/simulate"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
@@ -208,7 +209,7 @@ func knownDocs() []doc {
 func load(t *testing.T, es *source.Elasticsearch, naming calicolog.IndexNaming, docs []doc) *source.Memory {
 	t.Helper()
 	mem := source.NewMemory("file")
-	var ops []source.BulkOp
+	var ops []elastic.BulkOp
 	for _, d := range docs {
 		body := d.body
 		if naming.Layout == calicolog.LayoutSingle {
@@ -219,7 +220,7 @@ func load(t *testing.T, es *source.Elasticsearch, naming calicolog.IndexNaming, 
 			t.Fatal(err)
 		}
 		mem.AddDocument(d.log, raw)
-		ops = append(ops, source.BulkOp{Index: naming.WriteIndex(d.log, day0), ID: naming.Cluster + "-" + d.id, Doc: json.RawMessage(raw)})
+		ops = append(ops, elastic.BulkOp{Index: naming.WriteIndex(d.log, day0), ID: naming.Cluster + "-" + d.id, Doc: json.RawMessage(raw)})
 	}
 	if _, err := es.Bulk(context.Background(), ops); err != nil {
 		t.Fatal(err)
@@ -556,28 +557,28 @@ func TestElasticsearchSamplesReturnFilteredDocuments(t *testing.T) {
 func TestElasticsearchBulkWritesOnce(t *testing.T) {
 	naming := calicolog.IndexNaming{Layout: calicolog.LayoutLegacy, Cluster: unique("bulk")}
 	es := newES(t, naming, 0, nil)
-	ops := []source.BulkOp{
+	ops := []elastic.BulkOp{
 		{Index: naming.EventsIndex(), ID: "port_scan-shop-frontend-1", Doc: map[string]any{"time": day0.Unix(), "type": calicolog.EventTypeAnomaly, "severity": 100, "origin": "port_scan", "description": "d"}},
 		{Index: naming.WriteIndex(calicolog.Flows, day0), ID: "flow-1", Doc: flowDoc("", day0, nil).body},
 		{Index: naming.WriteIndex(calicolog.Flows, day0), Doc: flowDoc("", day0, nil).body},
 	}
 	ctx := context.Background()
 	res, err := es.Bulk(ctx, ops)
-	if err != nil || res != (source.BulkResult{Written: 3}) {
+	if err != nil || res != (elastic.BulkResult{Written: 3}) {
 		t.Fatalf("first bulk: %+v, %v; want 3 written", res, err)
 	}
 	res, err = es.Bulk(ctx, ops)
-	if err != nil || res != (source.BulkResult{Written: 1, Existed: 2}) {
+	if err != nil || res != (elastic.BulkResult{Written: 1, Existed: 2}) {
 		t.Fatalf("second bulk: %+v, %v; want the two with IDs to exist already and the one without written again", res, err)
 	}
 	// A document Elasticsearch refuses (an object where a keyword goes) is
 	// reported with its index, ID and reason; the others are written.
-	bad := []source.BulkOp{
+	bad := []elastic.BulkOp{
 		{Index: naming.WriteIndex(calicolog.Flows, day0), ID: "refused", Doc: map[string]any{"end_time": day0.Unix(), "source_name_aggr": map[string]any{"a": 1}}},
 		{Index: naming.WriteIndex(calicolog.Flows, day0), ID: "fine", Doc: flowDoc("", day0, nil).body},
 	}
 	res, err = es.Bulk(ctx, bad)
-	var be *source.BulkError
+	var be *elastic.BulkError
 	if !errors.As(err, &be) || len(be.Items) != 1 || be.Items[0].ID != "refused" || be.Items[0].Status != http.StatusBadRequest || res.Written != 1 {
 		t.Fatalf("bulk with a refused document: %+v, %v", res, err)
 	}
@@ -597,7 +598,7 @@ func TestElasticsearchSkipsAndCountsMalformed(t *testing.T) {
 	es := newES(t, naming, 0, nil)
 	ctx := context.Background()
 	index := naming.WriteIndex(calicolog.Flows, day0)
-	ops := []source.BulkOp{
+	ops := []elastic.BulkOp{
 		{Index: index, ID: "good", Doc: flowDoc("", day0.Add(time.Minute), nil).body},
 		{Index: index, ID: "at-start", Doc: flowDoc("", win.Start, nil).body},
 		{Index: index, ID: "at-end-belongs-to-next", Doc: flowDoc("", win.End, nil).body},
@@ -780,9 +781,9 @@ func TestFixturesAreTheNodesAnswers(t *testing.T) {
 		}),
 		flowDoc("malformed", day0.Add(3*time.Minute), set("dest_port", "abc")),
 	}
-	var ops []source.BulkOp
+	var ops []elastic.BulkOp
 	for _, d := range docs {
-		ops = append(ops, source.BulkOp{Index: naming.WriteIndex(d.log, day0), ID: d.id, Doc: d.body})
+		ops = append(ops, elastic.BulkOp{Index: naming.WriteIndex(d.log, day0), ID: d.id, Doc: d.body})
 	}
 	if _, err := es.Bulk(ctx, ops); err != nil {
 		t.Fatal(err)
@@ -818,7 +819,7 @@ func TestFixturesAreTheNodesAnswers(t *testing.T) {
 		t.Fatal("a sum of a keyword field did not fail")
 	}
 	one("error_400", http.StatusBadRequest)
-	if _, err := es.Bulk(ctx, []source.BulkOp{
+	if _, err := es.Bulk(ctx, []elastic.BulkOp{
 		{Index: naming.WriteIndex(calicolog.Flows, day0), ID: "a", Doc: docs[0].body},
 		{Index: naming.WriteIndex(calicolog.Flows, day0), ID: "refused", Doc: map[string]any{"end_time": day0.Unix(), "source_name_aggr": map[string]any{"a": 1}}},
 		{Index: naming.WriteIndex(calicolog.Flows, day0), ID: "new", Doc: flowDoc("", day0.Add(time.Minute), nil).body},

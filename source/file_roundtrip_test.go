@@ -16,6 +16,7 @@ import (
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/elastic"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/simulate"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
@@ -153,11 +154,11 @@ type searchExport struct {
 	hits        []map[string]any
 }
 
-func (e *searchExport) Bulk(_ context.Context, ops []source.BulkOp) (source.BulkResult, error) {
+func (e *searchExport) Bulk(_ context.Context, ops []elastic.BulkOp) (elastic.BulkResult, error) {
 	for _, op := range ops {
 		e.hits = append(e.hits, map[string]any{"_index": op.Index, "_id": op.ID, "_score": 1.0, "_source": op.Doc})
 	}
-	return source.BulkResult{Written: len(ops)}, nil
+	return elastic.BulkResult{Written: len(ops)}, nil
 }
 
 // save writes the hits one per line, or hitsPerLine to a _search

@@ -18,6 +18,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/elastic"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/testbed"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/simulate"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
@@ -87,7 +88,7 @@ func TestScanAndSweepFromElasticsearchToMetrics(t *testing.T) {
 	)
 	// Two malformed flow records in the newest window: a port that is not a
 	// number, and a record without its source's aggregated name.
-	malformed := []source.BulkOp{
+	malformed := []elastic.BulkOp{
 		{Index: naming.WriteIndex(calicolog.Flows, attackAt), ID: "bad-port", Doc: map[string]any{
 			"start_time": attackAt.Unix() - 300, "end_time": attackAt.Unix(), "source_namespace": "shop", "source_name_aggr": "cart-*",
 			"source_type": "wep", "dest_namespace": "shop", "dest_name_aggr": "db-*", "dest_type": "wep", "dest_port": "abc",

@@ -21,6 +21,7 @@ import (
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/elastic"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/engine"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/scoreboard"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/simulate"
@@ -375,7 +376,7 @@ func plan(b simulate.Batch, flows int) counts {
 func load(ctx context.Context, es *source.Elasticsearch, raw *rawClient, naming calicolog.IndexNaming, base simulate.Batch, from, want counts, cfg SideBySideConfig) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	batches := make(chan []source.BulkOp, cfg.BulkWorkers)
+	batches := make(chan []elastic.BulkOp, cfg.BulkWorkers)
 	var (
 		written atomic.Int64
 		errOnce sync.Once
@@ -421,13 +422,13 @@ func load(ctx context.Context, es *source.Elasticsearch, raw *rawClient, naming 
 		}
 	}
 	gen := func() error {
-		var ops []source.BulkOp
+		var ops []elastic.BulkOp
 		emit := func(t calicolog.LogType, doc any) error {
 			b, err := json.Marshal(doc)
 			if err != nil {
 				return err
 			}
-			ops = append(ops, source.BulkOp{Index: idx[t], Doc: json.RawMessage(b)})
+			ops = append(ops, elastic.BulkOp{Index: idx[t], Doc: json.RawMessage(b)})
 			if len(ops) >= cfg.BulkDocs {
 				select {
 				case batches <- ops:

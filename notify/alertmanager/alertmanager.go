@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"sort"
@@ -30,6 +29,7 @@ import (
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/incident"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/backoff"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/notify"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
@@ -102,12 +102,7 @@ func (c *Config) setDefaults() {
 	if c.BatchSize <= 0 {
 		c.BatchSize = 64
 	}
-	if c.BackoffMin <= 0 {
-		c.BackoffMin = 500 * time.Millisecond
-	}
-	if c.BackoffMax < c.BackoffMin {
-		c.BackoffMax = max(30*time.Second, c.BackoffMin)
-	}
+	c.BackoffMin, c.BackoffMax = backoff.Bounds(c.BackoffMin, c.BackoffMax, 500*time.Millisecond, 30*time.Second)
 	if c.MaxEvidenceBytes <= 0 {
 		c.MaxEvidenceBytes = 8 << 10
 	}
@@ -473,7 +468,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 // resend interval it posts an empty list, so calico_anomaly_alertmanager_up
 // stays current.
 func (n *Notifier) sendLoop(ctx context.Context, t *target) {
-	backoff := n.cfg.BackoffMin
+	retry := backoff.New(n.cfg.BackoffMin, n.cfg.BackoffMax)
 	idle := time.NewTimer(0)
 	defer idle.Stop()
 	var retryAfter <-chan time.Time
@@ -505,7 +500,7 @@ func (n *Notifier) sendLoop(ctx context.Context, t *target) {
 		}
 		switch {
 		case err == nil:
-			backoff = n.cfg.BackoffMin
+			retry.Reset()
 			t.queue.ack(batch)
 			n.metrics.sent.WithLabelValues(t.label).Add(float64(len(batch)))
 			n.metrics.up.WithLabelValues(t.label).Set(1)
@@ -520,14 +515,13 @@ func (n *Notifier) sendLoop(ctx context.Context, t *target) {
 				reason = reasonServerError
 			}
 			n.metrics.failures.WithLabelValues(t.label, reason).Inc()
-			wait := backoff/2 + time.Duration(rand.Int64N(int64(backoff)/2+1))
+			wait := retry.Next()
 			level.Warn(n.logger).Log("msg", "alertmanager unreachable; retrying", "alertmanager", t.label, "alerts", len(batch), "retry_in", wait, "err", err)
 			retryAfter = time.After(wait)
-			backoff = min(backoff*2, n.cfg.BackoffMax)
 		default:
 			// The Alertmanager (or what answers at its URL) refused these
 			// alerts: a wrong path, credentials or alerts; not up for us.
-			backoff = n.cfg.BackoffMin
+			retry.Reset()
 			n.metrics.up.WithLabelValues(t.label).Set(0)
 			n.metrics.failures.WithLabelValues(t.label, reasonRejected).Inc()
 			n.metrics.dropped.WithLabelValues(t.label, reasonRejected).Add(float64(len(batch)))

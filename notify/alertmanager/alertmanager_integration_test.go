@@ -215,9 +215,12 @@ func TestPortScanFiresThenResolvesInAlertmanager(t *testing.T) {
 		}
 		return len(got) == 0, fmt.Sprintf("%d active alerts", len(got))
 	})
-	if v := testutil.ToFloat64(n.metrics.sent.WithLabelValues(amURL)); v < 2 {
-		t.Errorf("calico_anomaly_alertmanager_alerts_sent_total = %v, want the firing and the resolved alert", v)
-	}
+	// The notifier counts a batch once its POST has returned, which can be
+	// just after Alertmanager shows the alert resolved.
+	waitFor(t, 20*time.Second, "calico_anomaly_alertmanager_alerts_sent_total to count the firing and the resolved alert", func() (bool, string) {
+		v := testutil.ToFloat64(n.metrics.sent.WithLabelValues(amURL))
+		return v >= 2, fmt.Sprintf("%v sent", v)
+	})
 }
 
 // ownAlertmanager is an Alertmanager of this test: its own port, config and

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"sync"
 	"time"
@@ -21,15 +20,12 @@ import (
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/elastic"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/incident"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/backoff"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/notify"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
-
-// Writer writes documents in bulk; *source.Elasticsearch is one.
-type Writer interface {
-	Bulk(ctx context.Context, ops []source.BulkOp) (source.BulkResult, error)
-}
 
 // Config says where events go.
 type Config struct {
@@ -66,12 +62,7 @@ func (c *Config) setDefaults() {
 	if c.BatchSize <= 0 {
 		c.BatchSize = 100
 	}
-	if c.BackoffMin <= 0 {
-		c.BackoffMin = time.Second
-	}
-	if c.BackoffMax < c.BackoffMin {
-		c.BackoffMax = max(time.Minute, c.BackoffMin)
-	}
+	c.BackoffMin, c.BackoffMax = backoff.Bounds(c.BackoffMin, c.BackoffMax, time.Second, time.Minute)
 }
 
 // Notifier is an engine sink that writes one event per anomaly. Deliver
@@ -79,11 +70,11 @@ func (c *Config) setDefaults() {
 // and write metrics.
 type Notifier struct {
 	cfg    Config
-	w      Writer
+	w      elastic.BulkWriter
 	logger log.Logger
 
 	mu      sync.Mutex
-	pending []source.BulkOp
+	pending []elastic.BulkOp
 	queued  map[string]bool // ids in pending
 	wake    chan struct{}
 
@@ -96,7 +87,7 @@ type Notifier struct {
 }
 
 // New returns a notifier writing through w; it writes nothing until Run.
-func New(cfg Config, w Writer, logger log.Logger) (*Notifier, error) {
+func New(cfg Config, w elastic.BulkWriter, logger log.Logger) (*Notifier, error) {
 	cfg.setDefaults()
 	if err := cfg.Naming.Validate(); err != nil {
 		return nil, fmt.Errorf("events: %w", err)
@@ -180,10 +171,10 @@ func ID(v detect.Verdict) string {
 
 // Deliver queues one event per anomaly of the window, and returns.
 func (n *Notifier) Deliver(ctx context.Context, w source.Window, verdicts []detect.Verdict) {
-	var ops []source.BulkOp
+	var ops []elastic.BulkOp
 	for _, a := range notify.Group(n.policy(), verdicts) {
 		naming := n.namingFor(a.Verdict)
-		op := source.BulkOp{Index: naming.EventsIndex(), ID: ID(a.Verdict), Doc: Document(a, naming, n.policy().SeverityOf(a.Detector))}
+		op := elastic.BulkOp{Index: naming.EventsIndex(), ID: ID(a.Verdict), Doc: Document(a, naming, n.policy().SeverityOf(a.Detector))}
 		if n.cfg.Incidents != nil {
 			if in, ok := n.cfg.Incidents.OpenFor(a.Entity); ok {
 				op.ID = IncidentEventID(a.Detector, in.ID)
@@ -201,7 +192,7 @@ func (n *Notifier) Deliver(ctx context.Context, w source.Window, verdicts []dete
 }
 
 // push queues a window's events at once, so they go out in one request.
-func (n *Notifier) push(ops []source.BulkOp) {
+func (n *Notifier) push(ops []elastic.BulkOp) {
 	if len(ops) == 0 {
 		return
 	}
@@ -226,10 +217,10 @@ func (n *Notifier) push(ops []source.BulkOp) {
 	}
 }
 
-func (n *Notifier) peek() []source.BulkOp {
+func (n *Notifier) peek() []elastic.BulkOp {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return append([]source.BulkOp(nil), n.pending[:min(len(n.pending), n.cfg.BatchSize)]...)
+	return append([]elastic.BulkOp(nil), n.pending[:min(len(n.pending), n.cfg.BatchSize)]...)
 }
 
 // done removes the written or given-up ops (by id) from the queue.
@@ -262,7 +253,7 @@ func (n *Notifier) Len() int {
 // dropped. A document whose
 // id exists already counts as written.
 func (n *Notifier) Run(ctx context.Context) error {
-	backoff := n.cfg.BackoffMin
+	retryWait := backoff.New(n.cfg.BackoffMin, n.cfg.BackoffMax)
 	for {
 		batch := n.peek()
 		if len(batch) == 0 {
@@ -283,8 +274,8 @@ func (n *Notifier) Run(ctx context.Context) error {
 		for _, op := range batch {
 			finished[op.ID] = true
 		}
-		var bulkErr *source.BulkError
-		var esErr *source.ElasticsearchError
+		var bulkErr *elastic.BulkError
+		var esErr *elastic.Error
 		retry := false
 		switch {
 		case err == nil:
@@ -313,12 +304,10 @@ func (n *Notifier) Run(ctx context.Context) error {
 		}
 		n.done(finished)
 		if !retry {
-			backoff = n.cfg.BackoffMin
+			retryWait.Reset()
 			continue
 		}
-		wait := backoff/2 + time.Duration(rand.Int64N(int64(backoff)/2+1))
-		backoff = min(backoff*2, n.cfg.BackoffMax)
-		t := time.NewTimer(wait)
+		t := time.NewTimer(retryWait.Next())
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -332,7 +321,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 // DocumentFor is the event document this notifier writes for v, as JSON.
 func (n *Notifier) DocumentFor(v detect.Verdict) ([]byte, error) {
 	a := notify.Anomaly{Verdict: v, Detectors: []string{v.Detector}, Evidence: v.Evidence}
-	op := source.BulkOp{Doc: Document(a, n.namingFor(v), n.policy().SeverityOf(v.Detector))}
+	op := elastic.BulkOp{Doc: Document(a, n.namingFor(v), n.policy().SeverityOf(v.Detector))}
 	if n.cfg.Incidents != nil {
 		if in, ok := n.cfg.Incidents.LatestFor(v.Entity); ok {
 			withIncident(&op, in.ID)
@@ -349,7 +338,7 @@ func IncidentEventID(detector, incidentID string) string {
 }
 
 // withIncident puts the incident's id into the event's record.
-func withIncident(op *source.BulkOp, id string) {
+func withIncident(op *elastic.BulkOp, id string) {
 	if e, ok := op.Doc.(calicolog.Event); ok {
 		if e.Record == nil {
 			e.Record = map[string]any{}

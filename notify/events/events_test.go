@@ -16,6 +16,7 @@ import (
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/elastic"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/notify"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
@@ -196,11 +197,11 @@ func TestIDDependsOnDetectorEntityAndWindowOnly(t *testing.T) {
 // records the ids it was asked to write.
 type fakeWriter struct {
 	mu      sync.Mutex
-	answers []func(ops []source.BulkOp) (source.BulkResult, error)
+	answers []func(ops []elastic.BulkOp) (elastic.BulkResult, error)
 	calls   [][]string
 }
 
-func (f *fakeWriter) Bulk(ctx context.Context, ops []source.BulkOp) (source.BulkResult, error) {
+func (f *fakeWriter) Bulk(ctx context.Context, ops []elastic.BulkOp) (elastic.BulkResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var ids []string
@@ -209,7 +210,7 @@ func (f *fakeWriter) Bulk(ctx context.Context, ops []source.BulkOp) (source.Bulk
 	}
 	f.calls = append(f.calls, ids)
 	if len(f.answers) == 0 {
-		return source.BulkResult{Written: len(ops)}, nil
+		return elastic.BulkResult{Written: len(ops)}, nil
 	}
 	a := f.answers[0]
 	f.answers = f.answers[1:]
@@ -219,33 +220,33 @@ func (f *fakeWriter) Bulk(ctx context.Context, ops []source.BulkOp) (source.Bulk
 func (f *fakeWriter) callCount() int { f.mu.Lock(); defer f.mu.Unlock(); return len(f.calls) }
 
 func TestRunRetriesWhatMayPassAndDropsWhatIsRefused(t *testing.T) {
-	unreachable := func(ops []source.BulkOp) (source.BulkResult, error) {
-		return source.BulkResult{}, errors.New("connection refused")
+	unreachable := func(ops []elastic.BulkOp) (elastic.BulkResult, error) {
+		return elastic.BulkResult{}, errors.New("connection refused")
 	}
-	itemErr := func(status int) func(ops []source.BulkOp) (source.BulkResult, error) {
-		return func(ops []source.BulkOp) (source.BulkResult, error) {
-			return source.BulkResult{Written: len(ops) - 1}, &source.BulkError{Items: []source.BulkItemError{{Index: ops[0].Index, ID: ops[0].ID, Status: status, Type: "x", Reason: "y"}}}
+	itemErr := func(status int) func(ops []elastic.BulkOp) (elastic.BulkResult, error) {
+		return func(ops []elastic.BulkOp) (elastic.BulkResult, error) {
+			return elastic.BulkResult{Written: len(ops) - 1}, &elastic.BulkError{Items: []elastic.BulkItemError{{Index: ops[0].Index, ID: ops[0].ID, Status: status, Type: "x", Reason: "y"}}}
 		}
 	}
-	refused := func(status int) func(ops []source.BulkOp) (source.BulkResult, error) {
-		return func(ops []source.BulkOp) (source.BulkResult, error) {
-			return source.BulkResult{}, fmt.Errorf("bulk of %d documents: %w", len(ops), &source.ElasticsearchError{Status: status, Type: "security_exception", Reason: "action unauthorized"})
+	refused := func(status int) func(ops []elastic.BulkOp) (elastic.BulkResult, error) {
+		return func(ops []elastic.BulkOp) (elastic.BulkResult, error) {
+			return elastic.BulkResult{}, fmt.Errorf("bulk of %d documents: %w", len(ops), &elastic.Error{Status: status, Type: "security_exception", Reason: "action unauthorized"})
 		}
 	}
 	tests := []struct {
 		name        string
-		answers     []func([]source.BulkOp) (source.BulkResult, error)
+		answers     []func([]elastic.BulkOp) (elastic.BulkResult, error)
 		wantCalls   int
 		wantDropped float64
 		wantRetries float64
 		wantCreated float64
 	}{
 		{"written at once", nil, 1, 0, 0, 2},
-		{"unreachable twice, then written", []func([]source.BulkOp) (source.BulkResult, error){unreachable, unreachable}, 3, 0, 2, 2},
-		{"one document refused with 400: dropped", []func([]source.BulkOp) (source.BulkResult, error){itemErr(400)}, 1, 1, 0, 1},
-		{"one document answered 429: retried alone", []func([]source.BulkOp) (source.BulkResult, error){itemErr(429)}, 2, 0, 1, 2},
-		{"the request refused with 403: dropped, not retried", []func([]source.BulkOp) (source.BulkResult, error){refused(403)}, 1, 2, 0, 0},
-		{"the request answered 503: retried", []func([]source.BulkOp) (source.BulkResult, error){refused(503)}, 2, 0, 1, 2},
+		{"unreachable twice, then written", []func([]elastic.BulkOp) (elastic.BulkResult, error){unreachable, unreachable}, 3, 0, 2, 2},
+		{"one document refused with 400: dropped", []func([]elastic.BulkOp) (elastic.BulkResult, error){itemErr(400)}, 1, 1, 0, 1},
+		{"one document answered 429: retried alone", []func([]elastic.BulkOp) (elastic.BulkResult, error){itemErr(429)}, 2, 0, 1, 2},
+		{"the request refused with 403: dropped, not retried", []func([]elastic.BulkOp) (elastic.BulkResult, error){refused(403)}, 1, 2, 0, 0},
+		{"the request answered 503: retried", []func([]elastic.BulkOp) (elastic.BulkResult, error){refused(503)}, 2, 0, 1, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -310,7 +311,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	tests := []struct {
 		name string
 		cfg  Config
-		w    Writer
+		w    elastic.BulkWriter
 		want string
 	}{
 		{"no writer", Config{Naming: legacy}, nil, "no Elasticsearch"},

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/backoff"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 	pb "github.com/calico-anomaly-exporter/calico-anomaly-exporter/source/goldmane/goldmanepb"
 )
@@ -75,12 +75,7 @@ func (c *Config) setDefaults() error {
 	if c.PageSize <= 0 {
 		c.PageSize = 1000
 	}
-	if c.BackoffMin <= 0 {
-		c.BackoffMin = time.Second
-	}
-	if c.BackoffMax < c.BackoffMin {
-		c.BackoffMax = 30 * time.Second
-	}
+	c.BackoffMin, c.BackoffMax = backoff.Bounds(c.BackoffMin, c.BackoffMax, time.Second, 30*time.Second)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -327,7 +322,7 @@ func (s *Source) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return ctx.Err()
 	}
-	backoff := s.cfg.BackoffMin
+	retry := backoff.New(s.cfg.BackoffMin, s.cfg.BackoffMax)
 	for {
 		from := s.resumePoint()
 		began := time.Now()
@@ -336,18 +331,17 @@ func (s *Source) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if time.Since(began) > 4*backoff {
-			backoff = s.cfg.BackoffMin
+		if time.Since(began) > 4*retry.Current() {
+			retry.Reset()
 		}
 		s.reconnect.Inc()
-		wait := backoff/2 + time.Duration(rand.Int64N(int64(backoff)/2+1))
+		wait := retry.Next()
 		level.Warn(s.logger).Log("msg", "stream from Goldmane broke; reconnecting", "resume_at", time.Unix(from, 0).UTC(), "retry_in", wait, "err", err)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(wait):
 		}
-		backoff = min(2*backoff, s.cfg.BackoffMax)
 	}
 }
 

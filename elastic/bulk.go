@@ -1,4 +1,4 @@
-package source
+package elastic
 
 import (
 	"bytes"
@@ -8,8 +8,6 @@ import (
 	"net/http"
 
 	"github.com/elastic/go-elasticsearch/v8/esapi"
-
-	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
 )
 
 // BulkOp is one document to write: created under ID when ID is set (so a
@@ -19,6 +17,15 @@ type BulkOp struct {
 	ID    string
 	Doc   any // marshalled to JSON; a json.RawMessage is written as it is
 }
+
+// BulkWriter writes documents in bulk, as Elasticsearch's _bulk API does:
+// *Client is one, and so is what embeds one (*source.Elasticsearch). The
+// events notifier and the simulator write through it.
+type BulkWriter interface {
+	Bulk(ctx context.Context, ops []BulkOp) (BulkResult, error)
+}
+
+var _ BulkWriter = (*Client)(nil)
 
 // BulkResult says what one Bulk call did.
 type BulkResult struct {
@@ -63,7 +70,7 @@ type bulkResponse struct {
 // Bulk writes ops in one _bulk request. A document whose ID already exists
 // counts as Existed, not as an error; any other refused document makes the
 // call return a *BulkError listing them, after the rest were written.
-func (e *Elasticsearch) Bulk(ctx context.Context, ops []BulkOp) (BulkResult, error) {
+func (c *Client) Bulk(ctx context.Context, ops []BulkOp) (BulkResult, error) {
 	if len(ops) == 0 {
 		return BulkResult{}, nil
 	}
@@ -84,7 +91,7 @@ func (e *Elasticsearch) Bulk(ctx context.Context, ops []BulkOp) (BulkResult, err
 		}
 	}
 	var res bulkResponse
-	if err := e.do(ctx, fmt.Sprintf("bulk of %d documents", len(ops)), esapi.BulkRequest{Body: &body}, &res); err != nil {
+	if err := c.Do(ctx, fmt.Sprintf("bulk of %d documents", len(ops)), esapi.BulkRequest{Body: &body}, &res); err != nil {
 		return BulkResult{}, err
 	}
 	var out BulkResult
@@ -105,36 +112,4 @@ func (e *Elasticsearch) Bulk(ctx context.Context, ops []BulkOp) (BulkResult, err
 		return out, &BulkError{Items: failed}
 	}
 	return out, nil
-}
-
-// EnsureTemplates installs the index templates of the flow, DNS, L7 and
-// events indices for this source's naming.
-func (e *Elasticsearch) EnsureTemplates(ctx context.Context) error {
-	n := e.cfg.Naming
-	for _, kind := range calicolog.MappingKinds {
-		body, err := calicolog.IndexTemplate(n, kind)
-		if err != nil {
-			return err
-		}
-		name := fmt.Sprintf("calico-anomaly-%s-%s-%s", n.Layout, kind, n.Cluster)
-		if n.Tenant != "" {
-			name += "-" + n.Tenant
-		}
-		if n.Layout == calicolog.LayoutSingle {
-			name = fmt.Sprintf("calico-anomaly-%s-%s", n.Layout, kind)
-		}
-		req := esapi.IndicesPutIndexTemplateRequest{Name: name, Body: bytes.NewReader(body)}
-		if err := e.do(ctx, "put index template "+name, req, nil); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// Refresh makes everything written to the indices matching pattern
-// searchable.
-func (e *Elasticsearch) Refresh(ctx context.Context, pattern string) error {
-	yes := true
-	req := esapi.IndicesRefreshRequest{Index: []string{pattern}, IgnoreUnavailable: &yes, AllowNoIndices: &yes}
-	return e.do(ctx, "refresh "+pattern, req, nil)
 }
