@@ -1,6 +1,10 @@
 // Package dashboards owns the Grafana dashboards shipped with the exporter
 // (overview, one per detector family, a workload drill-down), embedded so
 // tests and tools can read them, and the ConfigMap that provisions them.
+//
+// A family dashboard's detector lists (detector=~"a|b|...") are generated
+// from the detector registry (WithFamilyLists, `make generate`), so a new
+// detector appears on its family's dashboard without editing it.
 package dashboards
 
 import (
@@ -8,8 +12,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
 )
 
 // Files holds every dashboard JSON file.
@@ -50,6 +57,42 @@ type dashboard struct {
 			Expr string `json:"expr"`
 		} `json:"targets"`
 	} `json:"panels"`
+}
+
+// FamilyDashboards names the dashboard of each detector family; the
+// detectors of both families appear on both.
+var FamilyDashboards = map[string]detect.Family{
+	"security.json":    detect.Security,
+	"performance.json": detect.Performance,
+}
+
+// FamilyList is the regular expression of the registry's detectors of
+// family f (those of both families included), sorted by name, as a family
+// dashboard restricts its queries to.
+func FamilyList(f detect.Family) string {
+	var names []string
+	for _, info := range detect.Registered() {
+		if info.Family.Includes(f) {
+			names = append(names, info.Name)
+		}
+	}
+	return strings.Join(names, "|")
+}
+
+// detectorList is a literal list of detectors in a query as the dashboard
+// JSON spells it (detector=~\"a|b\"); a Grafana variable ($detector) is
+// not one.
+var detectorList = regexp.MustCompile(`detector=~\\"([a-z0-9_|]+)\\"`)
+
+// WithFamilyLists returns the dashboard file name (its JSON raw) with
+// every literal detector list replaced by its family's list from the
+// registry; a dashboard of no family is returned as it is.
+func WithFamilyLists(name string, raw []byte) []byte {
+	f, ok := FamilyDashboards[name]
+	if !ok {
+		return raw
+	}
+	return detectorList.ReplaceAllLiteral(raw, []byte(`detector=~\"`+FamilyList(f)+`\"`))
 }
 
 // Names lists the embedded dashboard files, sorted.
@@ -135,9 +178,9 @@ func labelValuesSelector(q string) string {
 // relative to the repository root.
 const ConfigMapPath = "deploy/base/grafana-dashboards.yaml"
 
-// ConfigMap renders every dashboard into one Kubernetes ConfigMap labelled
-// for Grafana's dashboard sidecar (grafana_dashboard: "1"), keyed by file
-// name.
+// ConfigMap renders every dashboard, its detector lists the registry's
+// (WithFamilyLists), into one Kubernetes ConfigMap labelled for Grafana's
+// dashboard sidecar (grafana_dashboard: "1"), keyed by file name.
 func ConfigMap(name string) (string, error) {
 	var b strings.Builder
 	b.WriteString("# Generated from dashboards/*.json by `make generate`; do not edit.\n")
@@ -149,6 +192,7 @@ func ConfigMap(name string) (string, error) {
 		if err != nil {
 			return "", err
 		}
+		raw = WithFamilyLists(n, raw)
 		if !json.Valid(raw) {
 			return "", fmt.Errorf("%s is not valid JSON", n)
 		}

@@ -166,7 +166,47 @@ func TestDashboardsHaveTheirVariablesAndPanels(t *testing.T) {
 	}
 }
 
-var update = flag.Bool("update", false, "rewrite deploy/base/grafana-dashboards.yaml from the dashboards")
+var update = flag.Bool("update", false, "rewrite the family dashboards' detector lists from the registry and deploy/base/grafana-dashboards.yaml from the dashboards")
+
+// TestFamilyListsAreGeneratedFromTheRegistry keeps every literal detector
+// list of the family dashboards (the detector variable and each panel's
+// restriction) the registry's list of that family: a detector added to
+// the registry, or moved to another family, fails here until `make
+// generate` rewrites the dashboards.
+func TestFamilyListsAreGeneratedFromTheRegistry(t *testing.T) {
+	for name, family := range FamilyDashboards {
+		raw, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := WithFamilyLists(name, raw)
+		if *update && string(want) != string(raw) {
+			if err := os.WriteFile(name, want, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			raw = want
+		}
+		lists := detectorList.FindAllSubmatch(raw, -1)
+		if len(lists) < 5 {
+			t.Errorf("%s: %d detector lists, want the variable's and its panels'", name, len(lists))
+		}
+		for _, l := range lists {
+			if got := string(l[1]); got != FamilyList(family) {
+				t.Errorf("%s lists %s, the registry's %s family is %s: run `make generate`", name, got, family, FamilyList(family))
+				break
+			}
+		}
+	}
+	// The lists name each registered detector on its families' dashboards.
+	for _, info := range detect.Registered() {
+		for _, f := range []detect.Family{detect.Security, detect.Performance} {
+			in := strings.Contains("|"+FamilyList(f)+"|", "|"+info.Name+"|")
+			if in != info.Family.Includes(f) {
+				t.Errorf("%s (family %s) on the %s dashboard: %v", info.Name, info.Family, f, in)
+			}
+		}
+	}
+}
 
 func TestConfigMapIsGeneratedFromTheDashboards(t *testing.T) {
 	got, err := ConfigMap("calico-anomaly-dashboards")
@@ -195,6 +235,7 @@ func TestConfigMapIsGeneratedFromTheDashboards(t *testing.T) {
 	}
 	for _, n := range Names() {
 		raw, _ := Files.ReadFile(n)
+		raw = WithFamilyLists(n, raw)
 		if strings.TrimSpace(cm.Data[n]) != strings.TrimSpace(string(raw)) {
 			t.Errorf("the ConfigMap's %s is not the dashboard", n)
 		}
