@@ -95,6 +95,8 @@ type distinctScan struct {
 	learned      int     // windows learned or judged so far
 	usualScratch []float64
 	text         text                               // scratch for summaries
+	reached      entityFieldColumns                 // of the first query: the entity and the value reached
+	outside      entityFieldColumns                 // of the second: the entity and the outside address
 	window       windowGroups[Entity, windowEntity] // scratch of collect
 	valueHashes  []entityHash                       // scratch of collect
 }
@@ -155,6 +157,8 @@ func newDistinctScan(info Info, o Options, field, noun string) (*distinctScan, e
 		threshold: t, slowLimit: max(slow, t), slowWindows: int(n),
 		recent: map[Entity]*scanRing{}, history: map[string]*scanHistory{},
 	}
+	qs := d.Queries()
+	d.reached, d.outside = entityFieldColumnsOf(qs[0], "source", field), entityFieldColumnsOf(qs[1], "source", "source_ip")
 	windows := func(key string, lo, hi int) (int, error) {
 		v, err := o.Float(info, key)
 		if err != nil {
@@ -237,18 +241,19 @@ func (d *distinctScan) collect(rows [][]source.Row) []*windowEntity {
 	}
 	d.window.reset()
 	hashes := d.valueHashes[:0]
+	c := d.reached
 	for _, r := range rows[0] {
-		if len(r.Key) != len(flowSourceKey)+1 || r.Key[1] == "" {
+		if !c.fits(r) || r.Key[c.entity.workload] == "" {
 			continue
 		}
-		e := Entity{Cluster: d.cluster, Namespace: r.Key[0], Workload: r.Key[1], Type: r.Key[2]}
+		e := c.entity.of(d.cluster, r)
 		i, fresh := d.window.at(e)
 		if fresh {
 			// Not the hashes' nor the sources' capacity: the ring of
 			// recent windows keeps them.
-			d.window.items[i] = windowEntity{entity: e, key: r.Key[:3]}
+			d.window.items[i] = windowEntity{entity: e, key: c.entity.key(r)}
 		}
-		hashes = append(hashes, entityHash{group: i, hash: model.HashValue(r.Key[3])})
+		hashes = append(hashes, entityHash{group: i, hash: model.HashValue(r.Key[c.field])})
 		d.window.items[i].count++
 	}
 	d.valueHashes = hashes
@@ -266,13 +271,13 @@ func (d *distinctScan) collect(rows [][]source.Row) []*windowEntity {
 		we.hashes = append(we.hashes, h.hash)
 	}
 	if len(rows) > 1 {
+		c := d.outside
 		for _, r := range rows[1] {
-			if len(r.Key) != len(flowSourceKey)+1 || len(r.Values) < 1 {
+			if !c.fits(r) || len(r.Values) < 1 {
 				continue
 			}
-			e := Entity{Cluster: d.cluster, Namespace: r.Key[0], Workload: r.Key[1], Type: r.Key[2]}
-			if we, ok := d.window.find(e); ok {
-				we.sources = append(we.sources, sourceCount{ip: r.Key[3], count: r.Values[0]})
+			if we, ok := d.window.find(c.entity.of(d.cluster, r)); ok {
+				we.sources = append(we.sources, sourceCount{ip: r.Key[c.field], count: r.Values[0]})
 			}
 		}
 	}
@@ -435,7 +440,7 @@ func (d *distinctScan) Judge(w source.Window, rows [][]source.Row) []Verdict {
 		j := d.observe(w, we)
 		v := d.verdict(w, we, j)
 		if v.Anomalous() {
-			v.EvidenceQuery = probedEvidence(d.field, rows[0], we.key, v.EvidenceQuery)
+			v.EvidenceQuery = probedEvidence(d.field, d.reached, rows[0], we.entity, v.EvidenceQuery)
 		}
 		out = append(out, v)
 	}
