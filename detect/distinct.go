@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
@@ -86,7 +85,7 @@ type distinctScan struct {
 	scratch     []uint64
 	sketches    []model.DistinctSketch
 
-	// What each workload usually reaches, by history key (historyKey).
+	// What each workload usually reaches, by model key (Entity.ModelKey).
 	history      map[string]*scanHistory
 	historyLen   int     // windows each history keeps
 	minHistory   int     // windows of history before it raises the limits
@@ -111,7 +110,7 @@ type entityHash struct {
 // scanRing is one entity's last slowWindows windows.
 type scanRing struct {
 	slots []scanSlot // oldest first, at most slowWindows
-	hk    string     // the entity's historyKey, once built
+	hk    string     // the entity's ModelKey, once built
 }
 
 // scanSlot is what one entity reached in one window.
@@ -397,7 +396,7 @@ func (d *distinctScan) observe(w source.Window, we *windowEntity) scanJudgement 
 	j := scanJudgement{fast: fast, fastLimit: d.threshold, slowLimit: d.slowLimit}
 	j.slow, j.fresh = d.slowCounts(r, sketch)
 	if r.hk == "" {
-		r.hk = historyKey(we.entity)
+		r.hk = we.entity.ModelKey()
 	}
 	hk := r.hk
 	h := d.history[hk]
@@ -642,60 +641,6 @@ func (h *scanHistory) usual(scratch *[]float64) (fast, slow float64) {
 	}
 	h.UsualFast, h.UsualSlow, h.UsualAt = med(h.Fast), med(h.Slow), h.Seen
 	return h.UsualFast, h.UsualSlow
-}
-
-// historyKey names the history an entity learns into and is judged by:
-// its workload across rollouts (the name_aggr without the pod-template
-// hash, so a new replica set keeps what its deployment usually does). A
-// workload of another name, a rogue pod, starts with no history and is
-// judged by Calico's thresholds.
-func historyKey(e Entity) string {
-	return e.Cluster + "/" + e.Namespace + "/" + workloadOf(e.Workload) + "/" + e.Type
-}
-
-// workloadOf strips the "-*" Calico appends to aggregated pod names and
-// the pod-template hash before it (frontend-7d4f8b9c5d-* → frontend), or
-// the scheduled time a CronJob appends to its Jobs' names
-// (backup-29418240-* → backup), so each run shares one history.
-func workloadOf(nameAggr string) string {
-	base, ok := strings.CutSuffix(nameAggr, "-*")
-	if !ok {
-		return nameAggr
-	}
-	i := strings.LastIndexByte(base, '-')
-	if i <= 0 || !isPodTemplateHash(base[i+1:]) && !isCronJobTime(base[i+1:]) {
-		return base
-	}
-	return base[:i]
-}
-
-// isCronJobTime reports whether s looks like the scheduled time, in Unix
-// minutes, that a CronJob appends to the Jobs it creates.
-func isCronJobTime(s string) bool {
-	if len(s) < 8 || len(s) > 10 {
-		return false
-	}
-	for i := range len(s) {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// isPodTemplateHash reports whether s looks like a ReplicaSet's
-// pod-template hash: 6 to 10 characters of Kubernetes' safe alphabet (no
-// vowels, no look-alike digits).
-func isPodTemplateHash(s string) bool {
-	if len(s) < 6 || len(s) > 10 {
-		return false
-	}
-	for i := range len(s) {
-		if !strings.ContainsRune("bcdfghjklmnpqrstvwxz2456789", rune(s[i])) {
-			return false
-		}
-	}
-	return true
 }
 
 // learnedScanParams are the settings port_scan and ip_sweep share about
