@@ -7,6 +7,7 @@ func init() {
 		Mitre: &Mitre{AttackVector: "network", Tactic: "exfiltration", IDs: []string{"T1041", "T1048"},
 			Mitigations: []string{"restrict the workload's egress", "inspect where the bytes went"}},
 		Logs: []string{"flows"},
+		Unit: UnitBytes,
 		// Calico's manifests shipped bytes_in and bytes_out disabled
 		// (AD_DISABLED_JOBS).
 		DefaultEnabled: false,

@@ -23,6 +23,7 @@ func init() {
 		Mitre: &Mitre{AttackVector: "network", Tactic: "command and control", IDs: []string{"T1568.002"},
 			Mitigations: []string{"block the queried domains", "inspect the workload for malware"}},
 		Logs:           []string{"dns"},
+		Unit:           UnitNames,
 		DefaultEnabled: true,
 		Help: "A client resolving registered domains the cluster never resolved, that look machine-generated, fail " +
 			"(NXDomain), sit under a top-level domain no registry runs or read as joined words, beyond its own usual rate " +

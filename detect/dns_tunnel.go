@@ -17,6 +17,7 @@ func init() {
 		Mitre: &Mitre{AttackVector: "network", Tactic: "command and control", IDs: []string{"T1071.004"},
 			Mitigations: []string{"block the registered domain", "restrict the workload's DNS egress"}},
 		Logs:           []string{"dns"},
+		Unit:           UnitNames,
 		DefaultEnabled: true,
 		Help: "A client carrying data in DNS names: many unique, long, encoded subdomains under one " +
 			"registered domain.",

@@ -17,6 +17,7 @@ func init() {
 		Mitre: &Mitre{AttackVector: "network", Tactic: "impact", IDs: []string{"T1498", "T1499"},
 			Mitigations: []string{"rate-limit the service", "check who sends the requests"}},
 		Logs:           []string{"l7"},
+		Unit:           UnitRequests,
 		DefaultEnabled: true,
 		Help:           "inbound HTTP requests per destination service against that service's own hour-of-day and hour-of-week history",
 		Params: []Param{

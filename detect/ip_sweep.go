@@ -7,6 +7,7 @@ func init() {
 		Mitre: &Mitre{AttackVector: "network", Tactic: "discovery", IDs: []string{"T1046"},
 			Mitigations: []string{"apply the quarantine network policy to the sweeping workload", "restrict its egress to the services it needs"}},
 		Logs:           []string{"flows"},
+		Unit:           UnitAddresses,
 		DefaultEnabled: true,
 		Help: "A source reaching many distinct destination IPs: in one window (fast), or over the last slow_windows " +
 			"windows together (slow); sources outside the cluster are judged as their network, pub or pvt; a workload that always " +

@@ -18,6 +18,7 @@ func init() {
 		Name:   "process_bytes",
 		Family: Both,
 		Logs:   []string{"flows"},
+		Unit:   UnitBytes,
 		// Calico's manifests shipped process_bytes disabled
 		// (AD_DISABLED_JOBS).
 		DefaultEnabled: false,

@@ -22,6 +22,7 @@ func init() {
 		Name:           "process_restarts",
 		Family:         Both,
 		Logs:           []string{"flows"},
+		Unit:           UnitRestarts,
 		DefaultEnabled: true,
 		Help:           "process restarts per pod: distinct process_id for the same process_name in a window and over the last hour, against the workload's usual restarts",
 		Params: []Param{

@@ -68,8 +68,12 @@ type Info struct {
 	Family Family
 	// Mitre classifies the detector's anomalies; nil for detectors (the
 	// performance ones) that no technique fits.
-	Mitre          *Mitre
-	Logs           []string // log types read
+	Mitre *Mitre
+	Logs  []string // log types read
+	// Unit is the unit of the detector's observed and expected values
+	// (UnitBytes, UnitPorts, ...); "" when it varies with the field
+	// judged, which the verdict's Unit then names.
+	Unit           string
 	DefaultEnabled bool
 	Help           string
 	Params         []Param
