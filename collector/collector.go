@@ -82,6 +82,9 @@ var (
 type Collector struct {
 	board *scoreboard.Scoreboard
 	now   func() time.Time
+	// detectors lists the detectors calico_anomaly_detector_info
+	// describes: the registry's (detect.Registered).
+	detectors func() []detect.Info
 }
 
 // New returns a collector over board; now gives the time the window lag is
@@ -90,7 +93,7 @@ func New(board *scoreboard.Scoreboard, now func() time.Time) *Collector {
 	if now == nil {
 		now = time.Now
 	}
-	return &Collector{board: board, now: now}
+	return &Collector{board: board, now: now, detectors: detect.Registered}
 }
 
 // Describe sends every descriptor the collector may emit.
@@ -185,7 +188,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(esUpDesc, prometheus.GaugeValue, boolFloat(snap.SourceUp))
 		ch <- prometheus.MustNewConstMetric(esRetriesDesc, prometheus.CounterValue, float64(snap.SourceRetries))
 	}
-	for _, info := range detect.Registered() {
+	for _, info := range c.detectors() {
 		ch <- prometheus.MustNewConstMetric(infoDesc, prometheus.GaugeValue, 1, info.Name, string(info.Family), info.Techniques())
 	}
 }
