@@ -8,6 +8,10 @@
 // trained windows, load errors): their cluster label tells them apart, as
 // scoreboard.Snapshot.ClusterDetectors holds them, so rules and dashboards
 // join them on (job, instance, cluster, detector).
+//
+// calico_anomaly_detector_info carries the registry's facts of every
+// detector (family, MITRE techniques), so a query selects a family by
+// joining on detector instead of listing its detectors.
 package collector
 
 import (
@@ -18,6 +22,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/scoreboard"
 )
 
@@ -68,12 +73,18 @@ var (
 		"1 when the last read from Elasticsearch succeeded.", nil, nil)
 	esRetriesDesc = prometheus.NewDesc(namespace+"_elasticsearch_retries_total",
 		"Failed or retried reads from Elasticsearch.", nil, nil)
+	infoDesc = prometheus.NewDesc(namespace+"_detector_info",
+		"Facts of every detector the exporter knows, from its registry: the family and the MITRE ATT&CK techniques (comma-separated, empty when none fits). Always 1.",
+		[]string{"detector", "family", "mitre"}, nil)
 )
 
 // Collector exports a scoreboard. It implements prometheus.Collector.
 type Collector struct {
 	board *scoreboard.Scoreboard
 	now   func() time.Time
+	// detectors lists the detectors calico_anomaly_detector_info
+	// describes: the registry's (detect.Registered).
+	detectors func() []detect.Info
 }
 
 // New returns a collector over board; now gives the time the window lag is
@@ -82,14 +93,14 @@ func New(board *scoreboard.Scoreboard, now func() time.Time) *Collector {
 	if now == nil {
 		now = time.Now
 	}
-	return &Collector{board: board, now: now}
+	return &Collector{board: board, now: now, detectors: detect.Registered}
 }
 
 // Describe sends every descriptor the collector may emit.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{scoreDesc, observedDesc, expectedDesc, thresholdDesc, detectionsDesc,
 		readyDesc, runsDesc, durationDesc, lastRunDesc, droppedDesc, foldedDesc, entitiesDesc, evictedDesc, lagDesc, recordsDesc, malformedDesc,
-		esUpDesc, esRetriesDesc, trainedDesc, loadErrorsDesc, savedDesc} {
+		esUpDesc, esRetriesDesc, trainedDesc, loadErrorsDesc, savedDesc, infoDesc} {
 		ch <- d
 	}
 }
@@ -176,6 +187,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	if snap.SourceKind == "elasticsearch" {
 		ch <- prometheus.MustNewConstMetric(esUpDesc, prometheus.GaugeValue, boolFloat(snap.SourceUp))
 		ch <- prometheus.MustNewConstMetric(esRetriesDesc, prometheus.CounterValue, float64(snap.SourceRetries))
+	}
+	for _, info := range c.detectors() {
+		ch <- prometheus.MustNewConstMetric(infoDesc, prometheus.GaugeValue, 1, info.Name, string(info.Family), info.Techniques())
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -166,7 +167,117 @@ func TestDashboardsHaveTheirVariablesAndPanels(t *testing.T) {
 	}
 }
 
-var update = flag.Bool("update", false, "rewrite deploy/base/grafana-dashboards.yaml from the dashboards")
+var update = flag.Bool("update", false, "rewrite the dashboards' detector lists and units from the registry and deploy/base/grafana-dashboards.yaml from the dashboards")
+
+// TestDetectorUnitsAreGeneratedFromTheRegistry keeps the units of the
+// workload dashboard's observed and expected series the registry's: each
+// detector with a unit has its series shown in it, and a detector the
+// registry does not know is named by no override.
+func TestDetectorUnitsAreGeneratedFromTheRegistry(t *testing.T) {
+	raw, err := os.ReadFile(unitsDashboard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := unitOverridesAt(string(raw)); !ok {
+		t.Fatalf("%s has no unit overrides where they are generated", unitsDashboard)
+	}
+	want := WithDetectorUnits(unitsDashboard, raw)
+	if *update && string(want) != string(raw) {
+		if err := os.WriteFile(unitsDashboard, want, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		raw = want
+	}
+	if string(want) != string(raw) {
+		t.Errorf("%s's unit overrides are not the registry's units: run `make generate`", unitsDashboard)
+	}
+	var d struct {
+		Panels []struct {
+			Title       string `json:"title"`
+			FieldConfig struct {
+				Overrides []struct {
+					Matcher struct {
+						ID      string `json:"id"`
+						Options string `json:"options"`
+					} `json:"matcher"`
+					Properties []struct {
+						ID    string `json:"id"`
+						Value any    `json:"value"`
+					} `json:"properties"`
+				} `json:"overrides"`
+			} `json:"fieldConfig"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(raw, &d); err != nil {
+		t.Fatal(err)
+	}
+	unitOf := map[string]string{}
+	for _, p := range d.Panels {
+		for _, o := range p.FieldConfig.Overrides {
+			if o.Matcher.ID != "byRegexp" {
+				continue
+			}
+			for _, name := range strings.Split(strings.TrimSuffix(strings.TrimPrefix(o.Matcher.Options, ".* ("), ") .*"), "|") {
+				if _, ok := detect.Lookup(name); !ok {
+					t.Errorf("%s %q: a unit for %s, which the registry does not know", unitsDashboard, p.Title, name)
+				}
+				for _, prop := range o.Properties {
+					if prop.ID == "unit" {
+						unitOf[name] = fmt.Sprint(prop.Value)
+					}
+				}
+			}
+		}
+	}
+	for _, info := range detect.Registered() {
+		if info.Unit != "" && unitOf[info.Name] != grafanaUnit(info.Unit) {
+			t.Errorf("%s: the dashboard shows its series in %q, the registry's unit is %q", info.Name, unitOf[info.Name], info.Unit)
+		}
+	}
+	if unitOf["dns_latency"] != "ns" || unitOf["port_scan"] != "suffix: ports" {
+		t.Errorf("dns_latency in %q, port_scan in %q", unitOf["dns_latency"], unitOf["port_scan"])
+	}
+}
+
+// TestFamilyListsAreGeneratedFromTheRegistry keeps every literal detector
+// list of the family dashboards (the detector variable and each panel's
+// restriction) the registry's list of that family: a detector added to
+// the registry, or moved to another family, fails here until `make
+// generate` rewrites the dashboards.
+func TestFamilyListsAreGeneratedFromTheRegistry(t *testing.T) {
+	for name, family := range FamilyDashboards {
+		raw, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := WithFamilyLists(name, raw)
+		if *update && string(want) != string(raw) {
+			if err := os.WriteFile(name, want, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			raw = want
+		}
+		lists := detectorList.FindAllSubmatch(raw, -1)
+		if len(lists) < 5 {
+			t.Errorf("%s: %d detector lists, want the variable's and its panels'", name, len(lists))
+		}
+		for _, l := range lists {
+			if got := string(l[1]); got != FamilyList(family) {
+				t.Errorf("%s lists %s, the registry's %s family is %s: run `make generate`", name, got, family, FamilyList(family))
+				break
+			}
+		}
+	}
+	// The lists name each registered detector on its families' dashboards.
+	for _, info := range detect.Registered() {
+		for _, f := range []detect.Family{detect.Security, detect.Performance} {
+			in := strings.Contains("|"+FamilyList(f)+"|", "|"+info.Name+"|")
+			if in != info.Family.Includes(f) {
+				t.Errorf("%s (family %s) on the %s dashboard: %v", info.Name, info.Family, f, in)
+			}
+		}
+	}
+}
 
 func TestConfigMapIsGeneratedFromTheDashboards(t *testing.T) {
 	got, err := ConfigMap("calico-anomaly-dashboards")
@@ -195,6 +306,7 @@ func TestConfigMapIsGeneratedFromTheDashboards(t *testing.T) {
 	}
 	for _, n := range Names() {
 		raw, _ := Files.ReadFile(n)
+		raw = Generated(n, raw)
 		if strings.TrimSpace(cm.Data[n]) != strings.TrimSpace(string(raw)) {
 			t.Errorf("the ConfigMap's %s is not the dashboard", n)
 		}

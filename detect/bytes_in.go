@@ -5,6 +5,7 @@ func init() {
 		Name:   "bytes_in",
 		Family: Both,
 		Logs:   []string{"flows"},
+		Unit:   UnitBytes,
 		// Calico's manifests shipped bytes_in and bytes_out disabled
 		// (AD_DISABLED_JOBS).
 		DefaultEnabled: false,

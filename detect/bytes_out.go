@@ -4,11 +4,14 @@ func init() {
 	Register(Info{
 		Name:   "bytes_out",
 		Family: Both,
-		Logs:   []string{"flows"},
+		Mitre: &Mitre{AttackVector: "network", Tactic: "exfiltration", IDs: []string{"T1041", "T1048"},
+			Mitigations: []string{"restrict the workload's egress", "inspect where the bytes went"}},
+		Logs: []string{"flows"},
+		Unit: UnitBytes,
 		// Calico's manifests shipped bytes_in and bytes_out disabled
 		// (AD_DISABLED_JOBS).
 		DefaultEnabled: false,
-		Help:           "Outbound bytes per workload (exfiltration, MITRE T1041/T1048): a pod against the other pods of its replica set, a replica set against its history in the cluster.",
+		Help:           "Outbound bytes per workload (exfiltration): a pod against the other pods of its replica set, a replica set against its history in the cluster.",
 		Params: []Param{
 			{Key: "c", Env: "AD_SeasonalAD_c", Default: "500",
 				Help: "alert bound Q3 + c·IQR of the learned spread (ADTK's SeasonalAD); higher means fewer alerts"},

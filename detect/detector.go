@@ -13,30 +13,6 @@ import (
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
 
-// Entity is what Calico aggregates on and what a verdict is about. IPs,
-// ports and names of peers never appear here: they are unbounded and
-// attacker-controlled, so they only go into evidence.
-type Entity struct {
-	Cluster   string
-	Namespace string // "-" when not namespaced (hosts, outside networks)
-	Workload  string // Calico's name_aggr, e.g. "frontend-7d4f8b-*", or "pub"/"pvt"
-	Type      string // wep, hep, ns, net
-}
-
-// Key is a stable string form of the entity, for maps and ids.
-func (e Entity) Key() string {
-	return e.Cluster + "/" + e.Namespace + "/" + e.Workload + "/" + e.Type
-}
-
-// ModelKey is the key of the entity's learned history: Key with the
-// pod-template hash of a Deployment's name_aggr stripped
-// (frontend-7d4f8b9c5d-* → frontend), so the new ReplicaSet of a rollout
-// keeps what its Deployment usually does instead of starting blind.
-func (e Entity) ModelKey() string {
-	e.Workload = workloadOf(e.Workload)
-	return e.Key()
-}
-
 // Verdict is a detector's judgement of one entity in one window.
 type Verdict struct {
 	Detector  string

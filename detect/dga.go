@@ -18,14 +18,17 @@ import (
 
 func init() {
 	Register(Info{
-		Name:           "dga",
-		Family:         Security,
+		Name:   "dga",
+		Family: Security,
+		Mitre: &Mitre{AttackVector: "network", Tactic: "command and control", IDs: []string{"T1568.002"},
+			Mitigations: []string{"block the queried domains", "inspect the workload for malware"}},
 		Logs:           []string{"dns"},
+		Unit:           UnitNames,
 		DefaultEnabled: true,
 		Help: "A client resolving registered domains the cluster never resolved, that look machine-generated, fail " +
 			"(NXDomain), sit under a top-level domain no registry runs or read as joined words, beyond its own usual rate " +
 			"of such names: in one window, over the last hour or over the last day, so a patient generator is found too; " +
-			"malware looking for its command server (MITRE T1568.002).",
+			"malware looking for its command server.",
 		Params: []Param{
 			{Key: "threshold", Env: "AD_DGA_SCORE_THRESHOLD", Default: "0.5",
 				Help: "score 0..1 at or above which a client alerts; higher means fewer alerts"},

@@ -2,12 +2,9 @@ package detect
 
 import (
 	"cmp"
-	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
@@ -86,7 +83,7 @@ type distinctScan struct {
 	scratch     []uint64
 	sketches    []model.DistinctSketch
 
-	// What each workload usually reaches, by history key (historyKey).
+	// What each workload usually reaches, by model key (Entity.ModelKey).
 	history      map[string]*scanHistory
 	historyLen   int     // windows each history keeps
 	minHistory   int     // windows of history before it raises the limits
@@ -95,6 +92,8 @@ type distinctScan struct {
 	learned      int     // windows learned or judged so far
 	usualScratch []float64
 	text         text                               // scratch for summaries
+	reached      entityFieldColumns                 // of the first query: the entity and the value reached
+	outside      entityFieldColumns                 // of the second: the entity and the outside address
 	window       windowGroups[Entity, windowEntity] // scratch of collect
 	valueHashes  []entityHash                       // scratch of collect
 }
@@ -109,7 +108,7 @@ type entityHash struct {
 // scanRing is one entity's last slowWindows windows.
 type scanRing struct {
 	slots []scanSlot // oldest first, at most slowWindows
-	hk    string     // the entity's historyKey, once built
+	hk    string     // the entity's ModelKey, once built
 }
 
 // scanSlot is what one entity reached in one window.
@@ -155,6 +154,8 @@ func newDistinctScan(info Info, o Options, field, noun string) (*distinctScan, e
 		threshold: t, slowLimit: max(slow, t), slowWindows: int(n),
 		recent: map[Entity]*scanRing{}, history: map[string]*scanHistory{},
 	}
+	qs := d.Queries()
+	d.reached, d.outside = entityFieldColumnsOf(qs[0], "source", field), entityFieldColumnsOf(qs[1], "source", "source_ip")
 	windows := func(key string, lo, hi int) (int, error) {
 		v, err := o.Float(info, key)
 		if err != nil {
@@ -237,18 +238,19 @@ func (d *distinctScan) collect(rows [][]source.Row) []*windowEntity {
 	}
 	d.window.reset()
 	hashes := d.valueHashes[:0]
+	c := d.reached
 	for _, r := range rows[0] {
-		if len(r.Key) != len(flowSourceKey)+1 || r.Key[1] == "" {
+		if !c.fits(r) || r.Key[c.entity.workload] == "" {
 			continue
 		}
-		e := Entity{Cluster: d.cluster, Namespace: r.Key[0], Workload: r.Key[1], Type: r.Key[2]}
+		e := c.entity.of(d.cluster, r)
 		i, fresh := d.window.at(e)
 		if fresh {
 			// Not the hashes' nor the sources' capacity: the ring of
 			// recent windows keeps them.
-			d.window.items[i] = windowEntity{entity: e, key: r.Key[:3]}
+			d.window.items[i] = windowEntity{entity: e, key: c.entity.key(r)}
 		}
-		hashes = append(hashes, entityHash{group: i, hash: model.HashValue(r.Key[3])})
+		hashes = append(hashes, entityHash{group: i, hash: model.HashValue(r.Key[c.field])})
 		d.window.items[i].count++
 	}
 	d.valueHashes = hashes
@@ -266,13 +268,13 @@ func (d *distinctScan) collect(rows [][]source.Row) []*windowEntity {
 		we.hashes = append(we.hashes, h.hash)
 	}
 	if len(rows) > 1 {
+		c := d.outside
 		for _, r := range rows[1] {
-			if len(r.Key) != len(flowSourceKey)+1 || len(r.Values) < 1 {
+			if !c.fits(r) || len(r.Values) < 1 {
 				continue
 			}
-			e := Entity{Cluster: d.cluster, Namespace: r.Key[0], Workload: r.Key[1], Type: r.Key[2]}
-			if we, ok := d.window.find(e); ok {
-				we.sources = append(we.sources, sourceCount{ip: r.Key[3], count: r.Values[0]})
+			if we, ok := d.window.find(c.entity.of(d.cluster, r)); ok {
+				we.sources = append(we.sources, sourceCount{ip: r.Key[c.field], count: r.Values[0]})
 			}
 		}
 	}
@@ -392,7 +394,7 @@ func (d *distinctScan) observe(w source.Window, we *windowEntity) scanJudgement 
 	j := scanJudgement{fast: fast, fastLimit: d.threshold, slowLimit: d.slowLimit}
 	j.slow, j.fresh = d.slowCounts(r, sketch)
 	if r.hk == "" {
-		r.hk = historyKey(we.entity)
+		r.hk = we.entity.ModelKey()
 	}
 	hk := r.hk
 	h := d.history[hk]
@@ -435,7 +437,7 @@ func (d *distinctScan) Judge(w source.Window, rows [][]source.Row) []Verdict {
 		j := d.observe(w, we)
 		v := d.verdict(w, we, j)
 		if v.Anomalous() {
-			v.EvidenceQuery = probedEvidence(d.field, rows[0], we.key, v.EvidenceQuery)
+			v.EvidenceQuery = probedEvidence(d.field, d.reached, rows[0], we.entity, v.EvidenceQuery)
 		}
 		out = append(out, v)
 	}
@@ -639,60 +641,6 @@ func (h *scanHistory) usual(scratch *[]float64) (fast, slow float64) {
 	return h.UsualFast, h.UsualSlow
 }
 
-// historyKey names the history an entity learns into and is judged by:
-// its workload across rollouts (the name_aggr without the pod-template
-// hash, so a new replica set keeps what its deployment usually does). A
-// workload of another name, a rogue pod, starts with no history and is
-// judged by Calico's thresholds.
-func historyKey(e Entity) string {
-	return e.Cluster + "/" + e.Namespace + "/" + workloadOf(e.Workload) + "/" + e.Type
-}
-
-// workloadOf strips the "-*" Calico appends to aggregated pod names and
-// the pod-template hash before it (frontend-7d4f8b9c5d-* → frontend), or
-// the scheduled time a CronJob appends to its Jobs' names
-// (backup-29418240-* → backup), so each run shares one history.
-func workloadOf(nameAggr string) string {
-	base, ok := strings.CutSuffix(nameAggr, "-*")
-	if !ok {
-		return nameAggr
-	}
-	i := strings.LastIndexByte(base, '-')
-	if i <= 0 || !isPodTemplateHash(base[i+1:]) && !isCronJobTime(base[i+1:]) {
-		return base
-	}
-	return base[:i]
-}
-
-// isCronJobTime reports whether s looks like the scheduled time, in Unix
-// minutes, that a CronJob appends to the Jobs it creates.
-func isCronJobTime(s string) bool {
-	if len(s) < 8 || len(s) > 10 {
-		return false
-	}
-	for i := range len(s) {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// isPodTemplateHash reports whether s looks like a ReplicaSet's
-// pod-template hash: 6 to 10 characters of Kubernetes' safe alphabet (no
-// vowels, no look-alike digits).
-func isPodTemplateHash(s string) bool {
-	if len(s) < 6 || len(s) > 10 {
-		return false
-	}
-	for i := range len(s) {
-		if !strings.ContainsRune("bcdfghjklmnpqrstvwxz2456789", rune(s[i])) {
-			return false
-		}
-	}
-	return true
-}
-
 // learnedScanParams are the settings port_scan and ip_sweep share about
 // what a workload usually reaches.
 var learnedScanParams = []Param{{
@@ -708,114 +656,6 @@ var learnedScanParams = []Param{{
 	Key: "train_windows", Default: "0",
 	Help: "windows learned from history before the detector judges (0: judge at once, by the thresholds while there is no history)",
 }}
-
-// savedScan is the saved form of a distinctScan model.
-type savedScan struct {
-	Format      int                     `json:"format"`
-	SlowWindows int                     `json:"slow_windows"`
-	History     map[string]*scanHistory `json:"history"`
-	Recent      []savedRing             `json:"recent"`
-}
-
-type savedRing struct {
-	Entity Entity      `json:"entity"`
-	Slots  []savedSlot `json:"slots"`
-}
-
-type savedSlot struct {
-	Start   int64             `json:"start"`
-	Fast    bool              `json:"fast,omitempty"`
-	Hashes  []uint64          `json:"hashes"`
-	Sources map[string]uint32 `json:"sources,omitempty"`
-}
-
-// savedScanFormat is the version of savedScan this build writes and reads.
-const savedScanFormat = 1
-
-// SaveModel writes each workload's history and the windows of the slow
-// span, so a slow scan across a restart is still counted whole.
-func (d *distinctScan) SaveModel(w io.Writer) error {
-	s := savedScan{Format: savedScanFormat, SlowWindows: d.slowWindows, History: d.history}
-	for e, r := range d.recent {
-		sr := savedRing{Entity: e}
-		for _, sl := range r.slots {
-			ss := savedSlot{Start: sl.start, Fast: sl.fast, Hashes: sl.sketch.Hashes}
-			for _, c := range sl.sources {
-				if ss.Sources == nil {
-					ss.Sources = map[string]uint32{}
-				}
-				ss.Sources[c.ip] = uint32(min(c.count, math.MaxUint32))
-			}
-			sr.Slots = append(sr.Slots, ss)
-		}
-		s.Recent = append(s.Recent, sr)
-	}
-	slices.SortFunc(s.Recent, func(a, b savedRing) int { return entityKeyCompare(a.Entity, b.Entity) })
-	body, err := json.Marshal(s)
-	if err != nil {
-		return fmt.Errorf("%s model: %w", d.name, err)
-	}
-	return writeModelFile(w, d.name, d.learned, body)
-}
-
-// LoadModel replaces the model with a saved one; on error the model is
-// unchanged.
-func (d *distinctScan) LoadModel(r io.Reader) error {
-	learned, parts, err := readModelFile(r, d.name, 1)
-	if err != nil {
-		return err
-	}
-	var s savedScan
-	if err := json.Unmarshal(parts[0], &s); err != nil {
-		return fmt.Errorf("%s model: %v: %w", d.name, err, errModelFile)
-	}
-	if s.Format != savedScanFormat {
-		return fmt.Errorf("%s model: format %d, this build reads %d: %w", d.name, s.Format, savedScanFormat, errModelFile)
-	}
-	history := map[string]*scanHistory{}
-	for k, h := range s.History {
-		if h == nil || len(h.Fast) == 0 || len(h.Fast) != len(h.Slow) || h.Next < 0 || h.Next > len(h.Fast) || h.Seen < 0 ||
-			math.IsNaN(h.UsualFast) || math.IsNaN(h.UsualSlow) || h.UsualFast < 0 || h.UsualSlow < 0 {
-			return fmt.Errorf("%s model: history of %s is inconsistent: %w", d.name, k, errModelFile)
-		}
-		if h.UsualAt > h.Seen || h.UsualAt < 0 {
-			h.UsualAt = 0 // recomputed at its next use
-		}
-		// A shorter history_windows than the file's keeps the latest windows.
-		if n := len(h.Fast); n > d.historyLen {
-			keep := &scanHistory{Seen: h.Seen, Last: h.Last}
-			for i := n - d.historyLen; i < n; i++ {
-				j := (h.Next + i) % n
-				keep.add(float64(h.Fast[j]), float64(h.Slow[j]), h.Last, d.historyLen)
-			}
-			keep.Seen = h.Seen
-			h = keep
-		}
-		history[k] = h
-	}
-	recent := map[Entity]*scanRing{}
-	for _, sr := range s.Recent {
-		ring := &scanRing{}
-		for _, ss := range sr.Slots {
-			if len(ss.Hashes) > sketchSize || !slices.IsSorted(ss.Hashes) || len(ring.slots) > 0 && ss.Start <= ring.slots[len(ring.slots)-1].start {
-				return fmt.Errorf("%s model: a window of %s holds a malformed sketch or is out of order: %w", d.name, sr.Entity.Key(), errModelFile)
-			}
-			sl := scanSlot{start: ss.Start, fast: ss.Fast, sketch: model.DistinctSketch{Hashes: ss.Hashes, K: sketchSize}}
-			for ip, n := range ss.Sources {
-				sl.sources = append(sl.sources, sourceCount{ip: ip, count: float64(n)})
-			}
-			sl.sources = topSourceCounts(sl.sources)
-			ring.slots = append(ring.slots, sl)
-		}
-		// Keep the latest windows when slow_windows shrank.
-		if extra := len(ring.slots) - d.slowWindows; extra > 0 {
-			ring.slots = ring.slots[extra:]
-		}
-		recent[sr.Entity] = ring
-	}
-	d.history, d.recent, d.learned = history, recent, learned
-	return nil
-}
 
 var _ EntityBounded = (*distinctScan)(nil)
 

@@ -10,6 +10,7 @@ func init() {
 		Name:           "dns_latency",
 		Family:         Both,
 		Logs:           []string{"dns"},
+		Unit:           UnitNanoseconds,
 		DefaultEnabled: true,
 		Help: "DNS latency of each client workload (latency_mean and latency_max together) against its own history, " +
 			"with an isolation forest as Calico's; alerts only when the mean latency also rose by the sensitivity's deviation.",

@@ -29,6 +29,17 @@ func dnsNameQuery(name string) source.Query {
 	}
 }
 
+// dnsNameColumns are the fields dnsClients reads of dnsNameQuery's rows,
+// resolved once: every detector reading names sends that query.
+var dnsNameColumns = func() (c struct {
+	rowColumns
+	namespace, workload, qname, rcode int
+}) {
+	c.rowColumns = columnsOf(dnsNameQuery("dns_names"))
+	c.namespace, c.workload, c.qname, c.rcode = c.col("client_namespace"), c.col("client_name_aggr"), c.col("qname"), c.col("rcode")
+	return c
+}()
+
 // rcodeNXDomain is Calico's rcode of a name that does not exist.
 const rcodeNXDomain = "NXDomain"
 
@@ -68,23 +79,25 @@ type clientName struct {
 func dnsClients(s *dnsWindow, rows []source.Row) []*dnsClient {
 	s.clients.reset()
 	s.names.reset()
+	cols := &dnsNameColumns
 	for _, r := range rows {
-		if len(r.Key) != len(dnsNameKey) || len(r.Values) < 1 || r.Key[1] == "" {
+		if !cols.fits(r) || len(r.Values) < 1 || r.Key[cols.workload] == "" {
 			continue
 		}
-		ck := [2]string{r.Key[0], r.Key[1]}
+		ck := [2]string{r.Key[cols.namespace], r.Key[cols.workload]}
 		ci, fresh := s.clients.at(ck)
 		if c := &s.clients.items[ci]; fresh {
-			*c = dnsClient{key: append(c.key[:0], r.Key[0], r.Key[1]), names: c.names[:0]}
+			*c = dnsClient{key: append(c.key[:0], ck[0], ck[1]), names: c.names[:0]}
 		}
-		n, err := dnsname.Parse(r.Key[2])
+		qname := r.Key[cols.qname]
+		n, err := dnsname.Parse(qname)
 		if err != nil {
 			s.clients.items[ci].invalid++
 			continue
 		}
 		q, fresh := s.names.get(clientName{ck, n.FQDN})
 		if fresh {
-			*q = dnsQueried{client: ci, name: n, raw: r.Key[2]}
+			*q = dnsQueried{client: ci, name: n, raw: qname}
 		}
 		count := r.Values[0]
 		if count == 0 && len(r.Values) > 1 {
@@ -94,10 +107,11 @@ func dnsClients(s *dnsWindow, rows []source.Row) []*dnsClient {
 			count = 0 // a broken count weighs nothing
 		}
 		q.queries += count
-		if r.Key[3] != "" {
+		rcode := r.Key[cols.rcode]
+		if rcode != "" {
 			q.answered += count
 		}
-		if strings.EqualFold(r.Key[3], rcodeNXDomain) {
+		if strings.EqualFold(rcode, rcodeNXDomain) {
 			q.nx += count
 		}
 	}

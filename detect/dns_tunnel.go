@@ -12,12 +12,15 @@ import (
 
 func init() {
 	Register(Info{
-		Name:           "dns_tunnel",
-		Family:         Both,
+		Name:   "dns_tunnel",
+		Family: Both,
+		Mitre: &Mitre{AttackVector: "network", Tactic: "command and control", IDs: []string{"T1071.004"},
+			Mitigations: []string{"block the registered domain", "restrict the workload's DNS egress"}},
 		Logs:           []string{"dns"},
+		Unit:           UnitNames,
 		DefaultEnabled: true,
 		Help: "A client carrying data in DNS names: many unique, long, encoded subdomains under one " +
-			"registered domain (MITRE T1071.004).",
+			"registered domain.",
 		Params: []Param{
 			{Key: "threshold", Default: "0.5",
 				Help: "score 0..1 at or above which a client alerts; higher means fewer alerts"},

@@ -2,7 +2,8 @@ package detect
 
 import "github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
 
-// Units of a verdict's observed and expected values (Verdict.Unit).
+// Units of a verdict's observed and expected values (Verdict.Unit) and of
+// a detector's (Info.Unit).
 const (
 	UnitBytes        = "bytes"
 	UnitPackets      = "packets"
@@ -13,6 +14,10 @@ const (
 	UnitAddresses    = "addresses"
 	UnitNanoseconds  = "ns"
 	UnitMicroseconds = "µs"
+	UnitMilliseconds = "ms"
+	UnitPorts        = "ports"
+	UnitNames        = "names"
+	UnitRestarts     = "restarts"
 )
 
 // fieldUnit is the unit of a numeric field of a log as Calico writes it

@@ -12,11 +12,14 @@ import (
 
 func init() {
 	Register(Info{
-		Name:           "http_connection_spike",
-		Family:         Security,
+		Name:   "http_connection_spike",
+		Family: Security,
+		Mitre: &Mitre{AttackVector: "network", Tactic: "impact", IDs: []string{"T1498", "T1499"},
+			Mitigations: []string{"rate-limit the service", "check who sends the requests"}},
 		Logs:           []string{"l7"},
+		Unit:           UnitRequests,
 		DefaultEnabled: true,
-		Help:           "inbound HTTP requests per destination service against that service's own hour-of-day and hour-of-week history (MITRE T1498/T1499)",
+		Help:           "inbound HTTP requests per destination service against that service's own hour-of-day and hour-of-week history",
 		Params: []Param{
 			{Key: "sensitivity", Env: "AD_HTTP_CONNECTION_SPIKE_SENSITIVITY", Default: "20", Help: "0-100, higher means more alerts"},
 		},

@@ -66,6 +66,7 @@ type httpResponseCodes struct {
 	limiter   *eventsPerDay
 	forget    forgetter
 	ready     bool                             // some service has codesMinRequests requests learned
+	cols      entityFieldColumns               // of the query: the service and the response code
 	text      text                             // scratch for summaries
 	windows   windowGroups[Entity, codeWindow] // scratch of group
 }
@@ -84,7 +85,9 @@ func newHTTPResponseCodes(o Options) (Detector, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &httpResponseCodes{cluster: o.Cluster, threshold: t, services: serviceHistories[codeHistory]{}, limiter: l}, nil
+	d := &httpResponseCodes{cluster: o.Cluster, threshold: t, services: serviceHistories[codeHistory]{}, limiter: l}
+	d.cols = entityFieldColumnsOf(d.Queries()[0], "dest", "response_code")
+	return d, nil
 }
 
 func (d *httpResponseCodes) Name() string       { return "http_response_codes" }
@@ -118,22 +121,24 @@ func (d *httpResponseCodes) group(rows [][]source.Row) []*codeWindow {
 		return nil
 	}
 	d.windows.reset()
+	cols := d.cols
 	for _, r := range rows[0] {
-		if len(r.Key) != 4 || len(r.Values) != 1 || !(r.Values[0] > 0) {
+		if !cols.fits(r) || len(r.Values) != 1 || !(r.Values[0] > 0) {
 			continue
 		}
-		e, ok := l7DestEntity(d.cluster, r.Key[:3])
-		if c := strings.TrimSpace(r.Key[3]); !ok || c == "" || c == calicolog.Aggregated {
+		e, ok := l7DestEntity(d.cluster, cols.entity.key(r))
+		code := strings.TrimSpace(r.Key[cols.field])
+		if !ok || code == "" || code == calicolog.Aggregated {
 			continue // not an HTTP response (an L7 log of type tcp has no code)
 		}
 		cw, fresh := d.windows.get(e)
 		if fresh {
 			// Not the codes' capacity: evidence queries keep them.
-			*cw = codeWindow{entity: e, key: r.Key[:3]}
+			*cw = codeWindow{entity: e, key: cols.entity.key(r)}
 		}
 		n := r.Values[0]
 		cw.requests += n
-		switch code := strings.TrimSpace(r.Key[3]); {
+		switch {
 		case len(code) == 3 && code[0] == '4':
 			cw.errors4 += n
 			cw.codes4 = append(cw.codes4, code)

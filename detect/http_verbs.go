@@ -82,6 +82,7 @@ type httpVerbs struct {
 	limiter   *eventsPerDay
 	forget    forgetter
 	ready     bool                               // some service has verbsMinRequests requests learned
+	cols      entityFieldColumns                 // of the query: the service and the method
 	text      text                               // scratch for summaries
 	windows   windowGroups[Entity, methodWindow] // scratch of group
 }
@@ -100,7 +101,9 @@ func newHTTPVerbs(o Options) (Detector, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &httpVerbs{cluster: o.Cluster, threshold: t, services: serviceHistories[methodHistory]{}, limiter: l}, nil
+	d := &httpVerbs{cluster: o.Cluster, threshold: t, services: serviceHistories[methodHistory]{}, limiter: l}
+	d.cols = entityFieldColumnsOf(d.Queries()[0], "dest", "method")
+	return d, nil
 }
 
 func (d *httpVerbs) Name() string       { return "http_verbs" }
@@ -134,22 +137,24 @@ func (d *httpVerbs) group(rows [][]source.Row) []*methodWindow {
 		return nil
 	}
 	d.windows.reset()
+	cols := d.cols
 	for _, r := range rows[0] {
-		if len(r.Key) != 4 || len(r.Values) != 1 || !(r.Values[0] > 0) {
+		if !cols.fits(r) || len(r.Values) != 1 || !(r.Values[0] > 0) {
 			continue
 		}
-		e, ok := l7DestEntity(d.cluster, r.Key[:3])
-		if m := strings.TrimSpace(r.Key[3]); !ok || m == "" || m == calicolog.Aggregated {
+		e, ok := l7DestEntity(d.cluster, cols.entity.key(r))
+		method := r.Key[cols.field]
+		if m := strings.TrimSpace(method); !ok || m == "" || m == calicolog.Aggregated {
 			continue // not an HTTP request (an L7 log of type tcp has no method)
 		}
 		mw, fresh := d.windows.get(e)
 		if fresh {
-			*mw = methodWindow{entity: e, key: r.Key[:3]}
+			*mw = methodWindow{entity: e, key: cols.entity.key(r)}
 		}
-		c := methodCategory(r.Key[3])
+		c := methodCategory(method)
 		mw.counts[c] += r.Values[0]
 		if mw.logged[c] == "" {
-			mw.logged[c] = r.Key[3]
+			mw.logged[c] = method
 		}
 	}
 	return d.windows.sorted(func(a, b *methodWindow) int { return entityCompare(a.entity, b.entity) })

@@ -2,13 +2,16 @@ package detect
 
 func init() {
 	Register(Info{
-		Name:           "ip_sweep",
-		Family:         Security,
+		Name:   "ip_sweep",
+		Family: Security,
+		Mitre: &Mitre{AttackVector: "network", Tactic: "discovery", IDs: []string{"T1046"},
+			Mitigations: []string{"apply the quarantine network policy to the sweeping workload", "restrict its egress to the services it needs"}},
 		Logs:           []string{"flows"},
+		Unit:           UnitAddresses,
 		DefaultEnabled: true,
 		Help: "A source reaching many distinct destination IPs: in one window (fast), or over the last slow_windows " +
 			"windows together (slow); sources outside the cluster are judged as their network, pub or pvt; a workload that always " +
-			"reaches many (a prober) is judged against its own history (MITRE T1046).",
+			"reaches many (a prober) is judged against its own history.",
 		Params: append([]Param{{
 			Key: "threshold", Env: "AD_ip_sweep_threshold", Default: "32",
 			Help: "distinct destination IPs per source entity per window at or above which it alerts",

@@ -14,6 +14,7 @@ func init() {
 		Name:           "l7_bytes",
 		Family:         Both,
 		Logs:           []string{"l7"},
+		Unit:           UnitBytes,
 		DefaultEnabled: true,
 		Help: "HTTP bytes received and sent by each serving workload (bytes_in, bytes_out, separately) " +
 			"against its seasonal baseline (hour of day, hour of week).",

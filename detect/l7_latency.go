@@ -10,6 +10,7 @@ func init() {
 		Name:           "l7_latency",
 		Family:         Both,
 		Logs:           []string{"l7"},
+		Unit:           UnitMilliseconds,
 		DefaultEnabled: true,
 		Help: "Request duration of each serving workload (duration_mean and duration_max together) against its own history, " +
 			"with an isolation forest as Calico's; alerts only when the mean duration also rose by the sensitivity's deviation.",

@@ -2,13 +2,16 @@ package detect
 
 func init() {
 	Register(Info{
-		Name:           "port_scan",
-		Family:         Security,
+		Name:   "port_scan",
+		Family: Security,
+		Mitre: &Mitre{AttackVector: "network", Tactic: "discovery", IDs: []string{"T1046"},
+			Mitigations: []string{"apply the quarantine network policy to the scanning workload", "restrict its egress to the services it needs"}},
 		Logs:           []string{"flows"},
+		Unit:           UnitPorts,
 		DefaultEnabled: true,
 		Help: "A source reaching many distinct destination ports: in one window (fast), or over the last slow_windows " +
 			"windows together (slow); sources outside the cluster are judged as their network, pub or pvt; a workload that always " +
-			"reaches many (a prober) is judged against its own history (MITRE T1046).",
+			"reaches many (a prober) is judged against its own history.",
 		Params: append([]Param{{
 			Key: "threshold", Env: "AD_port_scan_threshold", Default: "500",
 			Help: "distinct destination ports per source entity per window at or above which it alerts",

@@ -18,6 +18,7 @@ func init() {
 		Name:   "process_bytes",
 		Family: Both,
 		Logs:   []string{"flows"},
+		Unit:   UnitBytes,
 		// Calico's manifests shipped process_bytes disabled
 		// (AD_DISABLED_JOBS).
 		DefaultEnabled: false,
@@ -74,6 +75,7 @@ type processBytes struct {
 	known      map[Entity]*knownProcesses
 	peers      []float64
 	forget     forgetter
+	cols       []processColumns // of each query, in the order of Queries
 }
 
 // knownProcesses are the process names learned for a workload, and when
@@ -92,11 +94,15 @@ func newProcessBytes(o Options) (Detector, error) {
 	if s < 0 || s > 100 {
 		return nil, fmt.Errorf("detector process_bytes: sensitivity %v is not within 0-100", s)
 	}
-	return &processBytes{
+	d := &processBytes{
 		cluster: o.Cluster, zThreshold: model.SensitivityZ(s),
 		model: model.NewSeasonal(model.SeasonalConfig{Bucket: o.Bucket, Sensitivity: s, MinSamples: seasonalMinSamples, LogScale: true}),
 		known: map[Entity]*knownProcesses{},
-	}, nil
+	}
+	for i, q := range d.Queries() {
+		d.cols = append(d.cols, processColumnsOf(q, processSides[i].side))
+	}
+	return d, nil
 }
 
 func (d *processBytes) Name() string       { return "process_bytes" }
@@ -115,7 +121,11 @@ func (d *processBytes) Queries() []source.Query {
 			},
 		}
 	}
-	return []source.Query{q("process_bytes_src", "source", "src"), q("process_bytes_dst", "dest", "dst")}
+	out := make([]source.Query, len(processSides))
+	for i, s := range processSides {
+		out[i] = q("process_bytes_"+s.reporter, s.side, s.reporter)
+	}
+	return out
 }
 
 // workloadProcesses is one workload's processes in a window.
@@ -161,16 +171,21 @@ func (p *processWindow) busiest() (podBytes, int) {
 func (d *processBytes) group(rows [][]source.Row) []*workloadProcesses {
 	by := map[Entity]*workloadProcesses{}
 	var out []*workloadProcesses
-	for _, rs := range rows {
+	for qi, rs := range rows {
+		if qi >= len(d.cols) {
+			break
+		}
+		c := d.cols[qi]
 		for _, r := range rs {
-			if len(r.Key) != 5 || len(r.Values) != 2 || r.Key[1] == "" || r.Key[2] != calicolog.TypeWorkload || !namedProcess(r.Key[4]) {
+			if !c.fits(r) || len(r.Values) != 2 || r.Key[c.entity.workload] == "" || r.Key[c.entity.typ] != calicolog.TypeWorkload || !namedProcess(r.Key[c.process]) {
 				continue
 			}
 			b := r.Values[0] + r.Values[1]
 			if !(b >= 0) || math.IsInf(b, 0) {
 				continue
 			}
-			e := Entity{Cluster: d.cluster, Namespace: r.Key[0], Workload: r.Key[1], Type: r.Key[2]}
+			e := c.entity.of(d.cluster, r)
+			process := r.Key[c.process]
 			wp := by[e]
 			if wp == nil {
 				wp = &workloadProcesses{entity: e}
@@ -179,17 +194,17 @@ func (d *processBytes) group(rows [][]source.Row) []*workloadProcesses {
 			}
 			var p *processWindow
 			for _, q := range wp.procs {
-				if q.name == r.Key[4] {
+				if q.name == process {
 					p = q
 				}
 			}
 			if p == nil {
-				p = &processWindow{name: r.Key[4]}
+				p = &processWindow{name: process}
 				wp.procs = append(wp.procs, p)
 			}
 			p.total += b
 			wp.total += b
-			p.addPod(r.Key[3], b)
+			p.addPod(r.Key[c.pod], b)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return entityLess(out[i].entity, out[j].entity) })

@@ -22,6 +22,7 @@ func init() {
 		Name:           "process_restarts",
 		Family:         Both,
 		Logs:           []string{"flows"},
+		Unit:           UnitRestarts,
 		DefaultEnabled: true,
 		Help:           "process restarts per pod: distinct process_id for the same process_name in a window and over the last hour, against the workload's usual restarts",
 		Params: []Param{
@@ -81,8 +82,34 @@ type processRestarts struct {
 	procs       map[procKey]*procIDs
 	usual       map[Entity]*restartHistory
 	forget      forgetter
+	cols        []processColumns                  // of each query, in the order of Queries
 	text        text                              // scratch for summaries
 	window      windowGroups[procKey, procWindow] // scratch of collect
+}
+
+// processSides are the two queries of the process detectors, in their
+// order: each workload's processes as the source of its flows (from the
+// source's reports) and as their destination (from the destination's).
+var processSides = [...]struct{ side, reporter string }{{"source", "src"}, {"dest", "dst"}}
+
+// processColumns are the fields a process detector reads of a query's
+// rows: the workload, its pod, the process, and, where the query groups
+// by them, the process id and the node.
+type processColumns struct {
+	rowColumns
+	entity                        entityColumns
+	pod, process, processID, host int
+}
+
+// processColumnsOf resolves the fields of q, a query of side's processes;
+// processID and host are -1 where q does not group by them.
+func processColumnsOf(q source.Query, side string) processColumns {
+	c := processColumns{rowColumns: columnsOf(q), processID: -1, host: -1}
+	c.entity, c.pod, c.process = c.rowColumns.entity(side), c.col(side+"_name"), c.col("process_name")
+	if _, ok := c.fields["process_id"]; ok {
+		c.processID, c.host = c.col("process_id"), c.col("host")
+	}
+	return c
 }
 
 // procKey is one process name in one pod of a workload.
@@ -134,11 +161,15 @@ func newProcessRestarts(o Options) (Detector, error) {
 	if bucket <= 0 {
 		bucket = 5 * time.Minute
 	}
-	return &processRestarts{
+	d := &processRestarts{
 		cluster: o.Cluster, zThreshold: model.SensitivityZ(s), minRestarts: minRestarts,
 		span:  restartSpanWindows * bucket,
 		procs: map[procKey]*procIDs{}, usual: map[Entity]*restartHistory{},
-	}, nil
+	}
+	for i, q := range d.Queries() {
+		d.cols = append(d.cols, processColumnsOf(q, processSides[i].side))
+	}
+	return d, nil
 }
 
 func (d *processRestarts) Name() string       { return "process_restarts" }
@@ -156,10 +187,11 @@ func processQuery(name, side, reporter string, metrics ...source.Metric) source.
 
 func (d *processRestarts) Queries() []source.Query {
 	ids := source.Metric{Name: "num_process_ids", Kind: source.Max, Field: "num_process_ids"}
-	return []source.Query{
-		processQuery("process_restarts_src", "source", "src", ids),
-		processQuery("process_restarts_dst", "dest", "dst", ids),
+	out := make([]source.Query, len(processSides))
+	for i, s := range processSides {
+		out[i] = processQuery("process_restarts_"+s.reporter, s.side, s.reporter, ids)
 	}
+	return out
 }
 
 // procWindow is one pod's process in a window.
@@ -183,22 +215,26 @@ func namedProcess(p string) bool {
 // detector's scratch, valid until the next call.
 func (d *processRestarts) collect(w source.Window, rows [][]source.Row) []*procWindow {
 	d.window.reset()
-	for _, rs := range rows {
+	for qi, rs := range rows {
+		if qi >= len(d.cols) {
+			break
+		}
+		c := d.cols[qi]
 		for _, r := range rs {
-			if len(r.Key) != 7 || r.Key[1] == "" || r.Key[2] != calicolog.TypeWorkload || !namedProcess(r.Key[4]) {
+			if !c.fits(r) || r.Key[c.entity.workload] == "" || r.Key[c.entity.typ] != calicolog.TypeWorkload || !namedProcess(r.Key[c.process]) {
 				continue
 			}
-			pod := r.Key[3]
+			pod := r.Key[c.pod]
 			if pod == "" || pod == calicolog.Aggregated {
-				pod = calicolog.Aggregated + "@" + r.Key[6] // the pods of one node
+				pod = calicolog.Aggregated + "@" + r.Key[c.host] // the pods of one node
 			}
-			k := procKey{Entity: Entity{Cluster: d.cluster, Namespace: r.Key[0], Workload: r.Key[1], Type: r.Key[2]}, Pod: pod, Process: r.Key[4]}
+			k := procKey{Entity: c.entity.of(d.cluster, r), Pod: pod, Process: r.Key[c.process]}
 			pw, fresh := d.window.get(k)
 			if fresh {
 				// The ids are read within the window only.
 				*pw = procWindow{key: k, ids: pw.ids[:0]}
 			}
-			switch id := r.Key[5]; {
+			switch id := r.Key[c.processID]; {
 			case id == "*":
 				if len(r.Values) == 1 {
 					pw.starred = max(pw.starred, r.Values[0])

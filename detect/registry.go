@@ -3,8 +3,11 @@ package detect
 import (
 	"fmt"
 	"math"
+	"regexp"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,6 +23,28 @@ const (
 	Performance Family = "performance"
 	Both        Family = "security,performance"
 )
+
+// Families lists every family a detector may have.
+var Families = []Family{Security, Performance, Both}
+
+// Includes reports whether a detector of family f belongs to family g:
+// one of both families is a security detector and a performance one.
+func (f Family) Includes(g Family) bool {
+	return f == g || (f == Both && (g == Security || g == Performance))
+}
+
+// Mitre is the MITRE ATT&CK classification of a detector's anomalies, as
+// Calico's security events carry it (attack_vector, mitre_tactic,
+// mitre_ids, mitigations).
+type Mitre struct {
+	AttackVector string   // e.g. "network"
+	Tactic       string   // e.g. "discovery"
+	IDs          []string // the techniques, e.g. "T1046", "T1568.002"
+	Mitigations  []string // what an operator can do about one
+}
+
+// mitreID is the form of an ATT&CK technique or sub-technique id.
+var mitreID = regexp.MustCompile(`^T[0-9]{4}(\.[0-9]{3})?$`)
 
 // Param is one setting a detector reads, with Calico's environment variable
 // name and default where Calico had one.
@@ -39,9 +64,16 @@ type Range struct{ Min, Max float64 }
 
 // Info describes a registered detector.
 type Info struct {
-	Name           string // Calico's id, e.g. "port_scan"
-	Family         Family
-	Logs           []string // log types read
+	Name   string // Calico's id, e.g. "port_scan"
+	Family Family
+	// Mitre classifies the detector's anomalies; nil for detectors (the
+	// performance ones) that no technique fits.
+	Mitre *Mitre
+	Logs  []string // log types read
+	// Unit is the unit of the detector's observed and expected values
+	// (UnitBytes, UnitPorts, ...); "" when it varies with the field
+	// judged, which the verdict's Unit then names.
+	Unit           string
 	DefaultEnabled bool
 	Help           string
 	Params         []Param
@@ -81,6 +113,19 @@ func Register(info Info) {
 	if _, dup := registry[info.Name]; dup {
 		panic("detect: detector registered twice: " + info.Name)
 	}
+	if !slices.Contains(Families, info.Family) {
+		panic("detect: detector " + info.Name + " has no family")
+	}
+	if m := info.Mitre; m != nil {
+		if !info.Family.Includes(Security) || m.AttackVector == "" || m.Tactic == "" || len(m.IDs) == 0 {
+			panic("detect: detector " + info.Name + ": a MITRE classification needs the security family, a vector, a tactic and a technique")
+		}
+		for _, id := range m.IDs {
+			if !mitreID.MatchString(id) {
+				panic("detect: detector " + info.Name + ": " + id + " is not a MITRE ATT&CK technique id")
+			}
+		}
+	}
 	registry[info.Name] = info
 }
 
@@ -94,6 +139,15 @@ func Registered() []Info {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// Techniques are the MITRE ATT&CK technique ids of the detector's
+// anomalies joined by commas, "" when no technique fits.
+func (info Info) Techniques() string {
+	if info.Mitre == nil {
+		return ""
+	}
+	return strings.Join(info.Mitre.IDs, ",")
 }
 
 // Lookup returns the registered detector named name.

@@ -45,6 +45,7 @@ type replicaBytes struct {
 	seen       entityClock                      // when each replica set was last seen
 	peers      []float64                        // scratch
 	text       text                             // scratch for summaries
+	cols       entityFieldColumns               // of the query: the replica set and the pod
 	sets       windowGroups[Entity, replicaSet] // scratch of group
 }
 
@@ -64,13 +65,15 @@ func newReplicaBytes(name string, o Options, field, reporter, side, noun string)
 	if err != nil {
 		return nil, err
 	}
-	return &replicaBytes{
+	d := &replicaBytes{
 		name: name, cluster: o.Cluster, field: field, reporter: reporter, side: side, noun: noun,
 		zThreshold: model.IQRFactorZ(c), minRows: minRows,
 		model: model.NewSeasonal(model.SeasonalConfig{Bucket: o.Bucket, MinSamples: seasonalMinSamples}),
 		keys:  map[Entity]replicaKeys{},
 		seen:  entityClock{},
-	}, nil
+	}
+	d.cols = entityFieldColumnsOf(d.Queries()[0], side, side+"_name")
+	return d, nil
 }
 
 func (d *replicaBytes) Name() string       { return d.name }
@@ -91,7 +94,6 @@ func (d *replicaBytes) Queries() []source.Query {
 type replicaSet struct {
 	entity Entity
 	keys   replicaKeys // its model keys
-	key    []string
 	total  float64
 	pods   []podBytes
 }
@@ -108,18 +110,19 @@ func (d *replicaBytes) group(rows [][]source.Row) []*replicaSet {
 		return nil
 	}
 	d.sets.reset()
+	c := d.cols
 	for _, r := range rows[0] {
-		if len(r.Key) != 4 || len(r.Values) != 1 || r.Key[1] == "" || r.Key[2] != calicolog.TypeWorkload {
+		if !c.fits(r) || len(r.Values) != 1 || r.Key[c.entity.workload] == "" || r.Key[c.entity.typ] != calicolog.TypeWorkload {
 			continue
 		}
-		e := Entity{Cluster: d.cluster, Namespace: r.Key[0], Workload: r.Key[1], Type: r.Key[2]}
+		e := c.entity.of(d.cluster, r)
 		rs, fresh := d.sets.get(e)
 		if fresh {
 			// The pods are read within the window only: their capacity is reused.
-			*rs = replicaSet{entity: e, keys: d.key(e), key: r.Key[:3], pods: rs.pods[:0]}
+			*rs = replicaSet{entity: e, keys: d.key(e), pods: rs.pods[:0]}
 		}
 		rs.total += r.Values[0]
-		rs.pods = append(rs.pods, podBytes{name: r.Key[3], bytes: r.Values[0]})
+		rs.pods = append(rs.pods, podBytes{name: r.Key[c.field], bytes: r.Values[0]})
 	}
 	return d.sets.sorted(func(a, b *replicaSet) int { return entityKeyCompare(a.entity, b.entity) })
 }
@@ -233,8 +236,8 @@ func (d *replicaBytes) Judge(w source.Window, rows [][]source.Row) []Verdict {
 		if v.Anomalous() {
 			filters := []source.Term{
 				{Field: "reporter", Values: []string{d.reporter}},
-				{Field: d.side + "_namespace", Values: []string{rs.key[0]}},
-				{Field: d.side + "_name_aggr", Values: []string{rs.key[1]}},
+				{Field: d.side + "_namespace", Values: []string{rs.entity.Namespace}},
+				{Field: d.side + "_name_aggr", Values: []string{rs.entity.Workload}},
 			}
 			if pod != "" {
 				filters = append(filters, source.Term{Field: d.side + "_name", Values: []string{pod}})

@@ -13,20 +13,21 @@ import (
 const maxProbedValues = 20
 
 // probedEvidence narrows an anomalous scan's evidence query to records
-// reaching values the scan counted: up to maxProbedValues of the entity's
-// distinct values of field in rows (each row's last key part), spread
-// evenly over them in order. Without it the first records of the source
-// are mostly its ordinary traffic (its DNS lookups, the services it
-// calls) and the page shows no probe; with it, a 600-port scan's evidence
-// shows ports across the scanned range and the target it probed.
-func probedEvidence(field string, rows []source.Row, key []string, queries []EvidenceQuery) []EvidenceQuery {
-	if len(queries) == 0 || len(key) < 3 {
+// reaching values the scan counted: up to maxProbedValues of entity e's
+// distinct values of the field cols reads in rows, spread evenly over
+// them in order. Without it the first records of the source are mostly
+// its ordinary traffic (its DNS lookups, the services it calls) and the
+// page shows no probe; with it, a 600-port scan's evidence shows ports
+// across the scanned range and the target it probed.
+func probedEvidence(field string, cols entityFieldColumns, rows []source.Row, e Entity, queries []EvidenceQuery) []EvidenceQuery {
+	if len(queries) == 0 {
 		return queries
 	}
 	var values []string
 	for _, r := range rows {
-		if len(r.Key) == len(key)+1 && r.Key[0] == key[0] && r.Key[1] == key[1] && r.Key[2] == key[2] && r.Key[len(key)] != "" {
-			values = append(values, r.Key[len(key)])
+		if cols.fits(r) && r.Key[cols.entity.namespace] == e.Namespace && r.Key[cols.entity.workload] == e.Workload &&
+			r.Key[cols.entity.typ] == e.Type && r.Key[cols.field] != "" {
+			values = append(values, r.Key[cols.field])
 		}
 	}
 	if len(values) == 0 {

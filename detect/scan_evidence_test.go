@@ -15,7 +15,9 @@ func TestScanEvidenceAsksForProbedValues(t *testing.T) {
 		rows = append(rows, source.Row{Key: []string{"shop", "frontend-*", "wep", fmt.Sprint(p)}})
 	}
 	rows = append(rows, source.Row{Key: []string{"shop", "cart-*", "wep", "9999"}})
-	got := probedEvidence("dest_port", rows, []string{"shop", "frontend-*", "wep"}, base)
+	cols := entityFieldColumnsOf(source.Query{Name: "port_scan", GroupBy: []string{"source_namespace", "source_name_aggr", "source_type", "dest_port"}}, "source", "dest_port")
+	scanner := Entity{Cluster: "c", Namespace: "shop", Workload: "frontend-*", Type: "wep"}
+	got := probedEvidence("dest_port", cols, rows, scanner, base)
 	if len(got) != 1 || len(got[0].Filters) != 2 || got[0].Filters[0].Field != "dest_port" {
 		t.Fatalf("queries %+v, want the source's filter and one on dest_port", got)
 	}
@@ -26,7 +28,7 @@ func TestScanEvidenceAsksForProbedValues(t *testing.T) {
 	if len(base[0].Filters) != 1 {
 		t.Errorf("the detector's own query was changed")
 	}
-	if same := probedEvidence("dest_port", nil, []string{"shop", "frontend-*", "wep"}, base); len(same[0].Filters) != 1 {
+	if same := probedEvidence("dest_port", cols, nil, scanner, base); len(same[0].Filters) != 1 {
 		t.Errorf("without rows the query changed: %+v", same)
 	}
 }

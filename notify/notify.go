@@ -421,34 +421,19 @@ func QuarantinePolicy(e detect.Entity) string {
 		"    - Egress\n"
 }
 
-// Mitre is the MITRE ATT&CK classification of a detector's anomalies.
-type Mitre struct {
-	AttackVector string
-	Tactic       string
-	IDs          []string
-	Mitigations  []string
-}
+// Mitre is the MITRE ATT&CK classification of a detector's anomalies,
+// owned by the detector registry (detect.Info.Mitre).
+type Mitre = detect.Mitre
 
-// MitreOf returns the classification of detector, and false for
-// detectors (performance ones) that no technique fits.
+// MitreOf returns the classification of detector from the registry, and
+// false for detectors (performance ones) that no technique fits and for
+// names the registry does not know.
 func MitreOf(detector string) (Mitre, bool) {
-	m, ok := mitre[detector]
-	return m, ok
-}
-
-var mitre = map[string]Mitre{
-	"port_scan": {AttackVector: "network", Tactic: "discovery", IDs: []string{"T1046"},
-		Mitigations: []string{"apply the quarantine network policy to the scanning workload", "restrict its egress to the services it needs"}},
-	"ip_sweep": {AttackVector: "network", Tactic: "discovery", IDs: []string{"T1046"},
-		Mitigations: []string{"apply the quarantine network policy to the sweeping workload", "restrict its egress to the services it needs"}},
-	"dga": {AttackVector: "network", Tactic: "command and control", IDs: []string{"T1568.002"},
-		Mitigations: []string{"block the queried domains", "inspect the workload for malware"}},
-	"dns_tunnel": {AttackVector: "network", Tactic: "command and control", IDs: []string{"T1071.004"},
-		Mitigations: []string{"block the registered domain", "restrict the workload's DNS egress"}},
-	"bytes_out": {AttackVector: "network", Tactic: "exfiltration", IDs: []string{"T1041", "T1048"},
-		Mitigations: []string{"restrict the workload's egress", "inspect where the bytes went"}},
-	"http_connection_spike": {AttackVector: "network", Tactic: "impact", IDs: []string{"T1498", "T1499"},
-		Mitigations: []string{"rate-limit the service", "check who sends the requests"}},
+	info, ok := detect.Lookup(detector)
+	if !ok || info.Mitre == nil {
+		return Mitre{}, false
+	}
+	return *info.Mitre, true
 }
 
 // RunbookURL is the runbook section on what to do about an anomaly.

@@ -12,41 +12,22 @@ import (
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
 )
 
-// Units of the quantity a detector reports as observed and expected.
+// Units the page formats (scales) itself; the others are shown as named.
 const (
-	unitBytes     = "bytes"
-	unitNanos     = "ns"
-	unitMillis    = "ms"
-	unitMicros    = detect.UnitMicroseconds
-	unitPorts     = "ports"
-	unitAddresses = "addresses"
-	unitNames     = "names"
-	unitRequests  = "requests"
-	unitRestarts  = "restarts"
+	unitBytes  = detect.UnitBytes
+	unitNanos  = detect.UnitNanoseconds
+	unitMillis = detect.UnitMilliseconds
+	unitMicros = detect.UnitMicroseconds
 )
 
-// detectorUnits is the unit of each detector's observed value, where one
-// unit holds whatever the detector reports (the generic and time_series
-// detectors report their most anomalous field, whose unit varies: their
-// summary names it).
-var detectorUnits = map[string]string{
-	"port_scan":             unitPorts,
-	"ip_sweep":              unitAddresses,
-	"dga":                   unitNames,
-	"dns_tunnel":            unitNames,
-	"dns_latency":           unitNanos,
-	"l7_latency":            unitMillis,
-	"bytes_in":              unitBytes,
-	"bytes_out":             unitBytes,
-	"l7_bytes":              unitBytes,
-	"process_bytes":         unitBytes,
-	"replica_bytes":         unitBytes,
-	"http_connection_spike": unitRequests,
-	"process_restarts":      unitRestarts,
+// unitOf is the unit of detector's observed value, from the registry
+// (detect.Info.Unit), "" when it varies (the generic and time_series
+// detectors report their most anomalous field, whose unit the verdict and
+// its summary name).
+func unitOf(detector string) string {
+	info, _ := detect.Lookup(detector)
+	return info.Unit
 }
-
-// unitOf is the unit of detector's observed value, "" when it varies.
-func unitOf(detector string) string { return detectorUnits[detector] }
 
 // verdictUnit is the unit of v's observed value: the one the verdict gives
 // (the field baselines' most anomalous field), else its detector's.

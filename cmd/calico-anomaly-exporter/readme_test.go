@@ -22,7 +22,7 @@ const (
 // detectorTable is the README's table of every registered detector.
 func detectorTable() string {
 	var b strings.Builder
-	b.WriteString("| detector | family | log | on by default | what it looks at | settings: Calico variable (default) |\n|---|---|---|---|---|---|\n")
+	b.WriteString("| detector | family | MITRE ATT&CK | log | on by default | what it looks at | settings: Calico variable (default) |\n|---|---|---|---|---|---|---|\n")
 	for _, info := range detect.Registered() {
 		var settings []string
 		for _, p := range info.Params {
@@ -44,13 +44,18 @@ func detectorTable() string {
 		if len(help) > maxHelpInReadmes {
 			help = help[:maxHelpInReadmes-3] + "..."
 		}
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s |\n", info.Name, info.Family, strings.Join(info.Logs, ", "), on, help, strings.Join(settings, ", "))
+		mitre := "-"
+		if info.Mitre != nil {
+			mitre = strings.Join(info.Mitre.IDs, ", ") + " (" + info.Mitre.Tactic + ")"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s | %s |\n", info.Name, info.Family, mitre, strings.Join(info.Logs, ", "), on, help, strings.Join(settings, ", "))
 	}
 	return b.String()
 }
 
 // TestReadmeListsEveryDetector keeps the README's detector table the
-// registry's: every detector, its family, logs, default and settings.
+// registry's: every detector, its family, MITRE techniques, logs, default
+// and settings.
 func TestReadmeListsEveryDetector(t *testing.T) {
 	raw, err := os.ReadFile(readmePath)
 	if err != nil {
