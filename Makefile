@@ -101,6 +101,7 @@ PROTOC_GEN_GO_VERSION      ?= v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION ?= v1.6.2
 TOOLS := $(abspath bin/tools)
 generate: generate-goldmane
+	$(GO) test ./rules -run 'Severity' -update
 	$(GO) test ./rules ./dashboards ./deploy -run 'Generated' -update
 
 generate-goldmane:
