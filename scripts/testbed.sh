@@ -66,17 +66,17 @@ install_elasticsearch() {
 }
 
 # The integ-test-zip lacks the analysis-common module, which the security
-# index needs to store API keys; scripts/es-analysis-plugin provides the
+# index needs to store API keys; internal/testbed/es-analysis-plugin provides the
 # three components it uses, compiled against this Elasticsearch's own jars.
 install_analysis_plugin() {
-  local src="$root/scripts/es-analysis-plugin" dest="$es_home/plugins/testbed-analysis"
+  local src="$root/internal/testbed/es-analysis-plugin" dest="$es_home/plugins/testbed-analysis"
   local stamp; stamp=$(cat "$src"/src/org/calicoanomaly/esanalysis/*.java | sha256sum | cut -c1-16)
   if [ -f "$dest/.source-$stamp" ]; then return; fi
   log "building the test bed's analysis plugin"
   local lib="$es_home/lib" build; build=$(mktemp -d)
   javac --release 17 -nowarn -d "$build/classes" \
     -cp "$lib/elasticsearch-plugin-api-$es_version.jar:$lib/elasticsearch-plugin-analysis-api-$es_version.jar:$(ls "$lib"/lucene-analysis-common-*.jar):$(ls "$lib"/lucene-core-*.jar)" \
-    "$src"/src/org/calicoanomaly/esanalysis/*.java || die "could not compile scripts/es-analysis-plugin"
+    "$src"/src/org/calicoanomaly/esanalysis/*.java || die "could not compile internal/testbed/es-analysis-plugin"
   rm -rf "$dest" && mkdir -p "$dest"
   (cd "$build/classes" && jar cf "$dest/testbed-analysis.jar" .)
   cat > "$dest/stable-plugin-descriptor.properties" <<PROPS
