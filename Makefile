@@ -27,7 +27,7 @@ CONTAINER_TOOL ?= $(shell if docker info >/dev/null 2>&1; then echo docker; \
 	elif command -v podman >/dev/null 2>&1; then echo podman; \
 	elif command -v buildah >/dev/null 2>&1; then echo buildah; else echo docker; fi)
 
-.PHONY: eval-dga build image image-binary run eval test unit-test integration-test rules-test testbed-start testbed-stop bench bench-go bench-iforest lint fuzz clean generate generate-goldmane fuzz-short
+.PHONY: eval-dga build image image-binary run eval test unit-test integration-test rules-test testbed-start testbed-stop bench bench-go bench-iforest lint lint-tools fuzz clean generate generate-goldmane fuzz-short
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/calico-anomaly-exporter
@@ -152,11 +152,41 @@ bench-iforest:
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKG)
 
-lint:
+# make lint: gofmt, go vet (with and without the integration tag), the
+# repository's files (scripts/check-files.sh: no program, no binary or file
+# over 1 MB that is not data), golangci-lint (.golangci.yml) and govulncheck
+# against an offline copy of the Go vulnerability database
+# (scripts/vulncheck.sh). The tools are built from the Go module proxy at
+# these versions into LINT_TOOLS, a cache outside the work tree that every
+# clone on the machine shares.
+GOLANGCI_LINT_VERSION ?= v2.15.0
+GOVULNCHECK_VERSION   ?= v1.9.0
+VULNDB_VERSION        ?= v0.0.0-20261105234957-e22db6528018
+LINT_TOOLS    ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/calico-anomaly-exporter
+GOLANGCI_LINT := $(LINT_TOOLS)/golangci-lint-$(GOLANGCI_LINT_VERSION)/golangci-lint
+GOVULNCHECK   := $(LINT_TOOLS)/govulncheck-$(GOVULNCHECK_VERSION)/govulncheck
+INDEXDB       := $(LINT_TOOLS)/vulndb-$(VULNDB_VERSION)/indexdb
+VULNDB        := $(LINT_TOOLS)/vulndb-$(VULNDB_VERSION)/db
+
+lint: lint-tools
 	@out=$$(gofmt -l $$(git ls-files '*.go') 2>/dev/null); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags integration ./...
+	scripts/check-files.sh
+	$(GOLANGCI_LINT) run ./...
+	scripts/vulncheck.sh $(GOVULNCHECK) $(INDEXDB) $(VULNDB_VERSION) $(VULNDB)
+
+lint-tools: $(GOLANGCI_LINT) $(GOVULNCHECK) $(INDEXDB)
+
+$(GOLANGCI_LINT):
+	GOBIN=$(@D) GOFLAGS=-mod=mod $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+
+$(GOVULNCHECK):
+	GOBIN=$(@D) GOFLAGS=-mod=mod $(GO) install golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION)
+
+$(INDEXDB):
+	GOBIN=$(@D) GOFLAGS=-mod=mod $(GO) install golang.org/x/vulndb/cmd/indexdb@$(VULNDB_VERSION)
 
 # make fuzz: every fuzz test for FUZZTIME each (make test runs them 3s each);
 # make fuzz FUZZ=FuzzDecodeFlowLog PKG=./calicolog FUZZTIME=10m: one of them.
