@@ -27,7 +27,7 @@ CONTAINER_TOOL ?= $(shell if docker info >/dev/null 2>&1; then echo docker; \
 	elif command -v podman >/dev/null 2>&1; then echo podman; \
 	elif command -v buildah >/dev/null 2>&1; then echo buildah; else echo docker; fi)
 
-.PHONY: eval-dga build image image-binary run eval test unit-test integration-test rules-test testbed-start testbed-stop bench bench-go bench-iforest lint lint-tools fuzz clean generate generate-goldmane fuzz-short
+.PHONY: eval-dga build image image-binary run eval test unit-test integration-test rules-test testbed-start testbed-stop bench bench-go bench-iforest lint lint-tools fuzz clean generate generate-goldmane
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/calico-anomaly-exporter
@@ -57,10 +57,12 @@ eval: build
 	$(BIN) evaluate nab $(EVAL_ARGS)
 	$(BIN) evaluate life
 
-# Everything: vet, unit tests, rule tests, then the integration tests on a
-# real Elasticsearch, Prometheus and Alertmanager that the test bed installs
-# and starts, and always stops.
-test: lint unit-test fuzz-short
+# Everything: lint, unit tests (every fuzz test's seed corpus among them:
+# go test runs the seeds as ordinary tests; the fuzzing is make fuzz's),
+# rule tests, then the integration tests on a real Elasticsearch,
+# Prometheus and Alertmanager that the test bed installs and starts, and
+# always stops.
+test: lint unit-test
 	@$(TESTBED) start
 	@status=0; \
 	$(MAKE) --no-print-directory rules-test integration-test || status=$$?; \
@@ -188,14 +190,13 @@ $(GOVULNCHECK):
 $(INDEXDB):
 	GOBIN=$(@D) GOFLAGS=-mod=mod $(GO) install golang.org/x/vulndb/cmd/indexdb@$(VULNDB_VERSION)
 
-# make fuzz: every fuzz test for FUZZTIME each (make test runs them 3s each);
+# make fuzz: every fuzz test for FUZZTIME each; make test runs only their
+# seed corpora, as ordinary tests (each fuzz target costs an instrumented
+# build, so fuzzing them is kept out of make test).
 # make fuzz FUZZ=FuzzDecodeFlowLog PKG=./calicolog FUZZTIME=10m: one of them.
 fuzz:
 	@if [ -n "$(FUZZ)" ]; then $(GO) test -run '^$$' -fuzz '^$(FUZZ)$$' -fuzztime $(FUZZTIME) $(PKG); \
 	else scripts/fuzz.sh $(FUZZTIME); fi
-
-fuzz-short:
-	scripts/fuzz.sh 3s
 
 # make eval-dga: the DNS name detectors on the real DGA families of
 # DGA_FAMILIES beside benign clients (an ad bidder on Ghostery's advertising
