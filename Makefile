@@ -27,7 +27,7 @@ CONTAINER_TOOL ?= $(shell if docker info >/dev/null 2>&1; then echo docker; \
 	elif command -v podman >/dev/null 2>&1; then echo podman; \
 	elif command -v buildah >/dev/null 2>&1; then echo buildah; else echo docker; fi)
 
-.PHONY: eval-dga build image image-binary run eval test unit-test integration-test rules-test testbed-start testbed-stop bench bench-go bench-iforest lint fuzz clean generate generate-goldmane fuzz-short
+.PHONY: eval-dga build image image-binary run eval test unit-test integration-test rules-test testbed-start testbed-stop bench bench-go bench-iforest lint lint-tools fuzz clean generate generate-goldmane
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/calico-anomaly-exporter
@@ -57,10 +57,12 @@ eval: build
 	$(BIN) evaluate nab $(EVAL_ARGS)
 	$(BIN) evaluate life
 
-# Everything: vet, unit tests, rule tests, then the integration tests on a
-# real Elasticsearch, Prometheus and Alertmanager that the test bed installs
-# and starts, and always stops.
-test: lint unit-test fuzz-short
+# Everything: lint, unit tests (every fuzz test's seed corpus among them:
+# go test runs the seeds as ordinary tests; the fuzzing is make fuzz's),
+# rule tests, then the integration tests on a real Elasticsearch,
+# Prometheus and Alertmanager that the test bed installs and starts, and
+# always stops.
+test: lint unit-test
 	@$(TESTBED) start
 	@status=0; \
 	$(MAKE) --no-print-directory rules-test integration-test || status=$$?; \
@@ -91,18 +93,31 @@ testbed-start:
 testbed-stop:
 	$(TESTBED) stop
 
-# Rewrite what is generated from one source: deploy/base/prometheusrule.yaml
-# from rules/calico-anomaly.rules.yml, deploy/base/grafana-dashboards.yaml from
-# dashboards/*.json. Tests fail while either is out of date.
+# Rewrite everything generated, each from its one source, by the golden
+# tests that check it, run with -update: deploy/base/prometheusrule.yaml
+# from rules/calico-anomaly.rules.yml, deploy/base/grafana-dashboards.yaml
+# from dashboards/*.json, and the golden files under testdata/ of collector
+# (the metric exposition), config (the errors of bad files) and source (the
+# file source's records), and from the detector registry the dashboards'
+# detector lists and units, the Alertmanager example's performance route,
+# the rules' severity by family and the README's detector tables. Those
+# tests fail while a generated file is out of
+# date. A new generated file: a golden test in its package reading the
+# -update flag, and that package in GENERATED_PKGS. The rules' severity by
+# family is rewritten from the detector registry first, since the
+# PrometheusRule is rendered from the rule file as compiled in. Not here:
+# evaluate/nab's testdata/floor.json, a measured floor the detectors must
+# keep, rewritten only on purpose (go test ./evaluate/nab -run NABFloor -update).
 # The Go code of Goldmane's gRPC contract (source/goldmane/goldmanepb) from
 # its .proto, with protoc (Debian's protobuf-compiler) and the two Go
 # generators at pinned versions from the Go module proxy.
 PROTOC_GEN_GO_VERSION      ?= v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION ?= v1.6.2
 TOOLS := $(abspath bin/tools)
+GENERATED_PKGS := ./rules ./dashboards ./deploy ./collector ./config ./source ./cmd/calico-anomaly-exporter
 generate: generate-goldmane
-	$(GO) test ./rules -run 'Severity' -update
-	$(GO) test ./rules ./dashboards ./deploy -run 'Generated' -update
+	$(GO) test -count=1 ./rules -run 'Severity' -update
+	$(GO) test -count=1 $(GENERATED_PKGS) -update
 
 generate-goldmane:
 	@command -v protoc >/dev/null || { echo "protoc not found: apt-get install protobuf-compiler"; exit 1; }
@@ -153,20 +168,49 @@ bench-iforest:
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKG)
 
-lint:
+# make lint: gofmt, go vet (with and without the integration tag), the
+# repository's files (scripts/check-files.sh: no program, no binary or file
+# over 1 MB that is not data), golangci-lint (.golangci.yml) and govulncheck
+# against an offline copy of the Go vulnerability database
+# (scripts/vulncheck.sh). The tools are built from the Go module proxy at
+# these versions into LINT_TOOLS, a cache outside the work tree that every
+# clone on the machine shares.
+GOLANGCI_LINT_VERSION ?= v2.15.0
+GOVULNCHECK_VERSION   ?= v1.9.0
+VULNDB_VERSION        ?= v0.0.0-20261105234957-e22db6528018
+LINT_TOOLS    ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/calico-anomaly-exporter
+GOLANGCI_LINT := $(LINT_TOOLS)/golangci-lint-$(GOLANGCI_LINT_VERSION)/golangci-lint
+GOVULNCHECK   := $(LINT_TOOLS)/govulncheck-$(GOVULNCHECK_VERSION)/govulncheck
+INDEXDB       := $(LINT_TOOLS)/vulndb-$(VULNDB_VERSION)/indexdb
+VULNDB        := $(LINT_TOOLS)/vulndb-$(VULNDB_VERSION)/db
+
+lint: lint-tools
 	@out=$$(gofmt -l $$(git ls-files '*.go') 2>/dev/null); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags integration ./...
+	scripts/check-files.sh
+	$(GOLANGCI_LINT) run ./...
+	scripts/vulncheck.sh $(GOVULNCHECK) $(INDEXDB) $(VULNDB_VERSION) $(VULNDB)
 
-# make fuzz: every fuzz test for FUZZTIME each (make test runs them 3s each);
+lint-tools: $(GOLANGCI_LINT) $(GOVULNCHECK) $(INDEXDB)
+
+$(GOLANGCI_LINT):
+	GOBIN=$(@D) GOFLAGS=-mod=mod $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+
+$(GOVULNCHECK):
+	GOBIN=$(@D) GOFLAGS=-mod=mod $(GO) install golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION)
+
+$(INDEXDB):
+	GOBIN=$(@D) GOFLAGS=-mod=mod $(GO) install golang.org/x/vulndb/cmd/indexdb@$(VULNDB_VERSION)
+
+# make fuzz: every fuzz test for FUZZTIME each; make test runs only their
+# seed corpora, as ordinary tests (each fuzz target costs an instrumented
+# build, so fuzzing them is kept out of make test).
 # make fuzz FUZZ=FuzzDecodeFlowLog PKG=./calicolog FUZZTIME=10m: one of them.
 fuzz:
 	@if [ -n "$(FUZZ)" ]; then $(GO) test -run '^$$' -fuzz '^$(FUZZ)$$' -fuzztime $(FUZZTIME) $(PKG); \
 	else scripts/fuzz.sh $(FUZZTIME); fi
-
-fuzz-short:
-	scripts/fuzz.sh 3s
 
 # make eval-dga: the DNS name detectors on the real DGA families of
 # DGA_FAMILIES beside benign clients (an ad bidder on Ghostery's advertising

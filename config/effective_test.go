@@ -163,19 +163,6 @@ func TestResolveTypedValues(t *testing.T) {
 // registry's defaults.
 type detectorSet map[string]bool
 
-func enabledDefaultsPlus(names ...string) detectorSet {
-	s := detectorSet{}
-	for _, name := range registeredNames() {
-		if info, _ := lookupInfo(name); info.DefaultEnabled {
-			s[name] = true
-		}
-	}
-	for _, n := range names {
-		s[n] = true
-	}
-	return s
-}
-
 // registeredSet is every registered detector.
 func registeredSet() detectorSet {
 	s := detectorSet{}

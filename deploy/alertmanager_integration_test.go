@@ -6,9 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,6 +20,7 @@ import (
 	"github.com/go-kit/log"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/engine"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/testkit"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/notify"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/notify/alertmanager"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/scoreboard"
@@ -54,16 +53,6 @@ func (c *chatServer) received() []chatPost {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]chatPost(nil), c.posts...)
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // startAlertmanager runs Debian's Alertmanager with deploy/alertmanager's
@@ -106,7 +95,7 @@ func startAlertmanager(t *testing.T, chatURL string) string {
 	if out, err := exec.Command("amtool", "check-config", filepath.Join(dir, "alertmanager.yml")).CombinedOutput(); err != nil {
 		t.Fatalf("amtool check-config: %v\n%s", err, out)
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := testkit.FreeAddr(t)
 	logs := &bytes.Buffer{}
 	cmd := exec.Command("/usr/bin/prometheus-alertmanager", "--config.file="+filepath.Join(dir, "alertmanager.yml"),
 		"--storage.path="+filepath.Join(dir, "data"), "--web.listen-address="+addr, "--cluster.listen-address=")

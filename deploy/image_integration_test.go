@@ -7,7 +7,6 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/testkit"
 )
 
 // TestImageBuildsFromScratchAndRunsVersion builds the image as a user does
@@ -97,7 +98,7 @@ func TestImageBuildsFromScratchAndRunsVersion(t *testing.T) {
 
 	// The same binary serving: its build_info metric and its status page
 	// carry the revision too.
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	cmd := exec.Command(bin, "--source=simulated", "--web.listen-address="+addr)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -110,16 +111,6 @@ func TestImageBuildsFromScratchAndRunsVersion(t *testing.T) {
 	if page := waitGet(t, "http://"+addr+"/"); !strings.Contains(page, "revision="+revision) {
 		t.Errorf("the status page header lacks revision=%s", revision)
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // waitGet fetches url once the server answers 200, for up to 30 s.

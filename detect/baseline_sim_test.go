@@ -1,12 +1,12 @@
 package detect
 
 import (
-	"context"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/testkit"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/simulate"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
@@ -104,16 +104,6 @@ func simulatedWeek() (*simulate.Cluster, time.Time) {
 	return simulate.New(simulate.Options{Seed: 11}, scs...), weekStart.Add(days * 24 * time.Hour)
 }
 
-// weekResult is what one detector did over the simulated week.
-type weekResult struct {
-	judgedWindows int
-	firstVerdict  time.Time
-	entities      map[string]bool
-	tp, fp, fn    int
-	fpVerdicts    []Verdict
-	missed        []simulate.Label
-}
-
 var (
 	weekOnce    sync.Once
 	weekResults map[string]*weekResult
@@ -126,96 +116,9 @@ var (
 func runSimulatedWeek() (map[string]*weekResult, error) {
 	weekOnce.Do(func() {
 		c, end := simulatedWeek()
-		src := simulate.NewSourceWithRetention(c, time.Hour)
-		bucket := c.Bucket()
-		var dets []Detector
-		for _, name := range baselineDetectors {
-			info, _ := Lookup(name)
-			d, err := info.New(Options{Cluster: c.Name(), Bucket: bucket, Seed: 1})
-			if err != nil {
-				weekErr = err
-				return
-			}
-			dets = append(dets, d)
-		}
-		weekResults = map[string]*weekResult{}
-		for _, d := range dets {
-			weekResults[d.Name()] = &weekResult{entities: map[string]bool{}}
-		}
-		ctx := context.Background()
-		for t := weekStart; t.Before(end); t = t.Add(bucket) {
-			w := source.Window{Start: t, End: t.Add(bucket)}
-			labels := c.Truth(w)
-			for _, d := range dets {
-				qs := d.Queries()
-				rows := make([][]source.Row, len(qs))
-				for i, q := range qs {
-					r, err := src.Aggregate(ctx, w, q)
-					if err != nil {
-						weekErr = err
-						return
-					}
-					rows[i] = r
-				}
-				res := weekResults[d.Name()]
-				if !d.Ready() {
-					d.(Learner).Learn(w, rows)
-					for _, l := range labels {
-						if hasDetector(l, d.Name()) {
-							res.fn++
-							res.missed = append(res.missed, l)
-						}
-					}
-					continue
-				}
-				vs := d.Judge(w, rows)
-				res.judgedWindows++
-				found := map[int]bool{}
-				if len(vs) > 0 && res.firstVerdict.IsZero() {
-					res.firstVerdict = w.Start
-				}
-				for _, v := range vs {
-					res.entities[v.Entity.Key()] = true
-					if !v.Anomalous() {
-						continue
-					}
-					match := -1
-					for i, l := range labels {
-						if hasDetector(l, d.Name()) && l.Namespace == v.Entity.Namespace && l.Workload == v.Entity.Workload && l.Type == v.Entity.Type {
-							match = i
-						}
-					}
-					if match < 0 {
-						res.fp++
-						res.fpVerdicts = append(res.fpVerdicts, v)
-						continue
-					}
-					found[match] = true
-				}
-				for i, l := range labels {
-					if !hasDetector(l, d.Name()) {
-						continue
-					}
-					if found[i] {
-						res.tp++
-					} else {
-						res.fn++
-						res.missed = append(res.missed, l)
-					}
-				}
-			}
-		}
+		weekResults, weekErr = playDays(c, weekStart, end, baselineDetectors, Options{Seed: 1}, nil)
 	})
 	return weekResults, weekErr
-}
-
-func hasDetector(l simulate.Label, name string) bool {
-	for _, d := range l.Detectors {
-		if d == name {
-			return true
-		}
-	}
-	return false
 }
 
 // TestBaselineDetectorsOnASimulatedWeek: each detector finds its attacks,
@@ -231,49 +134,34 @@ func TestBaselineDetectorsOnASimulatedWeek(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	workloads := map[string]bool{}
-	totalFP := 0
-	judgedDays := 0.0
+	var all []*weekResult
 	for _, name := range baselineDetectors {
 		res := results[name]
 		t.Run(name, func(t *testing.T) {
-			precision, recall := ratio(res.tp, res.tp+res.fp), ratio(res.tp, res.tp+res.fn)
 			t.Logf("%s: judged %d windows, %d entities; true positives %d, false positives %d, missed %d; precision %.3f recall %.3f",
-				name, res.judgedWindows, len(res.entities), res.tp, res.fp, res.fn, precision, recall)
-			if res.judgedWindows == 0 {
+				name, res.JudgedWindows, len(res.Entities), res.TP, res.FP, res.FN, res.Precision(), res.Recall())
+			if res.JudgedWindows == 0 {
 				t.Fatal("the detector never became ready")
 			}
-			if res.tp == 0 {
+			if res.TP == 0 {
 				t.Error("found none of its attacks")
 			}
-			for _, l := range res.missed {
+			for _, l := range res.Missed {
 				t.Errorf("missed %s on %s/%s/%s in %s", l.Scenario, l.Namespace, l.Workload, l.Type, l.Window)
 			}
-			for i, v := range res.fpVerdicts {
+			for i, v := range res.False {
 				if i < 10 {
 					t.Logf("false positive %s %s: %s (score %.2f)", v.Window.Start.Format("Mon 15:04"), v.Entity.Key(), v.Summary, v.Score)
 				}
 			}
 		})
-		totalFP += res.fp
-		for e := range res.entities {
-			workloads[e] = true
-		}
-		if !res.firstVerdict.IsZero() {
-			judgedDays = max(judgedDays, weekEnd.Sub(res.firstVerdict).Hours()/24)
-		}
+		all = append(all, res)
 	}
-	perHundredPerDay := float64(totalFP) / (float64(len(workloads)) / 100) / judgedDays
+	rate := testkit.Combined(weekEnd, all...)
+	perHundredPerDay := rate.Per100WorkloadsPerDay()
 	t.Logf("all detectors: %d false positives over %.1f judged days and %d entities: %.2f per 100 workloads per day",
-		totalFP, judgedDays, len(workloads), perHundredPerDay)
+		rate.FalseAlerts, rate.Days, rate.Workloads, perHundredPerDay)
 	if perHundredPerDay >= 1 {
 		t.Errorf("%.2f false verdicts per 100 workloads per day, want fewer than 1", perHundredPerDay)
 	}
-}
-
-func ratio(a, b int) float64 {
-	if b == 0 {
-		return 1
-	}
-	return float64(a) / float64(b)
 }

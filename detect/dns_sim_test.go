@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/testkit"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/simulate"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
@@ -50,8 +51,9 @@ func TestDNSDetectorsOnSimulatedDays(t *testing.T) {
 	src := simulate.NewSourceWithRetention(c, time.Hour)
 	normalEnd := start.Add(48 * time.Hour)
 	type result struct {
-		tp, fn, fpNormal, fpAttackDay, verdicts int
-		maxNormal, minAttack                    float64
+		quality                         *weekResult
+		fpNormal, fpAttackDay, verdicts int
+		maxNormal, minAttack            float64
 	}
 	results := map[string]*result{}
 	var dets []Detector
@@ -62,7 +64,7 @@ func TestDNSDetectorsOnSimulatedDays(t *testing.T) {
 			t.Fatal(err)
 		}
 		dets = append(dets, d)
-		results[name] = &result{minAttack: 1}
+		results[name] = &result{quality: testkit.NewQuality(name, judgement), minAttack: 1}
 	}
 	ctx := context.Background()
 	for at := start; at.Before(end); at = at.Add(c.Bucket()) {
@@ -79,8 +81,10 @@ func TestDNSDetectorsOnSimulatedDays(t *testing.T) {
 				}
 				rows[i] = r
 			}
-			found := map[int]bool{}
-			for _, v := range d.Judge(w, rows) {
+			vs := d.Judge(w, rows)
+			missedBefore := len(res.quality.Missed)
+			matches := res.quality.Judged(w, labels, vs)
+			for i, v := range vs {
 				res.verdicts++
 				if at.Before(normalEnd) {
 					res.maxNormal = max(res.maxNormal, v.Score)
@@ -88,14 +92,7 @@ func TestDNSDetectorsOnSimulatedDays(t *testing.T) {
 				if !v.Anomalous() {
 					continue
 				}
-				match := -1
-				for i, l := range labels {
-					if hasDetector(l, d.Name()) && l.Namespace == v.Entity.Namespace && l.Workload == v.Entity.Workload && l.Type == v.Entity.Type {
-						match = i
-					}
-				}
-				if match >= 0 {
-					found[match] = true
+				if matches[i] >= 0 {
 					res.minAttack = min(res.minAttack, v.Score)
 					continue
 				}
@@ -106,24 +103,16 @@ func TestDNSDetectorsOnSimulatedDays(t *testing.T) {
 				}
 				t.Errorf("%s: false positive %s %s: %s", d.Name(), w.Start.Format("Mon 15:04"), v.Entity.Key(), v.Summary)
 			}
-			for i, l := range labels {
-				if !hasDetector(l, d.Name()) {
-					continue
-				}
-				if found[i] {
-					res.tp++
-				} else {
-					res.fn++
-					t.Errorf("%s: missed %s on %s/%s in %s", d.Name(), l.Scenario, l.Namespace, l.Workload, l.Window)
-				}
+			for _, l := range res.quality.Missed[missedBefore:] {
+				t.Errorf("%s: missed %s on %s/%s in %s", d.Name(), l.Scenario, l.Namespace, l.Workload, l.Window)
 			}
 		}
 	}
 	for _, name := range dnsDetectors {
 		res := results[name]
 		t.Logf("%s over %s: %d verdicts; attack windows found %d (lowest score %.3f), missed %d; false positives %d on the two normal days (highest score %.3f), %d on the attack day",
-			name, end.Sub(start), res.verdicts, res.tp, res.minAttack, res.fn, res.fpNormal, res.maxNormal, res.fpAttackDay)
-		if res.tp == 0 {
+			name, end.Sub(start), res.verdicts, res.quality.TP, res.minAttack, res.quality.FN, res.fpNormal, res.maxNormal, res.fpAttackDay)
+		if res.quality.TP == 0 {
 			t.Errorf("%s found none of its attacks", name)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/testkit"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/simulate"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
@@ -42,103 +43,34 @@ func degradationDays(opts simulate.Options) (*simulate.Cluster, time.Time, time.
 	return simulate.New(opts, scs...), weekStart.Add(days * 24 * time.Hour), attackDay
 }
 
-// playDays runs the detectors over [start, end) of c as the engine does
-// (Learn while not ready, Judge once ready) and scores their anomalous
-// verdicts against the labels.
+// playIsolationDays is playDays with the forest's story in the log:
+// windows it isolated that a gate held back, and the verdicts on the
+// entity of every label it missed.
 func playIsolationDays(t *testing.T, c *simulate.Cluster, start, end time.Time, names []string, o Options) map[string]*weekResult {
 	t.Helper()
-	src := simulate.NewSourceWithRetention(c, time.Hour)
-	bucket := c.Bucket()
-	o.Cluster, o.Bucket = c.Name(), bucket
-	var dets []Detector
-	results := map[string]*weekResult{}
-	for _, name := range names {
-		info, ok := Lookup(name)
-		if !ok {
-			t.Fatalf("%s not registered", name)
-		}
-		d, err := info.New(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dets = append(dets, d)
-		results[name] = &weekResult{entities: map[string]bool{}}
-	}
-	ctx := context.Background()
-	for ts := start; ts.Before(end); ts = ts.Add(bucket) {
-		w := source.Window{Start: ts, End: ts.Add(bucket)}
-		labels := c.Truth(w)
-		for _, d := range dets {
-			qs := d.Queries()
-			rows := make([][]source.Row, len(qs))
-			for i, q := range qs {
-				r, err := src.Aggregate(ctx, w, q)
-				if err != nil {
-					t.Fatal(err)
-				}
-				rows[i] = r
-			}
-			res := results[d.Name()]
-			if !d.Ready() {
-				d.(Learner).Learn(w, rows)
-				for _, l := range labels {
-					if hasDetector(l, d.Name()) {
-						res.fn++
-						res.missed = append(res.missed, l)
-					}
-				}
-				continue
-			}
-			vs := d.Judge(w, rows)
-			res.judgedWindows++
-			if len(vs) > 0 && res.firstVerdict.IsZero() {
-				res.firstVerdict = w.Start
-			}
-			found := map[int]bool{}
-			for _, v := range vs {
-				res.entities[v.Entity.Key()] = true
-				// Windows the forest isolated that a gate held back.
-				if strings.Contains(v.Summary, "; not alerting: ") {
-					reason := v.Summary[strings.Index(v.Summary, "; not alerting: ")+len("; not alerting: "):]
-					if strings.HasPrefix(reason, "its last day") {
-						t.Logf("%s %s held back as not new for %s: %.60s", d.Name(), w.Start.Format("Mon 15:04"), v.Entity.Workload, reason)
-					} else {
-						t.Logf("%s %s held back by the sensitivity for %s: %.60s", d.Name(), w.Start.Format("Mon 15:04"), v.Entity.Workload, reason)
-					}
-				}
-				if !v.Anomalous() {
-					continue
-				}
-				match := -1
-				for i, l := range labels {
-					if hasDetector(l, d.Name()) && l.Namespace == v.Entity.Namespace && l.Workload == v.Entity.Workload && l.Type == v.Entity.Type {
-						match = i
-					}
-				}
-				if match < 0 {
-					res.fp++
-					res.fpVerdicts = append(res.fpVerdicts, v)
-					continue
-				}
-				found[match] = true
-			}
-			for i, l := range labels {
-				if !hasDetector(l, d.Name()) {
-					continue
-				}
-				if found[i] {
-					res.tp++
-					continue
-				}
-				res.fn++
-				res.missed = append(res.missed, l)
-				for _, v := range vs {
-					if l.Namespace == v.Entity.Namespace && l.Workload == v.Entity.Workload && l.Type == v.Entity.Type {
-						t.Logf("%s %s judged %.3f: %s", d.Name(), w, v.Score, v.Summary)
-					}
+	results, err := playDays(c, start, end, names, o, func(j judgedWindow) {
+		name, w := j.detector.Name(), j.window
+		for _, v := range j.verdicts {
+			// Windows the forest isolated that a gate held back.
+			if strings.Contains(v.Summary, "; not alerting: ") {
+				reason := v.Summary[strings.Index(v.Summary, "; not alerting: ")+len("; not alerting: "):]
+				if strings.HasPrefix(reason, "its last day") {
+					t.Logf("%s %s held back as not new for %s: %.60s", name, w.Start.Format("Mon 15:04"), v.Entity.Workload, reason)
+				} else {
+					t.Logf("%s %s held back by the sensitivity for %s: %.60s", name, w.Start.Format("Mon 15:04"), v.Entity.Workload, reason)
 				}
 			}
 		}
+		for _, l := range j.missed {
+			for _, v := range j.verdicts {
+				if l.Namespace == v.Entity.Namespace && l.Workload == v.Entity.Workload && l.Type == v.Entity.Type {
+					t.Logf("%s %s judged %.3f: %s", name, w, v.Score, v.Summary)
+				}
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return results
 }
@@ -169,40 +101,33 @@ func TestLearnedDetectorsOnSimulatedDays(t *testing.T) {
 }
 
 func checkIsolationDays(t *testing.T, results map[string]*weekResult, end time.Time) {
-	workloads := map[string]bool{}
-	totalFP := 0
-	judgedDays := 0.0
+	var all []*weekResult
 	for _, name := range learnedDetectors {
 		res := results[name]
 		t.Run(name, func(t *testing.T) {
 			t.Logf("%s: judged %d windows, %d entities; true positives %d, false positives %d, missed %d",
-				name, res.judgedWindows, len(res.entities), res.tp, res.fp, res.fn)
-			if res.judgedWindows == 0 {
+				name, res.JudgedWindows, len(res.Entities), res.TP, res.FP, res.FN)
+			if res.JudgedWindows == 0 {
 				t.Fatal("the detector never became ready")
 			}
-			if res.tp == 0 {
+			if res.TP == 0 {
 				t.Error("found none of its scenario's windows")
 			}
-			for _, l := range res.missed {
+			for _, l := range res.Missed {
 				t.Errorf("missed %s on %s/%s/%s in %s", l.Scenario, l.Namespace, l.Workload, l.Type, l.Window)
 			}
-			for i, v := range res.fpVerdicts {
+			for i, v := range res.False {
 				if i < 10 {
 					t.Logf("false positive %s %s: %s (score %.3f)", v.Window.Start.Format("Mon 15:04"), v.Entity.Key(), v.Summary, v.Score)
 				}
 			}
 		})
-		totalFP += res.fp
-		for e := range res.entities {
-			workloads[e] = true
-		}
-		if !res.firstVerdict.IsZero() {
-			judgedDays = max(judgedDays, end.Sub(res.firstVerdict).Hours()/24)
-		}
+		all = append(all, res)
 	}
-	perHundredPerDay := float64(totalFP) / (float64(len(workloads)) / 100) / judgedDays
+	rate := testkit.Combined(end, all...)
+	perHundredPerDay := rate.Per100WorkloadsPerDay()
 	t.Logf("learned detectors: %d false positives over %.1f judged days and %d entities: %.2f per 100 workloads per day",
-		totalFP, judgedDays, len(workloads), perHundredPerDay)
+		rate.FalseAlerts, rate.Days, rate.Workloads, perHundredPerDay)
 	if perHundredPerDay >= 1 {
 		t.Errorf("%.2f false verdicts per 100 workloads per day, want fewer than 1", perHundredPerDay)
 	}

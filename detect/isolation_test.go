@@ -15,8 +15,6 @@ import (
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
 
-var isolationDetectors = []string{"dns_latency", "l7_latency", "multivariable_flow"}
-
 // latencyRows is one window of DNS rows: each client's mean and max
 // latency, around its own usual value, times factor for client "slow".
 func latencyRows(r *rand.Rand, clients int, slow string, factor float64) [][]source.Row {

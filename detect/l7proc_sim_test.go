@@ -1,13 +1,11 @@
 package detect
 
 import (
-	"context"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/simulate"
-	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
 
 // The HTTP and process detectors, judged on simulated days where the
@@ -78,100 +76,29 @@ func runL7procDays() (map[string]*weekResult, error) {
 	return l7procResults, l7procErr
 }
 
+// playL7procDays is playDays with each detector's score margin.
 func playL7procDays(c *simulate.Cluster, start, end time.Time, names []string) (map[string]*weekResult, map[string]*scoreMargin, error) {
-	src := simulate.NewSourceWithRetention(c, time.Hour)
-	bucket := c.Bucket()
-	var dets []Detector
-	results := map[string]*weekResult{}
 	margins := map[string]*scoreMargin{}
 	for _, name := range names {
-		info, ok := Lookup(name)
-		if !ok {
-			return nil, nil, errUnknown(name)
-		}
-		d, err := info.New(Options{Cluster: c.Name(), Bucket: bucket, Seed: 1})
-		if err != nil {
-			return nil, nil, err
-		}
-		dets = append(dets, d)
-		results[name] = &weekResult{entities: map[string]bool{}}
 		margins[name] = &scoreMargin{attackMin: 1}
 	}
-	ctx := context.Background()
-	for t := start; t.Before(end); t = t.Add(bucket) {
-		w := source.Window{Start: t, End: t.Add(bucket)}
-		labels := c.Truth(w)
-		for _, d := range dets {
-			qs := d.Queries()
-			rows := make([][]source.Row, len(qs))
-			for i, q := range qs {
-				r, err := src.Aggregate(ctx, w, q)
-				if err != nil {
-					return nil, nil, err
-				}
-				rows[i] = r
+	results, err := playDays(c, start, end, names, Options{Seed: 1}, func(j judgedWindow) {
+		m := margins[j.detector.Name()]
+		for i, v := range j.verdicts {
+			match := j.matches[i]
+			if match < 0 && v.Score > m.normalMax {
+				m.normalMax, m.normalAt = v.Score, v.Window.Start.Format("Mon 15:04")+" "+v.Entity.Key()
 			}
-			res := results[d.Name()]
-			if !d.Ready() {
-				d.(Learner).Learn(w, rows)
-				for _, l := range labels {
-					if hasDetector(l, d.Name()) {
-						res.fn++
-						res.missed = append(res.missed, l)
-					}
-				}
-				continue
-			}
-			vs := d.Judge(w, rows)
-			res.judgedWindows++
-			if len(vs) > 0 && res.firstVerdict.IsZero() {
-				res.firstVerdict = w.Start
-			}
-			found := map[int]bool{}
-			for _, v := range vs {
-				res.entities[v.Entity.Key()] = true
-				match := -1
-				for i, l := range labels {
-					if hasDetector(l, d.Name()) && l.Namespace == v.Entity.Namespace && l.Workload == v.Entity.Workload && l.Type == v.Entity.Type {
-						match = i
-					}
-				}
-				m := margins[d.Name()]
-				if match < 0 && v.Score > m.normalMax {
-					m.normalMax, m.normalAt = v.Score, v.Window.Start.Format("Mon 15:04")+" "+v.Entity.Key()
-				}
-				if match >= 0 && v.Score < m.attackMin {
-					m.attackMin = v.Score
-				}
-				if !v.Anomalous() {
-					continue
-				}
-				if match < 0 {
-					res.fp++
-					res.fpVerdicts = append(res.fpVerdicts, v)
-					continue
-				}
-				found[match] = true
-			}
-			for i, l := range labels {
-				if !hasDetector(l, d.Name()) {
-					continue
-				}
-				if found[i] {
-					res.tp++
-				} else {
-					res.fn++
-					res.missed = append(res.missed, l)
-				}
+			if match >= 0 && v.Score < m.attackMin {
+				m.attackMin = v.Score
 			}
 		}
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	return results, margins, nil
 }
-
-type errUnknown string
-
-func (e errUnknown) Error() string { return "no detector " + string(e) }
 
 // TestHTTPAndProcessDetectorsOnSimulatedDays: each detector finds its
 // attacks in their windows, and normal days with daily patterns raise
@@ -188,35 +115,29 @@ func TestHTTPAndProcessDetectorsOnSimulatedDays(t *testing.T) {
 	for _, name := range l7procDetectors {
 		res := results[name]
 		t.Run(name, func(t *testing.T) {
-			days := 0.0
-			if !res.firstVerdict.IsZero() {
-				days = end.Sub(res.firstVerdict).Hours() / 24
-			}
-			perHundredPerDay := 0.0
-			if days > 0 && len(res.entities) > 0 {
-				perHundredPerDay = float64(res.fp) / (float64(len(res.entities)) / 100) / days
-			}
+			days := res.JudgedDays(end)
+			perHundredPerDay := res.FalseAlertsPer100WorkloadsPerDay(end)
 			t.Logf("%s: judged %d windows over %.1f days, %d entities; true positives %d, false positives %d (%.2f per 100 entities per day), missed %d; precision %.3f recall %.3f",
-				name, res.judgedWindows, days, len(res.entities), res.tp, res.fp, perHundredPerDay, res.fn,
-				ratio(res.tp, res.tp+res.fp), ratio(res.tp, res.tp+res.fn))
-			if res.judgedWindows == 0 {
+				name, res.JudgedWindows, days, len(res.Entities), res.TP, res.FP, perHundredPerDay, res.FN,
+				res.Precision(), res.Recall())
+			if res.JudgedWindows == 0 {
 				t.Fatal("the detector never became ready")
 			}
-			if res.tp == 0 {
+			if res.TP == 0 {
 				t.Error("found none of its attacks")
 			}
-			for _, l := range res.missed {
+			for _, l := range res.Missed {
 				t.Errorf("missed %s on %s/%s/%s in %s", l.Scenario, l.Namespace, l.Workload, l.Type, l.Window)
 			}
 			m := l7procMargins[name]
 			t.Logf("%s: highest score of a normal entity %.4f (%s), lowest score of an attack %.4f",
 				name, m.normalMax, m.normalAt, m.attackMin)
-			for i, v := range res.fpVerdicts {
+			for i, v := range res.False {
 				if i < 10 {
 					t.Logf("false positive %s %s: %s (score %.3f)", v.Window.Start.Format("Mon 15:04"), v.Entity.Key(), v.Summary, v.Score)
 				}
 			}
-			if res.fp > 0 && perHundredPerDay >= 1 {
+			if res.FP > 0 && perHundredPerDay >= 1 {
 				t.Errorf("%.2f false verdicts per 100 entities per day, want fewer than 1", perHundredPerDay)
 			}
 		})

@@ -40,22 +40,22 @@ func TestDetectorsOnSimulatedLife(t *testing.T) {
 	for _, name := range lifeDetectors {
 		t.Run(name, func(t *testing.T) {
 			res := results[name]
-			if res.firstVerdict.IsZero() || !res.firstVerdict.Before(run) {
-				t.Fatalf("first verdict at %v: the detector did not judge the weekly job's run at %s", res.firstVerdict, run)
+			if res.FirstVerdict.IsZero() || !res.FirstVerdict.Before(run) {
+				t.Fatalf("first verdict at %v: the detector did not judge the weekly job's run at %s", res.FirstVerdict, run)
 			}
-			days := end.Sub(res.firstVerdict).Hours() / 24
+			days := end.Sub(res.FirstVerdict).Hours() / 24
 			t.Logf("%s: judged %d windows over %.1f days, %d entities; %d false verdicts; highest score %.4f (%s)",
-				name, res.judgedWindows, days, len(res.entities), res.fp, margins[name].normalMax, margins[name].normalAt)
+				name, res.JudgedWindows, days, len(res.Entities), res.FP, margins[name].normalMax, margins[name].normalAt)
 			if days < 7 {
 				t.Errorf("judged %.1f days, want at least 7", days)
 			}
-			for i, v := range res.fpVerdicts {
+			for i, v := range res.False {
 				if i < 10 {
 					t.Errorf("false verdict %s %s: %s (score %.3f)", v.Window.Start.Format("Mon 15:04"), v.Entity.Key(), v.Summary, v.Score)
 				}
 			}
-			if res.fp > 10 {
-				t.Errorf("%d false verdicts in all", res.fp)
+			if res.FP > 10 {
+				t.Errorf("%d false verdicts in all", res.FP)
 			}
 		})
 	}
@@ -84,14 +84,14 @@ func TestProcessBytesFindsTransfersDuringTheWeeklyJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := results["process_bytes"]
-	t.Logf("true positives %d, false positives %d, missed %d", res.tp, res.fp, res.fn)
-	if res.tp == 0 {
+	t.Logf("true positives %d, false positives %d, missed %d", res.TP, res.FP, res.FN)
+	if res.TP == 0 {
 		t.Error("found none of the transfers")
 	}
-	for _, l := range res.missed {
+	for _, l := range res.Missed {
 		t.Errorf("missed %s on %s/%s in %s", l.Scenario, l.Namespace, l.Workload, l.Window)
 	}
-	for _, v := range res.fpVerdicts {
+	for _, v := range res.False {
 		t.Errorf("false verdict %s %s: %s (score %.3f)", v.Window.Start.Format("Mon 15:04"), v.Entity.Key(), v.Summary, v.Score)
 	}
 }

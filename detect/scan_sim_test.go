@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/testkit"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/simulate"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
@@ -149,13 +150,7 @@ func runScanDays() ([]*scanRun, error) {
 					if !v.Anomalous() {
 						continue
 					}
-					match := -1
-					for i, l := range labels {
-						if hasDetector(l, name) && l.Namespace == v.Entity.Namespace && l.Workload == v.Entity.Workload && l.Type == v.Entity.Type {
-							match = i
-						}
-					}
-					if match >= 0 {
+					if match := testkit.Match(name, labels, judgement(v)); match >= 0 {
 						found[match] = v
 						continue
 					}
@@ -179,7 +174,7 @@ func runScanDays() ([]*scanRun, error) {
 					}
 				}
 				for i, l := range labels {
-					if !hasDetector(l, name) {
+					if !testkit.Names(l, name) {
 						continue
 					}
 					// One attack is a run of consecutive labelled windows of

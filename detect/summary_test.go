@@ -66,7 +66,7 @@ func TestTextWritesWhatFmtWrites(t *testing.T) {
 		}
 	}
 	for _, d := range []time.Duration{0, time.Nanosecond, 5 * time.Minute, 90 * time.Minute, 36 * time.Hour, -time.Second} {
-		if got, want := tx.reset().duration(d).String(), fmt.Sprintf("%s", d); got != want {
+		if got, want := tx.reset().duration(d).String(), d.String(); got != want {
 			t.Errorf("%%s of %v: got %q, fmt writes %q", d, got, want)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/testkit"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/scoreboard"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/simulate"
 )
@@ -36,7 +37,7 @@ func TestEnginesOfTwoClustersShareAScoreboard(t *testing.T) {
 	for _, e := range engines {
 		go func() { done <- e.Run(ctx) }()
 	}
-	waitForLong(t, func() bool {
+	testkit.WaitFor(t, 2*time.Minute, "every cluster's windows scored", func() bool {
 		for _, e := range engines {
 			if e.NextWindowStart().Before(end) {
 				return false

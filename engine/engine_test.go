@@ -15,6 +15,7 @@ import (
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/testkit"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/scoreboard"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
@@ -126,7 +127,7 @@ func TestOutageLeavesNoHoleAndWindowsRunInOrder(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx) }()
 
-	waitFor(t, func() bool { return board.Snapshot().SourceRetries >= 3 })
+	testkit.WaitFor(t, 5*time.Second, "three source retries", func() bool { return board.Snapshot().SourceRetries >= 3 })
 	if board.Snapshot().SourceUp {
 		t.Fatal("source reported up while it is down")
 	}
@@ -134,7 +135,7 @@ func TestOutageLeavesNoHoleAndWindowsRunInOrder(t *testing.T) {
 		t.Fatalf("%d windows read while the source was down", got)
 	}
 	src.setDown(false)
-	waitFor(t, func() bool { return e.NextWindowStart().Equal(start.Add(30 * time.Minute)) })
+	testkit.WaitFor(t, 5*time.Second, "every closed window read", func() bool { return e.NextWindowStart().Equal(start.Add(30 * time.Minute)) })
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run returned %v, want context.Canceled", err)
@@ -224,17 +225,6 @@ func TestCalicoEnvironmentSetsThreshold(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in 5s")
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // recordingSink keeps what the engine delivered.
 type recordingSink struct {
 	windows  []time.Time
@@ -293,7 +283,7 @@ func TestRestartResumesAfterTheLastCompletedWindow(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- e.Run(ctx) }()
-		waitFor(t, func() bool { return !e.NextWindowStart().Before(until) })
+		testkit.WaitFor(t, 5*time.Second, "every window read", func() bool { return !e.NextWindowStart().Before(until) })
 		cancel()
 		<-done
 		return src.windows()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/testkit"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/scoreboard"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/simulate"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
@@ -60,21 +61,10 @@ func runUntil(t *testing.T, cfg Config, c *simulate.Cluster, until time.Time) (*
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx) }()
-	waitForLong(t, func() bool { return !e.NextWindowStart().Before(until) })
+	testkit.WaitFor(t, 2*time.Minute, "every window scored", func() bool { return !e.NextWindowStart().Before(until) })
 	cancel()
 	<-done
 	return e, board, sink
-}
-
-func waitForLong(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in 2 minutes")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // TestRestartLoadsModelsAndScoresAsIfNeverStopped: an engine stopped and

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Runs every fuzz test of the module for a bounded time each.
-#   scripts/fuzz.sh [FUZZTIME]    default 5s (make test); make fuzz runs longer
+# Runs every fuzz test of the module for a bounded time each (make fuzz).
+#   scripts/fuzz.sh [FUZZTIME]    default 5s; make fuzz passes its FUZZTIME
+# make test does not fuzz: go test runs every target's seed corpus (f.Add
+# and testdata/fuzz/) as ordinary tests, without the instrumented build
+# each fuzzing target costs.
 # A target that finds a failing input stops the run; the input is saved
 # under that package's testdata/fuzz/ as a regression seed. A target cut
 # short by Go's own fuzz-deadline race, with no failing input, runs once

@@ -66,17 +66,17 @@ install_elasticsearch() {
 }
 
 # The integ-test-zip lacks the analysis-common module, which the security
-# index needs to store API keys; scripts/es-analysis-plugin provides the
+# index needs to store API keys; internal/testbed/es-analysis-plugin provides the
 # three components it uses, compiled against this Elasticsearch's own jars.
 install_analysis_plugin() {
-  local src="$root/scripts/es-analysis-plugin" dest="$es_home/plugins/testbed-analysis"
+  local src="$root/internal/testbed/es-analysis-plugin" dest="$es_home/plugins/testbed-analysis"
   local stamp; stamp=$(cat "$src"/src/org/calicoanomaly/esanalysis/*.java | sha256sum | cut -c1-16)
   if [ -f "$dest/.source-$stamp" ]; then return; fi
   log "building the test bed's analysis plugin"
   local lib="$es_home/lib" build; build=$(mktemp -d)
   javac --release 17 -nowarn -d "$build/classes" \
     -cp "$lib/elasticsearch-plugin-api-$es_version.jar:$lib/elasticsearch-plugin-analysis-api-$es_version.jar:$(ls "$lib"/lucene-analysis-common-*.jar):$(ls "$lib"/lucene-core-*.jar)" \
-    "$src"/src/org/calicoanomaly/esanalysis/*.java || die "could not compile scripts/es-analysis-plugin"
+    "$src"/src/org/calicoanomaly/esanalysis/*.java || die "could not compile internal/testbed/es-analysis-plugin"
   rm -rf "$dest" && mkdir -p "$dest"
   (cd "$build/classes" && jar cf "$dest/testbed-analysis.jar" .)
   cat > "$dest/stable-plugin-descriptor.properties" <<PROPS
@@ -108,7 +108,9 @@ java_home() {
   dirname "$(dirname "$java")"
 }
 
-start_elasticsearch() {
+# launch_elasticsearch starts the plain node and returns at once;
+# await_elasticsearch waits for it, so both nodes boot at the same time.
+launch_elasticsearch() {
   id "$es_user" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$es_user"
   local dir="$state/elasticsearch"
   rm -rf "$dir" && mkdir -p "$dir/data" "$dir/logs" "$dir/config"
@@ -134,7 +136,12 @@ YML
   runuser -u "$es_user" -- env ES_JAVA_HOME="$jh" ES_PATH_CONF="$dir/config" ES_JAVA_OPTS="-Xms512m -Xmx512m" \
     "$es_home/bin/elasticsearch" >"$state/logs/elasticsearch.log" 2>&1 &
   echo $! >"$state/elasticsearch.pid"
-  local i
+}
+
+# await_elasticsearch waits for the node launch_elasticsearch started and
+# sets es_url.
+await_elasticsearch() {
+  local dir="$state/elasticsearch" i
   # 5 minutes: a busy 2-core machine has taken over 2 minutes.
   for ((i = 0; i < 600; i++)); do
     [ -s "$es_home/logs/http.ports" ] && break
@@ -224,7 +231,8 @@ stop() {
 # A second node with security on: TLS on HTTP with a CA made here, a file
 # realm with an admin and a read-only user, API keys enabled. Secrets go to
 # files under $state/secure (0600), never to command lines.
-start_secure_elasticsearch() {
+# launch_secure_elasticsearch starts it and returns at once.
+launch_secure_elasticsearch() {
   local dir="$state/elasticsearch-secure" sec="$state/secure"
   rm -rf "$dir" "$sec" && mkdir -p "$dir/data" "$dir/logs" "$dir/config" "$sec"
   chmod 700 "$sec"
@@ -273,7 +281,12 @@ YML
   runuser -u "$es_user" -- env ES_JAVA_HOME="$jh" ES_PATH_CONF="$dir/config" ES_JAVA_OPTS="-Xms384m -Xmx384m" \
     "$es_home/bin/elasticsearch" >"$state/logs/elasticsearch-secure.log" 2>&1 &
   echo $! >"$state/elasticsearch-secure.pid"
-  local i
+}
+
+# await_secure_elasticsearch waits for the node launch_secure_elasticsearch
+# started and sets es_secure_url.
+await_secure_elasticsearch() {
+  local dir="$state/elasticsearch-secure" sec="$state/secure" i
   for ((i = 0; i < 600; i++)); do
     [ -s "$dir/logs/http.ports" ] && break
     kill -0 "$(cat "$state/elasticsearch-secure.pid")" 2>/dev/null || { tail -n 40 "$state/logs/elasticsearch-secure.log" >&2; die "the secure Elasticsearch exited at start"; }
@@ -298,9 +311,15 @@ start() {
   install_debian_packages
   install_elasticsearch
   install_analysis_plugin
-  start_elasticsearch
-  start_secure_elasticsearch
+  # A failed start leaves nothing of this test bed running.
+  trap 'status=$?; if [ "$status" -ne 0 ]; then log "start failed: stopping what it started"; stop; fi' EXIT
+  # The two Elasticsearch nodes boot in parallel (each takes a JVM's start,
+  # most of the test bed's time), Prometheus and Alertmanager meanwhile.
+  launch_elasticsearch
+  launch_secure_elasticsearch
   start_prometheus_and_alertmanager
+  await_elasticsearch
+  await_secure_elasticsearch
   cat >"$state/env" <<ENV
 export TESTBED_ES_URL=$es_url
 export TESTBED_PROMETHEUS_URL=$prom_url
@@ -312,6 +331,7 @@ export TESTBED_ES_SECURE_CA_FILE=$state/secure/ca.crt
 export TESTBED_ES_SECURE_ADMIN_PASSWORD_FILE=$state/secure/admin-password
 export TESTBED_ES_SECURE_READER_PASSWORD_FILE=$state/secure/reader-password
 ENV
+  trap - EXIT
   log "up in $((SECONDS - began))s: Elasticsearch $es_url, Prometheus $prom_url, Alertmanager $am_url"
 }
 

@@ -55,54 +55,6 @@ func sparkline(points []Point, width, height float64) template.HTML {
 	return template.HTML(b.String())
 }
 
-// lineChart draws observed against expected values over time, with the
-// scale's top and bottom written on the left.
-func lineChart(points []Point, width, height float64) template.HTML {
-	lo, hi := math.Inf(1), math.Inf(-1)
-	for _, p := range points {
-		lo = math.Min(lo, math.Min(p.Observed, p.Expected))
-		hi = math.Max(hi, math.Max(p.Observed, p.Expected))
-	}
-	if len(points) == 0 || math.IsInf(lo, 0) {
-		lo, hi = 0, 1
-	}
-	if lo > 0 {
-		lo = 0
-	}
-	if hi <= lo {
-		hi = lo + 1
-	}
-	const left = 56
-	plotW := width - left - 4
-	x := func(i int) float64 {
-		if len(points) <= 1 {
-			return left + plotW/2
-		}
-		return left + float64(i)*plotW/float64(len(points)-1)
-	}
-	y := func(v float64) float64 { return height - 14 - (v-lo)/(hi-lo)*(height-24) }
-	var b strings.Builder
-	fmt.Fprintf(&b, `<svg class="chart" width="%.0f" height="%.0f" viewBox="0 0 %.0f %.0f" role="img" aria-label="observed against expected">`, width, height, width, height)
-	fmt.Fprintf(&b, `<rect x="%d" y="0" width="%.0f" height="%.0f" fill="#f6f8fa"/>`, left, plotW+4, height)
-	fmt.Fprintf(&b, `<text x="2" y="%.1f" font-size="10">%s</text><text x="2" y="%.1f" font-size="10">%s</text>`, y(hi)+4, compact(hi), y(lo), compact(lo))
-	for _, s := range []struct {
-		name, color string
-		value       func(Point) float64
-	}{
-		{"expected", "#6a737d", func(p Point) float64 { return p.Expected }},
-		{"observed", "#0366d6", func(p Point) float64 { return p.Observed }},
-	} {
-		fmt.Fprintf(&b, `<polyline class="%s" fill="none" stroke="%s" stroke-width="1.5" points="`, s.name, s.color)
-		for i, p := range points {
-			fmt.Fprintf(&b, "%.1f,%.1f ", x(i), y(s.value(p)))
-		}
-		b.WriteString(`"/>`)
-	}
-	fmt.Fprintf(&b, `<text x="%d" y="%.0f" font-size="10" fill="#0366d6">observed</text><text x="%d" y="%.0f" font-size="10" fill="#6a737d">expected</text>`, left+4, height-2, left+64, height-2)
-	b.WriteString(`</svg>`)
-	return template.HTML(b.String())
-}
-
 // compact writes a number short: 1.2k, 3.4M, 0.25.
 func compact(v float64) string {
 	a := math.Abs(v)

@@ -20,6 +20,7 @@ import (
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/elastic"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/testbed"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/testkit"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/simulate"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
@@ -163,7 +164,7 @@ func TestElasticsearchDownAtStartThenBack(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	proxyPort := freePort(t)
+	proxyPort := testkit.FreePort(t)
 	e := startExporter(t, "--source=elasticsearch", fmt.Sprintf("--es.url=http://127.0.0.1:%d", proxyPort), "--es.cluster="+naming.Cluster,
 		fmt.Sprintf("--source.lag=%s", lag), "--source.catch-up=1h")
 	e.waitForMetrics(t, time.Minute, "elasticsearch_up 0 with retries", func(mfs map[string]*dto.MetricFamily) bool {

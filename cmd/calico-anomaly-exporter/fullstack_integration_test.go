@@ -23,6 +23,7 @@ import (
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/dashboards"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/testbed"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/testkit"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/rules"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/simulate"
 )
@@ -100,18 +101,6 @@ func prometheusLoads(t *testing.T, promURL, addr, run string) {
 	})
 }
 
-// waitFor polls cond every half second until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-}
-
 // alertmanagerAlerts lists the alerts the real Alertmanager holds that
 // match the given label filter (Alertmanager's matcher syntax).
 func alertmanagerAlerts(t *testing.T, amURL string, filters ...string) []map[string]string {
@@ -179,7 +168,7 @@ func TestFullStack(t *testing.T) {
 	// Prometheus scrapes the exporter and its rule fires for the scanner only.
 	inRun := fmt.Sprintf(`{run=%q}`, run)
 	var firing []promSeries
-	waitFor(t, time.Minute, "the rule alert firing in Prometheus", func() bool {
+	testkit.WaitFor(t, time.Minute, "the rule alert firing in Prometheus", func() bool {
 		firing, err = promQuery(t, promURL, `ALERTS{alertname="CalicoAnomalyScoreHigh",alertstate="firing",run="`+run+`"}`)
 		return err == nil && len(firing) > 0
 	})
@@ -189,7 +178,7 @@ func TestFullStack(t *testing.T) {
 
 	// The rule's alert reaches the real Alertmanager, marked as a rule alert.
 	var got []map[string]string
-	waitFor(t, time.Minute, "the rule alert in Alertmanager", func() bool {
+	testkit.WaitFor(t, time.Minute, "the rule alert in Alertmanager", func() bool {
 		got = alertmanagerAlerts(t, amURL, `alertname="CalicoAnomalyScoreHigh"`, fmt.Sprintf(`run=%q`, run))
 		return len(got) > 0
 	})

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/testkit"
 )
 
 // get returns the body of a page of e.
@@ -40,7 +42,7 @@ func (e *runningExporter) get(t *testing.T, path string) string {
 // surface for it: /config, /metrics, the status page and the log.
 func TestPlantedSecretsAreShownNowhere(t *testing.T) {
 	const secret = "PLANTEDs3cret"
-	esPort, amPort := freePort(t), freePort(t)
+	esPort, amPort := testkit.FreePort(t), testkit.FreePort(t)
 	e := startExporter(t,
 		"--es.url=http://elastic:"+secret+"@127.0.0.1:"+strconv.Itoa(esPort),
 		"--alertmanager.url=http://am:"+secret+"@127.0.0.1:"+strconv.Itoa(amPort),
@@ -180,7 +182,7 @@ func TestEndlessInputIsRefusedOrStopped(t *testing.T) {
 	}
 	cmd := exec.Command(exporterBinary(t), "--source=file", "--file.path=-", "--file.log-type=flows", "--web.listen-address=127.0.0.1:0")
 	cmd.Stdin = zeros{}
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

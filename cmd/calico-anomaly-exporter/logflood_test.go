@@ -1,50 +1,32 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/testkit"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/logging"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/notify"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/notify/alertmanager"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestAlertQueueFloodIsOneLineAndACount is the log flood of the issue:
 // 1,000 alerts into a queue of 100 for an Alertmanager that is down, with
 // the exporter's own logger. The 900 identical "queue full" lines become
 // one line, then one line counting the rest.
 func TestAlertQueueFloodIsOneLineAndACount(t *testing.T) {
-	out := &lockedBuffer{}
+	out := &testkit.SyncBuffer{}
 	logger, err := logging.New(logging.Config{Level: "info", Format: "logfmt", RepeatInterval: time.Second}, out)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := notify.Policy{Severity: 100}
-	am, err := alertmanager.New(alertmanager.Config{URLs: []string{fmt.Sprintf("http://127.0.0.1:%d", freePort(t))}, QueueCapacity: 100,
+	am, err := alertmanager.New(alertmanager.Config{URLs: []string{"http://" + testkit.FreeAddr(t)}, QueueCapacity: 100,
 		Policy: p, Live: notify.NewLivePolicy(p)}, logger)
 	if err != nil {
 		t.Fatal(err)

@@ -10,11 +10,11 @@ import (
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
 )
 
-var updateReadme = flag.Bool("update-readme", false, "rewrite the README's detector table from the registry")
+var update = flag.Bool("update", false, "rewrite the generated files this package checks (the README's detector tables) from their source")
 
 const (
 	readmePath       = "../../README.md"
-	detectorsBegin   = "<!-- detectors: generated from the registry by go test ./cmd/... -run Readme -update-readme -->\n"
+	detectorsBegin   = "<!-- detectors: generated from the registry by make generate -->\n"
 	detectorsEnd     = "<!-- detectors: end -->\n"
 	maxHelpInReadmes = 400
 )
@@ -71,11 +71,11 @@ func TestReadmeListsEveryDetector(t *testing.T) {
 	if got == want {
 		return
 	}
-	if *updateReadme {
+	if *update {
 		if err := os.WriteFile(readmePath, []byte(readme[:i+len(detectorsBegin)]+want+readme[j:]), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return
 	}
-	t.Errorf("README.md's detector table is not the registry's; run go test ./cmd/calico-anomaly-exporter -run Readme -update-readme")
+	t.Errorf("README.md's detector table is not the registry's; run make generate")
 }

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/testkit"
 )
 
 // selfSigned writes a certificate for 127.0.0.1 and its key under dir and
@@ -59,7 +61,7 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.
 // --web.config.file: TLS with a self-signed certificate and one basic-auth
 // user. It returns the address, a client trusting the certificate and the
 // exporter's log (shown when the test fails).
-func startSecureExporter(t *testing.T, user, password string, args ...string) (addr string, client *http.Client, logs *syncBuffer) {
+func startSecureExporter(t *testing.T, user, password string, args ...string) (addr string, client *http.Client, logs *testkit.SyncBuffer) {
 	t.Helper()
 	dir := t.TempDir()
 	certFile, keyFile, pool := selfSigned(t, dir)
@@ -71,8 +73,8 @@ func startSecureExporter(t *testing.T, user, password string, args ...string) (a
 	if err := os.WriteFile(webConfig, []byte(fmt.Sprintf("tls_server_config:\n  cert_file: %s\n  key_file: %s\nbasic_auth_users:\n  %s: %s\n", certFile, keyFile, user, hash)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	logs = &syncBuffer{}
+	addr = testkit.FreeAddr(t)
+	logs = &testkit.SyncBuffer{}
 	cmd := exec.Command(exporterBinary(t), append(args, "--web.listen-address="+addr, "--web.config.file="+webConfig)...)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {

@@ -177,10 +177,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		len(r.Series), r.LearnedHours, strings.Join(r.Detectors, ","))
 	fmt.Fprintln(w, "\nper series: windows found/judged (drops found/drops), false alerts per series-day")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	header := []string{"series", "days"}
-	for _, n := range sets {
-		header = append(header, n)
-	}
+	header := append([]string{"series", "days"}, sets...)
 	fmt.Fprintln(tw, strings.Join(header, "\t")+"\t")
 	for _, s := range r.Series {
 		cells := []string{s.Name, fmt.Sprintf("%.1f", s.Days)}

@@ -543,7 +543,10 @@ func (r *rawClient) scan(ctx context.Context, index string, w source.Window, siz
 	if pit.ID == "" {
 		return 0, 0, nil // no such index
 	}
-	defer r.do(context.Background(), esapi.ClosePointInTimeRequest{Body: strings.NewReader(`{"id":"` + pit.ID + `"}`)}, nil)
+	defer func() {
+		// A point in time left open expires after its keep-alive anyway.
+		_ = r.do(context.Background(), esapi.ClosePointInTimeRequest{Body: strings.NewReader(`{"id":"` + pit.ID + `"}`)}, nil)
+	}()
 	var (
 		docs  int
 		bytes int64

@@ -8,14 +8,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -26,6 +24,7 @@ import (
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/engine"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/testbed"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/testkit"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/notify"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/scoreboard"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/simulate"
@@ -105,25 +104,9 @@ func activeAlerts(t *testing.T, base, cluster string) ([]gettableAlert, error) {
 	return out, nil
 }
 
-// waitFor polls cond every 200ms until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+func startNotifier(t *testing.T, cfg Config) (*Notifier, *testkit.SyncBuffer) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s; last: %s", what, timeout, state)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-func startNotifier(t *testing.T, cfg Config) (*Notifier, *syncBuffer) {
-	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	n, err := New(cfg, log.NewLogfmtLogger(logs))
 	if err != nil {
 		t.Fatal(err)
@@ -133,23 +116,6 @@ func startNotifier(t *testing.T, cfg Config) (*Notifier, *syncBuffer) {
 	go func() { defer close(done); _ = n.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return n, logs
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestPortScanFiresThenResolvesInAlertmanager(t *testing.T) {
@@ -164,7 +130,7 @@ func TestPortScanFiresThenResolvesInAlertmanager(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []gettableAlert
-	waitFor(t, 20*time.Second, "the port scan alert in Alertmanager", func() (bool, string) {
+	testkit.WaitForState(t, 20*time.Second, "the port scan alert in Alertmanager", func() (bool, string) {
 		var err error
 		got, err = activeAlerts(t, amURL, cluster)
 		if err != nil {
@@ -208,7 +174,7 @@ func TestPortScanFiresThenResolvesInAlertmanager(t *testing.T) {
 	if err := eng.ProcessWindow(ctx, quietWindow); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "the alert resolved", func() (bool, string) {
+	testkit.WaitForState(t, 20*time.Second, "the alert resolved", func() (bool, string) {
 		got, err := activeAlerts(t, amURL, cluster)
 		if err != nil {
 			return false, err.Error()
@@ -217,7 +183,7 @@ func TestPortScanFiresThenResolvesInAlertmanager(t *testing.T) {
 	})
 	// The notifier counts a batch once its POST has returned, which can be
 	// just after Alertmanager shows the alert resolved.
-	waitFor(t, 20*time.Second, "calico_anomaly_alertmanager_alerts_sent_total to count the firing and the resolved alert", func() (bool, string) {
+	testkit.WaitForState(t, 20*time.Second, "calico_anomaly_alertmanager_alerts_sent_total to count the firing and the resolved alert", func() (bool, string) {
 		v := testutil.ToFloat64(n.metrics.sent.WithLabelValues(amURL))
 		return v >= 2, fmt.Sprintf("%v sent", v)
 	})
@@ -230,23 +196,18 @@ type ownAlertmanager struct {
 	addr string
 	dir  string
 	cmd  *exec.Cmd
-	log  *syncBuffer
+	log  *testkit.SyncBuffer
 }
 
 func newOwnAlertmanager(t *testing.T) *ownAlertmanager {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := testkit.FreeAddr(t)
 	dir := t.TempDir()
 	cfg := "route:\n  receiver: sink\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: sink\n"
 	if err := os.WriteFile(filepath.Join(dir, "alertmanager.yml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	am := &ownAlertmanager{t: t, addr: addr, dir: dir, log: &syncBuffer{}}
+	am := &ownAlertmanager{t: t, addr: addr, dir: dir, log: &testkit.SyncBuffer{}}
 	t.Cleanup(am.stop)
 	return am
 }
@@ -265,7 +226,7 @@ func (am *ownAlertmanager) start() {
 	if err := am.cmd.Start(); err != nil {
 		am.t.Fatal(err)
 	}
-	waitFor(am.t, 30*time.Second, "Alertmanager ready", func() (bool, string) {
+	testkit.WaitForState(am.t, 30*time.Second, "Alertmanager ready", func() (bool, string) {
 		res, err := http.Get(am.url() + "/-/ready")
 		if err != nil {
 			return false, err.Error() + "; log: " + am.log.String()
@@ -300,7 +261,7 @@ func TestAlertArrivesAfterAlertmanagerComesBack(t *testing.T) {
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("processing the window took %s with Alertmanager down: delivery must not block the engine", took)
 	}
-	waitFor(t, 20*time.Second, "retries while Alertmanager is down", func() (bool, string) {
+	testkit.WaitForState(t, 20*time.Second, "retries while Alertmanager is down", func() (bool, string) {
 		r := testutil.ToFloat64(n.metrics.retries.WithLabelValues(am.url()))
 		return r >= 2, fmt.Sprintf("%v retries", r)
 	})
@@ -312,7 +273,7 @@ func TestAlertArrivesAfterAlertmanagerComesBack(t *testing.T) {
 	}
 
 	am.start()
-	waitFor(t, 30*time.Second, "the alert after Alertmanager is back", func() (bool, string) {
+	testkit.WaitForState(t, 30*time.Second, "the alert after Alertmanager is back", func() (bool, string) {
 		got, err := activeAlerts(t, am.url(), cluster)
 		if err != nil {
 			return false, err.Error()
@@ -324,7 +285,7 @@ func TestAlertArrivesAfterAlertmanagerComesBack(t *testing.T) {
 		}
 		return false, fmt.Sprintf("%d alerts", len(got))
 	})
-	waitFor(t, 10*time.Second, "the queue drained", func() (bool, string) {
+	testkit.WaitForState(t, 10*time.Second, "the queue drained", func() (bool, string) {
 		q := testutil.ToFloat64(n.metrics.queueLength.WithLabelValues(am.url()))
 		return q == 0, fmt.Sprintf("queue length %v", q)
 	})
@@ -359,7 +320,7 @@ func TestOneAlertmanagerDownTheOtherGetsEveryAlert(t *testing.T) {
 	if err := eng.ProcessWindow(context.Background(), scanWindow); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "every alert at the Alertmanager that is up", func() (bool, string) {
+	testkit.WaitForState(t, 20*time.Second, "every alert at the Alertmanager that is up", func() (bool, string) {
 		got, err := activeAlerts(t, amURL, cluster)
 		if err != nil {
 			return false, err.Error()
@@ -375,7 +336,7 @@ func TestOneAlertmanagerDownTheOtherGetsEveryAlert(t *testing.T) {
 		}
 		return true, ""
 	})
-	waitFor(t, 10*time.Second, "the down one counted as down", func() (bool, string) {
+	testkit.WaitForState(t, 10*time.Second, "the down one counted as down", func() (bool, string) {
 		up := testutil.ToFloat64(n.metrics.up.WithLabelValues(down.url()))
 		f := testutil.ToFloat64(n.metrics.failures.WithLabelValues(down.url(), reasonUnreachable))
 		return up == 0 && f >= 1, fmt.Sprintf("up %v, failures %v", up, f)
@@ -432,7 +393,7 @@ func TestAlertmanagerRefusalIsReportedAndNotRetried(t *testing.T) {
 			if err := eng.ProcessWindow(context.Background(), scanWindow); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, 10*time.Second, "the refusal counted", func() (bool, string) {
+			testkit.WaitForState(t, 10*time.Second, "the refusal counted", func() (bool, string) {
 				d := testutil.ToFloat64(n.metrics.dropped.WithLabelValues(n.targets[0].label, reasonRejected))
 				return d >= 1, logs.String()
 			})
@@ -473,7 +434,7 @@ func TestHostileNamesDoNotLoseTheBatch(t *testing.T) {
 	normal := hostile
 	normal.Entity.Workload = "frontend-7d9c8f6b5-*"
 	n.Deliver(context.Background(), scanWindow, []detect.Verdict{hostile, normal})
-	waitFor(t, 20*time.Second, "both alerts in Alertmanager", func() (bool, string) {
+	testkit.WaitForState(t, 20*time.Second, "both alerts in Alertmanager", func() (bool, string) {
 		alerts, err := activeAlerts(t, base, cluster)
 		if err != nil {
 			return false, err.Error()

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/testkit"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/notify"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
@@ -113,22 +114,9 @@ type clock struct {
 func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
 func (c *clock) set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.now = t }
 
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
-func run(t *testing.T, cfg Config) (*Notifier, *logBuffer) {
+func run(t *testing.T, cfg Config) (*Notifier, *testkit.SyncBuffer) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &testkit.SyncBuffer{}
 	n, err := New(cfg, log.NewLogfmtLogger(logs))
 	if err != nil {
 		t.Fatal(err)
@@ -138,17 +126,6 @@ func run(t *testing.T, cfg Config) (*Notifier, *logBuffer) {
 	go func() { defer close(done); _ = n.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return n, logs
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 5s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func TestAlertLifecycle(t *testing.T) {
@@ -177,7 +154,7 @@ func TestAlertLifecycle(t *testing.T) {
 		clk.set(s.at)
 		n.Deliver(ctx, s.window, s.verdicts)
 		wantTotal := sent + len(s.want)
-		eventually(t, s.name, func() bool { return len(am.received()) >= wantTotal })
+		testkit.WaitFor(t, 5*time.Second, s.name, func() bool { return len(am.received()) >= wantTotal })
 		time.Sleep(20 * time.Millisecond)
 		got := am.received()
 		if len(got) != wantTotal {
@@ -228,7 +205,7 @@ func TestFiringAlertsAreResentEachInterval(t *testing.T) {
 	am := newFakeAM(t)
 	n, _ := run(t, Config{URLs: []string{am.srv.URL}, ResendInterval: 50 * time.Millisecond, Policy: notify.Policy{Severity: 100}})
 	n.Deliver(context.Background(), win1, []detect.Verdict{scan("a-1-*", win1, 0.9)})
-	eventually(t, "three resends", func() bool { return len(am.received()) >= 4 })
+	testkit.WaitFor(t, 5*time.Second, "three resends", func() bool { return len(am.received()) >= 4 })
 	got := am.received()
 	for i := 1; i < len(got); i++ {
 		if !got[i].EndsAt.After(got[i-1].EndsAt) {
@@ -282,10 +259,10 @@ func TestFailuresAreRetriedOrReportedByKind(t *testing.T) {
 			n, logs := run(t, Config{URLs: []string{am.srv.URL}, ResendInterval: time.Hour, BackoffMin: time.Millisecond, BackoffMax: 2 * time.Millisecond,
 				Policy: notify.Policy{Severity: 100}})
 			label := n.targets[0].label
-			eventually(t, "the heartbeat", func() bool { return testutil.ToFloat64(n.metrics.requests.WithLabelValues(label)) == 1 })
+			testkit.WaitFor(t, 5*time.Second, "the heartbeat", func() bool { return testutil.ToFloat64(n.metrics.requests.WithLabelValues(label)) == 1 })
 			n.Deliver(context.Background(), win1, []detect.Verdict{scan("a-1-*", win1, 0.9)})
 			wantRequests := 2 + tt.wantRetries // the heartbeat, the first try, the retries
-			eventually(t, "every request", func() bool { return testutil.ToFloat64(n.metrics.requests.WithLabelValues(label)) >= wantRequests })
+			testkit.WaitFor(t, 5*time.Second, "every request", func() bool { return testutil.ToFloat64(n.metrics.requests.WithLabelValues(label)) >= wantRequests })
 			time.Sleep(50 * time.Millisecond)
 			if got := testutil.ToFloat64(n.metrics.requests.WithLabelValues(label)); got != wantRequests {
 				t.Errorf("%v requests, want %v", got, wantRequests)
@@ -340,7 +317,7 @@ func TestCredentialsAreSent(t *testing.T) {
 			cfg.URLs = []string{am.srv.URL}
 			cfg.Policy = notify.Policy{Severity: 100}
 			run(t, cfg)
-			eventually(t, "the heartbeat", func() bool { am.mu.Lock(); defer am.mu.Unlock(); return len(am.authSeen) > 0 })
+			testkit.WaitFor(t, 5*time.Second, "the heartbeat", func() bool { am.mu.Lock(); defer am.mu.Unlock(); return len(am.authSeen) > 0 })
 			am.mu.Lock()
 			got := am.authSeen[0]
 			am.mu.Unlock()
@@ -394,7 +371,7 @@ func TestCredentialsInTheURLAreUsedAndNotShown(t *testing.T) {
 	if n.targets[0].label != am.srv.URL {
 		t.Errorf("label %q shows credentials; want %q", n.targets[0].label, am.srv.URL)
 	}
-	eventually(t, "the heartbeat", func() bool { am.mu.Lock(); defer am.mu.Unlock(); return len(am.authSeen) > 0 })
+	testkit.WaitFor(t, 5*time.Second, "the heartbeat", func() bool { am.mu.Lock(); defer am.mu.Unlock(); return len(am.authSeen) > 0 })
 	am.mu.Lock()
 	defer am.mu.Unlock()
 	if am.authSeen[0] != "Basic ZXhwb3J0ZXI6aHVudGVyMg==" {
@@ -404,7 +381,7 @@ func TestCredentialsInTheURLAreUsedAndNotShown(t *testing.T) {
 
 func TestDryRunLogsAndSendsNothing(t *testing.T) {
 	am := newFakeAM(t)
-	logs := &logBuffer{}
+	logs := &testkit.SyncBuffer{}
 	n, err := New(Config{DryRun: true, Policy: notify.Policy{Severity: 100}}, log.NewLogfmtLogger(logs))
 	if err != nil {
 		t.Fatal(err)
@@ -492,7 +469,7 @@ calico_anomaly_alertmanager_queue_capacity{alertmanager="http://am-1:9093"} 1000
 // TestClustersResolveOnlyTheirOwnAlerts: with one exporter reading two
 // clusters, a window of cluster c2 does not resolve c1's alert.
 func TestClustersResolveOnlyTheirOwnAlerts(t *testing.T) {
-	logs := &logBuffer{}
+	logs := &testkit.SyncBuffer{}
 	n, err := New(Config{DryRun: true, Policy: notify.Policy{Severity: 100}}, log.NewLogfmtLogger(logs))
 	if err != nil {
 		t.Fatal(err)

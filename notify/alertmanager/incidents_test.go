@@ -7,6 +7,7 @@ import (
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/incident"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/testkit"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/notify"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
@@ -45,7 +46,7 @@ func TestOneAlertPerIncident(t *testing.T) {
 		tracker.Deliver(ctx, step.w, step.vs)
 		n.Deliver(ctx, step.w, step.vs)
 		want := i + 1
-		eventually(t, "alerts sent", func() bool { return len(am.received()) >= want })
+		testkit.WaitFor(t, 5*time.Second, "alerts sent", func() bool { return len(am.received()) >= want })
 	}
 	time.Sleep(30 * time.Millisecond)
 	got := am.received()

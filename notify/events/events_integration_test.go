@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"sort"
@@ -22,6 +21,7 @@ import (
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/engine"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/testbed"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/testkit"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/notify"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/notify/alertmanager"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/scoreboard"
@@ -118,21 +118,6 @@ func eventsOf(t *testing.T, naming calicolog.IndexNaming) []eventHit {
 	return out.Hits.Hits
 }
 
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s; last: %s", what, timeout, state)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
 func TestAnomalyEventsAppearInTheEventsIndex(t *testing.T) {
 	for _, layout := range []calicolog.Layout{calicolog.LayoutLegacy, calicolog.LayoutSingle} {
 		t.Run(string(layout), func(t *testing.T) {
@@ -151,7 +136,7 @@ func TestAnomalyEventsAppearInTheEventsIndex(t *testing.T) {
 				t.Fatal(err)
 			}
 			var hits []eventHit
-			waitFor(t, 20*time.Second, "two events in "+naming.EventsIndex(), func() (bool, string) {
+			testkit.WaitForState(t, 20*time.Second, "two events in "+naming.EventsIndex(), func() (bool, string) {
 				hits = eventsOf(t, naming)
 				return len(hits) == 2, fmt.Sprintf("%d events", len(hits))
 			})
@@ -223,7 +208,7 @@ func TestTheSameAnomalyIsWrittenOnceWhateverWritesIt(t *testing.T) {
 			if err := eng.ProcessWindow(context.Background(), scanWindow); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, 20*time.Second, "queue drained", func() (bool, string) { return n.Len() == 0, fmt.Sprint(n.Len()) })
+			testkit.WaitForState(t, 20*time.Second, "queue drained", func() (bool, string) { return n.Len() == 0, fmt.Sprint(n.Len()) })
 		}
 	}
 	hits := eventsOf(t, naming)
@@ -242,12 +227,7 @@ func TestTheSameAnomalyIsWrittenOnceWhateverWritesIt(t *testing.T) {
 
 func TestUnreachableEventsIndexDoesNotHoldUpAlertmanager(t *testing.T) {
 	amURL := testbed.AlertmanagerURL(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	nowhere := "http://" + l.Addr().String()
-	l.Close()
+	nowhere := "http://" + testkit.FreeAddr(t) // nothing listens there
 	naming := calicolog.IndexNaming{Layout: calicolog.LayoutLegacy, Cluster: fmt.Sprintf("notify-ev-%d", time.Now().UnixNano())}
 	ev, err := New(Config{Naming: naming, Policy: notify.Policy{Severity: 100}, BackoffMin: 100 * time.Millisecond, BackoffMax: 200 * time.Millisecond},
 		elasticsearch(t, naming, nowhere), nil)
@@ -273,7 +253,7 @@ func TestUnreachableEventsIndexDoesNotHoldUpAlertmanager(t *testing.T) {
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("processing the window took %s with the events index unreachable", took)
 	}
-	waitFor(t, 20*time.Second, "both alerts in Alertmanager", func() (bool, string) {
+	testkit.WaitForState(t, 20*time.Second, "both alerts in Alertmanager", func() (bool, string) {
 		q := url.Values{"filter": {`alertname="CalicoAnomaly"`, fmt.Sprintf("cluster=%q", naming.Cluster)}}
 		res, err := http.Get(amURL + "/api/v2/alerts?" + q.Encode())
 		if err != nil {
@@ -286,7 +266,7 @@ func TestUnreachableEventsIndexDoesNotHoldUpAlertmanager(t *testing.T) {
 		}
 		return len(got) == 2, fmt.Sprintf("%d alerts", len(got))
 	})
-	waitFor(t, 20*time.Second, "events retried", func() (bool, string) {
+	testkit.WaitForState(t, 20*time.Second, "events retried", func() (bool, string) {
 		r := testutil.ToFloat64(ev.retries)
 		return r >= 1, fmt.Sprintf("%v retries", r)
 	})

@@ -398,7 +398,7 @@ func (s *Source) follow(ctx context.Context, from int64) error {
 		res, err := stream.Recv()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
-				return errors.New("Goldmane ended the stream")
+				return errors.New("the Goldmane stream ended")
 			}
 			return err
 		}
