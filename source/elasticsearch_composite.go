@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -25,10 +26,11 @@ func metricKey(i int) string { return "m" + strconv.Itoa(i) }
 // newCompositeRequest builds the request of q over the records filters
 // select, skipping malformed ones.
 func newCompositeRequest(q Query, filters []any, size int) (*compositeRequest, error) {
+	wellFilter, wellMustNot := wellFormed(q.Log)
 	r := &compositeRequest{
 		query: boolQuery(map[string]any{
-			"filter":   filters,
-			"must_not": []any{malformedQuery(q.Log)},
+			"filter":   append(slices.Clip(filters), wellFilter...),
+			"must_not": wellMustNot,
 		}),
 		sources: make([]any, len(q.GroupBy)),
 		aggs:    map[string]any{},
