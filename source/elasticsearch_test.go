@@ -305,7 +305,7 @@ func TestElasticsearchSamplesReplaysRecordedAnswer(t *testing.T) {
 		{"the window is selected by end_time in epoch seconds", holds(at(body, "query", "bool", "filter"), decoded(t, windowRange))},
 		{"the filters are terms filters", holds(at(body, "query", "bool", "filter"), decoded(t, `{"terms":{"source_name_aggr":["scanner-*"]}}`))},
 		{"the latest end_time comes first", holds(at(body, "sort"), decoded(t, `{"end_time":"desc"}`))},
-		{"malformed records are no evidence", holds(at(body, "query", "bool", "must_not"), decoded(t, `{"exists":{"field":"_ignored"}}`))},
+		{"malformed records are no evidence", holds(at(body, "query", "bool", "filter"), decoded(t, `{"exists":{"field":"_ignored"}}`))},
 	}
 	for _, c := range checks {
 		t.Run(c.name, func(t *testing.T) {
