@@ -73,3 +73,39 @@ func TestFiguresRoundTripAndTable(t *testing.T) {
 		}
 	}
 }
+
+func TestGoalsTable(t *testing.T) {
+	goals := []Goal{
+		{ID: "g.met", Name: "fast enough", Op: "<=", Target: 5, Unit: "s"},
+		{ID: "g.missed", Name: "small enough", Op: "<=", Target: 256, Unit: "MiB"},
+		{ID: "g.absent", Name: "never measured", Op: "<=", Target: 60, Unit: "s"},
+	}
+	figs := []Figure{
+		{ID: "g.met", Name: "x", Value: 2.5, Unit: "s", Note: "extrapolated"},
+		{ID: "g.missed", Name: "y", Value: 300, Unit: "MiB", Op: "<=", Target: 256},
+		{Name: "no goal", Value: 1, Unit: "s"},
+	}
+	ApplyGoals(figs, goals)
+	if figs[0].Op != "<=" || figs[0].Target != 5 || figs[2].Op != "" {
+		t.Errorf("targets applied: %+v", figs)
+	}
+	var b bytes.Buffer
+	if err := WriteGoals(&b, "issue 23", goals, figs); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 5 {
+		t.Fatalf("want a header, a column line and a row per goal:\n%s", b.String())
+	}
+	for i, want := range [][]string{
+		{"fast enough (extrapolated)", "2.50 s", "<= 5 s", "0.50", "yes"},
+		{"small enough", "300 MiB", "<= 256 MiB", "1.17", "NO"},
+		{"never measured", "not measured", "<= 60 s"},
+	} {
+		for _, w := range want {
+			if !strings.Contains(lines[i+2], w) {
+				t.Errorf("row %d lacks %q: %s", i, w, lines[i+2])
+			}
+		}
+	}
+}
