@@ -54,6 +54,13 @@ type SideBySideConfig struct {
 	// path runs at once (the exporter's --source.concurrency); 0 is the
 	// engine's default.
 	Concurrency int
+	// IndexSort creates the flow index sorted on the fields the flow
+	// queries group by first (source_namespace, source_name_aggr,
+	// source_type), the option of users who control their templates.
+	IndexSort bool
+	// NoRaw skips the raw path and the comparison of rows: the aggregation
+	// path's figures only.
+	NoRaw bool
 	// CPUProfile, when set, is where a CPU profile of the aggregation
 	// path's last run is written (the Go side: decoding pages, learning).
 	CPUProfile string
@@ -77,6 +84,12 @@ type SideBySideResult struct {
 	AggRuns          []time.Duration
 	// SeqWall and SeqTook are the same for a run one query at a time.
 	SeqWall, SeqTook time.Duration
+	// ReadWall and ReadTook are the source's reading of the window alone,
+	// one request at a time: the planned aggregations and the counts,
+	// without the detectors' learning and judging. ReadWall over ReadTook
+	// is the per-request overhead (network, Elasticsearch's serialising,
+	// decoding), ReadTook Elasticsearch's work for the window.
+	ReadWall, ReadTook time.Duration
 	// Searches is the aggregations the engine sends for the window after
 	// merging the detectors' queries (see engine.Engine.Queries), besides
 	// one count per log type; Concurrency how many run at once.
@@ -219,6 +232,7 @@ func SideBySide(ctx context.Context, cfg SideBySideConfig) (SideBySideResult, er
 	// then once more one query at a time: that run's wall against its
 	// Elasticsearch took is the exporter's own overhead, which overlapping
 	// searches would hide.
+	var planned []source.Query
 	for run := 0; run < 3; run++ {
 		concurrency := cfg.Concurrency
 		if run == 2 {
@@ -235,7 +249,8 @@ func SideBySide(ctx context.Context, cfg SideBySideConfig) (SideBySideResult, er
 		if err != nil {
 			return res, err
 		}
-		res.Searches = len(eng.Queries())
+		planned = eng.Queries()
+		res.Searches = len(planned)
 		res.Concurrency = cfg.Concurrency
 		if res.Concurrency <= 0 {
 			res.Concurrency = engine.DefaultConcurrency
@@ -277,6 +292,27 @@ func SideBySide(ctx context.Context, cfg SideBySideConfig) (SideBySideResult, er
 		}
 	}
 
+	// (a2) the source's reading alone, one request at a time.
+	if err := raw.clearCache(ctx, naming); err != nil {
+		return res, err
+	}
+	took0 := es.Took()
+	readStart := time.Now()
+	for _, t := range calicolog.LogTypes {
+		if _, err := es.Count(ctx, cfg.Window, t); err != nil {
+			return res, err
+		}
+	}
+	for _, q := range planned {
+		if _, err := es.Aggregate(ctx, cfg.Window, q); err != nil {
+			return res, fmt.Errorf("aggregation path: %w", err)
+		}
+	}
+	res.ReadWall, res.ReadTook = time.Since(readStart), es.Took()-took0
+	cfg.Logf("reading alone, one request at a time: %s (Elasticsearch took %s)", res.ReadWall.Round(time.Millisecond), res.ReadTook)
+	if cfg.NoRaw {
+		return res, nil
+	}
 	// (b) the raw path.
 	stream, err := source.NewStream(cfg.Window, queries)
 	if err != nil {
@@ -412,7 +448,11 @@ func load(ctx context.Context, es *source.Elasticsearch, raw *rawClient, naming 
 	// they load.
 	for _, t := range calicolog.LogTypes {
 		if from == (counts{}) {
-			if err := raw.do(ctx, esapi.IndicesCreateRequest{Index: idx[t]}, nil); err != nil {
+			req := esapi.IndicesCreateRequest{Index: idx[t]}
+			if cfg.IndexSort && t == calicolog.Flows {
+				req.Body = strings.NewReader(`{"settings":{"index":{"sort.field":["source_namespace","source_name_aggr","source_type"],"sort.order":["asc","asc","asc"]}}}`)
+			}
+			if err := raw.do(ctx, req, nil); err != nil {
 				return err
 			}
 		}
