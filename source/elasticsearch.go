@@ -127,6 +127,9 @@ func NewElasticsearch(cfg ElasticsearchConfig, logger log.Logger) (*Elasticsearc
 	if logger == nil {
 		logger = log.NewNopLogger()
 	}
+	if cfg.Transport == nil {
+		cfg.Transport = pooledTransport()
+	}
 	es := &Elasticsearch{cfg: cfg, logger: logger}
 	es.pageSize.Store(int64(cfg.PageSize))
 	client, err := elasticsearch.NewClient(elasticsearch.Config{
@@ -146,6 +149,20 @@ func NewElasticsearch(cfg ElasticsearchConfig, logger log.Logger) (*Elasticsearc
 	}
 	es.client = client
 	return es, nil
+}
+
+// MaxIdleConnsPerHost is how many idle connections to one Elasticsearch
+// node the source keeps for reuse: above the window's concurrent queries,
+// evidence look-ups and bulk writers, so none of them opens a connection
+// per request (Go's default keeps 2).
+const MaxIdleConnsPerHost = 16
+
+// pooledTransport is Go's default transport keeping MaxIdleConnsPerHost
+// idle connections per node.
+func pooledTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = MaxIdleConnsPerHost
+	return t
 }
 
 // backoff is the client's wait before retry number attempt: RetryBackoff
