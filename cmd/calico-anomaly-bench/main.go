@@ -5,6 +5,7 @@
 //	calico-anomaly-bench memory                 models for 10,000 workloads: heap and peak RSS
 //	calico-anomaly-bench fresh-names            windows of never-seen workload names through the engine: bounded models
 //	calico-anomaly-bench side-by-side --es.url  aggregation path against raw documents on a real Elasticsearch
+//	calico-anomaly-bench coldstart --es.url     learning 7 days of history for 10,000 workloads at start
 //	calico-anomaly-bench report                 one table of go test -bench output and the figures above
 //
 // memory and side-by-side print their figures as JSON lines on stdout and
@@ -63,8 +64,17 @@ func run(args []string) int {
 	concurrency := sbsCmd.Flag("source.concurrency", "Queries of the window the aggregation path runs at once (the exporter's --source.concurrency); 0 for the exporter's default.").Default("0").Int()
 	aggProfile := sbsCmd.Flag("cpu-profile", "Write a CPU profile of the aggregation path's second run here.").String()
 	indexSort := sbsCmd.Flag("index-sort", "Create the flow index sorted on source_namespace, source_name_aggr, source_type (an option for users who control their templates).").Bool()
+	shards := sbsCmd.Flag("shards", "Also process the window with this many replicas of a sharded exporter (--shard.total) and compare Elasticsearch's work with one replica's; 0 or 1: not.").Default("0").Int()
 	noRaw := sbsCmd.Flag("no-raw", "Skip the raw-document path and the comparison of rows.").Bool()
 	bulkWorkers := sbsCmd.Flag("bulk.workers", "_bulk requests in flight while loading.").Default("3").Int()
+
+	csCmd := app.Command("coldstart", "Load windows of a 10,000-workload cluster's history into Elasticsearch, time the default detectors learning them at start, and scale that to 7 days.")
+	csURL := csCmd.Flag("es.url", "Elasticsearch URL (a test bed's: . .testbed/env; $TESTBED_ES_URL).").Envar("TESTBED_ES_URL").Required().String()
+	csWindows := csCmd.Flag("windows", "5-minute windows of history loaded and learned (about 134,000 records each at 10,000 workloads).").Default("6").Int()
+	csNamespaces := csCmd.Flag("namespaces", "Namespaces of the simulated cluster.").Default("200").Int()
+	csDeployments := csCmd.Flag("deployments", "Deployments per namespace of the simulated cluster.").Default("50").Int()
+	csCluster := csCmd.Flag("cluster", "Calico cluster name of the indices written and read.").Default("coldstart").String()
+	csLookback := csCmd.Flag("lookback", "History the figure is scaled to (the exporter's --train.lookback).").Default("168h").Duration()
 
 	repCmd := app.Command("report", "Print one table of every figure, with targets and ratios.")
 	goBench := repCmd.Flag("go-bench", "Output of go test -bench.").ExistingFiles()
@@ -124,7 +134,7 @@ func run(args []string) int {
 	case sbsCmd.FullCommand():
 		r, err := perf.SideBySide(ctx, perf.SideBySideConfig{
 			URL: *esURL, Cluster: *cluster, FlowRecords: *records, Namespaces: *namespaces, DeploymentsPerNamespace: *deployments,
-			Reload: *reload, PageSize: *pageSize, RawPage: *rawPage, Concurrency: *concurrency, BulkWorkers: *bulkWorkers, CPUProfile: *aggProfile, IndexSort: *indexSort, NoRaw: *noRaw, Logf: logf,
+			Reload: *reload, PageSize: *pageSize, RawPage: *rawPage, Concurrency: *concurrency, BulkWorkers: *bulkWorkers, CPUProfile: *aggProfile, IndexSort: *indexSort, NoRaw: *noRaw, Shards: *shards, Logf: logf,
 		})
 		if err != nil {
 			logf("side-by-side: %v", err)
@@ -147,6 +157,11 @@ func run(args []string) int {
 			perf.Figure{Name: "(a1) aggregation path, one query at a time", Value: r.SeqWall.Seconds(), Unit: "s", Note: fmt.Sprintf("Elasticsearch took %.1f s", r.SeqTook.Seconds())},
 			perf.Figure{Name: "overhead (a1)/(c1), one query at a time", Value: r.SeqWall.Seconds() / max(r.SeqTook.Seconds(), 1e-3), Unit: "x", Op: "<=", Target: 1.3},
 		)
+		if r.Shards > 1 {
+			figs = append(figs, perf.Figure{ID: fmt.Sprintf("shard.%d.es_work", r.Shards), Name: fmt.Sprintf("sharding: %d replicas' Elasticsearch took for the window over one replica's", r.Shards),
+				Value: r.ShardsTook.Seconds() / max(r.SeqTook.Seconds(), 1e-3), Unit: "x", Op: "<", Target: float64(r.Shards),
+				Note: fmt.Sprintf("%.1f s against %.1f s; every replica reads the whole window", r.ShardsTook.Seconds(), r.SeqTook.Seconds())})
+		}
 		if !*noRaw {
 			figs = append(figs,
 				perf.Figure{Name: "queries where (a) and (b) agree", Value: float64(r.QueriesEqual), Unit: "of " + fmt.Sprint(r.Queries), Op: ">=", Target: float64(r.Queries)},
@@ -167,6 +182,22 @@ func run(args []string) int {
 			perf.Figure{ID: "es.took.10m", Name: "Elasticsearch took summed over a 10M-record window's queries", Value: r.ReadTook.Seconds() * scale, Unit: "s", Note: tookNote},
 			perf.Figure{ID: "es.overhead.sequential", Name: "overhead (a2)/took, reading one request at a time", Value: r.ReadWall.Seconds() / max(r.ReadTook.Seconds(), 1e-3), Unit: "x",
 				Note: fmt.Sprintf("%d flow records", r.Flows)},
+		)
+	case csCmd.FullCommand():
+		r, err := perf.ColdStart(ctx, perf.ColdStartConfig{URL: *csURL, Cluster: *csCluster, Namespaces: *csNamespaces, DeploymentsPerNamespace: *csDeployments, Windows: *csWindows, Lookback: *csLookback, Logf: logf})
+		if err != nil {
+			logf("coldstart: %v", err)
+			return 1
+		}
+		if r.Loaded {
+			figs = append(figs, perf.Figure{Name: fmt.Sprintf("cold start: loading %d records with _bulk", r.Records), Value: r.LoadTime.Seconds(), Unit: "s"})
+		}
+		perWindow := r.Learn.Seconds() / float64(r.Windows)
+		figs = append(figs,
+			perf.Figure{Name: fmt.Sprintf("cold start: learning %d windows of %d workloads", r.Windows, r.Workloads), Value: r.Learn.Seconds(), Unit: "s",
+				Note: fmt.Sprintf("%d records; %.2f s a window; Elasticsearch took %.1f s", r.Records, perWindow, r.LearnTook.Seconds())},
+			perf.Figure{ID: "coldstart.7d.10k", Name: fmt.Sprintf("cold start: learning %s of history for %d workloads", *csLookback, r.Workloads), Value: r.Scaled.Seconds(), Unit: "s",
+				Note: fmt.Sprintf("%d windows measured, scaled to %d", r.Windows, r.LookbackWindow)},
 		)
 	case repCmd.FullCommand():
 		for _, f := range *goBench {

@@ -61,6 +61,10 @@ type SideBySideConfig struct {
 	// NoRaw skips the raw path and the comparison of rows: the aggregation
 	// path's figures only.
 	NoRaw bool
+	// Shards, above 1, also runs that many replicas of the engine over the
+	// window, each with its share (engine.Shard), one after another, and
+	// sums their Elasticsearch took.
+	Shards int
 	// CPUProfile, when set, is where a CPU profile of the aggregation
 	// path's last run is written (the Go side: decoding pages, learning).
 	CPUProfile string
@@ -90,6 +94,11 @@ type SideBySideResult struct {
 	// is the per-request overhead (network, Elasticsearch's serialising,
 	// decoding), ReadTook Elasticsearch's work for the window.
 	ReadWall, ReadTook time.Duration
+	// ShardsTook is Elasticsearch's took summed over Shards replicas
+	// processing the window, each one query at a time (to compare with
+	// SeqTook).
+	ShardsTook time.Duration
+	Shards     int
 	// Searches is the aggregations the engine sends for the window after
 	// merging the detectors' queries (see engine.Engine.Queries), besides
 	// one count per log type; Concurrency how many run at once.
@@ -310,6 +319,29 @@ func SideBySide(ctx context.Context, cfg SideBySideConfig) (SideBySideResult, er
 	}
 	res.ReadWall, res.ReadTook = time.Since(readStart), es.Took()-took0
 	cfg.Logf("reading alone, one request at a time: %s (Elasticsearch took %s)", res.ReadWall.Round(time.Millisecond), res.ReadTook)
+	// (a3) the replicas of a sharded exporter, each processing the window.
+	for i := 0; cfg.Shards > 1 && i < cfg.Shards; i++ {
+		if err := raw.clearCache(ctx, naming); err != nil {
+			return res, err
+		}
+		ds, err := engine.BuildWith(enabled, engine.BuildOptions{Cluster: cfg.Cluster, Bucket: 5 * time.Minute, Seed: 1, Getenv: noEnv})
+		if err != nil {
+			return res, err
+		}
+		eng, err := engine.New(engine.Config{Start: cfg.Window.Start, Concurrency: 1, Shard: engine.Shard{Total: cfg.Shards, Index: i}}, es, ds, scoreboard.New(0), nil, nil)
+		if err != nil {
+			return res, err
+		}
+		took0 := es.Took()
+		if err := eng.ProcessWindow(ctx, cfg.Window); err != nil {
+			return res, fmt.Errorf("replica %d of %d: %w", i, cfg.Shards, err)
+		}
+		res.ShardsTook += es.Took() - took0
+	}
+	if cfg.Shards > 1 {
+		res.Shards = cfg.Shards
+		cfg.Logf("%d replicas: Elasticsearch took %s in all, against %s for one replica", cfg.Shards, res.ShardsTook, res.SeqTook)
+	}
 	if cfg.NoRaw {
 		return res, nil
 	}
