@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -52,5 +53,29 @@ func TestElasticsearchReusesConnectionsAboveTwoAtOnce(t *testing.T) {
 	}
 	if n := opened.Load(); n > atOnce {
 		t.Errorf("%d connections opened for %d rounds of %d requests at once, want at most %d", n, rounds, atOnce, atOnce)
+	}
+}
+
+// TestElasticsearchAsksForAnswersUncompressed: the source's requests do
+// not offer gzip, so the node spends no CPU compressing answers.
+func TestElasticsearchAsksForAnswersUncompressed(t *testing.T) {
+	var offered atomic.Value
+	offered.Store("")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		offered.Store(r.Header.Get("Accept-Encoding"))
+		w.Header().Set("X-Elastic-Product", "Elasticsearch")
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"took":1,"timed_out":false,"_shards":{"total":1,"failed":0},"hits":{"total":{"value":1}},"aggregations":{"malformed":{"doc_count":0}}}`))
+	}))
+	t.Cleanup(srv.Close)
+	es, err := NewElasticsearch(ElasticsearchConfig{URLs: []string{srv.URL}, Naming: recordedNaming}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := es.Count(context.Background(), recordedWindow, calicolog.Flows); err != nil {
+		t.Fatal(err)
+	}
+	if got := offered.Load().(string); strings.Contains(got, "gzip") {
+		t.Errorf("Accept-Encoding %q offers gzip", got)
 	}
 }
