@@ -27,6 +27,20 @@ PASS
 	if _, err := ParseGoBench(strings.NewReader("BenchmarkX 1 fast ns/op\n")); err == nil {
 		t.Error("a value that is no number gave no error")
 	}
+	goal, err := ParseGoBench(strings.NewReader("BenchmarkScoreWindow100kEntities-2 1 4200000000 ns/op 3.9 scoring.cpu.100k 14 scoring.allocs_per_entity\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]Figure{}
+	for _, f := range BenchFigures(goal) {
+		byID[f.ID] = f
+	}
+	if f := byID["scoring.cpu.100k"]; f.Value != 3.9 || f.Unit != "s" || f.Op != "<=" || f.Target != 5 || !f.Met() {
+		t.Errorf("a metric named after a goal gave %+v", f)
+	}
+	if f := byID["scoring.allocs_per_entity"]; f.Value != 14 || f.Target != 20 {
+		t.Errorf("a metric named after a goal gave %+v", f)
+	}
 	figs := BenchFigures(got)
 	if len(figs) != 7 || !figs[0].Met() || figs[0].Value != 0.812345678 || !figs[4].Met() {
 		t.Errorf("figures: %+v", figs)
