@@ -1,10 +1,10 @@
 package source
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"strings"
 	"unicode/utf8"
 )
 
@@ -40,15 +40,15 @@ func (b *compositeBucket) row(q Query) (Row, bucketWeights, error) {
 	w := bucketWeights{present: make([]bool, len(q.Metrics)), counts: make([]float64, len(q.Metrics))}
 	var docCount float64
 	s := jsonScanner{b: b.raw}
-	members := func(name string) error {
+	members := func(name []byte) error {
 		switch {
-		case name == "key":
+		case string(name) == "key":
 			clear(row.Key) // the last of repeated members counts
 			if s.peek() == 'n' {
 				_, _, err := s.number() // null: no key values
 				return err
 			}
-			return s.object(func(k string) error {
+			return s.object(func(k []byte) error {
 				i, ok := memberIndex(k, 'k', len(q.GroupBy))
 				if !ok {
 					return s.skip()
@@ -60,7 +60,7 @@ func (b *compositeBucket) row(q Query) (Row, bucketWeights, error) {
 				row.Key[i] = v
 				return nil
 			})
-		case name == "doc_count":
+		case string(name) == "doc_count":
 			n, _, err := s.number()
 			if err != nil {
 				return fmt.Errorf("bucket doc_count: %w", err)
@@ -93,12 +93,12 @@ func (b *compositeBucket) row(q Query) (Row, bucketWeights, error) {
 
 // memberIndex reads a member name made of prefix and an index below n
 // written as strconv.Itoa writes it ("k0", "m12"; not "k01" or "k+1").
-func memberIndex(name string, prefix byte, n int) (int, bool) {
+func memberIndex(name []byte, prefix byte, n int) (int, bool) {
 	if len(name) < 2 || name[0] != prefix || (name[1] == '0' && len(name) > 2) {
 		return 0, false
 	}
 	i := 0
-	for _, c := range []byte(name[1:]) {
+	for _, c := range name[1:] {
 		if c < '0' || c > '9' || i > n {
 			return 0, false
 		}
@@ -138,9 +138,10 @@ func (s *jsonScanner) peek() byte {
 	return s.b[s.i]
 }
 
-// object reads an object, calling member with each member's name with the
-// scanner at its value, which member must read whole.
-func (s *jsonScanner) object(member func(name string) error) error {
+// object reads an object, calling member with each member's name (valid
+// until the next read) with the scanner at its value, which member must
+// read whole.
+func (s *jsonScanner) object(member func(name []byte) error) error {
 	if s.peek() != '{' {
 		return s.errorf("not an object")
 	}
@@ -153,7 +154,7 @@ func (s *jsonScanner) object(member func(name string) error) error {
 		if s.peek() != '"' {
 			return s.errorf("a member name must be a string")
 		}
-		name, err := s.str()
+		name, err := s.name()
 		if err != nil {
 			return err
 		}
@@ -204,6 +205,34 @@ func (s *jsonScanner) str() (string, error) {
 		}
 	}
 	return "", s.errorf("unterminated string")
+}
+
+// name reads a member name: the bytes between the quotes when they need
+// no unquoting, without a copy.
+func (s *jsonScanner) name() ([]byte, error) {
+	start := s.i
+	s.i++ // the opening quote
+	for s.i < len(s.b) {
+		switch c := s.b[s.i]; {
+		case c == '"':
+			s.i++
+			if raw := s.b[start+1 : s.i-1]; utf8.Valid(raw) {
+				return raw, nil
+			}
+			s.i = start
+			v, err := s.str()
+			return []byte(v), err
+		case c == '\\':
+			s.i = start
+			v, err := s.str()
+			return []byte(v), err
+		case c < 0x20:
+			return nil, s.errorf("control character in a string")
+		default:
+			s.i++
+		}
+	}
+	return nil, s.errorf("unterminated string")
 }
 
 // literal reads the bytes of a number, true, false or null.
@@ -272,28 +301,29 @@ func (s *jsonScanner) metric(kind MetricKind, value *float64, present *bool, cou
 		hasV, hasAvg, hasN bool
 	)
 	start := s.i
-	err := s.object(func(name string) error {
+	err := s.object(func(name []byte) error {
 		var (
 			f    float64
 			null bool
 			err  error
 		)
 		// encoding/json matched these names regardless of case.
+		var field string
 		switch {
-		case strings.EqualFold(name, "value"):
-			name = "value"
-		case strings.EqualFold(name, "avg"):
-			name = "avg"
-		case strings.EqualFold(name, "count"):
-			name = "count"
+		case bytes.EqualFold(name, nameValue):
+			field = "value"
+		case bytes.EqualFold(name, nameAvg):
+			field = "avg"
+		case bytes.EqualFold(name, nameCount):
+			field = "count"
 		default:
 			return s.skip()
 		}
 		f, null, err = s.number()
 		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+			return fmt.Errorf("%s: %w", field, err)
 		}
-		switch name {
+		switch field {
 		case "value":
 			v, hasV = f, !null
 		case "avg":
@@ -322,7 +352,7 @@ func (s *jsonScanner) skip() error {
 		_, err := s.str()
 		return err
 	case '{':
-		return s.object(func(string) error { return s.skip() })
+		return s.object(func([]byte) error { return s.skip() })
 	case '[':
 		s.i++
 		if s.peek() == ']' {
@@ -346,8 +376,16 @@ func (s *jsonScanner) skip() error {
 	case 0:
 		return s.errorf("no value")
 	}
-	if len(s.literal()) == 0 {
+	switch lit := s.literal(); {
+	case string(lit) == "true" || string(lit) == "false" || string(lit) == "null" || validNumber(lit):
+		return nil
+	case len(lit) == 0:
 		return s.errorf("unexpected %q", s.b[s.i])
+	default:
+		return s.errorf("%.40q is not a JSON value", lit)
 	}
-	return nil
 }
+
+// The member names of a metric's result that row reads (encoding/json
+// matched struct fields regardless of case).
+var nameValue, nameAvg, nameCount = []byte("value"), []byte("avg"), []byte("count")
