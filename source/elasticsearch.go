@@ -226,7 +226,11 @@ func (e *Elasticsearch) do(ctx context.Context, what string, req esapi.Request, 
 	if out == nil {
 		return nil
 	}
-	if err := json.Unmarshal(body, out); err != nil {
+	decode := json.Unmarshal
+	if d, ok := out.(interface{ decodeAnswer([]byte) error }); ok {
+		decode = func(body []byte, _ any) error { return d.decodeAnswer(body) }
+	}
+	if err := decode(body, out); err != nil {
 		return fmt.Errorf("%s: decode answer: %w", what, err)
 	}
 	if t, ok := out.(interface{ tookMillis() int64 }); ok {
