@@ -128,14 +128,21 @@ generate-goldmane:
 		--go-grpc_out=. --go-grpc_opt=paths=source_relative \
 		goldmane.proto
 
-# make bench: the figures of issue 11 in one table, written to
+# make bench: the figures of issues 11 and 23 in one table, written to
 # bench/<date>-<commit>.txt (git-ignored): scoring and /metrics benchmarks on
-# one core, peak memory of the models, and the side-by-side on a real
-# Elasticsearch (started here if none is running, and stopped again).
-# make bench BENCH_RECORDS=200000 is a quick run.
+# one core, peak memory of the models, the side-by-side on a real
+# Elasticsearch (started here if none is running, and stopped again) with
+# BENCH_SHARDS replicas of a sharded exporter, and the cold start (learning
+# BENCH_COLDSTART_WINDOWS windows of 10,000 workloads' history, scaled to 7
+# days); then every issue-23 target beside the figure measured for it.
+# make bench BENCH_RECORDS=1000000 is a quicker run (Elasticsearch's took is
+# scaled to 10M records); BENCH_RECORDS=200000 a quick one.
 BENCH_RECORDS  ?= 10000000
 BENCH_ENTITIES ?= 10000
 BENCH_TIME     ?= 5x
+BENCH_SHARDS   ?= 4
+BENCH_COLDSTART_WINDOWS ?= 6
+BENCH_FIGURES  ?= bench/.memory.json bench/.memory-default.json bench/.side-by-side.json bench/.coldstart.json
 BENCH_STATE    ?= $(abspath $(or $(TESTBED_STATE),.testbed))
 bench:
 	@mkdir -p bench
@@ -147,9 +154,10 @@ bench:
 	{ GOMAXPROCS=1 $(GO) test -count=1 -run '^$$' -bench 'ScoreWindow10kEntities|Metrics20k(Series|Verdicts)' -benchtime $(BENCH_TIME) ./internal/perf ./collector | tee bench/.gobench.txt && \
 	  $(GO) run ./cmd/calico-anomaly-bench memory --entities $(BENCH_ENTITIES) > bench/.memory.json && \
 	  $(GO) run ./cmd/calico-anomaly-bench memory --default-detectors --entities $(BENCH_ENTITIES) > bench/.memory-default.json && \
-	  $(GO) run ./cmd/calico-anomaly-bench side-by-side --records $(BENCH_RECORDS) > bench/.side-by-side.json && \
+	  $(GO) run ./cmd/calico-anomaly-bench side-by-side --records $(BENCH_RECORDS) --shards $(BENCH_SHARDS) > bench/.side-by-side.json && \
+	  $(GO) run ./cmd/calico-anomaly-bench coldstart --windows $(BENCH_COLDSTART_WINDOWS) > bench/.coldstart.json && \
 	  $(GO) run ./cmd/calico-anomaly-bench report --commit $$sha --go-bench bench/.gobench.txt \
-		--figures bench/.memory.json --figures bench/.memory-default.json --figures bench/.side-by-side.json --out $$out && \
+		$(foreach f,$(BENCH_FIGURES),--figures $(f)) --out $$out && \
 	  { [ -x bench/.venv/bin/python ] || python3 -m venv bench/.venv; } && \
 	  { bench/.venv/bin/python -c 'import sklearn' 2>/dev/null || bench/.venv/bin/pip install -q scikit-learn; } && \
 	  bench/.venv/bin/python scripts/iforest_compare.py | tee -a $$out && \

@@ -124,6 +124,9 @@ func New(cfg Config, logger log.Logger) (*Client, error) {
 	if logger == nil {
 		logger = log.NewNopLogger()
 	}
+	if cfg.Transport == nil {
+		cfg.Transport = pooledTransport()
+	}
 	c := &Client{cfg: cfg, logger: logger}
 	client, err := elasticsearch.NewClient(elasticsearch.Config{
 		Addresses:         cfg.URLs,
@@ -142,6 +145,32 @@ func New(cfg Config, logger log.Logger) (*Client, error) {
 	}
 	c.client = client
 	return c, nil
+}
+
+// MaxIdleConnsPerHost is how many idle connections to one Elasticsearch
+// node the client keeps for reuse: above the window's concurrent queries,
+// evidence look-ups and bulk writers, so none of them opens a connection
+// per request (Go's default keeps 2).
+const MaxIdleConnsPerHost = 16
+
+// pooledTransport is Go's default transport keeping MaxIdleConnsPerHost
+// idle connections per node, and asking for answers uncompressed: a
+// window's answers are about 20 MB of JSON at 1 million flow records,
+// which a node over plain HTTP would otherwise gzip (CPU outside its took)
+// for the client to gunzip, to save bandwidth inside the cluster, where
+// there is plenty (Elasticsearch never compresses over HTTPS by default).
+func pooledTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = MaxIdleConnsPerHost
+	t.DisableCompression = true
+	return t
+}
+
+// AnswerDecoder is an answer type that decodes itself from the raw JSON
+// (faster than encoding/json for large answers); Do uses it when out
+// implements it.
+type AnswerDecoder interface {
+	DecodeAnswer(body []byte) error
 }
 
 // retryWait is the client's wait before retry number attempt: RetryBackoff
@@ -197,7 +226,11 @@ func (c *Client) Do(ctx context.Context, what string, req esapi.Request, out any
 	if out == nil {
 		return nil
 	}
-	if err := json.Unmarshal(body, out); err != nil {
+	decode := json.Unmarshal
+	if d, ok := out.(AnswerDecoder); ok {
+		decode = func(body []byte, _ any) error { return d.DecodeAnswer(body) }
+	}
+	if err := decode(body, out); err != nil {
 		return fmt.Errorf("%s: decode answer: %w", what, err)
 	}
 	return nil

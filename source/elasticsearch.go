@@ -238,11 +238,8 @@ func (e *Elasticsearch) Samples(ctx context.Context, w Window, t calicolog.LogTy
 	body := map[string]any{
 		"size":             n,
 		"track_total_hits": false,
-		"query": boolQuery(map[string]any{
-			"filter":   e.windowFilter(w, filters),
-			"must_not": []any{malformedQuery(t)},
-		}),
-		"sort": []any{map[string]any{"end_time": "desc"}, "_doc"},
+		"query":            boolQuery(map[string]any{"filter": append(e.windowFilter(w, filters), wellFormedQuery(t))}),
+		"sort":             []any{map[string]any{"end_time": "desc"}, "_doc"},
 	}
 	var res samplesResponse
 	if err := e.search(ctx, "sample "+string(t)+" records", t, body, &res); err != nil {

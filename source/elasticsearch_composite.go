@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -25,10 +26,11 @@ func metricKey(i int) string { return "m" + strconv.Itoa(i) }
 // newCompositeRequest builds the request of q over the records filters
 // select, skipping malformed ones.
 func newCompositeRequest(q Query, filters []any, size int) (*compositeRequest, error) {
+	wellFilter, wellMustNot := wellFormed(q.Log)
 	r := &compositeRequest{
 		query: boolQuery(map[string]any{
-			"filter":   filters,
-			"must_not": []any{malformedQuery(q.Log)},
+			"filter":   append(slices.Clip(filters), wellFilter...),
+			"must_not": wellMustNot,
 		}),
 		sources: make([]any, len(q.GroupBy)),
 		aggs:    map[string]any{},
@@ -102,81 +104,11 @@ func (r *compositeResponse) groups() compositeGroups {
 	return *r.Aggregations.Groups
 }
 
-// compositeBucket is one group: its key values, its doc_count, and the
-// sub-aggregations by name ({"value": n}, null when no record had the
-// field; stats for Avg).
-type compositeBucket struct {
-	Key      map[string]json.RawMessage
-	DocCount float64
-	Metrics  map[string]json.RawMessage
-}
-
-func (b *compositeBucket) UnmarshalJSON(data []byte) error {
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return err
-	}
-	b.Metrics = raw
-	if k, ok := raw["key"]; ok {
-		if err := json.Unmarshal(k, &b.Key); err != nil {
-			return fmt.Errorf("bucket key: %w", err)
-		}
-	}
-	if dc, ok := raw["doc_count"]; ok {
-		if err := json.Unmarshal(dc, &b.DocCount); err != nil {
-			return fmt.Errorf("bucket doc_count: %w", err)
-		}
-	}
-	return nil
-}
-
-// metricValue is a single-value metric ({"value": n}) or stats.
-type metricValue struct {
-	Value *float64 `json:"value"`
-	Avg   *float64 `json:"avg"`
-	Count *float64 `json:"count"`
-}
-
 // bucketWeights says, per metric of a row, whether any record had the
 // field (for Max) and how many did (for Avg), so rows can be merged.
 type bucketWeights struct {
 	present []bool
 	counts  []float64
-}
-
-// row turns a bucket into a Row of q.
-func (b *compositeBucket) row(q Query) (Row, bucketWeights, error) {
-	row := Row{Key: make([]string, len(q.GroupBy)), Values: make([]float64, len(q.Metrics))}
-	w := bucketWeights{present: make([]bool, len(q.Metrics)), counts: make([]float64, len(q.Metrics))}
-	for i := range q.GroupBy {
-		s, err := keyString(b.Key[groupKey(i)])
-		if err != nil {
-			return Row{}, w, fmt.Errorf("group key %s: %w", q.GroupBy[i], err)
-		}
-		row.Key[i] = s
-	}
-	for i, m := range q.Metrics {
-		if m.Kind == Count {
-			row.Values[i] = b.DocCount
-			w.present[i], w.counts[i] = true, b.DocCount
-			continue
-		}
-		var v metricValue
-		if raw, ok := b.Metrics[metricKey(i)]; ok {
-			if err := json.Unmarshal(raw, &v); err != nil {
-				return Row{}, w, fmt.Errorf("metric %s: %s: %w", m.Name, raw, err)
-			}
-		}
-		switch {
-		case m.Kind == Avg && v.Avg != nil && v.Count != nil:
-			row.Values[i] = *v.Avg
-			w.present[i], w.counts[i] = *v.Count > 0, *v.Count
-		case m.Kind != Avg && v.Value != nil:
-			row.Values[i] = *v.Value
-			w.present[i] = true
-		}
-	}
-	return row, w, nil
 }
 
 // keyString renders a composite key value: a string as it is, a number in

@@ -202,7 +202,9 @@ func TestElasticsearchAggregateReplaysRecordedPages(t *testing.T) {
 	}{
 		{"the window is selected by end_time in epoch seconds", holds(at(page1, "query", "bool", "filter"), decoded(t, windowRange))},
 		{"malformed records (listed in _ignored) are excluded", holds(at(page1, "query", "bool", "must_not"), decoded(t, `{"exists":{"field":"_ignored"}}`))},
-		{"records without source_name_aggr are excluded", holds(at(page1, "query", "bool", "must_not"), decoded(t, `{"exists":{"field":"source_name_aggr"}}`))},
+		{"records without source_name_aggr are excluded", holds(at(page1, "query", "bool", "filter"), decoded(t, `{"exists":{"field":"source_name_aggr"}}`))},
+		{"and those whose source_name_aggr is empty", holds(at(page1, "query", "bool", "must_not"), decoded(t, `{"term":{"source_name_aggr":""}}`))},
+		{"and those whose source_type is none of Calico's, by the terms around them", holds(at(page1, "query", "bool", "must_not"), decoded(t, `{"range":{"source_type":{"gt":"hep","lt":"net"}}}`))},
 		{"no documents are fetched", at(page1, "size") == float64(0)},
 		{"hits are not counted", at(page1, "track_total_hits") == false},
 		{"a page holds PageSize groups", at(page1, append(composite, "size")...) == float64(2)},
@@ -303,7 +305,7 @@ func TestElasticsearchSamplesReplaysRecordedAnswer(t *testing.T) {
 		{"the window is selected by end_time in epoch seconds", holds(at(body, "query", "bool", "filter"), decoded(t, windowRange))},
 		{"the filters are terms filters", holds(at(body, "query", "bool", "filter"), decoded(t, `{"terms":{"source_name_aggr":["scanner-*"]}}`))},
 		{"the latest end_time comes first", holds(at(body, "sort"), decoded(t, `{"end_time":"desc"}`))},
-		{"malformed records are no evidence", holds(at(body, "query", "bool", "must_not"), decoded(t, `{"exists":{"field":"_ignored"}}`))},
+		{"malformed records are no evidence", holds(at(body, "query", "bool", "filter"), decoded(t, `{"exists":{"field":"_ignored"}}`))},
 	}
 	for _, c := range checks {
 		t.Run(c.name, func(t *testing.T) {

@@ -5,6 +5,7 @@
 //	calico-anomaly-bench memory                 models for 10,000 workloads: heap and peak RSS
 //	calico-anomaly-bench fresh-names            windows of never-seen workload names through the engine: bounded models
 //	calico-anomaly-bench side-by-side --es.url  aggregation path against raw documents on a real Elasticsearch
+//	calico-anomaly-bench coldstart --es.url     learning 7 days of history for 10,000 workloads at start
 //	calico-anomaly-bench report                 one table of go test -bench output and the figures above
 //
 // memory and side-by-side print their figures as JSON lines on stdout and
@@ -23,6 +24,7 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/perf"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
@@ -61,7 +63,19 @@ func run(args []string) int {
 	rawPage := sbsCmd.Flag("raw.page-size", "Documents per search_after page of the raw path.").Default("10000").Int()
 	concurrency := sbsCmd.Flag("source.concurrency", "Queries of the window the aggregation path runs at once (the exporter's --source.concurrency); 0 for the exporter's default.").Default("0").Int()
 	aggProfile := sbsCmd.Flag("cpu-profile", "Write a CPU profile of the aggregation path's second run here.").String()
+	indexSort := sbsCmd.Flag("index-sort", "Create the flow index sorted on source_namespace, source_name_aggr, source_type (an option for users who control their templates).").Bool()
+	shards := sbsCmd.Flag("shards", "Also process the window with this many replicas of a sharded exporter (--shard.total) and compare Elasticsearch's work with one replica's; 0 or 1: not.").Default("0").Int()
+	readRuns := sbsCmd.Flag("read-runs", "How often the window is read alone, one request at a time; the run with the least took is kept.").Default("3").Int()
+	noRaw := sbsCmd.Flag("no-raw", "Skip the raw-document path and the comparison of rows.").Bool()
 	bulkWorkers := sbsCmd.Flag("bulk.workers", "_bulk requests in flight while loading.").Default("3").Int()
+
+	csCmd := app.Command("coldstart", "Load windows of a 10,000-workload cluster's history into Elasticsearch, time the default detectors learning them at start, and scale that to 7 days.")
+	csURL := csCmd.Flag("es.url", "Elasticsearch URL (a test bed's: . .testbed/env; $TESTBED_ES_URL).").Envar("TESTBED_ES_URL").Required().String()
+	csWindows := csCmd.Flag("windows", "5-minute windows of history loaded and learned (about 134,000 records each at 10,000 workloads).").Default("6").Int()
+	csNamespaces := csCmd.Flag("namespaces", "Namespaces of the simulated cluster.").Default("200").Int()
+	csDeployments := csCmd.Flag("deployments", "Deployments per namespace of the simulated cluster.").Default("50").Int()
+	csCluster := csCmd.Flag("cluster", "Calico cluster name of the indices written and read.").Default("coldstart").String()
+	csLookback := csCmd.Flag("lookback", "History the figure is scaled to (the exporter's --train.lookback).").Default("168h").Duration()
 
 	repCmd := app.Command("report", "Print one table of every figure, with targets and ratios.")
 	goBench := repCmd.Flag("go-bench", "Output of go test -bench.").ExistingFiles()
@@ -121,7 +135,7 @@ func run(args []string) int {
 	case sbsCmd.FullCommand():
 		r, err := perf.SideBySide(ctx, perf.SideBySideConfig{
 			URL: *esURL, Cluster: *cluster, FlowRecords: *records, Namespaces: *namespaces, DeploymentsPerNamespace: *deployments,
-			Reload: *reload, PageSize: *pageSize, RawPage: *rawPage, Concurrency: *concurrency, BulkWorkers: *bulkWorkers, CPUProfile: *aggProfile, Logf: logf,
+			Reload: *reload, PageSize: *pageSize, RawPage: *rawPage, Concurrency: *concurrency, BulkWorkers: *bulkWorkers, CPUProfile: *aggProfile, IndexSort: *indexSort, NoRaw: *noRaw, Shards: *shards, ReadRuns: *readRuns, Logf: logf,
 		})
 		if err != nil {
 			logf("side-by-side: %v", err)
@@ -143,7 +157,58 @@ func run(args []string) int {
 			perf.Figure{Name: "overhead (a)/(c)", Value: r.AggWall.Seconds() / max(r.AggTook.Seconds(), 1e-3), Unit: "x", Op: "<=", Target: 1.3},
 			perf.Figure{Name: "(a1) aggregation path, one query at a time", Value: r.SeqWall.Seconds(), Unit: "s", Note: fmt.Sprintf("Elasticsearch took %.1f s", r.SeqTook.Seconds())},
 			perf.Figure{Name: "overhead (a1)/(c1), one query at a time", Value: r.SeqWall.Seconds() / max(r.SeqTook.Seconds(), 1e-3), Unit: "x", Op: "<=", Target: 1.3},
-			perf.Figure{Name: "queries where (a) and (b) agree", Value: float64(r.QueriesEqual), Unit: "of " + fmt.Sprint(r.Queries), Op: ">=", Target: float64(r.Queries)},
+		)
+		if r.Shards > 1 {
+			figs = append(figs, perf.Figure{ID: fmt.Sprintf("shard.%d.es_work", r.Shards), Name: fmt.Sprintf("sharding: %d replicas' Elasticsearch took for the window over one replica's", r.Shards),
+				Value: r.ShardsTook.Seconds() / max(r.UnshardedTook.Seconds(), 1e-3), Unit: "x", Op: "<", Target: float64(r.Shards),
+				Note: fmt.Sprintf("%.1f s against %.1f s; every replica sends the unsharded engine's %d aggregations", r.ShardsTook.Seconds(), r.UnshardedTook.Seconds(), r.Searches)})
+		}
+		if !*noRaw {
+			figs = append(figs,
+				perf.Figure{Name: "queries where (a) and (b) agree", Value: float64(r.QueriesEqual), Unit: "of " + fmt.Sprint(r.Queries), Op: ">=", Target: float64(r.Queries)},
+				perf.Figure{ID: "es.rows_equal", Name: "detector queries whose rows equal the raw path's", Value: float64(r.QueriesEqual) / float64(max(r.Queries, 1)), Unit: "of all",
+					Note: fmt.Sprintf("%d of %d", r.QueriesEqual, r.Queries)})
+		}
+		// The overhead of all the runs of the reading alone together: the
+		// run with the least took may be one whose wall the machine's
+		// other users lengthened.
+		var readWall, readTook time.Duration
+		var runRatios []string
+		for _, run := range r.ReadRuns {
+			readWall += run[0]
+			readTook += run[1]
+			runRatios = append(runRatios, fmt.Sprintf("%.2f", run[0].Seconds()/max(run[1].Seconds(), 1e-3)))
+		}
+		// Each query is one pass of Elasticsearch over the window's
+		// records, so its took grows with them: a smaller window's took is
+		// scaled to 10 million flow records.
+		scale := 10e6 / float64(r.Flows)
+		tookNote := fmt.Sprintf("measured at %d flow records", r.Flows)
+		if r.Flows != 10000000 {
+			tookNote = fmt.Sprintf("%.2f s measured at %d flow records, scaled x%.3g", r.ReadTook.Seconds(), r.Flows, scale)
+		}
+		figs = append(figs,
+			perf.Figure{Name: "(a2) reading the window alone, one request at a time", Value: r.ReadWall.Seconds(), Unit: "s",
+				Note: fmt.Sprintf("%d aggregations and %d counts; Elasticsearch took %.2f s; the run of %d with the least took", r.Searches, len(calicolog.LogTypes), r.ReadTook.Seconds(), len(r.ReadRuns))},
+			perf.Figure{ID: "es.took.10m", Name: "Elasticsearch took summed over a 10M-record window's queries", Value: r.ReadTook.Seconds() * scale, Unit: "s", Note: tookNote},
+			perf.Figure{ID: "es.overhead.sequential", Name: "overhead (a2)/took, reading one request at a time", Value: readWall.Seconds() / max(readTook.Seconds(), 1e-3), Unit: "x",
+				Note: fmt.Sprintf("%d flow records; %d runs, their walls over their tooks: %s", r.Flows, len(r.ReadRuns), strings.Join(runRatios, ", "))},
+		)
+	case csCmd.FullCommand():
+		r, err := perf.ColdStart(ctx, perf.ColdStartConfig{URL: *csURL, Cluster: *csCluster, Namespaces: *csNamespaces, DeploymentsPerNamespace: *csDeployments, Windows: *csWindows, Lookback: *csLookback, Logf: logf})
+		if err != nil {
+			logf("coldstart: %v", err)
+			return 1
+		}
+		if r.Loaded {
+			figs = append(figs, perf.Figure{Name: fmt.Sprintf("cold start: loading %d records with _bulk", r.Records), Value: r.LoadTime.Seconds(), Unit: "s"})
+		}
+		perWindow := r.Learn.Seconds() / float64(r.Windows)
+		figs = append(figs,
+			perf.Figure{Name: fmt.Sprintf("cold start: learning %d windows of %d workloads", r.Windows, r.Workloads), Value: r.Learn.Seconds(), Unit: "s",
+				Note: fmt.Sprintf("%d records; %.2f s a window; Elasticsearch took %.1f s", r.Records, perWindow, r.LearnTook.Seconds())},
+			perf.Figure{ID: "coldstart.7d.10k", Name: fmt.Sprintf("cold start: learning %s of history for %d workloads", *csLookback, r.Workloads), Value: r.Scaled.Seconds(), Unit: "s",
+				Note: fmt.Sprintf("%d windows measured, scaled to %d", r.Windows, r.LookbackWindow)},
 		)
 	case repCmd.FullCommand():
 		for _, f := range *goBench {
@@ -176,8 +241,14 @@ func run(args []string) int {
 		}
 		header := fmt.Sprintf("calico-anomaly-exporter figures, %s, commit %s, %d cores (%s/%s, %s)",
 			time.Now().UTC().Format("2006-01-02 15:04 UTC"), *commit, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+		perf.ApplyGoals(figs, perf.Issue23Goals)
 		var b strings.Builder
 		if err := perf.WriteTable(&b, header, figs); err != nil {
+			logf("%v", err)
+			return 1
+		}
+		b.WriteString("\n")
+		if err := perf.WriteGoals(&b, "issue 23 targets (each the figure measured for it in this run)", perf.Issue23Goals, figs); err != nil {
 			logf("%v", err)
 			return 1
 		}

@@ -12,6 +12,10 @@ import (
 
 // Figure is one measured number, with the target it is held to.
 type Figure struct {
+	// ID names the figure for the targets of an issue (see Goals): a
+	// figure whose ID is a goal's is shown beside that goal. Empty for a
+	// figure no goal asks for.
+	ID    string  `json:"id,omitempty"`
 	Name  string  `json:"name"`
 	Value float64 `json:"value"`
 	Unit  string  `json:"unit"`
@@ -115,11 +119,18 @@ func ParseGoBench(r io.Reader) ([]BenchResult, error) {
 	return out, sc.Err()
 }
 
-// BenchFigures turns the benchmarks of issue 11 into figures.
+// BenchFigures turns the benchmarks of issue 11 into figures, and any
+// benchmark metric whose unit is a goal's ID (b.ReportMetric(v,
+// "scoring.cpu.100k")) into that goal's figure, in the goal's unit.
 func BenchFigures(bs []BenchResult) []Figure {
 	var out []Figure
 	for _, b := range bs {
 		m := b.Metrics
+		for _, g := range Issue23Goals {
+			if v, ok := m[g.ID]; ok {
+				out = append(out, Figure{ID: g.ID, Name: g.Name, Value: v, Unit: g.Unit, Op: g.Op, Target: g.Target, Note: b.Name})
+			}
+		}
 		switch b.Name {
 		case "BenchmarkScoreWindow10kEntities":
 			out = append(out,
@@ -176,4 +187,81 @@ func num(v float64) string {
 		return strconv.FormatFloat(v, 'f', 2, 64)
 	}
 	return strconv.FormatFloat(v, 'g', 3, 64)
+}
+
+// Goal is one target an issue sets, which `make bench` must show measured
+// beside it: the figure with the goal's ID, wherever it came from (go test
+// -bench, or a command's JSON lines).
+type Goal struct {
+	ID     string
+	Name   string
+	Op     string
+	Target float64
+	Unit   string
+}
+
+// Issue23Goals are the targets of issue 23 ("ten times the workloads in a
+// fifth of the memory, and Elasticsearch doing less per window"). A
+// command that measures one of them writes a Figure with its ID (a Go
+// benchmark reports a metric whose unit is the ID, see BenchFigures); the
+// report prints every goal, measured or not.
+var Issue23Goals = []Goal{
+	{ID: "memory.peak_rss.10k", Name: "memory: peak RSS, models for 10,000 workloads, default detectors", Op: "<=", Target: 256, Unit: "MiB"},
+	{ID: "memory.live_heap.10k", Name: "memory: live heap, models for 10,000 workloads, default detectors", Op: "<=", Target: 160, Unit: "MiB"},
+	{ID: "memory.peak_rss.100k", Name: "memory: peak RSS, models for 100,000 workloads, default detectors", Op: "<=", Target: 2048, Unit: "MiB"},
+	{ID: "memory.growth.100k_over_10k", Name: "memory: live heap at 100k over 10 x the one at 10k (linear growth)", Op: "<=", Target: 1.1, Unit: "x"},
+	{ID: "scoring.cpu.100k", Name: "scoring: one window of 100,000 workloads, default detectors, CPU on one core", Op: "<=", Target: 5, Unit: "s"},
+	{ID: "scoring.allocs_per_entity", Name: "scoring: allocations per entity", Op: "<=", Target: 20, Unit: "allocs"},
+	{ID: "es.took.10m", Name: "Elasticsearch took summed over a 10M-record window's queries", Op: "<=", Target: 5, Unit: "s"},
+	{ID: "es.rows_equal", Name: "detector queries whose rows equal the raw path's (share)", Op: ">=", Target: 1, Unit: "of all"},
+	{ID: "es.overhead.sequential", Name: "one query at a time: wall over Elasticsearch's took", Op: "<=", Target: 1.2, Unit: "x"},
+	{ID: "coldstart.7d.10k", Name: "cold start: learning 7 days of history for 10,000 workloads from Elasticsearch", Op: "<=", Target: 60, Unit: "s"},
+	{ID: "shard.4.es_work", Name: "sharding: 4 replicas' Elasticsearch took per window over one replica's", Op: "<", Target: 4, Unit: "x"},
+	{ID: "shard.4.peak_rss", Name: "sharding: peak RSS of each of 4 replicas holding 100,000 workloads", Op: "<=", Target: 512, Unit: "MiB"},
+}
+
+// ApplyGoals gives a figure with a goal's ID and no target of its own the
+// goal's target.
+func ApplyGoals(figs []Figure, goals []Goal) {
+	for i := range figs {
+		for _, g := range goals {
+			if figs[i].ID == g.ID && figs[i].Op == "" {
+				figs[i].Op, figs[i].Target = g.Op, g.Target
+			}
+		}
+	}
+}
+
+// WriteGoals prints every goal as a table row: the figure measured for it
+// (the last with its ID), its target and ratio, or "not measured".
+func WriteGoals(w io.Writer, header string, goals []Goal, figs []Figure) error {
+	if _, err := fmt.Fprintln(w, header); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "target\tmeasured\ttarget\tratio\tmet\t")
+	for _, g := range goals {
+		var found *Figure
+		for i := range figs {
+			if figs[i].ID == g.ID {
+				found = &figs[i]
+			}
+		}
+		target := fmt.Sprintf("%s %s %s", g.Op, num(g.Target), g.Unit)
+		if found == nil {
+			fmt.Fprintf(tw, "%s\tnot measured\t%s\t-\t-\t\n", g.Name, target)
+			continue
+		}
+		f := *found
+		if f.Op == "" {
+			f.Op, f.Target = g.Op, g.Target
+		}
+		name := g.Name
+		if f.Note != "" {
+			name += " (" + f.Note + ")"
+		}
+		met := map[bool]string{true: "yes", false: "NO"}[f.Met()]
+		fmt.Fprintf(tw, "%s\t%s %s\t%s\t%.2f\t%s\t\n", name, num(f.Value), f.Unit, target, f.Ratio(), met)
+	}
+	return tw.Flush()
 }

@@ -27,6 +27,20 @@ PASS
 	if _, err := ParseGoBench(strings.NewReader("BenchmarkX 1 fast ns/op\n")); err == nil {
 		t.Error("a value that is no number gave no error")
 	}
+	goal, err := ParseGoBench(strings.NewReader("BenchmarkScoreWindow100kEntities-2 1 4200000000 ns/op 3.9 scoring.cpu.100k 14 scoring.allocs_per_entity\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]Figure{}
+	for _, f := range BenchFigures(goal) {
+		byID[f.ID] = f
+	}
+	if f := byID["scoring.cpu.100k"]; f.Value != 3.9 || f.Unit != "s" || f.Op != "<=" || f.Target != 5 || !f.Met() {
+		t.Errorf("a metric named after a goal gave %+v", f)
+	}
+	if f := byID["scoring.allocs_per_entity"]; f.Value != 14 || f.Target != 20 {
+		t.Errorf("a metric named after a goal gave %+v", f)
+	}
 	figs := BenchFigures(got)
 	if len(figs) != 7 || !figs[0].Met() || figs[0].Value != 0.812345678 || !figs[4].Met() {
 		t.Errorf("figures: %+v", figs)
@@ -70,6 +84,42 @@ func TestFiguresRoundTripAndTable(t *testing.T) {
 	for _, want := range []string{"header", "a (n)", "1.50 s", "< 1 s", "NO", "b", "3 x"} {
 		if !strings.Contains(tb.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, tb.String())
+		}
+	}
+}
+
+func TestGoalsTable(t *testing.T) {
+	goals := []Goal{
+		{ID: "g.met", Name: "fast enough", Op: "<=", Target: 5, Unit: "s"},
+		{ID: "g.missed", Name: "small enough", Op: "<=", Target: 256, Unit: "MiB"},
+		{ID: "g.absent", Name: "never measured", Op: "<=", Target: 60, Unit: "s"},
+	}
+	figs := []Figure{
+		{ID: "g.met", Name: "x", Value: 2.5, Unit: "s", Note: "extrapolated"},
+		{ID: "g.missed", Name: "y", Value: 300, Unit: "MiB", Op: "<=", Target: 256},
+		{Name: "no goal", Value: 1, Unit: "s"},
+	}
+	ApplyGoals(figs, goals)
+	if figs[0].Op != "<=" || figs[0].Target != 5 || figs[2].Op != "" {
+		t.Errorf("targets applied: %+v", figs)
+	}
+	var b bytes.Buffer
+	if err := WriteGoals(&b, "issue 23", goals, figs); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 5 {
+		t.Fatalf("want a header, a column line and a row per goal:\n%s", b.String())
+	}
+	for i, want := range [][]string{
+		{"fast enough (extrapolated)", "2.50 s", "<= 5 s", "0.50", "yes"},
+		{"small enough", "300 MiB", "<= 256 MiB", "1.17", "NO"},
+		{"never measured", "not measured", "<= 60 s"},
+	} {
+		for _, w := range want {
+			if !strings.Contains(lines[i+2], w) {
+				t.Errorf("row %d lacks %q: %s", i, w, lines[i+2])
+			}
 		}
 	}
 }

@@ -55,6 +55,19 @@ type SideBySideConfig struct {
 	// path runs at once (the exporter's --source.concurrency); 0 is the
 	// engine's default.
 	Concurrency int
+	// IndexSort creates the flow index sorted on the fields the flow
+	// queries group by first (source_namespace, source_name_aggr,
+	// source_type), the option of users who control their templates.
+	IndexSort bool
+	// NoRaw skips the raw path and the comparison of rows: the aggregation
+	// path's figures only.
+	NoRaw bool
+	// ReadRuns is how often the reading alone is measured (default 3).
+	ReadRuns int
+	// Shards, above 1, also runs that many replicas of the engine over the
+	// window, each with its share (engine.Shard), one after another, and
+	// sums their Elasticsearch took.
+	Shards int
 	// CPUProfile, when set, is where a CPU profile of the aggregation
 	// path's last run is written (the Go side: decoding pages, learning).
 	CPUProfile string
@@ -78,6 +91,19 @@ type SideBySideResult struct {
 	AggRuns          []time.Duration
 	// SeqWall and SeqTook are the same for a run one query at a time.
 	SeqWall, SeqTook time.Duration
+	// ReadWall and ReadTook are the source's reading of the window alone,
+	// one request at a time: the planned aggregations and the counts,
+	// without the detectors' learning and judging. ReadWall over ReadTook
+	// is the per-request overhead (network, Elasticsearch's serialising,
+	// decoding), ReadTook Elasticsearch's work for the window.
+	ReadWall, ReadTook time.Duration
+	// ReadRuns holds every run's wall and took.
+	ReadRuns [][2]time.Duration
+	// ShardsTook is Elasticsearch's took summed over Shards replicas
+	// processing the window, each one query at a time, UnshardedTook an
+	// unsharded engine's (the mean of one run before each replica's).
+	ShardsTook, UnshardedTook time.Duration
+	Shards                    int
 	// Searches is the aggregations the engine sends for the window after
 	// merging the detectors' queries (see engine.Engine.Queries), besides
 	// one count per log type; Concurrency how many run at once.
@@ -131,6 +157,9 @@ func (c *SideBySideConfig) defaults() {
 	}
 	if c.RawPage <= 0 {
 		c.RawPage = 10000
+	}
+	if c.ReadRuns <= 0 {
+		c.ReadRuns = 3
 	}
 	if c.Logf == nil {
 		c.Logf = func(string, ...any) {}
@@ -220,6 +249,7 @@ func SideBySide(ctx context.Context, cfg SideBySideConfig) (SideBySideResult, er
 	// then once more one query at a time: that run's wall against its
 	// Elasticsearch took is the exporter's own overhead, which overlapping
 	// searches would hide.
+	var planned []source.Query
 	for run := 0; run < 3; run++ {
 		concurrency := cfg.Concurrency
 		if run == 2 {
@@ -236,7 +266,8 @@ func SideBySide(ctx context.Context, cfg SideBySideConfig) (SideBySideResult, er
 		if err != nil {
 			return res, err
 		}
-		res.Searches = len(eng.Queries())
+		planned = eng.Queries()
+		res.Searches = len(planned)
 		res.Concurrency = cfg.Concurrency
 		if res.Concurrency <= 0 {
 			res.Concurrency = engine.DefaultConcurrency
@@ -278,6 +309,74 @@ func SideBySide(ctx context.Context, cfg SideBySideConfig) (SideBySideResult, er
 		}
 	}
 
+	// (a2) the source's reading alone, one request at a time, ReadRuns
+	// times: the run Elasticsearch took least for is kept (on a shared
+	// machine the others measure its neighbours as well).
+	for run := 0; run < max(cfg.ReadRuns, 1); run++ {
+		if err := raw.clearCache(ctx, naming); err != nil {
+			return res, err
+		}
+		took0 := es.Took()
+		readStart := time.Now()
+		for _, t := range calicolog.LogTypes {
+			if _, err := es.Count(ctx, cfg.Window, t); err != nil {
+				return res, err
+			}
+		}
+		for _, q := range planned {
+			if _, err := es.Aggregate(ctx, cfg.Window, q); err != nil {
+				return res, fmt.Errorf("aggregation path: %w", err)
+			}
+		}
+		wall, took := time.Since(readStart), es.Took()-took0
+		cfg.Logf("reading alone, one request at a time, run %d: %s (Elasticsearch took %s)", run+1, wall.Round(time.Millisecond), took)
+		res.ReadRuns = append(res.ReadRuns, [2]time.Duration{wall, took})
+		if res.ReadTook == 0 || took < res.ReadTook {
+			res.ReadWall, res.ReadTook = wall, took
+		}
+	}
+	// (a3) the replicas of a sharded exporter, each processing the window,
+	// each run after an unsharded engine's run, so both see the same load
+	// on a shared machine.
+	process := func(shard engine.Shard) (time.Duration, error) {
+		if err := raw.clearCache(ctx, naming); err != nil {
+			return 0, err
+		}
+		ds, err := engine.BuildWith(enabled, engine.BuildOptions{Cluster: cfg.Cluster, Bucket: 5 * time.Minute, Seed: 1, Getenv: noEnv})
+		if err != nil {
+			return 0, err
+		}
+		eng, err := engine.New(engine.Config{Start: cfg.Window.Start, Concurrency: 1, Shard: shard}, es, ds, scoreboard.New(0), nil, nil)
+		if err != nil {
+			return 0, err
+		}
+		took0 := es.Took()
+		if err := eng.ProcessWindow(ctx, cfg.Window); err != nil {
+			return 0, fmt.Errorf("replica %s: %w", shard, err)
+		}
+		return es.Took() - took0, nil
+	}
+	for i := 0; cfg.Shards > 1 && i < cfg.Shards; i++ {
+		one, err := process(engine.Shard{})
+		if err != nil {
+			return res, err
+		}
+		part, err := process(engine.Shard{Total: cfg.Shards, Index: i})
+		if err != nil {
+			return res, err
+		}
+		res.UnshardedTook += one
+		res.ShardsTook += part
+		cfg.Logf("replica %d of %d: Elasticsearch took %s; an unsharded engine just before: %s", i, cfg.Shards, part, one)
+	}
+	if cfg.Shards > 1 {
+		res.Shards = cfg.Shards
+		res.UnshardedTook /= time.Duration(cfg.Shards)
+		cfg.Logf("%d replicas: Elasticsearch took %s in all, against %s for one unsharded engine (the mean of %d runs)", cfg.Shards, res.ShardsTook, res.UnshardedTook, cfg.Shards)
+	}
+	if cfg.NoRaw {
+		return res, nil
+	}
 	// (b) the raw path.
 	stream, err := source.NewStream(cfg.Window, queries)
 	if err != nil {
@@ -413,7 +512,11 @@ func load(ctx context.Context, es *source.Elasticsearch, raw *rawClient, naming 
 	// they load.
 	for _, t := range calicolog.LogTypes {
 		if from == (counts{}) {
-			if err := raw.do(ctx, esapi.IndicesCreateRequest{Index: idx[t]}, nil); err != nil {
+			req := esapi.IndicesCreateRequest{Index: idx[t]}
+			if cfg.IndexSort && t == calicolog.Flows {
+				req.Body = strings.NewReader(`{"settings":{"index":{"sort.field":["source_namespace","source_name_aggr","source_type"],"sort.order":["asc","asc","asc"]}}}`)
+			}
+			if err := raw.do(ctx, req, nil); err != nil {
 				return err
 			}
 		}
