@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+	"math/bits"
+	"slices"
 	"sort"
 	"time"
 )
@@ -102,7 +104,6 @@ type seasonalKey struct {
 	// The highest and lowest value of the hour in progress, learned or
 	// noted (Note), valid when hourSeen.
 	hourHi, hourLo float32
-	hourSeen       bool
 	// Pooled spreads over every cell held, refreshed as each hour closes:
 	// the typical within-hour deviation and the day-to-day spread of the
 	// hours' means.
@@ -111,18 +112,103 @@ type seasonalKey struct {
 	// length, signed, and the sum of its residuals in the model's space.
 	streak    int32
 	streakSum float32
-	stamp     [cellsPerKey]uint8  // day stamp of each cell, 0 when empty
-	mean      [cellsPerKey]uint16 // LogScale: the mean, fixed point
-	sd        [cellsPerKey]uint8  // LogScale: the deviation, logarithmic
-	linear    *[2 * cellsPerKey]float32
+	hourSeen  bool
+	// The cells held, in index order (cellIndex): a bit per index in
+	// filled, and only the filled cells in cells, so a key that has seen
+	// two days of hours holds 48 cells, not 168. Each cell packs its day
+	// stamp (low 8 bits), and with LogScale its deviation (next 8) and
+	// mean (high 16); otherwise the mean and deviation are the float32
+	// pair of the same rank in lin.cells.
+	filled [(cellsPerKey + 63) / 64]uint64
+	cells  []uint32
 	// The extremes of each of the last recentHours hours, by absolute hour
 	// modulo recentHours: a stamp telling which hour the slot holds (0
 	// when empty), and the highest and lowest value (LogScale: fixed
-	// point like the cells' means; otherwise in recentLinear).
-	recentStamp  [recentHours]uint8
-	recentHi     [recentHours]uint16
-	recentLo     [recentHours]uint16
-	recentLinear *[2 * recentHours]float32
+	// point like the cells' means; otherwise in lin.recent).
+	recentStamp [recentHours]uint8
+	recentHi    [recentHours]uint16
+	recentLo    [recentHours]uint16
+	lin         *linearCells // without LogScale only
+}
+
+// linearCells are the float32 figures of a key without LogScale.
+type linearCells struct {
+	cells  []float32 // mean and deviation of each filled cell, by rank
+	recent [2 * recentHours]float32
+}
+
+// cellGrowth is how many cells a key's storage grows by: a day of hours.
+const cellGrowth = hoursPerDay
+
+// rank is the position in k.cells of cell idx, and whether it is filled.
+func (k *seasonalKey) rank(idx int) (int, bool) {
+	w, bit := idx/64, uint(idx%64)
+	r := 0
+	for i := range w {
+		r += bits.OnesCount64(k.filled[i])
+	}
+	r += bits.OnesCount64(k.filled[w] & (1<<bit - 1))
+	return r, k.filled[w]&(1<<bit) != 0
+}
+
+// stampAt is the day stamp of cell idx, 0 when empty.
+func (k *seasonalKey) stampAt(idx int) uint8 {
+	r, ok := k.rank(idx)
+	if !ok {
+		return 0
+	}
+	return uint8(k.cells[r])
+}
+
+// slot returns the rank of cell idx, making room for it when it is empty.
+func (s *Seasonal) slot(k *seasonalKey, idx int) int {
+	r, ok := k.rank(idx)
+	if ok {
+		return r
+	}
+	k.filled[idx/64] |= 1 << uint(idx%64)
+	if len(k.cells) == cap(k.cells) {
+		c := min(cap(k.cells)+cellGrowth, cellsPerKey)
+		grown := make([]uint32, len(k.cells), c)
+		copy(grown, k.cells)
+		k.cells = grown
+		if k.lin != nil {
+			g := make([]float32, len(k.lin.cells), 2*c)
+			copy(g, k.lin.cells)
+			k.lin.cells = g
+		}
+	}
+	k.cells = slices.Insert(k.cells, r, 0)
+	if k.lin != nil {
+		k.lin.cells = slices.Insert(k.lin.cells, 2*r, 0, 0)
+	}
+	return r
+}
+
+// eachCell calls f with the index and stamp of every filled cell, in index
+// order.
+func (k *seasonalKey) eachCell(f func(idx int, stamp uint8)) {
+	r := 0
+	for w, word := range k.filled {
+		for word != 0 {
+			b := bits.TrailingZeros64(word)
+			word &= word - 1
+			f(w*64+b, uint8(k.cells[r]))
+			r++
+		}
+	}
+}
+
+// filledCells is how many cells k holds.
+func (k *seasonalKey) filledCells() int { return len(k.cells) }
+
+// newKey returns an empty key in the layout of the configuration.
+func (s *Seasonal) newKey() *seasonalKey {
+	k := &seasonalKey{}
+	if !s.cfg.LogScale {
+		k.lin = &linearCells{}
+	}
+	return k
 }
 
 // recentSlot is where the extremes of an absolute hour live and the stamp
@@ -163,13 +249,20 @@ func decodeSD(c uint8) float64 {
 	return math.Exp2(float64(c-1)/sdPerOctave + sdMinOctave)
 }
 
-// store writes a cell's mean and deviation.
-func (s *Seasonal) store(k *seasonalKey, idx int, mean, sd float64) {
+// store writes a cell's day stamp, mean and deviation.
+func (s *Seasonal) store(k *seasonalKey, idx int, stamp uint8, mean, sd float64) {
+	r := s.slot(k, idx)
 	if s.cfg.LogScale {
-		k.mean[idx], k.sd[idx] = encodeMean(mean), encodeSD(sd)
+		k.cells[r] = packCell(stamp, encodeMean(mean), encodeSD(sd))
 		return
 	}
-	k.linear[2*idx], k.linear[2*idx+1] = float32(mean), float32(sd)
+	k.cells[r] = uint32(stamp)
+	k.lin.cells[2*r], k.lin.cells[2*r+1] = float32(mean), float32(sd)
+}
+
+// packCell packs a log-scale cell: stamp, deviation and mean.
+func packCell(stamp uint8, mean uint16, sd uint8) uint32 {
+	return uint32(stamp) | uint32(sd)<<8 | uint32(mean)<<16
 }
 
 // NewSeasonal returns an empty seasonal baseline.
@@ -229,11 +322,8 @@ func (s *Seasonal) Observe(key string, t time.Time, v float64) {
 	v = s.scale(v)
 	k := s.keys[key]
 	if k == nil {
-		k = &seasonalKey{bufHour: int32(absHour(t))}
-		if !s.cfg.LogScale {
-			k.linear = new([2 * cellsPerKey]float32)
-			k.recentLinear = new([2 * recentHours]float32)
-		}
+		k = s.newKey()
+		k.bufHour = int32(absHour(t))
 		s.keys[key] = k
 	}
 	if !s.enter(k, t) {
@@ -315,8 +405,7 @@ func (s *Seasonal) commit(k *seasonalKey) {
 		sd = math.Sqrt(max(float64(k.hourM2), 0) / float64(k.hourN-1))
 	}
 	idx, stamp := cellIndex(int64(k.bufHour))
-	k.stamp[idx] = stamp
-	s.store(k, idx, mean, sd)
+	s.store(k, idx, stamp, mean, sd)
 	k.hourN, k.hourMean, k.hourM2 = 0, 0, 0
 	s.pool(k, int64(k.bufHour))
 }
@@ -327,7 +416,7 @@ func (s *Seasonal) storeRecent(k *seasonalKey, idx int, hi, lo float64) {
 		k.recentHi[idx], k.recentLo[idx] = encodeMean(hi), encodeMean(lo)
 		return
 	}
-	k.recentLinear[2*idx], k.recentLinear[2*idx+1] = float32(hi), float32(lo)
+	k.lin.recent[2*idx], k.lin.recent[2*idx+1] = float32(hi), float32(lo)
 }
 
 // recent returns the extremes of an absolute hour when its slot holds it;
@@ -343,7 +432,7 @@ func (s *Seasonal) recent(k *seasonalKey, hour int64) (hi, lo float64, ok bool) 
 	if s.cfg.LogScale {
 		return float64(k.recentHi[idx]) / logMeanUnit, float64(k.recentLo[idx]) / logMeanUnit, true
 	}
-	return float64(k.recentLinear[2*idx]), float64(k.recentLinear[2*idx+1]), true
+	return float64(k.lin.recent[2*idx]), float64(k.lin.recent[2*idx+1]), true
 }
 
 // pool refreshes the pooled spreads of k from the cells of the week up to
@@ -395,19 +484,27 @@ func (s *Seasonal) pool(k *seasonalKey, last int64) {
 // cell returns the cell of an absolute hour when it is still held.
 func (s *Seasonal) cell(k *seasonalKey, hour int64) (mean, sd float64, ok bool) {
 	idx, stamp := cellIndex(hour)
-	if k.stamp[idx] != stamp {
+	r, held := k.rank(idx)
+	if !held || uint8(k.cells[r]) != stamp {
 		return 0, 0, false
 	}
-	mean, sd = s.decode(k, idx)
+	mean, sd = s.decodeRank(k, r)
 	return mean, sd, true
 }
 
-// decode returns the mean and deviation held in cell idx.
+// decode returns the mean and deviation held in cell idx, which is filled.
 func (s *Seasonal) decode(k *seasonalKey, idx int) (mean, sd float64) {
+	r, _ := k.rank(idx)
+	return s.decodeRank(k, r)
+}
+
+// decodeRank returns the mean and deviation of the cell of rank r.
+func (s *Seasonal) decodeRank(k *seasonalKey, r int) (mean, sd float64) {
 	if s.cfg.LogScale {
-		return float64(k.mean[idx]) / logMeanUnit, decodeSD(k.sd[idx])
+		c := k.cells[r]
+		return float64(uint16(c>>16)) / logMeanUnit, decodeSD(uint8(c >> 8))
 	}
-	return float64(k.linear[2*idx]), float64(k.linear[2*idx+1])
+	return float64(k.lin.cells[2*r]), float64(k.lin.cells[2*r+1])
 }
 
 // scale maps a value into the space the model learns in.
@@ -470,7 +567,7 @@ func (s *Seasonal) expectHour(k *seasonalKey, h int64) (expected, spread float64
 		idx, stamp := cellIndex(h - hoursPerDay + offset)
 		hod, col := idx/daysKept, idx%daysKept
 		for d := 1; d <= daysKept; d++ {
-			if i := hod*daysKept + col; k.stamp[i] == stamp {
+			if i := hod*daysKept + col; k.stampAt(i) == stamp {
 				m, sp := s.decode(k, i)
 				meds = append(meds, m)
 				spreads = append(spreads, sp)
@@ -677,13 +774,10 @@ func (s *Seasonal) Track(key string, t time.Time, v, z, threshold float64) (shif
 
 // shift moves every cell of k by d in the model's space.
 func (s *Seasonal) shift(k *seasonalKey, d float64) {
-	for i, st := range k.stamp {
-		if st == 0 {
-			continue
-		}
+	k.eachCell(func(i int, st uint8) {
 		m, sd := s.decode(k, i)
-		s.store(k, i, m+d, sd)
-	}
+		s.store(k, i, st, m+d, sd)
+	})
 }
 
 // Forget drops key's baseline; it reports whether there was one.
@@ -727,11 +821,7 @@ func (s *Seasonal) MarshalBinary() ([]byte, error) {
 	filled := 0
 	for name, k := range s.keys {
 		names = append(names, name)
-		for _, st := range k.stamp {
-			if st != 0 {
-				filled++
-			}
-		}
+		filled += k.filledCells()
 	}
 	sort.Strings(names)
 	b := make([]byte, 0, 64+len(names)*64+filled*10)
@@ -755,26 +845,20 @@ func (s *Seasonal) MarshalBinary() ([]byte, error) {
 		b = le.AppendUint32(b, k.hourN)
 		b = le.AppendUint32(b, math.Float32bits(k.hourMean))
 		b = le.AppendUint32(b, math.Float32bits(k.hourM2))
-		n := 0
-		for _, st := range k.stamp {
-			if st != 0 {
-				n++
-			}
-		}
-		b = le.AppendUint16(b, uint16(n))
-		for i, st := range k.stamp {
-			if st == 0 {
-				continue
-			}
+		b = le.AppendUint16(b, uint16(k.filledCells()))
+		r := 0
+		k.eachCell(func(i int, st uint8) {
 			b = append(b, uint8(i), st)
 			if s.cfg.LogScale {
-				b = le.AppendUint16(b, k.mean[i])
-				b = append(b, k.sd[i])
+				c := k.cells[r]
+				b = le.AppendUint16(b, uint16(c>>16))
+				b = append(b, uint8(c>>8))
 			} else {
-				b = le.AppendUint32(b, math.Float32bits(k.linear[2*i]))
-				b = le.AppendUint32(b, math.Float32bits(k.linear[2*i+1]))
+				b = le.AppendUint32(b, math.Float32bits(k.lin.cells[2*r]))
+				b = le.AppendUint32(b, math.Float32bits(k.lin.cells[2*r+1]))
 			}
-		}
+			r++
+		})
 		b = s.appendV3(b, k)
 	}
 	b = le.AppendUint32(b, crc32.ChecksumIEEE(b))
@@ -844,11 +928,7 @@ func (s *Seasonal) UnmarshalBinary(data []byte) error {
 		if _, dup := keys[name]; dup {
 			return fmt.Errorf("seasonal model: key %q twice: %w", name, ErrCorruptModel)
 		}
-		k := &seasonalKey{}
-		if !s.cfg.LogScale {
-			k.linear = new([2 * cellsPerKey]float32)
-			k.recentLinear = new([2 * recentHours]float32)
-		}
+		k := s.newKey()
 		var err error
 		switch version {
 		case 1:
@@ -908,8 +988,8 @@ func (s *Seasonal) appendV3(b []byte, k *seasonalKey) []byte {
 			b = le.AppendUint16(b, k.recentHi[i])
 			b = le.AppendUint16(b, k.recentLo[i])
 		} else {
-			b = le.AppendUint32(b, math.Float32bits(k.recentLinear[2*i]))
-			b = le.AppendUint32(b, math.Float32bits(k.recentLinear[2*i+1]))
+			b = le.AppendUint32(b, math.Float32bits(k.lin.recent[2*i]))
+			b = le.AppendUint32(b, math.Float32bits(k.lin.recent[2*i+1]))
 		}
 	}
 	return b
@@ -942,7 +1022,7 @@ func (s *Seasonal) readV3(d *decoder, k *seasonalKey) error {
 		if s.cfg.LogScale {
 			k.recentHi[idx], k.recentLo[idx] = d.u16(), d.u16()
 		} else {
-			k.recentLinear[2*idx], k.recentLinear[2*idx+1] = math.Float32frombits(d.u32()), math.Float32frombits(d.u32())
+			k.lin.recent[2*idx], k.lin.recent[2*idx+1] = math.Float32frombits(d.u32()), math.Float32frombits(d.u32())
 		}
 	}
 	return nil
@@ -965,11 +1045,16 @@ func (s *Seasonal) readKey(d *decoder, k *seasonalKey) error {
 			return fmt.Errorf("cell %d stamp %d", idx, stamp)
 		}
 		i := int(idx)
-		k.stamp[i] = stamp
+		if k.stampAt(i) != 0 {
+			return fmt.Errorf("cell %d twice", idx)
+		}
+		r := s.slot(k, i)
 		if s.cfg.LogScale {
-			k.mean[i], k.sd[i] = d.u16(), d.u8()
+			mean, sd := d.u16(), d.u8()
+			k.cells[r] = packCell(stamp, mean, sd)
 		} else {
-			k.linear[2*i], k.linear[2*i+1] = math.Float32frombits(d.u32()), math.Float32frombits(d.u32())
+			k.cells[r] = uint32(stamp)
+			k.lin.cells[2*r], k.lin.cells[2*r+1] = math.Float32frombits(d.u32()), math.Float32frombits(d.u32())
 		}
 	}
 	return nil
@@ -1003,8 +1088,7 @@ func (s *Seasonal) readKeyV1(d *decoder, k *seasonalKey) error {
 		if int(idx) >= cellsPerKey || day == 0 {
 			return fmt.Errorf("cell %d day %d", idx, day)
 		}
-		k.stamp[idx] = uint8((int64(day)-1)%255 + 1)
-		s.store(k, int(idx), mean, sd)
+		s.store(k, int(idx), uint8((int64(day)-1)%255+1), mean, sd)
 	}
 	return nil
 }

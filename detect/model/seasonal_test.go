@@ -459,3 +459,79 @@ func BenchmarkSeasonalKeyMemory(b *testing.B) {
 		})
 	}
 }
+
+// TestSeasonalReadsVersion3 loads models saved by version 3 of the encoding
+// (testdata/seasonal-v3-*.bin: a week and more of three keys, a sparse
+// key, a level change being tracked, values noted and an hour in
+// progress) and checks every deviation, quiet-hour deviation and recent
+// deviation against what version 3 computed before saving (the .json
+// beside): the layout in memory changed, the figures must not.
+func TestSeasonalReadsVersion3(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		logScale bool
+	}{
+		{"linear", false},
+		{"log", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data, err := os.ReadFile("testdata/seasonal-v3-" + tc.name + ".bin")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []struct {
+				Key       string
+				At        time.Time
+				V, Z, E   float64
+				OK        bool
+				QZ, QE    float64
+				QOK, Seen bool
+			}
+			j, err := os.ReadFile("testdata/seasonal-v3-" + tc.name + ".json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(j, &want); err != nil {
+				t.Fatal(err)
+			}
+			s := NewSeasonal(SeasonalConfig{Bucket: bucket, Sensitivity: 10, MinSamples: 100, LogScale: tc.logScale, LevelShiftAfter: 6 * time.Hour})
+			if err := s.UnmarshalBinary(data); err != nil {
+				t.Fatal(err)
+			}
+			answered, seen := 0, 0
+			for _, w := range want {
+				z, e, ok := s.Deviation(w.Key, w.At, w.V)
+				qz, qe, qok := s.QuietDeviation(w.Key, w.At, w.V)
+				sn := s.Seen(w.Key, w.At, z)
+				if z != w.Z || e != w.E || ok != w.OK || qz != w.QZ || qe != w.QE || qok != w.QOK || sn != w.Seen {
+					t.Fatalf("%s at %s, value %g: deviation %v %v %v, quiet %v %v %v, seen %v; version 3 said %v %v %v, %v %v %v, %v",
+						w.Key, w.At, w.V, z, e, ok, qz, qe, qok, sn, w.Z, w.E, w.OK, w.QZ, w.QE, w.QOK, w.Seen)
+				}
+				if ok {
+					answered++
+				}
+				if sn {
+					seen++
+				}
+			}
+			if answered < len(want)/2 || seen == 0 {
+				t.Fatalf("the golden file exercises too little: %d of %d answered, %d seen", answered, len(want), seen)
+			}
+			// Saved again and read back, the model answers the same.
+			again, err := s.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			s2 := NewSeasonal(s.Config())
+			if err := s2.UnmarshalBinary(again); err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range want {
+				if z, e, ok := s2.Deviation(w.Key, w.At, w.V); z != w.Z || e != w.E || ok != w.OK {
+					t.Fatalf("%s at %s after a new save: %v %v %v, want %v %v %v", w.Key, w.At, z, e, ok, w.Z, w.E, w.OK)
+				}
+			}
+			t.Logf("%d bytes in version 3, %d now", len(data), len(again))
+		})
+	}
+}
