@@ -808,12 +808,22 @@ func (s *Seasonal) Prune(before time.Time) int {
 // then a CRC-32 (IEEE) of everything before it. All integers little
 // endian. Version 3 adds to each key the extremes of the hour in progress
 // and of the last 48 hours, the pooled spreads and the run beyond the
-// threshold. Versions 1 (float32 cells with 16-bit day stamps and the raw
-// values of the hour in progress) and 2 are still read; their keys start
-// with no recent extremes and their pooled spreads computed from the cells.
+// threshold. Version 4 holds the same figures in less room: each key's
+// name as the length of the prefix it shares with the one before and the
+// rest (uvarints), and its cells and recent hours as a bitmap of the ones
+// held followed by those, without an index byte each. Versions 1 (float32
+// cells with 16-bit day stamps and the raw values of the hour in
+// progress), 2 and 3 are still read; keys of versions 1 and 2 start with
+// no recent extremes and their pooled spreads computed from the cells.
 var seasonalMagic = []byte("CAESEAS")
 
-const seasonalVersion = 3
+const seasonalVersion = 4
+
+// Sizes of the version 4 bitmaps.
+const (
+	cellBitmapBytes   = (cellsPerKey + 7) / 8
+	recentBitmapBytes = (recentHours + 7) / 8
+)
 
 // MarshalBinary encodes the learned state (not the configuration).
 func (s *Seasonal) MarshalBinary() ([]byte, error) {
@@ -824,7 +834,7 @@ func (s *Seasonal) MarshalBinary() ([]byte, error) {
 		filled += k.filledCells()
 	}
 	sort.Strings(names)
-	b := make([]byte, 0, 64+len(names)*64+filled*10)
+	b := make([]byte, 0, 64+len(names)*(64+cellBitmapBytes+5*recentHours)+filled*4)
 	le := binary.LittleEndian
 	b = append(b, seasonalMagic...)
 	b = append(b, seasonalVersion)
@@ -835,31 +845,37 @@ func (s *Seasonal) MarshalBinary() ([]byte, error) {
 	}
 	b = le.AppendUint64(b, s.samples)
 	b = le.AppendUint32(b, uint32(len(names)))
+	prev := ""
 	for _, name := range names {
 		k := s.keys[name]
-		b = le.AppendUint32(b, uint32(len(name)))
-		b = append(b, name...)
+		shared := 0
+		for shared < len(prev) && shared < len(name) && prev[shared] == name[shared] {
+			shared++
+		}
+		b = binary.AppendUvarint(b, uint64(shared))
+		b = binary.AppendUvarint(b, uint64(len(name)-shared))
+		b = append(b, name[shared:]...)
+		prev = name
 		b = le.AppendUint32(b, k.n)
 		b = le.AppendUint32(b, uint32(k.bufHour))
 		b = le.AppendUint32(b, uint32(k.lastHour))
 		b = le.AppendUint32(b, k.hourN)
 		b = le.AppendUint32(b, math.Float32bits(k.hourMean))
 		b = le.AppendUint32(b, math.Float32bits(k.hourM2))
-		b = le.AppendUint16(b, uint16(k.filledCells()))
-		r := 0
-		k.eachCell(func(i int, st uint8) {
-			b = append(b, uint8(i), st)
+		for i := range cellBitmapBytes {
+			b = append(b, byte(k.filled[i/8]>>(8*(i%8))))
+		}
+		for r, c := range k.cells {
+			b = append(b, uint8(c))
 			if s.cfg.LogScale {
-				c := k.cells[r]
 				b = le.AppendUint16(b, uint16(c>>16))
 				b = append(b, uint8(c>>8))
 			} else {
 				b = le.AppendUint32(b, math.Float32bits(k.lin.cells[2*r]))
 				b = le.AppendUint32(b, math.Float32bits(k.lin.cells[2*r+1]))
 			}
-			r++
-		})
-		b = s.appendV3(b, k)
+		}
+		b = s.appendV4(b, k)
 	}
 	b = le.AppendUint32(b, crc32.ChecksumIEEE(b))
 	return b, nil
@@ -890,6 +906,19 @@ func (d *decoder) u16() uint16 { return binary.LittleEndian.Uint16(d.next(2)) }
 func (d *decoder) u32() uint32 { return binary.LittleEndian.Uint32(d.next(4)) }
 func (d *decoder) u64() uint64 { return binary.LittleEndian.Uint64(d.next(8)) }
 
+func (d *decoder) uvarint() uint64 {
+	if d.bad {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.bad = true
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
 // UnmarshalBinary replaces the learned state with one written by
 // MarshalBinary. On error the receiver is left unchanged.
 func (s *Seasonal) UnmarshalBinary(data []byte) error {
@@ -919,12 +948,26 @@ func (s *Seasonal) UnmarshalBinary(data []byte) error {
 		return fmt.Errorf("seasonal model: %d keys in %d bytes: %w", nkeys, len(d.b), ErrCorruptModel)
 	}
 	keys := make(map[string]*seasonalKey, nkeys)
+	prev := ""
 	for range nkeys {
-		nameLen := d.u32()
-		if d.bad || uint64(nameLen) > uint64(len(d.b)) {
-			return fmt.Errorf("seasonal model: key name: %w", ErrCorruptModel)
+		var name string
+		if version >= 4 {
+			shared, rest := d.uvarint(), d.uvarint()
+			if d.bad || shared > uint64(len(prev)) || rest > uint64(len(d.b)) {
+				return fmt.Errorf("seasonal model: key name: %w", ErrCorruptModel)
+			}
+			name = prev[:shared] + string(d.next(int(rest)))
+			if name <= prev && len(keys) > 0 {
+				return fmt.Errorf("seasonal model: key %q out of order: %w", name, ErrCorruptModel)
+			}
+			prev = name
+		} else {
+			nameLen := d.u32()
+			if d.bad || uint64(nameLen) > uint64(len(d.b)) {
+				return fmt.Errorf("seasonal model: key name: %w", ErrCorruptModel)
+			}
+			name = string(d.next(int(nameLen)))
 		}
-		name := string(d.next(int(nameLen)))
 		if _, dup := keys[name]; dup {
 			return fmt.Errorf("seasonal model: key %q twice: %w", name, ErrCorruptModel)
 		}
@@ -935,10 +978,12 @@ func (s *Seasonal) UnmarshalBinary(data []byte) error {
 			err = s.readKeyV1(d, k)
 		case 2:
 			err = s.readKey(d, k)
-		default:
+		case 3:
 			if err = s.readKey(d, k); err == nil {
 				err = s.readV3(d, k)
 			}
+		default:
+			err = s.readKeyV4(d, k)
 		}
 		if err == nil && version < 3 {
 			s.pool(k, int64(k.bufHour))
@@ -958,8 +1003,8 @@ func (s *Seasonal) UnmarshalBinary(data []byte) error {
 	return nil
 }
 
-// appendV3 encodes what version 3 added to a key.
-func (s *Seasonal) appendV3(b []byte, k *seasonalKey) []byte {
+// appendV4 encodes what version 3 added to a key, in version 4's form.
+func (s *Seasonal) appendV4(b []byte, k *seasonalKey) []byte {
 	le := binary.LittleEndian
 	seen := uint8(0)
 	if k.hourSeen {
@@ -972,18 +1017,18 @@ func (s *Seasonal) appendV3(b []byte, k *seasonalKey) []byte {
 	b = le.AppendUint32(b, math.Float32bits(k.pooledBetween))
 	b = le.AppendUint32(b, uint32(k.streak))
 	b = le.AppendUint32(b, math.Float32bits(k.streakSum))
-	n := 0
-	for _, st := range k.recentStamp {
+	var bitmap [recentBitmapBytes]byte
+	for i, st := range k.recentStamp {
 		if st != 0 {
-			n++
+			bitmap[i/8] |= 1 << (i % 8)
 		}
 	}
-	b = append(b, uint8(n))
+	b = append(b, bitmap[:]...)
 	for i, st := range k.recentStamp {
 		if st == 0 {
 			continue
 		}
-		b = append(b, uint8(i), st)
+		b = append(b, st)
 		if s.cfg.LogScale {
 			b = le.AppendUint16(b, k.recentHi[i])
 			b = le.AppendUint16(b, k.recentLo[i])
@@ -995,7 +1040,64 @@ func (s *Seasonal) appendV3(b []byte, k *seasonalKey) []byte {
 	return b
 }
 
-// readV3 reads what appendV3 wrote.
+// readKeyV4 reads a key of version 4.
+func (s *Seasonal) readKeyV4(d *decoder, k *seasonalKey) error {
+	k.n = d.u32()
+	k.bufHour = int32(d.u32())
+	k.lastHour = int32(d.u32())
+	k.hourN = d.u32()
+	k.hourMean = math.Float32frombits(d.u32())
+	k.hourM2 = math.Float32frombits(d.u32())
+	cells := d.next(cellBitmapBytes) // cellsPerKey is a whole number of bytes
+	for idx := range cellsPerKey {
+		if cells[idx/8]&(1<<(idx%8)) == 0 {
+			continue
+		}
+		stamp := d.u8()
+		if stamp == 0 && !d.bad {
+			return fmt.Errorf("cell %d stamp 0", idx)
+		}
+		r := s.slot(k, idx)
+		if s.cfg.LogScale {
+			mean, sd := d.u16(), d.u8()
+			k.cells[r] = packCell(stamp, mean, sd)
+		} else {
+			k.cells[r] = uint32(stamp)
+			k.lin.cells[2*r], k.lin.cells[2*r+1] = math.Float32frombits(d.u32()), math.Float32frombits(d.u32())
+		}
+	}
+	k.hourSeen = d.u8() == 1
+	k.hourHi = math.Float32frombits(d.u32())
+	k.hourLo = math.Float32frombits(d.u32())
+	k.pooledWithin = math.Float32frombits(d.u32())
+	k.pooledBetween = math.Float32frombits(d.u32())
+	k.streak = int32(d.u32())
+	k.streakSum = math.Float32frombits(d.u32())
+	for _, f := range []float32{k.hourHi, k.hourLo, k.pooledWithin, k.pooledBetween, k.streakSum} {
+		if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
+			return errors.New("a figure that is not a number")
+		}
+	}
+	recent := d.next(recentBitmapBytes)
+	for idx := range recentHours {
+		if recent[idx/8]&(1<<(idx%8)) == 0 {
+			continue
+		}
+		stamp := d.u8()
+		if stamp == 0 && !d.bad {
+			return fmt.Errorf("recent hour %d stamp 0", idx)
+		}
+		k.recentStamp[idx] = stamp
+		if s.cfg.LogScale {
+			k.recentHi[idx], k.recentLo[idx] = d.u16(), d.u16()
+		} else {
+			k.lin.recent[2*idx], k.lin.recent[2*idx+1] = math.Float32frombits(d.u32()), math.Float32frombits(d.u32())
+		}
+	}
+	return nil
+}
+
+// readV3 reads what version 3 added to a key.
 func (s *Seasonal) readV3(d *decoder, k *seasonalKey) error {
 	k.hourSeen = d.u8() == 1
 	k.hourHi = math.Float32frombits(d.u32())

@@ -2,9 +2,11 @@ package model
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -304,12 +306,38 @@ func TestSeasonalRefusesBadEncodings(t *testing.T) {
 	}
 }
 
+// TestSeasonalRefusesKeysOutOfOrder checks version 4's shared name
+// prefixes: a name that sorts before the one it follows is refused.
+func TestSeasonalRefusesKeysOutOfOrder(t *testing.T) {
+	s := NewSeasonal(SeasonalConfig{Bucket: bucket, LogScale: true})
+	s.Observe("ab", monday, 1)
+	s.Observe("ac", monday, 1)
+	good, _ := s.MarshalBinary()
+	at := bytes.Index(good, []byte{1, 1, 'c'})
+	if at < 0 {
+		t.Fatal("the second name is not stored as a shared prefix of 1 and one byte")
+	}
+	bad := bytes.Clone(good[:len(good)-4])
+	bad[at+2] = 'a'
+	bad = binary.LittleEndian.AppendUint32(bad, crc32.ChecksumIEEE(bad))
+	fresh := NewSeasonal(s.Config())
+	if err := fresh.UnmarshalBinary(bad); !errors.Is(err, ErrCorruptModel) {
+		t.Fatalf("names out of order: err = %v, want ErrCorruptModel", err)
+	}
+	if err := fresh.UnmarshalBinary(good); err != nil || fresh.Keys() != 2 {
+		t.Fatalf("the good encoding: %v, %d keys", err, fresh.Keys())
+	}
+}
+
 func FuzzSeasonalUnmarshal(f *testing.F) {
 	s := NewSeasonal(SeasonalConfig{Bucket: bucket})
 	feed(s, "k", workload{base: 10, peak: 5}, monday, 2, rand.New(rand.NewPCG(9, 9)))
 	good, _ := s.MarshalBinary()
 	f.Add(good)
 	f.Add([]byte("CAESEAS\x01"))
+	if v3, err := os.ReadFile("testdata/seasonal-v3-linear.bin"); err == nil {
+		f.Add(v3)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m := NewSeasonal(SeasonalConfig{Bucket: bucket})
 		if err := m.UnmarshalBinary(data); err != nil {
