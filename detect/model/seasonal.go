@@ -54,6 +54,10 @@ type SeasonalConfig struct {
 	// threshold on the same side before the new level becomes its
 	// baseline (Track); 0 never moves a baseline.
 	LevelShiftAfter time.Duration
+	// WithoutRecent keeps no extremes of recent hours, for a model that
+	// never asks Seen: Seen then always answers false and Note only
+	// closes the hour in progress, and each key is 240 bytes smaller.
+	WithoutRecent bool
 }
 
 // Seasonal is a robust seasonal baseline per key (an entity and field): it
@@ -121,14 +125,25 @@ type seasonalKey struct {
 	// pair of the same rank in lin.cells.
 	filled [(cellsPerKey + 63) / 64]uint64
 	cells  []uint32
-	// The extremes of each of the last recentHours hours, by absolute hour
-	// modulo recentHours: a stamp telling which hour the slot holds (0
-	// when empty), and the highest and lowest value (LogScale: fixed
-	// point like the cells' means; otherwise in lin.recent).
-	recentStamp [recentHours]uint8
-	recentHi    [recentHours]uint16
-	recentLo    [recentHours]uint16
-	lin         *linearCells // without LogScale only
+	recent *recentExtremes // from the first hour closed, unless WithoutRecent
+	lin    *linearCells    // without LogScale only
+}
+
+// recentExtremes are the extremes of each of the last recentHours hours of
+// a key, by absolute hour modulo recentHours: a stamp telling which hour
+// the slot holds (0 when empty), and the highest and lowest value
+// (LogScale: fixed point like the cells' means; otherwise in lin.recent).
+type recentExtremes struct {
+	stamp  [recentHours]uint8
+	hi, lo [recentHours]uint16
+}
+
+// recentStamp is the stamp of recent slot idx, 0 when empty.
+func (k *seasonalKey) recentStamp(idx int) uint8 {
+	if k.recent == nil {
+		return 0
+	}
+	return k.recent.stamp[idx]
 }
 
 // linearCells are the float32 figures of a key without LogScale.
@@ -329,7 +344,9 @@ func (s *Seasonal) Observe(key string, t time.Time, v float64) {
 	if !s.enter(k, t) {
 		return
 	}
-	k.extreme(v)
+	if !s.cfg.WithoutRecent {
+		k.extreme(v)
+	}
 	k.welford(v)
 	if k.n < math.MaxUint32 {
 		k.n++
@@ -343,7 +360,7 @@ func (s *Seasonal) Observe(key string, t time.Time, v float64) {
 // baseline are left alone.
 func (s *Seasonal) Note(key string, t time.Time, v float64) {
 	k := s.keys[key]
-	if k == nil || math.IsNaN(v) || math.IsInf(v, 0) || !s.enter(k, t) {
+	if k == nil || math.IsNaN(v) || math.IsInf(v, 0) || !s.enter(k, t) || s.cfg.WithoutRecent {
 		return
 	}
 	k.extreme(s.scale(v))
@@ -393,8 +410,7 @@ func (k *seasonalKey) welford(v float64) {
 func (s *Seasonal) commit(k *seasonalKey) {
 	if k.hourSeen {
 		idx, stamp := recentSlot(int64(k.bufHour))
-		k.recentStamp[idx] = stamp
-		s.storeRecent(k, idx, float64(k.hourHi), float64(k.hourLo))
+		s.storeRecent(k, idx, stamp, float64(k.hourHi), float64(k.hourLo))
 		k.hourSeen, k.hourHi, k.hourLo = false, 0, 0
 	}
 	if k.hourN == 0 {
@@ -410,10 +426,14 @@ func (s *Seasonal) commit(k *seasonalKey) {
 	s.pool(k, int64(k.bufHour))
 }
 
-// storeRecent writes the extremes of slot idx.
-func (s *Seasonal) storeRecent(k *seasonalKey, idx int, hi, lo float64) {
+// storeRecent writes the stamp and extremes of slot idx.
+func (s *Seasonal) storeRecent(k *seasonalKey, idx int, stamp uint8, hi, lo float64) {
+	if k.recent == nil {
+		k.recent = &recentExtremes{}
+	}
+	k.recent.stamp[idx] = stamp
 	if s.cfg.LogScale {
-		k.recentHi[idx], k.recentLo[idx] = encodeMean(hi), encodeMean(lo)
+		k.recent.hi[idx], k.recent.lo[idx] = encodeMean(hi), encodeMean(lo)
 		return
 	}
 	k.lin.recent[2*idx], k.lin.recent[2*idx+1] = float32(hi), float32(lo)
@@ -426,11 +446,11 @@ func (s *Seasonal) recent(k *seasonalKey, hour int64) (hi, lo float64, ok bool) 
 		return float64(k.hourHi), float64(k.hourLo), k.hourSeen
 	}
 	idx, stamp := recentSlot(hour)
-	if k.recentStamp[idx] != stamp {
+	if k.recentStamp(idx) != stamp {
 		return 0, 0, false
 	}
 	if s.cfg.LogScale {
-		return float64(k.recentHi[idx]) / logMeanUnit, float64(k.recentLo[idx]) / logMeanUnit, true
+		return float64(k.recent.hi[idx]) / logMeanUnit, float64(k.recent.lo[idx]) / logMeanUnit, true
 	}
 	return float64(k.lin.recent[2*idx]), float64(k.lin.recent[2*idx+1]), true
 }
@@ -988,6 +1008,9 @@ func (s *Seasonal) UnmarshalBinary(data []byte) error {
 		if err == nil && version < 3 {
 			s.pool(k, int64(k.bufHour))
 		}
+		if s.cfg.WithoutRecent {
+			k.hourSeen, k.hourHi, k.hourLo = false, 0, 0
+		}
 		if err == nil && d.bad {
 			err = errors.New("truncated")
 		}
@@ -1018,20 +1041,24 @@ func (s *Seasonal) appendV4(b []byte, k *seasonalKey) []byte {
 	b = le.AppendUint32(b, uint32(k.streak))
 	b = le.AppendUint32(b, math.Float32bits(k.streakSum))
 	var bitmap [recentBitmapBytes]byte
-	for i, st := range k.recentStamp {
+	var stamps [recentHours]uint8
+	if k.recent != nil {
+		stamps = k.recent.stamp
+	}
+	for i, st := range stamps {
 		if st != 0 {
 			bitmap[i/8] |= 1 << (i % 8)
 		}
 	}
 	b = append(b, bitmap[:]...)
-	for i, st := range k.recentStamp {
+	for i, st := range stamps {
 		if st == 0 {
 			continue
 		}
 		b = append(b, st)
 		if s.cfg.LogScale {
-			b = le.AppendUint16(b, k.recentHi[i])
-			b = le.AppendUint16(b, k.recentLo[i])
+			b = le.AppendUint16(b, k.recent.hi[i])
+			b = le.AppendUint16(b, k.recent.lo[i])
 		} else {
 			b = le.AppendUint32(b, math.Float32bits(k.lin.recent[2*i]))
 			b = le.AppendUint32(b, math.Float32bits(k.lin.recent[2*i+1]))
@@ -1087,14 +1114,33 @@ func (s *Seasonal) readKeyV4(d *decoder, k *seasonalKey) error {
 		if stamp == 0 && !d.bad {
 			return fmt.Errorf("recent hour %d stamp 0", idx)
 		}
-		k.recentStamp[idx] = stamp
-		if s.cfg.LogScale {
-			k.recentHi[idx], k.recentLo[idx] = d.u16(), d.u16()
-		} else {
-			k.lin.recent[2*idx], k.lin.recent[2*idx+1] = math.Float32frombits(d.u32()), math.Float32frombits(d.u32())
-		}
+		s.readRecent(d, k, int(idx), stamp)
 	}
 	return nil
+}
+
+// readRecent reads the extremes of recent slot idx, and keeps them unless
+// the model keeps none.
+func (s *Seasonal) readRecent(d *decoder, k *seasonalKey, idx int, stamp uint8) {
+	var hi, lo uint16
+	var fhi, flo float32
+	if s.cfg.LogScale {
+		hi, lo = d.u16(), d.u16()
+	} else {
+		fhi, flo = math.Float32frombits(d.u32()), math.Float32frombits(d.u32())
+	}
+	if s.cfg.WithoutRecent {
+		return
+	}
+	if k.recent == nil {
+		k.recent = &recentExtremes{}
+	}
+	k.recent.stamp[idx] = stamp
+	if s.cfg.LogScale {
+		k.recent.hi[idx], k.recent.lo[idx] = hi, lo
+	} else {
+		k.lin.recent[2*idx], k.lin.recent[2*idx+1] = fhi, flo
+	}
 }
 
 // readV3 reads what version 3 added to a key.
@@ -1120,12 +1166,7 @@ func (s *Seasonal) readV3(d *decoder, k *seasonalKey) error {
 		if int(idx) >= recentHours || stamp == 0 {
 			return fmt.Errorf("recent hour %d stamp %d", idx, stamp)
 		}
-		k.recentStamp[idx] = stamp
-		if s.cfg.LogScale {
-			k.recentHi[idx], k.recentLo[idx] = d.u16(), d.u16()
-		} else {
-			k.lin.recent[2*idx], k.lin.recent[2*idx+1] = math.Float32frombits(d.u32()), math.Float32frombits(d.u32())
-		}
+		s.readRecent(d, k, int(idx), stamp)
 	}
 	return nil
 }

@@ -563,3 +563,48 @@ func TestSeasonalReadsVersion3(t *testing.T) {
 		})
 	}
 }
+
+// TestSeasonalWithoutRecent checks a model that keeps no recent extremes
+// expects what one that keeps them does, while Seen answers false; a model
+// saved with extremes loads into one without.
+func TestSeasonalWithoutRecent(t *testing.T) {
+	cfg := SeasonalConfig{Bucket: bucket, Sensitivity: 10, MinSamples: 100, LogScale: true}
+	lean := cfg
+	lean.WithoutRecent = true
+	full, without := NewSeasonal(cfg), NewSeasonal(lean)
+	w := workload{base: 100, peak: 500, backup: 900}
+	end := feed(full, "k", w, monday, 8, rand.New(rand.NewPCG(3, 4)))
+	feed(without, "k", w, monday, 8, rand.New(rand.NewPCG(3, 4)))
+	// A spike, noted: an hour later the full model has seen one like it.
+	full.Note("k", end, 90000)
+	without.Note("k", end, 90000)
+	end = end.Add(time.Hour)
+	saved, _ := full.MarshalBinary()
+	loaded := NewSeasonal(lean)
+	if err := loaded.UnmarshalBinary(saved); err != nil {
+		t.Fatal(err)
+	}
+	z, _, _ := full.Deviation("k", end, 90000)
+	z /= 2 // the hour noted has a baseline of its own
+	if !full.Seen("k", end, z) {
+		t.Fatal("the model with recent extremes has not seen the spike it noted")
+	}
+	for _, m := range []*Seasonal{without, loaded} {
+		if m.Seen("k", end, z) {
+			t.Error("a model without recent extremes has seen a deviation")
+		}
+		for h := range 24 {
+			at := end.Add(time.Duration(h) * time.Hour)
+			for _, v := range []float64{0, 120, 600, 5000} {
+				z1, e1, ok1 := full.Deviation("k", at, v)
+				z2, e2, ok2 := m.Deviation("k", at, v)
+				if z1 != z2 || e1 != e2 || ok1 != ok2 || !ok1 {
+					t.Fatalf("at %s, %g: %v %v %v, without recent extremes %v %v %v", at, v, z1, e1, ok1, z2, e2, ok2)
+				}
+			}
+		}
+	}
+	if k := without.keys["k"]; k.recent != nil || k.hourSeen {
+		t.Error("a model without recent extremes keeps some")
+	}
+}
