@@ -10,6 +10,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -472,18 +473,47 @@ func TestSeasonalReadsVersion1(t *testing.T) {
 	}
 }
 
-// BenchmarkSeasonalKeyMemory reports the heap one key takes once it holds
-// a week of hours (B/op per key).
+// BenchmarkSeasonalKeyMemory reports the live heap one key takes, its map
+// entry included but not its name (B/key), once it holds two days or a
+// week of hours, with and without recent extremes (WithoutRecent) and log
+// scale. Before cells were held sparsely a key took 1,024 bytes and its
+// map entry whatever its history (log scale).
 func BenchmarkSeasonalKeyMemory(b *testing.B) {
-	for _, logScale := range []bool{true, false} {
-		b.Run(fmt.Sprintf("log=%v", logScale), func(b *testing.B) {
-			b.ReportAllocs()
+	const keys = 2000
+	names := make([]string, keys)
+	for i := range names {
+		names[i] = fmt.Sprintf("c/ns-%03d/wl-%05d-*/wep|bytes_in", i/50, i)
+	}
+	for _, tc := range []struct {
+		name     string
+		hours    int
+		logScale bool
+		noRecent bool
+	}{
+		{"log,2days", 2 * hoursPerDay, true, false},
+		{"log,week", cellsPerKey, true, false},
+		{"log,week,without-recent", cellsPerKey, true, true},
+		{"linear,week", cellsPerKey, false, false},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			var perKey float64
 			for b.Loop() {
-				s := NewSeasonal(SeasonalConfig{Bucket: time.Hour, LogScale: logScale})
-				for h := range cellsPerKey + 1 {
-					s.Observe("workload/ns/field", monday.Add(time.Duration(h)*time.Hour), float64(h))
+				runtime.GC()
+				var m0, m1 runtime.MemStats
+				runtime.ReadMemStats(&m0)
+				s := NewSeasonal(SeasonalConfig{Bucket: time.Hour, LogScale: tc.logScale, WithoutRecent: tc.noRecent})
+				for h := range tc.hours + 1 {
+					at := monday.Add(time.Duration(h) * time.Hour)
+					for _, name := range names {
+						s.Observe(name, at, float64(h))
+					}
 				}
+				runtime.GC()
+				runtime.ReadMemStats(&m1)
+				perKey = float64(int64(m1.HeapAlloc)-int64(m0.HeapAlloc)) / keys
+				runtime.KeepAlive(s)
 			}
+			b.ReportMetric(perKey, "B/key")
 		})
 	}
 }
