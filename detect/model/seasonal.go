@@ -214,6 +214,35 @@ func (k *seasonalKey) eachCell(f func(idx int, stamp uint8)) {
 	}
 }
 
+// eachWeekCell calls f with the rank and hour of the day of every cell
+// that holds one of the cellsPerKey hours up to absolute hour last, in
+// index order. Each index stands for exactly one hour of those: on the
+// day of last, the hours up to last's; a week before, the later ones;
+// on the six days between, every hour. So only the filled cells are
+// visited, each once, instead of a lookup per hour of the week.
+func (k *seasonalKey) eachWeekCell(last int64, f func(r, hod int)) {
+	lastDay := dayOf(last)
+	lastHod := int(last - lastDay*hoursPerDay)
+	lastCol := int(((lastDay % daysKept) + daysKept) % daysKept)
+	r := 0
+	for w, word := range k.filled {
+		for word != 0 {
+			b := bits.TrailingZeros64(word)
+			word &= word - 1
+			idx := w*64 + b
+			hod, col := idx/daysKept, idx%daysKept
+			day := lastDay - int64((lastCol-col+daysKept)%daysKept)
+			if col == lastCol && hod > lastHod {
+				day -= daysKept
+			}
+			if _, stamp := cellIndex(day*hoursPerDay + int64(hod)); uint8(k.cells[r]) == stamp {
+				f(r, hod)
+			}
+			r++
+		}
+	}
+}
+
 // filledCells is how many cells k holds.
 func (k *seasonalKey) filledCells() int { return len(k.cells) }
 
@@ -467,16 +496,12 @@ func (s *Seasonal) pool(k *seasonalKey, last int64) {
 	var meanBuf [hoursPerDay][daysKept]float64
 	var count [hoursPerDay]int
 	sds := sdBuf[:0]
-	for hh := last - cellsPerKey + 1; hh <= last; hh++ {
-		m, sd, ok := s.cell(k, hh)
-		if !ok {
-			continue
-		}
+	k.eachWeekCell(last, func(r, hod int) {
+		m, sd := s.decodeRank(k, r)
 		sds = append(sds, sd)
-		hod := hh - dayOf(hh)*hoursPerDay
 		meanBuf[hod][count[hod]] = m
 		count[hod]++
-	}
+	})
 	if len(sds) == 0 {
 		return
 	}

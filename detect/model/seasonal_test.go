@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 )
@@ -637,4 +638,63 @@ func TestSeasonalWithoutRecent(t *testing.T) {
 	if k := without.keys["k"]; k.recent != nil || k.hourSeen {
 		t.Error("a model without recent extremes keeps some")
 	}
+}
+
+// TestSeasonalWeekCellsAreTheHoursOfTheWeek checks that the cells pool
+// visits (eachWeekCell) are exactly those a lookup of each of the week's
+// hours finds, on keys with gaps of hours and days, at every hour of
+// several weeks, before and after the epoch.
+func TestSeasonalWeekCellsAreTheHoursOfTheWeek(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, start := range []time.Time{monday, time.Date(1969, 12, 20, 5, 0, 0, 0, time.UTC)} {
+		s := NewSeasonal(SeasonalConfig{Bucket: time.Hour, LogScale: true})
+		for h := range 24 * 30 {
+			if rng.IntN(4) == 0 || h%(24*9) < 30 {
+				continue // hours and whole days without observations
+			}
+			s.Observe("k", start.Add(time.Duration(h)*time.Hour), rng.Float64()*1000)
+		}
+		k := s.keys["k"]
+		first := absHour(start)
+		for last := first; last < first+24*32; last++ {
+			type cell struct {
+				hod      int
+				mean, sd float64
+			}
+			var want, got []cell
+			for hh := last - cellsPerKey + 1; hh <= last; hh++ {
+				if m, sd, ok := s.cell(k, hh); ok {
+					want = append(want, cell{int(hh - dayOf(hh)*hoursPerDay), m, sd})
+				}
+			}
+			k.eachWeekCell(last, func(r, hod int) {
+				m, sd := s.decodeRank(k, r)
+				got = append(got, cell{hod, m, sd})
+			})
+			order := func(a, b cell) int {
+				if a.hod != b.hod {
+					return a.hod - b.hod
+				}
+				if a.mean != b.mean {
+					return cmpFloat(a.mean, b.mean)
+				}
+				return cmpFloat(a.sd, b.sd)
+			}
+			slices.SortFunc(want, order)
+			slices.SortFunc(got, order)
+			if !slices.Equal(want, got) {
+				t.Fatalf("from %s, week up to hour %d: visited %v, the week's hours hold %v", start, last, got, want)
+			}
+		}
+	}
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
