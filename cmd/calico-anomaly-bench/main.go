@@ -216,10 +216,10 @@ const (
 	peakRSSTarget100k  = 2048 // MiB, models for 100,000 workloads
 	scoreCPUTarget100k = 5    // s of CPU on one core, one window of 100,000
 	allocsPerEntity    = 20   // allocations per workload judged
-	// growthTarget bounds the live heap per workload at the largest count
-	// measured over that at the smallest: memory that grows linearly keeps
+	// growthTarget bounds the live heap per workload at one count measured
+	// over that at the next smaller one: memory that grows linearly keeps
 	// it near 1.
-	growthTarget = 1.2
+	growthTarget = 1.1
 )
 
 // memoryFigures are the figures of one memory run, with the targets that
@@ -232,10 +232,10 @@ func memoryFigures(r perf.MemoryResult, defaultOnly bool) []perf.Figure {
 	if defaultOnly {
 		switch r.Entities {
 		case 10000:
-			peak.Op, peak.Target = "<=", peakRSSTarget10k
-			heap.Op, heap.Target = "<=", liveHeapTarget10k
+			peak.ID, peak.Op, peak.Target = "memory.peak_rss.10k", "<=", peakRSSTarget10k
+			heap.ID, heap.Op, heap.Target = "memory.live_heap.10k", "<=", liveHeapTarget10k
 		case 100000:
-			peak.Op, peak.Target = "<=", peakRSSTarget100k
+			peak.ID, peak.Op, peak.Target = "memory.peak_rss.100k", "<=", peakRSSTarget100k
 		}
 	}
 	figs := []perf.Figure{
@@ -254,9 +254,9 @@ func memoryFigures(r perf.MemoryResult, defaultOnly bool) []perf.Figure {
 			cpu.Note += "; still learning: " + strings.Join(r.NotReady, ",")
 		}
 		if defaultOnly {
-			allocs.Op, allocs.Target = "<=", allocsPerEntity
+			allocs.ID, allocs.Op, allocs.Target = "scoring.allocs_per_entity", "<=", allocsPerEntity
 			if r.Entities == 100000 {
-				cpu.Op, cpu.Target = "<=", scoreCPUTarget100k
+				cpu.ID, cpu.Op, cpu.Target = "scoring.cpu.100k", "<=", scoreCPUTarget100k
 			}
 		}
 		figs = append(figs, cpu, allocs,
@@ -304,13 +304,23 @@ func memoryGrowth(counts []int, windows int, profile string, defaultOnly, score 
 		}
 		figs = append(figs, fs...)
 	}
-	lo, hi := slices.Min(counts), slices.Max(counts)
-	if lo != hi && perWorkload[lo] > 0 {
-		figs = append(figs, perf.Figure{
+	sorted := slices.Clone(counts)
+	slices.Sort(sorted)
+	sorted = slices.Compact(sorted)
+	for i := 1; i < len(sorted); i++ {
+		lo, hi := sorted[i-1], sorted[i]
+		if perWorkload[lo] <= 0 {
+			continue
+		}
+		f := perf.Figure{
 			Name:  fmt.Sprintf("memory: growth, live heap per workload at %d over at %d", hi, lo),
 			Value: perWorkload[hi] / perWorkload[lo], Unit: "x", Op: "<=", Target: growthTarget,
 			Note: fmt.Sprintf("%.1f KiB and %.1f KiB a workload", perWorkload[hi], perWorkload[lo]),
-		})
+		}
+		if lo == 10000 && hi == 100000 && defaultOnly {
+			f.ID = "memory.growth.100k_over_10k"
+		}
+		figs = append(figs, f)
 	}
 	logf("measured %v workloads", counts)
 	return figs, nil

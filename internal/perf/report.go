@@ -12,6 +12,10 @@ import (
 
 // Figure is one measured number, with the target it is held to.
 type Figure struct {
+	// ID names the figure for the targets of an issue (see Goals): a
+	// figure whose ID is a goal's is shown beside that goal. Empty for a
+	// figure no goal asks for.
+	ID    string  `json:"id,omitempty"`
 	Name  string  `json:"name"`
 	Value float64 `json:"value"`
 	Unit  string  `json:"unit"`
@@ -158,10 +162,10 @@ func scoreDefaultFigures(m map[string]float64) []Figure {
 	cpu := Figure{Name: fmt.Sprintf("scoring: 1 window, %.0f workloads, %.0f default detectors, CPU on one core", n, m["detectors"]), Value: m["cpu-ns/op"] / 1e9, Unit: "s",
 		Note: fmt.Sprintf("wall %.2f s, %.0f verdicts", m["ns/op"]/1e9, m["verdicts/op"])}
 	if n == 100000 {
-		cpu.Op, cpu.Target = "<=", scoreCPUTarget100k
+		cpu.ID, cpu.Op, cpu.Target = "scoring.cpu.100k", "<=", scoreCPUTarget100k
 	}
 	return []Figure{cpu,
-		{Name: fmt.Sprintf("scoring: allocations per workload, %.0f workloads", n), Value: m["allocs/entity"], Unit: "allocs", Op: "<=", Target: allocsTarget,
+		{ID: "scoring.allocs_per_entity", Name: fmt.Sprintf("scoring: allocations per workload, %.0f workloads", n), Value: m["allocs/entity"], Unit: "allocs", Op: "<=", Target: allocsTarget,
 			Note: fmt.Sprintf("%.0f B per workload", m["B/entity"])}}
 }
 

@@ -89,17 +89,18 @@ BenchmarkScoreWindowDefault/entities=100000 	1	 7100000000 ns/op	 6200000000 cpu
 		value  float64
 		target float64 // 0: none
 		met    bool
+		id     string
 	}{
-		{0, "1000 workloads", 0.08, 0, true},
-		{1, "allocations per workload, 1000", 12.5, allocsTarget, true},
-		{2, "100000 workloads", 6.2, scoreCPUTarget100k, false},
-		{3, "allocations per workload, 100000", 31, allocsTarget, false},
+		{0, "1000 workloads", 0.08, 0, true, ""},
+		{1, "allocations per workload, 1000", 12.5, allocsTarget, true, "scoring.allocs_per_entity"},
+		{2, "100000 workloads", 6.2, scoreCPUTarget100k, false, "scoring.cpu.100k"},
+		{3, "allocations per workload, 100000", 31, allocsTarget, false, "scoring.allocs_per_entity"},
 	} {
 		if tc.i >= len(figs) {
 			t.Fatalf("%d figures, want 4: %+v", len(figs), figs)
 		}
 		f := figs[tc.i]
-		if !strings.Contains(f.Name, tc.name) || f.Value != tc.value || f.Target != tc.target || f.Met() != tc.met {
+		if !strings.Contains(f.Name, tc.name) || f.Value != tc.value || f.Target != tc.target || f.Met() != tc.met || f.ID != tc.id {
 			t.Errorf("figure %d: %+v, want %q at %v, target %v, met %v", tc.i, f, tc.name, tc.value, tc.target, tc.met)
 		}
 	}

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/perf"
+)
+
+// TestMemoryFiguresTargets checks which memory and scoring figures carry
+// issue 23's targets: those of the default detectors at the counts the
+// issue names, and none of a run of every detector.
+func TestMemoryFiguresTargets(t *testing.T) {
+	run := func(n int) perf.MemoryResult {
+		return perf.MemoryResult{Entities: n, Windows: 48, Detectors: 18, HeapAlloc: 300 << 20, PeakRSS: 700 << 20,
+			Scored: true, ScoreCPU: 6 * time.Second, AllocsPerEntity: 12}
+	}
+	for _, tc := range []struct {
+		name        string
+		r           perf.MemoryResult
+		defaultOnly bool
+		want        map[string]bool // ID: met
+	}{
+		{"10k default", run(10000), true, map[string]bool{"memory.peak_rss.10k": false, "memory.live_heap.10k": false, "scoring.allocs_per_entity": true}},
+		{"100k default", run(100000), true, map[string]bool{"memory.peak_rss.100k": true, "scoring.cpu.100k": false, "scoring.allocs_per_entity": true}},
+		{"1k default", run(1000), true, map[string]bool{"scoring.allocs_per_entity": true}},
+		{"10k every detector", run(10000), false, map[string]bool{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := map[string]bool{}
+			for _, f := range memoryFigures(tc.r, tc.defaultOnly) {
+				if (f.ID != "") != (f.Op != "") {
+					t.Errorf("%s: ID %q, target %q %v: a target comes with an ID", f.Name, f.ID, f.Op, f.Target)
+				}
+				if f.ID != "" {
+					got[f.ID] = f.Met()
+				}
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("figures with targets %v, want %v", got, tc.want)
+			}
+			for id, met := range tc.want {
+				if m, ok := got[id]; !ok || m != met {
+					t.Errorf("%s: met %v (present %v), want %v", id, m, ok, met)
+				}
+			}
+		})
+	}
+}
