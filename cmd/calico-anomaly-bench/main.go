@@ -246,8 +246,8 @@ func memoryFigures(r perf.MemoryResult, defaultOnly bool) []perf.Figure {
 		{Name: fmt.Sprintf("memory: saved models, %d workloads", r.Entities) + suffix, Value: float64(r.ModelBytes) / mib, Unit: "MiB"},
 	}
 	if r.Scored {
-		cpu := perf.Figure{Name: fmt.Sprintf("scoring: 1 window of %d workloads, CPU on one core", r.Entities) + suffix, Value: r.ScoreCPU.Seconds(), Unit: "s",
-			Note: fmt.Sprintf("%d verdicts, wall %.2f s, after %d more windows", r.Verdicts, r.ScoreWall.Seconds(), r.ExtraWindows)}
+		cpu := perf.Figure{Name: fmt.Sprintf("scoring: 1 window that closes the hour, %d workloads, CPU on one core", r.Entities) + suffix, Value: r.ScoreCPU.Seconds(), Unit: "s",
+			Note: fmt.Sprintf("every baseline closes its hour in it; %d verdicts, wall %.2f s, after %d more windows", r.Verdicts, r.ScoreWall.Seconds(), r.ExtraWindows)}
 		allocs := perf.Figure{Name: fmt.Sprintf("scoring: allocations per workload, %d workloads", r.Entities) + suffix, Value: r.AllocsPerEntity, Unit: "allocs",
 			Note: fmt.Sprintf("%.0f B allocated per workload", r.AllocBytesPerEntity)}
 		if len(r.NotReady) > 0 {
@@ -256,7 +256,10 @@ func memoryFigures(r perf.MemoryResult, defaultOnly bool) []perf.Figure {
 		if defaultOnly {
 			allocs.ID, allocs.Op, allocs.Target = "scoring.allocs_per_entity", "<=", allocsPerEntity
 			if r.Entities == 100000 {
-				cpu.ID, cpu.Op, cpu.Target = "scoring.cpu.100k", "<=", scoreCPUTarget100k
+				// The goal's figure is BenchmarkScoreWindowDefault's (a window
+				// within the hour, as most are); this one is shown beside
+				// the same target.
+				cpu.Op, cpu.Target = "<=", scoreCPUTarget100k
 			}
 		}
 		figs = append(figs, cpu, allocs,
