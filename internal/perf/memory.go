@@ -24,14 +24,22 @@ type MemoryResult struct {
 	// ModelBytes is the size of every detector's saved model.
 	ModelBytes int64
 	TrainTime  time.Duration
-	// Scored is set when one window was judged after training: the CPU
-	// time it took on one core (GOMAXPROCS=1, collections included), the
-	// allocations and bytes allocated per workload, and the verdicts.
+	// Scored is set when windows were judged after training: the CPU
+	// time the first, which closes the hour of every baseline, took on one
+	// core (GOMAXPROCS=1, collections included), the allocations and bytes
+	// allocated per workload, and the verdicts; Within the same of the
+	// next window, within the hour.
 	Scored              bool
 	ScoreCPU, ScoreWall time.Duration
 	AllocsPerEntity     float64
 	AllocBytesPerEntity float64
 	Verdicts            int
+	Within              struct {
+		CPU, Wall           time.Duration
+		AllocsPerEntity     float64
+		AllocBytesPerEntity float64
+		Verdicts            int
+	}
 	// ExtraWindows is how many more windows were learned before the
 	// window judged, so that every detector judges it.
 	ExtraWindows int
@@ -112,35 +120,43 @@ func MemoryOf(cfg MemoryConfig) (MemoryResult, error) {
 	return res, nil
 }
 
-// scoreOnce judges the window at w with every detector on one core and
-// records its cost in res. The rows are built first and kept out of the
-// figures.
+// scoreOnce judges, on one core, the window at at (the first of its hour:
+// every baseline closes the hour before) and then the next one, within the
+// same hour as most windows are, and records their costs in res. The rows
+// are built first and kept out of the figures.
 func scoreOnce(ds []detect.Detector, at time.Time, entities int, res *MemoryResult) {
-	w := source.Window{Start: at, End: at.Add(5 * time.Minute)}
 	res.NotReady = NotReady(ds)
+	prev := runtime.GOMAXPROCS(1)
+	defer runtime.GOMAXPROCS(prev)
+	res.Scored = true
+	res.ScoreCPU, res.ScoreWall, res.AllocsPerEntity, res.AllocBytesPerEntity, res.Verdicts = judgeWindow(ds, at, entities)
+	res.Within.CPU, res.Within.Wall, res.Within.AllocsPerEntity, res.Within.AllocBytesPerEntity, res.Within.Verdicts = judgeWindow(ds, at.Add(5*time.Minute), entities)
+	res.PeakRSSAfterScoring = ProcStatus("VmHWM")
+}
+
+// judgeWindow judges the window at at with every detector (the ones still
+// learning learn it) and measures it.
+func judgeWindow(ds []detect.Detector, at time.Time, entities int) (cpu, wall time.Duration, allocs, bytes float64, verdicts int) {
+	w := source.Window{Start: at, End: at.Add(5 * time.Minute)}
 	rows := make([][][]source.Row, len(ds))
 	for i, d := range ds {
 		rows[i] = WindowRows(d, w, entities)
 	}
-	prev := runtime.GOMAXPROCS(1)
-	defer runtime.GOMAXPROCS(prev)
 	runtime.GC()
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
 	cpu0, wall0 := CPUTime(), time.Now()
 	for i, d := range ds {
 		if d.Ready() {
-			res.Verdicts += len(d.Judge(w, rows[i]))
+			verdicts += len(d.Judge(w, rows[i]))
 		} else if l, ok := d.(detect.Learner); ok {
 			l.Learn(w, rows[i])
 		}
 	}
-	res.ScoreCPU, res.ScoreWall = CPUTime()-cpu0, time.Since(wall0)
+	cpu, wall = CPUTime()-cpu0, time.Since(wall0)
 	runtime.ReadMemStats(&m1)
-	res.Scored = true
-	res.AllocsPerEntity = float64(m1.Mallocs-m0.Mallocs) / float64(entities)
-	res.AllocBytesPerEntity = float64(m1.TotalAlloc-m0.TotalAlloc) / float64(entities)
-	res.PeakRSSAfterScoring = ProcStatus("VmHWM")
+	n := float64(max(entities, 1))
+	return cpu, wall, float64(m1.Mallocs-m0.Mallocs) / n, float64(m1.TotalAlloc-m0.TotalAlloc) / n, verdicts
 }
 
 func writeHeapProfile(path string) error {
