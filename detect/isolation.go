@@ -201,7 +201,9 @@ func (d *isolationDetector) reset() {
 	d.seen = entityClock{}
 	d.forest = model.NewForest(d.forestCfg)
 	d.train = model.NewReservoir(d.dims(), d.capacity, d.seed)
-	d.baseline = model.NewSeasonal(model.SeasonalConfig{Bucket: d.bucket, MinSamples: seasonalMinSamples, LogScale: true})
+	// The forest's features ask only Expect: the baselines keep no
+	// recent extremes.
+	d.baseline = model.NewSeasonal(model.SeasonalConfig{Bucket: d.bucket, MinSamples: seasonalMinSamples, LogScale: true, WithoutRecent: true})
 	d.keys = keyCache{}
 }
 

@@ -4,6 +4,7 @@ import (
 	"math"
 	"strconv"
 	"time"
+	"unsafe"
 )
 
 // text builds a verdict's summary. Every window builds one for each entity
@@ -12,14 +13,41 @@ import (
 // fixed %.<prec>f, plusFixed %+.<prec>f, general %.<prec>g (prec -1: %g),
 // integer %d, duration %s of a time.Duration. A detector keeps one text as
 // scratch and resets it per summary.
-type text struct{ b []byte }
+//
+// String hands out summaries from a shared block of summaryBlock bytes,
+// one allocation for a few dozen summaries instead of one each: a block is
+// only ever appended to, so the bytes behind a summary handed out are
+// never written again. A summary kept long (an incident's verdict) keeps
+// its block, at most summaryBlock bytes, alive. A text must not be copied
+// once used (two copies would append to the same block).
+type text struct {
+	b     []byte
+	block []byte // summaries handed out, then room for more
+}
+
+// summaryBlock is the size of the blocks summaries are handed out from.
+const summaryBlock = 4096
 
 func (t *text) reset() *text {
 	t.b = t.b[:0]
 	return t
 }
 
-func (t *text) String() string { return string(t.b) }
+// String returns the text built so far.
+func (t *text) String() string {
+	n := len(t.b)
+	switch {
+	case n == 0:
+		return ""
+	case n > summaryBlock/4:
+		return string(t.b)
+	case cap(t.block)-len(t.block) < n:
+		t.block = make([]byte, 0, summaryBlock)
+	}
+	start := len(t.block)
+	t.block = append(t.block, t.b...)
+	return unsafe.String(&t.block[start], n)
+}
 
 func (t *text) str(s string) *text {
 	t.b = append(t.b, s...)

@@ -336,3 +336,29 @@ func verbsSummaryFmt(d *httpVerbs, e Entity, mw *methodWindow, h *methodHistory,
 	}
 	return s
 }
+
+// TestTextSummariesStayWhatTheyWere builds summaries one after another from
+// one text, across several shared blocks and with some longer than a
+// quarter of one, and checks each still reads what it was built as once
+// all of them are built.
+func TestTextSummariesStayWhatTheyWere(t *testing.T) {
+	var tx text
+	var got, want []string
+	for i := range 500 {
+		tx.reset().str("wl-").integer(i).str(" in namespace ns: bytes_in ").general(float64(i)*1.5, 4)
+		if i%97 == 0 {
+			tx.str(strings.Repeat("; and more", 150))
+		}
+		want = append(want, string(tx.b))
+		got = append(got, tx.String())
+	}
+	tx.reset()
+	if s := tx.String(); s != "" {
+		t.Errorf("an empty text reads %q", s)
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("summary %d reads %q, was built as %q", i, got[i], want[i])
+		}
+	}
+}

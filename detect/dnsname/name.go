@@ -87,8 +87,11 @@ func Parse(qname string) (Name, error) {
 	}
 	fqdn = strings.ToLower(fqdn)
 	n := Name{FQDN: fqdn}
-	suffix, icann := icannSuffix(fqdn)
-	if private := pickedSuffix(fqdn, suffix); private != "" {
+	// The public suffix list is asked once for the whole name: both
+	// answers start from it.
+	public, publicICANN := publicsuffix.PublicSuffix(fqdn)
+	suffix, icann := icannSuffix(public, publicICANN)
+	if private := pickedSuffix(fqdn, suffix, public, publicICANN); private != "" {
 		suffix, n.Provider = private, private
 	}
 	n.Suffix = suffix
@@ -115,10 +118,10 @@ func Parse(qname string) (Name, error) {
 	return n, nil
 }
 
-// icannSuffix returns the longest ICANN public suffix of name, or its last
-// label and false when it has none (a top-level domain no registry runs).
-func icannSuffix(name string) (string, bool) {
-	suffix, icann := publicsuffix.PublicSuffix(name)
+// icannSuffix returns the longest ICANN public suffix of a name whose
+// public suffix is suffix (icann: an ICANN one), or its last label and
+// false when it has none (a top-level domain no registry runs).
+func icannSuffix(suffix string, icann bool) (string, bool) {
 	for !icann {
 		i := strings.IndexByte(suffix, '.')
 		if i < 0 {
@@ -134,9 +137,9 @@ func icannSuffix(name string) (string, bool) {
 // picked the next label (a dynamic-DNS or hosting name: "ddns.net" of
 // "x7k2q.ddns.net"), or "" when there is none: the name's public suffix is
 // ICANN's, a provider's that names its hosts (ProviderNamed), or the whole
-// name (a wildcard rule).
-func pickedSuffix(fqdn, icannSuffix string) string {
-	suffix, icann := publicsuffix.PublicSuffix(fqdn)
+// name (a wildcard rule). suffix and icann are the public suffix list's
+// answer for fqdn.
+func pickedSuffix(fqdn, icannSuffix, suffix string, icann bool) string {
 	if icann || len(suffix) >= len(fqdn) || !strings.HasSuffix(suffix, "."+icannSuffix) {
 		return ""
 	}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+	"math/bits"
+	"slices"
 	"sort"
 	"time"
 )
@@ -52,6 +54,10 @@ type SeasonalConfig struct {
 	// threshold on the same side before the new level becomes its
 	// baseline (Track); 0 never moves a baseline.
 	LevelShiftAfter time.Duration
+	// WithoutRecent keeps no extremes of recent hours, for a model that
+	// never asks Seen: Seen then always answers false and Note only
+	// closes the hour in progress, and each key is 240 bytes smaller.
+	WithoutRecent bool
 }
 
 // Seasonal is a robust seasonal baseline per key (an entity and field): it
@@ -102,7 +108,6 @@ type seasonalKey struct {
 	// The highest and lowest value of the hour in progress, learned or
 	// noted (Note), valid when hourSeen.
 	hourHi, hourLo float32
-	hourSeen       bool
 	// Pooled spreads over every cell held, refreshed as each hour closes:
 	// the typical within-hour deviation and the day-to-day spread of the
 	// hours' means.
@@ -111,18 +116,143 @@ type seasonalKey struct {
 	// length, signed, and the sum of its residuals in the model's space.
 	streak    int32
 	streakSum float32
-	stamp     [cellsPerKey]uint8  // day stamp of each cell, 0 when empty
-	mean      [cellsPerKey]uint16 // LogScale: the mean, fixed point
-	sd        [cellsPerKey]uint8  // LogScale: the deviation, logarithmic
-	linear    *[2 * cellsPerKey]float32
-	// The extremes of each of the last recentHours hours, by absolute hour
-	// modulo recentHours: a stamp telling which hour the slot holds (0
-	// when empty), and the highest and lowest value (LogScale: fixed
-	// point like the cells' means; otherwise in recentLinear).
-	recentStamp  [recentHours]uint8
-	recentHi     [recentHours]uint16
-	recentLo     [recentHours]uint16
-	recentLinear *[2 * recentHours]float32
+	hourSeen  bool
+	// The cells held, in index order (cellIndex): a bit per index in
+	// filled, and only the filled cells in cells, so a key that has seen
+	// two days of hours holds 48 cells, not 168. Each cell packs its day
+	// stamp (low 8 bits), and with LogScale its deviation (next 8) and
+	// mean (high 16); otherwise the mean and deviation are the float32
+	// pair of the same rank in lin.cells.
+	filled [(cellsPerKey + 63) / 64]uint64
+	cells  []uint32
+	recent *recentExtremes // from the first hour closed, unless WithoutRecent
+	lin    *linearCells    // without LogScale only
+}
+
+// recentExtremes are the extremes of each of the last recentHours hours of
+// a key, by absolute hour modulo recentHours: a stamp telling which hour
+// the slot holds (0 when empty), and the highest and lowest value
+// (LogScale: fixed point like the cells' means; otherwise in lin.recent).
+type recentExtremes struct {
+	stamp  [recentHours]uint8
+	hi, lo [recentHours]uint16
+}
+
+// recentStamp is the stamp of recent slot idx, 0 when empty.
+func (k *seasonalKey) recentStamp(idx int) uint8 {
+	if k.recent == nil {
+		return 0
+	}
+	return k.recent.stamp[idx]
+}
+
+// linearCells are the float32 figures of a key without LogScale.
+type linearCells struct {
+	cells  []float32 // mean and deviation of each filled cell, by rank
+	recent [2 * recentHours]float32
+}
+
+// cellGrowth is how many cells a key's storage grows by: a day of hours.
+const cellGrowth = hoursPerDay
+
+// rank is the position in k.cells of cell idx, and whether it is filled.
+func (k *seasonalKey) rank(idx int) (int, bool) {
+	w, bit := idx/64, uint(idx%64)
+	r := 0
+	for i := range w {
+		r += bits.OnesCount64(k.filled[i])
+	}
+	r += bits.OnesCount64(k.filled[w] & (1<<bit - 1))
+	return r, k.filled[w]&(1<<bit) != 0
+}
+
+// stampAt is the day stamp of cell idx, 0 when empty.
+func (k *seasonalKey) stampAt(idx int) uint8 {
+	r, ok := k.rank(idx)
+	if !ok {
+		return 0
+	}
+	return uint8(k.cells[r])
+}
+
+// slot returns the rank of cell idx, making room for it when it is empty.
+func (s *Seasonal) slot(k *seasonalKey, idx int) int {
+	r, ok := k.rank(idx)
+	if ok {
+		return r
+	}
+	k.filled[idx/64] |= 1 << uint(idx%64)
+	if len(k.cells) == cap(k.cells) {
+		c := min(cap(k.cells)+cellGrowth, cellsPerKey)
+		grown := make([]uint32, len(k.cells), c)
+		copy(grown, k.cells)
+		k.cells = grown
+		if k.lin != nil {
+			g := make([]float32, len(k.lin.cells), 2*c)
+			copy(g, k.lin.cells)
+			k.lin.cells = g
+		}
+	}
+	k.cells = slices.Insert(k.cells, r, 0)
+	if k.lin != nil {
+		k.lin.cells = slices.Insert(k.lin.cells, 2*r, 0, 0)
+	}
+	return r
+}
+
+// eachCell calls f with the index and stamp of every filled cell, in index
+// order.
+func (k *seasonalKey) eachCell(f func(idx int, stamp uint8)) {
+	r := 0
+	for w, word := range k.filled {
+		for word != 0 {
+			b := bits.TrailingZeros64(word)
+			word &= word - 1
+			f(w*64+b, uint8(k.cells[r]))
+			r++
+		}
+	}
+}
+
+// eachWeekCell calls f with the rank and hour of the day of every cell
+// that holds one of the cellsPerKey hours up to absolute hour last, in
+// index order. Each index stands for exactly one hour of those: on the
+// day of last, the hours up to last's; a week before, the later ones;
+// on the six days between, every hour. So only the filled cells are
+// visited, each once, instead of a lookup per hour of the week.
+func (k *seasonalKey) eachWeekCell(last int64, f func(r, hod int)) {
+	lastDay := dayOf(last)
+	lastHod := int(last - lastDay*hoursPerDay)
+	lastCol := int(((lastDay % daysKept) + daysKept) % daysKept)
+	r := 0
+	for w, word := range k.filled {
+		for word != 0 {
+			b := bits.TrailingZeros64(word)
+			word &= word - 1
+			idx := w*64 + b
+			hod, col := idx/daysKept, idx%daysKept
+			day := lastDay - int64((lastCol-col+daysKept)%daysKept)
+			if col == lastCol && hod > lastHod {
+				day -= daysKept
+			}
+			if _, stamp := cellIndex(day*hoursPerDay + int64(hod)); uint8(k.cells[r]) == stamp {
+				f(r, hod)
+			}
+			r++
+		}
+	}
+}
+
+// filledCells is how many cells k holds.
+func (k *seasonalKey) filledCells() int { return len(k.cells) }
+
+// newKey returns an empty key in the layout of the configuration.
+func (s *Seasonal) newKey() *seasonalKey {
+	k := &seasonalKey{}
+	if !s.cfg.LogScale {
+		k.lin = &linearCells{}
+	}
+	return k
 }
 
 // recentSlot is where the extremes of an absolute hour live and the stamp
@@ -163,13 +293,20 @@ func decodeSD(c uint8) float64 {
 	return math.Exp2(float64(c-1)/sdPerOctave + sdMinOctave)
 }
 
-// store writes a cell's mean and deviation.
-func (s *Seasonal) store(k *seasonalKey, idx int, mean, sd float64) {
+// store writes a cell's day stamp, mean and deviation.
+func (s *Seasonal) store(k *seasonalKey, idx int, stamp uint8, mean, sd float64) {
+	r := s.slot(k, idx)
 	if s.cfg.LogScale {
-		k.mean[idx], k.sd[idx] = encodeMean(mean), encodeSD(sd)
+		k.cells[r] = packCell(stamp, encodeMean(mean), encodeSD(sd))
 		return
 	}
-	k.linear[2*idx], k.linear[2*idx+1] = float32(mean), float32(sd)
+	k.cells[r] = uint32(stamp)
+	k.lin.cells[2*r], k.lin.cells[2*r+1] = float32(mean), float32(sd)
+}
+
+// packCell packs a log-scale cell: stamp, deviation and mean.
+func packCell(stamp uint8, mean uint16, sd uint8) uint32 {
+	return uint32(stamp) | uint32(sd)<<8 | uint32(mean)<<16
 }
 
 // NewSeasonal returns an empty seasonal baseline.
@@ -229,17 +366,16 @@ func (s *Seasonal) Observe(key string, t time.Time, v float64) {
 	v = s.scale(v)
 	k := s.keys[key]
 	if k == nil {
-		k = &seasonalKey{bufHour: int32(absHour(t))}
-		if !s.cfg.LogScale {
-			k.linear = new([2 * cellsPerKey]float32)
-			k.recentLinear = new([2 * recentHours]float32)
-		}
+		k = s.newKey()
+		k.bufHour = int32(absHour(t))
 		s.keys[key] = k
 	}
 	if !s.enter(k, t) {
 		return
 	}
-	k.extreme(v)
+	if !s.cfg.WithoutRecent {
+		k.extreme(v)
+	}
 	k.welford(v)
 	if k.n < math.MaxUint32 {
 		k.n++
@@ -253,7 +389,7 @@ func (s *Seasonal) Observe(key string, t time.Time, v float64) {
 // baseline are left alone.
 func (s *Seasonal) Note(key string, t time.Time, v float64) {
 	k := s.keys[key]
-	if k == nil || math.IsNaN(v) || math.IsInf(v, 0) || !s.enter(k, t) {
+	if k == nil || math.IsNaN(v) || math.IsInf(v, 0) || !s.enter(k, t) || s.cfg.WithoutRecent {
 		return
 	}
 	k.extreme(s.scale(v))
@@ -303,8 +439,7 @@ func (k *seasonalKey) welford(v float64) {
 func (s *Seasonal) commit(k *seasonalKey) {
 	if k.hourSeen {
 		idx, stamp := recentSlot(int64(k.bufHour))
-		k.recentStamp[idx] = stamp
-		s.storeRecent(k, idx, float64(k.hourHi), float64(k.hourLo))
+		s.storeRecent(k, idx, stamp, float64(k.hourHi), float64(k.hourLo))
 		k.hourSeen, k.hourHi, k.hourLo = false, 0, 0
 	}
 	if k.hourN == 0 {
@@ -315,19 +450,22 @@ func (s *Seasonal) commit(k *seasonalKey) {
 		sd = math.Sqrt(max(float64(k.hourM2), 0) / float64(k.hourN-1))
 	}
 	idx, stamp := cellIndex(int64(k.bufHour))
-	k.stamp[idx] = stamp
-	s.store(k, idx, mean, sd)
+	s.store(k, idx, stamp, mean, sd)
 	k.hourN, k.hourMean, k.hourM2 = 0, 0, 0
 	s.pool(k, int64(k.bufHour))
 }
 
-// storeRecent writes the extremes of slot idx.
-func (s *Seasonal) storeRecent(k *seasonalKey, idx int, hi, lo float64) {
+// storeRecent writes the stamp and extremes of slot idx.
+func (s *Seasonal) storeRecent(k *seasonalKey, idx int, stamp uint8, hi, lo float64) {
+	if k.recent == nil {
+		k.recent = &recentExtremes{}
+	}
+	k.recent.stamp[idx] = stamp
 	if s.cfg.LogScale {
-		k.recentHi[idx], k.recentLo[idx] = encodeMean(hi), encodeMean(lo)
+		k.recent.hi[idx], k.recent.lo[idx] = encodeMean(hi), encodeMean(lo)
 		return
 	}
-	k.recentLinear[2*idx], k.recentLinear[2*idx+1] = float32(hi), float32(lo)
+	k.lin.recent[2*idx], k.lin.recent[2*idx+1] = float32(hi), float32(lo)
 }
 
 // recent returns the extremes of an absolute hour when its slot holds it;
@@ -337,13 +475,13 @@ func (s *Seasonal) recent(k *seasonalKey, hour int64) (hi, lo float64, ok bool) 
 		return float64(k.hourHi), float64(k.hourLo), k.hourSeen
 	}
 	idx, stamp := recentSlot(hour)
-	if k.recentStamp[idx] != stamp {
+	if k.recentStamp(idx) != stamp {
 		return 0, 0, false
 	}
 	if s.cfg.LogScale {
-		return float64(k.recentHi[idx]) / logMeanUnit, float64(k.recentLo[idx]) / logMeanUnit, true
+		return float64(k.recent.hi[idx]) / logMeanUnit, float64(k.recent.lo[idx]) / logMeanUnit, true
 	}
-	return float64(k.recentLinear[2*idx]), float64(k.recentLinear[2*idx+1]), true
+	return float64(k.lin.recent[2*idx]), float64(k.lin.recent[2*idx+1]), true
 }
 
 // pool refreshes the pooled spreads of k from the cells of the week up to
@@ -358,16 +496,12 @@ func (s *Seasonal) pool(k *seasonalKey, last int64) {
 	var meanBuf [hoursPerDay][daysKept]float64
 	var count [hoursPerDay]int
 	sds := sdBuf[:0]
-	for hh := last - cellsPerKey + 1; hh <= last; hh++ {
-		m, sd, ok := s.cell(k, hh)
-		if !ok {
-			continue
-		}
+	k.eachWeekCell(last, func(r, hod int) {
+		m, sd := s.decodeRank(k, r)
 		sds = append(sds, sd)
-		hod := hh - dayOf(hh)*hoursPerDay
 		meanBuf[hod][count[hod]] = m
 		count[hod]++
-	}
+	})
 	if len(sds) == 0 {
 		return
 	}
@@ -395,19 +529,27 @@ func (s *Seasonal) pool(k *seasonalKey, last int64) {
 // cell returns the cell of an absolute hour when it is still held.
 func (s *Seasonal) cell(k *seasonalKey, hour int64) (mean, sd float64, ok bool) {
 	idx, stamp := cellIndex(hour)
-	if k.stamp[idx] != stamp {
+	r, held := k.rank(idx)
+	if !held || uint8(k.cells[r]) != stamp {
 		return 0, 0, false
 	}
-	mean, sd = s.decode(k, idx)
+	mean, sd = s.decodeRank(k, r)
 	return mean, sd, true
 }
 
-// decode returns the mean and deviation held in cell idx.
+// decode returns the mean and deviation held in cell idx, which is filled.
 func (s *Seasonal) decode(k *seasonalKey, idx int) (mean, sd float64) {
+	r, _ := k.rank(idx)
+	return s.decodeRank(k, r)
+}
+
+// decodeRank returns the mean and deviation of the cell of rank r.
+func (s *Seasonal) decodeRank(k *seasonalKey, r int) (mean, sd float64) {
 	if s.cfg.LogScale {
-		return float64(k.mean[idx]) / logMeanUnit, decodeSD(k.sd[idx])
+		c := k.cells[r]
+		return float64(uint16(c>>16)) / logMeanUnit, decodeSD(uint8(c >> 8))
 	}
-	return float64(k.linear[2*idx]), float64(k.linear[2*idx+1])
+	return float64(k.lin.cells[2*r]), float64(k.lin.cells[2*r+1])
 }
 
 // scale maps a value into the space the model learns in.
@@ -470,7 +612,7 @@ func (s *Seasonal) expectHour(k *seasonalKey, h int64) (expected, spread float64
 		idx, stamp := cellIndex(h - hoursPerDay + offset)
 		hod, col := idx/daysKept, idx%daysKept
 		for d := 1; d <= daysKept; d++ {
-			if i := hod*daysKept + col; k.stamp[i] == stamp {
+			if i := hod*daysKept + col; k.stampAt(i) == stamp {
 				m, sp := s.decode(k, i)
 				meds = append(meds, m)
 				spreads = append(spreads, sp)
@@ -677,13 +819,10 @@ func (s *Seasonal) Track(key string, t time.Time, v, z, threshold float64) (shif
 
 // shift moves every cell of k by d in the model's space.
 func (s *Seasonal) shift(k *seasonalKey, d float64) {
-	for i, st := range k.stamp {
-		if st == 0 {
-			continue
-		}
+	k.eachCell(func(i int, st uint8) {
 		m, sd := s.decode(k, i)
-		s.store(k, i, m+d, sd)
-	}
+		s.store(k, i, st, m+d, sd)
+	})
 }
 
 // Forget drops key's baseline; it reports whether there was one.
@@ -714,12 +853,22 @@ func (s *Seasonal) Prune(before time.Time) int {
 // then a CRC-32 (IEEE) of everything before it. All integers little
 // endian. Version 3 adds to each key the extremes of the hour in progress
 // and of the last 48 hours, the pooled spreads and the run beyond the
-// threshold. Versions 1 (float32 cells with 16-bit day stamps and the raw
-// values of the hour in progress) and 2 are still read; their keys start
-// with no recent extremes and their pooled spreads computed from the cells.
+// threshold. Version 4 holds the same figures in less room: each key's
+// name as the length of the prefix it shares with the one before and the
+// rest (uvarints), and its cells and recent hours as a bitmap of the ones
+// held followed by those, without an index byte each. Versions 1 (float32
+// cells with 16-bit day stamps and the raw values of the hour in
+// progress), 2 and 3 are still read; keys of versions 1 and 2 start with
+// no recent extremes and their pooled spreads computed from the cells.
 var seasonalMagic = []byte("CAESEAS")
 
-const seasonalVersion = 3
+const seasonalVersion = 4
+
+// Sizes of the version 4 bitmaps.
+const (
+	cellBitmapBytes   = (cellsPerKey + 7) / 8
+	recentBitmapBytes = (recentHours + 7) / 8
+)
 
 // MarshalBinary encodes the learned state (not the configuration).
 func (s *Seasonal) MarshalBinary() ([]byte, error) {
@@ -727,14 +876,10 @@ func (s *Seasonal) MarshalBinary() ([]byte, error) {
 	filled := 0
 	for name, k := range s.keys {
 		names = append(names, name)
-		for _, st := range k.stamp {
-			if st != 0 {
-				filled++
-			}
-		}
+		filled += k.filledCells()
 	}
 	sort.Strings(names)
-	b := make([]byte, 0, 64+len(names)*64+filled*10)
+	b := make([]byte, 0, 64+len(names)*(64+cellBitmapBytes+5*recentHours)+filled*4)
 	le := binary.LittleEndian
 	b = append(b, seasonalMagic...)
 	b = append(b, seasonalVersion)
@@ -745,37 +890,37 @@ func (s *Seasonal) MarshalBinary() ([]byte, error) {
 	}
 	b = le.AppendUint64(b, s.samples)
 	b = le.AppendUint32(b, uint32(len(names)))
+	prev := ""
 	for _, name := range names {
 		k := s.keys[name]
-		b = le.AppendUint32(b, uint32(len(name)))
-		b = append(b, name...)
+		shared := 0
+		for shared < len(prev) && shared < len(name) && prev[shared] == name[shared] {
+			shared++
+		}
+		b = binary.AppendUvarint(b, uint64(shared))
+		b = binary.AppendUvarint(b, uint64(len(name)-shared))
+		b = append(b, name[shared:]...)
+		prev = name
 		b = le.AppendUint32(b, k.n)
 		b = le.AppendUint32(b, uint32(k.bufHour))
 		b = le.AppendUint32(b, uint32(k.lastHour))
 		b = le.AppendUint32(b, k.hourN)
 		b = le.AppendUint32(b, math.Float32bits(k.hourMean))
 		b = le.AppendUint32(b, math.Float32bits(k.hourM2))
-		n := 0
-		for _, st := range k.stamp {
-			if st != 0 {
-				n++
-			}
+		for i := range cellBitmapBytes {
+			b = append(b, byte(k.filled[i/8]>>(8*(i%8))))
 		}
-		b = le.AppendUint16(b, uint16(n))
-		for i, st := range k.stamp {
-			if st == 0 {
-				continue
-			}
-			b = append(b, uint8(i), st)
+		for r, c := range k.cells {
+			b = append(b, uint8(c))
 			if s.cfg.LogScale {
-				b = le.AppendUint16(b, k.mean[i])
-				b = append(b, k.sd[i])
+				b = le.AppendUint16(b, uint16(c>>16))
+				b = append(b, uint8(c>>8))
 			} else {
-				b = le.AppendUint32(b, math.Float32bits(k.linear[2*i]))
-				b = le.AppendUint32(b, math.Float32bits(k.linear[2*i+1]))
+				b = le.AppendUint32(b, math.Float32bits(k.lin.cells[2*r]))
+				b = le.AppendUint32(b, math.Float32bits(k.lin.cells[2*r+1]))
 			}
 		}
-		b = s.appendV3(b, k)
+		b = s.appendV4(b, k)
 	}
 	b = le.AppendUint32(b, crc32.ChecksumIEEE(b))
 	return b, nil
@@ -806,6 +951,19 @@ func (d *decoder) u16() uint16 { return binary.LittleEndian.Uint16(d.next(2)) }
 func (d *decoder) u32() uint32 { return binary.LittleEndian.Uint32(d.next(4)) }
 func (d *decoder) u64() uint64 { return binary.LittleEndian.Uint64(d.next(8)) }
 
+func (d *decoder) uvarint() uint64 {
+	if d.bad {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.bad = true
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
 // UnmarshalBinary replaces the learned state with one written by
 // MarshalBinary. On error the receiver is left unchanged.
 func (s *Seasonal) UnmarshalBinary(data []byte) error {
@@ -835,33 +993,48 @@ func (s *Seasonal) UnmarshalBinary(data []byte) error {
 		return fmt.Errorf("seasonal model: %d keys in %d bytes: %w", nkeys, len(d.b), ErrCorruptModel)
 	}
 	keys := make(map[string]*seasonalKey, nkeys)
+	prev := ""
 	for range nkeys {
-		nameLen := d.u32()
-		if d.bad || uint64(nameLen) > uint64(len(d.b)) {
-			return fmt.Errorf("seasonal model: key name: %w", ErrCorruptModel)
+		var name string
+		if version >= 4 {
+			shared, rest := d.uvarint(), d.uvarint()
+			if d.bad || shared > uint64(len(prev)) || rest > uint64(len(d.b)) {
+				return fmt.Errorf("seasonal model: key name: %w", ErrCorruptModel)
+			}
+			name = prev[:shared] + string(d.next(int(rest)))
+			if name <= prev && len(keys) > 0 {
+				return fmt.Errorf("seasonal model: key %q out of order: %w", name, ErrCorruptModel)
+			}
+			prev = name
+		} else {
+			nameLen := d.u32()
+			if d.bad || uint64(nameLen) > uint64(len(d.b)) {
+				return fmt.Errorf("seasonal model: key name: %w", ErrCorruptModel)
+			}
+			name = string(d.next(int(nameLen)))
 		}
-		name := string(d.next(int(nameLen)))
 		if _, dup := keys[name]; dup {
 			return fmt.Errorf("seasonal model: key %q twice: %w", name, ErrCorruptModel)
 		}
-		k := &seasonalKey{}
-		if !s.cfg.LogScale {
-			k.linear = new([2 * cellsPerKey]float32)
-			k.recentLinear = new([2 * recentHours]float32)
-		}
+		k := s.newKey()
 		var err error
 		switch version {
 		case 1:
 			err = s.readKeyV1(d, k)
 		case 2:
 			err = s.readKey(d, k)
-		default:
+		case 3:
 			if err = s.readKey(d, k); err == nil {
 				err = s.readV3(d, k)
 			}
+		default:
+			err = s.readKeyV4(d, k)
 		}
 		if err == nil && version < 3 {
 			s.pool(k, int64(k.bufHour))
+		}
+		if s.cfg.WithoutRecent {
+			k.hourSeen, k.hourHi, k.hourLo = false, 0, 0
 		}
 		if err == nil && d.bad {
 			err = errors.New("truncated")
@@ -878,8 +1051,8 @@ func (s *Seasonal) UnmarshalBinary(data []byte) error {
 	return nil
 }
 
-// appendV3 encodes what version 3 added to a key.
-func (s *Seasonal) appendV3(b []byte, k *seasonalKey) []byte {
+// appendV4 encodes what version 3 added to a key, in version 4's form.
+func (s *Seasonal) appendV4(b []byte, k *seasonalKey) []byte {
 	le := binary.LittleEndian
 	seen := uint8(0)
 	if k.hourSeen {
@@ -892,30 +1065,110 @@ func (s *Seasonal) appendV3(b []byte, k *seasonalKey) []byte {
 	b = le.AppendUint32(b, math.Float32bits(k.pooledBetween))
 	b = le.AppendUint32(b, uint32(k.streak))
 	b = le.AppendUint32(b, math.Float32bits(k.streakSum))
-	n := 0
-	for _, st := range k.recentStamp {
+	var bitmap [recentBitmapBytes]byte
+	var stamps [recentHours]uint8
+	if k.recent != nil {
+		stamps = k.recent.stamp
+	}
+	for i, st := range stamps {
 		if st != 0 {
-			n++
+			bitmap[i/8] |= 1 << (i % 8)
 		}
 	}
-	b = append(b, uint8(n))
-	for i, st := range k.recentStamp {
+	b = append(b, bitmap[:]...)
+	for i, st := range stamps {
 		if st == 0 {
 			continue
 		}
-		b = append(b, uint8(i), st)
+		b = append(b, st)
 		if s.cfg.LogScale {
-			b = le.AppendUint16(b, k.recentHi[i])
-			b = le.AppendUint16(b, k.recentLo[i])
+			b = le.AppendUint16(b, k.recent.hi[i])
+			b = le.AppendUint16(b, k.recent.lo[i])
 		} else {
-			b = le.AppendUint32(b, math.Float32bits(k.recentLinear[2*i]))
-			b = le.AppendUint32(b, math.Float32bits(k.recentLinear[2*i+1]))
+			b = le.AppendUint32(b, math.Float32bits(k.lin.recent[2*i]))
+			b = le.AppendUint32(b, math.Float32bits(k.lin.recent[2*i+1]))
 		}
 	}
 	return b
 }
 
-// readV3 reads what appendV3 wrote.
+// readKeyV4 reads a key of version 4.
+func (s *Seasonal) readKeyV4(d *decoder, k *seasonalKey) error {
+	k.n = d.u32()
+	k.bufHour = int32(d.u32())
+	k.lastHour = int32(d.u32())
+	k.hourN = d.u32()
+	k.hourMean = math.Float32frombits(d.u32())
+	k.hourM2 = math.Float32frombits(d.u32())
+	cells := d.next(cellBitmapBytes) // cellsPerKey is a whole number of bytes
+	for idx := range cellsPerKey {
+		if cells[idx/8]&(1<<(idx%8)) == 0 {
+			continue
+		}
+		stamp := d.u8()
+		if stamp == 0 && !d.bad {
+			return fmt.Errorf("cell %d stamp 0", idx)
+		}
+		r := s.slot(k, idx)
+		if s.cfg.LogScale {
+			mean, sd := d.u16(), d.u8()
+			k.cells[r] = packCell(stamp, mean, sd)
+		} else {
+			k.cells[r] = uint32(stamp)
+			k.lin.cells[2*r], k.lin.cells[2*r+1] = math.Float32frombits(d.u32()), math.Float32frombits(d.u32())
+		}
+	}
+	k.hourSeen = d.u8() == 1
+	k.hourHi = math.Float32frombits(d.u32())
+	k.hourLo = math.Float32frombits(d.u32())
+	k.pooledWithin = math.Float32frombits(d.u32())
+	k.pooledBetween = math.Float32frombits(d.u32())
+	k.streak = int32(d.u32())
+	k.streakSum = math.Float32frombits(d.u32())
+	for _, f := range []float32{k.hourHi, k.hourLo, k.pooledWithin, k.pooledBetween, k.streakSum} {
+		if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
+			return errors.New("a figure that is not a number")
+		}
+	}
+	recent := d.next(recentBitmapBytes)
+	for idx := range recentHours {
+		if recent[idx/8]&(1<<(idx%8)) == 0 {
+			continue
+		}
+		stamp := d.u8()
+		if stamp == 0 && !d.bad {
+			return fmt.Errorf("recent hour %d stamp 0", idx)
+		}
+		s.readRecent(d, k, int(idx), stamp)
+	}
+	return nil
+}
+
+// readRecent reads the extremes of recent slot idx, and keeps them unless
+// the model keeps none.
+func (s *Seasonal) readRecent(d *decoder, k *seasonalKey, idx int, stamp uint8) {
+	var hi, lo uint16
+	var fhi, flo float32
+	if s.cfg.LogScale {
+		hi, lo = d.u16(), d.u16()
+	} else {
+		fhi, flo = math.Float32frombits(d.u32()), math.Float32frombits(d.u32())
+	}
+	if s.cfg.WithoutRecent {
+		return
+	}
+	if k.recent == nil {
+		k.recent = &recentExtremes{}
+	}
+	k.recent.stamp[idx] = stamp
+	if s.cfg.LogScale {
+		k.recent.hi[idx], k.recent.lo[idx] = hi, lo
+	} else {
+		k.lin.recent[2*idx], k.lin.recent[2*idx+1] = fhi, flo
+	}
+}
+
+// readV3 reads what version 3 added to a key.
 func (s *Seasonal) readV3(d *decoder, k *seasonalKey) error {
 	k.hourSeen = d.u8() == 1
 	k.hourHi = math.Float32frombits(d.u32())
@@ -938,12 +1191,7 @@ func (s *Seasonal) readV3(d *decoder, k *seasonalKey) error {
 		if int(idx) >= recentHours || stamp == 0 {
 			return fmt.Errorf("recent hour %d stamp %d", idx, stamp)
 		}
-		k.recentStamp[idx] = stamp
-		if s.cfg.LogScale {
-			k.recentHi[idx], k.recentLo[idx] = d.u16(), d.u16()
-		} else {
-			k.recentLinear[2*idx], k.recentLinear[2*idx+1] = math.Float32frombits(d.u32()), math.Float32frombits(d.u32())
-		}
+		s.readRecent(d, k, int(idx), stamp)
 	}
 	return nil
 }
@@ -965,11 +1213,16 @@ func (s *Seasonal) readKey(d *decoder, k *seasonalKey) error {
 			return fmt.Errorf("cell %d stamp %d", idx, stamp)
 		}
 		i := int(idx)
-		k.stamp[i] = stamp
+		if k.stampAt(i) != 0 {
+			return fmt.Errorf("cell %d twice", idx)
+		}
+		r := s.slot(k, i)
 		if s.cfg.LogScale {
-			k.mean[i], k.sd[i] = d.u16(), d.u8()
+			mean, sd := d.u16(), d.u8()
+			k.cells[r] = packCell(stamp, mean, sd)
 		} else {
-			k.linear[2*i], k.linear[2*i+1] = math.Float32frombits(d.u32()), math.Float32frombits(d.u32())
+			k.cells[r] = uint32(stamp)
+			k.lin.cells[2*r], k.lin.cells[2*r+1] = math.Float32frombits(d.u32()), math.Float32frombits(d.u32())
 		}
 	}
 	return nil
@@ -1003,8 +1256,7 @@ func (s *Seasonal) readKeyV1(d *decoder, k *seasonalKey) error {
 		if int(idx) >= cellsPerKey || day == 0 {
 			return fmt.Errorf("cell %d day %d", idx, day)
 		}
-		k.stamp[idx] = uint8((int64(day)-1)%255 + 1)
-		s.store(k, int(idx), mean, sd)
+		s.store(k, int(idx), uint8((int64(day)-1)%255+1), mean, sd)
 	}
 	return nil
 }

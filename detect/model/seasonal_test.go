@@ -2,12 +2,16 @@ package model
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"math"
 	"math/rand/v2"
 	"os"
+	"runtime"
+	"slices"
 	"testing"
 	"time"
 )
@@ -304,12 +308,38 @@ func TestSeasonalRefusesBadEncodings(t *testing.T) {
 	}
 }
 
+// TestSeasonalRefusesKeysOutOfOrder checks version 4's shared name
+// prefixes: a name that sorts before the one it follows is refused.
+func TestSeasonalRefusesKeysOutOfOrder(t *testing.T) {
+	s := NewSeasonal(SeasonalConfig{Bucket: bucket, LogScale: true})
+	s.Observe("ab", monday, 1)
+	s.Observe("ac", monday, 1)
+	good, _ := s.MarshalBinary()
+	at := bytes.Index(good, []byte{1, 1, 'c'})
+	if at < 0 {
+		t.Fatal("the second name is not stored as a shared prefix of 1 and one byte")
+	}
+	bad := bytes.Clone(good[:len(good)-4])
+	bad[at+2] = 'a'
+	bad = binary.LittleEndian.AppendUint32(bad, crc32.ChecksumIEEE(bad))
+	fresh := NewSeasonal(s.Config())
+	if err := fresh.UnmarshalBinary(bad); !errors.Is(err, ErrCorruptModel) {
+		t.Fatalf("names out of order: err = %v, want ErrCorruptModel", err)
+	}
+	if err := fresh.UnmarshalBinary(good); err != nil || fresh.Keys() != 2 {
+		t.Fatalf("the good encoding: %v, %d keys", err, fresh.Keys())
+	}
+}
+
 func FuzzSeasonalUnmarshal(f *testing.F) {
 	s := NewSeasonal(SeasonalConfig{Bucket: bucket})
 	feed(s, "k", workload{base: 10, peak: 5}, monday, 2, rand.New(rand.NewPCG(9, 9)))
 	good, _ := s.MarshalBinary()
 	f.Add(good)
 	f.Add([]byte("CAESEAS\x01"))
+	if v3, err := os.ReadFile("testdata/seasonal-v3-linear.bin"); err == nil {
+		f.Add(v3)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m := NewSeasonal(SeasonalConfig{Bucket: bucket})
 		if err := m.UnmarshalBinary(data); err != nil {
@@ -444,18 +474,227 @@ func TestSeasonalReadsVersion1(t *testing.T) {
 	}
 }
 
-// BenchmarkSeasonalKeyMemory reports the heap one key takes once it holds
-// a week of hours (B/op per key).
+// BenchmarkSeasonalKeyMemory reports the live heap one key takes, its map
+// entry included but not its name (B/key), once it holds two days or a
+// week of hours, with and without recent extremes (WithoutRecent) and log
+// scale. Before cells were held sparsely a key took 1,024 bytes and its
+// map entry whatever its history (log scale).
 func BenchmarkSeasonalKeyMemory(b *testing.B) {
-	for _, logScale := range []bool{true, false} {
-		b.Run(fmt.Sprintf("log=%v", logScale), func(b *testing.B) {
-			b.ReportAllocs()
+	const keys = 2000
+	names := make([]string, keys)
+	for i := range names {
+		names[i] = fmt.Sprintf("c/ns-%03d/wl-%05d-*/wep|bytes_in", i/50, i)
+	}
+	for _, tc := range []struct {
+		name     string
+		hours    int
+		logScale bool
+		noRecent bool
+	}{
+		{"log,2days", 2 * hoursPerDay, true, false},
+		{"log,week", cellsPerKey, true, false},
+		{"log,week,without-recent", cellsPerKey, true, true},
+		{"linear,week", cellsPerKey, false, false},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			var perKey float64
 			for b.Loop() {
-				s := NewSeasonal(SeasonalConfig{Bucket: time.Hour, LogScale: logScale})
-				for h := range cellsPerKey + 1 {
-					s.Observe("workload/ns/field", monday.Add(time.Duration(h)*time.Hour), float64(h))
+				runtime.GC()
+				var m0, m1 runtime.MemStats
+				runtime.ReadMemStats(&m0)
+				s := NewSeasonal(SeasonalConfig{Bucket: time.Hour, LogScale: tc.logScale, WithoutRecent: tc.noRecent})
+				for h := range tc.hours + 1 {
+					at := monday.Add(time.Duration(h) * time.Hour)
+					for _, name := range names {
+						s.Observe(name, at, float64(h))
+					}
 				}
+				runtime.GC()
+				runtime.ReadMemStats(&m1)
+				perKey = float64(int64(m1.HeapAlloc)-int64(m0.HeapAlloc)) / keys
+				runtime.KeepAlive(s)
 			}
+			b.ReportMetric(perKey, "B/key")
 		})
 	}
+}
+
+// TestSeasonalReadsVersion3 loads models saved by version 3 of the encoding
+// (testdata/seasonal-v3-*.bin: a week and more of three keys, a sparse
+// key, a level change being tracked, values noted and an hour in
+// progress) and checks every deviation, quiet-hour deviation and recent
+// deviation against what version 3 computed before saving (the .json
+// beside): the layout in memory changed, the figures must not.
+func TestSeasonalReadsVersion3(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		logScale bool
+	}{
+		{"linear", false},
+		{"log", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data, err := os.ReadFile("testdata/seasonal-v3-" + tc.name + ".bin")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []struct {
+				Key       string
+				At        time.Time
+				V, Z, E   float64
+				OK        bool
+				QZ, QE    float64
+				QOK, Seen bool
+			}
+			j, err := os.ReadFile("testdata/seasonal-v3-" + tc.name + ".json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(j, &want); err != nil {
+				t.Fatal(err)
+			}
+			s := NewSeasonal(SeasonalConfig{Bucket: bucket, Sensitivity: 10, MinSamples: 100, LogScale: tc.logScale, LevelShiftAfter: 6 * time.Hour})
+			if err := s.UnmarshalBinary(data); err != nil {
+				t.Fatal(err)
+			}
+			answered, seen := 0, 0
+			for _, w := range want {
+				z, e, ok := s.Deviation(w.Key, w.At, w.V)
+				qz, qe, qok := s.QuietDeviation(w.Key, w.At, w.V)
+				sn := s.Seen(w.Key, w.At, z)
+				if z != w.Z || e != w.E || ok != w.OK || qz != w.QZ || qe != w.QE || qok != w.QOK || sn != w.Seen {
+					t.Fatalf("%s at %s, value %g: deviation %v %v %v, quiet %v %v %v, seen %v; version 3 said %v %v %v, %v %v %v, %v",
+						w.Key, w.At, w.V, z, e, ok, qz, qe, qok, sn, w.Z, w.E, w.OK, w.QZ, w.QE, w.QOK, w.Seen)
+				}
+				if ok {
+					answered++
+				}
+				if sn {
+					seen++
+				}
+			}
+			if answered < len(want)/2 || seen == 0 {
+				t.Fatalf("the golden file exercises too little: %d of %d answered, %d seen", answered, len(want), seen)
+			}
+			// Saved again and read back, the model answers the same.
+			again, err := s.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			s2 := NewSeasonal(s.Config())
+			if err := s2.UnmarshalBinary(again); err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range want {
+				if z, e, ok := s2.Deviation(w.Key, w.At, w.V); z != w.Z || e != w.E || ok != w.OK {
+					t.Fatalf("%s at %s after a new save: %v %v %v, want %v %v %v", w.Key, w.At, z, e, ok, w.Z, w.E, w.OK)
+				}
+			}
+			t.Logf("%d bytes in version 3, %d now", len(data), len(again))
+		})
+	}
+}
+
+// TestSeasonalWithoutRecent checks a model that keeps no recent extremes
+// expects what one that keeps them does, while Seen answers false; a model
+// saved with extremes loads into one without.
+func TestSeasonalWithoutRecent(t *testing.T) {
+	cfg := SeasonalConfig{Bucket: bucket, Sensitivity: 10, MinSamples: 100, LogScale: true}
+	lean := cfg
+	lean.WithoutRecent = true
+	full, without := NewSeasonal(cfg), NewSeasonal(lean)
+	w := workload{base: 100, peak: 500, backup: 900}
+	end := feed(full, "k", w, monday, 8, rand.New(rand.NewPCG(3, 4)))
+	feed(without, "k", w, monday, 8, rand.New(rand.NewPCG(3, 4)))
+	// A spike, noted: an hour later the full model has seen one like it.
+	full.Note("k", end, 90000)
+	without.Note("k", end, 90000)
+	end = end.Add(time.Hour)
+	saved, _ := full.MarshalBinary()
+	loaded := NewSeasonal(lean)
+	if err := loaded.UnmarshalBinary(saved); err != nil {
+		t.Fatal(err)
+	}
+	z, _, _ := full.Deviation("k", end, 90000)
+	z /= 2 // the hour noted has a baseline of its own
+	if !full.Seen("k", end, z) {
+		t.Fatal("the model with recent extremes has not seen the spike it noted")
+	}
+	for _, m := range []*Seasonal{without, loaded} {
+		if m.Seen("k", end, z) {
+			t.Error("a model without recent extremes has seen a deviation")
+		}
+		for h := range 24 {
+			at := end.Add(time.Duration(h) * time.Hour)
+			for _, v := range []float64{0, 120, 600, 5000} {
+				z1, e1, ok1 := full.Deviation("k", at, v)
+				z2, e2, ok2 := m.Deviation("k", at, v)
+				if z1 != z2 || e1 != e2 || ok1 != ok2 || !ok1 {
+					t.Fatalf("at %s, %g: %v %v %v, without recent extremes %v %v %v", at, v, z1, e1, ok1, z2, e2, ok2)
+				}
+			}
+		}
+	}
+	if k := without.keys["k"]; k.recent != nil || k.hourSeen {
+		t.Error("a model without recent extremes keeps some")
+	}
+}
+
+// TestSeasonalWeekCellsAreTheHoursOfTheWeek checks that the cells pool
+// visits (eachWeekCell) are exactly those a lookup of each of the week's
+// hours finds, on keys with gaps of hours and days, at every hour of
+// several weeks, before and after the epoch.
+func TestSeasonalWeekCellsAreTheHoursOfTheWeek(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, start := range []time.Time{monday, time.Date(1969, 12, 20, 5, 0, 0, 0, time.UTC)} {
+		s := NewSeasonal(SeasonalConfig{Bucket: time.Hour, LogScale: true})
+		for h := range 24 * 30 {
+			if rng.IntN(4) == 0 || h%(24*9) < 30 {
+				continue // hours and whole days without observations
+			}
+			s.Observe("k", start.Add(time.Duration(h)*time.Hour), rng.Float64()*1000)
+		}
+		k := s.keys["k"]
+		first := absHour(start)
+		for last := first; last < first+24*32; last++ {
+			type cell struct {
+				hod      int
+				mean, sd float64
+			}
+			var want, got []cell
+			for hh := last - cellsPerKey + 1; hh <= last; hh++ {
+				if m, sd, ok := s.cell(k, hh); ok {
+					want = append(want, cell{int(hh - dayOf(hh)*hoursPerDay), m, sd})
+				}
+			}
+			k.eachWeekCell(last, func(r, hod int) {
+				m, sd := s.decodeRank(k, r)
+				got = append(got, cell{hod, m, sd})
+			})
+			order := func(a, b cell) int {
+				if a.hod != b.hod {
+					return a.hod - b.hod
+				}
+				if a.mean != b.mean {
+					return cmpFloat(a.mean, b.mean)
+				}
+				return cmpFloat(a.sd, b.sd)
+			}
+			slices.SortFunc(want, order)
+			slices.SortFunc(got, order)
+			if !slices.Equal(want, got) {
+				t.Fatalf("from %s, week up to hour %d: visited %v, the week's hours hold %v", start, last, got, want)
+			}
+		}
+	}
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }

@@ -8,10 +8,11 @@ import (
 	"time"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
 
 // MemoryResult is what holding trained models for a number of workloads
-// costs.
+// costs, and what judging one more window with them costs.
 type MemoryResult struct {
 	Entities, Windows, Detectors int
 	// HeapAlloc is the live heap after a collection, with the models (and
@@ -23,6 +24,43 @@ type MemoryResult struct {
 	// ModelBytes is the size of every detector's saved model.
 	ModelBytes int64
 	TrainTime  time.Duration
+	// Scored is set when windows were judged after training: the CPU
+	// time the first, which closes the hour of every baseline, took on one
+	// core (GOMAXPROCS=1, collections included), the allocations and bytes
+	// allocated per workload, and the verdicts; Within the same of the
+	// next window, within the hour.
+	Scored              bool
+	ScoreCPU, ScoreWall time.Duration
+	AllocsPerEntity     float64
+	AllocBytesPerEntity float64
+	Verdicts            int
+	Within              struct {
+		CPU, Wall           time.Duration
+		AllocsPerEntity     float64
+		AllocBytesPerEntity float64
+		Verdicts            int
+	}
+	// ExtraWindows is how many more windows were learned before the
+	// window judged, so that every detector judges it.
+	ExtraWindows int
+	// NotReady names the detectors still learning when the window was
+	// judged (they learned it instead).
+	NotReady []string
+	// PeakRSSAfterScoring is the peak resident set once the window was
+	// judged too.
+	PeakRSSAfterScoring uint64
+}
+
+// MemoryConfig says what Memory trains and measures.
+type MemoryConfig struct {
+	Entities, Windows int
+	// HeapProfile, when set, is where a heap profile is written after
+	// training.
+	HeapProfile string
+	// DefaultOnly trains only the detectors enabled by default.
+	DefaultOnly bool
+	// Score judges one more window after the memory is measured.
+	Score bool
 }
 
 // Memory trains every registered detector on windows hourly windows of
@@ -32,17 +70,24 @@ type MemoryResult struct {
 // When heapProfile is set, a heap profile is written there after training.
 // With defaultOnly, only the detectors enabled by default are trained.
 func Memory(entities, windows int, heapProfile string, defaultOnly bool) (MemoryResult, error) {
-	res := MemoryResult{Entities: entities}
+	return MemoryOf(MemoryConfig{Entities: entities, Windows: windows, HeapProfile: heapProfile, DefaultOnly: defaultOnly})
+}
+
+// MemoryOf is Memory with every option, scoring a window after training
+// when cfg.Score is set.
+func MemoryOf(cfg MemoryConfig) (MemoryResult, error) {
+	res := MemoryResult{Entities: cfg.Entities}
 	ds, err := AllDetectors("c", 5*time.Minute)
 	if err != nil {
 		return res, err
 	}
-	if defaultOnly {
+	if cfg.DefaultOnly {
 		ds = DefaultDetectors(ds)
 	}
 	res.Detectors = len(ds)
 	start := time.Now()
-	_, res.Windows = Train(ds, time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC), time.Hour, 5*time.Minute, entities, windows, windows)
+	var next time.Time
+	next, res.Windows = Train(ds, time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC), time.Hour, 5*time.Minute, cfg.Entities, cfg.Windows, cfg.Windows)
 	res.TrainTime = time.Since(start)
 	ForgetKeys()
 	runtime.GC()
@@ -50,6 +95,18 @@ func Memory(entities, windows int, heapProfile string, defaultOnly bool) (Memory
 	runtime.ReadMemStats(&m)
 	res.HeapAlloc, res.HeapSys = m.HeapAlloc, m.HeapSys
 	res.PeakRSS, res.RSS = ProcStatus("VmHWM"), ProcStatus("VmRSS")
+	if cfg.HeapProfile != "" {
+		if err := writeHeapProfile(cfg.HeapProfile); err != nil {
+			return res, err
+		}
+	}
+	if cfg.Score {
+		// Detectors that need more history than the windows measured (the
+		// isolation forests calibrate for half a day after their first
+		// fit) learn on until they judge, at most a day more.
+		next, res.ExtraWindows = Train(ds, next, time.Hour, 5*time.Minute, cfg.Entities, 0, 24)
+		scoreOnce(ds, next, cfg.Entities, &res)
+	}
 	for _, d := range ds {
 		if p, ok := d.(detect.Persistent); ok {
 			var cw countingWriter
@@ -59,21 +116,59 @@ func Memory(entities, windows int, heapProfile string, defaultOnly bool) (Memory
 			res.ModelBytes += cw.n
 		}
 	}
-	if heapProfile != "" {
-		f, err := os.Create(heapProfile)
-		if err != nil {
-			return res, err
-		}
-		if err := pprof.WriteHeapProfile(f); err != nil {
-			f.Close()
-			return res, err
-		}
-		if err := f.Close(); err != nil {
-			return res, err
-		}
-	}
 	runtime.KeepAlive(ds)
 	return res, nil
+}
+
+// scoreOnce judges, on one core, the window at at (the first of its hour:
+// every baseline closes the hour before) and then the next one, within the
+// same hour as most windows are, and records their costs in res. The rows
+// are built first and kept out of the figures.
+func scoreOnce(ds []detect.Detector, at time.Time, entities int, res *MemoryResult) {
+	res.NotReady = NotReady(ds)
+	prev := runtime.GOMAXPROCS(1)
+	defer runtime.GOMAXPROCS(prev)
+	res.Scored = true
+	res.ScoreCPU, res.ScoreWall, res.AllocsPerEntity, res.AllocBytesPerEntity, res.Verdicts = judgeWindow(ds, at, entities)
+	res.Within.CPU, res.Within.Wall, res.Within.AllocsPerEntity, res.Within.AllocBytesPerEntity, res.Within.Verdicts = judgeWindow(ds, at.Add(5*time.Minute), entities)
+	res.PeakRSSAfterScoring = ProcStatus("VmHWM")
+}
+
+// judgeWindow judges the window at at with every detector (the ones still
+// learning learn it) and measures it.
+func judgeWindow(ds []detect.Detector, at time.Time, entities int) (cpu, wall time.Duration, allocs, bytes float64, verdicts int) {
+	w := source.Window{Start: at, End: at.Add(5 * time.Minute)}
+	rows := make([][][]source.Row, len(ds))
+	for i, d := range ds {
+		rows[i] = WindowRows(d, w, entities)
+	}
+	runtime.GC()
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	cpu0, wall0 := CPUTime(), time.Now()
+	for i, d := range ds {
+		if d.Ready() {
+			verdicts += len(d.Judge(w, rows[i]))
+		} else if l, ok := d.(detect.Learner); ok {
+			l.Learn(w, rows[i])
+		}
+	}
+	cpu, wall = CPUTime()-cpu0, time.Since(wall0)
+	runtime.ReadMemStats(&m1)
+	n := float64(max(entities, 1))
+	return cpu, wall, float64(m1.Mallocs-m0.Mallocs) / n, float64(m1.TotalAlloc-m0.TotalAlloc) / n, verdicts
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 type countingWriter struct{ n int64 }

@@ -138,6 +138,8 @@ func BenchFigures(bs []BenchResult) []Figure {
 				Figure{Name: "scoring: same, CPU time", Value: m["cpu-ns/op"] / 1e9, Unit: "s", Op: "<", Target: 1},
 				Figure{Name: "scoring: allocations per entity", Value: m["allocs/entity"], Unit: "allocs"},
 				Figure{Name: "scoring: bytes allocated per entity", Value: m["B/entity"], Unit: "B"})
+		case "BenchmarkScoreWindowDefault/entities=1000", "BenchmarkScoreWindowDefault/entities=10000", "BenchmarkScoreWindowDefault/entities=100000":
+			out = append(out, scoreDefaultFigures(m)...)
 		case "BenchmarkMetrics20kSeries":
 			out = append(out,
 				Figure{Name: fmt.Sprintf("/metrics: %.0f series (%.0f verdicts) rendered by promhttp, wall", m["series"], m["verdicts"]), Value: m["ns/op"] / 1e6, Unit: "ms", Op: "<", Target: 100},
@@ -152,6 +154,26 @@ func BenchFigures(bs []BenchResult) []Figure {
 		}
 	}
 	return out
+}
+
+// Issue 23's scoring targets, for the detectors enabled by default.
+const (
+	scoreCPUTarget100k = 5  // s of CPU on one core, one window of 100,000 workloads
+	allocsTarget       = 20 // allocations per workload judged
+)
+
+// scoreDefaultFigures are BenchmarkScoreWindowDefault's figures at one
+// workload count; the CPU target applies at 100,000.
+func scoreDefaultFigures(m map[string]float64) []Figure {
+	n := m["entities"]
+	cpu := Figure{Name: fmt.Sprintf("scoring: 1 window, %.0f workloads, %.0f default detectors, CPU on one core", n, m["detectors"]), Value: m["cpu-ns/op"] / 1e9, Unit: "s",
+		Note: fmt.Sprintf("wall %.2f s, %.0f verdicts", m["ns/op"]/1e9, m["verdicts/op"])}
+	if n == 100000 {
+		cpu.ID, cpu.Op, cpu.Target = "scoring.cpu.100k", "<=", scoreCPUTarget100k
+	}
+	return []Figure{cpu,
+		{ID: "scoring.allocs_per_entity", Name: fmt.Sprintf("scoring: allocations per workload, %.0f workloads", n), Value: m["allocs/entity"], Unit: "allocs", Op: "<=", Target: allocsTarget,
+			Note: fmt.Sprintf("%.0f B per workload", m["B/entity"])}}
 }
 
 // WriteTable prints figures as a table with a header line.
