@@ -139,6 +139,10 @@ generate-goldmane:
 # scaled to 10M records); BENCH_RECORDS=200000 a quick one.
 BENCH_RECORDS  ?= 10000000
 BENCH_ENTITIES ?= 10000
+# The default detectors' memory and scoring at 1k, BENCH_ENTITIES and
+# BENCH_SCALE_ENTITIES workloads (growth per workload between them); the
+# 100,000-workload run needs about 9 GiB of RAM and a quarter of an hour.
+BENCH_SCALE_ENTITIES ?= 100000
 BENCH_TIME     ?= 5x
 BENCH_SHARDS   ?= 4
 BENCH_COLDSTART_WINDOWS ?= 6
@@ -152,8 +156,9 @@ bench:
 		$(TESTBED) start || exit 1; started=1; fi; \
 	. $(BENCH_STATE)/env; status=0; \
 	{ GOMAXPROCS=1 $(GO) test -count=1 -run '^$$' -bench 'ScoreWindow10kEntities|Metrics20k(Series|Verdicts)' -benchtime $(BENCH_TIME) ./internal/perf ./collector | tee bench/.gobench.txt && \
+	  GOMAXPROCS=1 $(GO) test -count=1 -run '^$$' -bench 'ScoreWindowDefault/entities=10000$$$$' -benchtime $(BENCH_TIME) ./internal/perf | tee -a bench/.gobench.txt && \
 	  $(GO) run ./cmd/calico-anomaly-bench memory --entities $(BENCH_ENTITIES) > bench/.memory.json && \
-	  $(GO) run ./cmd/calico-anomaly-bench memory --default-detectors --entities $(BENCH_ENTITIES) > bench/.memory-default.json && \
+	  $(GO) run ./cmd/calico-anomaly-bench memory --default-detectors --score --entities 1000 --entities $(BENCH_ENTITIES) --entities $(BENCH_SCALE_ENTITIES) > bench/.memory-default.json && \
 	  $(GO) run ./cmd/calico-anomaly-bench side-by-side --records $(BENCH_RECORDS) --shards $(BENCH_SHARDS) > bench/.side-by-side.json && \
 	  $(GO) run ./cmd/calico-anomaly-bench coldstart --windows $(BENCH_COLDSTART_WINDOWS) > bench/.coldstart.json && \
 	  $(GO) run ./cmd/calico-anomaly-bench report --commit $$sha --go-bench bench/.gobench.txt \
