@@ -181,7 +181,6 @@ func ColdStart(ctx context.Context, cfg ColdStartConfig) (ColdStartResult, error
 		}
 		res.Loaded, res.LoadTime = true, time.Since(start)
 	}
-	batches = nil
 
 	if err := raw.clearCache(ctx, naming); err != nil {
 		return res, err
