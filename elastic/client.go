@@ -1,9 +1,11 @@
 // Package elastic owns the exporter's Elasticsearch I/O: the client
 // (go-elasticsearch, TLS, basic or API-key authentication, the tenant and
 // layout of Calico's indices), its retries with backoff, the errors
-// Elasticsearch answers with, the bulk writer and the index templates. The
-// log source, the events notifier and the simulator write and read through
-// it.
+// Elasticsearch answers with, searches (each answer's took counted and
+// its shards and aggregations checked), the discovery of the Calico
+// clusters an Elasticsearch holds, the bulk writer and the index
+// templates. The log source, the events notifier and the simulator write
+// and read through it.
 package elastic
 
 import (
@@ -85,6 +87,7 @@ type Client struct {
 	client  *elasticsearch.Client
 	logger  log.Logger
 	retries atomic.Uint64
+	took    atomic.Int64 // milliseconds, summed over searches (Search)
 }
 
 // New returns a client for cfg, its defaults filled in; it does not

@@ -48,21 +48,21 @@ func TestDiscoverClustersOnTheTestBed(t *testing.T) {
 			}
 
 			ctx := context.Background()
-			got, err := source.DiscoverClusters(ctx, es, tc.layout, base+"-*")
+			got, err := es.DiscoverClusters(ctx, tc.layout, base+"-*")
 			if err != nil {
 				t.Fatal(err)
 			}
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("discovered %q, want %q", got, want)
 			}
-			got, err = source.DiscoverClusters(ctx, es, tc.layout, base+"*")
+			got, err = es.DiscoverClusters(ctx, tc.layout, base+"*")
 			if err != nil {
 				t.Fatal(err)
 			}
 			if wantAll := append(append([]string(nil), want...), decoy); !reflect.DeepEqual(got, wantAll) {
 				t.Errorf("discovered %q with %s*, want %q", got, base, wantAll)
 			}
-			got, err = source.DiscoverClusters(ctx, es, tc.layout, base+"-none-*")
+			got, err = es.DiscoverClusters(ctx, tc.layout, base+"-none-*")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -70,7 +70,7 @@ func TestDiscoverClustersOnTheTestBed(t *testing.T) {
 				t.Errorf("discovered %q where no cluster matches", got)
 			}
 			// Every cluster: at least the ones written here.
-			all, err := source.DiscoverClusters(ctx, es, tc.layout, "*")
+			all, err := es.DiscoverClusters(ctx, tc.layout, "*")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,16 +1,13 @@
 package source
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
-	"time"
 
-	"github.com/elastic/go-elasticsearch/v8/esapi"
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 
@@ -27,9 +24,6 @@ type ElasticsearchConfig = elastic.Config
 // elastic.AnswerError): the source's answer checks refuse answers with it.
 type AnswerError = elastic.AnswerError
 
-// errorCause is Elasticsearch's error object, as shard failures carry it.
-type errorCause = elastic.Cause
-
 // Elasticsearch is a Source over Calico's log indices. It counts with
 // aggregations inside Elasticsearch and pulls raw documents only as
 // evidence samples. It reads through its elastic.Client, whose bulk
@@ -38,7 +32,6 @@ type errorCause = elastic.Cause
 type Elasticsearch struct {
 	*elastic.Client
 	logger log.Logger
-	took   atomic.Int64 // milliseconds, summed over searches
 	// pageSize is the composite page in use: the configured one until the
 	// cluster refuses that many buckets.
 	pageSize atomic.Int64
@@ -75,51 +68,10 @@ func NewElasticsearch(cfg ElasticsearchConfig, logger log.Logger) (*Elasticsearc
 // Kind is "elasticsearch".
 func (e *Elasticsearch) Kind() string { return "elasticsearch" }
 
-// Took is the time Elasticsearch reported spending on this source's
-// searches (their took, summed), since the source was made: the server's
-// share of a window's reading, without the network and the decoding.
-func (e *Elasticsearch) Took() time.Duration {
-	return time.Duration(e.took.Load()) * time.Millisecond
-}
-
-// do runs req through the client (see elastic.Client.Do), then counts a
-// search answer's took and checks that it holds what was asked.
-func (e *Elasticsearch) do(ctx context.Context, what string, req esapi.Request, out any) error {
-	if err := e.Do(ctx, what, req, out); err != nil || out == nil {
-		return err
-	}
-	if t, ok := out.(interface{ tookMillis() int64 }); ok {
-		e.took.Add(t.tookMillis())
-	}
-	if c, ok := out.(interface{ check() error }); ok {
-		if err := c.check(); err != nil {
-			return fmt.Errorf("%s: %w", what, err)
-		}
-	}
-	return nil
-}
-
 // search runs body over the logs of t, naming the index in errors.
 func (e *Elasticsearch) search(ctx context.Context, what string, t calicolog.LogType, body any, out any) error {
 	index := e.Naming().SearchIndex(t)
-	return e.searchIndex(ctx, fmt.Sprintf("%s on %s", what, index), index, body, out)
-}
-
-// searchIndex runs body over index (a pattern that matches no index finds
-// nothing, without error).
-func (e *Elasticsearch) searchIndex(ctx context.Context, what, index string, body any, out any) error {
-	b, err := json.Marshal(body)
-	if err != nil {
-		return err
-	}
-	yes := true
-	req := esapi.SearchRequest{
-		Index:             []string{index},
-		Body:              bytes.NewReader(b),
-		IgnoreUnavailable: &yes,
-		AllowNoIndices:    &yes,
-	}
-	return e.do(ctx, what, req, out)
+	return e.Search(ctx, fmt.Sprintf("%s on %s", what, index), index, body, out)
 }
 
 // windowFilter selects the records of w (by end_time) of this cluster. The

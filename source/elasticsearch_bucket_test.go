@@ -195,7 +195,7 @@ func BenchmarkCompositePage50k(b *testing.B) {
 		if err := res.DecodeAnswer(page); err != nil {
 			b.Fatal(err)
 		}
-		if err := res.check(); err != nil {
+		if err := res.CheckAnswer(); err != nil {
 			b.Fatal(err)
 		}
 		var acc rowMerger

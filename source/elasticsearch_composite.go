@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/elastic"
 )
 
 // compositeRequest is the search behind Aggregate: one composite
@@ -81,7 +83,7 @@ func (r *compositeRequest) body() map[string]any {
 
 // compositeResponse is one page of the composite aggregation.
 type compositeResponse struct {
-	tookField
+	elastic.SearchHeader
 	Aggregations struct {
 		Groups *compositeGroups `json:"groups"`
 	} `json:"aggregations"`
@@ -92,8 +94,9 @@ type compositeGroups struct {
 	Buckets  []compositeBucket `json:"buckets"`
 }
 
-func (r *compositeResponse) check() error {
-	return r.checkSearch(map[string]bool{"groups": r.Aggregations.Groups != nil})
+// CheckAnswer implements elastic.SearchAnswer.
+func (r *compositeResponse) CheckAnswer() error {
+	return r.CheckSearch(map[string]bool{"groups": r.Aggregations.Groups != nil})
 }
 
 // groups is the page's groups (none when no shard was searched).

@@ -29,7 +29,7 @@ func FuzzCompositeResponse(f *testing.F) {
 			return
 		}
 		// A checked answer that searched shards has its groups.
-		if res.check() == nil && res.Shards.Total > 0 && res.Aggregations.Groups == nil {
+		if res.CheckAnswer() == nil && res.Shards.Total > 0 && res.Aggregations.Groups == nil {
 			t.Fatalf("an answer without groups passed the check: %s", data)
 		}
 		groups := res.groups()

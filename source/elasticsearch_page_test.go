@@ -45,7 +45,7 @@ func FuzzPageDecodesLikeEncodingJSON(f *testing.F) {
 			return
 		}
 		if plain.Took != fast.Took || plain.TimedOut != fast.TimedOut || !reflect.DeepEqual(plain.Shards, fast.Shards) {
-			t.Fatalf("%q: header %+v, DecodeAnswer %+v", data, plain.tookField, fast.tookField)
+			t.Fatalf("%q: header %+v, DecodeAnswer %+v", data, plain.SearchHeader, fast.SearchHeader)
 		}
 		pg, fg := plain.Aggregations.Groups, fast.Aggregations.Groups
 		if (pg == nil) != (fg == nil) {

@@ -2,63 +2,13 @@ package source
 
 import (
 	"encoding/json"
-	"fmt"
-	"maps"
-	"slices"
+
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/elastic"
 )
-
-// tookField is what every search answer starts with: the time the search
-// took inside Elasticsearch, in milliseconds, whether it timed out, and
-// how many shards answered.
-type tookField struct {
-	Took     int64         `json:"took"`
-	TimedOut bool          `json:"timed_out"`
-	Shards   *shardsHeader `json:"_shards"`
-}
-
-type shardsHeader struct {
-	Total    int `json:"total"`
-	Failed   int `json:"failed"`
-	Failures []struct {
-		Index  string     `json:"index"`
-		Reason errorCause `json:"reason"`
-	} `json:"failures"`
-}
-
-func (t tookField) tookMillis() int64 { return t.Took }
-
-// checkSearch refuses a search answer without its _shards header, that
-// timed out or lost shards, or that searched shards (an empty index set
-// answers no aggregations) without returning each of aggs (present says
-// which were).
-func (t tookField) checkSearch(aggs map[string]bool) error {
-	switch {
-	case t.Shards == nil:
-		return &AnswerError{Problem: "no _shards: not the answer of a search (a proxy, or an empty {} body?)"}
-	case t.TimedOut:
-		return &AnswerError{Problem: "timed_out is true: the counts are partial"}
-	case t.Shards.Failed > 0:
-		p := fmt.Sprintf("%d of %d shards failed", t.Shards.Failed, t.Shards.Total)
-		if len(t.Shards.Failures) > 0 {
-			f := t.Shards.Failures[0]
-			p += fmt.Sprintf(" (first: index %s: %s: %s)", f.Index, f.Reason.Type, f.Reason.Reason)
-		}
-		return &AnswerError{Problem: p + ": the counts are partial"}
-	}
-	if t.Shards.Total == 0 {
-		return nil
-	}
-	for _, name := range slices.Sorted(maps.Keys(aggs)) {
-		if !aggs[name] {
-			return &AnswerError{Problem: fmt.Sprintf("no aggregations.%s although %d shards were searched", name, t.Shards.Total)}
-		}
-	}
-	return nil
-}
 
 // countResponse is the answer to Count's search.
 type countResponse struct {
-	tookField
+	elastic.SearchHeader
 	Hits *struct {
 		Total *struct {
 			Value int64 `json:"value"`
@@ -71,8 +21,9 @@ type countResponse struct {
 	} `json:"aggregations"`
 }
 
-func (r *countResponse) check() error {
-	if err := r.checkSearch(map[string]bool{"malformed": r.Aggregations.Malformed != nil}); err != nil {
+// CheckAnswer implements elastic.SearchAnswer.
+func (r *countResponse) CheckAnswer() error {
+	if err := r.CheckSearch(map[string]bool{"malformed": r.Aggregations.Malformed != nil}); err != nil {
 		return err
 	}
 	if r.Hits == nil || r.Hits.Total == nil {
@@ -95,7 +46,7 @@ func (r *countResponse) counts() Counts {
 
 // samplesResponse is the answer to Samples' search.
 type samplesResponse struct {
-	tookField
+	elastic.SearchHeader
 	Hits *struct {
 		Hits []struct {
 			Source json.RawMessage `json:"_source"`
@@ -103,8 +54,9 @@ type samplesResponse struct {
 	} `json:"hits"`
 }
 
-func (r *samplesResponse) check() error {
-	if err := r.checkSearch(nil); err != nil {
+// CheckAnswer implements elastic.SearchAnswer.
+func (r *samplesResponse) CheckAnswer() error {
+	if err := r.CheckSearch(nil); err != nil {
 		return err
 	}
 	if r.Hits == nil {

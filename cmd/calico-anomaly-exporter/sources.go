@@ -106,7 +106,7 @@ func (f *sourceFlags) resolveClusters(ctx context.Context, logger log.Logger) ([
 			if err != nil {
 				return nil, err
 			}
-			found, err := source.DiscoverClusters(ctx, built.source.(*source.Elasticsearch), f.settings.Elasticsearch.IndexLayout, c)
+			found, err := built.source.(*source.Elasticsearch).DiscoverClusters(ctx, f.settings.Elasticsearch.IndexLayout, c)
 			if err != nil {
 				return nil, fmt.Errorf("--es.cluster=%s: %w", c, err)
 			}

@@ -1,16 +1,65 @@
-package source
+package elastic
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
 )
+
+// recordedRequest is a request a recordingNode received.
+type recordedRequest struct {
+	Method string
+	Path   string
+	Query  url.Values
+	Body   map[string]any
+}
+
+// recordingNode is an Elasticsearch node of a test that answers with
+// answer and records every request; the client reads naming's indices.
+func recordingNode(t *testing.T, naming calicolog.IndexNaming, answer func(n int, req recordedRequest) (int, []byte)) (*Client, func() []recordedRequest) {
+	t.Helper()
+	var (
+		mu   sync.Mutex
+		reqs []recordedRequest
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, _ := io.ReadAll(r.Body)
+		req := recordedRequest{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query()}
+		if err := json.Unmarshal(raw, &req.Body); err != nil && len(raw) > 0 {
+			t.Errorf("%s %s: body is not a JSON object: %v", r.Method, r.URL.Path, err)
+		}
+		mu.Lock()
+		n := len(reqs)
+		reqs = append(reqs, req)
+		mu.Unlock()
+		status, body := answer(n, req)
+		w.Header().Set("X-Elastic-Product", "Elasticsearch")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		w.Write(body)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := New(Config{URLs: []string{srv.URL}, Naming: naming, RetryBackoff: time.Millisecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, func() []recordedRequest {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]recordedRequest(nil), reqs...)
+	}
+}
 
 // resolveAnswer is a canned answer of GET _resolve/index, shaped as
 // Elasticsearch 8 gives it.
@@ -47,10 +96,10 @@ func TestDiscoverClustersLegacy(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			naming := calicolog.IndexNaming{Layout: calicolog.LayoutLegacy, Cluster: "ignored", Tenant: tc.tenant}
-			es, reqs := fakeElasticsearch(t, ElasticsearchConfig{Naming: naming}, func(t *testing.T, n int, req fakeRequest) (int, []byte) {
+			es, reqs := recordingNode(t, naming, func(n int, req recordedRequest) (int, []byte) {
 				return tc.status, []byte(tc.answer)
 			})
-			got, err := DiscoverClusters(context.Background(), es, calicolog.LayoutLegacy, tc.pattern)
+			got, err := es.DiscoverClusters(context.Background(), calicolog.LayoutLegacy, tc.pattern)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -95,14 +144,14 @@ func TestDiscoverClustersSingle(t *testing.T) {
 	}
 	pages := [][]byte{clusterPage(first, true), clusterPage([]string{"prod", "z"}, true)}
 	naming := calicolog.IndexNaming{Layout: calicolog.LayoutSingle, Cluster: "ignored"}
-	es, reqs := fakeElasticsearch(t, ElasticsearchConfig{Naming: naming}, func(t *testing.T, n int, req fakeRequest) (int, []byte) {
+	es, reqs := recordingNode(t, naming, func(n int, req recordedRequest) (int, []byte) {
 		if n >= len(pages) {
 			t.Errorf("request %d: the pages were all given", n+1)
 			return 500, nil
 		}
 		return 200, pages[n]
 	})
-	got, err := DiscoverClusters(context.Background(), es, calicolog.LayoutSingle, "*")
+	got, err := es.DiscoverClusters(context.Background(), calicolog.LayoutSingle, "*")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,10 +178,10 @@ func TestDiscoverClustersSingle(t *testing.T) {
 	}
 
 	// A pattern narrows the search in Elasticsearch and the answer here.
-	es, reqs = fakeElasticsearch(t, ElasticsearchConfig{Naming: naming}, func(t *testing.T, n int, req fakeRequest) (int, []byte) {
+	es, reqs = recordingNode(t, naming, func(n int, req recordedRequest) (int, []byte) {
 		return 200, clusterPage([]string{"prod-eu", "prod-us", "staging"}, false)
 	})
-	got, err = DiscoverClusters(context.Background(), es, calicolog.LayoutSingle, "prod-*")
+	got, err = es.DiscoverClusters(context.Background(), calicolog.LayoutSingle, "prod-*")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,16 +212,13 @@ func TestDiscoverClustersErrors(t *testing.T) {
 		{"not json", calicolog.LayoutLegacy, "*", 200, `<html>`, "decode answer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			es, _ := fakeElasticsearch(t, ElasticsearchConfig{Naming: legacy}, func(t *testing.T, n int, req fakeRequest) (int, []byte) {
+			es, _ := recordingNode(t, legacy, func(n int, req recordedRequest) (int, []byte) {
 				return tc.status, []byte(tc.answer)
 			})
-			got, err := DiscoverClusters(context.Background(), es, tc.layout, tc.pattern)
+			got, err := es.DiscoverClusters(context.Background(), tc.layout, tc.pattern)
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("DiscoverClusters = %q, %v; want an error containing %q", got, err, tc.wantErr)
 			}
 		})
-	}
-	if _, err := DiscoverClusters(context.Background(), nil, calicolog.LayoutLegacy, "*"); err == nil {
-		t.Error("no error without a source")
 	}
 }

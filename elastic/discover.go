@@ -1,4 +1,4 @@
-package source
+package elastic
 
 import (
 	"context"
@@ -10,28 +10,25 @@ import (
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
-	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/elastic"
 )
 
 // discoverPageSize is how many clusters one page of the single layout's
 // composite aggregation holds.
 const discoverPageSize = 500
 
-// DiscoverClusters lists the Calico clusters whose flow logs es holds and
-// whose names match the glob pattern ("*" for all, "prod-*"; see
-// calicolog.ValidateClusterPattern), sorted.
+// DiscoverClusters lists the Calico clusters whose flow logs the
+// Elasticsearch holds and whose names match the glob pattern ("*" for
+// all, "prod-*"; see calicolog.ValidateClusterPattern), sorted.
 //
 // With the legacy layout it resolves the index expression
 // tigera_secure_ee_flows.[<tenant>.]<pattern>.* (GET _resolve/index; the
-// tenant is es's naming's) and reads the cluster out of each index, alias
-// and data stream name (calicolog.LegacyClusterOfIndex). With the single
-// layout it collects the values of the cluster field of calico_flowlogs
-// with a terms (composite, paged) aggregation. Clusters that only have DNS
-// or L7 logs are not found: every Calico cluster writes flow logs.
-func DiscoverClusters(ctx context.Context, es *Elasticsearch, layout calicolog.Layout, pattern string) ([]string, error) {
-	if es == nil {
-		return nil, errors.New("discover clusters: no Elasticsearch source")
-	}
+// tenant is the client's naming's) and reads the cluster out of each
+// index, alias and data stream name (calicolog.LegacyClusterOfIndex).
+// With the single layout it collects the values of the cluster field of
+// calico_flowlogs with a terms (composite, paged) aggregation. Clusters
+// that only have DNS or L7 logs are not found: every Calico cluster
+// writes flow logs.
+func (c *Client) DiscoverClusters(ctx context.Context, layout calicolog.Layout, pattern string) ([]string, error) {
 	if _, err := calicolog.ParseLayout(string(layout)); err != nil {
 		return nil, fmt.Errorf("discover clusters: %w", err)
 	}
@@ -39,9 +36,9 @@ func DiscoverClusters(ctx context.Context, es *Elasticsearch, layout calicolog.L
 		return nil, fmt.Errorf("discover clusters: %w", err)
 	}
 	if layout == calicolog.LayoutSingle {
-		return es.discoverSingle(ctx, pattern)
+		return c.discoverSingle(ctx, pattern)
 	}
-	return es.discoverLegacy(ctx, pattern)
+	return c.discoverLegacy(ctx, pattern)
 }
 
 // resolveIndexResponse is the answer to GET _resolve/index/<expression>.
@@ -57,13 +54,13 @@ type resolveIndexResponse struct {
 	} `json:"data_streams"`
 }
 
-func (e *Elasticsearch) discoverLegacy(ctx context.Context, pattern string) ([]string, error) {
-	tenant := e.Naming().Tenant
+func (c *Client) discoverLegacy(ctx context.Context, pattern string) ([]string, error) {
+	tenant := c.Naming().Tenant
 	expr := calicolog.LegacyIndexPattern(calicolog.Flows, tenant, pattern)
 	req := esapi.IndicesResolveIndexRequest{Name: []string{expr}, ExpandWildcards: "open"}
 	var res resolveIndexResponse
-	if err := e.do(ctx, "discover clusters: resolve "+expr, req, &res); err != nil {
-		var ee *elastic.Error
+	if err := c.Do(ctx, "discover clusters: resolve "+expr, req, &res); err != nil {
+		var ee *Error
 		if errors.As(err, &ee) && ee.Status == http.StatusNotFound {
 			return []string{}, nil // no index matches
 		}
@@ -94,7 +91,7 @@ func clustersOfIndices(res resolveIndexResponse, tenant, pattern string) []strin
 
 // clusterTermsResponse is the answer to the single layout's aggregation.
 type clusterTermsResponse struct {
-	tookField
+	SearchHeader
 	Aggregations struct {
 		Clusters *struct {
 			AfterKey map[string]any `json:"after_key"`
@@ -107,11 +104,12 @@ type clusterTermsResponse struct {
 	} `json:"aggregations"`
 }
 
-func (r *clusterTermsResponse) check() error {
-	return r.checkSearch(map[string]bool{"clusters": r.Aggregations.Clusters != nil})
+// CheckAnswer implements SearchAnswer.
+func (r *clusterTermsResponse) CheckAnswer() error {
+	return r.CheckSearch(map[string]bool{"clusters": r.Aggregations.Clusters != nil})
 }
 
-func (e *Elasticsearch) discoverSingle(ctx context.Context, pattern string) ([]string, error) {
+func (c *Client) discoverSingle(ctx context.Context, pattern string) ([]string, error) {
 	index := calicolog.IndexNaming{Layout: calicolog.LayoutSingle}.SearchIndex(calicolog.Flows)
 	field := "cluster"
 	var query any = map[string]any{"exists": map[string]any{"field": field}}
@@ -133,7 +131,7 @@ func (e *Elasticsearch) discoverSingle(ctx context.Context, pattern string) ([]s
 			"aggs": map[string]any{"clusters": map[string]any{"composite": composite}},
 		}
 		var res clusterTermsResponse
-		if err := e.searchIndex(ctx, fmt.Sprintf("discover clusters: aggregate %s.%s (page %d)", index, field, page), index, body, &res); err != nil {
+		if err := c.Search(ctx, fmt.Sprintf("discover clusters: aggregate %s.%s (page %d)", index, field, page), index, body, &res); err != nil {
 			return nil, err
 		}
 		agg := res.Aggregations.Clusters
