@@ -4,61 +4,26 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/esnode"
 )
 
-// recordedRequest is a request a recordingNode received.
-type recordedRequest struct {
-	Method string
-	Path   string
-	Query  url.Values
-	Body   map[string]any
-}
-
-// recordingNode is an Elasticsearch node of a test that answers with
-// answer and records every request; the client reads naming's indices.
-func recordingNode(t *testing.T, naming calicolog.IndexNaming, answer func(n int, req recordedRequest) (int, []byte)) (*Client, func() []recordedRequest) {
+// recordingNode is an esnode answering with answer, and a client reading
+// naming's indices through it.
+func recordingNode(t *testing.T, naming calicolog.IndexNaming, answer esnode.Answer) (*Client, func() []esnode.Request) {
 	t.Helper()
-	var (
-		mu   sync.Mutex
-		reqs []recordedRequest
-	)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		raw, _ := io.ReadAll(r.Body)
-		req := recordedRequest{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query()}
-		if err := json.Unmarshal(raw, &req.Body); err != nil && len(raw) > 0 {
-			t.Errorf("%s %s: body is not a JSON object: %v", r.Method, r.URL.Path, err)
-		}
-		mu.Lock()
-		n := len(reqs)
-		reqs = append(reqs, req)
-		mu.Unlock()
-		status, body := answer(n, req)
-		w.Header().Set("X-Elastic-Product", "Elasticsearch")
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		w.Write(body)
-	}))
-	t.Cleanup(srv.Close)
-	c, err := New(Config{URLs: []string{srv.URL}, Naming: naming, RetryBackoff: time.Millisecond}, nil)
+	url, requests := esnode.Start(t, answer)
+	c, err := New(Config{URLs: []string{url}, Naming: naming, RetryBackoff: time.Millisecond}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c, func() []recordedRequest {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]recordedRequest(nil), reqs...)
-	}
+	return c, requests
 }
 
 // resolveAnswer is a canned answer of GET _resolve/index, shaped as
@@ -96,7 +61,7 @@ func TestDiscoverClustersLegacy(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			naming := calicolog.IndexNaming{Layout: calicolog.LayoutLegacy, Cluster: "ignored", Tenant: tc.tenant}
-			es, reqs := recordingNode(t, naming, func(n int, req recordedRequest) (int, []byte) {
+			es, reqs := recordingNode(t, naming, func(t *testing.T, n int, req esnode.Request) (int, []byte) {
 				return tc.status, []byte(tc.answer)
 			})
 			got, err := es.DiscoverClusters(context.Background(), calicolog.LayoutLegacy, tc.pattern)
@@ -144,7 +109,7 @@ func TestDiscoverClustersSingle(t *testing.T) {
 	}
 	pages := [][]byte{clusterPage(first, true), clusterPage([]string{"prod", "z"}, true)}
 	naming := calicolog.IndexNaming{Layout: calicolog.LayoutSingle, Cluster: "ignored"}
-	es, reqs := recordingNode(t, naming, func(n int, req recordedRequest) (int, []byte) {
+	es, reqs := recordingNode(t, naming, func(t *testing.T, n int, req esnode.Request) (int, []byte) {
 		if n >= len(pages) {
 			t.Errorf("request %d: the pages were all given", n+1)
 			return 500, nil
@@ -178,7 +143,7 @@ func TestDiscoverClustersSingle(t *testing.T) {
 	}
 
 	// A pattern narrows the search in Elasticsearch and the answer here.
-	es, reqs = recordingNode(t, naming, func(n int, req recordedRequest) (int, []byte) {
+	es, reqs = recordingNode(t, naming, func(t *testing.T, n int, req esnode.Request) (int, []byte) {
 		return 200, clusterPage([]string{"prod-eu", "prod-us", "staging"}, false)
 	})
 	got, err = es.DiscoverClusters(context.Background(), calicolog.LayoutSingle, "prod-*")
@@ -212,7 +177,7 @@ func TestDiscoverClustersErrors(t *testing.T) {
 		{"not json", calicolog.LayoutLegacy, "*", 200, `<html>`, "decode answer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			es, _ := recordingNode(t, legacy, func(n int, req recordedRequest) (int, []byte) {
+			es, _ := recordingNode(t, legacy, func(t *testing.T, n int, req esnode.Request) (int, []byte) {
 				return tc.status, []byte(tc.answer)
 			})
 			got, err := es.DiscoverClusters(context.Background(), tc.layout, tc.pattern)

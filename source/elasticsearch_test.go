@@ -3,7 +3,6 @@ package source
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/internal/esnode"
 )
 
 // The answers under testdata/ were recorded from a real Elasticsearch
@@ -57,42 +57,17 @@ func readRecorded(t testing.TB, name string) []byte {
 }
 
 // fakeRequest is one request the fake Elasticsearch received.
-type fakeRequest struct {
-	Method, Path string
-	Query        map[string][]string
-	Body         map[string]any // nil when the body is not a JSON object
-}
+type fakeRequest = esnode.Request
 
 // fakeAnswer is what the fake answers to the n-th request (from 0).
-type fakeAnswer func(t *testing.T, n int, req fakeRequest) (status int, body []byte)
+type fakeAnswer = esnode.Answer
 
-// fakeElasticsearch serves answer behind a Source configured like the
-// recording, and returns the requests it received. It sends the header
-// go-elasticsearch v8 insists on.
+// fakeElasticsearch serves answer (an esnode) behind a Source configured
+// like the recording, and returns the requests it received.
 func fakeElasticsearch(t *testing.T, cfg ElasticsearchConfig, answer fakeAnswer) (*Elasticsearch, func() []fakeRequest) {
 	t.Helper()
-	var (
-		mu   sync.Mutex
-		reqs []fakeRequest
-	)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		raw, _ := io.ReadAll(r.Body)
-		req := fakeRequest{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query()}
-		if err := json.Unmarshal(raw, &req.Body); err != nil && len(raw) > 0 && r.URL.Path != "/_bulk" {
-			t.Errorf("%s %s: body is not a JSON object: %v", r.Method, r.URL.Path, err)
-		}
-		mu.Lock()
-		n := len(reqs)
-		reqs = append(reqs, req)
-		mu.Unlock()
-		status, body := answer(t, n, req)
-		w.Header().Set("X-Elastic-Product", "Elasticsearch")
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		w.Write(body)
-	}))
-	t.Cleanup(srv.Close)
-	cfg.URLs = []string{srv.URL}
+	url, requests := esnode.Start(t, answer)
+	cfg.URLs = []string{url}
 	if cfg.Naming == (calicolog.IndexNaming{}) {
 		cfg.Naming = recordedNaming
 	}
@@ -103,11 +78,7 @@ func fakeElasticsearch(t *testing.T, cfg ElasticsearchConfig, answer fakeAnswer)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return es, func() []fakeRequest {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]fakeRequest(nil), reqs...)
-	}
+	return es, requests
 }
 
 // replay answers the n-th request with the n-th recorded file, after
