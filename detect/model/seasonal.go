@@ -1118,17 +1118,8 @@ func (s *Seasonal) readKeyV4(d *decoder, k *seasonalKey) error {
 			k.lin.cells[2*r], k.lin.cells[2*r+1] = math.Float32frombits(d.u32()), math.Float32frombits(d.u32())
 		}
 	}
-	k.hourSeen = d.u8() == 1
-	k.hourHi = math.Float32frombits(d.u32())
-	k.hourLo = math.Float32frombits(d.u32())
-	k.pooledWithin = math.Float32frombits(d.u32())
-	k.pooledBetween = math.Float32frombits(d.u32())
-	k.streak = int32(d.u32())
-	k.streakSum = math.Float32frombits(d.u32())
-	for _, f := range []float32{k.hourHi, k.hourLo, k.pooledWithin, k.pooledBetween, k.streakSum} {
-		if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
-			return errors.New("a figure that is not a number")
-		}
+	if err := readKeyFigures(d, k); err != nil {
+		return err
 	}
 	recent := d.next(recentBitmapBytes)
 	for idx := range recentHours {
@@ -1168,8 +1159,10 @@ func (s *Seasonal) readRecent(d *decoder, k *seasonalKey, idx int, stamp uint8) 
 	}
 }
 
-// readV3 reads what version 3 added to a key.
-func (s *Seasonal) readV3(d *decoder, k *seasonalKey) error {
+// readKeyFigures reads a key's figures beside its cells (versions 3 and
+// 4 write them alike): the hour's extremes so far, the pooled spreads and
+// the level-shift streak.
+func readKeyFigures(d *decoder, k *seasonalKey) error {
 	k.hourSeen = d.u8() == 1
 	k.hourHi = math.Float32frombits(d.u32())
 	k.hourLo = math.Float32frombits(d.u32())
@@ -1181,6 +1174,14 @@ func (s *Seasonal) readV3(d *decoder, k *seasonalKey) error {
 		if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
 			return errors.New("a figure that is not a number")
 		}
+	}
+	return nil
+}
+
+// readV3 reads what version 3 added to a key.
+func (s *Seasonal) readV3(d *decoder, k *seasonalKey) error {
+	if err := readKeyFigures(d, k); err != nil {
+		return err
 	}
 	filled := d.u8()
 	if int(filled) > recentHours {
