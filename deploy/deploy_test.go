@@ -333,6 +333,12 @@ func sizingTable(t *testing.T, readme string) []sizingRow {
 		if strings.HasPrefix(line, "#") {
 			break
 		}
+		if !strings.HasPrefix(line, "|") {
+			if len(rows) > 0 {
+				break // the sizing table ends; measurements without a size may follow
+			}
+			continue
+		}
 		cells := strings.Split(strings.Trim(line, "| "), "|")
 		if len(cells) < 3 {
 			continue
