@@ -100,7 +100,9 @@ func eventsOf(t *testing.T, naming calicolog.IndexNaming) []eventHit {
 	}
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
-	if res.StatusCode == http.StatusNotFound {
+	// No index yet, or one just created whose shard is not started yet
+	// (503, no_shard_available_action_exception): nothing to read yet.
+	if res.StatusCode == http.StatusNotFound || res.StatusCode == http.StatusServiceUnavailable {
 		return nil
 	}
 	if res.StatusCode != http.StatusOK {
