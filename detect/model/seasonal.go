@@ -1109,14 +1109,7 @@ func (s *Seasonal) readKeyV4(d *decoder, k *seasonalKey) error {
 		if stamp == 0 && !d.bad {
 			return fmt.Errorf("cell %d stamp 0", idx)
 		}
-		r := s.slot(k, idx)
-		if s.cfg.LogScale {
-			mean, sd := d.u16(), d.u8()
-			k.cells[r] = packCell(stamp, mean, sd)
-		} else {
-			k.cells[r] = uint32(stamp)
-			k.lin.cells[2*r], k.lin.cells[2*r+1] = math.Float32frombits(d.u32()), math.Float32frombits(d.u32())
-		}
+		s.readCell(d, k, idx, stamp)
 	}
 	if err := readKeyFigures(d, k); err != nil {
 		return err
@@ -1157,6 +1150,20 @@ func (s *Seasonal) readRecent(d *decoder, k *seasonalKey, idx int, stamp uint8) 
 	} else {
 		k.lin.recent[2*idx], k.lin.recent[2*idx+1] = fhi, flo
 	}
+}
+
+// readCell reads the figures of key k's cell idx, stamped stamp, as
+// versions 3 and 4 write them: a packed mean and spread on a log scale,
+// two float32 otherwise.
+func (s *Seasonal) readCell(d *decoder, k *seasonalKey, idx int, stamp uint8) {
+	r := s.slot(k, idx)
+	if s.cfg.LogScale {
+		mean, sd := d.u16(), d.u8()
+		k.cells[r] = packCell(stamp, mean, sd)
+		return
+	}
+	k.cells[r] = uint32(stamp)
+	k.lin.cells[2*r], k.lin.cells[2*r+1] = math.Float32frombits(d.u32()), math.Float32frombits(d.u32())
 }
 
 // readKeyFigures reads a key's figures beside its cells (versions 3 and
@@ -1217,14 +1224,7 @@ func (s *Seasonal) readKey(d *decoder, k *seasonalKey) error {
 		if k.stampAt(i) != 0 {
 			return fmt.Errorf("cell %d twice", idx)
 		}
-		r := s.slot(k, i)
-		if s.cfg.LogScale {
-			mean, sd := d.u16(), d.u8()
-			k.cells[r] = packCell(stamp, mean, sd)
-		} else {
-			k.cells[r] = uint32(stamp)
-			k.lin.cells[2*r], k.lin.cells[2*r+1] = math.Float32frombits(d.u32()), math.Float32frombits(d.u32())
-		}
+		s.readCell(d, k, i, stamp)
 	}
 	return nil
 }
