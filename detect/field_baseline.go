@@ -35,10 +35,11 @@ import (
 // entity showed one as large on the same side in the last 48 hours
 // (model.Seasonal.Seen), it is part of the entity's behaviour, and its
 // score is kept just below the threshold. A value beyond the threshold is
-// not learned; once one side has held for level_shift_hours, the level
-// has changed: the baseline moves to it (model.Seasonal.Track), the window
-// is learned, and the summary says so, so a new level alerts as one
-// episode and resolves.
+// not learned; once a departure on one side (past half the threshold,
+// brief returns allowed) has held for level_shift_hours, the level has
+// changed: the baseline moves to it (model.Seasonal.Track), the window is
+// learned, and the summary says so, so a new level alerts as one episode
+// and resolves.
 type fieldBaselines struct {
 	name    string
 	cluster string
@@ -413,8 +414,11 @@ func (d *fieldBaselines) judgeRow(w source.Window, e Entity, keys []string, valu
 			z = max(z, 0)
 		}
 		quiet := false
-		if z <= -d.zThreshold {
-			// A fall is measured from the entity's quietest usual hour.
+		if z <= -d.zThreshold/2 {
+			// A fall is measured from the entity's quietest usual hour,
+			// from half the threshold on, where Track starts following a
+			// departure: a quiet weekend within the nights' range is no
+			// new level.
 			if qz, qexp, ok := d.model.QuietDeviation(keys[i], w.Start, v); ok && qz > z {
 				z, exp, quiet = min(qz, 0), qexp, true
 			}
@@ -793,7 +797,7 @@ func newFieldBaselines(name string, spec baselineSpec, o Options) (Detector, err
 // levelShiftParam is the setting of every baseline detector that says how
 // long a new level must hold before it becomes the baseline.
 var levelShiftParam = Param{Key: "level_shift_hours", Default: "6",
-	Help: "hours a field must stay beyond the threshold on one side before its new level becomes the baseline (alerting once); 0 never"}
+	Help: "hours a field must stay away from its baseline on one side (past half the threshold, brief returns allowed) before its new level becomes the baseline (alerting once); 0 never"}
 
 // levelShiftAfter reads levelShiftParam.
 func levelShiftAfter(info Info, o Options) (time.Duration, error) {

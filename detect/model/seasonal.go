@@ -50,9 +50,10 @@ type SeasonalConfig struct {
 	// of the logarithm, and the spread floor is the counting noise
 	// 1/√(1+expected), at least 0.05. Negative values count as 0.
 	LogScale bool
-	// LevelShiftAfter is how long a key's values must stay beyond the
-	// threshold on the same side before the new level becomes its
-	// baseline (Track); 0 never moves a baseline.
+	// LevelShiftAfter is how long a key's values must stay away from its
+	// baseline on the same side (Track: past half the threshold, allowing
+	// brief returns) before the new level becomes its baseline; 0 never
+	// moves a baseline.
 	LevelShiftAfter time.Duration
 	// WithoutRecent keeps no extremes of recent hours, for a model that
 	// never asks Seen: Seen then always answers false and Note only
@@ -112,11 +113,16 @@ type seasonalKey struct {
 	// the typical within-hour deviation and the day-to-day spread of the
 	// hours' means.
 	pooledWithin, pooledBetween float32
-	// A run of windows beyond the threshold on one side (Track): its
-	// length, signed, and the sum of its residuals in the model's space.
-	streak    int32
-	streakSum float32
-	hourSeen  bool
+	// The run of windows beyond the threshold on one side (Track): its
+	// length, signed.
+	streak int32
+	// The departure followed for a level change (Track): its length in
+	// windows, signed by its side, its CUSUM statistic in spreads, and the
+	// sum of its residuals in the model's space.
+	shiftN   int32
+	shiftS   float32
+	shiftSum float32
+	hourSeen bool
 	// The cells held, in index order (cellIndex): a bit per index in
 	// filled, and only the filled cells in cells, so a key that has seen
 	// two days of hours holds 48 cells, not 168. Each cell packs its day
@@ -295,7 +301,11 @@ func decodeSD(c uint8) float64 {
 
 // store writes a cell's day stamp, mean and deviation.
 func (s *Seasonal) store(k *seasonalKey, idx int, stamp uint8, mean, sd float64) {
-	r := s.slot(k, idx)
+	s.storeRank(k, s.slot(k, idx), stamp, mean, sd)
+}
+
+// storeRank writes the day stamp, mean and deviation of the cell of rank r.
+func (s *Seasonal) storeRank(k *seasonalKey, r int, stamp uint8, mean, sd float64) {
 	if s.cfg.LogScale {
 		k.cells[r] = packCell(stamp, encodeMean(mean), encodeSD(sd))
 		return
@@ -775,53 +785,99 @@ func (s *Seasonal) Seen(key string, t time.Time, z float64) bool {
 	return false
 }
 
-// Track follows the runs of key's values beyond threshold (a deviation in
-// spreads): v at t, its deviation z. Once values have stayed beyond it on the same side for
-// LevelShiftAfter, the key's level has changed: every cell held moves by
-// the run's mean residual, so the new level is the baseline from then on
-// with the daily pattern kept, and Track reports the move (in the model's
-// space: a difference of logarithms with LogScale). A value within the
-// threshold ends the run. run is the run's length in windows, this one
-// included (0 when v is within the threshold).
+// Track follows key's departures from its baseline to tell a new level
+// from an anomaly: v at t, its deviation z in spreads, threshold the
+// deviation that alerts. run is how many windows in a row, this one
+// included, lay beyond threshold on the side of z (0 when v is within
+// it): how long an anomaly has lasted.
+//
+// A level change is found by a one-sided CUSUM on each side (Page's
+// cumulative sum, the standard test for a lasting shift of a mean): a
+// departure starts when |z| exceeds the reference value threshold/2 (half
+// the smallest shift that alerts, the textbook choice for detecting it),
+// and its statistic S grows by |z| - threshold/2 each window on that
+// side, so values that stay past half the threshold keep it going
+// whether or not each one alerts, and values back near the baseline wear
+// it down. S is capped at levelShiftCap reference values: a burst, however
+// large, is forgotten after about half an hour back at the usual level
+// instead of being carried for hours. Once one departure has lasted
+// LevelShiftAfter, the key's level has changed: every cell held before it
+// began moves by its mean residual, so the new level is the baseline from
+// then on with the daily pattern kept, and Track reports the move (in the
+// model's space: a difference of logarithms with LogScale). A level that
+// settles just under the threshold (a quantised count at +4 spreads where
+// 5 alert) moves too, instead of sitting near the alert bound for days.
 func (s *Seasonal) Track(key string, t time.Time, v, z, threshold float64) (shifted bool, by float64, run int) {
 	k := s.keys[key]
-	if k == nil {
-		return false, 0, 0
-	}
-	if !(math.Abs(z) >= threshold) {
-		k.streak, k.streakSum = 0, 0
-		return false, 0, 0
-	}
-	m, _, ok := s.expectHour(k, absHour(t))
-	if !ok {
+	if k == nil || math.IsNaN(z) {
 		return false, 0, 0
 	}
 	sign := int32(1)
 	if z < 0 {
 		sign = -1
 	}
-	if k.streak*sign <= 0 {
-		k.streak, k.streakSum = 0, 0
+	if math.Abs(z) >= threshold {
+		if k.streak*sign <= 0 {
+			k.streak = 0
+		}
+		if k.streak*sign < math.MaxInt32-1 {
+			k.streak += sign
+		}
+		run = int(k.streak * sign)
+	} else {
+		k.streak = 0
 	}
-	if k.streak*sign < math.MaxInt32-1 {
-		k.streak += sign
-		k.streakSum += float32(s.scale(v) - m)
+	ref := threshold / 2
+	if k.shiftN == 0 && !(math.Abs(z) > ref) {
+		return false, 0, run
 	}
-	n := k.streak * sign
+	m, _, ok := s.expectHour(k, absHour(t))
+	if !ok {
+		k.shiftN, k.shiftS, k.shiftSum = 0, 0, 0
+		return false, 0, run
+	}
+	res := s.scale(v) - m
+	if k.shiftN != 0 {
+		side := float64(1)
+		if k.shiftN < 0 {
+			side = -1
+		}
+		k.shiftS = float32(min(float64(k.shiftS)+side*z-ref, levelShiftCap*ref))
+		if k.shiftS <= 0 {
+			k.shiftN, k.shiftS, k.shiftSum = 0, 0, 0
+		} else if k.shiftN*int32(side) < math.MaxInt32-1 {
+			k.shiftN += int32(side)
+			k.shiftSum += float32(res)
+		}
+	}
+	if k.shiftN == 0 && math.Abs(z) > ref {
+		k.shiftN, k.shiftS, k.shiftSum = sign, float32(math.Abs(z)-ref), float32(res)
+	}
+	n := k.shiftN
+	if n < 0 {
+		n = -n
+	}
 	if s.cfg.LevelShiftAfter <= 0 || s.cfg.Bucket <= 0 || time.Duration(n)*s.cfg.Bucket < s.cfg.LevelShiftAfter {
-		return false, 0, int(n)
+		return false, 0, run
 	}
-	by = float64(k.streakSum) / float64(n)
-	s.shift(k, by)
-	k.streak, k.streakSum = 0, 0
-	return true, by, int(n)
+	by = float64(k.shiftSum) / float64(n)
+	began := absHour(t.Add(-time.Duration(n-1) * s.cfg.Bucket))
+	s.shiftBefore(k, began, by)
+	k.streak, k.shiftN, k.shiftS, k.shiftSum = 0, 0, 0, 0
+	return true, by, run
 }
 
-// shift moves every cell of k by d in the model's space.
-func (s *Seasonal) shift(k *seasonalKey, d float64) {
-	k.eachCell(func(i int, st uint8) {
-		m, sd := s.decode(k, i)
-		s.store(k, i, st, m+d, sd)
+// levelShiftCap bounds a departure's CUSUM statistic, in reference values
+// (Track): six windows back at the usual level end any departure.
+const levelShiftCap = 6
+
+// shiftBefore moves by d, in the model's space, every cell of k holding an
+// hour before absolute hour began. The cells of the hours since then
+// already learned the new level from the values within the threshold.
+func (s *Seasonal) shiftBefore(k *seasonalKey, began int64, d float64) {
+	k.eachWeekCell(began-1, func(r, _ int) {
+		m, sd := s.decodeRank(k, r)
+		s.storeRank(k, r, uint8(k.cells[r]), m+d, sd)
 	})
 }
 
@@ -856,13 +912,15 @@ func (s *Seasonal) Prune(before time.Time) int {
 // threshold. Version 4 holds the same figures in less room: each key's
 // name as the length of the prefix it shares with the one before and the
 // rest (uvarints), and its cells and recent hours as a bitmap of the ones
-// held followed by those, without an index byte each. Versions 1 (float32
+// held followed by those, without an index byte each. Version 5 replaces
+// the run's residual sum with the level-shift departure (Track): its
+// signed length, CUSUM statistic and residual sum. Versions 1 (float32
 // cells with 16-bit day stamps and the raw values of the hour in
 // progress), 2 and 3 are still read; keys of versions 1 and 2 start with
 // no recent extremes and their pooled spreads computed from the cells.
 var seasonalMagic = []byte("CAESEAS")
 
-const seasonalVersion = 4
+const seasonalVersion = 5
 
 // Sizes of the version 4 bitmaps.
 const (
@@ -1028,7 +1086,7 @@ func (s *Seasonal) UnmarshalBinary(data []byte) error {
 				err = s.readV3(d, k)
 			}
 		default:
-			err = s.readKeyV4(d, k)
+			err = s.readKeyV4(d, k, version)
 		}
 		if err == nil && version < 3 {
 			s.pool(k, int64(k.bufHour))
@@ -1051,7 +1109,8 @@ func (s *Seasonal) UnmarshalBinary(data []byte) error {
 	return nil
 }
 
-// appendV4 encodes what version 3 added to a key, in version 4's form.
+// appendV4 encodes what version 3 added to a key, in version 4's form
+// with version 5's level-shift departure.
 func (s *Seasonal) appendV4(b []byte, k *seasonalKey) []byte {
 	le := binary.LittleEndian
 	seen := uint8(0)
@@ -1064,7 +1123,9 @@ func (s *Seasonal) appendV4(b []byte, k *seasonalKey) []byte {
 	b = le.AppendUint32(b, math.Float32bits(k.pooledWithin))
 	b = le.AppendUint32(b, math.Float32bits(k.pooledBetween))
 	b = le.AppendUint32(b, uint32(k.streak))
-	b = le.AppendUint32(b, math.Float32bits(k.streakSum))
+	b = le.AppendUint32(b, uint32(k.shiftN))
+	b = le.AppendUint32(b, math.Float32bits(k.shiftS))
+	b = le.AppendUint32(b, math.Float32bits(k.shiftSum))
 	var bitmap [recentBitmapBytes]byte
 	var stamps [recentHours]uint8
 	if k.recent != nil {
@@ -1092,8 +1153,8 @@ func (s *Seasonal) appendV4(b []byte, k *seasonalKey) []byte {
 	return b
 }
 
-// readKeyV4 reads a key of version 4.
-func (s *Seasonal) readKeyV4(d *decoder, k *seasonalKey) error {
+// readKeyV4 reads a key of version 4 or 5.
+func (s *Seasonal) readKeyV4(d *decoder, k *seasonalKey, version uint8) error {
 	k.n = d.u32()
 	k.bufHour = int32(d.u32())
 	k.lastHour = int32(d.u32())
@@ -1111,7 +1172,7 @@ func (s *Seasonal) readKeyV4(d *decoder, k *seasonalKey) error {
 		}
 		s.readCell(d, k, idx, stamp)
 	}
-	if err := readKeyFigures(d, k); err != nil {
+	if err := readKeyFigures(d, k, version); err != nil {
 		return err
 	}
 	recent := d.next(recentBitmapBytes)
@@ -1166,28 +1227,41 @@ func (s *Seasonal) readCell(d *decoder, k *seasonalKey, idx int, stamp uint8) {
 	k.lin.cells[2*r], k.lin.cells[2*r+1] = math.Float32frombits(d.u32()), math.Float32frombits(d.u32())
 }
 
-// readKeyFigures reads a key's figures beside its cells (versions 3 and
-// 4 write them alike): the hour's extremes so far, the pooled spreads and
-// the level-shift streak.
-func readKeyFigures(d *decoder, k *seasonalKey) error {
+// readKeyFigures reads a key's figures beside its cells (versions 3 to 5
+// write them alike but for the level shift's): the hour's extremes so
+// far, the pooled spreads, the run beyond the threshold and the departure
+// followed for a level change. Versions 3 and 4 followed only the run
+// beyond the threshold: it becomes the departure, with a CUSUM statistic
+// of one spread a window.
+func readKeyFigures(d *decoder, k *seasonalKey, version uint8) error {
 	k.hourSeen = d.u8() == 1
 	k.hourHi = math.Float32frombits(d.u32())
 	k.hourLo = math.Float32frombits(d.u32())
 	k.pooledWithin = math.Float32frombits(d.u32())
 	k.pooledBetween = math.Float32frombits(d.u32())
 	k.streak = int32(d.u32())
-	k.streakSum = math.Float32frombits(d.u32())
-	for _, f := range []float32{k.hourHi, k.hourLo, k.pooledWithin, k.pooledBetween, k.streakSum} {
+	if version >= 5 {
+		k.shiftN = int32(d.u32())
+		k.shiftS = math.Float32frombits(d.u32())
+	} else {
+		k.shiftN = k.streak
+		k.shiftS = float32(math.Abs(float64(k.streak)))
+	}
+	k.shiftSum = math.Float32frombits(d.u32())
+	for _, f := range []float32{k.hourHi, k.hourLo, k.pooledWithin, k.pooledBetween, k.shiftS, k.shiftSum} {
 		if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
 			return errors.New("a figure that is not a number")
 		}
+	}
+	if k.shiftS < 0 || k.shiftN == math.MinInt32 {
+		return errors.New("a level-shift departure out of range")
 	}
 	return nil
 }
 
 // readV3 reads what version 3 added to a key.
 func (s *Seasonal) readV3(d *decoder, k *seasonalKey) error {
-	if err := readKeyFigures(d, k); err != nil {
+	if err := readKeyFigures(d, k, 3); err != nil {
 		return err
 	}
 	filled := d.u8()

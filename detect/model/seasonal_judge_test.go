@@ -57,32 +57,56 @@ func TestSeasonalSeenRecentDeviations(t *testing.T) {
 	}
 }
 
-// TestSeasonalTrackMovesTheLevel: values beyond the threshold on one side
-// for LevelShiftAfter move the baseline to the new level, keeping the
-// daily shape; a run broken by a normal value does not.
+// TestSeasonalTrackMovesTheLevel: a departure that holds on one side for
+// LevelShiftAfter moves the baseline to the new level, keeping the daily
+// shape, whether its values alert (four times the level) or settle just
+// under the threshold, and despite a window back at the old level; a
+// burst that ends, or noise within half the threshold, does not.
 func TestSeasonalTrackMovesTheLevel(t *testing.T) {
 	const threshold = 5
 	for _, tc := range []struct {
-		name    string
-		breakAt int // window of the run that is normal, -1 for none
+		name string
+		// at is the value of window i of the six hours judged, given the
+		// baseline's expected value and spread in the model's space.
+		at      func(i int, m, spread float64) float64
 		shifted bool
 	}{
-		{"a level four times higher for six hours", -1, true},
-		{"the same, broken by one normal window", 40, false},
+		{"a level four times higher for six hours", func(int, float64, float64) float64 { return 4e5 }, true},
+		{"the same, one window back at the old level", func(i int, _, _ float64) float64 {
+			if i == 40 {
+				return 1e5
+			}
+			return 4e5
+		}, true},
+		{"four times higher for three hours, then back", func(i int, _, _ float64) float64 {
+			if i < 36 {
+				return 4e5
+			}
+			return 1e5
+		}, false},
+		{"a level settling at 0.8 of the threshold", func(_ int, m, spread float64) float64 {
+			return math.Expm1(m + 0.8*threshold*spread)
+		}, true},
+		{"a level at 0.3 of the threshold", func(_ int, m, spread float64) float64 {
+			return math.Expm1(m + 0.3*threshold*spread)
+		}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(3, 4))
 			s := NewSeasonal(SeasonalConfig{Bucket: bucket, MinSamples: 12, LogScale: true, LevelShiftAfter: 6 * time.Hour})
 			now := steady(s, "k", monday, 3, 1e5, rng)
-			moved, by := false, 0.0
+			m, spread, _ := s.expect("k", now)
+			moved, by, last := false, 0.0, 0.0
 			for i := range 72 {
-				v := 4e5
-				if i == tc.breakAt {
-					v = 1e5
-				}
+				v := tc.at(i, m, spread)
+				last = v
 				z, _, _ := s.Deviation("k", now, v)
-				if shifted, d, _ := s.Track("k", now, v, z, threshold); shifted {
+				shifted, d, _ := s.Track("k", now, v, z, threshold)
+				if shifted {
 					moved, by = true, d
+				}
+				if math.Abs(z) < threshold || shifted {
+					s.Observe("k", now, v) // as a detector learns what does not alert
 				}
 				now = now.Add(bucket)
 			}
@@ -92,10 +116,10 @@ func TestSeasonalTrackMovesTheLevel(t *testing.T) {
 			if !moved {
 				return
 			}
-			if f := math.Exp(by); f < 3 || f > 5 {
-				t.Errorf("moved by a factor %.2f, want about 4", f)
+			if want := s.scale(last) - m; math.Abs(by-want) > 0.25*math.Abs(want) {
+				t.Errorf("moved by %.3f, want about %.3f (the new level's distance)", by, want)
 			}
-			if z, _, _ := s.Deviation("k", now, 4e5); math.Abs(z) >= threshold {
+			if z, _, _ := s.Deviation("k", now, last); math.Abs(z) >= 2 {
 				t.Errorf("the new level is still %+.1f spreads from the baseline", z)
 			}
 		})

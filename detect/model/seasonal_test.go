@@ -337,8 +337,10 @@ func FuzzSeasonalUnmarshal(f *testing.F) {
 	good, _ := s.MarshalBinary()
 	f.Add(good)
 	f.Add([]byte("CAESEAS\x01"))
-	if v3, err := os.ReadFile("testdata/seasonal-v3-linear.bin"); err == nil {
-		f.Add(v3)
+	for _, old := range []string{"testdata/seasonal-v3-linear.bin", "testdata/seasonal-v4-log.bin"} {
+		if data, err := os.ReadFile(old); err == nil {
+			f.Add(data)
+		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m := NewSeasonal(SeasonalConfig{Bucket: bucket})
@@ -519,22 +521,26 @@ func BenchmarkSeasonalKeyMemory(b *testing.B) {
 	}
 }
 
-// TestSeasonalReadsVersion3 loads models saved by version 3 of the encoding
-// (testdata/seasonal-v3-*.bin: a week and more of three keys, a sparse
+// TestSeasonalReadsVersion3 loads models saved by versions 3 and 4 of the
+// encoding (testdata/seasonal-v[34]-*.bin: a week and more of three keys, a sparse
 // key, a level change being tracked, values noted and an hour in
 // progress) and checks every deviation, quiet-hour deviation and recent
 // deviation against what version 3 computed before saving (the .json
-// beside): the layout in memory changed, the figures must not.
+// beside): the layout in memory changed, the figures must not. A level
+// change version 4 was tracking goes on where it stopped.
 func TestSeasonalReadsVersion3(t *testing.T) {
 	for _, tc := range []struct {
+		version  string
 		name     string
 		logScale bool
 	}{
-		{"linear", false},
-		{"log", true},
+		{"v3", "linear", false},
+		{"v3", "log", true},
+		{"v4", "linear", false},
+		{"v4", "log", true},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			data, err := os.ReadFile("testdata/seasonal-v3-" + tc.name + ".bin")
+		t.Run(tc.version+"-"+tc.name, func(t *testing.T) {
+			data, err := os.ReadFile("testdata/seasonal-" + tc.version + "-" + tc.name + ".bin")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -546,7 +552,7 @@ func TestSeasonalReadsVersion3(t *testing.T) {
 				QZ, QE    float64
 				QOK, Seen bool
 			}
-			j, err := os.ReadFile("testdata/seasonal-v3-" + tc.name + ".json")
+			j, err := os.ReadFile("testdata/seasonal-" + tc.version + "-" + tc.name + ".json")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -590,7 +596,23 @@ func TestSeasonalReadsVersion3(t *testing.T) {
 					t.Fatalf("%s at %s after a new save: %v %v %v, want %v %v %v", w.Key, w.At, z, e, ok, w.Z, w.E, w.OK)
 				}
 			}
-			t.Logf("%d bytes in version 3, %d now", len(data), len(again))
+			t.Logf("%d bytes in version %s, %d now", len(data), tc.version[1:], len(again))
+			if tc.version != "v4" {
+				return
+			}
+			// Key "moving" was saved three hours into a level four times
+			// higher (a run of 36 windows beyond the threshold): the run
+			// is carried over as the departure Track follows, so three
+			// more hours of it make six and move the level.
+			at := time.Date(2026, 11, 10, 7, 0, 0, 0, time.UTC)
+			for i := 1; i <= 36; i++ {
+				z, _, _ := s2.Deviation("moving", at, 4e5)
+				shifted, _, _ := s2.Track("moving", at, 4e5, z, 5)
+				if shifted != (i == 36) {
+					t.Fatalf("window %d of the carried run (z %+.1f): shifted %v, want it at window 36", i, z, shifted)
+				}
+				at = at.Add(bucket)
+			}
 		})
 	}
 }
