@@ -107,7 +107,34 @@ type fieldJudgement struct {
 	seen     bool    // beyond, and seen as large in the last 48 hours
 	shifted  bool    // the level changed: the baseline moved by shift
 	shift    float64 // the move, as a difference of logarithms
+	burst    bool    // a volume burstFactor times its usual level, past anything recent
+	high     float64 // with burst: the highest value of the last 48 hours
 }
+
+// alertZ is the deviation f is scored by: its own, or the threshold for a
+// burst within it.
+func (f *fieldJudgement) alertZ(threshold float64) float64 {
+	if f.burst && f.beyond {
+		return max(math.Abs(f.z), threshold)
+	}
+	return math.Abs(f.z)
+}
+
+// A rise of a volume field to burstFactor times its usual level at this
+// hour, burstOverHigh times the highest value it showed in the last 48
+// hours and burstOverRun times the highest at this time of day on the two
+// days before, alerts even within the threshold. On a bursty series
+// (requests that swing tenfold within an hour) the learned spread is wide,
+// so a rise several times anything seen stays within the threshold; what
+// makes it an anomaly is its size against the usual level and against the
+// series' own recent bursts, not against the spread. A job that runs at
+// the same time every day (a nightly backup) is not one unless it at
+// least doubles its last runs: batch sizes vary that much.
+const (
+	burstFactor   = 4
+	burstOverHigh = 1.5
+	burstOverRun  = 2
+)
 
 // numericField is a field a baseline detector can follow and how a
 // window's records of one entity combine into one value. A volume field
@@ -431,11 +458,16 @@ func (d *fieldBaselines) judgeRow(w source.Window, e Entity, keys []string, valu
 		}
 		f := &fields[i]
 		f.z, f.expected, f.judged, f.quiet = z, exp, true, quiet
+		if d.volume[i] && !shared && z > 0 && z < d.zThreshold && v >= burstFactor*exp {
+			if high, sameTime, ok := d.model.RecentHigh(keys[i], w.Start); ok && v >= burstOverHigh*high && v >= burstOverRun*sameTime {
+				f.burst, f.high = true, high
+			}
+		}
 		var run int
-		if f.shifted, f.shift, run = d.model.Track(keys[i], w.Start, v, z, d.zThreshold); !f.shifted && math.Abs(z) >= d.zThreshold {
+		if f.shifted, f.shift, run = d.model.Track(keys[i], w.Start, v, z, d.zThreshold); !f.shifted && (math.Abs(z) >= d.zThreshold || f.burst) {
 			f.beyond = true
 			f.early = z < 0 && time.Duration(run)*w.End.Sub(w.Start) < quietFor
-			f.seen = !f.early && d.model.Seen(keys[i], w.Start, z)
+			f.seen = !f.early && !f.burst && d.model.Seen(keys[i], w.Start, z)
 		}
 		judged = true
 		if worst < 0 || worse(f, &fields[worst]) {
@@ -455,7 +487,7 @@ func (d *fieldBaselines) judgeRow(w source.Window, e Entity, keys []string, valu
 		Detector:  d.name,
 		Entity:    e,
 		Window:    w,
-		Score:     model.Score(math.Abs(f.z), d.zThreshold),
+		Score:     model.Score(f.alertZ(d.zThreshold), d.zThreshold),
 		Threshold: scoreThreshold,
 		Observed:  values[worst],
 		Expected:  f.expected,
@@ -468,6 +500,10 @@ func (d *fieldBaselines) judgeRow(w source.Window, e Entity, keys []string, valu
 			plusFixed(f.z, 1).str(" spreads, alert at ").fixed(d.zThreshold, 1).str(")")
 	} else {
 		writeBaselineSummary(&d.text, e, d.metrics[worst].Name, v.Observed, f.expected, f.z, d.zThreshold)
+	}
+	if f.burst && f.beyond {
+		d.text.str("; ").fixed(v.Observed/max(f.expected, 1e-9), 1).str(" times the usual level and ").
+			fixed(v.Observed/max(f.high, 1e-9), 1).str(" times the highest of the last 48 hours (").general(f.high, 4).str(")")
 	}
 	if f.quiet {
 		d.text.str("; measured from its quietest usual hour")

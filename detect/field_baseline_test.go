@@ -244,3 +244,112 @@ func TestBaselineJudgesFallsAndSilence(t *testing.T) {
 		}
 	}
 }
+
+// TestBaselineBurstsOnABurstySeries: on a workload whose traffic swings
+// tenfold within an hour (log-normal, a spread of 0.9 in logarithms), a
+// window at twice anything of the last two days, many times its usual
+// level, alerts although it lies within the learned spread's threshold;
+// one just past its recent highest does not. A nightly job whose size
+// varies up to twofold never alerts; one that triples its last runs does.
+func TestBaselineBurstsOnABurstySeries(t *testing.T) {
+	const bucket = 5 * time.Minute
+	type setup struct {
+		d     Detector
+		now   time.Time
+		high  float64 // highest value of the last 48 hours learned
+		rng   *rand.Rand
+		level func(t time.Time, rng *rand.Rand) float64
+	}
+	row := func(d Detector, v float64) source.Row {
+		r := source.Row{Key: []string{"shop", "api-7d4f8b9c5d-*", "wep"}}
+		for _, m := range d.Queries()[0].Metrics {
+			if m.Kind == source.Max {
+				r.Values = append(r.Values, 3)
+			} else {
+				r.Values = append(r.Values, v)
+			}
+		}
+		return r
+	}
+	learn := func(t *testing.T, level func(time.Time, *rand.Rand) float64) *setup {
+		info, _ := Lookup("generic_flows")
+		d, err := info.New(Options{Cluster: "c", Bucket: bucket, Params: map[string]string{"min_size_for_train": "0"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &setup{d: d, now: weekStart, rng: rand.New(rand.NewPCG(21, 22)), level: level}
+		for end := weekStart.Add(3 * 24 * time.Hour); s.now.Before(end); s.now = s.now.Add(bucket) {
+			v := level(s.now, s.rng)
+			if s.now.After(end.Add(-48 * time.Hour)) {
+				s.high = max(s.high, v)
+			}
+			d.(Learner).Learn(source.Window{Start: s.now, End: s.now.Add(bucket)}, [][]source.Row{{row(d, v)}})
+		}
+		return s
+	}
+	judge := func(s *setup, v float64) Verdict {
+		vs := s.d.Judge(source.Window{Start: s.now, End: s.now.Add(bucket)}, [][]source.Row{{row(s.d, v)}})
+		s.now = s.now.Add(bucket)
+		if len(vs) != 1 {
+			t.Fatalf("%d verdicts, want 1", len(vs))
+		}
+		return vs[0]
+	}
+	bursty := func(_ time.Time, rng *rand.Rand) float64 { return 1e5 * math.Exp(0.9*rng.NormFloat64()) }
+	for _, tc := range []struct {
+		name   string
+		times  float64 // of the highest value of the last 48 hours
+		alerts bool
+	}{
+		{"twice its highest of two days", 2, true},
+		{"a fifth past its highest of two days", 1.2, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := learn(t, bursty)
+			v := judge(s, tc.times*s.high)
+			if v.Anomalous() != tc.alerts {
+				t.Fatalf("%.3g (%.1f times the highest of two days): anomalous %v, want %v: %s", tc.times*s.high, tc.times, v.Anomalous(), tc.alerts, v.Summary)
+			}
+			if tc.alerts && !strings.Contains(v.Summary, "times the highest of the last 48 hours") {
+				t.Errorf("the summary does not say why: %s", v.Summary)
+			}
+			if !tc.alerts && strings.Contains(v.Summary, "times the highest") {
+				t.Errorf("a burst within range is reported as one: %s", v.Summary)
+			}
+		})
+	}
+	t.Run("a nightly job of varying size", func(t *testing.T) {
+		// The job runs at 02:00-02:15; size is its size on the night being
+		// made, in units of job.
+		const job = 3e7
+		size := 1.0
+		nightly := func(t time.Time, rng *rand.Rand) float64 {
+			if t.Hour() == 2 && t.Minute() < 15 {
+				return job * size
+			}
+			return 1e5 * (0.8 + 0.4*rng.Float64())
+		}
+		s := learn(t, nightly)
+		for night, tc := range []struct {
+			size   float64
+			alerts bool
+		}{
+			{1, false},
+			{1.9, false}, // past the 48 hours' highest by half, but under twice its last runs
+			{1, false},
+			{3 * 1.9, true},
+		} {
+			size = tc.size
+			alerted := ""
+			for end := s.now.Add(24 * time.Hour); s.now.Before(end); {
+				at := s.now
+				if v := judge(s, nightly(at, s.rng)); v.Anomalous() && alerted == "" {
+					alerted = at.Format("Mon 15:04") + ": " + v.Summary
+				}
+			}
+			if (alerted != "") != tc.alerts {
+				t.Errorf("night %d, the job %.1f times its usual size: alerted %v, want %v %s", night+1, tc.size, alerted != "", tc.alerts, alerted)
+			}
+		}
+	})
+}

@@ -785,6 +785,38 @@ func (s *Seasonal) Seen(key string, t time.Time, z float64) bool {
 	return false
 }
 
+// RecentHigh is the highest value key showed in the 48 hours before the
+// hour of t (not that hour itself), learned or noted, in the values' own
+// scale, and the highest of those at the same time of day as t (the hour
+// of t and the ones either side, a day and two days before): what a job
+// that runs at that time reached on its last runs. ok is false when none
+// of the 48 hours is held.
+func (s *Seasonal) RecentHigh(key string, t time.Time) (high, sameTime float64, ok bool) {
+	k := s.keys[key]
+	if k == nil {
+		return 0, 0, false
+	}
+	h := absHour(t)
+	high, sameTime = math.Inf(-1), math.Inf(-1)
+	for hh := h - recentHours; hh < h; hh++ {
+		hi, _, held := s.recent(k, hh)
+		if !held {
+			continue
+		}
+		high, ok = max(high, hi), true
+		if d := (h - hh) % hoursPerDay; d <= 1 || d == hoursPerDay-1 {
+			sameTime = max(sameTime, hi)
+		}
+	}
+	if !ok {
+		return 0, 0, false
+	}
+	if s.cfg.LogScale {
+		high, sameTime = math.Expm1(high), math.Expm1(sameTime)
+	}
+	return high, max(sameTime, 0), true
+}
+
 // Track follows key's departures from its baseline to tell a new level
 // from an anomaly: v at t, its deviation z in spreads, threshold the
 // deviation that alerts. run is how many windows in a row, this one

@@ -151,3 +151,41 @@ func TestSeasonalQuietDeviation(t *testing.T) {
 		t.Errorf("a fall far below the night's level: %+.1f spreads from the quietest hour", qz)
 	}
 }
+
+// TestSeasonalRecentHigh: the highest value of the 48 hours before t's
+// hour, learned or noted, and the highest at t's time of day (an hour
+// either side) on those days; t's own hour and older hours do not count.
+func TestSeasonalRecentHigh(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	s := NewSeasonal(SeasonalConfig{Bucket: bucket, MinSamples: 12, LogScale: true})
+	now := monday.Add(3 * 24 * time.Hour) // Thursday 00:00
+	for at := monday; at.Before(now); at = at.Add(bucket) {
+		switch at {
+		case now.Add(-30 * time.Hour): // Wednesday 18:00, judged anomalous
+			s.Note("k", at, 5e4)
+		case now.Add(-22 * time.Hour): // Wednesday 02:00
+			s.Observe("k", at, 2e3)
+		case now.Add(-50 * time.Hour): // Monday 22:00: too old
+			s.Observe("k", at, 1e6)
+		default:
+			s.Observe("k", at, 100*(0.9+0.2*rng.Float64()))
+		}
+	}
+	for _, tc := range []struct {
+		at             time.Time
+		high, sameTime float64
+	}{
+		{now.Add(2 * time.Hour), 5e4, 2e3},                // Thursday 02:00: Wednesday's 02:00
+		{now.Add(3 * time.Hour), 5e4, 2e3},                // an hour later: still its time of day
+		{now.Add(5 * time.Hour), 5e4, 121},                // 05:00: only ordinary values then
+		{now.Add(43*time.Hour + 5*time.Minute), 110, 110}, // Friday 19:00: both more than 48 hours back
+	} {
+		high, same, ok := s.RecentHigh("k", tc.at)
+		if !ok || math.Abs(high-tc.high) > 0.01*tc.high || same > tc.sameTime*1.01 || same < tc.sameTime*0.7 {
+			t.Errorf("at %s: highest %.4g and %.4g at that time of day (ok %v), want %.4g and about %.4g", tc.at.Format("Mon 15:04"), high, same, ok, tc.high, tc.sameTime)
+		}
+	}
+	if _, _, ok := s.RecentHigh("other", now); ok {
+		t.Error("a key never seen has a recent highest value")
+	}
+}
