@@ -130,10 +130,17 @@ func (f *fieldJudgement) alertZ(threshold float64) float64 {
 // series' own recent bursts, not against the spread. A job that runs at
 // the same time every day (a nightly backup) is not one unless it at
 // least doubles its last runs: batch sizes vary that much.
+//
+// The burst must also lie burstMinZ learned spreads above the usual level,
+// outside the band that holds 95% of the series' values: a workload of a
+// few connections a window (a controller talking to the API server) swings
+// tenfold by counting alone, and such a swing is within one or two of its
+// spreads.
 const (
 	burstFactor   = 4
 	burstOverHigh = 1.5
 	burstOverRun  = 2
+	burstMinZ     = 2
 )
 
 // numericField is a field a baseline detector can follow and how a
@@ -458,7 +465,7 @@ func (d *fieldBaselines) judgeRow(w source.Window, e Entity, keys []string, valu
 		}
 		f := &fields[i]
 		f.z, f.expected, f.judged, f.quiet = z, exp, true, quiet
-		if d.volume[i] && !shared && z > 0 && z < d.zThreshold && v >= burstFactor*exp {
+		if d.volume[i] && !shared && z >= burstMinZ && z < d.zThreshold && v >= burstFactor*exp {
 			if high, sameTime, ok := d.model.RecentHigh(keys[i], w.Start); ok && v >= burstOverHigh*high && v >= burstOverRun*sameTime {
 				f.burst, f.high = true, high
 			}
