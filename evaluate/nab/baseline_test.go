@@ -86,3 +86,31 @@ func TestHourBand(t *testing.T) {
 		t.Error("the z-score did not flag the usual 12:00 hour: the case does not tell the two apart")
 	}
 }
+
+// TestZScoreNewOver: with NewOver, a value the z-score flags stays flagged
+// only when it lies beyond everything of the span before, on its side.
+func TestZScoreNewOver(t *testing.T) {
+	// Two days of 9, 11, 9, 11 ... with one 30 and one 2 on the first.
+	times := rowsAt(576 + 4)
+	values := make([]float64, len(times))
+	for i := range 576 {
+		values[i] = 9 + 2*float64(i%2)
+	}
+	values[100], values[200] = 30, 2
+	judged := []float64{25, 31, 3, 1}
+	copy(values[576:], judged)
+	z := ZScore{Threshold: 3, Span: 24 * time.Hour, MinRows: 12, NewOver: 48 * time.Hour}
+	if z.Name() != "zscore>3,new48h" {
+		t.Errorf("name %q", z.Name())
+	}
+	plain := ZScore{Threshold: 3, Span: 24 * time.Hour, MinRows: 12}.Flags(times, values, 576)
+	got := z.Flags(times, values, 576)
+	for k, want := range []bool{false, true, false, true} {
+		if !plain[576+k] {
+			t.Fatalf("value %g: the plain z-score does not flag it; the case shows nothing", judged[k])
+		}
+		if got[576+k] != want {
+			t.Errorf("value %g (30 and 2 seen a day and a half before): flagged %v, want %v", judged[k], got[576+k], want)
+		}
+	}
+}

@@ -34,12 +34,14 @@ var DefaultDetectors = []string{"generic_flows", "time_series_flows", "multivari
 const DefaultLearn = 48 * time.Hour
 
 // DefaultBaselines are the yardsticks: the rolling 24 h z-score at 3 and
-// at 5 standard deviations, and the same-hour band at 5 robust spreads
-// over the week before (at least an hour of samples in either).
+// at 5 standard deviations, the one at 3 flagging only values beyond
+// anything of the 48 hours before, and the same-hour band at 5 robust
+// spreads over the week before (at least an hour of samples in either).
 func DefaultBaselines() []Baseline {
 	return []Baseline{
 		ZScore{Threshold: 3, Span: 24 * time.Hour, MinRows: 12},
 		ZScore{Threshold: 5, Span: 24 * time.Hour, MinRows: 12},
+		ZScore{Threshold: 3, Span: 24 * time.Hour, MinRows: 12, NewOver: 48 * time.Hour},
 		HourBand{Width: 5, Days: 7, MinRows: 12},
 	}
 }

@@ -20,14 +20,26 @@ type Baseline interface {
 // of the rows of the Span before it. A span with no spread flags any
 // value that differs from its mean. Fewer than MinRows rows in the span
 // flag nothing.
+//
+// With NewOver set, a flagged row stays flagged only when its value lies
+// beyond every value of the NewOver before it on the same side (above the
+// highest for a rise, below the lowest for a fall): what the series showed
+// in the last days is its behaviour, the rule the detectors' "only what is
+// new alerts" follows, here on the plain z-score.
 type ZScore struct {
 	Threshold float64
 	Span      time.Duration
 	MinRows   int
+	NewOver   time.Duration
 }
 
-// Name is "zscore>N".
-func (z ZScore) Name() string { return fmt.Sprintf("zscore>%g", z.Threshold) }
+// Name is "zscore>N", or "zscore>N,new<hours>h" with NewOver.
+func (z ZScore) Name() string {
+	if z.NewOver > 0 {
+		return fmt.Sprintf("zscore>%g,new%gh", z.Threshold, z.NewOver.Hours())
+	}
+	return fmt.Sprintf("zscore>%g", z.Threshold)
+}
 
 // Flags implements Baseline.
 func (z ZScore) Flags(times []time.Time, values []float64, from int) []bool {
@@ -55,6 +67,20 @@ func (z ZScore) Flags(times []time.Time, values []float64, from int) []bool {
 		default:
 			flags[i] = d/sd > z.Threshold
 		}
+		if flags[i] && z.NewOver > 0 {
+			flags[i] = z.beyondRecent(times, values, i, values[i] > m)
+		}
 	}
 	return flags
+}
+
+// beyondRecent reports whether row i's value lies above (rise) or below
+// every value of the NewOver before it.
+func (z ZScore) beyondRecent(times []time.Time, values []float64, i int, rise bool) bool {
+	for j := i - 1; j >= 0 && times[i].Sub(times[j]) <= z.NewOver; j-- {
+		if rise && values[j] >= values[i] || !rise && values[j] <= values[i] {
+			return false
+		}
+	}
+	return true
 }
