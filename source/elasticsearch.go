@@ -85,7 +85,12 @@ func (e *Elasticsearch) windowFilter(w Window, terms []Term) []any {
 		filters = append(filters, termQuery(field, value))
 	}
 	for _, t := range terms {
-		filters = append(filters, map[string]any{"terms": map[string]any{t.Field: t.Values}})
+		terms := map[string]any{"terms": map[string]any{t.Field: t.Values}}
+		if t.Exclude {
+			filters = append(filters, not(terms))
+			continue
+		}
+		filters = append(filters, terms)
 	}
 	return filters
 }

@@ -377,10 +377,12 @@ func reader[R any](lt calicolog.LogType, lookup func(string) (calicolog.FieldFun
 }
 
 // filter is a compiled Term: a record matches when its field is present
-// and equals one of the values.
+// and equals one of the values, or, excluding, when it is absent or equals
+// none of them.
 type filter[R any] struct {
-	get    calicolog.FieldFunc[R]
-	values map[string]struct{}
+	get     calicolog.FieldFunc[R]
+	values  map[string]struct{}
+	exclude bool
 }
 
 func compileFilters[R any](lt calicolog.LogType, lookup func(string) (calicolog.FieldFunc[R], bool), terms []Term) ([]filter[R], error) {
@@ -394,7 +396,7 @@ func compileFilters[R any](lt calicolog.LogType, lookup func(string) (calicolog.
 		for _, v := range t.Values {
 			values[v] = struct{}{}
 		}
-		out[i] = filter[R]{get: get, values: values}
+		out[i] = filter[R]{get: get, values: values, exclude: t.Exclude}
 	}
 	return out, nil
 }
@@ -403,9 +405,12 @@ func matchAll[R any](r *R, filters []filter[R]) bool {
 	for _, f := range filters {
 		v, ok := f.get(r)
 		if !ok {
+			if f.exclude {
+				continue
+			}
 			return false
 		}
-		if _, ok := f.values[v.String()]; !ok {
+		if _, ok := f.values[v.String()]; ok == f.exclude {
 			return false
 		}
 	}

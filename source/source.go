@@ -69,10 +69,14 @@ type Metric struct {
 	Field string // empty for Count
 }
 
-// Term keeps only records whose Field equals one of Values.
+// Term keeps only records whose Field equals one of Values; with Exclude,
+// only records whose Field equals none of them (a record without the field
+// is kept). Excluding terms are how a replica sharded by namespace leaves
+// out the rows of namespaces it knows are other replicas' (see engine.Shard).
 type Term struct {
-	Field  string
-	Values []string
+	Field   string
+	Values  []string
+	Exclude bool
 }
 
 // Query is the aggregation one detector needs over one log type: records of
