@@ -104,9 +104,13 @@ func ShardOf(e detect.Entity, total int) int {
 }
 
 // ShardOfNamespace is the shard, 0..total-1, that owns namespace of
-// cluster: the 64-bit FNV-1a hash of "<cluster>/<namespace>" modulo total.
-// The hash is fixed by this definition, not by Go's map hashing, so
-// replicas of different builds agree. A total of 0 or 1 gives 0.
+// cluster: the 64-bit FNV-1a hash of "<cluster>/<namespace>", mixed by
+// MurmurHash3's 64-bit finalizer, modulo total. The finalizer matters: the
+// low bits of an FNV-1a hash depend only on the low bits of each byte, so
+// modulo 4 alone "team-a" and "team-e" would always share a replica and
+// sequential names would fall round-robin. The hash is fixed by this
+// definition, not by Go's map hashing, so replicas of different builds
+// agree. A total of 0 or 1 gives 0.
 func ShardOfNamespace(cluster, namespace string, total int) int {
 	if total <= 1 {
 		return 0
@@ -115,7 +119,18 @@ func ShardOfNamespace(cluster, namespace string, total int) int {
 	h.Write([]byte(cluster))
 	h.Write([]byte{'/'})
 	h.Write([]byte(namespace))
-	return int(h.Sum64() % uint64(total))
+	return int(fmix64(h.Sum64()) % uint64(total))
+}
+
+// fmix64 is MurmurHash3's 64-bit finalizer: every input bit affects every
+// output bit.
+func fmix64(x uint64) uint64 {
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	x *= 0xc4ceb9fe1a85ec53
+	x ^= x >> 33
+	return x
 }
 
 // ownVerdicts returns the verdicts of entities this replica owns, in a new

@@ -49,15 +49,20 @@ func TestShardValidate(t *testing.T) {
 	}
 }
 
-// fnv1a64 is FNV-1a 64 written out from its definition, so a change of
-// ShardOf's hash (which would make replicas of different builds disagree)
-// fails here.
-func fnv1a64(s string) uint64 {
+// fnv1a64Mixed is FNV-1a 64 followed by MurmurHash3's fmix64, written out
+// from their definitions, so a change of ShardOf's hash (which would make
+// replicas of different builds disagree) fails here.
+func fnv1a64Mixed(s string) uint64 {
 	h := uint64(14695981039346656037)
 	for i := 0; i < len(s); i++ {
 		h ^= uint64(s[i])
 		h *= 1099511628211
 	}
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
 	return h
 }
 
@@ -69,7 +74,7 @@ func TestShardOfIsFNV1aOfClusterNamespace(t *testing.T) {
 		{Cluster: "c\xff", Namespace: "ns/x", Workload: "é-*", Type: "hep"},
 	} {
 		for _, total := range []int{2, 3, 7, 64} {
-			want := int(fnv1a64(e.Cluster+"/"+e.Namespace) % uint64(total))
+			want := int(fnv1a64Mixed(e.Cluster+"/"+e.Namespace) % uint64(total))
 			if got := ShardOf(e, total); got != want {
 				t.Errorf("ShardOf(%q, %d) = %d, want %d", e.Key(), total, got, want)
 			}
@@ -88,11 +93,28 @@ func TestShardOfIsFNV1aOfClusterNamespace(t *testing.T) {
 	}
 }
 
+// TestShardOfSpreadsNamespaces: namespaces named alike (sequential
+// numbers, letters with the same low bits) spread evenly, in chunks too.
 func TestShardOfSpreadsNamespaces(t *testing.T) {
 	const total, n = 4, 4000
 	counts := make([]int, total)
 	for i := range n {
 		counts[ShardOf(detect.Entity{Cluster: "c", Namespace: fmt.Sprintf("team-%d", i), Workload: "app-*"}, total)]++
+	}
+	for _, names := range [][]string{
+		{"team-a", "team-e", "team-i", "team-m", "team-q", "team-u", "team-y"}, // the same two low bits
+		{"ns-000", "ns-001", "ns-002", "ns-003", "ns-004", "ns-005", "ns-006", "ns-007"},
+	} {
+		seen := map[int]bool{}
+		for _, ns := range names {
+			seen[ShardOfNamespace("c", ns, total)] = true
+		}
+		if len(seen) < 3 {
+			t.Errorf("%v fall on %d of %d replicas", names, len(seen), total)
+		}
+	}
+	if got := fmt.Sprint(ShardOfNamespace("c", "ns-000", total), ShardOfNamespace("c", "ns-001", total), ShardOfNamespace("c", "ns-002", total), ShardOfNamespace("c", "ns-003", total)); got == "0 1 2 3" || got == "3 2 1 0" {
+		t.Errorf("sequential names fall round-robin (%s): the low bits are not mixed", got)
 	}
 	for i, c := range counts {
 		if c < n/total*8/10 || c > n/total*12/10 {
