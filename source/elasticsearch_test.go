@@ -530,3 +530,24 @@ func TestElasticsearchExcludingTermIsMustNotTerms(t *testing.T) {
 		t.Errorf("the other term is not a terms filter: %s", b)
 	}
 }
+
+// TestElasticsearchTermWithKnownIsPositive: a Term with Known asks for its
+// values' terms and the ranges between every listed value (new values), as
+// positive clauses, and leaves out the empty value.
+func TestElasticsearchTermWithKnownIsPositive(t *testing.T) {
+	es, requests := fakeElasticsearch(t, ElasticsearchConfig{PageSize: 3}, replay("composite_page1.json"))
+	q := recordedQuery
+	q.Filters = []Term{{Field: "source_namespace", Values: []string{"shop"}, Known: []string{"db", "team-1"}}}
+	if _, err := es.Aggregate(context.Background(), recordedWindow, q); err != nil {
+		t.Fatal(err)
+	}
+	body := requests()[0].Body
+	want := decoded(t, `{"bool":{"should":[{"terms":{"source_namespace":["shop"]}},
+		{"range":{"source_namespace":{"lt":"db"}}},{"range":{"source_namespace":{"gt":"db","lt":"shop"}}},
+		{"range":{"source_namespace":{"gt":"shop","lt":"team-1"}}},{"range":{"source_namespace":{"gt":"team-1"}}}],
+		"minimum_should_match":1,"must_not":[{"term":{"source_namespace":""}}]}}`)
+	if !holds(at(body, "query", "bool", "filter"), want) {
+		b, _ := json.Marshal(body)
+		t.Errorf("the term is not its values and the ranges between the listed ones: %s", b)
+	}
+}

@@ -383,6 +383,7 @@ type filter[R any] struct {
 	get     calicolog.FieldFunc[R]
 	values  map[string]struct{}
 	exclude bool
+	known   map[string]struct{} // nil: a Term without Known
 }
 
 func compileFilters[R any](lt calicolog.LogType, lookup func(string) (calicolog.FieldFunc[R], bool), terms []Term) ([]filter[R], error) {
@@ -397,6 +398,12 @@ func compileFilters[R any](lt calicolog.LogType, lookup func(string) (calicolog.
 			values[v] = struct{}{}
 		}
 		out[i] = filter[R]{get: get, values: values, exclude: t.Exclude}
+		if len(t.Known) > 0 && !t.Exclude {
+			out[i].known = make(map[string]struct{}, len(t.Known))
+			for _, v := range t.Known {
+				out[i].known[v] = struct{}{}
+			}
+		}
 	}
 	return out, nil
 }
@@ -410,7 +417,12 @@ func matchAll[R any](r *R, filters []filter[R]) bool {
 			}
 			return false
 		}
-		if _, ok := f.values[v.String()]; ok == f.exclude {
+		_, listed := f.values[v.String()]
+		if !listed && f.known != nil {
+			_, known := f.known[v.String()]
+			listed = !known
+		}
+		if listed == f.exclude {
 			return false
 		}
 	}
