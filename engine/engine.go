@@ -337,9 +337,13 @@ const UnknownLogType = "unknown"
 // cost the source on its own. With a concurrency above 1 the queries
 // overlap, so those times add up to more than the window's reading took.
 func (e *Engine) ProcessWindow(ctx context.Context, w source.Window) error {
-	counted := make([]source.Counts, len(e.logTypes))
-	countTasks := make([]func(context.Context) error, len(e.logTypes))
-	for i, t := range e.logTypes {
+	countTypes := e.logTypes
+	if !e.cfg.Shard.countsRecords() {
+		countTypes = nil
+	}
+	counted := make([]source.Counts, len(countTypes))
+	countTasks := make([]func(context.Context) error, len(countTypes))
+	for i, t := range countTypes {
 		countTasks[i] = func(ctx context.Context) error {
 			c, err := e.src.Count(ctx, w, t)
 			if err != nil {
@@ -364,8 +368,8 @@ func (e *Engine) ProcessWindow(ctx context.Context, w source.Window) error {
 		}
 		return e.sourceFailed(err)
 	}
-	counts := make(map[calicolog.LogType]source.Counts, len(e.logTypes))
-	for i, t := range e.logTypes {
+	counts := make(map[calicolog.LogType]source.Counts, len(countTypes))
+	for i, t := range countTypes {
 		counts[t] = counted[i]
 	}
 	tookBy := e.plan.tookBy(took)
@@ -375,7 +379,7 @@ func (e *Engine) ProcessWindow(ctx context.Context, w source.Window) error {
 	}
 	e.board.SetSource(e.src.Kind(), true, e.retries())
 	var unknownType int64
-	for _, t := range e.logTypes {
+	for _, t := range countTypes {
 		c := counts[t]
 		e.board.AddRecords(string(t), uint64(c.Records), uint64(c.Malformed))
 		if c.Malformed > 0 {

@@ -311,9 +311,10 @@ func (p *plan) queryFailed(qe *queryError, what string) error {
 // start are then short, and no long query is left to run alone at the
 // end while the other slots idle.
 func (p *plan) read(ctx context.Context, src source.Source, w source.Window, limit int, extra []func(context.Context) error) ([][]source.Row, []time.Duration, error) {
-	var others []string
+	var shardTerm source.Term
+	filtered := false
 	if p.book != nil {
-		others = p.book.others()
+		shardTerm, filtered = p.book.filter()
 	}
 	results := make([][]source.Row, len(p.queries))
 	took := make([]time.Duration, len(p.queries))
@@ -325,9 +326,11 @@ func (p *plan) read(ctx context.Context, src source.Source, w source.Window, lim
 		tasks = append(tasks, func(ctx context.Context) error {
 			start := time.Now()
 			q := p.queries[k].query
-			if p.queries[k].sharded && len(others) > 0 {
+			if p.queries[k].sharded && filtered {
+				t := shardTerm
+				t.Field = q.GroupBy[0]
 				// A new slice: the tasks run at once over the same plan.
-				q.Filters = append(slices.Clip(q.Filters), source.Term{Field: q.GroupBy[0], Values: others, Exclude: true})
+				q.Filters = append(slices.Clip(q.Filters), t)
 			}
 			rows, err := src.Aggregate(ctx, w, q)
 			took[k] = time.Since(start)

@@ -38,18 +38,22 @@ import (
 //     namespace-scoped ones get only the replica's rows.
 //
 // How Elasticsearch is asked for less: a replica remembers the namespaces
-// the rows of its queries named in the last day (namespaceBook) and adds
-// to each namespace-scoped query a filter leaving out those that are
-// other replicas' (a must_not terms on the query's first group-by field).
-// Everything else, its own namespaces and any namespace it has not seen
-// yet, is read, and rows of namespaces it does not own are dropped before
-// any detector sees them; so a new namespace costs every replica its rows
-// in the first window that names it, and nothing is ever missed because
-// the list was stale. No query is added per window. A replica that starts
-// reads its first window (usually the history it learns from) whole.
+// the rows of its queries named in the last day, and whose each is
+// (namespaceBook), and adds to each namespace-scoped query a filter on
+// the query's first group-by field that keeps its own namespaces and any
+// it has not seen yet, and leaves out those it knows are other replicas'
+// (see namespaceBook.filter: positive clauses, so Elasticsearch reads the
+// postings of the replica's namespaces only). Rows of namespaces it does
+// not own are dropped before any detector sees them, so a new namespace
+// costs every replica its rows in the first window that names it, and
+// nothing is missed because the list was stale. No query is added per
+// window. A replica that starts reads its first window (usually the
+// first of the history it learns from) whole.
 //
-// The record counts (calico_anomaly_records_total and the malformed ones)
-// are the window's, the same on every replica.
+// The window's record counts (calico_anomaly_log_records_total and the
+// malformed ones) are the whole window's, not a namespace's: replica 0
+// alone counts and exports them, so a sum over the replicas is the
+// window's, and the others spare Elasticsearch the count.
 //
 // The union of the replicas' verdicts is one unsharded replica's, each
 // verdict exactly for namespace-scoped detectors once each replica's
@@ -76,6 +80,10 @@ func (s Shard) Validate() error {
 	}
 	return nil
 }
+
+// countsRecords reports whether this replica counts the window's records:
+// replica 0, sharded or not.
+func (s Shard) countsRecords() bool { return s.Index == 0 }
 
 // Sharded reports whether s divides the entities among several replicas.
 func (s Shard) Sharded() bool { return s.Total > 1 }
@@ -157,6 +165,12 @@ const namespaceMemory = 24 * time.Hour
 // the namespaces beyond it are read and dropped here.
 const maxExcluded = 10000
 
+// maxListed bounds the namespaces a query lists as positive clauses (its
+// own and the ranges between all it knows, see source.Term's Known):
+// Elasticsearch refuses a query of more than 1,024 leaf clauses on the
+// smallest nodes, and the malformed-record filter takes a few dozen.
+const maxListed = 800
+
 // namespaceBook is what a sharded replica knows of its cluster's
 // namespaces: those the rows it read named in the last namespaceMemory,
 // each with its owner. It says which namespaces a query may leave out
@@ -231,6 +245,48 @@ func (b *namespaceBook) others() []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// filter is the term a namespace-scoped query of the window adds on its
+// namespace field (the caller sets Field), and false when the replica
+// knows no other replica's namespace yet (it reads everything). It keeps
+// the replica's own namespaces and any it has not seen, and leaves out
+// those it knows are other replicas':
+//   - as positive clauses (source.Term's Known: the terms of its own
+//     namespaces, and the ranges between all it knows, which hold only
+//     new ones), so Elasticsearch reads the postings of the replica's
+//     namespaces only;
+//   - as an excluding term (a must_not of the others, which walks the
+//     postings of every other namespace) on the replica that owns the
+//     namespace "", which is also the records without the field (no
+//     positive clause finds those, and asking for them beside the
+//     positive clauses cost more than the must_not), and past maxListed
+//     namespaces.
+//
+// Measured on the default detectors' queries of a 1-million-record window
+// of 200 namespaces, one replica of four: 0.41-0.55 s of took with the
+// positive clauses, 0.64-0.71 s with the must_not, 0.92 s with the
+// positive clauses and the records without the field, 0.37-0.50 s for the
+// terms of its own namespaces alone (which would miss new ones);
+// 1.34-1.47 s unsharded.
+func (b *namespaceBook) filter() (source.Term, bool) {
+	var mine, others []string
+	for ns, k := range b.known {
+		if k.mine {
+			mine = append(mine, ns)
+		} else {
+			others = append(others, ns)
+		}
+	}
+	if len(others) == 0 {
+		return source.Term{}, false
+	}
+	if b.owns("") || len(b.known) > maxListed {
+		return source.Term{Values: b.others(), Exclude: true}, true
+	}
+	slices.Sort(mine)
+	slices.Sort(others)
+	return source.Term{Values: mine, Known: others}, true
 }
 
 // own returns the rows of rows whose first key is one of this replica's

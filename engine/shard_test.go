@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/scoreboard"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/simulate"
@@ -175,12 +177,21 @@ func replayShard(t *testing.T, c *simulate.Cluster, shard Shard, from, to time.T
 	return sink, src, board.Snapshot()
 }
 
-// recordingSource keeps the queries it was asked and the rows it answered.
+// recordingSource keeps the queries it was asked, the rows it answered and
+// how often it counted records.
 type recordingSource struct {
 	source.Source
 	mu      sync.Mutex
 	queries []source.Query
 	rows    int
+	counts  int
+}
+
+func (r *recordingSource) Count(ctx context.Context, w source.Window, t calicolog.LogType) (source.Counts, error) {
+	r.mu.Lock()
+	r.counts++
+	r.mu.Unlock()
+	return r.Source.Count(ctx, w, t)
 }
 
 func (r *recordingSource) Aggregate(ctx context.Context, w source.Window, q source.Query) ([]source.Row, error) {
@@ -320,21 +331,32 @@ func TestShardsTogetherGiveTheUnshardedVerdicts(t *testing.T) {
 		excluding := 0
 		for _, q := range src.queries {
 			for _, f := range q.Filters {
-				if !f.Exclude {
+				if !f.Exclude && f.Known == nil {
 					continue
 				}
 				excluding++
 				if f.Field != q.GroupBy[0] {
 					t.Errorf("replica %d: query %s leaves out namespaces by %s, not by its first group-by field %s", i, q.Name, f.Field, q.GroupBy[0])
 				}
-				for _, ns := range f.Values {
+				left := f.Values // the namespaces left out
+				if !f.Exclude {
+					left = f.Known
+					for _, ns := range f.Values {
+						if ShardOfNamespace(c.Name(), ns, total) != i {
+							t.Errorf("replica %d: query %s asks for %q, another replica's namespace", i, q.Name, ns)
+						}
+					}
+				}
+				for _, ns := range left {
 					if ShardOfNamespace(c.Name(), ns, total) == i {
 						t.Errorf("replica %d: query %s leaves out its own namespace %q", i, q.Name, ns)
 					}
 				}
 			}
-			if strings.Contains(q.Name, "dga") && len(q.Filters) > 0 && q.Filters[len(q.Filters)-1].Exclude {
-				t.Errorf("replica %d: dga's query %s leaves out namespaces: dga judges against the whole cluster", i, q.Name)
+			if strings.Contains(q.Name, "dga") && len(q.Filters) > 0 {
+				if f := q.Filters[len(q.Filters)-1]; f.Exclude || f.Known != nil {
+					t.Errorf("replica %d: dga's query %s leaves out namespaces: dga judges against the whole cluster", i, q.Name)
+				}
 			}
 		}
 		if excluding == 0 {
@@ -343,6 +365,21 @@ func TestShardsTogetherGiveTheUnshardedVerdicts(t *testing.T) {
 		t.Logf("replica %d: %d rows answered (%d queries leaving namespaces out)", i, src.rows, excluding)
 	}
 	t.Logf("one replica: %d rows; four together: %d (%.2fx)", wholeSrc.rows, read, float64(read)/float64(wholeSrc.rows))
+
+	// The window's record counts: replica 0's, the unsharded replica's.
+	for i, src := range srcs {
+		if counted := src.counts > 0; counted != (i == 0) {
+			t.Errorf("replica %d counted records %d times", i, src.counts)
+		}
+	}
+	if !reflect.DeepEqual(boards[0].Records, wholeBoard.Records) || len(wholeBoard.Records) == 0 {
+		t.Errorf("replica 0 counted %v records, the unsharded replica %v", boards[0].Records, wholeBoard.Records)
+	}
+	for i := 1; i < total; i++ {
+		if n := boards[i].Records["flows"]; n != 0 {
+			t.Errorf("replica %d exports %d flow records: the window's counts are replica 0's", i, n)
+		}
+	}
 	if read >= 2*wholeSrc.rows {
 		t.Errorf("four replicas were answered %d rows, one alone %d: sharding does not divide the reading", read, wholeSrc.rows)
 	}
@@ -446,6 +483,33 @@ func TestNamespaceBook(t *testing.T) {
 		}
 	}
 
+	// The filter: positive clauses of its own namespaces and the others
+	// known, but on the replica owning "" (records without the field) and
+	// past maxListed namespaces, the others left out.
+	for index := range total {
+		b := newNamespaceBook(Shard{Total: total, Index: index}, cluster)
+		b.note(rows, at)
+		f, ok := b.filter()
+		if !ok {
+			t.Fatalf("replica %d: no filter knowing 40 namespaces", index)
+		}
+		ownsNone := ShardOfNamespace(cluster, "", total) == index
+		if f.Exclude != ownsNone {
+			t.Errorf("replica %d (owns \"\": %t): the filter excludes: %t", index, ownsNone, f.Exclude)
+		}
+		if !f.Exclude && (len(f.Values)+len(f.Known) != 40 || !slices.IsSorted(f.Values) || !slices.IsSorted(f.Known)) {
+			t.Errorf("replica %d: asks for %d namespaces knowing %d others, want the 40 seen, sorted", index, len(f.Values), len(f.Known))
+		}
+		for _, ns := range f.Values {
+			if mine := ShardOfNamespace(cluster, ns, total) == index; mine == f.Exclude {
+				t.Errorf("replica %d: %q listed (exclude %t), owned by it: %t", index, ns, f.Exclude, mine)
+			}
+		}
+	}
+	if _, ok := newNamespaceBook(Shard{Total: total, Index: 1}, cluster).filter(); ok {
+		t.Error("a replica that has seen nothing filters")
+	}
+
 	// A day and more later, only what was seen since is known.
 	later := at.Add(namespaceMemory + time.Hour)
 	b.note(rows[:2], later)
@@ -457,6 +521,9 @@ func TestNamespaceBook(t *testing.T) {
 	b = newNamespaceBook(Shard{Total: total, Index: 0}, cluster)
 	for i := range maxExcluded * 2 {
 		b.note([]source.Row{{Key: []string{fmt.Sprintf("ns-%d", i)}}}, at.Add(time.Duration(i)*time.Second))
+	}
+	if f, _ := b.filter(); !f.Exclude {
+		t.Errorf("past %d namespaces, the filter still lists them as clauses", maxListed)
 	}
 	others = b.others()
 	if len(others) != maxExcluded {
