@@ -130,9 +130,11 @@ generate-goldmane:
 
 # make bench: the figures of issues 11 and 23 in one table, written to
 # bench/<date>-<commit>.txt (git-ignored): scoring and /metrics benchmarks on
-# one core, peak memory of the models, the side-by-side on a real
-# Elasticsearch (started here if none is running, and stopped again) with
-# BENCH_SHARDS replicas of a sharded exporter, and the cold start (learning
+# one core, peak memory of the models (and of each of BENCH_SHARDS replicas
+# sharing BENCH_SCALE_ENTITIES workloads by namespace, one after another),
+# the side-by-side on a real Elasticsearch (started here if none is
+# running, and stopped again) with BENCH_SHARDS replicas of a sharded
+# exporter, and the cold start (learning
 # BENCH_COLDSTART_WINDOWS windows of 10,000 workloads' history, scaled to 7
 # days); then every issue-23 target beside the figure measured for it.
 # make bench BENCH_RECORDS=1000000 is a quicker run (Elasticsearch's took is
@@ -146,7 +148,7 @@ BENCH_SCALE_ENTITIES ?= 100000
 BENCH_TIME     ?= 5x
 BENCH_SHARDS   ?= 4
 BENCH_COLDSTART_WINDOWS ?= 6
-BENCH_FIGURES  ?= bench/.memory.json bench/.memory-default.json bench/.side-by-side.json bench/.coldstart.json
+BENCH_FIGURES  ?= bench/.memory.json bench/.memory-default.json bench/.memory-shards.json bench/.side-by-side.json bench/.coldstart.json
 BENCH_STATE    ?= $(abspath $(or $(TESTBED_STATE),.testbed))
 bench:
 	@mkdir -p bench
@@ -159,6 +161,7 @@ bench:
 	  GOMAXPROCS=1 $(GO) test -count=1 -run '^$$' -bench 'ScoreWindowDefault/entities=10000$$$$' -benchtime $(BENCH_TIME) ./internal/perf | tee -a bench/.gobench.txt && \
 	  $(GO) run ./cmd/calico-anomaly-bench memory --entities $(BENCH_ENTITIES) > bench/.memory.json && \
 	  $(GO) run ./cmd/calico-anomaly-bench memory --default-detectors --score --entities 1000 --entities $(BENCH_ENTITIES) --entities $(BENCH_SCALE_ENTITIES) > bench/.memory-default.json && \
+	  $(GO) run ./cmd/calico-anomaly-bench memory --default-detectors --entities $(BENCH_SCALE_ENTITIES) --shards $(BENCH_SHARDS) > bench/.memory-shards.json && \
 	  $(GO) run ./cmd/calico-anomaly-bench side-by-side --records $(BENCH_RECORDS) --shards $(BENCH_SHARDS) > bench/.side-by-side.json && \
 	  $(GO) run ./cmd/calico-anomaly-bench coldstart --windows $(BENCH_COLDSTART_WINDOWS) > bench/.coldstart.json && \
 	  $(GO) run ./cmd/calico-anomaly-bench report --commit $$sha --go-bench bench/.gobench.txt \

@@ -16,6 +16,7 @@ func init() {
 			{Key: "min_size_for_train", Env: "AD_BytesInModel_min_size_for_train", Default: "1000",
 				Help: "pod windows learned before the model judges"},
 		},
+		Scope: NamespaceScope,
 		New: func(o Options) (Detector, error) {
 			return newReplicaBytes("bytes_in", o, "bytes_in", "dst", "dest", "received")
 		},

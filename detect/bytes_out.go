@@ -18,6 +18,7 @@ func init() {
 			{Key: "min_size_for_train", Env: "AD_BytesOutModel_min_size_for_train", Default: "1000",
 				Help: "pod windows learned before the model judges"},
 		},
+		Scope: NamespaceScope,
 		New: func(o Options) (Detector, error) {
 			return newReplicaBytes("bytes_out", o, "bytes_out", "src", "source", "sent")
 		},

@@ -40,7 +40,11 @@ func init() {
 			{Key: "day_names", Default: "8",
 				Help: "the same over the last day, each domain counted once"},
 		},
-		New: newDGA,
+		// The registered domains the whole cluster resolved, and the zones
+		// several clients use, decide what is new: a verdict depends on
+		// other namespaces' queries.
+		Scope: ClusterScope,
+		New:   newDGA,
 	})
 }
 

@@ -18,6 +18,7 @@ func init() {
 			{Key: "sensitivity", Env: "AD_DNS_LATENCY_SENSITIVITY", Default: "15",
 				Help: "0..100, higher means more alerts; the rise of the mean latency, in learned spreads, an alert needs (15 → 4.87)"},
 		}, isolationParams("AD_DnsLatency_IsolationForest_n_estimators", "AD_DnsLatency_IsolationForest_score_threshold")...),
+		Scope: PooledScope,
 		New: func(o Options) (Detector, error) {
 			return newIsolationDetector("dns_latency", isolationSpec{
 				log: calicolog.DNS, groupBy: baselineDNSKey,

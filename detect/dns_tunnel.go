@@ -28,7 +28,8 @@ func init() {
 				Help: "characters of unique encoded subdomains under one registered domain in one window " +
 					"at which a client's score reaches 0.5 (about 1.2 kB of data in base32)"},
 		},
-		New: newDNSTunnel,
+		Scope: NamespaceScope,
+		New:   newDNSTunnel,
 	})
 }
 

@@ -22,6 +22,7 @@ func init() {
 				Help: "entity windows learned before the model judges"},
 			levelShiftParam,
 		},
+		Scope: NamespaceScope,
 		New: func(o Options) (Detector, error) {
 			return newFieldBaselines("generic_dns", baselineSpec{
 				log: calicolog.DNS, groupBy: baselineDNSKey,

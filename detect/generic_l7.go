@@ -22,6 +22,7 @@ func init() {
 				Help: "entity windows learned before the model judges"},
 			levelShiftParam,
 		},
+		Scope: NamespaceScope,
 		New: func(o Options) (Detector, error) {
 			return newFieldBaselines("generic_l7", baselineSpec{
 				log: calicolog.L7, groupBy: baselineL7Key,

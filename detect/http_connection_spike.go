@@ -23,7 +23,8 @@ func init() {
 		Params: []Param{
 			{Key: "sensitivity", Env: "AD_HTTP_CONNECTION_SPIKE_SENSITIVITY", Default: "20", Help: "0-100, higher means more alerts"},
 		},
-		New: newHTTPConnectionSpike,
+		Scope: NamespaceScope,
+		New:   newHTTPConnectionSpike,
 	})
 }
 

@@ -22,7 +22,8 @@ func init() {
 			{Key: "threshold", Env: "AD_HTTP_RESPONSE_CODES_THRESHOLD", Default: "0.5", Help: "score (0-1) at or above which a service alerts; higher means fewer alerts"},
 			{Key: "events_per_day", Env: "AD_HTTP_RESPONSE_CODES_EVENTS_PER_DAY_THRESHOLD", Default: "0.3", Help: "most alerts per service per day, on average"},
 		},
-		New: newHTTPResponseCodes,
+		Scope: NamespaceScope,
+		New:   newHTTPResponseCodes,
 	})
 }
 

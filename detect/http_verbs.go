@@ -23,7 +23,8 @@ func init() {
 			{Key: "threshold", Env: "AD_HTTP_VERBS_THRESHOLD", Default: "0.99", Help: "score (0-1) at or above which a method is rare enough to alert; higher means fewer alerts"},
 			{Key: "events_per_day", Env: "AD_HTTP_VERBS_EVENTS_PER_DAY_THRESHOLD", Default: "1", Help: "most alerts per service per day, on average"},
 		},
-		New: newHTTPVerbs,
+		Scope: NamespaceScope,
+		New:   newHTTPVerbs,
 	})
 }
 

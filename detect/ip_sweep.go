@@ -23,7 +23,8 @@ func init() {
 			Key: "slow_windows", Default: "12",
 			Help: "windows the slow count spans (12 windows of 5 minutes: one hour)",
 		}}, learnedScanParams...),
-		New: newIPSweep,
+		Scope: NamespaceScope,
+		New:   newIPSweep,
 	})
 }
 

@@ -25,6 +25,7 @@ func init() {
 			{Key: "min_size_for_train", Default: defaultMinSizeForTrain, Help: "entity windows learned before the model judges"},
 			levelShiftParam,
 		},
+		Scope: NamespaceScope,
 		New: func(o Options) (Detector, error) {
 			return newFieldBaselines("l7_bytes", baselineSpec{
 				log: calicolog.L7, groupBy: baselineL7Key,

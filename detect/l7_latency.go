@@ -18,6 +18,7 @@ func init() {
 			{Key: "sensitivity", Env: "AD_L7_LATENCY_SENSITIVITY", Default: "7",
 				Help: "0..100, higher means more alerts; the rise of the mean duration, in learned spreads, an alert needs (7 → 5.05)"},
 		}, isolationParams("AD_L7Latency_IsolationForest_n_estimators", "AD_L7Latency_IsolationForest_score_threshold")...),
+		Scope: PooledScope,
 		New: func(o Options) (Detector, error) {
 			return newIsolationDetector("l7_latency", isolationSpec{
 				log: calicolog.L7, groupBy: baselineL7Key,

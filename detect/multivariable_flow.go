@@ -17,6 +17,7 @@ func init() {
 		Help: "All numeric flow fields of a source workload together (log-scaled, with bytes and packets per flow), " +
 			"against its own history, with an isolation forest: finds windows no single field shows.",
 		Params: isolationParams("", ""),
+		Scope:  PooledScope,
 		New: func(o Options) (Detector, error) {
 			return newIsolationDetector("multivariable_flow", isolationSpec{
 				log: calicolog.Flows, groupBy: baselineFlowKey, filters: srcReports,

@@ -27,7 +27,8 @@ func init() {
 			// Calico documented no setting for this detector.
 			{Key: "sensitivity", Default: "5", Help: "0-100, higher means more alerts (not a Calico setting)"},
 		},
-		New: newProcessBytes,
+		Scope: NamespaceScope,
+		New:   newProcessBytes,
 	})
 }
 

@@ -30,7 +30,8 @@ func init() {
 			{Key: "min_restarts", Env: "AD_PROCESS_RESTARTS_MIN_RESTARTS", Default: "4", Help: "fewest restarts above what the workload usually shows that alert"},
 			{Key: "threshold", Env: "AD_ProcessRestarts_threshold", Default: "4", Help: "older name of min_restarts (a workshop used 5); used when min_restarts is not set"},
 		},
-		New: newProcessRestarts,
+		Scope: NamespaceScope,
+		New:   newProcessRestarts,
 	})
 }
 

@@ -78,7 +78,61 @@ type Info struct {
 	Help           string
 	Params         []Param
 	New            func(Options) (Detector, error)
+	// Scope is which rows a verdict about an entity depends on, which says
+	// what each replica of an exporter sharded by namespace reads (see
+	// Scope). The zero value, ClusterScope, is the safe one: every replica
+	// reads every row.
+	Scope Scope
 }
+
+// Scope is which of a window's rows a detector's verdict about an entity
+// depends on. Replicas sharded by namespace (engine.Shard) each read only
+// the rows of their own namespaces for the detectors whose verdicts depend
+// on nothing else, so that Elasticsearch makes one pass over the window in
+// total and each replica's models hold a share of the entities.
+type Scope int
+
+const (
+	// ClusterScope: a verdict may depend on rows of other namespaces (what
+	// the whole cluster resolved, for dga). Every replica reads every row
+	// and learns every entity; it exports the verdicts of its own.
+	ClusterScope Scope = iota
+	// NamespaceScope: a verdict about an entity depends only on the rows
+	// of its namespace (its own history, its pods, its namespace's
+	// totals), and every query groups first by the namespace field of the
+	// entity it judges (source_namespace, dest_namespace,
+	// client_namespace). Sharded, a replica reads only its namespaces'
+	// rows; the union of the replicas' verdicts is exactly one unsharded
+	// replica's once each replica's models are ready.
+	NamespaceScope
+	// PooledScope: as NamespaceScope for each entity's own models, but one
+	// model pooled over entities (the isolation forest, which learns how
+	// deviations occur together) learns from every entity the replica
+	// reads. Sharded, each replica's forest is pooled over its own
+	// namespaces, a sample of the cluster's by a hash of their names, so
+	// its scores are those of another sample of the same cluster, not the
+	// unsharded replica's to the last digit. Reading every row instead
+	// would hold every entity's baselines on every replica, which is what
+	// sharding is for.
+	PooledScope
+)
+
+// String names the scope as the documentation does.
+func (s Scope) String() string {
+	switch s {
+	case ClusterScope:
+		return "cluster"
+	case NamespaceScope:
+		return "namespace"
+	case PooledScope:
+		return "pooled"
+	}
+	return fmt.Sprintf("Scope(%d)", int(s))
+}
+
+// Sharded reports whether replicas sharded by namespace divide the rows
+// of a detector of scope s among them.
+func (s Scope) Sharded() bool { return s == NamespaceScope || s == PooledScope }
 
 // Options configure one detector instance.
 type Options struct {

@@ -20,6 +20,7 @@ func init() {
 				Help: "namespace windows learned before the model judges"},
 			levelShiftParam,
 		},
+		Scope: NamespaceScope,
 		New: func(o Options) (Detector, error) {
 			return newFieldBaselines("time_series_dns", baselineSpec{
 				log: calicolog.DNS, groupBy: []string{"client_namespace"}, filters: nil,

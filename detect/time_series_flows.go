@@ -20,6 +20,7 @@ func init() {
 				Help: "namespace windows learned before the model judges"},
 			levelShiftParam,
 		},
+		Scope: NamespaceScope,
 		New: func(o Options) (Detector, error) {
 			return newFieldBaselines("time_series_flows", baselineSpec{
 				log: calicolog.Flows, groupBy: []string{"source_namespace"}, filters: srcReports,

@@ -20,6 +20,7 @@ func init() {
 				Help: "namespace windows learned before the model judges"},
 			levelShiftParam,
 		},
+		Scope: NamespaceScope,
 		New: func(o Options) (Detector, error) {
 			return newFieldBaselines("time_series_l7", baselineSpec{
 				log: calicolog.L7, groupBy: []string{"dest_namespace"}, filters: nil,

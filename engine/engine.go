@@ -64,8 +64,10 @@ type Config struct {
 	// different clusters need different StateDirs: New refuses a folder
 	// holding another cluster's state.
 	Cluster string
-	// Shard is this replica's share of the entities when several replicas
-	// watch one cluster (see Shard); the zero value scores every entity.
+	// Shard is this replica's share of the namespaces when several
+	// replicas watch one cluster (see Shard): it reads, learns and scores
+	// those; the zero value reads and scores every entity. Sharding needs
+	// Cluster.
 	Shard Shard
 	// Periods are detectors' own schedules (a GlobalAlert's spec.period),
 	// by detector name: a detector whose period is longer than Interval
@@ -155,7 +157,8 @@ type Engine struct {
 	clock     Clock
 	logger    log.Logger
 	logTypes  []calicolog.LogType
-	plan      *plan // the queries sent to the source for each window
+	plan      *plan          // the queries sent to the source for each window
+	book      *namespaceBook // sharded: the cluster's namespaces and their owners
 	failures  uint64
 	nextMu    sync.Mutex
 	next      time.Time // start of the next window to process
@@ -181,6 +184,12 @@ func New(cfg Config, src source.Source, detectors []detect.Detector, board *scor
 		logger = log.NewNopLogger()
 	}
 	e := &Engine{cfg: cfg, src: src, detectors: detectors, board: board.Cluster(cfg.Cluster), clock: clock, logger: logger}
+	if cfg.Shard.Sharded() {
+		if cfg.Cluster == "" {
+			return nil, fmt.Errorf("shard %s needs the cluster's name: namespaces are shared out by cluster/namespace", cfg.Shard)
+		}
+		e.book = newNamespaceBook(cfg.Shard, cfg.Cluster)
+	}
 	e.schedules = schedulesOf(detectors, cfg.Periods, cfg.Interval)
 	seen := map[calicolog.LogType]bool{}
 	for _, d := range detectors {
@@ -195,7 +204,7 @@ func New(cfg Config, src source.Source, detectors []detect.Detector, board *scor
 		}
 		e.board.AddDetector(d.Name(), d.Threshold(), d.Ready())
 	}
-	p, err := newPlan(detectors, true)
+	p, err := newPlan(detectors, true, e.book)
 	if err != nil {
 		return nil, err
 	}
@@ -205,13 +214,21 @@ func New(cfg Config, src source.Source, detectors []detect.Detector, board *scor
 	for _, n := range p.shapes {
 		detectorQueries += n
 	}
+	var whole []string
 	for _, pq := range p.queries {
 		if pq.merged {
 			shared = append(shared, pq.query.Name)
 		}
+		if !pq.sharded {
+			whole = append(whole, pq.query.Name)
+		}
 	}
-	level.Info(logger).Log("msg", "query plan", "aggregations_per_window", len(p.queries), "detector_queries", detectorQueries,
-		"shared", strings.Join(shared, ","), "concurrency", cfg.Concurrency)
+	kv := []any{"msg", "query plan", "aggregations_per_window", len(p.queries), "detector_queries", detectorQueries,
+		"shared", strings.Join(shared, ","), "concurrency", cfg.Concurrency}
+	if cfg.Shard.Sharded() {
+		kv = append(kv, "shard", cfg.Shard, "read_whole", strings.Join(whole, ","))
+	}
+	level.Info(logger).Log(kv...)
 	if r, ok := src.(interface{ Retries() uint64 }); ok {
 		e.retrySource = r
 	}
@@ -320,9 +337,13 @@ const UnknownLogType = "unknown"
 // cost the source on its own. With a concurrency above 1 the queries
 // overlap, so those times add up to more than the window's reading took.
 func (e *Engine) ProcessWindow(ctx context.Context, w source.Window) error {
-	counted := make([]source.Counts, len(e.logTypes))
-	countTasks := make([]func(context.Context) error, len(e.logTypes))
-	for i, t := range e.logTypes {
+	countTypes := e.logTypes
+	if !e.cfg.Shard.countsRecords() {
+		countTypes = nil
+	}
+	counted := make([]source.Counts, len(countTypes))
+	countTasks := make([]func(context.Context) error, len(countTypes))
+	for i, t := range countTypes {
 		countTasks[i] = func(ctx context.Context) error {
 			c, err := e.src.Count(ctx, w, t)
 			if err != nil {
@@ -335,7 +356,7 @@ func (e *Engine) ProcessWindow(ctx context.Context, w source.Window) error {
 	results, took, err := e.plan.read(ctx, e.src, w, e.cfg.Concurrency, countTasks)
 	var rows [][][]source.Row
 	if err == nil {
-		rows, err = e.plan.split(results)
+		rows, err = e.plan.split(results, w.End)
 	}
 	if err != nil {
 		if qe, ok := errors.AsType[*queryError](err); ok {
@@ -347,8 +368,8 @@ func (e *Engine) ProcessWindow(ctx context.Context, w source.Window) error {
 		}
 		return e.sourceFailed(err)
 	}
-	counts := make(map[calicolog.LogType]source.Counts, len(e.logTypes))
-	for i, t := range e.logTypes {
+	counts := make(map[calicolog.LogType]source.Counts, len(countTypes))
+	for i, t := range countTypes {
 		counts[t] = counted[i]
 	}
 	tookBy := e.plan.tookBy(took)
@@ -358,7 +379,7 @@ func (e *Engine) ProcessWindow(ctx context.Context, w source.Window) error {
 	}
 	e.board.SetSource(e.src.Kind(), true, e.retries())
 	var unknownType int64
-	for _, t := range e.logTypes {
+	for _, t := range countTypes {
 		c := counts[t]
 		e.board.AddRecords(string(t), uint64(c.Records), uint64(c.Malformed))
 		if c.Malformed > 0 {

@@ -36,7 +36,7 @@ func (e *Engine) learnHistory(ctx context.Context, first time.Time) error {
 	for i, l := range learners {
 		ds[i] = l
 	}
-	p, err := newPlan(ds, true)
+	p, err := newPlan(ds, true, e.book)
 	if err != nil {
 		return err
 	}
@@ -85,7 +85,7 @@ func (e *Engine) readLearners(ctx context.Context, w source.Window, p *plan) ([]
 	results, _, err := p.read(ctx, e.src, w, e.cfg.Concurrency, nil)
 	var rows [][][]source.Row
 	if err == nil {
-		rows, err = p.split(results)
+		rows, err = p.split(results, w.End)
 	}
 	if err != nil {
 		if qe, ok := errors.AsType[*queryError](err); ok {

@@ -42,8 +42,15 @@ import (
 // Detectors must treat the rows they get as read-only: the keys of a
 // merged query's rows are shared by every detector it serves (each gets
 // its own values).
+//
+// Sharded (see Shard), a planned query whose detectors are all
+// namespace-scoped leaves out the namespaces known to be other replicas'
+// (filtered on its first group-by field), and every namespace-scoped
+// detector gets only the rows of the replica's own namespaces.
 type plan struct {
 	queries []plannedQuery
+	// book, when sharded, knows the cluster's namespaces and their owners.
+	book *namespaceBook
 	// names are the detectors' names, shapes how many queries each
 	// declared, uses the planned queries each reads (each once, in order).
 	names  []string
@@ -60,6 +67,9 @@ type plannedQuery struct {
 	query  source.Query
 	serves []serving
 	merged bool // serves several detector queries
+	// sharded is set when every detector the query serves is
+	// namespace-scoped: sharded, it leaves out other replicas' namespaces.
+	sharded bool
 }
 
 // serving maps one detector query onto a planned query.
@@ -72,12 +82,20 @@ type serving struct {
 	// metrics, all of them in the same order, so its rows are the planned
 	// query's rows as they are.
 	identity bool
+	// own is set for a namespace-scoped detector: sharded, it gets the
+	// rows of the replica's namespaces only.
+	own bool
 }
 
 // newPlan plans the queries of detectors. With merge false every detector
 // query is sent on its own (the way to check the merge changes nothing).
-func newPlan(detectors []detect.Detector, merge bool) (*plan, error) {
-	p := &plan{names: make([]string, len(detectors)), shapes: make([]int, len(detectors)), uses: make([][]int, len(detectors))}
+// A sharded replica passes its book (nil: not sharded).
+func newPlan(detectors []detect.Detector, merge bool, book *namespaceBook) (*plan, error) {
+	p := &plan{names: make([]string, len(detectors)), shapes: make([]int, len(detectors)), uses: make([][]int, len(detectors)), book: book}
+	scoped := make([]bool, len(detectors))
+	for i, d := range detectors {
+		scoped[i] = scopeOf(d).Sharded()
+	}
 	type member struct {
 		detector, query int
 		q               source.Query
@@ -91,6 +109,9 @@ func newPlan(detectors []detect.Detector, merge bool) (*plan, error) {
 		for j, q := range qs {
 			if err := q.Validate(); err != nil {
 				return nil, fmt.Errorf("detector %s: %w", d.Name(), err)
+			}
+			if scoped[i] && !isNamespaceField(q.GroupBy[0]) {
+				return nil, fmt.Errorf("detector %s is %s-scoped but its query %s groups first by %s, not by the namespace of the entity it judges", d.Name(), scopeOf(d), q.Name, q.GroupBy[0])
 			}
 			key := fmt.Sprintf("%d/%d", i, j)
 			if merge {
@@ -138,6 +159,12 @@ func newPlan(detectors []detect.Detector, merge bool) (*plan, error) {
 				s := &pq.serves[i]
 				s.identity = slices.Equal(s.metrics, seq(len(pq.query.Metrics)))
 			}
+		}
+		pq.sharded = true
+		for i := range pq.serves {
+			s := &pq.serves[i]
+			s.own = scoped[s.detector]
+			pq.sharded = pq.sharded && s.own
 		}
 		if err := pq.query.Validate(); err != nil {
 			return nil, fmt.Errorf("planned query: %w", err)
@@ -284,6 +311,11 @@ func (p *plan) queryFailed(qe *queryError, what string) error {
 // start are then short, and no long query is left to run alone at the
 // end while the other slots idle.
 func (p *plan) read(ctx context.Context, src source.Source, w source.Window, limit int, extra []func(context.Context) error) ([][]source.Row, []time.Duration, error) {
+	var shardTerm source.Term
+	filtered := false
+	if p.book != nil {
+		shardTerm, filtered = p.book.filter()
+	}
 	results := make([][]source.Row, len(p.queries))
 	took := make([]time.Duration, len(p.queries))
 	var tasks []func(context.Context) error
@@ -293,7 +325,14 @@ func (p *plan) read(ctx context.Context, src source.Source, w source.Window, lim
 	for _, k := range p.order() {
 		tasks = append(tasks, func(ctx context.Context) error {
 			start := time.Now()
-			rows, err := src.Aggregate(ctx, w, p.queries[k].query)
+			q := p.queries[k].query
+			if p.queries[k].sharded && filtered {
+				t := shardTerm
+				t.Field = q.GroupBy[0]
+				// A new slice: the tasks run at once over the same plan.
+				q.Filters = append(slices.Clip(q.Filters), t)
+			}
+			rows, err := src.Aggregate(ctx, w, q)
 			took[k] = time.Since(start)
 			if err != nil {
 				return &queryError{k: k, err: err}
@@ -332,8 +371,10 @@ func (p *plan) order() []int {
 }
 
 // split hands each detector the rows of its own queries, in the order of
-// its Queries, from the planned queries' results.
-func (p *plan) split(results [][]source.Row) ([][][]source.Row, error) {
+// its Queries, from the planned queries' results of the window ending at
+// end. Sharded, a namespace-scoped detector gets only the rows of the
+// replica's namespaces, and the book learns the namespaces the rows name.
+func (p *plan) split(results [][]source.Row, end time.Time) ([][][]source.Row, error) {
 	out := make([][][]source.Row, len(p.shapes))
 	for i, n := range p.shapes {
 		out[i] = make([][]source.Row, n)
@@ -348,9 +389,29 @@ func (p *plan) split(results [][]source.Row) ([][][]source.Row, error) {
 				}
 			}
 		}
-		handedOut := false
+		var owned []source.Row
+		if p.book != nil {
+			if isNamespaceField(pq.query.GroupBy[0]) {
+				p.book.note(rows, end)
+			}
+			for _, s := range pq.serves {
+				if s.own {
+					owned = p.book.own(rows)
+					break
+				}
+			}
+		}
+		handedOut, handedOwned := false, false
 		for _, s := range pq.serves {
-			if s.identity && !handedOut {
+			rows := rows
+			if p.book != nil && s.own {
+				if s.identity && !handedOwned {
+					out[s.detector][s.query] = owned
+					handedOwned = true
+					continue
+				}
+				rows = owned
+			} else if s.identity && !handedOut {
 				out[s.detector][s.query] = rows
 				handedOut = true
 				continue
@@ -371,6 +432,16 @@ func (p *plan) split(results [][]source.Row) ([][][]source.Row, error) {
 		}
 	}
 	return out, nil
+}
+
+// scopeOf is the scope detector d registered; ClusterScope for a detector
+// the registry does not know.
+func scopeOf(d detect.Detector) detect.Scope {
+	info, ok := detect.Lookup(d.Name())
+	if !ok {
+		return detect.ClusterScope
+	}
+	return info.Scope
 }
 
 // tookBy is each detector's read time: the time of the planned queries it

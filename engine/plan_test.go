@@ -151,7 +151,7 @@ func TestPlanGivesEveryDetectorTheRowsOfItsOwnQueries(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ds := tc.detectors(t)
-			p, err := newPlan(ds, true)
+			p, err := newPlan(ds, true, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -174,7 +174,7 @@ func TestPlanGivesEveryDetectorTheRowsOfItsOwnQueries(t *testing.T) {
 				if maxInFlight > tc.limit {
 					t.Errorf("%d aggregations in flight at once, limit %d", maxInFlight, tc.limit)
 				}
-				got, err := p.split(results)
+				got, err := p.split(results, time.Time{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -240,7 +240,7 @@ func TestPlanMergesOnlyQueriesThatReadTheSameGroups(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ds := []detect.Detector{stubDetector{"da", []source.Query{tc.a}}, stubDetector{"db", []source.Query{tc.b}}}
-			p, err := newPlan(ds, true)
+			p, err := newPlan(ds, true, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -264,7 +264,7 @@ func TestPlanMergesOnlyQueriesThatReadTheSameGroups(t *testing.T) {
 			for i, m := range q.Metrics {
 				row.Values[i] = float64(10*(int(m.Kind)+1)) + float64(len(m.Field))
 			}
-			got, err := p.split([][]source.Row{{row}})
+			got, err := p.split([][]source.Row{{row}}, time.Time{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -281,7 +281,7 @@ func TestPlanMergesOnlyQueriesThatReadTheSameGroups(t *testing.T) {
 			}
 			// A source answering with the wrong number of values is an
 			// error naming the query, not a panic.
-			_, err = p.split([][]source.Row{{{Key: row.Key, Values: row.Values[:len(row.Values)-1]}}})
+			_, err = p.split([][]source.Row{{{Key: row.Key, Values: row.Values[:len(row.Values)-1]}}}, time.Time{})
 			if err == nil || !strings.Contains(err.Error(), q.Name) {
 				t.Errorf("short row: error %v, want one naming %s", err, q.Name)
 			}
@@ -353,7 +353,7 @@ func TestPlannedEngineJudgesAndLearnsAsEachQueryAlone(t *testing.T) {
 					t.Fatal(err)
 				}
 				if !merge {
-					if e.plan, err = newPlan(ds, false); err != nil {
+					if e.plan, err = newPlan(ds, false, nil); err != nil {
 						t.Fatal(err)
 					}
 				}
@@ -389,7 +389,7 @@ func TestPlannedEngineJudgesAndLearnsAsEachQueryAlone(t *testing.T) {
 				}
 			}
 			ds := allDetectors(t)
-			p, _ := newPlan(ds, true)
+			p, _ := newPlan(ds, true, nil)
 			planA, _, maxA := plannedSrc.calls()
 			aloneA, _, maxB := aloneSrc.calls()
 			if want := tc.windows * len(p.queries); planA != want {
@@ -579,7 +579,7 @@ func TestQueriesStartLongestFirst(t *testing.T) {
 		stubDetector{"a", []source.Query{q("one", "source_namespace")}},
 		stubDetector{"b", []source.Query{q("three", "source_namespace", "source_name_aggr", "dest_port"), q("two", "source_namespace", "dest_port")}},
 	}
-	p, err := newPlan(ds, true)
+	p, err := newPlan(ds, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -642,7 +642,7 @@ func BenchmarkProcessWindow(b *testing.B) {
 				b.Fatal(err)
 			}
 			if !bc.merge {
-				if e.plan, err = newPlan(ds, false); err != nil {
+				if e.plan, err = newPlan(ds, false, nil); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -85,9 +86,31 @@ func (e *Elasticsearch) windowFilter(w Window, terms []Term) []any {
 		filters = append(filters, termQuery(field, value))
 	}
 	for _, t := range terms {
-		filters = append(filters, map[string]any{"terms": map[string]any{t.Field: t.Values}})
+		terms := map[string]any{"terms": map[string]any{t.Field: t.Values}}
+		switch {
+		case t.Exclude:
+			filters = append(filters, not(terms))
+		case len(t.Known) > 0:
+			filters = append(filters, listedOrNew(t))
+		default:
+			filters = append(filters, terms)
+		}
 	}
 	return filters
+}
+
+// listedOrNew matches the documents whose field holds one of t.Values or
+// a value neither t.Values nor t.Known lists, as positive clauses: the
+// terms of Values, and the term ranges between every listed value (see
+// outside), which hold only values not seen yet. An empty value reads as
+// none, as the decoders read it.
+func listedOrNew(t Term) map[string]any {
+	var should []any
+	if len(t.Values) > 0 {
+		should = append(should, map[string]any{"terms": map[string]any{t.Field: t.Values}})
+	}
+	should = append(should, outside(t.Field, append(slices.Clone(t.Values), t.Known...)...)...)
+	return boolQuery(map[string]any{"should": should, "minimum_should_match": 1, "must_not": []any{termQuery(t.Field, "")}})
 }
 
 // Count returns the records of t in w and how many of them are malformed

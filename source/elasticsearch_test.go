@@ -508,3 +508,46 @@ func TestElasticsearchSendsItsCredentials(t *testing.T) {
 		})
 	}
 }
+
+// TestElasticsearchExcludingTermIsMustNotTerms: a Term with Exclude asks
+// Elasticsearch for records whose field holds none of the values, those
+// without the field included, as the in-memory source keeps them.
+func TestElasticsearchExcludingTermIsMustNotTerms(t *testing.T) {
+	es, requests := fakeElasticsearch(t, ElasticsearchConfig{PageSize: 3}, replay("composite_page1.json"))
+	q := recordedQuery
+	q.Filters = []Term{{Field: "source_name_aggr", Values: []string{"frontend-*"}}, {Field: "source_namespace", Values: []string{"shop", "team-1"}, Exclude: true}}
+	if _, err := es.Aggregate(context.Background(), recordedWindow, q); err != nil {
+		t.Fatal(err)
+	}
+	body := requests()[0].Body
+	filter := at(body, "query", "bool", "filter")
+	if !holds(filter, decoded(t, `{"bool":{"must_not":[{"terms":{"source_namespace":["shop","team-1"]}}]}}`)) {
+		b, _ := json.Marshal(body)
+		t.Errorf("the excluding term is not a must_not terms filter: %s", b)
+	}
+	if !holds(filter, decoded(t, `{"terms":{"source_name_aggr":["frontend-*"]}}`)) {
+		b, _ := json.Marshal(body)
+		t.Errorf("the other term is not a terms filter: %s", b)
+	}
+}
+
+// TestElasticsearchTermWithKnownIsPositive: a Term with Known asks for its
+// values' terms and the ranges between every listed value (new values), as
+// positive clauses, and leaves out the empty value.
+func TestElasticsearchTermWithKnownIsPositive(t *testing.T) {
+	es, requests := fakeElasticsearch(t, ElasticsearchConfig{PageSize: 3}, replay("composite_page1.json"))
+	q := recordedQuery
+	q.Filters = []Term{{Field: "source_namespace", Values: []string{"shop"}, Known: []string{"db", "team-1"}}}
+	if _, err := es.Aggregate(context.Background(), recordedWindow, q); err != nil {
+		t.Fatal(err)
+	}
+	body := requests()[0].Body
+	want := decoded(t, `{"bool":{"should":[{"terms":{"source_namespace":["shop"]}},
+		{"range":{"source_namespace":{"lt":"db"}}},{"range":{"source_namespace":{"gt":"db","lt":"shop"}}},
+		{"range":{"source_namespace":{"gt":"shop","lt":"team-1"}}},{"range":{"source_namespace":{"gt":"team-1"}}}],
+		"minimum_should_match":1,"must_not":[{"term":{"source_namespace":""}}]}}`)
+	if !holds(at(body, "query", "bool", "filter"), want) {
+		b, _ := json.Marshal(body)
+		t.Errorf("the term is not its values and the ranges between the listed ones: %s", b)
+	}
+}

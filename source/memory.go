@@ -377,10 +377,13 @@ func reader[R any](lt calicolog.LogType, lookup func(string) (calicolog.FieldFun
 }
 
 // filter is a compiled Term: a record matches when its field is present
-// and equals one of the values.
+// and equals one of the values, or, excluding, when it is absent or equals
+// none of them.
 type filter[R any] struct {
-	get    calicolog.FieldFunc[R]
-	values map[string]struct{}
+	get     calicolog.FieldFunc[R]
+	values  map[string]struct{}
+	exclude bool
+	known   map[string]struct{} // nil: a Term without Known
 }
 
 func compileFilters[R any](lt calicolog.LogType, lookup func(string) (calicolog.FieldFunc[R], bool), terms []Term) ([]filter[R], error) {
@@ -394,7 +397,13 @@ func compileFilters[R any](lt calicolog.LogType, lookup func(string) (calicolog.
 		for _, v := range t.Values {
 			values[v] = struct{}{}
 		}
-		out[i] = filter[R]{get: get, values: values}
+		out[i] = filter[R]{get: get, values: values, exclude: t.Exclude}
+		if len(t.Known) > 0 && !t.Exclude {
+			out[i].known = make(map[string]struct{}, len(t.Known))
+			for _, v := range t.Known {
+				out[i].known[v] = struct{}{}
+			}
+		}
 	}
 	return out, nil
 }
@@ -403,9 +412,17 @@ func matchAll[R any](r *R, filters []filter[R]) bool {
 	for _, f := range filters {
 		v, ok := f.get(r)
 		if !ok {
+			if f.exclude {
+				continue
+			}
 			return false
 		}
-		if _, ok := f.values[v.String()]; !ok {
+		_, listed := f.values[v.String()]
+		if !listed && f.known != nil {
+			_, known := f.known[v.String()]
+			listed = !known
+		}
+		if listed == f.exclude {
 			return false
 		}
 	}

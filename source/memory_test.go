@@ -55,6 +55,19 @@ func TestMemoryAggregate(t *testing.T) {
 			{Key: []string{"shop", "a-*"}, Values: []float64{1, 2, 150, 100, 75, 2}},
 		}},
 		{"a filter nothing matches gives no rows", []Term{{Field: "reporter", Values: []string{"dst"}}}, []Row{}},
+		{"an excluding filter leaves its values out", []Term{{Field: "dest_ip", Values: []string{"10.0.0.1", "10.0.0.3"}, Exclude: true}}, []Row{
+			{Key: []string{"shop", "a-*"}, Values: []float64{1, 1, 50, 50, 50, 1}},
+		}},
+		{"an excluding filter keeps records without the field", []Term{{Field: "dest_service_name", Values: []string{"cart"}, Exclude: true}}, []Row{
+			{Key: []string{"shop", "a-*"}, Values: []float64{2, 2, 450, 300, 150, 3}},
+			{Key: []string{"shop", "b-*"}, Values: []float64{1, 1, 10, 10, 10, 1}},
+		}},
+		{"a filter on a field records lack keeps none", []Term{{Field: "dest_service_name", Values: []string{"cart"}}}, []Row{}},
+		{"a term with Known keeps its values and those not known", []Term{{Field: "dest_ip", Values: []string{"10.0.0.2"}, Known: []string{"10.0.0.1", "10.0.0.9"}}}, []Row{
+			{Key: []string{"shop", "a-*"}, Values: []float64{1, 1, 50, 50, 50, 1}},
+			{Key: []string{"shop", "b-*"}, Values: []float64{1, 1, 10, 10, 10, 1}}, // 10.0.0.3: not known
+		}},
+		{"a term with Known leaves out records without the field", []Term{{Field: "dest_service_name", Values: []string{"cart"}, Known: []string{"db"}}}, []Row{}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

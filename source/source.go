@@ -69,10 +69,23 @@ type Metric struct {
 	Field string // empty for Count
 }
 
-// Term keeps only records whose Field equals one of Values.
+// Term keeps only records whose Field equals one of Values; with Exclude,
+// only records whose Field equals none of them (a record without the field
+// is kept).
+//
+// Known, when set (without Exclude), also keeps the records whose Field
+// holds a value that neither Values nor Known lists: a value the caller
+// has not seen yet. Records without the field, or with an empty value
+// (which the decoders read as none), are not kept. A replica sharded by namespace (engine.Shard) asks so
+// for the rows of its own namespaces and of any new one, and none of
+// those it knows are other replicas'; Elasticsearch then reads only the
+// postings of those values, where an excluding term walks those of every
+// other value.
 type Term struct {
-	Field  string
-	Values []string
+	Field   string
+	Values  []string
+	Exclude bool
+	Known   []string
 }
 
 // Query is the aggregation one detector needs over one log type: records of

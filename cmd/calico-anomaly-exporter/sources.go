@@ -65,7 +65,7 @@ func addSourceFlags(app *kingpin.Application) *sourceFlags {
 	app.Flag("file.max-size", "With --source=file: the most read of one file, decompressed; a file that goes on (a gzip bomb) is refused.").Default("64GiB").BytesVar(&f.fileMaxSize)
 	app.Flag("file.max-age", "With --source=file: a record whose end_time is further back than this is counted malformed and moves no window.").Default(source.DefaultMaxAge.String()).DurationVar(&f.fileMaxAge)
 	app.Flag("file.max-clock-skew", "With --source=file: a record whose end_time is further ahead of now than this is counted malformed and moves no window.").Default(source.DefaultMaxClockSkew.String()).DurationVar(&f.fileMaxSkew)
-	app.Flag("shard.total", "Replicas sharing the work: each scores the entities whose stable hash (FNV-1a of cluster/namespace/workload) falls in its shard; 0 or 1 for none.").Default("0").IntVar(&f.shardTotal)
+	app.Flag("shard.total", "Replicas sharing the work by namespace: each reads, learns and scores the namespaces whose stable hash of cluster/namespace (FNV-1a mixed by MurmurHash3's finalizer) falls in its shard; 0 or 1 for none.").Default("0").IntVar(&f.shardTotal)
 	app.Flag("shard.index", "This replica's shard, 0 to --shard.total minus 1.").Default("0").IntVar(&f.shardIndex)
 	app.Flag("es.timeout", "Timeout of one Elasticsearch request.").Default("30s").DurationVar(&f.esTimeout)
 	app.Flag("es.page-size", "Buckets per page of a composite aggregation; Elasticsearch reads the whole window once a page, so fewer, larger pages are faster. A cluster whose search.max_buckets is lower makes the exporter halve it until pages pass.").Default(strconv.Itoa(source.DefaultPageSize)).IntVar(&f.esPageSize)

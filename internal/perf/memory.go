@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/engine"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
 
@@ -15,6 +16,9 @@ import (
 // costs, and what judging one more window with them costs.
 type MemoryResult struct {
 	Entities, Windows, Detectors int
+	// Own is how many of the Entities workloads the replica's
+	// namespace-scoped detectors hold (Entities without sharding).
+	Own int
 	// HeapAlloc is the live heap after a collection, with the models (and
 	// little else) in it; HeapSys what the Go heap holds from the system.
 	HeapAlloc, HeapSys uint64
@@ -61,6 +65,10 @@ type MemoryConfig struct {
 	DefaultOnly bool
 	// Score judges one more window after the memory is measured.
 	Score bool
+	// Shard, when sharded, makes the process one replica of an exporter
+	// sharded by namespace over the Entities workloads: each detector
+	// learns the rows its engine would hand it (see Shares).
+	Shard engine.Shard
 }
 
 // Memory trains every registered detector on windows hourly windows of
@@ -85,9 +93,16 @@ func MemoryOf(cfg MemoryConfig) (MemoryResult, error) {
 		ds = DefaultDetectors(ds)
 	}
 	res.Detectors = len(ds)
+	shares := Shares(ds, cfg.Entities, cfg.Shard, "c")
+	res.Own = cfg.Entities
+	for _, s := range shares {
+		if s != nil {
+			res.Own = len(s)
+		}
+	}
 	start := time.Now()
 	var next time.Time
-	next, res.Windows = Train(ds, time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC), time.Hour, 5*time.Minute, cfg.Entities, cfg.Windows, cfg.Windows)
+	next, res.Windows = trainShares(ds, shares, time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC), time.Hour, 5*time.Minute, cfg.Entities, cfg.Windows, cfg.Windows)
 	res.TrainTime = time.Since(start)
 	ForgetKeys()
 	runtime.GC()
@@ -104,8 +119,8 @@ func MemoryOf(cfg MemoryConfig) (MemoryResult, error) {
 		// Detectors that need more history than the windows measured (the
 		// isolation forests calibrate for half a day after their first
 		// fit) learn on until they judge, at most a day more.
-		next, res.ExtraWindows = Train(ds, next, time.Hour, 5*time.Minute, cfg.Entities, 0, 24)
-		scoreOnce(ds, next, cfg.Entities, &res)
+		next, res.ExtraWindows = trainShares(ds, shares, next, time.Hour, 5*time.Minute, cfg.Entities, 0, 24)
+		scoreOnce(ds, shares, next, cfg.Entities, &res)
 	}
 	for _, d := range ds {
 		if p, ok := d.(detect.Persistent); ok {
@@ -124,23 +139,24 @@ func MemoryOf(cfg MemoryConfig) (MemoryResult, error) {
 // every baseline closes the hour before) and then the next one, within the
 // same hour as most windows are, and records their costs in res. The rows
 // are built first and kept out of the figures.
-func scoreOnce(ds []detect.Detector, at time.Time, entities int, res *MemoryResult) {
+func scoreOnce(ds []detect.Detector, shares [][]int, at time.Time, entities int, res *MemoryResult) {
 	res.NotReady = NotReady(ds)
 	prev := runtime.GOMAXPROCS(1)
 	defer runtime.GOMAXPROCS(prev)
 	res.Scored = true
-	res.ScoreCPU, res.ScoreWall, res.AllocsPerEntity, res.AllocBytesPerEntity, res.Verdicts = judgeWindow(ds, at, entities)
-	res.Within.CPU, res.Within.Wall, res.Within.AllocsPerEntity, res.Within.AllocBytesPerEntity, res.Within.Verdicts = judgeWindow(ds, at.Add(5*time.Minute), entities)
+	res.ScoreCPU, res.ScoreWall, res.AllocsPerEntity, res.AllocBytesPerEntity, res.Verdicts = judgeWindow(ds, shares, at, entities, res.Own)
+	res.Within.CPU, res.Within.Wall, res.Within.AllocsPerEntity, res.Within.AllocBytesPerEntity, res.Within.Verdicts = judgeWindow(ds, shares, at.Add(5*time.Minute), entities, res.Own)
 	res.PeakRSSAfterScoring = ProcStatus("VmHWM")
 }
 
 // judgeWindow judges the window at at with every detector (the ones still
-// learning learn it) and measures it.
-func judgeWindow(ds []detect.Detector, at time.Time, entities int) (cpu, wall time.Duration, allocs, bytes float64, verdicts int) {
+// learning learn it) and measures it; allocations are per workload of the
+// own (the replica's share).
+func judgeWindow(ds []detect.Detector, shares [][]int, at time.Time, entities, own int) (cpu, wall time.Duration, allocs, bytes float64, verdicts int) {
 	w := source.Window{Start: at, End: at.Add(5 * time.Minute)}
 	rows := make([][][]source.Row, len(ds))
 	for i, d := range ds {
-		rows[i] = WindowRows(d, w, entities)
+		rows[i] = windowRowsOf(d, w, entities, shares[i])
 	}
 	runtime.GC()
 	var m0, m1 runtime.MemStats
@@ -155,7 +171,7 @@ func judgeWindow(ds []detect.Detector, at time.Time, entities int) (cpu, wall ti
 	}
 	cpu, wall = CPUTime()-cpu0, time.Since(wall0)
 	runtime.ReadMemStats(&m1)
-	n := float64(max(entities, 1))
+	n := float64(max(own, 1))
 	return cpu, wall, float64(m1.Mallocs-m0.Mallocs) / n, float64(m1.TotalAlloc-m0.TotalAlloc) / n, verdicts
 }
 

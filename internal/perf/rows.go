@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/detect"
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/engine"
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
 )
 
@@ -85,15 +86,19 @@ var (
 	keyCache = map[string][][]string{}
 )
 
-func keys(q source.Query, entities, n int) [][]string {
-	id := fmt.Sprintf("%s\x00%v\x00%v\x00%d", q.Name, q.GroupBy, q.Filters, entities)
+func keys(q source.Query, entities, n int, only []int) [][]string {
+	sum := 0
+	for i, e := range only {
+		sum += (i + 1) * e
+	}
+	id := fmt.Sprintf("%s\x00%v\x00%v\x00%d\x00%d/%d", q.Name, q.GroupBy, q.Filters, entities, len(only), sum)
 	keyMu.Lock()
 	defer keyMu.Unlock()
 	if k, ok := keyCache[id]; ok {
 		return k
 	}
 	out := make([][]string, 0, entities*n)
-	for e := range entities {
+	for _, e := range workloads(entities, only) {
 		for v := range n {
 			key := make([]string, len(q.GroupBy))
 			for i, f := range q.GroupBy {
@@ -120,18 +125,24 @@ func ForgetKeys() {
 // so learned models see normal, seasonal traffic. Rows share their keys
 // across windows: callers must not change them.
 func Rows(q source.Query, w source.Window, entities int) []source.Row {
+	return rowsOf(q, w, entities, nil)
+}
+
+// rowsOf is Rows for the workloads only lists (nil: all of them).
+func rowsOf(q source.Query, w source.Window, entities int, only []int) []source.Row {
 	n := 1
 	for _, f := range q.GroupBy {
 		n = max(n, variants(f))
 	}
-	ks := keys(q, entities, n)
+	ks := keys(q, entities, n, only)
 	day := 1 + 0.5*math.Sin(2*math.Pi*float64(w.Start.Hour()*60+w.Start.Minute())/(24*60))
-	out := make([]source.Row, 0, entities*n)
-	values := make([]float64, entities*n*len(q.Metrics))
-	for e := range entities {
+	es := workloads(entities, only)
+	out := make([]source.Row, 0, len(es)*n)
+	values := make([]float64, len(es)*n*len(q.Metrics))
+	for i, e := range es {
 		base := 100 + float64(e%97)
 		for v := range n {
-			row := source.Row{Key: ks[e*n+v], Values: values[:len(q.Metrics):len(q.Metrics)]}
+			row := source.Row{Key: ks[i*n+v], Values: values[:len(q.Metrics):len(q.Metrics)]}
 			values = values[len(q.Metrics):]
 			fillValues(row.Values, q.Metrics, base*day, e, v, w.Start)
 			out = append(out, row)
@@ -143,10 +154,57 @@ func Rows(q source.Query, w source.Window, entities int) []source.Row {
 
 // WindowRows is the answer to every query of d for one window.
 func WindowRows(d detect.Detector, w source.Window, entities int) [][]source.Row {
+	return windowRowsOf(d, w, entities, nil)
+}
+
+// windowRowsOf is WindowRows for the workloads only lists (nil: all).
+func windowRowsOf(d detect.Detector, w source.Window, entities int, only []int) [][]source.Row {
 	qs := d.Queries()
 	out := make([][]source.Row, len(qs))
 	for i, q := range qs {
-		out[i] = Rows(q, w, entities)
+		out[i] = rowsOf(q, w, entities, only)
+	}
+	return out
+}
+
+// workloads are the workload indexes only lists, or 0..entities-1 when it
+// is nil.
+func workloads(entities int, only []int) []int {
+	if only != nil {
+		return only
+	}
+	out := make([]int, entities)
+	for e := range out {
+		out[e] = e
+	}
+	return out
+}
+
+// Shares are the workloads each of ds reads on replica shard of an
+// exporter sharded by namespace over entities workloads of cluster: for a
+// detector whose queries the replica filters by namespace
+// (detect.Scope.Sharded), those of the namespaces it owns
+// (engine.ShardOfNamespace of their synthetic namespace), as its engine
+// hands them; nil, every workload, for the others (dga) and without
+// sharding.
+func Shares(ds []detect.Detector, entities int, shard engine.Shard, cluster string) [][]int {
+	out := make([][]int, len(ds))
+	if !shard.Sharded() {
+		return out
+	}
+	var own []int
+	for e := range entities {
+		if engine.ShardOfNamespace(cluster, keyValue("source_namespace", e, 0, nil), shard.Total) == shard.Index {
+			own = append(own, e)
+		}
+	}
+	if own == nil {
+		own = []int{}
+	}
+	for i, d := range ds {
+		if info, ok := detect.Lookup(d.Name()); ok && info.Scope.Sharded() {
+			out[i] = own
+		}
 	}
 	return out
 }
@@ -186,6 +244,12 @@ func DefaultDetectors(ds []detect.Detector) []detect.Detector {
 // their window (and so keep learning), as the engine does. It returns the
 // start of the next window and how many windows it fed.
 func Train(ds []detect.Detector, start time.Time, step, bucket time.Duration, entities, minWindows, maxWindows int) (time.Time, int) {
+	return trainShares(ds, make([][]int, len(ds)), start, step, bucket, entities, minWindows, maxWindows)
+}
+
+// trainShares is Train with each detector reading the workloads of its
+// share (see Shares).
+func trainShares(ds []detect.Detector, shares [][]int, start time.Time, step, bucket time.Duration, entities, minWindows, maxWindows int) (time.Time, int) {
 	at := start
 	n := 0
 	for ; n < maxWindows; n++ {
@@ -193,8 +257,8 @@ func Train(ds []detect.Detector, start time.Time, step, bucket time.Duration, en
 			break
 		}
 		w := source.Window{Start: at, End: at.Add(bucket)}
-		for _, d := range ds {
-			rows := WindowRows(d, w, entities)
+		for i, d := range ds {
+			rows := windowRowsOf(d, w, entities, shares[i])
 			if d.Ready() {
 				d.Judge(w, rows)
 			} else if l, ok := d.(detect.Learner); ok {
