@@ -206,20 +206,6 @@ func (s *Seasonal) slot(k *seasonalKey, idx int) int {
 	return r
 }
 
-// eachCell calls f with the index and stamp of every filled cell, in index
-// order.
-func (k *seasonalKey) eachCell(f func(idx int, stamp uint8)) {
-	r := 0
-	for w, word := range k.filled {
-		for word != 0 {
-			b := bits.TrailingZeros64(word)
-			word &= word - 1
-			f(w*64+b, uint8(k.cells[r]))
-			r++
-		}
-	}
-}
-
 // eachWeekCell calls f with the rank and hour of the day of every cell
 // that holds one of the cellsPerKey hours up to absolute hour last, in
 // index order. Each index stands for exactly one hour of those: on the
