@@ -38,25 +38,7 @@ func TestPlanOnElasticsearchGivesEveryDetectorItsOwnRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := es.EnsureTemplates(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := simulate.WriteElasticsearch(ctx, es, naming, c, start, start.Add(time.Hour), bucket); err != nil {
-		t.Fatal(err)
-	}
-	for _, lt := range calicolog.LogTypes {
-		if err := es.Refresh(ctx, naming.SearchIndex(lt)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var ds []detect.Detector
-	for _, info := range detect.Registered() {
-		d, err := info.New(detect.Options{Cluster: naming.Cluster, Bucket: bucket, Seed: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ds = append(ds, d)
-	}
+	ds := writeAndBuild(t, es, naming, c, start, start.Add(time.Hour), bucket)
 	p, err := newPlan(ds, true, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -115,25 +97,7 @@ func TestShardedPlanOnElasticsearchReadsEachReplicaItsNamespaces(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := es.EnsureTemplates(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := simulate.WriteElasticsearch(ctx, es, naming, c, start, start.Add(30*time.Minute), bucket); err != nil {
-		t.Fatal(err)
-	}
-	for _, lt := range calicolog.LogTypes {
-		if err := es.Refresh(ctx, naming.SearchIndex(lt)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var ds []detect.Detector
-	for _, info := range detect.Registered() {
-		d, err := info.New(detect.Options{Cluster: naming.Cluster, Bucket: bucket, Seed: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ds = append(ds, d)
-	}
+	ds := writeAndBuild(t, es, naming, c, start, start.Add(30*time.Minute), bucket)
 	first := source.Window{Start: start, End: start.Add(bucket)}
 	second := source.Window{Start: first.End.Add(bucket), End: first.End.Add(2 * bucket)}
 	whole, err := newPlan(ds, true, nil)
@@ -212,4 +176,32 @@ func TestShardedPlanOnElasticsearchReadsEachReplicaItsNamespaces(t *testing.T) {
 	if shardedRows >= 2*wholeRows {
 		t.Errorf("four replicas were answered %d rows, one alone %d: the namespace filters did not reach Elasticsearch", shardedRows, wholeRows)
 	}
+}
+
+// writeAndBuild writes the simulated cluster c from start to end into the
+// test bed's Elasticsearch, makes it searchable, and returns one of every
+// registered detector for its cluster.
+func writeAndBuild(t *testing.T, es *source.Elasticsearch, naming calicolog.IndexNaming, c *simulate.Cluster, start, end time.Time, bucket time.Duration) []detect.Detector {
+	t.Helper()
+	ctx := context.Background()
+	if err := es.EnsureTemplates(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := simulate.WriteElasticsearch(ctx, es, naming, c, start, end, bucket); err != nil {
+		t.Fatal(err)
+	}
+	for _, lt := range calicolog.LogTypes {
+		if err := es.Refresh(ctx, naming.SearchIndex(lt)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ds []detect.Detector
+	for _, info := range detect.Registered() {
+		d, err := info.New(detect.Options{Cluster: naming.Cluster, Bucket: bucket, Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds = append(ds, d)
+	}
+	return ds
 }
