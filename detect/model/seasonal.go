@@ -194,6 +194,20 @@ func (k *seasonalKey) rank(idx int) (int, bool) {
 	return r, k.filled[w]&(1<<bit) != 0
 }
 
+// row returns the rank of the first cell of hour of the day hod's row
+// (cell indexes hod*daysKept on, one per column) and a bit per column
+// held, so the row's cells are found with one rank instead of one each.
+func (k *seasonalKey) row(hod int) (r0 int, held uint8) {
+	start := hod * daysKept
+	r0, _ = k.rank(start)
+	w, b := start/64, uint(start%64)
+	v := k.filled[w] >> b
+	if b > 64-daysKept && w+1 < len(k.filled) {
+		v |= k.filled[w+1] << (64 - b)
+	}
+	return r0, uint8(v & (1<<daysKept - 1))
+}
+
 // stampAt is the day stamp of cell idx, 0 when empty.
 func (k *seasonalKey) stampAt(idx int) uint8 {
 	r, ok := k.rank(idx)
@@ -717,12 +731,6 @@ func (s *Seasonal) cell(k *seasonalKey, hour int64) (mean, sd float64, ok bool) 
 	return mean, sd, true
 }
 
-// decode returns the mean and deviation held in cell idx, which is filled.
-func (s *Seasonal) decode(k *seasonalKey, idx int) (mean, sd float64) {
-	r, _ := k.rank(idx)
-	return s.decodeRank(k, r)
-}
-
 // decodeRank returns the mean and deviation of the cell of rank r.
 func (s *Seasonal) decodeRank(k *seasonalKey, r int) (mean, sd float64) {
 	if s.cfg.LogScale {
@@ -795,12 +803,17 @@ func (s *Seasonal) expectHour(k *seasonalKey, h int64) (expected, spread float64
 		// one day stamp, back per day.
 		idx, stamp := cellIndex(h - hoursPerDay + offset)
 		hod, col := idx/daysKept, idx%daysKept
+		r0, held := k.row(hod)
 		for d := 1; d <= daysKept; d++ {
-			if i := hod*daysKept + col; k.stampAt(i) == stamp {
-				m, sp := s.decode(k, i)
-				meds = append(meds, m)
-				spreads = append(spreads, sp)
-				covered[d] = true
+			if held&(1<<col) != 0 {
+				// Stamps are never 0: an empty cell matches none.
+				r := r0 + bits.OnesCount8(held&(1<<col-1))
+				if uint8(k.cells[r]) == stamp {
+					m, sp := s.decodeRank(k, r)
+					meds = append(meds, m)
+					spreads = append(spreads, sp)
+					covered[d] = true
+				}
 			}
 			col = (col + daysKept - 1) % daysKept
 			if stamp--; stamp == 0 {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"math/bits"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -219,6 +220,31 @@ func TestSeasonalSetFieldsRefuses(t *testing.T) {
 	} {
 		if err := tc.s.SetFields(tc.sep, tc.fields); err == nil {
 			t.Errorf("%s: SetFields(%q, %q) accepted", tc.name, tc.sep, tc.fields)
+		}
+	}
+}
+
+// TestSeasonalKeyRowIsItsCells checks row against rank, cell by cell, on
+// random bitmaps (a row can straddle two words of the bitmap).
+func TestSeasonalKeyRowIsItsCells(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 200 {
+		var k seasonalKey
+		for i := range k.filled {
+			k.filled[i] = rng.Uint64() & rng.Uint64()
+		}
+		k.filled[len(k.filled)-1] &= 1<<(cellsPerKey%64) - 1
+		for hod := range hoursPerDay {
+			r0, held := k.row(hod)
+			for col := range daysKept {
+				r, ok := k.rank(hod*daysKept + col)
+				if got := held&(1<<col) != 0; got != ok {
+					t.Fatalf("bitmap %x, hour %d column %d: row says held %v, rank %v", k.filled, hod, col, got, ok)
+				}
+				if ok && r0+bits.OnesCount8(held&(1<<col-1)) != r {
+					t.Fatalf("bitmap %x, hour %d column %d: row's rank differs from rank %d", k.filled, hod, col, r)
+				}
+			}
 		}
 	}
 }
