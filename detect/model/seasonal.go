@@ -2,6 +2,7 @@ package model
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -699,7 +700,7 @@ func (s *Seasonal) pool(k *seasonalKey, last int64) {
 	if len(sds) == 0 {
 		return
 	}
-	within := Median(sds)
+	within := selectMedian(sds)
 	devs := sdBuf[:0] // sds is no longer needed
 	for hod := range hoursPerDay {
 		m := count[hod]
@@ -707,7 +708,7 @@ func (s *Seasonal) pool(k *seasonalKey, last int64) {
 			continue
 		}
 		means := meanBuf[hod][:m]
-		med := Median(means)
+		med := selectMedian(means)
 		c := math.Sqrt(float64(m) / float64(m-1))
 		for _, x := range means {
 			devs = append(devs, c*math.Abs(x-med))
@@ -715,9 +716,77 @@ func (s *Seasonal) pool(k *seasonalKey, last int64) {
 	}
 	between := 0.0
 	if len(devs) > 0 {
-		between = madToSigma * Median(devs)
+		between = madToSigma * selectMedian(devs)
 	}
 	k.pooledWithin, k.pooledBetween = float32(within), float32(between)
+}
+
+// selectMedian is Median (the same value to the bit, NaN ordered first as
+// slices.Sort orders it) found by selection instead of a sort: pool takes
+// the median of up to a week of cells for every key as its hour closes.
+// x is reordered, not sorted; a median's sign of zero may differ from
+// Median's, which pool's deviations (absolute values) never show.
+func selectMedian(x []float64) float64 {
+	n := len(x)
+	if n == 0 {
+		return math.NaN()
+	}
+	k := n / 2
+	selectNth(x, k)
+	if n%2 == 1 {
+		return x[k]
+	}
+	below := x[0] // the largest of x[:k], all ordered at or before x[k]
+	for _, v := range x[1:k] {
+		if cmp.Less(below, v) {
+			below = v
+		}
+	}
+	return (below + x[k]) / 2
+}
+
+// selectNth reorders x so that x[k] is the value slices.Sort would put
+// there, with none after it ordered before it and none before it after
+// it (Hoare's selection, median of three pivots, insertion sort for short
+// ranges).
+func selectNth(x []float64, k int) {
+	lo, hi := 0, len(x)-1
+	for hi-lo >= 12 {
+		mid := lo + (hi-lo)/2
+		if cmp.Less(x[mid], x[lo]) {
+			x[mid], x[lo] = x[lo], x[mid]
+		}
+		if cmp.Less(x[hi], x[lo]) {
+			x[hi], x[lo] = x[lo], x[hi]
+		}
+		if cmp.Less(x[hi], x[mid]) {
+			x[hi], x[mid] = x[mid], x[hi]
+		}
+		p := x[mid]
+		i, j := lo, hi
+		for i <= j {
+			for cmp.Less(x[i], p) {
+				i++
+			}
+			for cmp.Less(p, x[j]) {
+				j--
+			}
+			if i <= j {
+				x[i], x[j] = x[j], x[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return // x[j+1:i] are all the pivot's value
+		}
+	}
+	slices.Sort(x[lo : hi+1])
 }
 
 // cell returns the cell of an absolute hour when it is still held.

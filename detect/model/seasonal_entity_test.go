@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/bits"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -244,6 +245,34 @@ func TestSeasonalKeyRowIsItsCells(t *testing.T) {
 				if ok && r0+bits.OnesCount8(held&(1<<col-1)) != r {
 					t.Fatalf("bitmap %x, hour %d column %d: row's rank differs from rank %d", k.filled, hod, col, r)
 				}
+			}
+		}
+	}
+}
+
+// TestSelectMedianIsMedian checks selectMedian against Median to the bit
+// on random samples of every length up to a week of cells, with ties,
+// zeros of both signs, infinities and NaNs.
+func TestSelectMedianIsMedian(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	pick := []float64{0, math.Copysign(0, -1), 1, 2.5, math.Inf(1), math.Inf(-1), math.NaN()}
+	for n := range cellsPerKey + 1 {
+		for trial := range 20 {
+			x := make([]float64, n)
+			for i := range x {
+				switch {
+				case trial%4 == 0:
+					x[i] = float64(rng.IntN(4)) // many ties
+				case trial%4 == 1 && rng.IntN(8) == 0:
+					x[i] = pick[rng.IntN(len(pick))]
+				default:
+					x[i] = rng.NormFloat64()
+				}
+			}
+			y := slices.Clone(x)
+			want, got := Median(x), selectMedian(y)
+			if math.Float64bits(got) != math.Float64bits(want) && !(got == 0 && want == 0) && !(math.IsNaN(got) && math.IsNaN(want)) {
+				t.Fatalf("n=%d: selectMedian %v, Median %v", n, got, want)
 			}
 		}
 	}
