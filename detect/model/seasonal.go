@@ -90,6 +90,14 @@ type SeasonalConfig struct {
 // day stamp (day number modulo 255, plus one), which tells the seven days
 // held apart and could mistake a cell for one 1,785 days newer.
 //
+// Keys are named by strings. A model told its fields (SetFields) holds
+// the keys named "<entity><sep><field>" in one group per entity
+// (SeasonalKeys, from Entity), by field number: the names are held once
+// per entity, and a caller that judges an entity's fields every window
+// resolves the entity once and asks by field number, without building or
+// looking up a name per field. Every method taking a name finds grouped
+// keys too, and the saved encoding does not depend on the grouping.
+//
 // A Seasonal is not safe for concurrent use.
 type Seasonal struct {
 	cfg       SeasonalConfig
