@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/bits"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -276,4 +277,41 @@ func TestSelectMedianIsMedian(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzSeasonalUnmarshalGrouped checks that a model grouping its keys by
+// entity reads exactly what a plain one reads: the same encodings
+// accepted, and saved again as the same bytes.
+func FuzzSeasonalUnmarshalGrouped(f *testing.F) {
+	cfg := SeasonalConfig{Bucket: 20 * time.Minute, LogScale: true}
+	s := NewSeasonal(cfg)
+	at := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	for i := range 3 * 24 * 3 {
+		for _, name := range []string{"x|a", "x|b", "y|a", "x|c", "z"} {
+			s.Observe(name, at.Add(time.Duration(i)*cfg.Bucket), float64(10+i%7))
+		}
+	}
+	good, _ := s.MarshalBinary()
+	f.Add(good)
+	if data, err := os.ReadFile("testdata/seasonal-v4-log.bin"); err == nil {
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		plain, grouped := NewSeasonal(cfg), NewSeasonal(cfg)
+		if err := grouped.SetFields("|", []string{"a", "b"}); err != nil {
+			t.Fatal(err)
+		}
+		errPlain, errGrouped := plain.UnmarshalBinary(data), grouped.UnmarshalBinary(data)
+		if (errPlain == nil) != (errGrouped == nil) {
+			t.Fatalf("plain model: %v; grouped model: %v", errPlain, errGrouped)
+		}
+		if errPlain != nil {
+			return
+		}
+		a, _ := plain.MarshalBinary()
+		b, _ := grouped.MarshalBinary()
+		if !bytes.Equal(a, b) || plain.Keys() != grouped.Keys() {
+			t.Fatalf("grouped model saves %d bytes of %d keys, plain %d bytes of %d keys", len(b), grouped.Keys(), len(a), plain.Keys())
+		}
+	})
 }
