@@ -36,7 +36,7 @@ func (d *fieldBaselines) LearnExpected(w source.Window, rows [][]source.Row, e E
 	found := false
 	for _, r := range rows[0] {
 		if re, ok := d.entity(d.cluster, r.Key); ok && re == e && len(r.Values) == len(d.metrics) {
-			d.learnRow(w, d.keys.fields(re, d.metrics), r)
+			d.learnRow(w, d.keys.entity(re).fields, r)
 			found = true
 		}
 	}

@@ -71,8 +71,7 @@ type fieldBaselines struct {
 	forget  forgetter
 	judged  []fieldJudgement // scratch, one per metric
 	shared  map[string]int   // scratch: rows per model key in a window
-	// modelKeys caches each entity's model key (modelKey).
-	modelKeys map[Entity]string
+	rowKeys []*entityKeys    // scratch: each row's entity, resolved
 	// levelShift is how long one side must hold before the level moves.
 	levelShift time.Duration
 }
@@ -81,7 +80,7 @@ type fieldBaselines struct {
 // under a model key, and when.
 type presence struct {
 	entity Entity
-	key    []string
+	keys   *model.SeasonalKeys
 	last   time.Time
 	seen   bool // in the window being judged
 }
@@ -229,8 +228,8 @@ const recordsMetric = "records"
 // √(usual/n) when the window holds fewer records than the baseline of key
 // expects at t, by half a record or more (a mean of three records where
 // six are usual varies √2 times as much), else 1.
-func (d *fieldBaselines) fewerRecords(key string, t time.Time, n float64) float64 {
-	usual, _, ok := d.model.Expect(key, t)
+func (d *fieldBaselines) fewerRecords(keys *model.SeasonalKeys, t time.Time, n float64) float64 {
+	usual, _, ok := keys.Expect(d.records, t)
 	if !ok || !(n+0.5 <= usual) {
 		return 1
 	}
@@ -241,10 +240,29 @@ func (d *fieldBaselines) fewerRecords(key string, t time.Time, n float64) float6
 // days covering the hour) before its baseline answers.
 const seasonalMinSamples = 12
 
-func (d *fieldBaselines) init(o Options, levelShift time.Duration) {
-	d.model = model.NewSeasonal(model.SeasonalConfig{Bucket: o.Bucket, MinSamples: seasonalMinSamples, LogScale: true, LevelShiftAfter: levelShift})
-	d.keys, d.modelKeys = keyCache{}, nil
+func (d *fieldBaselines) init(o Options, levelShift time.Duration) error {
+	m, err := newFieldModel(model.SeasonalConfig{Bucket: o.Bucket, MinSamples: seasonalMinSamples, LogScale: true, LevelShiftAfter: levelShift}, d.metrics)
+	if err != nil {
+		return fmt.Errorf("detector %s: %w", d.name, err)
+	}
+	d.model, d.keys = m, newKeyCache(m)
 	d.present = map[string]*presence{}
+	return nil
+}
+
+// newFieldModel returns an empty seasonal model whose keys are
+// "<entity model key>|<metric>" for each of metrics (keyCache), held per
+// entity.
+func newFieldModel(cfg model.SeasonalConfig, metrics []source.Metric) (*model.Seasonal, error) {
+	m := model.NewSeasonal(cfg)
+	names := make([]string, len(metrics))
+	for i, mt := range metrics {
+		names[i] = mt.Name
+	}
+	if err := m.SetFields(fieldSeparator, names); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 func (d *fieldBaselines) Name() string       { return d.name }
@@ -263,41 +281,40 @@ func (d *fieldBaselines) Learn(w source.Window, rows [][]source.Row) {
 	}
 	for _, r := range rows[0] {
 		if e, ok := d.entity(d.cluster, r.Key); ok && len(r.Values) == len(d.metrics) {
-			keys := d.keys.fields(e, d.metrics)
-			d.mark(w, e, keys)
-			d.learnRow(w, keys, r)
+			ek := d.keys.entity(e)
+			d.mark(w, e, ek)
+			d.learnRow(w, ek.fields, r)
 		}
 	}
-	d.sweep(w, func(p *presence) { d.learnAbsent(w, p.key) })
+	d.sweep(w, func(p *presence) { d.learnAbsent(w, p.keys) })
 }
 
 // learnRow adds a row's fields to the baselines of keys, the entity's
-// model keys (keyCache.fields).
-func (d *fieldBaselines) learnRow(w source.Window, keys []string, r source.Row) {
+// (keyCache.entity).
+func (d *fieldBaselines) learnRow(w source.Window, keys *model.SeasonalKeys, r source.Row) {
 	for i, v := range r.Values {
-		d.model.Observe(keys[i], w.Start, v)
+		keys.Observe(i, w.Start, v)
 	}
 	d.rows++
 }
 
 // learnAbsent learns 0 for the volume fields of an entity without records.
-func (d *fieldBaselines) learnAbsent(w source.Window, keys []string) {
+func (d *fieldBaselines) learnAbsent(w source.Window, keys *model.SeasonalKeys) {
 	for i, vol := range d.volume {
 		if vol {
-			d.model.Observe(keys[i], w.Start, 0)
+			keys.Observe(i, w.Start, 0)
 		}
 	}
 }
 
-// mark notes that entity e, with model keys keys, has records in w.
-func (d *fieldBaselines) mark(w source.Window, e Entity, keys []string) {
-	mk := d.modelKey(e)
-	p := d.present[mk]
+// mark notes that entity e, resolved to ek, has records in w.
+func (d *fieldBaselines) mark(w source.Window, e Entity, ek *entityKeys) {
+	p := d.present[ek.model]
 	if p == nil {
 		p = &presence{}
-		d.present[mk] = p
+		d.present[ek.model] = p
 	}
-	p.entity, p.key, p.last, p.seen = e, keys, w.Start, true
+	p.entity, p.keys, p.last, p.seen = e, ek.fields, w.Start, true
 }
 
 func (d *fieldBaselines) hasVolume() bool {
@@ -326,25 +343,18 @@ func (d *fieldBaselines) sweep(w source.Window, absent func(p *presence)) {
 		}
 	}
 	if cut, ok := d.forget.due(w.End); ok && d.model.Prune(cut) > 0 {
-		d.keys, d.modelKeys = keyCache{}, nil
-		for _, p := range d.present {
-			p.key = d.keys.fields(p.entity, d.metrics)
-		}
+		d.resolveAgain()
 	}
 }
 
-// modelKey is e.ModelKey(), built once per entity: rows are matched to
-// their model key several times a window.
-func (d *fieldBaselines) modelKey(e Entity) string {
-	if mk, ok := d.modelKeys[e]; ok {
-		return mk
+// resolveAgain drops the entities resolved and resolves the present ones
+// again, after keys were removed from the model (their groups may be
+// gone).
+func (d *fieldBaselines) resolveAgain() {
+	d.keys = newKeyCache(d.model)
+	for _, p := range d.present {
+		p.keys = d.keys.entity(p.entity).fields
 	}
-	if d.modelKeys == nil {
-		d.modelKeys = map[Entity]string{}
-	}
-	mk := e.ModelKey()
-	d.modelKeys[e] = mk
-	return mk
 }
 
 // LiveEntities is how many entities (model keys) the baselines follow.
@@ -361,18 +371,12 @@ func (d *fieldBaselines) ForgetLeastRecent(keep int) int {
 	gone := leastRecent(last, keep)
 	for _, mk := range gone {
 		p := d.present[mk]
-		for _, k := range p.key {
-			d.model.Forget(k)
-		}
-		delete(d.keys, p.entity)
+		p.keys.Forget()
 		delete(d.present, mk)
 	}
 	if len(gone) > 0 {
 		// Other entities of a forgotten model key may still be cached.
-		d.keys, d.modelKeys = keyCache{}, nil
-		for _, p := range d.present {
-			p.key = d.keys.fields(p.entity, d.metrics)
-		}
+		d.resolveAgain()
 	}
 	return len(gone)
 }
@@ -391,19 +395,27 @@ func (d *fieldBaselines) Judge(w source.Window, rows [][]source.Row) []Verdict {
 	if d.shared == nil {
 		d.shared = map[string]int{}
 	}
+	// Each row's entity is resolved once a window.
+	volume := d.hasVolume()
+	d.rowKeys = d.rowKeys[:0]
 	for _, r := range rows[0] {
-		if e, ok := d.entity(d.cluster, r.Key); ok && d.hasVolume() {
-			d.shared[d.modelKey(e)]++
+		var ek *entityKeys
+		if e, ok := d.entity(d.cluster, r.Key); ok {
+			ek = d.keys.entity(e)
+			if volume {
+				d.shared[ek.model]++
+			}
 		}
+		d.rowKeys = append(d.rowKeys, ek)
 	}
-	for _, r := range rows[0] {
+	for i, r := range rows[0] {
 		e, ok := d.entity(d.cluster, r.Key)
 		if !ok || len(r.Values) != len(d.metrics) {
 			continue
 		}
-		keys := d.keys.fields(e, d.metrics)
-		d.mark(w, e, keys)
-		if v, ok := d.judgeRow(w, e, keys, r.Values, false, d.shared[d.modelKey(e)] > 1); ok {
+		ek := d.rowKeys[i]
+		d.mark(w, e, ek)
+		if v, ok := d.judgeRow(w, e, ek.fields, r.Values, false, d.shared[ek.model] > 1); ok {
 			v.EvidenceQuery = nil
 			if v.Anomalous() {
 				v.EvidenceQuery = []EvidenceQuery{{Log: string(d.log), Filters: d.evidence(r.Key), Limit: 5}}
@@ -416,7 +428,7 @@ func (d *fieldBaselines) Judge(w source.Window, rows [][]source.Row) []Verdict {
 		if zeros == nil {
 			zeros = make([]float64, len(d.metrics))
 		}
-		if v, ok := d.judgeRow(w, p.entity, p.key, zeros, true, false); ok {
+		if v, ok := d.judgeRow(w, p.entity, p.keys, zeros, true, false); ok {
 			out = append(out, v)
 		}
 	})
@@ -428,7 +440,7 @@ func (d *fieldBaselines) Judge(w source.Window, rows [][]source.Row) []Verdict {
 // has the same model key, so its volume is judged above only), learns them
 // as judged, and returns its verdict; ok is false when no field has a
 // baseline yet.
-func (d *fieldBaselines) judgeRow(w source.Window, e Entity, keys []string, values []float64, absent, shared bool) (Verdict, bool) {
+func (d *fieldBaselines) judgeRow(w source.Window, e Entity, keys *model.SeasonalKeys, values []float64, absent, shared bool) (Verdict, bool) {
 	if cap(d.judged) < len(values) {
 		d.judged = make([]fieldJudgement, len(values))
 	}
@@ -440,7 +452,7 @@ func (d *fieldBaselines) judgeRow(w source.Window, e Entity, keys []string, valu
 		if i == d.records || absent && !d.volume[i] {
 			continue
 		}
-		z, exp, ok := d.model.Deviation(keys[i], w.Start, v)
+		z, exp, ok := keys.Deviation(i, w.Start, v)
 		if !ok {
 			continue
 		}
@@ -453,28 +465,28 @@ func (d *fieldBaselines) judgeRow(w source.Window, e Entity, keys []string, valu
 			// from half the threshold on, where Track starts following a
 			// departure: a quiet weekend within the nights' range is no
 			// new level.
-			if qz, qexp, ok := d.model.QuietDeviation(keys[i], w.Start, v); ok && qz > z {
+			if qz, qexp, ok := keys.QuietDeviation(i, w.Start, v); ok && qz > z {
 				z, exp, quiet = min(qz, 0), qexp, true
 			}
 		}
 		if d.metrics[i].Kind == source.Avg && d.records >= 0 {
 			if noisier == 0 {
-				noisier = d.fewerRecords(keys[d.records], w.Start, values[d.records])
+				noisier = d.fewerRecords(keys, w.Start, values[d.records])
 			}
 			z /= noisier
 		}
 		f := &fields[i]
 		f.z, f.expected, f.judged, f.quiet = z, exp, true, quiet
 		if d.volume[i] && !shared && z >= burstMinZ && z < d.zThreshold && v >= burstFactor*exp {
-			if high, sameTime, ok := d.model.RecentHigh(keys[i], w.Start); ok && v >= burstOverHigh*high && v >= burstOverRun*sameTime {
+			if high, sameTime, ok := keys.RecentHigh(i, w.Start); ok && v >= burstOverHigh*high && v >= burstOverRun*sameTime {
 				f.burst, f.high = true, high
 			}
 		}
 		var run int
-		if f.shifted, f.shift, run = d.model.Track(keys[i], w.Start, v, z, d.zThreshold); !f.shifted && (math.Abs(z) >= d.zThreshold || f.burst) {
+		if f.shifted, f.shift, run = keys.Track(i, w.Start, v, z, d.zThreshold); !f.shifted && (math.Abs(z) >= d.zThreshold || f.burst) {
 			f.beyond = true
 			f.early = z < 0 && time.Duration(run)*w.End.Sub(w.Start) < quietFor
-			f.seen = !f.early && !f.burst && d.model.Seen(keys[i], w.Start, z)
+			f.seen = !f.early && !f.burst && keys.Seen(i, w.Start, z)
 		}
 		judged = true
 		if worst < 0 || worse(f, &fields[worst]) {
@@ -538,9 +550,9 @@ func (d *fieldBaselines) judgeRow(w source.Window, e Entity, keys []string, valu
 		switch {
 		case absent && !d.volume[i]:
 		case fields[i].beyond || i == d.records && v.Anomalous():
-			d.model.Note(keys[i], w.Start, val)
+			keys.Note(i, w.Start, val)
 		default:
-			d.model.Observe(keys[i], w.Start, val)
+			keys.Observe(i, w.Start, val)
 		}
 	}
 	if !absent {
@@ -585,21 +597,41 @@ func writeBaselineSummary(t *text, e Entity, field string, observed, expected, z
 		plusFixed(z, 1).str(" spreads, alert at ").fixed(zAlert, 1).str(")")
 }
 
-// keyCache holds the model keys of each entity's fields, so judging a
-// window does not build strings for entities seen before.
-type keyCache map[Entity][]string
+// fieldSeparator joins an entity's model key and a field's name into the
+// name of the field's baseline: "<model key>|<field>" (saved models carry
+// these names).
+const fieldSeparator = "|"
 
-func (c keyCache) fields(e Entity, metrics []source.Metric) []string {
-	if k, ok := c[e]; ok {
-		return k
+// keyCache resolves each entity, once, to its model key and the group of
+// its fields' baselines in a model made by newFieldModel, so judging a
+// window neither builds nor looks up a string per field. It holds the
+// model's groups: after keys are removed from the model (Prune, Forget),
+// a new cache is needed.
+type keyCache struct {
+	model *model.Seasonal
+	of    map[Entity]*entityKeys
+}
+
+// entityKeys is an entity resolved: its model key (Entity.ModelKey) and
+// its fields' baselines, by the field's index in the detector's metrics.
+type entityKeys struct {
+	model  string
+	fields *model.SeasonalKeys
+}
+
+func newKeyCache(m *model.Seasonal) keyCache {
+	return keyCache{model: m, of: map[Entity]*entityKeys{}}
+}
+
+// entity returns e resolved.
+func (c keyCache) entity(e Entity) *entityKeys {
+	if ek, ok := c.of[e]; ok {
+		return ek
 	}
-	base := e.ModelKey()
-	k := make([]string, len(metrics))
-	for i, m := range metrics {
-		k[i] = base + "|" + m.Name
-	}
-	c[e] = k
-	return k
+	mk := e.ModelKey()
+	ek := &entityKeys{model: mk, fields: c.model.Entity(mk)}
+	c.of[e] = ek
+	return ek
 }
 
 // Saved models: a magic and version, the detector's name, the rows learned,
@@ -697,11 +729,14 @@ func (d *fieldBaselines) LoadModel(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	m := model.NewSeasonal(d.model.Config())
+	m, err := newFieldModel(d.model.Config(), d.metrics)
+	if err != nil {
+		return fmt.Errorf("%s model: %w", d.name, err)
+	}
 	if err := m.UnmarshalBinary(parts[0]); err != nil {
 		return fmt.Errorf("%s model: %w", d.name, err)
 	}
-	d.model, d.rows, d.keys, d.present, d.modelKeys = m, rows, keyCache{}, map[string]*presence{}, nil
+	d.model, d.rows, d.keys, d.present = m, rows, newKeyCache(m), map[string]*presence{}
 	return nil
 }
 
@@ -833,7 +868,9 @@ func newFieldBaselines(name string, spec baselineSpec, o Options) (Detector, err
 		metrics: metrics, entity: spec.entity, evidence: spec.evidence, volume: volume,
 		zThreshold: spec.threshold(setting), records: records, minRows: minRows, levelShift: levelShift,
 	}
-	d.init(o, levelShift)
+	if err := d.init(o, levelShift); err != nil {
+		return nil, err
+	}
 	return d, nil
 }
 

@@ -189,13 +189,15 @@ func newIsolationDetector(name string, spec isolationSpec, o Options) (Detector,
 		forestCfg: model.ForestConfig{Estimators: estimators, MaxSamples: maxSamples, Seed: seed, Extrapolate: true},
 		capacity:  capacity, seed: seed, bucket: o.Bucket,
 	}
-	d.reset()
+	if err := d.reset(); err != nil {
+		return nil, err
+	}
 	return d, nil
 }
 
 func (d *isolationDetector) dims() int { return len(d.spec.fields) + len(d.spec.ratios) }
 
-func (d *isolationDetector) reset() {
+func (d *isolationDetector) reset() error {
 	d.rows, d.firstSeen, d.lastTrain, d.firstFit, d.lastEnd = 0, time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	d.recent = map[Entity]*rowRing{}
 	d.seen = entityClock{}
@@ -203,8 +205,12 @@ func (d *isolationDetector) reset() {
 	d.train = model.NewReservoir(d.dims(), d.capacity, d.seed)
 	// The forest's features ask only Expect: the baselines keep no
 	// recent extremes.
-	d.baseline = model.NewSeasonal(model.SeasonalConfig{Bucket: d.bucket, MinSamples: seasonalMinSamples, LogScale: true, WithoutRecent: true})
-	d.keys = keyCache{}
+	baseline, err := newFieldModel(model.SeasonalConfig{Bucket: d.bucket, MinSamples: seasonalMinSamples, LogScale: true, WithoutRecent: true}, d.metrics)
+	if err != nil {
+		return fmt.Errorf("detector %s: %w", d.name, err)
+	}
+	d.baseline, d.keys = baseline, newKeyCache(baseline)
+	return nil
 }
 
 func (d *isolationDetector) Name() string       { return d.name }
@@ -326,12 +332,12 @@ func (d *isolationDetector) Queries() []source.Query {
 // features turns a row's values into the model's features at w: each
 // field's deviation from its baseline in spreads, then the ratios'. ok is
 // false when a field has no baseline for the hour yet.
-func (d *isolationDetector) features(w source.Window, keys []string, values []float64) (feat []float64, ok bool) {
+func (d *isolationDetector) features(w source.Window, keys *model.SeasonalKeys, values []float64) (feat []float64, ok bool) {
 	n := len(values)
 	d.res, d.spread, d.expected = grow(d.res, n), grow(d.spread, n), grow(d.expected, n)
 	feat = d.feat[:0]
 	for i, v := range values {
-		exp, sp, ok := d.baseline.Expect(keys[i], w.Start)
+		exp, sp, ok := keys.Expect(i, w.Start)
 		if !ok {
 			return nil, false
 		}
@@ -368,7 +374,7 @@ func logValue(v float64) float64 {
 
 // learnRow adds an entity's window to its baselines and, when it could be
 // judged, its features to the forest's training sample.
-func (d *isolationDetector) learnRow(w source.Window, keys []string, values, feat []float64) {
+func (d *isolationDetector) learnRow(w source.Window, keys *model.SeasonalKeys, values, feat []float64) {
 	if feat != nil {
 		d.train.Add(feat)
 	}
@@ -376,7 +382,7 @@ func (d *isolationDetector) learnRow(w source.Window, keys []string, values, fea
 		if !(v > 0) || math.IsInf(v, 1) {
 			v = 0
 		}
-		d.baseline.Observe(keys[i], w.Start, v)
+		keys.Observe(i, w.Start, v)
 	}
 	d.rows++
 	if d.firstSeen.IsZero() {
@@ -406,7 +412,7 @@ func (d *isolationDetector) maybeTrain(w source.Window) {
 		d.firstFit = w.End
 	}
 	if d.baseline.Prune(w.Start.Add(-7*24*time.Hour)) > 0 {
-		d.keys = keyCache{}
+		d.keys = newKeyCache(d.baseline)
 	}
 }
 
@@ -421,7 +427,7 @@ func (d *isolationDetector) Learn(w source.Window, rows [][]source.Row) {
 			continue
 		}
 		d.seen.see(e, w.Start)
-		keys := d.keys.fields(e, d.metrics)
+		keys := d.keys.entity(e).fields
 		feat, ok := d.features(w, keys, r.Values)
 		d.remember(w, e, feat, ok)
 		d.learnRow(w, keys, r.Values, feat)
@@ -446,7 +452,7 @@ func (d *isolationDetector) Judge(w source.Window, rows [][]source.Row) []Verdic
 			continue
 		}
 		d.seen.see(e, w.Start)
-		keys := d.keys.fields(e, d.metrics)
+		keys := d.keys.entity(e).fields
 		feat, ok := d.features(w, keys, r.Values)
 		ring := d.ring(e)
 		if !ok || !d.forest.Fitted() || ring.len() == 0 || w.Start.Sub(ring.since) < calibrationPeriod {
@@ -505,7 +511,7 @@ func (d *isolationDetector) Judge(w source.Window, rows [][]source.Row) []Verdic
 type judgedRow struct {
 	row    int
 	entity Entity
-	keys   []string
+	keys   *model.SeasonalKeys
 	ring   *rowRing
 }
 
@@ -566,12 +572,13 @@ func (d *isolationDetector) ForgetLeastRecent(keep int) int {
 	live := sharedModelKeys(d.seen)
 	for _, e := range gone {
 		if !live[e.ModelKey()] {
-			for _, k := range d.keys.fields(e, d.metrics) {
-				d.baseline.Forget(k)
-			}
+			d.keys.entity(e).fields.Forget()
 		}
-		delete(d.keys, e)
 		delete(d.recent, e)
+	}
+	if len(gone) > 0 {
+		// The groups forgotten are gone from the model.
+		d.keys = newKeyCache(d.baseline)
 	}
 	return len(gone)
 }

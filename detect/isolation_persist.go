@@ -99,7 +99,10 @@ func (d *isolationDetector) LoadModel(r io.Reader) error {
 	if train.Dims() != d.dims() {
 		return bad("training sample", fmt.Errorf("%d features", train.Dims()))
 	}
-	baseline := model.NewSeasonal(d.baseline.Config())
+	baseline, err := newFieldModel(d.baseline.Config(), d.metrics)
+	if err != nil {
+		return bad("baselines", err)
+	}
 	if err := baseline.UnmarshalBinary(parts[3]); err != nil {
 		return bad("baselines", err)
 	}
@@ -109,7 +112,7 @@ func (d *isolationDetector) LoadModel(r io.Reader) error {
 	}
 	d.rows, d.firstSeen, d.lastTrain = rows, nanosTime(stamps[0]), nanosTime(stamps[1])
 	d.firstFit, d.lastEnd = nanosTime(stamps[2]), nanosTime(stamps[3])
-	d.forest, d.train, d.baseline, d.keys, d.recent = forest, train, baseline, keyCache{}, recent
+	d.forest, d.train, d.baseline, d.keys, d.recent = forest, train, baseline, newKeyCache(baseline), recent
 	// The saved rings tell when each entity was last kept.
 	d.seen = make(entityClock, len(recent))
 	for e, r := range recent {

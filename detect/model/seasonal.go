@@ -2,6 +2,7 @@ package model
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -9,7 +10,7 @@ import (
 	"math"
 	"math/bits"
 	"slices"
-	"sort"
+	"strings"
 	"time"
 )
 
@@ -89,12 +90,42 @@ type SeasonalConfig struct {
 // day stamp (day number modulo 255, plus one), which tells the seven days
 // held apart and could mistake a cell for one 1,785 days newer.
 //
+// Keys are named by strings. A model told its fields (SetFields) holds
+// the keys named "<entity><sep><field>" in one group per entity
+// (SeasonalKeys, from Entity), by field number: the names are held once
+// per entity, and a caller that judges an entity's fields every window
+// resolves the entity once and asks by field number, without building or
+// looking up a name per field. Every method taking a name finds grouped
+// keys too, and the saved encoding does not depend on the grouping.
+//
 // A Seasonal is not safe for concurrent use.
 type Seasonal struct {
 	cfg       SeasonalConfig
-	keys      map[string]*seasonalKey
+	keys      map[string]*seasonalKey // the keys not in an entity's group
 	samples   uint64
 	threshold float64
+	// The keys of entities (SetFields): a group per entity base, each
+	// holding its fields' keys by field number, so the names are held
+	// once per entity and not per key, and a caller holding the group
+	// finds a field's key without a lookup.
+	sep     string
+	fields  []string
+	fieldOf map[string]int
+	groups  map[string]*SeasonalKeys
+	grouped int // keys held in groups
+}
+
+// SeasonalKeys are the keys of one entity of a Seasonal: for each field
+// f the model was given (SetFields), the key named base+sep+f. Its
+// methods answer as the Seasonal's methods of the same name do for that
+// name, given the field's number instead, and find the key without
+// looking a name up. A group stays valid until Prune, Forget or
+// SeasonalKeys.Forget remove one of its keys, or UnmarshalBinary
+// replaces the model; get it again from Entity after that.
+type SeasonalKeys struct {
+	s    *Seasonal
+	base string
+	keys []*seasonalKey // by field number, nil when none
 }
 
 type seasonalKey struct {
@@ -170,6 +201,20 @@ func (k *seasonalKey) rank(idx int) (int, bool) {
 	}
 	r += bits.OnesCount64(k.filled[w] & (1<<bit - 1))
 	return r, k.filled[w]&(1<<bit) != 0
+}
+
+// row returns the rank of the first cell of hour of the day hod's row
+// (cell indexes hod*daysKept on, one per column) and a bit per column
+// held, so the row's cells are found with one rank instead of one each.
+func (k *seasonalKey) row(hod int) (r0 int, held uint8) {
+	start := hod * daysKept
+	r0, _ = k.rank(start)
+	w, b := start/64, uint(start%64)
+	v := k.filled[w] >> b
+	if b > 64-daysKept && w+1 < len(k.filled) {
+		v |= k.filled[w+1] << (64 - b)
+	}
+	return r0, uint8(v & (1<<daysKept - 1))
 }
 
 // stampAt is the day stamp of cell idx, 0 when empty.
@@ -314,6 +359,163 @@ func NewSeasonal(cfg SeasonalConfig) *Seasonal {
 	}
 }
 
+// SetFields makes the keys named base+sep+field, for each of fields, the
+// keys of an entity base (Entity), held in a group of their own; other
+// names stay as they are. Call it before anything is learned or loaded:
+// it returns an error when the model holds keys, when sep is empty, or
+// when a field is empty, contains sep or is listed twice.
+func (s *Seasonal) SetFields(sep string, fields []string) error {
+	if s.Keys() > 0 {
+		return errors.New("seasonal model: fields set after keys were learned")
+	}
+	if sep == "" {
+		return errors.New("seasonal model: empty field separator")
+	}
+	of := make(map[string]int, len(fields))
+	for i, f := range fields {
+		if f == "" || strings.Contains(f, sep) {
+			return fmt.Errorf("seasonal model: field %q is empty or contains the separator %q", f, sep)
+		}
+		if _, dup := of[f]; dup {
+			return fmt.Errorf("seasonal model: field %q twice", f)
+		}
+		of[f] = i
+	}
+	s.sep, s.fields, s.fieldOf, s.groups = sep, slices.Clone(fields), of, map[string]*SeasonalKeys{}
+	return nil
+}
+
+// Entity returns the group of keys of entity base (SetFields), made empty
+// when it has none. It panics when no fields were set.
+func (s *Seasonal) Entity(base string) *SeasonalKeys {
+	if s.groups == nil {
+		panic("seasonal model: Entity without SetFields")
+	}
+	g := s.groups[base]
+	if g == nil {
+		g = &SeasonalKeys{s: s, base: base, keys: make([]*seasonalKey, len(s.fields))}
+		s.groups[base] = g
+	}
+	return g
+}
+
+// split returns the group base and field number of a key name, ok false
+// when the name is not one of a group's.
+func (s *Seasonal) split(name string) (base string, field int, ok bool) {
+	if s.fieldOf == nil {
+		return "", 0, false
+	}
+	i := strings.LastIndex(name, s.sep)
+	if i < 0 {
+		return "", 0, false
+	}
+	field, ok = s.fieldOf[name[i+len(s.sep):]]
+	return name[:i], field, ok
+}
+
+// find returns the key named name, nil when there is none.
+func (s *Seasonal) find(name string) *seasonalKey {
+	if k := s.keys[name]; k != nil {
+		return k
+	}
+	if base, f, ok := s.split(name); ok {
+		if g := s.groups[base]; g != nil {
+			return g.keys[f]
+		}
+	}
+	return nil
+}
+
+// add makes key name, empty, its hour in progress that of t.
+func (s *Seasonal) add(name string, t time.Time) *seasonalKey {
+	if base, f, ok := s.split(name); ok {
+		return s.Entity(base).add(f, t)
+	}
+	k := s.newKey()
+	k.bufHour = int32(absHour(t))
+	s.keys[name] = k
+	return k
+}
+
+// add makes the key of field f, empty, its hour in progress that of t.
+func (g *SeasonalKeys) add(f int, t time.Time) *seasonalKey {
+	k := g.s.newKey()
+	k.bufHour = int32(absHour(t))
+	g.keys[f] = k
+	g.s.grouped++
+	return k
+}
+
+// empty reports whether the group holds no key.
+func (g *SeasonalKeys) empty() bool {
+	for _, k := range g.keys {
+		if k != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// Observe is Seasonal.Observe of field f's key.
+func (g *SeasonalKeys) Observe(f int, t time.Time, v float64) {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return
+	}
+	k := g.keys[f]
+	if k == nil {
+		k = g.add(f, t)
+	}
+	g.s.observe(k, t, v)
+}
+
+// Note is Seasonal.Note of field f's key.
+func (g *SeasonalKeys) Note(f int, t time.Time, v float64) { g.s.note(g.keys[f], t, v) }
+
+// Expect is Seasonal.Expect of field f's key.
+func (g *SeasonalKeys) Expect(f int, t time.Time) (expected, spread float64, ok bool) {
+	return g.s.expectOut(g.keys[f], t)
+}
+
+// Deviation is Seasonal.Deviation of field f's key.
+func (g *SeasonalKeys) Deviation(f int, t time.Time, v float64) (z, expected float64, ok bool) {
+	return g.s.deviation(g.keys[f], t, v)
+}
+
+// QuietDeviation is Seasonal.QuietDeviation of field f's key.
+func (g *SeasonalKeys) QuietDeviation(f int, t time.Time, v float64) (z, expected float64, ok bool) {
+	return g.s.quietDeviation(g.keys[f], t, v)
+}
+
+// Seen is Seasonal.Seen of field f's key.
+func (g *SeasonalKeys) Seen(f int, t time.Time, z float64) bool { return g.s.seen(g.keys[f], t, z) }
+
+// RecentHigh is Seasonal.RecentHigh of field f's key.
+func (g *SeasonalKeys) RecentHigh(f int, t time.Time) (high, sameTime float64, ok bool) {
+	return g.s.recentHigh(g.keys[f], t)
+}
+
+// Track is Seasonal.Track of field f's key.
+func (g *SeasonalKeys) Track(f int, t time.Time, v, z, threshold float64) (shifted bool, by float64, run int) {
+	return g.s.track(g.keys[f], t, v, z, threshold)
+}
+
+// Forget drops every key of the group, and the group; it returns how
+// many keys there were.
+func (g *SeasonalKeys) Forget() int {
+	n := 0
+	for f, k := range g.keys {
+		if k != nil {
+			g.keys[f] = nil
+			n++
+		}
+	}
+	g.s.grouped -= n
+	if g.s.groups[g.base] == g {
+		delete(g.s.groups, g.base)
+	}
+	return n
+}
+
 // Threshold is the deviation, in spreads, at which the configured
 // sensitivity calls a value anomalous (SensitivityZ).
 func (s *Seasonal) Threshold() float64 { return s.threshold }
@@ -325,7 +527,7 @@ func (s *Seasonal) Config() SeasonalConfig { return s.cfg }
 func (s *Seasonal) Samples() int { return int(s.samples) }
 
 // Keys is the number of keys with a baseline.
-func (s *Seasonal) Keys() int { return len(s.keys) }
+func (s *Seasonal) Keys() int { return len(s.keys) + s.grouped }
 
 func absHour(t time.Time) int64 {
 	sec := t.Unix()
@@ -359,13 +561,16 @@ func (s *Seasonal) Observe(key string, t time.Time, v float64) {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return
 	}
-	v = s.scale(v)
-	k := s.keys[key]
+	k := s.find(key)
 	if k == nil {
-		k = s.newKey()
-		k.bufHour = int32(absHour(t))
-		s.keys[key] = k
+		k = s.add(key, t)
 	}
+	s.observe(k, t, v)
+}
+
+// observe is Observe of key k, which exists, v a number.
+func (s *Seasonal) observe(k *seasonalKey, t time.Time, v float64) {
+	v = s.scale(v)
 	if !s.enter(k, t) {
 		return
 	}
@@ -383,8 +588,10 @@ func (s *Seasonal) Observe(key string, t time.Time, v float64) {
 // learning it: a value judged anomalous stays out of the baseline, but Seen
 // still finds it when a like deviation comes again. Keys without a
 // baseline are left alone.
-func (s *Seasonal) Note(key string, t time.Time, v float64) {
-	k := s.keys[key]
+func (s *Seasonal) Note(key string, t time.Time, v float64) { s.note(s.find(key), t, v) }
+
+// note is Note of key k, nil when there is none.
+func (s *Seasonal) note(k *seasonalKey, t time.Time, v float64) {
 	if k == nil || math.IsNaN(v) || math.IsInf(v, 0) || !s.enter(k, t) || s.cfg.WithoutRecent {
 		return
 	}
@@ -501,7 +708,7 @@ func (s *Seasonal) pool(k *seasonalKey, last int64) {
 	if len(sds) == 0 {
 		return
 	}
-	within := Median(sds)
+	within := selectMedian(sds)
 	devs := sdBuf[:0] // sds is no longer needed
 	for hod := range hoursPerDay {
 		m := count[hod]
@@ -509,7 +716,7 @@ func (s *Seasonal) pool(k *seasonalKey, last int64) {
 			continue
 		}
 		means := meanBuf[hod][:m]
-		med := Median(means)
+		med := selectMedian(means)
 		c := math.Sqrt(float64(m) / float64(m-1))
 		for _, x := range means {
 			devs = append(devs, c*math.Abs(x-med))
@@ -517,9 +724,77 @@ func (s *Seasonal) pool(k *seasonalKey, last int64) {
 	}
 	between := 0.0
 	if len(devs) > 0 {
-		between = madToSigma * Median(devs)
+		between = madToSigma * selectMedian(devs)
 	}
 	k.pooledWithin, k.pooledBetween = float32(within), float32(between)
+}
+
+// selectMedian is Median (the same value to the bit, NaN ordered first as
+// slices.Sort orders it) found by selection instead of a sort: pool takes
+// the median of up to a week of cells for every key as its hour closes.
+// x is reordered, not sorted; a median's sign of zero may differ from
+// Median's, which pool's deviations (absolute values) never show.
+func selectMedian(x []float64) float64 {
+	n := len(x)
+	if n == 0 {
+		return math.NaN()
+	}
+	k := n / 2
+	selectNth(x, k)
+	if n%2 == 1 {
+		return x[k]
+	}
+	below := x[0] // the largest of x[:k], all ordered at or before x[k]
+	for _, v := range x[1:k] {
+		if cmp.Less(below, v) {
+			below = v
+		}
+	}
+	return (below + x[k]) / 2
+}
+
+// selectNth reorders x so that x[k] is the value slices.Sort would put
+// there, with none after it ordered before it and none before it after
+// it (Hoare's selection, median of three pivots, insertion sort for short
+// ranges).
+func selectNth(x []float64, k int) {
+	lo, hi := 0, len(x)-1
+	for hi-lo >= 12 {
+		mid := lo + (hi-lo)/2
+		if cmp.Less(x[mid], x[lo]) {
+			x[mid], x[lo] = x[lo], x[mid]
+		}
+		if cmp.Less(x[hi], x[lo]) {
+			x[hi], x[lo] = x[lo], x[hi]
+		}
+		if cmp.Less(x[hi], x[mid]) {
+			x[hi], x[mid] = x[mid], x[hi]
+		}
+		p := x[mid]
+		i, j := lo, hi
+		for i <= j {
+			for cmp.Less(x[i], p) {
+				i++
+			}
+			for cmp.Less(p, x[j]) {
+				j--
+			}
+			if i <= j {
+				x[i], x[j] = x[j], x[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return // x[j+1:i] are all the pivot's value
+		}
+	}
+	slices.Sort(x[lo : hi+1])
 }
 
 // cell returns the cell of an absolute hour when it is still held.
@@ -531,12 +806,6 @@ func (s *Seasonal) cell(k *seasonalKey, hour int64) (mean, sd float64, ok bool) 
 	}
 	mean, sd = s.decodeRank(k, r)
 	return mean, sd, true
-}
-
-// decode returns the mean and deviation held in cell idx, which is filled.
-func (s *Seasonal) decode(k *seasonalKey, idx int) (mean, sd float64) {
-	r, _ := k.rank(idx)
-	return s.decodeRank(k, r)
 }
 
 // decodeRank returns the mean and deviation of the cell of rank r.
@@ -570,7 +839,12 @@ func (s *Seasonal) floor(expected float64) float64 {
 // the spread is how far one spread of the logarithm reaches above the
 // expected value.
 func (s *Seasonal) Expect(key string, t time.Time) (expected, spread float64, ok bool) {
-	m, sp, ok := s.expect(key, t)
+	return s.expectOut(s.find(key), t)
+}
+
+// expectOut is Expect of key k, nil when there is none.
+func (s *Seasonal) expectOut(k *seasonalKey, t time.Time) (expected, spread float64, ok bool) {
+	m, sp, ok := s.expect(k, t)
 	if !ok || !s.cfg.LogScale {
 		return m, sp, ok
 	}
@@ -578,8 +852,7 @@ func (s *Seasonal) Expect(key string, t time.Time) (expected, spread float64, ok
 }
 
 // expect is Expect in the model's space.
-func (s *Seasonal) expect(key string, t time.Time) (expected, spread float64, ok bool) {
-	k := s.keys[key]
+func (s *Seasonal) expect(k *seasonalKey, t time.Time) (expected, spread float64, ok bool) {
 	if k == nil {
 		return 0, 0, false
 	}
@@ -607,12 +880,17 @@ func (s *Seasonal) expectHour(k *seasonalKey, h int64) (expected, spread float64
 		// one day stamp, back per day.
 		idx, stamp := cellIndex(h - hoursPerDay + offset)
 		hod, col := idx/daysKept, idx%daysKept
+		r0, held := k.row(hod)
 		for d := 1; d <= daysKept; d++ {
-			if i := hod*daysKept + col; k.stampAt(i) == stamp {
-				m, sp := s.decode(k, i)
-				meds = append(meds, m)
-				spreads = append(spreads, sp)
-				covered[d] = true
+			if held&(1<<col) != 0 {
+				// Stamps are never 0: an empty cell matches none.
+				r := r0 + bits.OnesCount8(held&(1<<col-1))
+				if uint8(k.cells[r]) == stamp {
+					m, sp := s.decodeRank(k, r)
+					meds = append(meds, m)
+					spreads = append(spreads, sp)
+					covered[d] = true
+				}
 			}
 			col = (col + daysKept - 1) % daysKept
 			if stamp--; stamp == 0 {
@@ -693,7 +971,12 @@ func predictiveWidening(days int) float64 {
 // at t, (v-expected)/spread, positive above, and the expected value. With
 // LogScale both v and the expectation are taken as log(1+x).
 func (s *Seasonal) Deviation(key string, t time.Time, v float64) (z, expected float64, ok bool) {
-	m, spread, ok := s.expect(key, t)
+	return s.deviation(s.find(key), t, v)
+}
+
+// deviation is Deviation of key k, nil when there is none.
+func (s *Seasonal) deviation(k *seasonalKey, t time.Time, v float64) (z, expected float64, ok bool) {
+	m, spread, ok := s.expect(k, t)
 	if !ok || math.IsNaN(v) {
 		return 0, 0, false
 	}
@@ -711,7 +994,11 @@ func (s *Seasonal) Deviation(key string, t time.Time, v float64) (z, expected fl
 // still unknown to the weekly pattern) is part of its range; one below
 // that is not.
 func (s *Seasonal) QuietDeviation(key string, t time.Time, v float64) (z, expected float64, ok bool) {
-	k := s.keys[key]
+	return s.quietDeviation(s.find(key), t, v)
+}
+
+// quietDeviation is QuietDeviation of key k, nil when there is none.
+func (s *Seasonal) quietDeviation(k *seasonalKey, t time.Time, v float64) (z, expected float64, ok bool) {
 	if k == nil || math.IsNaN(v) {
 		return 0, 0, false
 	}
@@ -739,8 +1026,10 @@ func (s *Seasonal) QuietDeviation(key string, t time.Time, v float64) (z, expect
 // oddity (a backup burst, a sparse job, a metric that dips every few
 // hours) is then a known part of its behaviour, and only something new
 // alerts; a deviation larger than any recent one still does.
-func (s *Seasonal) Seen(key string, t time.Time, z float64) bool {
-	k := s.keys[key]
+func (s *Seasonal) Seen(key string, t time.Time, z float64) bool { return s.seen(s.find(key), t, z) }
+
+// seen is Seen of key k, nil when there is none.
+func (s *Seasonal) seen(k *seasonalKey, t time.Time, z float64) bool {
 	if k == nil || z == 0 || math.IsNaN(z) {
 		return false
 	}
@@ -778,7 +1067,11 @@ func (s *Seasonal) Seen(key string, t time.Time, z float64) bool {
 // that runs at that time reached on its last runs. ok is false when none
 // of the 48 hours is held.
 func (s *Seasonal) RecentHigh(key string, t time.Time) (high, sameTime float64, ok bool) {
-	k := s.keys[key]
+	return s.recentHigh(s.find(key), t)
+}
+
+// recentHigh is RecentHigh of key k, nil when there is none.
+func (s *Seasonal) recentHigh(k *seasonalKey, t time.Time) (high, sameTime float64, ok bool) {
 	if k == nil {
 		return 0, 0, false
 	}
@@ -826,7 +1119,11 @@ func (s *Seasonal) RecentHigh(key string, t time.Time) (high, sameTime float64, 
 // settles just under the threshold (a quantised count at +4 spreads where
 // 5 alert) moves too, instead of sitting near the alert bound for days.
 func (s *Seasonal) Track(key string, t time.Time, v, z, threshold float64) (shifted bool, by float64, run int) {
-	k := s.keys[key]
+	return s.track(s.find(key), t, v, z, threshold)
+}
+
+// track is Track of key k, nil when there is none.
+func (s *Seasonal) track(k *seasonalKey, t time.Time, v, z, threshold float64) (shifted bool, by float64, run int) {
 	if k == nil || math.IsNaN(z) {
 		return false, 0, 0
 	}
@@ -901,10 +1198,23 @@ func (s *Seasonal) shiftBefore(k *seasonalKey, began int64, d float64) {
 
 // Forget drops key's baseline; it reports whether there was one.
 func (s *Seasonal) Forget(key string) bool {
-	if _, ok := s.keys[key]; !ok {
+	if _, ok := s.keys[key]; ok {
+		delete(s.keys, key)
+		return true
+	}
+	base, f, ok := s.split(key)
+	if !ok {
 		return false
 	}
-	delete(s.keys, key)
+	g := s.groups[base]
+	if g == nil || g.keys[f] == nil {
+		return false
+	}
+	g.keys[f] = nil
+	s.grouped--
+	if g.empty() {
+		delete(s.groups, base)
+	}
 	return true
 }
 
@@ -917,6 +1227,20 @@ func (s *Seasonal) Prune(before time.Time) int {
 		if int64(k.lastHour) < cut {
 			delete(s.keys, key)
 			removed++
+		}
+	}
+	for base, g := range s.groups {
+		n := 0
+		for f, k := range g.keys {
+			if k != nil && int64(k.lastHour) < cut {
+				g.keys[f] = nil
+				n++
+			}
+		}
+		s.grouped -= n
+		removed += n
+		if n > 0 && g.empty() {
+			delete(s.groups, base)
 		}
 	}
 	return removed
@@ -948,13 +1272,25 @@ const (
 
 // MarshalBinary encodes the learned state (not the configuration).
 func (s *Seasonal) MarshalBinary() ([]byte, error) {
-	names := make([]string, 0, len(s.keys))
+	type named struct {
+		name string
+		k    *seasonalKey
+	}
+	names := make([]named, 0, s.Keys())
 	filled := 0
 	for name, k := range s.keys {
-		names = append(names, name)
+		names = append(names, named{name, k})
 		filled += k.filledCells()
 	}
-	sort.Strings(names)
+	for base, g := range s.groups {
+		for f, k := range g.keys {
+			if k != nil {
+				names = append(names, named{base + s.sep + s.fields[f], k})
+				filled += k.filledCells()
+			}
+		}
+	}
+	slices.SortFunc(names, func(a, b named) int { return strings.Compare(a.name, b.name) })
 	b := make([]byte, 0, 64+len(names)*(64+cellBitmapBytes+5*recentHours)+filled*4)
 	le := binary.LittleEndian
 	b = append(b, seasonalMagic...)
@@ -967,8 +1303,8 @@ func (s *Seasonal) MarshalBinary() ([]byte, error) {
 	b = le.AppendUint64(b, s.samples)
 	b = le.AppendUint32(b, uint32(len(names)))
 	prev := ""
-	for _, name := range names {
-		k := s.keys[name]
+	for _, nk := range names {
+		name, k := nk.name, nk.k
 		shared := 0
 		for shared < len(prev) && shared < len(name) && prev[shared] == name[shared] {
 			shared++
@@ -1068,9 +1404,15 @@ func (s *Seasonal) UnmarshalBinary(data []byte) error {
 	if uint64(nkeys) > uint64(len(d.b)) {
 		return fmt.Errorf("seasonal model: %d keys in %d bytes: %w", nkeys, len(d.b), ErrCorruptModel)
 	}
-	keys := make(map[string]*seasonalKey, nkeys)
+	// The keys read, grouped as s groups them.
+	into := &Seasonal{cfg: s.cfg, keys: map[string]*seasonalKey{}, sep: s.sep, fields: s.fields, fieldOf: s.fieldOf}
+	if s.groups != nil {
+		into.groups = map[string]*SeasonalKeys{}
+	} else {
+		into.keys = make(map[string]*seasonalKey, nkeys)
+	}
 	prev := ""
-	for range nkeys {
+	for i := range nkeys {
 		var name string
 		if version >= 4 {
 			shared, rest := d.uvarint(), d.uvarint()
@@ -1078,7 +1420,7 @@ func (s *Seasonal) UnmarshalBinary(data []byte) error {
 				return fmt.Errorf("seasonal model: key name: %w", ErrCorruptModel)
 			}
 			name = prev[:shared] + string(d.next(int(rest)))
-			if name <= prev && len(keys) > 0 {
+			if name <= prev && i > 0 {
 				return fmt.Errorf("seasonal model: key %q out of order: %w", name, ErrCorruptModel)
 			}
 			prev = name
@@ -1089,7 +1431,7 @@ func (s *Seasonal) UnmarshalBinary(data []byte) error {
 			}
 			name = string(d.next(int(nameLen)))
 		}
-		if _, dup := keys[name]; dup {
+		if into.find(name) != nil {
 			return fmt.Errorf("seasonal model: key %q twice: %w", name, ErrCorruptModel)
 		}
 		k := s.newKey()
@@ -1118,12 +1460,22 @@ func (s *Seasonal) UnmarshalBinary(data []byte) error {
 		if err != nil {
 			return fmt.Errorf("seasonal model: key %q: %v: %w", name, err, ErrCorruptModel)
 		}
-		keys[name] = k
+		if base, f, ok := into.split(name); ok {
+			g := into.groups[base]
+			if g == nil {
+				// base shares the name's bytes: hold only its own.
+				g = into.Entity(strings.Clone(base))
+			}
+			g.keys[f] = k
+			into.grouped++
+		} else {
+			into.keys[name] = k
+		}
 	}
 	if len(d.b) != 0 {
 		return fmt.Errorf("seasonal model: %d trailing bytes: %w", len(d.b), ErrCorruptModel)
 	}
-	s.keys, s.samples = keys, samples
+	s.keys, s.groups, s.grouped, s.samples = into.keys, into.groups, into.grouped, samples
 	return nil
 }
 

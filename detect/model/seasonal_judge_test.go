@@ -95,7 +95,7 @@ func TestSeasonalTrackMovesTheLevel(t *testing.T) {
 			rng := rand.New(rand.NewPCG(3, 4))
 			s := NewSeasonal(SeasonalConfig{Bucket: bucket, MinSamples: 12, LogScale: true, LevelShiftAfter: 6 * time.Hour})
 			now := steady(s, "k", monday, 3, 1e5, rng)
-			m, spread, _ := s.expect("k", now)
+			m, spread, _ := s.expect(s.find("k"), now)
 			moved, by, last := false, 0.0, 0.0
 			for i := range 72 {
 				v := tc.at(i, m, spread)
