@@ -157,12 +157,8 @@ func (e *Elasticsearch) Aggregate(ctx context.Context, w Window, q Query) ([]Row
 			return nil, err
 		}
 		groups := res.groups()
-		for i := range groups.Buckets {
-			row, weights, err := groups.Buckets[i].row(q)
-			if err != nil {
-				return nil, fmt.Errorf("aggregate %s on %s (page %d): %w", q.Name, e.Naming().SearchIndex(q.Log), page, err)
-			}
-			acc.add(q, row, weights)
+		if err := acc.addPage(q, groups.Buckets); err != nil {
+			return nil, fmt.Errorf("aggregate %s on %s (page %d): %w", q.Name, e.Naming().SearchIndex(q.Log), page, err)
 		}
 		if len(groups.Buckets) < req.size || len(groups.AfterKey) == 0 {
 			break

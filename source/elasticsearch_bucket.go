@@ -38,6 +38,16 @@ func (b *compositeBucket) UnmarshalJSON(data []byte) error {
 func (b *compositeBucket) row(q Query) (Row, bucketWeights, error) {
 	row := Row{Key: make([]string, len(q.GroupBy)), Values: make([]float64, len(q.Metrics))}
 	w := bucketWeights{present: make([]bool, len(q.Metrics)), counts: make([]float64, len(q.Metrics))}
+	return b.rowInto(q, row, w)
+}
+
+// rowInto is row reading into row.Key, row.Values and w, which hold a
+// value per group-by field, per metric and per metric: a page's rows can
+// then share a few large allocations, and its weights one scratch.
+func (b *compositeBucket) rowInto(q Query, row Row, w bucketWeights) (Row, bucketWeights, error) {
+	clear(row.Values)
+	clear(w.present)
+	clear(w.counts)
 	var docCount float64
 	s := jsonScanner{b: b.raw}
 	members := func(name []byte) error {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
@@ -209,5 +210,64 @@ func BenchmarkCompositePage50k(b *testing.B) {
 		if n := len(acc.rows()); n != 50000 {
 			b.Fatalf("%d rows", n)
 		}
+	}
+}
+
+// TestPageRowsMergeBucketsThatReadTheSame: buckets whose keys read the
+// same ("" and null, -0 and 0) become one row, added up exactly; the
+// others stay apart, whatever the order of the page.
+func TestPageRowsMergeBucketsThatReadTheSame(t *testing.T) {
+	bucket := func(key string, docs, sum, peak, mean, n, peers int) compositeBucket {
+		return compositeBucket{raw: fmt.Appendf(nil, `{"key":%s,"doc_count":%d,"m1":{"value":%d},"m2":{"value":%d},"m3":{"count":%d,"avg":%d},"m4":{"value":%d}}`,
+			key, docs, sum, peak, n, mean, peers)}
+	}
+	for _, tc := range []struct {
+		name    string
+		buckets []compositeBucket
+		want    []Row
+	}{
+		{"distinct keys stay apart", []compositeBucket{
+			bucket(`{"k0":"a","k1":80,"k2":"tcp"}`, 1, 10, 10, 10, 1, 1),
+			bucket(`{"k0":"a","k1":443,"k2":"tcp"}`, 2, 20, 15, 10, 2, 1),
+			bucket(`{"k0":"b","k1":80,"k2":"tcp"}`, 3, 30, 30, 10, 3, 2),
+		}, []Row{
+			{Key: []string{"a", "443", "tcp"}, Values: []float64{2, 20, 15, 10, 1}},
+			{Key: []string{"a", "80", "tcp"}, Values: []float64{1, 10, 10, 10, 1}},
+			{Key: []string{"b", "80", "tcp"}, Values: []float64{3, 30, 30, 10, 2}},
+		}},
+		{"null and empty namespace, rows between them", []compositeBucket{
+			bucket(`{"k0":null,"k1":80,"k2":"tcp"}`, 1, 10, 10, 10, 1, 3),
+			bucket(`{"k0":null,"k1":81,"k2":"tcp"}`, 5, 50, 50, 10, 5, 1),
+			bucket(`{"k0":"","k1":80,"k2":"tcp"}`, 3, 30, 20, 30, 3, 2),
+		}, []Row{
+			{Key: []string{"", "80", "tcp"}, Values: []float64{4, 40, 20, 25, 3}},
+			{Key: []string{"", "81", "tcp"}, Values: []float64{5, 50, 50, 10, 1}},
+		}},
+		{"-0 and 0", []compositeBucket{
+			bucket(`{"k0":"a","k1":-0.0,"k2":"tcp"}`, 1, 10, 10, 10, 1, 1),
+			bucket(`{"k0":"a","k1":0,"k2":"tcp"}`, 1, 10, 5, 20, 1, 1),
+		}, []Row{{Key: []string{"a", "0", "tcp"}, Values: []float64{2, 20, 10, 15, 1}}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, reversed := range []bool{false, true} {
+				buckets := slices.Clone(tc.buckets)
+				if reversed {
+					slices.Reverse(buckets)
+				}
+				var acc rowMerger
+				half := len(buckets) / 2 // two pages
+				if err := acc.addPage(bucketQuery, buckets[:half]); err != nil {
+					t.Fatal(err)
+				}
+				if err := acc.addPage(bucketQuery, buckets[half:]); err != nil {
+					t.Fatal(err)
+				}
+				rows := acc.rows()
+				SortRows(rows)
+				if !reflect.DeepEqual(rows, tc.want) {
+					t.Errorf("reversed %v: rows %v, want %v", reversed, rows, tc.want)
+				}
+			}
+		})
 	}
 }
