@@ -87,6 +87,18 @@ type compositeResponse struct {
 	Aggregations struct {
 		Groups *compositeGroups `json:"groups"`
 	} `json:"aggregations"`
+	// rows, when set, has DecodeAnswer read the buckets into rows as it
+	// meets them, instead of keeping each bucket's bytes to be read again.
+	rows *pageRows `json:"-"`
+}
+
+// pageRows is where DecodeAnswer puts a page's rows: q's rows, added to
+// acc; read counts the buckets.
+type pageRows struct {
+	q    Query
+	acc  *rowMerger
+	read int
+	seen bool // a buckets member was read (a second is refused)
 }
 
 type compositeGroups struct {
@@ -211,24 +223,6 @@ func (m *rowMerger) add(q Query, row Row, w bucketWeights) {
 		hw.present[j] = hw.present[j] || w.present[j]
 		hw.counts[j] += w.counts[j]
 	}
-}
-
-// addPage adds the rows of a page's buckets. They share one slice of keys
-// and one of values, and one scratch of weights.
-func (m *rowMerger) addPage(q Query, buckets []compositeBucket) error {
-	nk, nm := len(q.GroupBy), len(q.Metrics)
-	keys := make([]string, len(buckets)*nk)
-	values := make([]float64, len(buckets)*nm)
-	scratch := bucketWeights{present: make([]bool, nm), counts: make([]float64, nm)}
-	for i := range buckets {
-		row := Row{Key: keys[i*nk : (i+1)*nk : (i+1)*nk], Values: values[i*nm : (i+1)*nm : (i+1)*nm]}
-		row, w, err := buckets[i].rowInto(q, row, scratch)
-		if err != nil {
-			return err
-		}
-		m.add(q, row, w)
-	}
-	return nil
 }
 
 func (m *rowMerger) rows() []Row {
