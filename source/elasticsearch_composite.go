@@ -27,11 +27,26 @@ func metricKey(i int) string { return "m" + strconv.Itoa(i) }
 
 // newCompositeRequest builds the request of q over the records filters
 // select, skipping malformed ones.
+//
+// A field a well-formed record must have (see wellFormed) is not asked for
+// with an exists clause when the request requires it otherwise: when q
+// groups by it, its composite source leaves out the records without it
+// (no missing_bucket), and when one of q's filters lists values for it,
+// only records holding one of them match. Each exists clause cost
+// Elasticsearch a walk of the field's doc values over the window's
+// records, about 10 ms of CPU per million records, in every search: of
+// the five a flow search asked, these leave two or three out.
 func newCompositeRequest(q Query, filters []any, size int) (*compositeRequest, error) {
-	wellFilter, wellMustNot := wellFormed(q.Log)
+	required, wellFilter, wellMustNot := wellFormed(q.Log)
+	filter := append(slices.Clip(filters), wellFilter...)
+	for _, f := range required {
+		if !slices.Contains(q.GroupBy, f) && !listsValues(q.Filters, f) {
+			filter = append(filter, existsQuery(f))
+		}
+	}
 	r := &compositeRequest{
 		query: boolQuery(map[string]any{
-			"filter":   append(slices.Clip(filters), wellFilter...),
+			"filter":   filter,
 			"must_not": wellMustNot,
 		}),
 		sources: make([]any, len(q.GroupBy)),
@@ -39,8 +54,13 @@ func newCompositeRequest(q Query, filters []any, size int) (*compositeRequest, e
 		size:    size,
 	}
 	for i, f := range q.GroupBy {
-		// missing_bucket keeps records that lack the field, under a null key.
-		r.sources[i] = map[string]any{groupKey(i): map[string]any{"terms": map[string]any{"field": f, "missing_bucket": true}}}
+		terms := map[string]any{"field": f}
+		if !slices.Contains(required, f) {
+			// missing_bucket keeps records that lack the field, under a
+			// null key.
+			terms["missing_bucket"] = true
+		}
+		r.sources[i] = map[string]any{groupKey(i): map[string]any{"terms": terms}}
 	}
 	for i, m := range q.Metrics {
 		switch m.Kind {
@@ -61,6 +81,18 @@ func newCompositeRequest(q Query, filters []any, size int) (*compositeRequest, e
 		}
 	}
 	return r, nil
+}
+
+// listsValues says whether a record matching filters must hold a value of
+// field: a term on it that lists values and does not exclude them (one
+// with Known also matches values it does not list, never a missing one).
+func listsValues(filters []Term, field string) bool {
+	for _, t := range filters {
+		if t.Field == field && !t.Exclude && len(t.Values) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // body is the search body of the next page.
