@@ -34,6 +34,11 @@ import (
 // detector gets back the rows it would have got from its own query: the
 // same keys in the same order, its values in its own metric order.
 //
+// A query that only counts and sums, over a prefix of another query's
+// group-by fields with the same log and filters, is not sent at all when
+// that other query computes its sums already: its rows are that query's
+// rows added up (see foldable), and it costs no pass of its own.
+//
 // A query that merges with no other is sent as the detector wrote it. A
 // merged query is named after the queries it serves
 // ("generic_flows+multivariable_flow"), its metrics after what they
@@ -85,6 +90,11 @@ type serving struct {
 	// own is set for a namespace-scoped detector: sharded, it gets the
 	// rows of the replica's namespaces only.
 	own bool
+	// rollup, when above 0, is the number of the planned query's group-by
+	// fields the detector's query groups by (a prefix of them): its rows
+	// are the planned query's rows added up over the fields after those
+	// (see foldable).
+	rollup int
 }
 
 // newPlan plans the queries of detectors. With merge false every detector
@@ -99,6 +109,7 @@ func newPlan(detectors []detect.Detector, merge bool, book *namespaceBook) (*pla
 	type member struct {
 		detector, query int
 		q               source.Query
+		rollup          int
 	}
 	var groups [][]member
 	index := map[string]int{}
@@ -126,6 +137,48 @@ func newPlan(detectors []detect.Detector, merge bool, book *namespaceBook) (*pla
 			groups[g] = append(groups[g], member{detector: i, query: j, q: q})
 		}
 	}
+	if merge {
+		// Fold each group that can be added up from a finer one into it
+		// (the longest first, so a group folded into is never folded).
+		order := seq(len(groups))
+		slices.SortStableFunc(order, func(a, b int) int {
+			return cmp.Compare(len(groups[b][0].q.GroupBy), len(groups[a][0].q.GroupBy))
+		})
+		folded := make([]bool, len(groups))
+		for _, g := range order {
+			var best = -1
+			for _, h := range order {
+				if h == g || folded[h] {
+					continue
+				}
+				var fine []source.Query
+				for _, m := range groups[h] {
+					fine = append(fine, m.q)
+				}
+				if slices.ContainsFunc(groups[g], func(m member) bool { return !foldable(m.q, fine[0]) || !metricsWithin(m.q, fine) }) {
+					continue
+				}
+				if best < 0 || len(groups[h][0].q.GroupBy) < len(groups[best][0].q.GroupBy) {
+					best = h
+				}
+			}
+			if best < 0 {
+				continue
+			}
+			for _, m := range groups[g] {
+				m.rollup = len(m.q.GroupBy)
+				groups[best] = append(groups[best], m)
+			}
+			folded[g] = true
+		}
+		kept := groups[:0]
+		for g, members := range groups {
+			if !folded[g] {
+				kept = append(kept, members)
+			}
+		}
+		groups = kept
+	}
 	for k, members := range groups {
 		pq := plannedQuery{merged: len(members) > 1}
 		if !pq.merged {
@@ -141,7 +194,7 @@ func newPlan(detectors []detect.Detector, merge bool, book *namespaceBook) (*pla
 				if !slices.Contains(names, m.q.Name) {
 					names = append(names, m.q.Name)
 				}
-				s := serving{detector: m.detector, query: m.query, metrics: make([]int, len(m.q.Metrics))}
+				s := serving{detector: m.detector, query: m.query, metrics: make([]int, len(m.q.Metrics)), rollup: m.rollup}
 				for mi, metric := range m.q.Metrics {
 					id := idOf(metric)
 					at, ok := metricIndex[id]
@@ -157,7 +210,7 @@ func newPlan(detectors []detect.Detector, merge bool, book *namespaceBook) (*pla
 			pq.query.Name = strings.Join(names, "+")
 			for i := range pq.serves {
 				s := &pq.serves[i]
-				s.identity = slices.Equal(s.metrics, seq(len(pq.query.Metrics)))
+				s.identity = s.rollup == 0 && slices.Equal(s.metrics, seq(len(pq.query.Metrics)))
 			}
 		}
 		pq.sharded = true
@@ -206,6 +259,57 @@ func planKey(q source.Query) string {
 		panic(err)
 	}
 	return string(b)
+}
+
+// foldable says whether the rows of query coarse can be added up from the
+// rows of query fine, so that fine's pass over the records serves both:
+// the same log and filters (as planKey compares them), coarse grouping by
+// a proper prefix of fine's group-by fields, and only metrics that add up
+// exactly, Count and Sum. A group's records are then the records of fine's
+// groups that share its prefix, each counted once, so its count and sums
+// are the sums of theirs (the fields summed are integers, which doubles
+// add exactly below 2^53). Max, Avg and Cardinality are left alone: a Max
+// or Avg over groups without the field would need to know which groups had
+// it, and distinct counts do not add up.
+//
+// Elasticsearch then visits the window's records once for both queries
+// instead of twice: time_series_flows, which groups by source_namespace
+// the records reported by their source, is read from the flow entity
+// query's groups.
+func foldable(coarse, fine source.Query) bool {
+	if coarse.Log != fine.Log || len(coarse.GroupBy) >= len(fine.GroupBy) || !slices.Equal(coarse.GroupBy, fine.GroupBy[:len(coarse.GroupBy)]) {
+		return false
+	}
+	for _, m := range coarse.Metrics {
+		if m.Kind != source.Count && m.Kind != source.Sum {
+			return false
+		}
+	}
+	c, f := cloneQuery(coarse), cloneQuery(fine)
+	c.GroupBy, f.GroupBy = nil, nil
+	return planKey(c) == planKey(f)
+}
+
+// metricsWithin says whether every Sum of q is computed by a query of fine
+// already, so folding q into them adds no work to their pass (a Count is
+// the groups' record count, which the source has without asking).
+func metricsWithin(q source.Query, fine []source.Query) bool {
+	for _, m := range q.Metrics {
+		if m.Kind == source.Count {
+			continue
+		}
+		found := false
+		for _, f := range fine {
+			if slices.ContainsFunc(f.Metrics, func(x source.Metric) bool { return idOf(x) == idOf(m) }) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 // metricID is what a metric computes; a Count has no field.
@@ -428,10 +532,38 @@ func (p *plan) split(results [][]source.Row, end time.Time) ([][][]source.Row, e
 			if rows == nil {
 				own = nil
 			}
+			if s.rollup > 0 {
+				own = rollUp(own, s.rollup)
+			}
 			out[s.detector][s.query] = own
 		}
 	}
 	return out, nil
+}
+
+// rollUp adds up rows (Count and Sum values) over every key after the
+// first n: one row per distinct first n keys, in key order, as a query
+// grouping by those n fields answers. The keys are new slices, the values
+// those of the first row of each group, added to.
+func rollUp(rows []source.Row, n int) []source.Row {
+	if rows == nil {
+		return nil
+	}
+	out := make([]source.Row, 0, len(rows)/4+1)
+	index := make(map[string]int, len(rows)/4+1)
+	for _, r := range rows {
+		k := strings.Join(r.Key[:n], "\x00")
+		if at, ok := index[k]; ok {
+			for j, v := range r.Values {
+				out[at].Values[j] += v
+			}
+			continue
+		}
+		index[k] = len(out)
+		out = append(out, source.Row{Key: slices.Clone(r.Key[:n]), Values: r.Values})
+	}
+	source.SortRows(out)
+	return out
 }
 
 // scopeOf is the scope detector d registered; ClusterScope for a detector

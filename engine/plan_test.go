@@ -220,6 +220,7 @@ func TestPlanMergesOnlyQueriesThatReadTheSameGroups(t *testing.T) {
 	bytesIn := source.Metric{Name: "in", Kind: source.Sum, Field: "bytes_in"}
 	bytesOut := source.Metric{Name: "out", Kind: source.Sum, Field: "bytes_out"}
 	records := source.Metric{Name: "records", Kind: source.Count}
+	bytesMax := source.Metric{Name: "most", Kind: source.Max, Field: "bytes_in"}
 	for _, tc := range []struct {
 		name    string
 		a, b    source.Query
@@ -232,7 +233,7 @@ func TestPlanMergesOnlyQueriesThatReadTheSameGroups(t *testing.T) {
 		{"values in another order", with("a", nil, bytesIn), with("b", func(q *source.Query) { q.Filters[1].Values = []string{"udp", "tcp"} }, bytesIn), true, "a+b", 1},
 		{"a count named otherwise", with("a", nil, records), with("b", func(q *source.Query) { q.Metrics[0].Name = "n" }, records), true, "a+b", 1},
 		{"group-by in another order", with("a", nil, bytesIn), with("b", func(q *source.Query) { slices.Reverse(q.GroupBy) }, bytesIn), false, "", 0},
-		{"one more group-by field", with("a", nil, bytesIn), with("b", func(q *source.Query) { q.GroupBy = append(q.GroupBy, "dest_port") }, bytesIn), false, "", 0},
+		{"one more group-by field, a Max", with("a", nil, bytesMax), with("b", func(q *source.Query) { q.GroupBy = append(q.GroupBy, "dest_port") }, bytesMax), false, "", 0},
 		{"another filter value", with("a", nil, bytesIn), with("b", func(q *source.Query) { q.Filters[0].Values = []string{"dst"} }, bytesIn), false, "", 0},
 		{"one filter fewer", with("a", nil, bytesIn), with("b", func(q *source.Query) { q.Filters = q.Filters[:1] }, bytesIn), false, "", 0},
 		{"another log", with("a", nil, bytesIn), with("b", func(q *source.Query) { q.Log = calicolog.L7 }, bytesIn), false, "", 0},
@@ -573,7 +574,8 @@ func TestRunAllStopsAtTheFirstError(t *testing.T) {
 // in the last window read whole; a failed window leaves those times.
 func TestQueriesStartLongestFirst(t *testing.T) {
 	q := func(name string, groupBy ...string) source.Query {
-		return source.Query{Name: name, Log: calicolog.Flows, GroupBy: groupBy, Metrics: []source.Metric{{Name: "n", Kind: source.Count}}}
+		// A Max, so that no query is folded into another (see foldable).
+		return source.Query{Name: name, Log: calicolog.Flows, GroupBy: groupBy, Metrics: []source.Metric{{Name: "most", Kind: source.Max, Field: "bytes_in"}}}
 	}
 	ds := []detect.Detector{
 		stubDetector{"a", []source.Query{q("one", "source_namespace")}},
@@ -658,5 +660,99 @@ func BenchmarkProcessWindow(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestPlanFoldsCoarseSumsIntoFinerGroups checks which queries are added up
+// from a finer query's groups instead of a pass of their own, and that the
+// rows added up are those of the query asked alone.
+func TestPlanFoldsCoarseSumsIntoFinerGroups(t *testing.T) {
+	fine := source.Query{Name: "fine", Log: calicolog.Flows, GroupBy: []string{"source_namespace", "source_name_aggr", "source_type"},
+		Filters: []source.Term{{Field: "reporter", Values: []string{"src"}}},
+		Metrics: []source.Metric{{Name: "in", Kind: source.Sum, Field: "bytes_in"}, {Name: "out", Kind: source.Sum, Field: "bytes_out"}, {Name: "rtt", Kind: source.Max, Field: "tcp_max_smooth_rtt"}}}
+	coarse := func(edit func(*source.Query)) source.Query {
+		q := source.Query{Name: "coarse", Log: calicolog.Flows, GroupBy: []string{"source_namespace"},
+			Filters: []source.Term{{Field: "reporter", Values: []string{"src"}}},
+			Metrics: []source.Metric{{Name: "records", Kind: source.Count}, {Name: "out", Kind: source.Sum, Field: "bytes_out"}}}
+		if edit != nil {
+			edit(&q)
+		}
+		return q
+	}
+	for _, tc := range []struct {
+		name   string
+		coarse source.Query
+		folded bool
+	}{
+		{"a prefix, counts and sums the finer computes", coarse(nil), true},
+		{"two fields of three", coarse(func(q *source.Query) { q.GroupBy = fine.GroupBy[:2] }), true},
+		{"a sum the finer does not compute", coarse(func(q *source.Query) { q.Metrics[1].Field = "packets_out" }), false},
+		{"a max", coarse(func(q *source.Query) { q.Metrics[1] = fine.Metrics[2] }), false},
+		{"an average", coarse(func(q *source.Query) { q.Metrics[1].Kind = source.Avg }), false},
+		{"a distinct count", coarse(func(q *source.Query) {
+			q.Metrics[1] = source.Metric{Name: "ips", Kind: source.Cardinality, Field: "dest_ip"}
+		}), false},
+		{"not a prefix", coarse(func(q *source.Query) { q.GroupBy = []string{"source_name_aggr"} }), false},
+		{"another filter", coarse(func(q *source.Query) { q.Filters[0].Values = []string{"dst"} }), false},
+		{"no filter", coarse(func(q *source.Query) { q.Filters = nil }), false},
+		{"another log", coarse(func(q *source.Query) {
+			q.Log, q.GroupBy, q.Filters, q.Metrics = calicolog.DNS, []string{"client_namespace"}, nil, q.Metrics[:1]
+		}), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ds := []detect.Detector{stubDetector{"fine", []source.Query{fine}}, stubDetector{"coarse", []source.Query{tc.coarse}}}
+			p, err := newPlan(ds, true, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if folded := len(p.queries) == 1; folded != tc.folded {
+				t.Fatalf("folded = %v (planned %v), want %v", folded, p.Queries(), tc.folded)
+			}
+			if tc.folded && !slices.Equal(p.queries[0].query.GroupBy, fine.GroupBy) {
+				t.Errorf("the folded query groups by %v, want the finer %v", p.queries[0].query.GroupBy, fine.GroupBy)
+			}
+			start := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+			src := simulate.NewSource(attackedCluster(5, start))
+			w := windowAt(start, 3)
+			results, _, err := p.read(context.Background(), src, w, 1, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := p.split(results, w.End)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, q := range []source.Query{fine, tc.coarse} {
+				want, err := src.Aggregate(context.Background(), w, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(want) < 2 {
+					t.Fatalf("query %s: %d rows, too few to add up", q.Name, len(want))
+				}
+				if !reflect.DeepEqual(got[i][0], want) {
+					t.Errorf("query %s: planned rows differ from its own query's (%d rows against %d)", q.Name, len(got[i][0]), len(want))
+				}
+			}
+		})
+	}
+}
+
+func TestRollUpAddsUpGroupsSharingAPrefix(t *testing.T) {
+	rows := []source.Row{
+		{Key: []string{"a", "x"}, Values: []float64{1, 10}},
+		{Key: []string{"b", "x"}, Values: []float64{2, 20}},
+		{Key: []string{"a", "y"}, Values: []float64{3, 30}},
+		{Key: []string{"", "z"}, Values: []float64{4, 40}},
+	}
+	want := []source.Row{{Key: []string{""}, Values: []float64{4, 40}}, {Key: []string{"a"}, Values: []float64{4, 40}}, {Key: []string{"b"}, Values: []float64{2, 20}}}
+	if got := rollUp(rows, 1); !reflect.DeepEqual(got, want) {
+		t.Errorf("rollUp = %v, want %v", got, want)
+	}
+	if got := rollUp(nil, 1); got != nil {
+		t.Errorf("rollUp(nil) = %v, want nil", got)
+	}
+	if got := rollUp([]source.Row{}, 1); got == nil || len(got) != 0 {
+		t.Errorf("rollUp(empty) = %#v, want an empty slice", got)
 	}
 }

@@ -145,7 +145,8 @@ func (e *Elasticsearch) Aggregate(ctx context.Context, w Window, q Query) ([]Row
 	}
 	var acc rowMerger
 	for page := 1; ; page++ {
-		var res compositeResponse
+		read := pageRows{q: q, acc: &acc}
+		res := compositeResponse{rows: &read}
 		if err := e.search(ctx, fmt.Sprintf("aggregate %s (page %d)", q.Name, page), q.Log, req.body(), &res); err != nil {
 			if smaller, ok := e.shrinkPage(req.size, err); ok {
 				level.Warn(e.logger).Log("msg", "Elasticsearch refused a page for its number of buckets (search.max_buckets); reading on with smaller pages",
@@ -157,14 +158,7 @@ func (e *Elasticsearch) Aggregate(ctx context.Context, w Window, q Query) ([]Row
 			return nil, err
 		}
 		groups := res.groups()
-		for i := range groups.Buckets {
-			row, weights, err := groups.Buckets[i].row(q)
-			if err != nil {
-				return nil, fmt.Errorf("aggregate %s on %s (page %d): %w", q.Name, e.Naming().SearchIndex(q.Log), page, err)
-			}
-			acc.add(q, row, weights)
-		}
-		if len(groups.Buckets) < req.size || len(groups.AfterKey) == 0 {
+		if read.read < req.size || len(groups.AfterKey) == 0 {
 			break
 		}
 		req.after = groups.AfterKey

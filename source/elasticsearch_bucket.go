@@ -38,8 +38,32 @@ func (b *compositeBucket) UnmarshalJSON(data []byte) error {
 func (b *compositeBucket) row(q Query) (Row, bucketWeights, error) {
 	row := Row{Key: make([]string, len(q.GroupBy)), Values: make([]float64, len(q.Metrics))}
 	w := bucketWeights{present: make([]bool, len(q.Metrics)), counts: make([]float64, len(q.Metrics))}
+	return b.rowInto(q, row, w)
+}
+
+// rowInto is row reading into row.Key, row.Values and w, which hold a
+// value per group-by field, per metric and per metric: a page's rows can
+// then share a few large allocations, and its weights one scratch.
+func (b *compositeBucket) rowInto(q Query, row Row, w bucketWeights) (Row, bucketWeights, error) {
+	raw := b.raw
+	if raw == nil {
+		raw = []byte("null")
+	}
+	s := jsonScanner{b: raw}
+	if err := s.row(q, row, w); err != nil {
+		return Row{}, w, err
+	}
+	return row, w, nil
+}
+
+// row reads the bucket at the scanner (an object, or null: no member) into
+// row and w as rowInto does, and leaves the scanner after it.
+func (s *jsonScanner) row(q Query, row Row, w bucketWeights) error {
+	clear(row.Key)
+	clear(row.Values)
+	clear(w.present)
+	clear(w.counts)
 	var docCount float64
-	s := jsonScanner{b: b.raw}
 	members := func(name []byte) error {
 		switch {
 		case string(name) == "key":
@@ -77,10 +101,12 @@ func (b *compositeBucket) row(q Query) (Row, bucketWeights, error) {
 		}
 		return nil
 	}
-	if b.raw != nil {
-		if err := s.object(members); err != nil {
-			return Row{}, w, err
+	if s.peek() == 'n' {
+		if lit := s.literal(); string(lit) != "null" {
+			return s.errorf("%s is not a bucket", lit)
 		}
+	} else if err := s.object(members); err != nil {
+		return err
 	}
 	for i, m := range q.Metrics {
 		if m.Kind == Count {
@@ -88,7 +114,7 @@ func (b *compositeBucket) row(q Query) (Row, bucketWeights, error) {
 			w.present[i], w.counts[i] = true, docCount
 		}
 	}
-	return row, w, nil
+	return nil
 }
 
 // memberIndex reads a member name made of prefix and an index below n

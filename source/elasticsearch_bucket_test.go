@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
@@ -175,8 +176,8 @@ func FuzzBucketRowAgreesWithPlainDecoding(f *testing.F) {
 }
 
 // BenchmarkCompositePage50k decodes a page of 50,000 buckets keyed by
-// three fields with the four kinds of metric, and turns it into rows, as
-// Aggregate does with each page.
+// three fields with the four kinds of metric into rows, as Aggregate does
+// with each page.
 func BenchmarkCompositePage50k(b *testing.B) {
 	var page []byte
 	page = append(page, `{"took":1,"timed_out":false,"_shards":{"total":1,"successful":1,"skipped":0,"failed":0},"aggregations":{"groups":{"after_key":{"k0":"x"},"buckets":[`...)
@@ -191,23 +192,87 @@ func BenchmarkCompositePage50k(b *testing.B) {
 	b.SetBytes(int64(len(page)))
 	b.ReportAllocs()
 	for b.Loop() {
-		var res compositeResponse
+		var acc rowMerger
+		res := compositeResponse{rows: &pageRows{q: bucketQuery, acc: &acc}}
 		if err := res.DecodeAnswer(page); err != nil {
 			b.Fatal(err)
 		}
 		if err := res.CheckAnswer(); err != nil {
 			b.Fatal(err)
 		}
-		var acc rowMerger
-		for i, bucket := range res.groups().Buckets {
-			row, w, err := bucket.row(bucketQuery)
-			if err != nil {
-				b.Fatalf("bucket %d: %v", i, err)
-			}
-			acc.add(bucketQuery, row, w)
-		}
 		if n := len(acc.rows()); n != 50000 {
 			b.Fatalf("%d rows", n)
 		}
+	}
+}
+
+// TestPageRowsMergeBucketsThatReadTheSame: buckets whose keys read the
+// same ("" and null, -0 and 0) become one row, added up exactly; the
+// others stay apart, whatever the order of the page.
+func TestPageRowsMergeBucketsThatReadTheSame(t *testing.T) {
+	bucket := func(key string, docs, sum, peak, mean, n, peers int) compositeBucket {
+		return compositeBucket{raw: fmt.Appendf(nil, `{"key":%s,"doc_count":%d,"m1":{"value":%d},"m2":{"value":%d},"m3":{"count":%d,"avg":%d},"m4":{"value":%d}}`,
+			key, docs, sum, peak, n, mean, peers)}
+	}
+	for _, tc := range []struct {
+		name    string
+		buckets []compositeBucket
+		want    []Row
+	}{
+		{"distinct keys stay apart", []compositeBucket{
+			bucket(`{"k0":"a","k1":80,"k2":"tcp"}`, 1, 10, 10, 10, 1, 1),
+			bucket(`{"k0":"a","k1":443,"k2":"tcp"}`, 2, 20, 15, 10, 2, 1),
+			bucket(`{"k0":"b","k1":80,"k2":"tcp"}`, 3, 30, 30, 10, 3, 2),
+		}, []Row{
+			{Key: []string{"a", "443", "tcp"}, Values: []float64{2, 20, 15, 10, 1}},
+			{Key: []string{"a", "80", "tcp"}, Values: []float64{1, 10, 10, 10, 1}},
+			{Key: []string{"b", "80", "tcp"}, Values: []float64{3, 30, 30, 10, 2}},
+		}},
+		{"null and empty namespace, rows between them", []compositeBucket{
+			bucket(`{"k0":null,"k1":80,"k2":"tcp"}`, 1, 10, 10, 10, 1, 3),
+			bucket(`{"k0":null,"k1":81,"k2":"tcp"}`, 5, 50, 50, 10, 5, 1),
+			bucket(`{"k0":"","k1":80,"k2":"tcp"}`, 3, 30, 20, 30, 3, 2),
+		}, []Row{
+			{Key: []string{"", "80", "tcp"}, Values: []float64{4, 40, 20, 25, 3}},
+			{Key: []string{"", "81", "tcp"}, Values: []float64{5, 50, 50, 10, 1}},
+		}},
+		{"-0 and 0", []compositeBucket{
+			bucket(`{"k0":"a","k1":-0.0,"k2":"tcp"}`, 1, 10, 10, 10, 1, 1),
+			bucket(`{"k0":"a","k1":0,"k2":"tcp"}`, 1, 10, 5, 20, 1, 1),
+		}, []Row{{Key: []string{"a", "0", "tcp"}, Values: []float64{2, 20, 10, 15, 1}}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, reversed := range []bool{false, true} {
+				buckets := slices.Clone(tc.buckets)
+				if reversed {
+					slices.Reverse(buckets)
+				}
+				var acc rowMerger
+				half := len(buckets) / 2 // two pages
+				for _, page := range [][]compositeBucket{buckets[:half], buckets[half:]} {
+					body := []byte(`{"took":1,"timed_out":false,"_shards":{"total":1,"failed":0},"aggregations":{"groups":{"buckets":[`)
+					for i, b := range page {
+						if i > 0 {
+							body = append(body, ',')
+						}
+						body = append(body, b.raw...)
+					}
+					body = append(body, `]}}}`...)
+					read := pageRows{q: bucketQuery, acc: &acc}
+					res := compositeResponse{rows: &read}
+					if err := res.DecodeAnswer(body); err != nil {
+						t.Fatal(err)
+					}
+					if read.read != len(page) {
+						t.Fatalf("%d buckets read of %d", read.read, len(page))
+					}
+				}
+				rows := acc.rows()
+				SortRows(rows)
+				if !reflect.DeepEqual(rows, tc.want) {
+					t.Errorf("reversed %v: rows %v, want %v", reversed, rows, tc.want)
+				}
+			}
+		})
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -34,9 +36,11 @@ func FuzzCompositeResponse(f *testing.F) {
 		}
 		groups := res.groups()
 		var acc rowMerger
+		failed := false
 		for i := range groups.Buckets {
 			row, weights, err := groups.Buckets[i].row(recordedQuery)
 			if err != nil {
+				failed = true
 				continue
 			}
 			if len(row.Key) != len(recordedQuery.GroupBy) || len(row.Values) != len(recordedQuery.Metrics) {
@@ -48,6 +52,25 @@ func FuzzCompositeResponse(f *testing.F) {
 		SortRows(rows)
 		if len(rows) > len(groups.Buckets) {
 			t.Fatalf("%d rows from %d buckets", len(rows), len(groups.Buckets))
+		}
+		// Reading the buckets into rows as the page is decoded (as
+		// Aggregate does) gives the same rows, or fails where a bucket
+		// does or where buckets are given twice.
+		var direct rowMerger
+		read := pageRows{q: recordedQuery, acc: &direct}
+		dres := compositeResponse{rows: &read}
+		err := dres.DecodeAnswer(data)
+		switch {
+		case err != nil && !failed && !strings.Contains(err.Error(), "twice"):
+			t.Fatalf("%s: read into rows: %v; bucket by bucket: no error", data, err)
+		case err == nil && failed:
+			t.Fatalf("%s: read into rows: no error; bucket by bucket: an error", data)
+		case err == nil:
+			got := direct.rows()
+			SortRows(got)
+			if read.read != len(groups.Buckets) || !reflect.DeepEqual(got, rows) {
+				t.Fatalf("%s: read into rows %v (%d buckets), bucket by bucket %v (%d)", data, got, read.read, rows, len(groups.Buckets))
+			}
 		}
 	})
 }

@@ -22,8 +22,14 @@ var (
 // bucket: those were half of the CPU left in reading a page of 50,000
 // buckets. Only the small members (_shards, after_key) go through
 // encoding/json. The buckets keep slices of one copy of body.
+//
+// With r.rows set, the buckets are read into rows as they are met, and
+// none keeps body: the page is read in one pass, not two.
 func (r *compositeResponse) DecodeAnswer(body []byte) error {
-	s := jsonScanner{b: append([]byte(nil), body...)}
+	s := jsonScanner{b: body}
+	if r.rows == nil {
+		s.b = append([]byte(nil), body...)
+	}
 	if s.null() { // as encoding/json: nothing decoded (check refuses it)
 		return s.end()
 	}
@@ -50,7 +56,7 @@ func (r *compositeResponse) DecodeAnswer(body []byte) error {
 				if r.Aggregations.Groups == nil {
 					r.Aggregations.Groups = &compositeGroups{}
 				}
-				return s.groups(r.Aggregations.Groups)
+				return s.groups(r.Aggregations.Groups, r.rows)
 			})
 		}
 		return s.skip()
@@ -69,13 +75,20 @@ func (s *jsonScanner) end() error {
 	return nil
 }
 
-// groups reads the composite aggregation's object into g.
-func (s *jsonScanner) groups(g *compositeGroups) error {
+// groups reads the composite aggregation's object into g, its buckets
+// into rows when set (see compositeResponse).
+func (s *jsonScanner) groups(g *compositeGroups, rows *pageRows) error {
 	return s.object(func(name []byte) error {
 		switch {
 		case bytes.EqualFold(name, nameAfterKey):
 			return s.decodeInto(&g.AfterKey)
 		case bytes.EqualFold(name, nameBuckets):
+			if rows != nil {
+				if rows.seen {
+					return s.errorf("buckets given twice")
+				}
+				rows.seen = true
+			}
 			if s.null() {
 				g.Buckets = nil
 				return nil
@@ -91,6 +104,9 @@ func (s *jsonScanner) groups(g *compositeGroups) error {
 					g.Buckets = []compositeBucket{}
 				}
 				return nil
+			}
+			if rows != nil {
+				return s.bucketRows(rows)
 			}
 			for {
 				start := s.peekIndex()
@@ -115,6 +131,40 @@ func (s *jsonScanner) groups(g *compositeGroups) error {
 		}
 		return s.skip()
 	})
+}
+
+// bucketRows reads the buckets of a non-empty array, its opening bracket
+// read, into rows (see rowMerger.addPage), up to the closing bracket.
+func (s *jsonScanner) bucketRows(rows *pageRows) error {
+	q := rows.q
+	nk, nm := len(q.GroupBy), len(q.Metrics)
+	// The rows of a page share one slice of keys and one of values,
+	// allocated a chunk of buckets at a time, and one scratch of weights.
+	const chunk = 1024
+	var keys []string
+	var values []float64
+	scratch := bucketWeights{present: make([]bool, nm), counts: make([]float64, nm)}
+	for i := 0; ; i++ {
+		if i%chunk == 0 {
+			keys, values = make([]string, chunk*nk), make([]float64, chunk*nm)
+		}
+		j := i % chunk
+		row := Row{Key: keys[j*nk : (j+1)*nk : (j+1)*nk], Values: values[j*nm : (j+1)*nm : (j+1)*nm]}
+		if err := s.row(q, row, scratch); err != nil {
+			return fmt.Errorf("bucket %d: %w", i, err)
+		}
+		rows.acc.add(q, row, scratch)
+		rows.read++
+		switch s.peek() {
+		case ',':
+			s.i++
+		case ']':
+			s.i++
+			return nil
+		default:
+			return s.errorf("neither a comma nor the end of the array")
+		}
+	}
 }
 
 // peekIndex is where the next value starts.

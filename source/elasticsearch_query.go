@@ -88,13 +88,16 @@ func present(field string) map[string]any {
 // A start_time after end_time is refused by the decoders but not matched
 // here (it would take a script, which the stripped test node lacks); a
 // document without end_time belongs to no window in Elasticsearch.
-func wellFormed(t calicolog.LogType) (filter, mustNot []any) {
+//
+// The fields a document must have are returned apart (required), so that
+// a search can leave out the exists clause of a field it otherwise
+// requires (see newCompositeRequest); filter holds the other positive
+// clauses.
+func wellFormed(t calicolog.LogType) (required []string, filter, mustNot []any) {
 	mustNot = []any{existsQuery("_ignored")}
 	switch t {
 	case calicolog.Flows:
-		for _, f := range []string{"source_name_aggr", "dest_name_aggr", "source_type", "dest_type", "reporter"} {
-			filter = append(filter, existsQuery(f))
-		}
+		required = []string{"source_name_aggr", "dest_name_aggr", "source_type", "dest_type", "reporter"}
 		mustNot = append(mustNot, termQuery("source_name_aggr", ""), termQuery("dest_name_aggr", ""))
 		mustNot = append(mustNot, outside("source_type", endpointTypes...)...)
 		mustNot = append(mustNot, outside("dest_type", endpointTypes...)...)
@@ -102,20 +105,23 @@ func wellFormed(t calicolog.LogType) (filter, mustNot []any) {
 		mustNot = append(mustNot, rangeQuery("dest_port", map[string]any{"lt": 0}), rangeQuery("dest_port", map[string]any{"gt": 65535}))
 		mustNot = append(mustNot, negative("bytes_in", "bytes_out", "packets_in", "packets_out", "num_flows")...)
 	case calicolog.DNS:
-		filter = append(filter, existsQuery("client_name_aggr"), existsQuery("qname"))
+		required = []string{"client_name_aggr", "qname"}
 		mustNot = append(mustNot, termQuery("client_name_aggr", ""), termQuery("qname", ""))
 		mustNot = append(mustNot, negative("count", "latency_count", "latency_mean", "latency_max")...)
 	case calicolog.L7:
 		filter = append(filter, anyOf(present("dest_name_aggr"), present("dest_service_name")))
 		mustNot = append(mustNot, negative("count", "bytes_in", "bytes_out", "duration_mean", "duration_max")...)
 	}
-	return filter, mustNot
+	return required, filter, mustNot
 }
 
 // wellFormedQuery matches the documents of log type t that keep Calico's
 // log contract (see wellFormed).
 func wellFormedQuery(t calicolog.LogType) map[string]any {
-	filter, mustNot := wellFormed(t)
+	required, filter, mustNot := wellFormed(t)
+	for _, f := range required {
+		filter = append(filter, existsQuery(f))
+	}
 	q := map[string]any{"must_not": mustNot}
 	if len(filter) > 0 {
 		q["filter"] = filter
