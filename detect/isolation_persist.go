@@ -113,6 +113,9 @@ func (d *isolationDetector) LoadModel(r io.Reader) error {
 	d.rows, d.firstSeen, d.lastTrain = rows, nanosTime(stamps[0]), nanosTime(stamps[1])
 	d.firstFit, d.lastEnd = nanosTime(stamps[2]), nanosTime(stamps[3])
 	d.forest, d.train, d.baseline, d.keys, d.recent = forest, train, baseline, newKeyCache(baseline), recent
+	// A model saved before its baselines were shared holds its own of the
+	// fields the owner now keeps.
+	d.dropShared()
 	// The saved rings tell when each entity was last kept.
 	d.seen = make(entityClock, len(recent))
 	for e, r := range recent {
