@@ -252,10 +252,32 @@ const (
 // rowRing holds an entity's most recent feature rows.
 type rowRing struct {
 	since time.Time // when the first window was kept
-	at    []int64   // each row's window start, Unix seconds
+	at    []int32   // each row's window start, seconds after since's
 	dims  int
 	rows  []float32 // row-major
 	next  int
+}
+
+// ringOffset is t's offset from since, in seconds; false when it does not
+// fit (more than 68 years apart).
+func ringOffset(since time.Time, t int64) (int32, bool) {
+	o := t - since.Unix()
+	return int32(o), o >= math.MinInt32 && o <= math.MaxInt32
+}
+
+// start is the window start of row i, Unix seconds.
+func (r *rowRing) start(i int) int64 { return r.since.Unix() + int64(r.at[i]) }
+
+// grown returns s with room for n more elements, growing toward full, a
+// day of rows, without overshooting it: append's doubling would leave a
+// full ring up to a third empty.
+func grown[T any](s []T, n, full int) []T {
+	if len(s)+n <= cap(s) {
+		return s
+	}
+	g := make([]T, len(s), min(max(2*cap(s), len(s)+n), full))
+	copy(g, s)
+	return g
 }
 
 func (r *rowRing) len() int { return len(r.rows) / r.dims }
@@ -273,17 +295,19 @@ func compress(z float64) float64 {
 }
 
 func (r *rowRing) add(at time.Time, row []float64) {
+	o, _ := ringOffset(r.since, at.Unix()) // windows 68 years apart do not occur
 	if r.len() < recentWindows {
+		r.rows = grown(r.rows, len(row), recentWindows*r.dims)
 		for _, v := range row {
 			r.rows = append(r.rows, float32(compress(v)))
 		}
-		r.at = append(r.at, at.Unix())
+		r.at = append(grown(r.at, 1, recentWindows), o)
 		return
 	}
 	for j, v := range row {
 		r.rows[r.next*r.dims+j] = float32(compress(v))
 	}
-	r.at[r.next] = at.Unix()
+	r.at[r.next] = o
 	r.next = (r.next + 1) % recentWindows
 }
 
@@ -296,9 +320,9 @@ const noveltyGap = time.Hour
 // origin).
 func (r *rowRing) novelty(row []float64, before time.Time) (nearest, fromUsual float64) {
 	best := math.Inf(1)
-	cut := before.Unix()
+	cut := before.Unix() - r.since.Unix()
 	for i := 0; i+r.dims <= len(r.rows); i += r.dims {
-		if r.at[i/r.dims] >= cut {
+		if int64(r.at[i/r.dims]) >= cut {
 			continue
 		}
 		var d2 float64

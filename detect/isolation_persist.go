@@ -44,7 +44,11 @@ func (d *isolationDetector) SaveModel(w io.Writer) error {
 		r := d.recent[e]
 		_ = binary.Write(&rings, le, []uint32{uint32(r.next), uint32(r.len())})
 		_ = binary.Write(&rings, le, timeNanos(r.since))
-		_ = binary.Write(&rings, le, r.at)
+		starts := make([]int64, len(r.at))
+		for i := range r.at {
+			starts[i] = r.start(i)
+		}
+		_ = binary.Write(&rings, le, starts)
 		_ = binary.Write(&rings, le, r.rows)
 	}
 	return writeModelFile(w, d.name, d.rows, meta.Bytes(), forest, train, baseline, rings.Bytes())
@@ -120,8 +124,8 @@ func (d *isolationDetector) LoadModel(r io.Reader) error {
 	d.seen = make(entityClock, len(recent))
 	for e, r := range recent {
 		d.seen.see(e, r.since)
-		for _, at := range r.at {
-			d.seen.see(e, time.Unix(at, 0))
+		for i := range r.at {
+			d.seen.see(e, time.Unix(r.start(i), 0))
 		}
 	}
 	return nil
@@ -160,9 +164,13 @@ func readRowRings(p []byte, dims int) (map[Entity]*rowRing, error) {
 		}
 		since := nanosTime(int64(le.Uint64(p)))
 		p = p[8:]
-		r := &rowRing{since: since, dims: dims, at: make([]int64, count), rows: make([]float32, size), next: int(next)}
+		r := &rowRing{since: since, dims: dims, at: make([]int32, count), rows: make([]float32, size), next: int(next)}
 		for i := range r.at {
-			r.at[i] = int64(le.Uint64(p[8*i:]))
+			o, ok := ringOffset(since, int64(le.Uint64(p[8*i:])))
+			if !ok {
+				return nil, fmt.Errorf("entity %s: a window 68 years from the first", e.Key())
+			}
+			r.at[i] = o
 		}
 		p = p[8*count:]
 		for i := range r.rows {
