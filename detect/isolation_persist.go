@@ -49,7 +49,11 @@ func (d *isolationDetector) SaveModel(w io.Writer) error {
 			starts[i] = r.start(i)
 		}
 		_ = binary.Write(&rings, le, starts)
-		_ = binary.Write(&rings, le, r.rows)
+		vals := make([]float32, len(r.rows))
+		for i, v := range r.rows {
+			vals[i] = float32(v.float())
+		}
+		_ = binary.Write(&rings, le, vals)
 	}
 	return writeModelFile(w, d.name, d.rows, meta.Bytes(), forest, train, baseline, rings.Bytes())
 }
@@ -164,7 +168,7 @@ func readRowRings(p []byte, dims int) (map[Entity]*rowRing, error) {
 		}
 		since := nanosTime(int64(le.Uint64(p)))
 		p = p[8:]
-		r := &rowRing{since: since, dims: dims, at: make([]int32, count), rows: make([]float32, size), next: int(next)}
+		r := &rowRing{since: since, dims: dims, at: make([]int32, count), rows: make([]rowValue, size), next: int(next)}
 		for i := range r.at {
 			o, ok := ringOffset(since, int64(le.Uint64(p[8*i:])))
 			if !ok {
@@ -174,7 +178,7 @@ func readRowRings(p []byte, dims int) (map[Entity]*rowRing, error) {
 		}
 		p = p[8*count:]
 		for i := range r.rows {
-			r.rows[i] = math.Float32frombits(le.Uint32(p[4*i:]))
+			r.rows[i] = toRowValue(float64(math.Float32frombits(le.Uint32(p[4*i:]))))
 		}
 		p = p[4*size:]
 		out[e] = r

@@ -258,9 +258,28 @@ func TestRowRingKeepsADayInItsOwnRoom(t *testing.T) {
 		if i < 5 {
 			want = i + recentWindows
 		}
-		if got := r.rows[i*dims]; got != float32(want) || r.start(i) != start.Add(time.Duration(want)*5*time.Minute).Unix() {
+		if got := r.rows[i*dims].float(); got != toRowValue(float64(want)).float() || r.start(i) != start.Add(time.Duration(want)*5*time.Minute).Unix() {
 			t.Fatalf("row %d holds %v at %v, want window %d", i, got, time.Unix(r.start(i), 0), want)
 		}
+	}
+}
+
+// TestRowValueRoundsToEightBits: a ring's values keep float32's range and
+// sign, and lie within half a unit of their eighth significant bit
+// (2^-8 of the value).
+func TestRowValueRoundsToEightBits(t *testing.T) {
+	for _, v := range []float64{0, 1, -1, 2.37, -2.37, 0.001234, 1e-30, 5.2, 123.456, -17.9, 3e8, 1e38, math.Inf(1), math.Inf(-1)} {
+		got := toRowValue(v).float()
+		if err := math.Abs(got - v); !(err <= math.Abs(v)/256) && !(math.IsInf(v, 0) && got == v) {
+			t.Errorf("%v held as %v, off by %v", v, got, err)
+		}
+	}
+	// Ties go to the even neighbour, as float32 rounds.
+	if got := toRowValue(float64(math.Float32frombits(0x3f808000))).float(); got != 1 {
+		t.Errorf("1 + 2^-8 held as %v, want 1", got)
+	}
+	if got := toRowValue(math.NaN()).float(); !math.IsNaN(got) {
+		t.Errorf("NaN held as %v", got)
 	}
 }
 
