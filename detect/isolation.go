@@ -395,7 +395,10 @@ func (d *isolationDetector) features(w source.Window, keys, shared *model.Season
 	feat = d.feat[:0]
 	for i, v := range values {
 		var exp, sp float64
-		if shared != nil && d.from[i] >= 0 {
+		if d.from != nil && d.from[i] >= 0 {
+			if shared == nil {
+				return nil, false // the owner holds no baseline of the entity
+			}
 			exp, sp, ok = shared.Expect(d.from[i], w.Start)
 		} else {
 			exp, sp, ok = keys.Expect(i, w.Start)
@@ -729,11 +732,17 @@ func (d *isolationDetector) ownKeys(e Entity) *model.SeasonalKeys {
 }
 
 // sharedKeys returns the owner's baselines of entity e, nil without an
-// owner. They are looked up every window, not kept: the owner drops and
-// rebuilds its groups (pruning, forgetting entities, loading a model).
+// owner or when the owner holds none of e. They are looked up every
+// window, not kept: the owner drops and rebuilds its groups (pruning,
+// forgetting entities, loading a model). A lookup never makes a group in
+// the owner's model: rows the owner is not handed (a sharded replica's
+// other namespaces, read whole in its first window) leave no trace there.
 func (d *isolationDetector) sharedKeys(e Entity) *model.SeasonalKeys {
 	if d.owner == nil {
 		return nil
 	}
-	return d.owner.keys.entity(e).fields
+	if ek, ok := d.owner.keys.of[e]; ok {
+		return ek.fields
+	}
+	return d.owner.model.Group(e.ModelKey())
 }

@@ -99,6 +99,16 @@ func TestIsolationDetectorsShareTheFieldBaselines(t *testing.T) {
 		t.Errorf("anomalous verdicts %v, want one, for client-c-*", vs)
 	}
 
+	// A client only dns_latency is handed (a sharded replica's first
+	// window, read whole) leaves nothing in generic_dns's model.
+	w := source.Window{Start: time.Date(2026, 3, 5, 0, 0, 0, 0, time.UTC)}
+	w.End = w.Start.Add(5 * time.Minute)
+	stranger := source.Row{Key: []string{"elsewhere", "client-z-*"}, Values: []float64{1e6, 3e6}}
+	d.Judge(w, [][]source.Row{{stranger}})
+	if e, ok := iso.spec.entity(iso.cluster, stranger.Key); !ok || owner.(*fieldBaselines).model.Group(e.ModelKey()) != nil {
+		t.Error("looking a client up in generic_dns's baselines made it a group there")
+	}
+
 	// Alone, and with an owner that follows other fields, it keeps its own.
 	alone := newIsolationTestDetector(t, "dns_latency", nil)
 	other := newIsolationTestDetector(t, "generic_dns", map[string]string{"fields": "count"})

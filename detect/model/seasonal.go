@@ -1218,6 +1218,10 @@ func (s *Seasonal) Forget(key string) bool {
 	return true
 }
 
+// Group returns the group of keys of entity base (SetFields), nil when it
+// has none; unlike Entity it makes none.
+func (s *Seasonal) Group(base string) *SeasonalKeys { return s.groups[base] }
+
 // ForgetField drops the key of field (SetFields) of every entity; it
 // returns how many there were. The groups are stale after it.
 func (s *Seasonal) ForgetField(field string) int {
