@@ -24,7 +24,7 @@ func init() {
 				log: calicolog.DNS, groupBy: baselineDNSKey,
 				fields: []numericField{{"latency_mean", source.Avg, false}, {"latency_max", source.Max, false}},
 				entity: dnsClientEntity, evidence: dnsClientEvidence,
-				main: 0, sensitivity: "sensitivity", what: "DNS latency (ns)",
+				main: 0, sensitivity: "sensitivity", what: "DNS latency (ns)", baselinesOf: "generic_dns",
 			}, o)
 		},
 	})

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math"
+	"reflect"
+	"slices"
 	"time"
 
 	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/calicolog"
@@ -74,6 +76,14 @@ type isolationDetector struct {
 	train     *model.Reservoir // feature rows of all entities
 	baseline  *model.Seasonal
 	keys      keyCache
+	// owner, when set (ShareBaselines), is the field-baseline detector
+	// reading the same rows whose baselines of the same fields this
+	// detector reads instead of keeping its own; from gives, for each
+	// field, the index of the owner's metric, -1 for a field the
+	// detector keeps its own baseline of.
+	owner     *fieldBaselines
+	from      []int
+	allShared bool // every field's baseline is the owner's
 
 	feat, res, spread, expected []float64 // scratch
 	batch, batchExp, scores     []float64 // the window's judged rows
@@ -100,6 +110,10 @@ type isolationSpec struct {
 	sensitivity string
 	// what names the entity's quantity in summaries ("DNS latency").
 	what string
+	// baselinesOf names the field-baseline detector that reads the same
+	// rows (log, grouping and filters), whose baselines of the same
+	// fields are shared when both run (ShareBaselines); "" for none.
+	baselinesOf string
 }
 
 // Defaults of the isolation detectors' own settings (Calico documented
@@ -238,10 +252,51 @@ const (
 // rowRing holds an entity's most recent feature rows.
 type rowRing struct {
 	since time.Time // when the first window was kept
-	at    []int64   // each row's window start, Unix seconds
+	at    []int32   // each row's window start, seconds after since's
 	dims  int
-	rows  []float32 // row-major
+	rows  []rowValue // row-major
 	next  int
+}
+
+// rowValue is a compressed feature as a ring holds it: a bfloat16, the
+// upper half of its float32 rounded to the nearest (ties to even): float32's
+// range with 8 significant bits, within 0.4% of the value. Rows are only
+// compared by distance, half or more of a row's distance from usual
+// apart, so the rounding moves a comparison only within 0.4% of its edge,
+// and a day of rows takes half the room.
+type rowValue uint16
+
+func toRowValue(v float64) rowValue {
+	b := math.Float32bits(float32(v))
+	if b&0x7fffffff > 0x7f800000 {
+		return rowValue(b>>16) | 0x40 // NaN stays NaN
+	}
+	b += 0x7fff + (b>>16)&1
+	return rowValue(b >> 16)
+}
+
+func (v rowValue) float() float64 { return float64(math.Float32frombits(uint32(v) << 16)) }
+
+// ringOffset is t's offset from since, in seconds; false when it does not
+// fit (more than 68 years apart).
+func ringOffset(since time.Time, t int64) (int32, bool) {
+	o := t - since.Unix()
+	return int32(o), o >= math.MinInt32 && o <= math.MaxInt32
+}
+
+// start is the window start of row i, Unix seconds.
+func (r *rowRing) start(i int) int64 { return r.since.Unix() + int64(r.at[i]) }
+
+// grown returns s with room for n more elements, growing toward full, a
+// day of rows, without overshooting it: append's doubling would leave a
+// full ring up to a third empty.
+func grown[T any](s []T, n, full int) []T {
+	if len(s)+n <= cap(s) {
+		return s
+	}
+	g := make([]T, len(s), min(max(2*cap(s), len(s)+n), full))
+	copy(g, s)
+	return g
 }
 
 func (r *rowRing) len() int { return len(r.rows) / r.dims }
@@ -259,17 +314,19 @@ func compress(z float64) float64 {
 }
 
 func (r *rowRing) add(at time.Time, row []float64) {
+	o, _ := ringOffset(r.since, at.Unix()) // windows 68 years apart do not occur
 	if r.len() < recentWindows {
+		r.rows = grown(r.rows, len(row), recentWindows*r.dims)
 		for _, v := range row {
-			r.rows = append(r.rows, float32(compress(v)))
+			r.rows = append(r.rows, toRowValue(compress(v)))
 		}
-		r.at = append(r.at, at.Unix())
+		r.at = append(grown(r.at, 1, recentWindows), o)
 		return
 	}
 	for j, v := range row {
-		r.rows[r.next*r.dims+j] = float32(compress(v))
+		r.rows[r.next*r.dims+j] = toRowValue(compress(v))
 	}
-	r.at[r.next] = at.Unix()
+	r.at[r.next] = o
 	r.next = (r.next + 1) % recentWindows
 }
 
@@ -282,14 +339,14 @@ const noveltyGap = time.Hour
 // origin).
 func (r *rowRing) novelty(row []float64, before time.Time) (nearest, fromUsual float64) {
 	best := math.Inf(1)
-	cut := before.Unix()
+	cut := before.Unix() - r.since.Unix()
 	for i := 0; i+r.dims <= len(r.rows); i += r.dims {
-		if r.at[i/r.dims] >= cut {
+		if int64(r.at[i/r.dims]) >= cut {
 			continue
 		}
 		var d2 float64
 		for j, v := range row {
-			d := compress(v) - float64(r.rows[i+j])
+			d := compress(v) - r.rows[i+j].float()
 			d2 += d * d
 		}
 		best = min(best, d2)
@@ -332,12 +389,20 @@ func (d *isolationDetector) Queries() []source.Query {
 // features turns a row's values into the model's features at w: each
 // field's deviation from its baseline in spreads, then the ratios'. ok is
 // false when a field has no baseline for the hour yet.
-func (d *isolationDetector) features(w source.Window, keys *model.SeasonalKeys, values []float64) (feat []float64, ok bool) {
+func (d *isolationDetector) features(w source.Window, keys, shared *model.SeasonalKeys, values []float64) (feat []float64, ok bool) {
 	n := len(values)
 	d.res, d.spread, d.expected = grow(d.res, n), grow(d.spread, n), grow(d.expected, n)
 	feat = d.feat[:0]
 	for i, v := range values {
-		exp, sp, ok := keys.Expect(i, w.Start)
+		var exp, sp float64
+		if d.from != nil && d.from[i] >= 0 {
+			if shared == nil {
+				return nil, false // the owner holds no baseline of the entity
+			}
+			exp, sp, ok = shared.Expect(d.from[i], w.Start)
+		} else {
+			exp, sp, ok = keys.Expect(i, w.Start)
+		}
 		if !ok {
 			return nil, false
 		}
@@ -379,6 +444,9 @@ func (d *isolationDetector) learnRow(w source.Window, keys *model.SeasonalKeys, 
 		d.train.Add(feat)
 	}
 	for i, v := range values {
+		if d.from != nil && d.from[i] >= 0 {
+			continue // the owner learns it, by its own rules
+		}
 		if !(v > 0) || math.IsInf(v, 1) {
 			v = 0
 		}
@@ -427,8 +495,8 @@ func (d *isolationDetector) Learn(w source.Window, rows [][]source.Row) {
 			continue
 		}
 		d.seen.see(e, w.Start)
-		keys := d.keys.entity(e).fields
-		feat, ok := d.features(w, keys, r.Values)
+		keys := d.ownKeys(e)
+		feat, ok := d.features(w, keys, d.sharedKeys(e), r.Values)
 		d.remember(w, e, feat, ok)
 		d.learnRow(w, keys, r.Values, feat)
 	}
@@ -452,8 +520,8 @@ func (d *isolationDetector) Judge(w source.Window, rows [][]source.Row) []Verdic
 			continue
 		}
 		d.seen.see(e, w.Start)
-		keys := d.keys.entity(e).fields
-		feat, ok := d.features(w, keys, r.Values)
+		keys := d.ownKeys(e)
+		feat, ok := d.features(w, keys, d.sharedKeys(e), r.Values)
 		ring := d.ring(e)
 		if !ok || !d.forest.Fitted() || ring.len() == 0 || w.Start.Sub(ring.since) < calibrationPeriod {
 			if ok {
@@ -571,8 +639,8 @@ func (d *isolationDetector) ForgetLeastRecent(keep int) int {
 	gone := d.seen.forget(keep)
 	live := sharedModelKeys(d.seen)
 	for _, e := range gone {
-		if !live[e.ModelKey()] {
-			d.keys.entity(e).fields.Forget()
+		if keys := d.ownKeys(e); keys != nil && !live[e.ModelKey()] {
+			keys.Forget()
 		}
 		delete(d.recent, e)
 	}
@@ -581,4 +649,100 @@ func (d *isolationDetector) ForgetLeastRecent(keep int) int {
 		d.keys = newKeyCache(d.baseline)
 	}
 	return len(gone)
+}
+
+// ShareBaselines lets each isolation detector among ds that reads the same
+// rows as a field-baseline detector among ds (multivariable_flow and
+// generic_flows, dns_latency and generic_dns, l7_latency and generic_l7:
+// the same log, grouping, filters and entities) read that detector's
+// seasonal baselines of the fields both aggregate alike, instead of
+// keeping baselines of its own of the same values. The forest's features
+// only ask Expect; the owner learns the baselines by its rules (values
+// beyond its threshold kept out until the level moves, an absent entity's
+// volumes as 0). Fields the owner does not follow (configured out, or not
+// among its fields) keep their own baselines. An isolation detector whose
+// owner is not among ds keeps its own. Call it once the detectors are
+// built, before they learn; a model loaded later drops the baselines the
+// owner now keeps.
+func ShareBaselines(ds []Detector) {
+	owners := map[string]*fieldBaselines{}
+	for _, d := range ds {
+		if f, ok := d.(*fieldBaselines); ok {
+			owners[f.name] = f
+		}
+	}
+	for _, d := range ds {
+		if iso, ok := d.(*isolationDetector); ok {
+			iso.share(owners[iso.spec.baselinesOf])
+		}
+	}
+}
+
+// share makes the detector read owner's baselines of the fields both
+// aggregate alike (nil: none; every field keeps its own).
+func (d *isolationDetector) share(owner *fieldBaselines) {
+	d.owner, d.from, d.allShared = nil, nil, false
+	if owner == nil || owner.log != d.spec.log || !slices.Equal(owner.groupBy, d.spec.groupBy) ||
+		!slices.EqualFunc(owner.filters, d.spec.filters, func(a, b source.Term) bool { return reflect.DeepEqual(a, b) }) {
+		return
+	}
+	cfg, own := owner.model.Config(), d.baseline.Config()
+	if cfg.Bucket != own.Bucket || cfg.MinSamples != own.MinSamples || cfg.LogScale != own.LogScale {
+		return
+	}
+	from := make([]int, len(d.metrics))
+	shared := false
+	for i, m := range d.metrics {
+		from[i] = slices.IndexFunc(owner.metrics, func(o source.Metric) bool {
+			return o.Name == m.Name && o.Kind == m.Kind && o.Field == m.Field
+		})
+		shared = shared || from[i] >= 0
+	}
+	if !shared {
+		return
+	}
+	d.owner, d.from, d.allShared = owner, from, !slices.Contains(from, -1)
+	d.dropShared()
+}
+
+// dropShared forgets the detector's own baselines of the fields it reads
+// from its owner (a model saved before they were shared holds them).
+func (d *isolationDetector) dropShared() {
+	if d.owner == nil {
+		return
+	}
+	n := 0
+	for i, m := range d.metrics {
+		if d.from[i] >= 0 {
+			n += d.baseline.ForgetField(m.Name)
+		}
+	}
+	if n > 0 {
+		d.keys = newKeyCache(d.baseline)
+	}
+}
+
+// ownKeys returns the detector's own baselines of entity e, nil when it
+// reads every field's from its owner.
+func (d *isolationDetector) ownKeys(e Entity) *model.SeasonalKeys {
+	if d.allShared {
+		return nil
+	}
+	return d.keys.entity(e).fields
+}
+
+// sharedKeys returns the owner's baselines of entity e, nil without an
+// owner or when the owner holds none of e. They are looked up every
+// window, not kept: the owner drops and rebuilds its groups (pruning,
+// forgetting entities, loading a model). A lookup never makes a group in
+// the owner's model: rows the owner is not handed (a sharded replica's
+// other namespaces, read whole in its first window) leave no trace there.
+func (d *isolationDetector) sharedKeys(e Entity) *model.SeasonalKeys {
+	if d.owner == nil {
+		return nil
+	}
+	if ek, ok := d.owner.keys.of[e]; ok {
+		return ek.fields
+	}
+	return d.owner.model.Group(e.ModelKey())
 }

@@ -44,8 +44,16 @@ func (d *isolationDetector) SaveModel(w io.Writer) error {
 		r := d.recent[e]
 		_ = binary.Write(&rings, le, []uint32{uint32(r.next), uint32(r.len())})
 		_ = binary.Write(&rings, le, timeNanos(r.since))
-		_ = binary.Write(&rings, le, r.at)
-		_ = binary.Write(&rings, le, r.rows)
+		starts := make([]int64, len(r.at))
+		for i := range r.at {
+			starts[i] = r.start(i)
+		}
+		_ = binary.Write(&rings, le, starts)
+		vals := make([]float32, len(r.rows))
+		for i, v := range r.rows {
+			vals[i] = float32(v.float())
+		}
+		_ = binary.Write(&rings, le, vals)
 	}
 	return writeModelFile(w, d.name, d.rows, meta.Bytes(), forest, train, baseline, rings.Bytes())
 }
@@ -113,12 +121,15 @@ func (d *isolationDetector) LoadModel(r io.Reader) error {
 	d.rows, d.firstSeen, d.lastTrain = rows, nanosTime(stamps[0]), nanosTime(stamps[1])
 	d.firstFit, d.lastEnd = nanosTime(stamps[2]), nanosTime(stamps[3])
 	d.forest, d.train, d.baseline, d.keys, d.recent = forest, train, baseline, newKeyCache(baseline), recent
+	// A model saved before its baselines were shared holds its own of the
+	// fields the owner now keeps.
+	d.dropShared()
 	// The saved rings tell when each entity was last kept.
 	d.seen = make(entityClock, len(recent))
 	for e, r := range recent {
 		d.seen.see(e, r.since)
-		for _, at := range r.at {
-			d.seen.see(e, time.Unix(at, 0))
+		for i := range r.at {
+			d.seen.see(e, time.Unix(r.start(i), 0))
 		}
 	}
 	return nil
@@ -157,13 +168,17 @@ func readRowRings(p []byte, dims int) (map[Entity]*rowRing, error) {
 		}
 		since := nanosTime(int64(le.Uint64(p)))
 		p = p[8:]
-		r := &rowRing{since: since, dims: dims, at: make([]int64, count), rows: make([]float32, size), next: int(next)}
+		r := &rowRing{since: since, dims: dims, at: make([]int32, count), rows: make([]rowValue, size), next: int(next)}
 		for i := range r.at {
-			r.at[i] = int64(le.Uint64(p[8*i:]))
+			o, ok := ringOffset(since, int64(le.Uint64(p[8*i:])))
+			if !ok {
+				return nil, fmt.Errorf("entity %s: a window 68 years from the first", e.Key())
+			}
+			r.at[i] = o
 		}
 		p = p[8*count:]
 		for i := range r.rows {
-			r.rows[i] = math.Float32frombits(le.Uint32(p[4*i:]))
+			r.rows[i] = toRowValue(float64(math.Float32frombits(le.Uint32(p[4*i:]))))
 		}
 		p = p[4*size:]
 		out[e] = r

@@ -193,6 +193,13 @@ func TestIsolationModelSurvivesARestart(t *testing.T) {
 	if !b.Ready() {
 		t.Fatal("the loaded model is not ready")
 	}
+	var again bytes.Buffer
+	if err := b.(Persistent).SaveModel(&again); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(again.Bytes(), saved) {
+		t.Error("the loaded model saves other bytes than it was loaded from")
+	}
 	r := rand.New(rand.NewPCG(9, 9))
 	w := source.Window{Start: time.Date(2026, 3, 5, 0, 0, 0, 0, time.UTC)}
 	w.End = w.Start.Add(5 * time.Minute)
@@ -226,6 +233,53 @@ func TestIsolationModelSurvivesARestart(t *testing.T) {
 				t.Error("a refused model left the detector ready")
 			}
 		})
+	}
+}
+
+// TestRowRingKeepsADayInItsOwnRoom: a ring of recent windows holds the
+// last recentWindows rows, each with its window's start, and a full ring
+// takes the room of its rows and no more (append's doubling would leave
+// up to a third of it empty).
+func TestRowRingKeepsADayInItsOwnRoom(t *testing.T) {
+	const dims = 20
+	r := &rowRing{dims: dims}
+	start := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	row := make([]float64, dims)
+	for i := range recentWindows + 5 {
+		row[0] = float64(i)
+		r.keep(source.Window{Start: start.Add(time.Duration(i) * 5 * time.Minute)}, row)
+	}
+	if r.len() != recentWindows || cap(r.rows) != recentWindows*dims || cap(r.at) != recentWindows {
+		t.Fatalf("%d rows, room for %d rows and %d starts, want %d of each", r.len(), cap(r.rows)/dims, cap(r.at), recentWindows)
+	}
+	for i := range r.len() {
+		// Row i holds window i, or, once overwritten, window i+recentWindows.
+		want := i
+		if i < 5 {
+			want = i + recentWindows
+		}
+		if got := r.rows[i*dims].float(); got != toRowValue(float64(want)).float() || r.start(i) != start.Add(time.Duration(want)*5*time.Minute).Unix() {
+			t.Fatalf("row %d holds %v at %v, want window %d", i, got, time.Unix(r.start(i), 0), want)
+		}
+	}
+}
+
+// TestRowValueRoundsToEightBits: a ring's values keep float32's range and
+// sign, and lie within half a unit of their eighth significant bit
+// (2^-8 of the value).
+func TestRowValueRoundsToEightBits(t *testing.T) {
+	for _, v := range []float64{0, 1, -1, 2.37, -2.37, 0.001234, 1e-30, 5.2, 123.456, -17.9, 3e8, 1e38, math.Inf(1), math.Inf(-1)} {
+		got := toRowValue(v).float()
+		if err := math.Abs(got - v); !(err <= math.Abs(v)/256) && !(math.IsInf(v, 0) && got == v) {
+			t.Errorf("%v held as %v, off by %v", v, got, err)
+		}
+	}
+	// Ties go to the even neighbour, as float32 rounds.
+	if got := toRowValue(float64(math.Float32frombits(0x3f808000))).float(); got != 1 {
+		t.Errorf("1 + 2^-8 held as %v, want 1", got)
+	}
+	if got := toRowValue(math.NaN()).float(); !math.IsNaN(got) {
+		t.Errorf("NaN held as %v", got)
 	}
 }
 

@@ -24,7 +24,7 @@ func init() {
 				log: calicolog.L7, groupBy: baselineL7Key,
 				fields: []numericField{{"duration_mean", source.Avg, false}, {"duration_max", source.Max, false}},
 				entity: l7DestEntity, evidence: l7DestEvidence,
-				main: 0, sensitivity: "sensitivity", what: "request duration (ns)",
+				main: 0, sensitivity: "sensitivity", what: "request duration (ns)", baselinesOf: "generic_l7",
 			}, o)
 		},
 	})

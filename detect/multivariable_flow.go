@@ -23,7 +23,7 @@ func init() {
 				log: calicolog.Flows, groupBy: baselineFlowKey, filters: srcReports,
 				fields: flowNumericFields, ratios: multivariableRatios,
 				entity: flowSourceEntity, evidence: flowSourceEvidence,
-				main: 2, what: "flow counters",
+				main: 2, what: "flow counters", baselinesOf: "generic_flows",
 			}, o)
 		},
 	})

@@ -53,6 +53,7 @@ func playDays(c *simulate.Cluster, start, end time.Time, names []string, o Optio
 		dets = append(dets, d)
 		results[name] = testkit.NewQuality(name, judgement)
 	}
+	ShareBaselines(dets)
 	ctx := context.Background()
 	for t := start; t.Before(end); t = t.Add(bucket) {
 		w := source.Window{Start: t, End: t.Add(bucket)}

@@ -67,5 +67,6 @@ func BuildWith(names []string, o BuildOptions) ([]detect.Detector, error) {
 		}
 		out = append(out, d)
 	}
+	detect.ShareBaselines(out)
 	return out, nil
 }

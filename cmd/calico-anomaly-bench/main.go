@@ -51,6 +51,7 @@ func run(args []string) int {
 	memProfile := memCmd.Flag("heap-profile", "Write a heap profile (go tool pprof) here after training; with several --entities, one file each, suffixed with the count.").String()
 	memDefault := memCmd.Flag("default-detectors", "Train only the detectors enabled by default (otherwise every registered one).").Bool()
 	memScore := memCmd.Flag("score", "After measuring, judge one more window on one core: CPU seconds and allocations per workload.").Bool()
+	memRecentDay := memCmd.Flag("recent-day", "After the hourly windows, learn a day of 5-minute windows, as a running exporter learns every window: what is kept per window (the isolation detectors' day of recent feature rows) is then full, as in a deployment. About 290 more windows to learn.").Bool()
 	memShards := memCmd.Flag("shards", "Measure this many replicas of an exporter sharded by namespace (--shard.total) over the --entities workloads, each in a process of its own, one after another: the peak RSS of each, the largest beside the target; 0 or 1: not.").Default("0").Int()
 	memShardTotal := memCmd.Flag("shard.total", "Measure one replica of an exporter sharded by namespace into this many (with --shard.index): its detectors learn the rows its engine would hand them.").Default("0").Int()
 	memShardIndex := memCmd.Flag("shard.index", "The replica measured, 0 to --shard.total minus 1.").Default("0").Int()
@@ -120,7 +121,7 @@ func run(args []string) int {
 				logf("memory: --shards takes one --entities, and neither --shard.total nor --score")
 				return 2
 			}
-			fs, err := shardedMemory((*memEntities)[0], *memShards, *memWindows, *memDefault, logf)
+			fs, err := shardedMemory((*memEntities)[0], *memShards, *memWindows, *memDefault, *memRecentDay, logf)
 			if err != nil {
 				logf("memory: %v", err)
 				return 1
@@ -129,7 +130,7 @@ func run(args []string) int {
 			break
 		}
 		if len(*memEntities) > 1 {
-			fs, err := memoryGrowth(*memEntities, *memWindows, *memProfile, *memDefault, *memScore, logf)
+			fs, err := memoryGrowth(*memEntities, *memWindows, *memProfile, *memDefault, *memScore, *memRecentDay, logf)
 			if err != nil {
 				logf("memory: %v", err)
 				return 1
@@ -142,7 +143,7 @@ func run(args []string) int {
 			which += fmt.Sprintf(" as replica %s", shard)
 		}
 		logf("training %s on %d hourly windows of %d workloads", which, *memWindows, entities)
-		r, err := perf.MemoryOf(perf.MemoryConfig{Entities: entities, Windows: *memWindows, HeapProfile: *memProfile, DefaultOnly: *memDefault, Score: *memScore, Shard: shard})
+		r, err := perf.MemoryOf(perf.MemoryConfig{Entities: entities, Windows: *memWindows, HeapProfile: *memProfile, DefaultOnly: *memDefault, Score: *memScore, RecentDay: *memRecentDay, Shard: shard})
 		if err != nil {
 			logf("memory: %v", err)
 			return 1
@@ -328,6 +329,9 @@ const (
 func memoryFigures(r perf.MemoryResult, defaultOnly bool) []perf.Figure {
 	suffix := fmt.Sprintf(" (%d detectors)", r.Detectors)
 	note := fmt.Sprintf("%d windows", r.Windows)
+	if r.RecentWindows > 0 {
+		note = fmt.Sprintf("%d hourly windows, then %d of 5 minutes", r.Windows, r.RecentWindows)
+	}
 	peak := perf.Figure{Name: fmt.Sprintf("memory: peak RSS with models for %d workloads", r.Entities) + suffix, Value: float64(r.PeakRSS) / mib, Unit: "MiB", Note: note}
 	heap := perf.Figure{Name: fmt.Sprintf("memory: live heap after GC (the models), %d workloads", r.Entities) + suffix, Value: float64(r.HeapAlloc) / mib, Unit: "MiB"}
 	if defaultOnly {
@@ -393,7 +397,7 @@ func replicaFigures(r perf.MemoryResult, shard engine.Shard) []perf.Figure {
 // namespace over entities workloads, in a process of its own one after
 // another (a peak resident set is a whole process's), passes their
 // figures on and adds the largest peak beside its target.
-func shardedMemory(entities, n, windows int, defaultOnly bool, logf func(string, ...any)) ([]perf.Figure, error) {
+func shardedMemory(entities, n, windows int, defaultOnly, recentDay bool, logf func(string, ...any)) ([]perf.Figure, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -406,6 +410,9 @@ func shardedMemory(entities, n, windows int, defaultOnly bool, logf func(string,
 			"--shard.total", strconv.Itoa(n), "--shard.index", strconv.Itoa(i)}
 		if defaultOnly {
 			args = append(args, "--default-detectors")
+		}
+		if recentDay {
+			args = append(args, "--recent-day")
 		}
 		cmd := exec.Command(self, args...)
 		cmd.Stderr = os.Stderr
@@ -443,7 +450,7 @@ func shardedMemory(entities, n, windows int, defaultOnly bool, logf func(string,
 // (a peak resident set is a whole process's), passes their figures on, and
 // adds how the live heap per workload grows from the smallest count to the
 // largest.
-func memoryGrowth(counts []int, windows int, profile string, defaultOnly, score bool, logf func(string, ...any)) ([]perf.Figure, error) {
+func memoryGrowth(counts []int, windows int, profile string, defaultOnly, score, recentDay bool, logf func(string, ...any)) ([]perf.Figure, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -460,6 +467,9 @@ func memoryGrowth(counts []int, windows int, profile string, defaultOnly, score 
 		}
 		if score {
 			args = append(args, "--score")
+		}
+		if recentDay {
+			args = append(args, "--recent-day")
 		}
 		cmd := exec.Command(self, args...)
 		cmd.Stderr = os.Stderr

@@ -1218,6 +1218,31 @@ func (s *Seasonal) Forget(key string) bool {
 	return true
 }
 
+// Group returns the group of keys of entity base (SetFields), nil when it
+// has none; unlike Entity it makes none.
+func (s *Seasonal) Group(base string) *SeasonalKeys { return s.groups[base] }
+
+// ForgetField drops the key of field (SetFields) of every entity; it
+// returns how many there were. The groups are stale after it.
+func (s *Seasonal) ForgetField(field string) int {
+	f, ok := s.fieldOf[field]
+	if !ok {
+		return 0
+	}
+	n := 0
+	for base, g := range s.groups {
+		if g.keys[f] != nil {
+			g.keys[f] = nil
+			n++
+			if g.empty() {
+				delete(s.groups, base)
+			}
+		}
+	}
+	s.grouped -= n
+	return n
+}
+
 // Prune forgets keys not observed since before, so entities that are gone
 // release their memory. It returns how many keys were removed.
 func (s *Seasonal) Prune(before time.Time) int {

@@ -44,6 +44,9 @@ type MemoryResult struct {
 		AllocBytesPerEntity float64
 		Verdicts            int
 	}
+	// RecentWindows is how many 5-minute windows were learned after the
+	// hourly ones (MemoryConfig.RecentDay).
+	RecentWindows int
 	// ExtraWindows is how many more windows were learned before the
 	// window judged, so that every detector judges it.
 	ExtraWindows int
@@ -65,6 +68,12 @@ type MemoryConfig struct {
 	DefaultOnly bool
 	// Score judges one more window after the memory is measured.
 	Score bool
+	// RecentDay, after the hourly windows, learns a day of windows at the
+	// bucket (5 minutes), as a running exporter learns every window: the
+	// state kept per window and not per hour (the isolation detectors' day
+	// of recent feature rows per workload) is then full, as it is in a
+	// deployment, instead of holding the few hourly windows.
+	RecentDay bool
 	// Shard, when sharded, makes the process one replica of an exporter
 	// sharded by namespace over the Entities workloads: each detector
 	// learns the rows its engine would hand it (see Shares).
@@ -103,6 +112,12 @@ func MemoryOf(cfg MemoryConfig) (MemoryResult, error) {
 	start := time.Now()
 	var next time.Time
 	next, res.Windows = trainShares(ds, shares, time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC), time.Hour, 5*time.Minute, cfg.Entities, cfg.Windows, cfg.Windows)
+	if cfg.RecentDay {
+		day := int(24 * time.Hour / (5 * time.Minute))
+		// A whole day: the window after it starts an hour, as after the
+		// hourly windows alone.
+		next, res.RecentWindows = trainShares(ds, shares, next, 5*time.Minute, 5*time.Minute, cfg.Entities, day, day)
+	}
 	res.TrainTime = time.Since(start)
 	ForgetKeys()
 	runtime.GC()

@@ -220,6 +220,7 @@ func AllDetectors(cluster string, bucket time.Duration) ([]detect.Detector, erro
 		}
 		out = append(out, d)
 	}
+	detect.ShareBaselines(out)
 	return out, nil
 }
 
@@ -235,6 +236,7 @@ func DefaultDetectors(ds []detect.Detector) []detect.Detector {
 			out = append(out, d)
 		}
 	}
+	detect.ShareBaselines(out)
 	return out
 }
 
