@@ -145,10 +145,14 @@ BENCH_ENTITIES ?= 10000
 # BENCH_SCALE_ENTITIES workloads (growth per workload between them); the
 # 100,000-workload run needs about 9 GiB of RAM and a quarter of an hour.
 BENCH_SCALE_ENTITIES ?= 100000
+# The BENCH_ENTITIES run is made again with a day of 5-minute windows
+# learned after the hourly ones (memory --recent-day), so what is kept per
+# window (the isolation detectors' day of recent rows) is full as in a
+# deployment: issue 23's 10k memory targets are judged on that run.
 BENCH_TIME     ?= 5x
 BENCH_SHARDS   ?= 4
 BENCH_COLDSTART_WINDOWS ?= 6
-BENCH_FIGURES  ?= bench/.memory.json bench/.memory-default.json bench/.memory-shards.json bench/.side-by-side.json bench/.coldstart.json
+BENCH_FIGURES  ?= bench/.memory.json bench/.memory-default.json bench/.memory-recent.json bench/.memory-shards.json bench/.side-by-side.json bench/.coldstart.json
 BENCH_STATE    ?= $(abspath $(or $(TESTBED_STATE),.testbed))
 bench:
 	@mkdir -p bench
@@ -161,6 +165,7 @@ bench:
 	  GOMAXPROCS=1 $(GO) test -count=1 -run '^$$' -bench 'ScoreWindowDefault/entities=10000$$$$' -benchtime $(BENCH_TIME) ./internal/perf | tee -a bench/.gobench.txt && \
 	  $(GO) run ./cmd/calico-anomaly-bench memory --entities $(BENCH_ENTITIES) > bench/.memory.json && \
 	  $(GO) run ./cmd/calico-anomaly-bench memory --default-detectors --score --entities 1000 --entities $(BENCH_ENTITIES) --entities $(BENCH_SCALE_ENTITIES) > bench/.memory-default.json && \
+	  $(GO) run ./cmd/calico-anomaly-bench memory --default-detectors --recent-day --entities $(BENCH_ENTITIES) > bench/.memory-recent.json && \
 	  $(GO) run ./cmd/calico-anomaly-bench memory --default-detectors --entities $(BENCH_SCALE_ENTITIES) --shards $(BENCH_SHARDS) > bench/.memory-shards.json && \
 	  $(GO) run ./cmd/calico-anomaly-bench side-by-side --records $(BENCH_RECORDS) --shards $(BENCH_SHARDS) > bench/.side-by-side.json && \
 	  $(GO) run ./cmd/calico-anomaly-bench coldstart --windows $(BENCH_COLDSTART_WINDOWS) > bench/.coldstart.json && \
