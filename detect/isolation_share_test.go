@@ -2,7 +2,6 @@ package detect
 
 import (
 	"bytes"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -35,34 +34,10 @@ func rowsFor(d Detector, dns [][]source.Row) [][]source.Row {
 }
 
 // playShared feeds windows of latencyRows to every detector of ds, in
-// order, as the engine does, and returns the anomalous verdicts of each in
-// the last window.
+// order, as the engine does, each given the rows of its own fields
+// (rowsFor), and returns the anomalous verdicts of each in the last window.
 func playShared(ds []Detector, windows int, slow string, factor float64) map[string][]Verdict {
-	r := rand.New(rand.NewPCG(3, 4))
-	start := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
-	out := map[string][]Verdict{}
-	for i := range windows {
-		w := source.Window{Start: start.Add(time.Duration(i) * 5 * time.Minute)}
-		w.End = w.Start.Add(5 * time.Minute)
-		f := 1.0
-		if i == windows-1 {
-			f = factor
-		}
-		dns := latencyRows(r, 20, slow, f)
-		for _, d := range ds {
-			rows := rowsFor(d, dns)
-			if !d.Ready() {
-				d.(Learner).Learn(w, rows)
-				continue
-			}
-			for _, v := range d.Judge(w, rows) {
-				if i == windows-1 && v.Anomalous() {
-					out[d.Name()] = append(out[d.Name()], v)
-				}
-			}
-		}
-	}
-	return out
+	return playWindows(ds, windows, slow, factor, rowsFor)
 }
 
 // TestIsolationDetectorsShareTheFieldBaselines: beside generic_dns,

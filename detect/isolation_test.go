@@ -47,8 +47,18 @@ func newIsolationTestDetector(t testing.TB, name string, params map[string]strin
 // playLatency feeds windows of latencyRows through d as the engine does and
 // returns the anomalous verdicts of the last window.
 func playLatency(d Detector, windows int, slow string, factor float64) (ready bool, anomalous []Verdict) {
+	same := func(_ Detector, rows [][]source.Row) [][]source.Row { return rows }
+	anomalous = playWindows([]Detector{d}, windows, slow, factor, same)[d.Name()]
+	return d.Ready(), anomalous
+}
+
+// playWindows feeds windows of latencyRows to every detector of ds, in
+// order, as the engine does, each given rowsOf its window's rows, and
+// returns the anomalous verdicts of each in the last window.
+func playWindows(ds []Detector, windows int, slow string, factor float64, rowsOf func(Detector, [][]source.Row) [][]source.Row) map[string][]Verdict {
 	r := rand.New(rand.NewPCG(3, 4))
 	start := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	out := map[string][]Verdict{}
 	for i := range windows {
 		w := source.Window{Start: start.Add(time.Duration(i) * 5 * time.Minute)}
 		w.End = w.Start.Add(5 * time.Minute)
@@ -56,21 +66,21 @@ func playLatency(d Detector, windows int, slow string, factor float64) (ready bo
 		if i == windows-1 {
 			f = factor
 		}
-		rows := latencyRows(r, 20, slow, f)
-		if !d.Ready() {
-			d.(Learner).Learn(w, rows)
-			continue
-		}
-		vs := d.Judge(w, rows)
-		if i == windows-1 {
-			for _, v := range vs {
-				if v.Anomalous() {
-					anomalous = append(anomalous, v)
+		all := latencyRows(r, 20, slow, f)
+		for _, d := range ds {
+			rows := rowsOf(d, all)
+			if !d.Ready() {
+				d.(Learner).Learn(w, rows)
+				continue
+			}
+			for _, v := range d.Judge(w, rows) {
+				if i == windows-1 && v.Anomalous() {
+					out[d.Name()] = append(out[d.Name()], v)
 				}
 			}
 		}
 	}
-	return d.Ready(), anomalous
+	return out
 }
 
 func TestDNSLatencyFindsASlowClient(t *testing.T) {

@@ -389,14 +389,8 @@ func (s *jsonScanner) skip() error {
 			if err := s.skip(); err != nil {
 				return err
 			}
-			switch s.peek() {
-			case ',':
-				s.i++
-			case ']':
-				s.i++
-				return nil
-			default:
-				return s.errorf("neither a comma nor the end of the array")
+			if end, err := s.elementEnd(); end || err != nil {
+				return err
 			}
 		}
 	case 0:

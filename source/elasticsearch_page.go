@@ -118,14 +118,8 @@ func (s *jsonScanner) groups(g *compositeGroups, rows *pageRows) error {
 					b.raw = raw
 				}
 				g.Buckets = append(g.Buckets, b)
-				switch s.peek() {
-				case ',':
-					s.i++
-				case ']':
-					s.i++
-					return nil
-				default:
-					return s.errorf("neither a comma nor the end of the array")
+				if end, err := s.elementEnd(); end || err != nil {
+					return err
 				}
 			}
 		}
@@ -155,16 +149,24 @@ func (s *jsonScanner) bucketRows(rows *pageRows) error {
 		}
 		rows.acc.add(q, row, scratch)
 		rows.read++
-		switch s.peek() {
-		case ',':
-			s.i++
-		case ']':
-			s.i++
-			return nil
-		default:
-			return s.errorf("neither a comma nor the end of the array")
+		if end, err := s.elementEnd(); end || err != nil {
+			return err
 		}
 	}
+}
+
+// elementEnd reads what follows an element of an array: a comma before
+// the next one, or the closing bracket (end is then true).
+func (s *jsonScanner) elementEnd() (end bool, err error) {
+	switch s.peek() {
+	case ',':
+		s.i++
+		return false, nil
+	case ']':
+		s.i++
+		return true, nil
+	}
+	return false, s.errorf("neither a comma nor the end of the array")
 }
 
 // peekIndex is where the next value starts.
