@@ -165,7 +165,6 @@ func anomalous(mfs map[string]*dto.MetricFamily) map[string]bool {
 	return out
 }
 
-// waitForMetrics scrapes until cond holds or the timeout passes.
 // waitForLog waits until the exporter's log holds want, failing the test
 // with the log's last lines after timeout.
 func (e *runningExporter) waitForLog(t *testing.T, timeout time.Duration, want string) {
@@ -179,6 +178,7 @@ func (e *runningExporter) waitForLog(t *testing.T, timeout time.Duration, want s
 	}
 }
 
+// waitForMetrics scrapes until cond holds or the timeout passes.
 func (e *runningExporter) waitForMetrics(t *testing.T, timeout time.Duration, what string, cond func(map[string]*dto.MetricFamily) bool) map[string]*dto.MetricFamily {
 	t.Helper()
 	deadline := time.Now().Add(timeout)

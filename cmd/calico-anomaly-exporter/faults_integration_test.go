@@ -145,8 +145,12 @@ var processedWindow = regexp.MustCompile(`msg="window processed" (?:\S+=\S* )*?w
 // windowsInOrder checks the exporter's log lists the want windows ending
 // at end, each once and in order, with nothing skipped; windows after end
 // (the clock moved on during the test) may follow, also in order.
-func windowsInOrder(t *testing.T, log string, end time.Time, want int) {
+// The engine counts a window's runs before it logs the window, so the log
+// is read once it names the last window.
+func windowsInOrder(t *testing.T, e *runningExporter, end time.Time, want int) {
 	t.Helper()
+	e.waitForLog(t, 30*time.Second, `msg="window processed" window=`+end.Add(-bucket).UTC().Format(time.RFC3339)+"/")
+	log := e.log.String()
 	var starts []time.Time
 	for _, m := range processedWindow.FindAllStringSubmatch(log, -1) {
 		s, err := time.Parse(time.RFC3339, m[1])
@@ -206,7 +210,7 @@ func TestElasticsearchOutageMidRunLosesNoWindow(t *testing.T) {
 	if d := series(mfs, "calico_anomaly_detections_total", "detector", "namespace")["port_scan/shop"]; d != 1 {
 		t.Errorf("port scan detections = %v, want the attack window's 1", d)
 	}
-	windowsInOrder(t, e.log.String(), end, 24)
+	windowsInOrder(t, e, end, 24)
 	t.Logf("outage: scored %v windows before, none during (%v retries, %v), all 24 in order after", before, retries, proxy.faults())
 }
 
@@ -237,7 +241,7 @@ func TestElasticsearchSlowAndThrottledRecovers(t *testing.T) {
 	if d := series(mfs, "calico_anomaly_detections_total", "detector", "namespace")["port_scan/shop"]; d != 1 {
 		t.Errorf("port scan detections = %v, want 1", d)
 	}
-	windowsInOrder(t, e.log.String(), end, 24)
+	windowsInOrder(t, e, end, 24)
 	// Nothing keeps running for the failed requests.
 	proxy.mode.Store(pass)
 	time.Sleep(2 * time.Second)
