@@ -406,21 +406,8 @@ func shardedMemory(entities, n, windows int, defaultOnly, recentDay bool, logf f
 	var peaks []string
 	largest := 0.0
 	for i := range n {
-		args := []string{"memory", "--entities", strconv.Itoa(entities), "--windows", strconv.Itoa(windows),
-			"--shard.total", strconv.Itoa(n), "--shard.index", strconv.Itoa(i)}
-		if defaultOnly {
-			args = append(args, "--default-detectors")
-		}
-		if recentDay {
-			args = append(args, "--recent-day")
-		}
-		cmd := exec.Command(self, args...)
-		cmd.Stderr = os.Stderr
-		out, err := cmd.Output()
-		if err != nil {
-			return nil, fmt.Errorf("replica %d of %d: %w", i, n, err)
-		}
-		fs, err := perf.ReadFigures(bytes.NewReader(out))
+		fs, err := memoryProcess(self, defaultOnly, false, recentDay, "--entities", strconv.Itoa(entities), "--windows", strconv.Itoa(windows),
+			"--shard.total", strconv.Itoa(n), "--shard.index", strconv.Itoa(i))
 		if err != nil {
 			return nil, fmt.Errorf("replica %d of %d: %w", i, n, err)
 		}
@@ -446,6 +433,28 @@ func shardedMemory(entities, n, windows int, defaultOnly, recentDay bool, logf f
 	return append(figs, f), nil
 }
 
+// memoryProcess runs this program's memory command with args, and the
+// flags named by the booleans, in a process of its own, and reads the
+// figures it writes.
+func memoryProcess(self string, defaultOnly, score, recentDay bool, args ...string) ([]perf.Figure, error) {
+	args = append([]string{"memory"}, args...)
+	for _, f := range []struct {
+		on   bool
+		flag string
+	}{{defaultOnly, "--default-detectors"}, {score, "--score"}, {recentDay, "--recent-day"}} {
+		if f.on {
+			args = append(args, f.flag)
+		}
+	}
+	cmd := exec.Command(self, args...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, err
+	}
+	return perf.ReadFigures(bytes.NewReader(out))
+}
+
 // memoryGrowth runs memory for each workload count in a process of its own
 // (a peak resident set is a whole process's), passes their figures on, and
 // adds how the live heap per workload grows from the smallest count to the
@@ -458,26 +467,11 @@ func memoryGrowth(counts []int, windows int, profile string, defaultOnly, score,
 	var figs []perf.Figure
 	perWorkload := map[int]float64{}
 	for _, n := range counts {
-		args := []string{"memory", "--entities", strconv.Itoa(n), "--windows", strconv.Itoa(windows)}
+		args := []string{"--entities", strconv.Itoa(n), "--windows", strconv.Itoa(windows)}
 		if profile != "" {
 			args = append(args, "--heap-profile", fmt.Sprintf("%s.%d", profile, n))
 		}
-		if defaultOnly {
-			args = append(args, "--default-detectors")
-		}
-		if score {
-			args = append(args, "--score")
-		}
-		if recentDay {
-			args = append(args, "--recent-day")
-		}
-		cmd := exec.Command(self, args...)
-		cmd.Stderr = os.Stderr
-		out, err := cmd.Output()
-		if err != nil {
-			return nil, fmt.Errorf("%d workloads: %w", n, err)
-		}
-		fs, err := perf.ReadFigures(bytes.NewReader(out))
+		fs, err := memoryProcess(self, defaultOnly, score, recentDay, args...)
 		if err != nil {
 			return nil, fmt.Errorf("%d workloads: %w", n, err)
 		}
