@@ -108,11 +108,21 @@ type fieldJudgement struct {
 	shift    float64 // the move, as a difference of logarithms
 	burst    bool    // a volume burstFactor times its usual level, past anything recent
 	high     float64 // with burst: the highest value of the last 48 hours
+	// hour: the hour so far departs as a whole (model.Seasonal.HourDeviation)
+	// where no window alerts alone: hourZ spreads of an hour's mean, a
+	// mean of hourN values, hourMean.
+	hour     bool
+	hourZ    float64
+	hourMean float64
+	hourN    int
 }
 
 // alertZ is the deviation f is scored by: its own, or the threshold for a
 // burst within it.
 func (f *fieldJudgement) alertZ(threshold float64) float64 {
+	if f.hour {
+		return math.Abs(f.hourZ)
+	}
 	if f.burst && f.beyond {
 		return max(math.Abs(f.z), threshold)
 	}
@@ -488,6 +498,9 @@ func (d *fieldBaselines) judgeRow(w source.Window, e Entity, keys *model.Seasona
 			f.early = z < 0 && time.Duration(run)*w.End.Sub(w.Start) < quietFor
 			f.seen = !f.early && !f.burst && keys.Seen(i, w.Start, z)
 		}
+		if !f.shifted && (!f.beyond || f.seen || f.early) {
+			d.judgeHour(f, keys, i, w.Start, v, noisier)
+		}
 		judged = true
 		if worst < 0 || worse(f, &fields[worst]) {
 			worst = i
@@ -517,6 +530,12 @@ func (d *fieldBaselines) judgeRow(w source.Window, e Entity, keys *model.Seasona
 		d.text.str(e.Workload).str(" in namespace ").str(e.Namespace).str(": no records in this window, ")
 		d.text.str(d.metrics[worst].Name).str(" 0 where ").general(f.expected, 4).str(" is usual at this hour (").
 			plusFixed(f.z, 1).str(" spreads, alert at ").fixed(d.zThreshold, 1).str(")")
+	} else if f.hour {
+		v.Observed = f.hourMean
+		d.text.str(e.Workload).str(" in namespace ").str(e.Namespace).str(": ").str(d.metrics[worst].Name).
+			str(" averaged ").general(f.hourMean, 4).str(" over the last ").fixed(float64(f.hourN), 0).
+			str(" windows where ").general(f.expected, 4).str(" is usual at this hour (").plusFixed(f.hourZ, 1).
+			str(" spreads of an hour's mean, alert at ").fixed(d.zThreshold, 1).str(")")
 	} else {
 		writeBaselineSummary(&d.text, e, d.metrics[worst].Name, v.Observed, f.expected, f.z, d.zThreshold)
 	}
@@ -559,6 +578,32 @@ func (d *fieldBaselines) judgeRow(w source.Window, e Entity, keys *model.Seasona
 		d.rows++
 	}
 	return v, true
+}
+
+// judgeHour judges the hour of t so far as a whole for field i, whose
+// window does not alert alone (model.Seasonal.HourDeviation): a rise of
+// the hour's mean beyond the threshold that no hour of the last 48
+// showed alerts. Falls are left to the windows: an hour's mean far below
+// its usual level is also what the first quiet weekend or holiday the
+// model has not seen looks like, and a service that goes quiet falls far
+// enough for its windows to alert. A mean field's deviation is widened
+// as its window's is, by noisier.
+func (d *fieldBaselines) judgeHour(f *fieldJudgement, keys *model.SeasonalKeys, i int, t time.Time, v, noisier float64) {
+	hz, mean, n, ok := keys.HourDeviation(i, t, v)
+	if !ok {
+		return
+	}
+	if d.metrics[i].Kind == source.Avg && d.records >= 0 && noisier > 1 {
+		hz /= noisier
+	}
+	if hz < d.zThreshold {
+		return
+	}
+	if keys.HourSeen(i, t, hz, n) {
+		return
+	}
+	f.hour, f.hourZ, f.hourMean, f.hourN = true, hz, mean, n
+	f.beyond, f.seen, f.early = true, false, false
 }
 
 // worse reports whether field a is a stronger reason to alert than b: a

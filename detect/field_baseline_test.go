@@ -353,3 +353,74 @@ func TestBaselineBurstsOnABurstySeries(t *testing.T) {
 		}
 	})
 }
+
+// TestBaselineSustainedRise: a steady workload that sends a fifth more
+// than usual for two hours of an afternoon, each window within its ±10% noise of the
+// new level: no window is past the threshold alone, but the hour's mean
+// is, and the verdict says so; its steady neighbour, and the workload on
+// an ordinary afternoon before, are not flagged.
+func TestBaselineSustainedRise(t *testing.T) {
+	const bucket = 5 * time.Minute
+	info, _ := Lookup("generic_flows")
+	d, err := info.New(Options{Cluster: "c", Bucket: bucket, Params: map[string]string{"min_size_for_train": "0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics := d.Queries()[0].Metrics
+	rng := rand.New(rand.NewPCG(31, 32))
+	row := func(name string, level float64) source.Row {
+		r := source.Row{Key: []string{"shop", name + "-7d4f8b9c5d-*", "wep"}}
+		for _, m := range metrics {
+			v := level * (0.9 + 0.2*rng.Float64())
+			if m.Kind == source.Max {
+				v = 3
+			}
+			r.Values = append(r.Values, v)
+		}
+		return r
+	}
+	now := weekStart
+	for end := weekStart.Add(3 * 24 * time.Hour); now.Before(end); now = now.Add(bucket) {
+		d.(Learner).Learn(source.Window{Start: now, End: now.Add(bucket)}, [][]source.Row{{row("cart", 1e6), row("frontend", 1e6)}})
+	}
+	judge := func(frontend float64) (Verdict, Verdict) {
+		vs := d.Judge(source.Window{Start: now, End: now.Add(bucket)}, [][]source.Row{{row("cart", 1e6), row("frontend", frontend)}})
+		now = now.Add(bucket)
+		var cart, front Verdict
+		for _, v := range vs {
+			if strings.HasPrefix(v.Entity.Workload, "cart") {
+				cart = v
+			} else {
+				front = v
+			}
+		}
+		return cart, front
+	}
+	// An ordinary day up to 14:00.
+	for now.Hour() < 14 || now.Before(weekStart.Add(3*24*time.Hour+time.Hour)) {
+		cart, front := judge(1e6)
+		if cart.Anomalous() || front.Anomalous() {
+			t.Fatalf("an ordinary window at %s flagged: %s / %s", now.Format("Mon 15:04"), cart.Summary, front.Summary)
+		}
+	}
+	found := false
+	for i := range 24 {
+		cart, front := judge(1.2e6)
+		if cart.Anomalous() {
+			t.Errorf("the steady neighbour flagged: %s", cart.Summary)
+		}
+		if !front.Anomalous() {
+			continue
+		}
+		if !strings.Contains(front.Summary, "over the last") || !strings.Contains(front.Summary, "spreads of an hour's mean") {
+			t.Errorf("window %d: flagged, but not as an hour's mean: %s", i, front.Summary)
+		}
+		if front.Observed < 1.1e6 || front.Observed > 1.3e6 {
+			t.Errorf("observed %.3g, want the hour's mean, about 1.2e6", front.Observed)
+		}
+		found = true
+	}
+	if !found {
+		t.Error("two hours a fifth above the usual level were never flagged")
+	}
+}

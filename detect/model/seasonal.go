@@ -58,7 +58,8 @@ type SeasonalConfig struct {
 	LevelShiftAfter time.Duration
 	// WithoutRecent keeps no extremes of recent hours, for a model that
 	// never asks Seen: Seen then always answers false and Note only
-	// closes the hour in progress, and each key is 240 bytes smaller.
+	// closes the hour in progress, HourDeviation never answers, and each
+	// key is 344 bytes smaller.
 	WithoutRecent bool
 }
 
@@ -80,7 +81,7 @@ type SeasonalConfig struct {
 // that by more than three spreads, the hour has a weekly pattern of its own
 // and last week's cell is the baseline instead.
 //
-// Memory per key is fixed, 704 bytes whatever the history length: with
+// Memory per key is fixed, 824 bytes whatever the history length: with
 // LogScale a cell holds the mean of log(1+v) as a 16-bit fixed-point
 // number (steps of 1/1024, so at most 0.0005 off, a hundredth of the
 // smallest spread) and its deviation in 8 bits on a logarithmic scale
@@ -147,6 +148,16 @@ type seasonalKey struct {
 	// The run of windows beyond the threshold on one side (Track): its
 	// length, signed.
 	streak int32
+	// meansVar is the day-to-day variance of the hours' means over every
+	// value (learned and noted), from the recent hours' means: the spread
+	// of an hour's mean that HourDeviation judges by, bursts included.
+	// Refreshed as each hour closes and when a model is read, so saved
+	// models do not carry it; 0 while too few hours are known.
+	meansVar float32
+	// The hour in progress over every value, learned or noted: how many
+	// and their sum, in the model's space.
+	hourAllN   uint32
+	hourAllSum float32
 	// The departure followed for a level change (Track): its length in
 	// windows, signed by its side, its CUSUM statistic in spreads, and the
 	// sum of its residuals in the model's space.
@@ -173,6 +184,11 @@ type seasonalKey struct {
 type recentExtremes struct {
 	stamp  [recentHours]uint8
 	hi, lo [recentHours]uint16
+	// The mean of every value of the hour (LogScale: fixed point like
+	// hi; otherwise in lin.recent), held when hasMean's bit is set: an
+	// hour with at least minHourMeanValues values.
+	mean    [recentHours]uint16
+	hasMean uint64
 }
 
 // recentStamp is the stamp of recent slot idx, 0 when empty.
@@ -185,8 +201,8 @@ func (k *seasonalKey) recentStamp(idx int) uint8 {
 
 // linearCells are the float32 figures of a key without LogScale.
 type linearCells struct {
-	cells  []float32 // mean and deviation of each filled cell, by rank
-	recent [2 * recentHours]float32
+	cells  []float32                // mean and deviation of each filled cell, by rank
+	recent [3 * recentHours]float32 // highest, lowest and mean of each slot
 }
 
 // cellGrowth is how many cells a key's storage grows by: a day of hours.
@@ -486,6 +502,16 @@ func (g *SeasonalKeys) QuietDeviation(f int, t time.Time, v float64) (z, expecte
 	return g.s.quietDeviation(g.keys[f], t, v)
 }
 
+// HourDeviation is Seasonal.HourDeviation of field f's key.
+func (g *SeasonalKeys) HourDeviation(f int, t time.Time, v float64) (z, mean float64, n int, ok bool) {
+	return g.s.hourDeviation(g.keys[f], t, v)
+}
+
+// HourSeen is Seasonal.HourSeen of field f's key.
+func (g *SeasonalKeys) HourSeen(f int, t time.Time, z float64, n int) bool {
+	return g.s.hourSeen(g.keys[f], t, z, n)
+}
+
 // Seen is Seasonal.Seen of field f's key.
 func (g *SeasonalKeys) Seen(f int, t time.Time, z float64) bool { return g.s.seen(g.keys[f], t, z) }
 
@@ -576,6 +602,7 @@ func (s *Seasonal) observe(k *seasonalKey, t time.Time, v float64) {
 	}
 	if !s.cfg.WithoutRecent {
 		k.extreme(v)
+		k.every(v)
 	}
 	k.welford(v)
 	if k.n < math.MaxUint32 {
@@ -595,7 +622,18 @@ func (s *Seasonal) note(k *seasonalKey, t time.Time, v float64) {
 	if k == nil || math.IsNaN(v) || math.IsInf(v, 0) || !s.enter(k, t) || s.cfg.WithoutRecent {
 		return
 	}
-	k.extreme(s.scale(v))
+	x := s.scale(v)
+	k.extreme(x)
+	k.every(x)
+}
+
+// every adds v, in the model's space, to the mean of every value of the
+// hour in progress.
+func (k *seasonalKey) every(v float64) {
+	if k.hourAllN < math.MaxUint32 {
+		k.hourAllN++
+		k.hourAllSum += float32(v)
+	}
 }
 
 // enter moves key k to the hour of t, closing the hour in progress when t
@@ -643,8 +681,11 @@ func (s *Seasonal) commit(k *seasonalKey) {
 	if k.hourSeen {
 		idx, stamp := recentSlot(int64(k.bufHour))
 		s.storeRecent(k, idx, stamp, float64(k.hourHi), float64(k.hourLo))
+		s.storeRecentMean(k, idx, k.hourAllN, float64(k.hourAllSum))
 		k.hourSeen, k.hourHi, k.hourLo = false, 0, 0
+		k.meansVar = float32(s.recentMeansVariance(k, int64(k.bufHour)))
 	}
+	k.hourAllN, k.hourAllSum = 0, 0
 	if k.hourN == 0 {
 		return
 	}
@@ -668,7 +709,71 @@ func (s *Seasonal) storeRecent(k *seasonalKey, idx int, stamp uint8, hi, lo floa
 		k.recent.hi[idx], k.recent.lo[idx] = encodeMean(hi), encodeMean(lo)
 		return
 	}
-	k.lin.recent[2*idx], k.lin.recent[2*idx+1] = float32(hi), float32(lo)
+	k.lin.recent[3*idx], k.lin.recent[3*idx+1] = float32(hi), float32(lo)
+}
+
+// minHourMeanValues is how many values an hour needs for its mean to be
+// held among the recent hours': half an hour of 5-minute windows.
+const minHourMeanValues = 6
+
+// storeRecentMean keeps, in slot idx (just stored), the mean of the n
+// values summing to sum, or marks it absent when n is below
+// minHourMeanValues.
+func (s *Seasonal) storeRecentMean(k *seasonalKey, idx int, n uint32, sum float64) {
+	bit := uint64(1) << idx
+	if n < minHourMeanValues {
+		k.recent.hasMean &^= bit
+		return
+	}
+	k.recent.hasMean |= bit
+	if s.cfg.LogScale {
+		k.recent.mean[idx] = encodeMean(sum / float64(n))
+		return
+	}
+	k.lin.recent[3*idx+2] = float32(sum / float64(n))
+}
+
+// recentMean returns the mean of every value of an absolute hour before
+// the hour in progress, when its slot holds one.
+func (s *Seasonal) recentMean(k *seasonalKey, hour int64) (float64, bool) {
+	idx, stamp := recentSlot(hour)
+	if k.recentStamp(idx) != stamp || k.recent.hasMean&(1<<idx) == 0 {
+		return 0, false
+	}
+	if s.cfg.LogScale {
+		return float64(k.recent.mean[idx]) / logMeanUnit, true
+	}
+	return float64(k.lin.recent[3*idx+2]), true
+}
+
+// minMeanPairs is how many hours of the last day recentMeansVariance needs
+// beside the same hour the day before.
+const minMeanPairs = 12
+
+// recentMeansVariance is the day-to-day variance of key k's hours' means
+// over every value, from the recent hours up to hour last: for each of
+// the 24 hours up to last held beside the same hour a day earlier, half
+// the squared difference of their means, averaged. It is not robust on
+// purpose: a burst that came and went is part of how much an hour's mean
+// wanders. 0 with fewer than minMeanPairs such hours.
+func (s *Seasonal) recentMeansVariance(k *seasonalKey, last int64) float64 {
+	ss, pairs := 0.0, 0
+	for h := last; h > last-hoursPerDay; h-- {
+		a, ok := s.recentMean(k, h)
+		if !ok {
+			continue
+		}
+		b, ok := s.recentMean(k, h-hoursPerDay)
+		if !ok {
+			continue
+		}
+		ss += (a - b) * (a - b)
+		pairs++
+	}
+	if pairs < minMeanPairs {
+		return 0
+	}
+	return ss / float64(2*pairs)
 }
 
 // recent returns the extremes of an absolute hour when its slot holds it;
@@ -684,7 +789,7 @@ func (s *Seasonal) recent(k *seasonalKey, hour int64) (hi, lo float64, ok bool) 
 	if s.cfg.LogScale {
 		return float64(k.recent.hi[idx]) / logMeanUnit, float64(k.recent.lo[idx]) / logMeanUnit, true
 	}
-	return float64(k.lin.recent[2*idx]), float64(k.lin.recent[2*idx+1]), true
+	return float64(k.lin.recent[3*idx]), float64(k.lin.recent[3*idx+1]), true
 }
 
 // pool refreshes the pooled spreads of k from the cells of the week up to
@@ -869,8 +974,30 @@ func (s *Seasonal) expect(k *seasonalKey, t time.Time) (expected, spread float64
 // key's pooled ones (pool), as if the pooled figure were two more days of
 // evidence, and the whole spread is widened by predictiveWidening.
 func (s *Seasonal) expectHour(k *seasonalKey, h int64) (expected, spread float64, ok bool) {
+	b, ok := s.hourBaseline(k, h)
+	return b.expected, b.spread, ok
+}
+
+// hourBaseline is the baseline of key k at absolute hour h (expectHour),
+// with the parts its spread is made of.
+type hourBaseline struct {
+	expected, spread float64
+	// within2 and between2 are the hour's within-hour and day-to-day
+	// variances, shrunk toward the pooled ones; days is how many days
+	// cover the hour, n how many cells.
+	within2, between2 float64
+	days, n           int
+	// meansVar is the key's meansVar, or between2 when larger.
+	meansVar float64
+	// weekly is set when last week's same hour replaced the median of the
+	// days as the baseline.
+	weekly bool
+}
+
+// hourBaseline computes expectHour's answer and its parts.
+func (s *Seasonal) hourBaseline(k *seasonalKey, h int64) (b hourBaseline, ok bool) {
 	if uint64(k.n) < uint64(max(s.cfg.MinSamples, 1)) {
-		return 0, 0, false
+		return b, false
 	}
 	var medBuf, spreadBuf [3 * daysKept]float64
 	meds, spreads := medBuf[:0], spreadBuf[:0]
@@ -910,14 +1037,14 @@ func (s *Seasonal) expectHour(k *seasonalKey, h int64) (expected, spread float64
 		}
 	}
 	if days < 2 {
-		return 0, 0, false
+		return b, false
 	}
 	n := float64(len(meds))
 	pw, pb := float64(k.pooledWithin), float64(k.pooledBetween)
 	within := Median(spreads)
 	within2 := (n*within*within + shrinkDays*pw*pw) / (n + shrinkDays)
 	between2 := pb * pb
-	expected = Median(meds) // sorts meds
+	expected := Median(meds) // sorts meds
 	var between float64
 	if len(meds) >= 3 {
 		for i, m := range meds {
@@ -926,7 +1053,9 @@ func (s *Seasonal) expectHour(k *seasonalKey, h int64) (expected, spread float64
 		between = madToSigma * Median(spreads[:len(meds)])
 		between2 = (n*between*between + shrinkDays*pb*pb) / (n + shrinkDays)
 	}
-	spread = math.Sqrt(within2+between2*(1+math.Pi/(2*n))) * predictiveWidening(days)
+	b.within2, b.between2, b.days, b.n = within2, between2, days, len(meds)
+	b.meansVar = max(float64(k.meansVar), between2)
+	spread := math.Sqrt(within2+between2*(1+math.Pi/(2*n))) * predictiveWidening(days)
 	spread = max(spread, s.floor(expected))
 	// Last week's same hour is the baseline instead when its mean departs,
 	// or when it held a burst in part of the hour: its values spread over
@@ -940,14 +1069,15 @@ func (s *Seasonal) expectHour(k *seasonalKey, h int64) (expected, spread float64
 		burst := ws > weeklyDeparture*spread && wm > expected
 		switch {
 		case burst:
-			expected = wm
+			expected, b.weekly = wm, true
 			spread = max(spread+math.Sqrt(3)*ws/max(s.threshold, 1), s.floor(wm))
 		case math.Abs(wm-expected) > weeklyDeparture*spread:
-			expected = wm
+			expected, b.weekly = wm, true
 			spread = max(math.Hypot(ws, math.Sqrt(between2)), s.floor(wm))
 		}
 	}
-	return expected, spread, true
+	b.expected, b.spread = expected, spread
+	return b, true
 }
 
 // shrinkDays is the weight, in days of evidence, of a key's pooled spreads
@@ -985,6 +1115,136 @@ func (s *Seasonal) deviation(k *seasonalKey, t time.Time, v float64) (z, expecte
 		m = math.Expm1(m)
 	}
 	return z, m, true
+}
+
+// HourDeviation judges the hour of t as a whole so far: how many spreads
+// of an hour's mean the mean of key's values learned in that hour, v
+// included, lies from the hour's baseline, that mean (in the values' own
+// scale), and how many values it holds.
+//
+// A departure too small for any one window to alert (a CPU running a
+// tenth hotter for two hours, a service sending a third less all
+// afternoon) shows in the mean: the mean of N windows of an hour wanders
+// by the within-hour deviation over √N, and from day to day by the
+// day-to-day spread of the hours' means, which no number of windows
+// averages away. The spread of the mean is therefore
+// √(between²·(1+π/2n) + within²/N), widened as a window's is while few
+// days are known. within² is the window's shrunk within-hour variance
+// (expectHour); between² is the day-to-day variance of the hours' means
+// over every value, noted ones included (recentMeansVariance), or the
+// cells' when larger. The cells hold only values learned, so on a bursty
+// key their hours' means look calmer than the hours were: a burst judged
+// anomalous on its own still moved its hour's mean, and an hour's mean
+// judged against the calmer figure would alert on what the key does every
+// day. The hour's own mean, on the other hand, holds only the values
+// learned, so a window that alerted alone is not alerted again by the
+// hour it pulls up. A fall is measured from the quietest usual hour of
+// the day when that is lower, as QuietDeviation measures a window's.
+//
+// ok is false while the hour holds fewer than MinHourValues values (a
+// mean of one or two is a window's own judgement), while the hour has no
+// baseline, when its baseline is last week's same hour (a weekly job's
+// hour is judged by its windows alone), and until minMeanPairs hours of
+// the last day have a mean beside the same hour the day before.
+func (s *Seasonal) HourDeviation(key string, t time.Time, v float64) (z, mean float64, n int, ok bool) {
+	return s.hourDeviation(s.find(key), t, v)
+}
+
+// MinHourValues is how many values of an hour HourDeviation needs.
+const MinHourValues = 3
+
+// hourDeviation is HourDeviation of key k, nil when there is none.
+func (s *Seasonal) hourDeviation(k *seasonalKey, t time.Time, v float64) (z, mean float64, n int, ok bool) {
+	if k == nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, 0, 0, false
+	}
+	h := absHour(t)
+	x, count := s.scale(v), 1.0
+	if int64(k.bufHour) == h && k.hourN > 0 {
+		count = float64(k.hourN) + 1
+		x = float64(k.hourMean) + (x-float64(k.hourMean))/count
+	}
+	if count < MinHourValues || k.meansVar <= 0 {
+		return 0, 0, 0, false
+	}
+	b, ok := s.hourBaseline(k, h)
+	if !ok || b.weekly {
+		return 0, 0, 0, false
+	}
+	z = (x - b.expected) / s.meanSpread(b, count)
+	if z < 0 {
+		if qz, ok := s.quietHourDeviation(k, h, x, count); ok && qz > z {
+			z = min(qz, 0)
+		}
+	}
+	if s.cfg.LogScale {
+		x = math.Expm1(x)
+	}
+	return z, x, int(count), true
+}
+
+// meanSpread is the spread of the mean of count values of an hour with
+// baseline b (HourDeviation); the floor of a single value shrinks as a
+// mean's spread does.
+func (s *Seasonal) meanSpread(b hourBaseline, count float64) float64 {
+	sp := math.Sqrt(b.meansVar*(1+math.Pi/(2*float64(b.n)))+b.within2/count) * predictiveWidening(b.days)
+	return max(sp, s.floor(b.expected)/math.Sqrt(count))
+}
+
+// quietHourDeviation is the deviation of x, a mean of count values in the
+// model's space, from the quietest usual hour of the day from h on.
+func (s *Seasonal) quietHourDeviation(k *seasonalKey, h int64, x, count float64) (float64, bool) {
+	var low hourBaseline
+	found := false
+	for hh := h; hh < h+hoursPerDay; hh++ {
+		if b, ok := s.hourBaseline(k, hh); ok && (!found || b.expected < low.expected) {
+			low, found = b, true
+		}
+	}
+	if !found {
+		return 0, false
+	}
+	return (x - low.expected) / s.meanSpread(low, count), true
+}
+
+// HourSeen is Seen for HourDeviation: whether one of the 48 hours before
+// the hour of t held a mean at least z spreads of a mean of n values from
+// today's baseline for its hour of the day, on the same side. An hour
+// that runs hot every other afternoon is part of the key's behaviour.
+func (s *Seasonal) HourSeen(key string, t time.Time, z float64, n int) bool {
+	return s.hourSeen(s.find(key), t, z, n)
+}
+
+// hourSeen is HourSeen of key k, nil when there is none.
+func (s *Seasonal) hourSeen(k *seasonalKey, t time.Time, z float64, n int) bool {
+	if k == nil || z == 0 || math.IsNaN(z) || n < 1 {
+		return false
+	}
+	h := absHour(t)
+	var base [hoursPerDay]struct {
+		b            hourBaseline
+		done, usable bool
+	}
+	for hh := h - recentHours; hh < h; hh++ {
+		m, ok := s.recentMean(k, hh)
+		if !ok {
+			continue
+		}
+		at := hh + hoursPerDay*((h-hh+hoursPerDay-1)/hoursPerDay)
+		c := &base[at-dayOf(at)*hoursPerDay]
+		if !c.done {
+			c.b, c.usable = s.hourBaseline(k, at)
+			c.done = true
+		}
+		if !c.usable {
+			continue
+		}
+		past := (m - c.b.expected) / s.meanSpread(c.b, float64(n))
+		if z > 0 && past >= z || z < 0 && past <= z {
+			return true
+		}
+	}
+	return false
 }
 
 // QuietDeviation is Deviation measured from the quietest hour of key's day
@@ -1281,13 +1541,19 @@ func (s *Seasonal) Prune(before time.Time) int {
 // rest (uvarints), and its cells and recent hours as a bitmap of the ones
 // held followed by those, without an index byte each. Version 5 replaces
 // the run's residual sum with the level-shift departure (Track): its
-// signed length, CUSUM statistic and residual sum. Versions 1 (float32
+// signed length, CUSUM statistic and residual sum. Version 6 adds, after
+// the recent hours, the mean of every value of the hour in progress (its
+// count, uint32, and sum, float32) and of each recent hour that has one:
+// a bitmap of those, then their means as the extremes are written.
+// Versions 1 (float32
 // cells with 16-bit day stamps and the raw values of the hour in
 // progress), 2 and 3 are still read; keys of versions 1 and 2 start with
-// no recent extremes and their pooled spreads computed from the cells.
+// no recent extremes and their pooled spreads computed from the cells;
+// keys before version 6 start with no recent hours' means, so
+// HourDeviation answers for them once a day of hours' means is learned.
 var seasonalMagic = []byte("CAESEAS")
 
-const seasonalVersion = 5
+const seasonalVersion = 6
 
 // Sizes of the version 4 bitmaps.
 const (
@@ -1358,6 +1624,7 @@ func (s *Seasonal) MarshalBinary() ([]byte, error) {
 			}
 		}
 		b = s.appendV4(b, k)
+		b = s.appendV6(b, k)
 	}
 	b = le.AppendUint32(b, crc32.ChecksumIEEE(b))
 	return b, nil
@@ -1472,9 +1739,14 @@ func (s *Seasonal) UnmarshalBinary(data []byte) error {
 			}
 		default:
 			err = s.readKeyV4(d, k, version)
+			if err == nil && version >= 6 {
+				s.readV6(d, k)
+			}
 		}
 		if err == nil && version < 3 {
 			s.pool(k, int64(k.bufHour))
+		} else if err == nil {
+			k.meansVar = float32(s.recentMeansVariance(k, int64(k.bufHour)-1))
 		}
 		if s.cfg.WithoutRecent {
 			k.hourSeen, k.hourHi, k.hourLo = false, 0, 0
@@ -1541,11 +1813,79 @@ func (s *Seasonal) appendV4(b []byte, k *seasonalKey) []byte {
 			b = le.AppendUint16(b, k.recent.hi[i])
 			b = le.AppendUint16(b, k.recent.lo[i])
 		} else {
-			b = le.AppendUint32(b, math.Float32bits(k.lin.recent[2*i]))
-			b = le.AppendUint32(b, math.Float32bits(k.lin.recent[2*i+1]))
+			b = le.AppendUint32(b, math.Float32bits(k.lin.recent[3*i]))
+			b = le.AppendUint32(b, math.Float32bits(k.lin.recent[3*i+1]))
 		}
 	}
 	return b
+}
+
+// appendV6 encodes what version 6 added to a key: the mean of every
+// value of the hour in progress and of the recent hours.
+func (s *Seasonal) appendV6(b []byte, k *seasonalKey) []byte {
+	le := binary.LittleEndian
+	b = le.AppendUint32(b, k.hourAllN)
+	b = le.AppendUint32(b, math.Float32bits(k.hourAllSum))
+	var has uint64
+	if k.recent != nil {
+		has = k.recent.hasMean
+	}
+	for i := range recentBitmapBytes {
+		b = append(b, byte(has>>(8*i)))
+	}
+	for i := range recentHours {
+		if has&(1<<i) == 0 {
+			continue
+		}
+		if s.cfg.LogScale {
+			b = le.AppendUint16(b, k.recent.mean[i])
+		} else {
+			b = le.AppendUint32(b, math.Float32bits(k.lin.recent[3*i+2]))
+		}
+	}
+	return b
+}
+
+// readV6 reads what version 6 added to a key (appendV6). A recent hour's
+// mean is kept only beside its extremes, and not by a model that keeps
+// none.
+func (s *Seasonal) readV6(d *decoder, k *seasonalKey) {
+	k.hourAllN = d.u32()
+	k.hourAllSum = math.Float32frombits(d.u32())
+	if math.IsNaN(float64(k.hourAllSum)) || math.IsInf(float64(k.hourAllSum), 0) {
+		d.bad = true
+	}
+	var has uint64
+	for i, c := range d.next(recentBitmapBytes) {
+		has |= uint64(c) << (8 * i)
+	}
+	for i := range recentHours {
+		if has&(1<<i) == 0 {
+			continue
+		}
+		var m uint16
+		var fm float32
+		if s.cfg.LogScale {
+			m = d.u16()
+		} else {
+			fm = math.Float32frombits(d.u32())
+			if math.IsNaN(float64(fm)) || math.IsInf(float64(fm), 0) {
+				d.bad = true
+			}
+		}
+		if s.cfg.WithoutRecent || k.recentStamp(i) == 0 {
+			continue
+		}
+		k.recent.hasMean |= 1 << i
+		if s.cfg.LogScale {
+			k.recent.mean[i] = m
+		} else {
+			k.lin.recent[3*i+2] = fm
+		}
+	}
+	if s.cfg.WithoutRecent {
+		k.hourAllN, k.hourAllSum = 0, 0
+	}
 }
 
 // readKeyV4 reads a key of version 4 or 5.
@@ -1604,7 +1944,7 @@ func (s *Seasonal) readRecent(d *decoder, k *seasonalKey, idx int, stamp uint8) 
 	if s.cfg.LogScale {
 		k.recent.hi[idx], k.recent.lo[idx] = hi, lo
 	} else {
-		k.lin.recent[2*idx], k.lin.recent[2*idx+1] = fhi, flo
+		k.lin.recent[3*idx], k.lin.recent[3*idx+1] = fhi, flo
 	}
 }
 

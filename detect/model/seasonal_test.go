@@ -229,14 +229,23 @@ func TestSeasonalNeedsHistory(t *testing.T) {
 }
 
 func TestSeasonalDeterministicAndRoundTrip(t *testing.T) {
+	for _, logScale := range []bool{false, true} {
+		t.Run(fmt.Sprintf("log scale %v", logScale), func(t *testing.T) { testSeasonalRoundTrip(t, logScale) })
+	}
+}
+
+func testSeasonalRoundTrip(t *testing.T, logScale bool) {
+	cfg := SeasonalConfig{Bucket: bucket, Sensitivity: 10, MinSamples: 100, LogScale: logScale}
 	build := func() *Seasonal {
 		rng := rand.New(rand.NewPCG(5, 6))
-		s := NewSeasonal(SeasonalConfig{Bucket: bucket, Sensitivity: 10, MinSamples: 100})
+		s := NewSeasonal(cfg)
 		for i, key := range []string{"b", "a", "c"} {
 			feed(s, key, workload{base: float64(100 * (i + 1)), peak: 500, backup: 900}, monday, 9, rng)
 		}
-		// an hour in progress, so the buffer is part of the state
+		// an hour in progress, so the buffer is part of the state, with a
+		// value noted in it (the mean of every value is part of it too)
 		s.Observe("a", monday.Add(9*24*time.Hour+5*time.Minute), 42)
+		s.Note("a", monday.Add(9*24*time.Hour+10*time.Minute), 4200)
 		return s
 	}
 	a, b := build(), build()
@@ -245,7 +254,7 @@ func TestSeasonalDeterministicAndRoundTrip(t *testing.T) {
 	if !bytes.Equal(ba, bb) {
 		t.Fatal("the same observations marshal differently")
 	}
-	restored := NewSeasonal(SeasonalConfig{Bucket: bucket, Sensitivity: 10, MinSamples: 100})
+	restored := NewSeasonal(cfg)
 	if err := restored.UnmarshalBinary(ba); err != nil {
 		t.Fatal(err)
 	}
@@ -261,6 +270,7 @@ func TestSeasonalDeterministicAndRoundTrip(t *testing.T) {
 		}
 		t.Fatal("marshal of the restored model differs")
 	}
+	hourJudged := 0
 	for _, key := range []string{"a", "b", "c"} {
 		for h := range 48 {
 			at := monday.Add(9*24*time.Hour + time.Duration(h)*30*time.Minute)
@@ -269,7 +279,21 @@ func TestSeasonalDeterministicAndRoundTrip(t *testing.T) {
 			if z1 != z2 || e1 != e2 || ok1 != ok2 || !ok1 {
 				t.Fatalf("%s at %s: %v %v %v, restored %v %v %v", key, at, z1, e1, ok1, z2, e2, ok2)
 			}
+			hz1, m1, n1, hok1 := a.HourDeviation(key, at, 777)
+			hz2, m2, n2, hok2 := restored.HourDeviation(key, at, 777)
+			if hz1 != hz2 || m1 != m2 || n1 != n2 || hok1 != hok2 {
+				t.Fatalf("%s at %s: hour deviation %v %v %v %v, restored %v %v %v %v", key, at, hz1, m1, n1, hok1, hz2, m2, n2, hok2)
+			}
+			if hok1 {
+				hourJudged++
+			}
+			if s1, s2 := a.HourSeen(key, at, 3, 6), restored.HourSeen(key, at, 3, 6); s1 != s2 {
+				t.Fatalf("%s at %s: hour seen %v, restored %v", key, at, s1, s2)
+			}
 		}
+	}
+	if hourJudged == 0 {
+		t.Fatal("no hour deviation answered: the hour in progress's values were not restored")
 	}
 	// Both continue identically after the restore.
 	a.Observe("a", monday.Add(9*24*time.Hour+70*time.Minute), 1)

@@ -1,0 +1,149 @@
+package model
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// TestSeasonalHourDeviation: a steady key whose hour runs a fifth hotter
+// (or colder) than usual: the hour's mean leaves the threshold within the
+// hour, at a window that does not alone; an ordinary day with a daily
+// peak and ±10% noise moves no hour's mean that far; an hour that ran as
+// hot yesterday is seen.
+func TestSeasonalHourDeviation(t *testing.T) {
+	w := workload{base: 1e5, peak: 4e5, backup: 2e6}
+	newModel := func(days int) (*Seasonal, time.Time, *rand.Rand) {
+		rng := rand.New(rand.NewPCG(3, 4))
+		s := NewSeasonal(SeasonalConfig{Bucket: bucket, MinSamples: 12, LogScale: true})
+		return s, feed(s, "k", w, monday, days, rng), rng
+	}
+	// An ordinary day: no hour's mean beyond the threshold, whether two
+	// days are known or a week.
+	for _, days := range []int{2, 3, 7} {
+		s, day, rng := newModel(days)
+		worst := 0.0
+		for at := day; at.Before(day.Add(24 * time.Hour)); at = at.Add(bucket) {
+			v := w.value(at, rng)
+			if z, _, n, ok := s.HourDeviation("k", at, v); ok {
+				if n < MinHourValues {
+					t.Fatalf("%d days: a mean of %d values judged", days, n)
+				}
+				if z >= s.Threshold() || z <= -s.Threshold() {
+					t.Errorf("%d days: ordinary hour at %s: mean %.1f spreads, threshold %.1f", days, at.Format("15:04"), z, s.Threshold())
+				}
+				worst = max(worst, z, -z)
+			}
+			s.Observe("k", at, v)
+		}
+		t.Logf("%d days: largest hour deviation of an ordinary day %.2f", days, worst)
+	}
+
+	for _, tc := range []struct {
+		name   string
+		factor float64
+	}{{"a fifth hotter", 1.2}, {"a fifth colder", 0.8}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, day, rng := newModel(3)
+			hour := day.Add(14 * time.Hour) // a steady afternoon hour
+			for at := day; at.Before(hour); at = at.Add(bucket) {
+				s.Observe("k", at, w.value(at, rng))
+			}
+			found := -1
+			for i := range 12 {
+				at := hour.Add(time.Duration(i) * bucket)
+				v := w.value(at, rng) * tc.factor
+				zw, _, _ := s.Deviation("k", at, v)
+				z, mean, n, ok := s.HourDeviation("k", at, v)
+				if ok && found < 0 && (z >= s.Threshold() || z <= -s.Threshold()) {
+					found = i
+					if zw >= s.Threshold() || zw <= -s.Threshold() {
+						t.Errorf("the window itself lies %.1f spreads off: not the case this test is about", zw)
+					}
+					if tc.factor > 1 != (z > 0) {
+						t.Errorf("side: z %.1f for a factor %.1f", z, tc.factor)
+					}
+					if mean < 0.7*tc.factor*w.base || mean > 1.3*tc.factor*w.base || n != i+1 {
+						t.Errorf("mean %.0f of %d values, want about %.0f of %d", mean, n, tc.factor*w.base, i+1)
+					}
+				}
+				if found >= 0 {
+					s.Note("k", at, v) // judged anomalous, as a detector does
+				} else {
+					s.Observe("k", at, v)
+				}
+			}
+			if found < 0 {
+				t.Fatal("the hour's mean never left the threshold")
+			}
+			t.Logf("found at window %d of the hour", found)
+			// The next day: an hour that ran hot yesterday is seen.
+			next := hour.Add(24 * time.Hour)
+			for at := hour.Add(time.Hour); at.Before(next); at = at.Add(bucket) {
+				s.Observe("k", at, w.value(at, rng))
+			}
+			side := 1.0
+			if tc.factor < 1 {
+				side = -1
+			}
+			at := next.Add(2 * bucket)
+			if !s.HourSeen("k", at, side*s.Threshold()/2, MinHourValues) {
+				t.Errorf("half the threshold on the same side, a day after the hour ran %.1f times the usual: not seen", tc.factor)
+			}
+			if s.HourSeen("k", at, -side*s.Threshold()/2, MinHourValues) {
+				t.Error("the other side is seen")
+			}
+			if s.HourSeen("k", at, side*10*s.Threshold(), MinHourValues) {
+				t.Error("ten times the threshold is seen")
+			}
+			if s.HourSeen("k", next.Add(48*time.Hour), side*s.Threshold()/2, MinHourValues) {
+				t.Error("seen three days later")
+			}
+		})
+	}
+}
+
+// TestSeasonalHourDeviationCountsNotedBursts: the spread of an hour's mean
+// comes from every value, noted ones too. Two keys see the same steady
+// load for three days; one of them also bursts to four times its level
+// for a quarter of an hour, every few hours, and each burst is noted (judged
+// anomalous, so kept out of the cells) as a detector notes it. An hour
+// running a third hotter is then a departure for the steady key and not
+// for the bursty one, whose hours' means wander that far every day.
+func TestSeasonalHourDeviationCountsNotedBursts(t *testing.T) {
+	w := workload{base: 1e5}
+	peakZ := map[string]float64{}
+	for _, name := range []string{"steady", "bursty"} {
+		rng := rand.New(rand.NewPCG(5, 6))
+		s := NewSeasonal(SeasonalConfig{Bucket: bucket, MinSamples: 12, LogScale: true})
+		at := monday
+		for end := monday.Add(3 * 24 * time.Hour); at.Before(end); at = at.Add(bucket) {
+			v := w.value(at, rng)
+			if name == "bursty" && (at.Hour()*7+at.YearDay())%5 == 0 && at.Minute() < 15 {
+				s.Note("k", at, 4*v)
+				continue
+			}
+			s.Observe("k", at, v)
+		}
+		hour := at.Add(14 * time.Hour)
+		for ; at.Before(hour); at = at.Add(bucket) {
+			s.Observe("k", at, w.value(at, rng))
+		}
+		for i := range 12 {
+			at := hour.Add(time.Duration(i) * bucket)
+			v := 1.33 * w.value(at, rng)
+			if z, _, _, ok := s.HourDeviation("k", at, v); ok {
+				peakZ[name] = max(peakZ[name], z)
+			}
+			s.Observe("k", at, v)
+		}
+	}
+	t.Logf("an hour a third hotter: %.1f spreads of an hour's mean on the steady key, %.1f on the bursty one", peakZ["steady"], peakZ["bursty"])
+	threshold := NewSeasonal(SeasonalConfig{}).Threshold()
+	if peakZ["steady"] < threshold {
+		t.Errorf("steady key: an hour a third hotter reached %.1f spreads, want at least %.1f", peakZ["steady"], threshold)
+	}
+	if peakZ["bursty"] >= threshold {
+		t.Errorf("bursty key: an hour a third hotter reached %.1f spreads, at or past %.1f: its noted bursts did not count", peakZ["bursty"], threshold)
+	}
+}
