@@ -53,11 +53,14 @@ type fieldBaselines struct {
 	// evidence selects the records of an entity's row.
 	evidence   func(key []string) []source.Term
 	zThreshold float64 // deviation in spreads that scores scoreThreshold
-	minRows    int     // rows learned before the model is ready
-	rows       int     // rows learned so far
-	model      *model.Seasonal
-	keys       keyCache
-	text       text // scratch for summaries
+	// driftThreshold is the drift of hours' means (model.Seasonal.Drift)
+	// that alerts, as rarely on usual hours as zThreshold on windows.
+	driftThreshold float64
+	minRows        int // rows learned before the model is ready
+	rows           int // rows learned so far
+	model          *model.Seasonal
+	keys           keyCache
+	text           text // scratch for summaries
 	// records is the index in metrics of the hidden count of records
 	// (recordsMetric) when a field is a mean, else -1.
 	records int
@@ -115,13 +118,23 @@ type fieldJudgement struct {
 	hourZ    float64
 	hourMean float64
 	hourN    int
+	// drift: the hours up to this one have risen together
+	// (model.Seasonal.Drift) where no window or hour alerts alone, by
+	// drift spreads of an hour's mean. hourOnly: the window itself is
+	// within its threshold (hour or drift alerted), so it is learned.
+	drift    bool
+	driftBy  float64
+	hourOnly bool
 }
 
 // alertZ is the deviation f is scored by: its own, or the threshold for a
 // burst within it.
-func (f *fieldJudgement) alertZ(threshold float64) float64 {
+func (f *fieldJudgement) alertZ(threshold, driftThreshold float64) float64 {
 	if f.hour {
 		return math.Abs(f.hourZ)
+	}
+	if f.drift {
+		return threshold * f.driftBy / driftThreshold
 	}
 	if f.burst && f.beyond {
 		return max(math.Abs(f.z), threshold)
@@ -257,6 +270,7 @@ func (d *fieldBaselines) init(o Options, levelShift time.Duration) error {
 	}
 	d.model, d.keys = m, newKeyCache(m)
 	d.present = map[string]*presence{}
+	d.driftThreshold = model.DriftThreshold(d.zThreshold, o.Bucket)
 	return nil
 }
 
@@ -519,7 +533,7 @@ func (d *fieldBaselines) judgeRow(w source.Window, e Entity, keys *model.Seasona
 		Detector:  d.name,
 		Entity:    e,
 		Window:    w,
-		Score:     model.Score(f.alertZ(d.zThreshold), d.zThreshold),
+		Score:     model.Score(f.alertZ(d.zThreshold, d.driftThreshold), d.zThreshold),
 		Threshold: scoreThreshold,
 		Observed:  values[worst],
 		Expected:  f.expected,
@@ -530,6 +544,11 @@ func (d *fieldBaselines) judgeRow(w source.Window, e Entity, keys *model.Seasona
 		d.text.str(e.Workload).str(" in namespace ").str(e.Namespace).str(": no records in this window, ")
 		d.text.str(d.metrics[worst].Name).str(" 0 where ").general(f.expected, 4).str(" is usual at this hour (").
 			plusFixed(f.z, 1).str(" spreads, alert at ").fixed(d.zThreshold, 1).str(")")
+	} else if f.drift {
+		d.text.str(e.Workload).str(" in namespace ").str(e.Namespace).str(": ").str(d.metrics[worst].Name).
+			str(" has run above its usual level for hours: ").general(values[worst], 4).str(" where ").general(f.expected, 4).
+			str(" is usual at this hour, its hours' means together ").fixed(f.driftBy, 1).
+			str(" spreads past what each hour shows alone (alert at ").fixed(d.driftThreshold, 1).str(")")
 	} else if f.hour {
 		v.Observed = f.hourMean
 		d.text.str(e.Workload).str(" in namespace ").str(e.Namespace).str(": ").str(d.metrics[worst].Name).
@@ -568,7 +587,7 @@ func (d *fieldBaselines) judgeRow(w source.Window, e Entity, keys *model.Seasona
 	for i, val := range values {
 		switch {
 		case absent && !d.volume[i]:
-		case fields[i].beyond || i == d.records && v.Anomalous():
+		case fields[i].beyond && !fields[i].hourOnly || i == d.records && v.Anomalous():
 			keys.Note(i, w.Start, val)
 		default:
 			keys.Observe(i, w.Start, val)
@@ -583,7 +602,11 @@ func (d *fieldBaselines) judgeRow(w source.Window, e Entity, keys *model.Seasona
 // judgeHour judges the hour of t so far as a whole for field i, whose
 // window does not alert alone (model.Seasonal.HourDeviation): a rise of
 // the hour's mean beyond the threshold that no hour of the last 48
-// showed alerts. Falls are left to the windows: an hour's mean far below
+// showed alerts; so does a run of hours that rose together past the
+// drift threshold (model.Seasonal.Drift), further than any of the last
+// 48 hours had. A window alerted only by its hour is learned, not kept
+// out: it is within its own threshold, and a rise too small for any
+// window is what the baseline follows. Falls are left to the windows: an hour's mean far below
 // its usual level is also what the first quiet weekend or holiday the
 // model has not seen looks like, and a service that goes quiet falls far
 // enough for its windows to alert. A mean field's deviation is widened
@@ -593,17 +616,25 @@ func (d *fieldBaselines) judgeHour(f *fieldJudgement, keys *model.SeasonalKeys, 
 	if !ok {
 		return
 	}
+	widen := 1.0
 	if d.metrics[i].Kind == source.Avg && d.records >= 0 && noisier > 1 {
-		hz /= noisier
+		widen = noisier
 	}
-	if hz < d.zThreshold {
+	hz /= widen
+	own := f.beyond
+	if hz >= d.zThreshold && !keys.HourSeen(i, t, hz, n) {
+		f.hour, f.hourZ, f.hourMean, f.hourN = true, hz, mean, n
+	} else if dz, ok := keys.Drift(i, t, v); ok && dz/widen >= d.driftThreshold {
+		seen := keys.DriftSeen(i, t, d.driftThreshold*widen)
+		keys.ResetDrift(i, t, dz)
+		if seen {
+			return
+		}
+		f.drift, f.driftBy = true, dz/widen
+	} else {
 		return
 	}
-	if keys.HourSeen(i, t, hz, n) {
-		return
-	}
-	f.hour, f.hourZ, f.hourMean, f.hourN = true, hz, mean, n
-	f.beyond, f.seen, f.early = true, false, false
+	f.beyond, f.seen, f.early, f.hourOnly = true, false, false, !own
 }
 
 // worse reports whether field a is a stronger reason to alert than b: a

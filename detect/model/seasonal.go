@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"gonum.org/v1/gonum/stat/distuv"
 )
 
 const (
@@ -158,6 +160,11 @@ type seasonalKey struct {
 	// and their sum, in the model's space.
 	hourAllN   uint32
 	hourAllSum float32
+	// drift is the upper CUSUM of the closed hours' means, in spreads of
+	// an hour's mean (Drift): how far a run of hours has risen, together,
+	// past what each hour alone shows. driftPeak is the highest drift of
+	// the hour in progress at which a caller restarted it (ResetDrift).
+	drift, driftPeak float32
 	// The departure followed for a level change (Track): its length in
 	// windows, signed by its side, its CUSUM statistic in spreads, and the
 	// sum of its residuals in the model's space.
@@ -189,6 +196,9 @@ type recentExtremes struct {
 	// hour with at least minHourMeanValues values.
 	mean    [recentHours]uint16
 	hasMean uint64
+	// drift is the key's drift as each recent hour closed, in tenths of
+	// a spread, at most 255 (Drift's Seen).
+	drift [recentHours]uint8
 }
 
 // recentStamp is the stamp of recent slot idx, 0 when empty.
@@ -512,6 +522,21 @@ func (g *SeasonalKeys) HourSeen(f int, t time.Time, z float64, n int) bool {
 	return g.s.hourSeen(g.keys[f], t, z, n)
 }
 
+// Drift is Seasonal.Drift of field f's key.
+func (g *SeasonalKeys) Drift(f int, t time.Time, v float64) (float64, bool) {
+	return g.s.driftAt(g.keys[f], t, v)
+}
+
+// DriftSeen is Seasonal.DriftSeen of field f's key.
+func (g *SeasonalKeys) DriftSeen(f int, t time.Time, threshold float64) bool {
+	return g.s.driftSeen(g.keys[f], t, threshold)
+}
+
+// ResetDrift is Seasonal.ResetDrift of field f's key.
+func (g *SeasonalKeys) ResetDrift(f int, t time.Time, drift float64) {
+	g.s.resetDrift(g.keys[f], t, drift)
+}
+
 // Seen is Seasonal.Seen of field f's key.
 func (g *SeasonalKeys) Seen(f int, t time.Time, z float64) bool { return g.s.seen(g.keys[f], t, z) }
 
@@ -679,9 +704,12 @@ func (k *seasonalKey) welford(v float64) {
 // extremes into their slot, and the pooled spreads are refreshed.
 func (s *Seasonal) commit(k *seasonalKey) {
 	if k.hourSeen {
+		s.closeDrift(k)
 		idx, stamp := recentSlot(int64(k.bufHour))
 		s.storeRecent(k, idx, stamp, float64(k.hourHi), float64(k.hourLo))
 		s.storeRecentMean(k, idx, k.hourAllN, float64(k.hourAllSum))
+		k.recent.drift[idx] = uint8(min(math.Round(float64(max(k.drift, k.driftPeak))*10), 255))
+		k.driftPeak = 0
 		k.hourSeen, k.hourHi, k.hourLo = false, 0, 0
 		k.meansVar = float32(s.recentMeansVariance(k, int64(k.bufHour)))
 	}
@@ -1181,6 +1209,131 @@ func (s *Seasonal) hourDeviation(k *seasonalKey, t time.Time, v float64) (z, mea
 		x = math.Expm1(x)
 	}
 	return z, x, int(count), true
+}
+
+// DriftReference is the reference value k of Drift's CUSUM, in spreads of
+// an hour's mean: half the smallest sustained rise it is built to find
+// quickly, two spreads.
+const DriftReference = 1.0
+
+// closeDrift adds the hour in progress, as it closes, to key k's drift:
+// its mean of the values learned, in spreads of an hour's mean from its
+// baseline (HourDeviation), less DriftReference, floored at 0. An hour
+// that cannot be judged (too few values learned, no baseline) counts as
+// a usual one.
+func (s *Seasonal) closeDrift(k *seasonalKey) {
+	z := 0.0
+	if k.hourN >= MinHourValues && k.meansVar > 0 {
+		if b, ok := s.hourBaseline(k, int64(k.bufHour)); ok && !b.weekly {
+			z = (float64(k.hourMean) - b.expected) / s.meanSpread(b, float64(k.hourN))
+		}
+	}
+	k.drift = float32(max(float64(k.drift)+z-DriftReference, 0))
+}
+
+// Drift is how far key's hours up to t have risen together: a one-sided
+// CUSUM (Page's) of the hours' means, each in spreads of an hour's mean
+// from its baseline (HourDeviation) less DriftReference, floored at 0,
+// with the hour in progress counted so far when it holds MinHourValues
+// values or more (v, the value at t, included). A CPU running a tenth
+// hotter for three hours, each hour 2 to 3 spreads of an hour's mean
+// above its usual level, adds up to more than any one hour shows; an
+// ordinary day's hours, as often below their usual level as above, keep
+// it near 0. ok is false while the key has no recent hours' means.
+// Compare it with DriftThreshold.
+func (s *Seasonal) Drift(key string, t time.Time, v float64) (drift float64, ok bool) {
+	return s.driftAt(s.find(key), t, v)
+}
+
+// driftAt is Drift of key k, nil when there is none.
+func (s *Seasonal) driftAt(k *seasonalKey, t time.Time, v float64) (float64, bool) {
+	if k == nil || k.meansVar <= 0 {
+		return 0, false
+	}
+	d := float64(k.drift)
+	if absHour(t) != int64(k.bufHour) {
+		// The hour in progress closes before t: it counts as it will.
+		if k.hourSeen && absHour(t) > int64(k.bufHour) {
+			c := *k
+			s.closeDrift(&c)
+			d = float64(c.drift)
+		}
+		return d, true
+	}
+	if z, _, _, ok := s.hourDeviation(k, t, v); ok {
+		d = max(d+z-DriftReference, 0)
+	}
+	return d, true
+}
+
+// ResetDrift restarts key's drift from 0 at t, once it has reached
+// drift: the caller alerted on it (or found it seen), and the run of
+// hours it adds up is one episode. The hour of t remembers drift for
+// DriftSeen.
+func (s *Seasonal) ResetDrift(key string, t time.Time, drift float64) {
+	s.resetDrift(s.find(key), t, drift)
+}
+
+// resetDrift is ResetDrift of key k, nil when there is none.
+func (s *Seasonal) resetDrift(k *seasonalKey, t time.Time, drift float64) {
+	if k == nil || math.IsNaN(drift) || !s.enter(k, t) {
+		return
+	}
+	k.drift, k.driftPeak = 0, float32(max(float64(k.driftPeak), drift))
+}
+
+// DriftSeen reports whether key's drift reached threshold as one of the
+// 48 hours before the hour of t closed, or earlier in the hour of t: a
+// rise that goes on, or comes back every other day, alerts once.
+func (s *Seasonal) DriftSeen(key string, t time.Time, threshold float64) bool {
+	return s.driftSeen(s.find(key), t, threshold)
+}
+
+// driftSeen is DriftSeen of key k, nil when there is none.
+func (s *Seasonal) driftSeen(k *seasonalKey, t time.Time, threshold float64) bool {
+	if k == nil {
+		return false
+	}
+	h := absHour(t)
+	if int64(k.bufHour) == h && float64(k.driftPeak) >= threshold {
+		return true
+	}
+	if k.recent == nil {
+		return false
+	}
+	for hh := h - recentHours; hh < h; hh++ {
+		idx, stamp := recentSlot(hh)
+		if k.recent.stamp[idx] == stamp && float64(k.recent.drift[idx])/10 >= threshold {
+			return true
+		}
+	}
+	return false
+}
+
+// DriftThreshold is the drift at which Drift alerts for a detector that
+// alerts on a window beyond threshold spreads, windows bucket long: the
+// CUSUM's run length between false alarms on usual hours (Siegmund's
+// approximation, (e^{2kb} - 2kb - 1)/2k² hours with b = h + 1.166) equals
+// the windows' own, 1/P(Z > threshold) windows. At Calico's default
+// sensitivity (5.18 spreads) and 5-minute windows that is 5.9.
+func DriftThreshold(threshold float64, bucket time.Duration) float64 {
+	perHour := float64(time.Hour) / float64(max(bucket, time.Minute))
+	arl := 1 / max(distuv.UnitNormal.Survival(threshold), 1e-300) / perHour
+	k := DriftReference
+	run := func(b float64) float64 { return (math.Exp(2*k*b) - 2*k*b - 1) / (2 * k * k) }
+	lo, hi := 0.0, 1.0
+	for run(hi) < arl && hi < 400 {
+		hi *= 2
+	}
+	for range 60 {
+		mid := (lo + hi) / 2
+		if run(mid) < arl {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return max(hi-1.166, k)
 }
 
 // meanSpread is the spread of the mean of count values of an hour with
@@ -1826,6 +1979,24 @@ func (s *Seasonal) appendV6(b []byte, k *seasonalKey) []byte {
 	le := binary.LittleEndian
 	b = le.AppendUint32(b, k.hourAllN)
 	b = le.AppendUint32(b, math.Float32bits(k.hourAllSum))
+	b = le.AppendUint32(b, math.Float32bits(k.drift))
+	b = le.AppendUint32(b, math.Float32bits(k.driftPeak))
+	var drifted uint64
+	if k.recent != nil {
+		for i, st := range k.recent.stamp {
+			if st != 0 && k.recent.drift[i] != 0 {
+				drifted |= 1 << i
+			}
+		}
+	}
+	for i := range recentBitmapBytes {
+		b = append(b, byte(drifted>>(8*i)))
+	}
+	for i := range recentHours {
+		if drifted&(1<<i) != 0 {
+			b = append(b, k.recent.drift[i])
+		}
+	}
 	var has uint64
 	if k.recent != nil {
 		has = k.recent.hasMean
@@ -1852,8 +2023,22 @@ func (s *Seasonal) appendV6(b []byte, k *seasonalKey) []byte {
 func (s *Seasonal) readV6(d *decoder, k *seasonalKey) {
 	k.hourAllN = d.u32()
 	k.hourAllSum = math.Float32frombits(d.u32())
-	if math.IsNaN(float64(k.hourAllSum)) || math.IsInf(float64(k.hourAllSum), 0) {
+	k.drift = math.Float32frombits(d.u32())
+	k.driftPeak = math.Float32frombits(d.u32())
+	if math.IsNaN(float64(k.hourAllSum)) || math.IsInf(float64(k.hourAllSum), 0) || !(k.drift >= 0) || math.IsInf(float64(k.drift), 0) || !(k.driftPeak >= 0) || math.IsInf(float64(k.driftPeak), 0) {
 		d.bad = true
+	}
+	var drifted uint64
+	for i, c := range d.next(recentBitmapBytes) {
+		drifted |= uint64(c) << (8 * i)
+	}
+	for i := range recentHours {
+		if drifted&(1<<i) == 0 {
+			continue
+		}
+		if v := d.u8(); k.recentStamp(i) != 0 {
+			k.recent.drift[i] = v
+		}
 	}
 	var has uint64
 	for i, c := range d.next(recentBitmapBytes) {

@@ -147,3 +147,71 @@ func TestSeasonalHourDeviationCountsNotedBursts(t *testing.T) {
 		t.Errorf("bursty key: an hour a third hotter reached %.1f spreads, at or past %.1f: its noted bursts did not count", peakZ["bursty"], threshold)
 	}
 }
+
+// TestSeasonalDrift: a steady key whose afternoon runs a few percent
+// hotter for hours, each hour below the threshold of an hour's mean:
+// the drift of the hours together crosses DriftThreshold within them;
+// ordinary days (daily peak, nightly backup, ±10% noise) keep it far below.
+// Once reset at the crossing, the rise going on is seen and does not
+// cross unseen again; three days later it is new.
+func TestSeasonalDrift(t *testing.T) {
+	w := workload{base: 1e5, peak: 4e5, backup: 2e6}
+	rng := rand.New(rand.NewPCG(9, 10))
+	s := NewSeasonal(SeasonalConfig{Bucket: bucket, MinSamples: 12, LogScale: true})
+	at := feed(s, "k", w, monday, 3, rng)
+	threshold := DriftThreshold(s.Threshold(), bucket)
+	if threshold < 4 || threshold > 8 {
+		t.Fatalf("drift threshold %.2f at %.2f spreads a window: outside the 4 to 8 a CUSUM of k=1 needs for the same false-alarm rate", threshold, s.Threshold())
+	}
+	// Three ordinary days judged: the drift stays below the threshold.
+	worst := 0.0
+	for end := at.Add(3 * 24 * time.Hour); at.Before(end); at = at.Add(bucket) {
+		v := w.value(at, rng)
+		if d, ok := s.Drift("k", at, v); ok {
+			worst = max(worst, d)
+		}
+		s.Observe("k", at, v)
+	}
+	t.Logf("ordinary days: highest drift %.2f, threshold %.2f", worst, threshold)
+	if worst >= threshold {
+		t.Fatalf("ordinary days drifted %.2f, at or past %.2f", worst, threshold)
+	}
+	// From 13:00, six hours 6% hotter.
+	for hour := at.Add(13 * time.Hour); at.Before(hour); at = at.Add(bucket) {
+		s.Observe("k", at, w.value(at, rng))
+	}
+	crossed, hourZ := time.Time{}, 0.0
+	for end := at.Add(6 * time.Hour); at.Before(end); at = at.Add(bucket) {
+		v := 1.06 * w.value(at, rng)
+		if z, _, _, ok := s.HourDeviation("k", at, v); ok && at.Minute() >= 30 {
+			hourZ = max(hourZ, z)
+		}
+		if d, ok := s.Drift("k", at, v); ok && d >= threshold {
+			seen := s.DriftSeen("k", at, threshold)
+			if crossed.IsZero() && seen {
+				t.Fatalf("the first crossing, at %s, is seen", at.Format("15:04"))
+			}
+			if !crossed.IsZero() && !seen {
+				t.Errorf("crossed again at %s, unseen, after %s", at.Format("15:04"), crossed.Format("15:04"))
+			}
+			if crossed.IsZero() {
+				crossed = at
+			}
+			s.ResetDrift("k", at, d)
+		}
+		s.Observe("k", at, v)
+	}
+	t.Logf("six hours 6%% hotter: hours' means up to %.1f spreads, drift crossed at %s", hourZ, crossed.Format("15:04"))
+	if hourZ >= s.Threshold() {
+		t.Errorf("an hour's mean alone reached %.1f spreads: not the case this test is about", hourZ)
+	}
+	if crossed.IsZero() {
+		t.Fatal("six hours 6% hotter never crossed the drift threshold")
+	}
+	if !s.DriftSeen("k", at.Add(24*time.Hour), threshold) {
+		t.Error("the crossing is not seen a day later")
+	}
+	if s.DriftSeen("k", at.Add(72*time.Hour), threshold) {
+		t.Error("the crossing is still seen three days later")
+	}
+}

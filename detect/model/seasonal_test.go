@@ -245,7 +245,8 @@ func testSeasonalRoundTrip(t *testing.T, logScale bool) {
 		// an hour in progress, so the buffer is part of the state, with a
 		// value noted in it (the mean of every value is part of it too)
 		s.Observe("a", monday.Add(9*24*time.Hour+5*time.Minute), 42)
-		s.Note("a", monday.Add(9*24*time.Hour+10*time.Minute), 4200)
+		s.Observe("a", monday.Add(9*24*time.Hour+10*time.Minute), 43)
+		s.Note("a", monday.Add(9*24*time.Hour+15*time.Minute), 4200)
 		return s
 	}
 	a, b := build(), build()
@@ -289,6 +290,11 @@ func testSeasonalRoundTrip(t *testing.T, logScale bool) {
 			}
 			if s1, s2 := a.HourSeen(key, at, 3, 6), restored.HourSeen(key, at, 3, 6); s1 != s2 {
 				t.Fatalf("%s at %s: hour seen %v, restored %v", key, at, s1, s2)
+			}
+			d1, dok1 := a.Drift(key, at, 777)
+			d2, dok2 := restored.Drift(key, at, 777)
+			if d1 != d2 || dok1 != dok2 || a.DriftSeen(key, at, 1) != restored.DriftSeen(key, at, 1) {
+				t.Fatalf("%s at %s: drift %v %v, restored %v %v", key, at, d1, dok1, d2, dok2)
 			}
 		}
 	}
