@@ -612,19 +612,16 @@ func (d *fieldBaselines) judgeRow(w source.Window, e Entity, keys *model.Seasona
 // enough for its windows to alert. A mean field's deviation is widened
 // as its window's is, by noisier.
 func (d *fieldBaselines) judgeHour(f *fieldJudgement, keys *model.SeasonalKeys, i int, t time.Time, v, noisier float64) {
-	hz, mean, n, ok := keys.HourDeviation(i, t, v)
-	if !ok {
-		return
-	}
+	raw, mean, n, hourOK := keys.HourDeviation(i, t, v)
 	widen := 1.0
 	if d.metrics[i].Kind == source.Avg && d.records >= 0 && noisier > 1 {
 		widen = noisier
 	}
-	hz /= widen
+	hz := raw / widen
 	own := f.beyond
-	if hz >= d.zThreshold && !keys.HourSeen(i, t, hz, n) {
+	if hourOK && hz >= d.zThreshold && !keys.HourSeen(i, t, hz, n) {
 		f.hour, f.hourZ, f.hourMean, f.hourN = true, hz, mean, n
-	} else if dz, ok := keys.Drift(i, t, v); ok && dz/widen >= d.driftThreshold {
+	} else if dz, ok := keys.DriftWith(i, t, raw, hourOK); ok && dz/widen >= d.driftThreshold {
 		seen := keys.DriftSeen(i, t, d.driftThreshold*widen)
 		keys.ResetDrift(i, t, dz)
 		if seen {

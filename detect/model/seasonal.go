@@ -527,6 +527,12 @@ func (g *SeasonalKeys) Drift(f int, t time.Time, v float64) (float64, bool) {
 	return g.s.driftAt(g.keys[f], t, v)
 }
 
+// DriftWith is Drift of field f's key for a caller that has its
+// HourDeviation at t already: z and ok as HourDeviation answered.
+func (g *SeasonalKeys) DriftWith(f int, t time.Time, z float64, ok bool) (float64, bool) {
+	return g.s.driftWith(g.keys[f], t, z, ok)
+}
+
 // DriftSeen is Seasonal.DriftSeen of field f's key.
 func (g *SeasonalKeys) DriftSeen(f int, t time.Time, threshold float64) bool {
 	return g.s.driftSeen(g.keys[f], t, threshold)
@@ -1166,8 +1172,9 @@ func (s *Seasonal) deviation(k *seasonalKey, t time.Time, v float64) (z, expecte
 // judged against the calmer figure would alert on what the key does every
 // day. The hour's own mean, on the other hand, holds only the values
 // learned, so a window that alerted alone is not alerted again by the
-// hour it pulls up. A fall is measured from the quietest usual hour of
-// the day when that is lower, as QuietDeviation measures a window's.
+// hour it pulls up. A fall is the plain deviation from the hour's own
+// baseline: callers judge rises only, since an hour's mean well below its
+// usual level is also what a first quiet weekend looks like.
 //
 // ok is false while the hour holds fewer than MinHourValues values (a
 // mean of one or two is a window's own judgement), while the hour has no
@@ -1200,11 +1207,6 @@ func (s *Seasonal) hourDeviation(k *seasonalKey, t time.Time, v float64) (z, mea
 		return 0, 0, 0, false
 	}
 	z = (x - b.expected) / s.meanSpread(b, count)
-	if z < 0 {
-		if qz, ok := s.quietHourDeviation(k, h, x, count); ok && qz > z {
-			z = min(qz, 0)
-		}
-	}
 	if s.cfg.LogScale {
 		x = math.Expm1(x)
 	}
@@ -1250,6 +1252,16 @@ func (s *Seasonal) driftAt(k *seasonalKey, t time.Time, v float64) (float64, boo
 	if k == nil || k.meansVar <= 0 {
 		return 0, false
 	}
+	z, _, _, ok := s.hourDeviation(k, t, v)
+	return s.driftWith(k, t, z, ok)
+}
+
+// driftWith is Drift of key k, given HourDeviation's z and ok for the
+// same t and value.
+func (s *Seasonal) driftWith(k *seasonalKey, t time.Time, z float64, ok bool) (float64, bool) {
+	if k == nil || k.meansVar <= 0 {
+		return 0, false
+	}
 	d := float64(k.drift)
 	if absHour(t) != int64(k.bufHour) {
 		// The hour in progress closes before t: it counts as it will.
@@ -1260,7 +1272,7 @@ func (s *Seasonal) driftAt(k *seasonalKey, t time.Time, v float64) (float64, boo
 		}
 		return d, true
 	}
-	if z, _, _, ok := s.hourDeviation(k, t, v); ok {
+	if ok {
 		d = max(d+z-DriftReference, 0)
 	}
 	return d, true
@@ -1342,22 +1354,6 @@ func DriftThreshold(threshold float64, bucket time.Duration) float64 {
 func (s *Seasonal) meanSpread(b hourBaseline, count float64) float64 {
 	sp := math.Sqrt(b.meansVar*(1+math.Pi/(2*float64(b.n)))+b.within2/count) * predictiveWidening(b.days)
 	return max(sp, s.floor(b.expected)/math.Sqrt(count))
-}
-
-// quietHourDeviation is the deviation of x, a mean of count values in the
-// model's space, from the quietest usual hour of the day from h on.
-func (s *Seasonal) quietHourDeviation(k *seasonalKey, h int64, x, count float64) (float64, bool) {
-	var low hourBaseline
-	found := false
-	for hh := h; hh < h+hoursPerDay; hh++ {
-		if b, ok := s.hourBaseline(k, hh); ok && (!found || b.expected < low.expected) {
-			low, found = b, true
-		}
-	}
-	if !found {
-		return 0, false
-	}
-	return (x - low.expected) / s.meanSpread(low, count), true
 }
 
 // HourSeen is Seen for HourDeviation: whether one of the 48 hours before
