@@ -512,8 +512,8 @@ func (d *fieldBaselines) judgeRow(w source.Window, e Entity, keys *model.Seasona
 			f.early = z < 0 && time.Duration(run)*w.End.Sub(w.Start) < quietFor
 			f.seen = !f.early && !f.burst && keys.Seen(i, w.Start, z)
 		}
-		if !f.shifted && (!f.beyond || f.seen || f.early) {
-			d.judgeHour(f, keys, i, w.Start, v, noisier)
+		if d.volume[i] && !f.shifted && (!f.beyond || f.seen || f.early) {
+			d.judgeHour(f, keys, i, w.Start, v)
 		}
 		judged = true
 		if worst < 0 || worse(f, &fields[worst]) {
@@ -599,35 +599,32 @@ func (d *fieldBaselines) judgeRow(w source.Window, e Entity, keys *model.Seasona
 	return v, true
 }
 
-// judgeHour judges the hour of t so far as a whole for field i, whose
-// window does not alert alone (model.Seasonal.HourDeviation): a rise of
-// the hour's mean beyond the threshold that no hour of the last 48
-// showed alerts; so does a run of hours that rose together past the
-// drift threshold (model.Seasonal.Drift), further than any of the last
-// 48 hours had. A window alerted only by its hour is learned, not kept
-// out: it is within its own threshold, and a rise too small for any
-// window is what the baseline follows. Falls are left to the windows: an hour's mean far below
-// its usual level is also what the first quiet weekend or holiday the
-// model has not seen looks like, and a service that goes quiet falls far
-// enough for its windows to alert. A mean field's deviation is widened
-// as its window's is, by noisier.
-func (d *fieldBaselines) judgeHour(f *fieldJudgement, keys *model.SeasonalKeys, i int, t time.Time, v, noisier float64) {
-	raw, mean, n, hourOK := keys.HourDeviation(i, t, v)
-	widen := 1.0
-	if d.metrics[i].Kind == source.Avg && d.records >= 0 && noisier > 1 {
-		widen = noisier
-	}
-	hz := raw / widen
+// judgeHour judges the hour of t so far as a whole for volume field i,
+// whose window does not alert alone (model.Seasonal.HourDeviation): a
+// rise of the hour's mean beyond the threshold that no hour of the last
+// 48 showed alerts; so does a run of hours that rose together past the
+// drift threshold (model.Seasonal.Drift), once in 48 hours. A window
+// alerted only by its hour is learned, not kept out: it is within its own
+// threshold, and a rise too small for any window is what the baseline
+// follows. Falls are left to the windows: an hour's mean far below its
+// usual level is also what the first quiet weekend or holiday the model
+// has not seen looks like, and a service that goes quiet falls far
+// enough for its windows to alert. Means and maxima are left to their
+// windows too: a window of three lookups weighs as much in an hour's mean
+// as one of three thousand, and one slow lookup sets a window's maximum,
+// so an hour's mean of them says little that its windows do not.
+func (d *fieldBaselines) judgeHour(f *fieldJudgement, keys *model.SeasonalKeys, i int, t time.Time, v float64) {
+	hz, mean, n, hourOK := keys.HourDeviation(i, t, v)
 	own := f.beyond
 	if hourOK && hz >= d.zThreshold && !keys.HourSeen(i, t, hz, n) {
 		f.hour, f.hourZ, f.hourMean, f.hourN = true, hz, mean, n
-	} else if dz, ok := keys.DriftWith(i, t, raw, hourOK); ok && dz/widen >= d.driftThreshold {
-		seen := keys.DriftSeen(i, t, d.driftThreshold*widen)
-		keys.ResetDrift(i, t, dz)
+	} else if dz, ok := keys.DriftWith(i, t, hz, hourOK); ok && dz >= d.driftThreshold {
+		seen := keys.DriftSeen(i, t)
+		keys.ResetDrift(i, t)
 		if seen {
 			return
 		}
-		f.drift, f.driftBy = true, dz/widen
+		f.drift, f.driftBy = true, dz
 	} else {
 		return
 	}

@@ -61,7 +61,7 @@ type SeasonalConfig struct {
 	// WithoutRecent keeps no extremes of recent hours, for a model that
 	// never asks Seen: Seen then always answers false and Note only
 	// closes the hour in progress, HourDeviation never answers, and each
-	// key is 344 bytes smaller.
+	// key is 304 bytes smaller.
 	WithoutRecent bool
 }
 
@@ -83,7 +83,7 @@ type SeasonalConfig struct {
 // that by more than three spreads, the hour has a weekly pattern of its own
 // and last week's cell is the baseline instead.
 //
-// Memory per key is fixed, 824 bytes whatever the history length: with
+// Memory per key is fixed, 792 bytes whatever the history length: with
 // LogScale a cell holds the mean of log(1+v) as a 16-bit fixed-point
 // number (steps of 1/1024, so at most 0.0005 off, a hundredth of the
 // smallest spread) and its deviation in 8 bits on a logarithmic scale
@@ -162,9 +162,10 @@ type seasonalKey struct {
 	hourAllSum float32
 	// drift is the upper CUSUM of the closed hours' means, in spreads of
 	// an hour's mean (Drift): how far a run of hours has risen, together,
-	// past what each hour alone shows. driftPeak is the highest drift of
-	// the hour in progress at which a caller restarted it (ResetDrift).
-	drift, driftPeak float32
+	// past what each hour alone shows. driftReset: a caller restarted it
+	// in the hour in progress (ResetDrift).
+	drift      float32
+	driftReset bool
 	// The departure followed for a level change (Track): its length in
 	// windows, signed by its side, its CUSUM statistic in spreads, and the
 	// sum of its residuals in the model's space.
@@ -191,14 +192,15 @@ type seasonalKey struct {
 type recentExtremes struct {
 	stamp  [recentHours]uint8
 	hi, lo [recentHours]uint16
-	// The mean of every value of the hour (LogScale: fixed point like
-	// hi; otherwise in lin.recent), held when hasMean's bit is set: an
-	// hour with at least minHourMeanValues values.
-	mean    [recentHours]uint16
+	// The mean of every value of the hour, as a fraction of the way from
+	// lo to hi in 255 steps (at most 1/510 of the hour's range off), held
+	// when hasMean's bit is set: an hour with at least minHourMeanValues
+	// values.
+	mean    [recentHours]uint8
 	hasMean uint64
-	// drift is the key's drift as each recent hour closed, in tenths of
-	// a spread, at most 255 (Drift's Seen).
-	drift [recentHours]uint8
+	// drifted has the bit of each recent hour in which the drift was
+	// restarted (ResetDrift): DriftSeen.
+	drifted uint64
 }
 
 // recentStamp is the stamp of recent slot idx, 0 when empty.
@@ -211,8 +213,8 @@ func (k *seasonalKey) recentStamp(idx int) uint8 {
 
 // linearCells are the float32 figures of a key without LogScale.
 type linearCells struct {
-	cells  []float32                // mean and deviation of each filled cell, by rank
-	recent [3 * recentHours]float32 // highest, lowest and mean of each slot
+	cells  []float32 // mean and deviation of each filled cell, by rank
+	recent [2 * recentHours]float32
 }
 
 // cellGrowth is how many cells a key's storage grows by: a day of hours.
@@ -534,14 +536,10 @@ func (g *SeasonalKeys) DriftWith(f int, t time.Time, z float64, ok bool) (float6
 }
 
 // DriftSeen is Seasonal.DriftSeen of field f's key.
-func (g *SeasonalKeys) DriftSeen(f int, t time.Time, threshold float64) bool {
-	return g.s.driftSeen(g.keys[f], t, threshold)
-}
+func (g *SeasonalKeys) DriftSeen(f int, t time.Time) bool { return g.s.driftSeen(g.keys[f], t) }
 
 // ResetDrift is Seasonal.ResetDrift of field f's key.
-func (g *SeasonalKeys) ResetDrift(f int, t time.Time, drift float64) {
-	g.s.resetDrift(g.keys[f], t, drift)
-}
+func (g *SeasonalKeys) ResetDrift(f int, t time.Time) { g.s.resetDrift(g.keys[f], t) }
 
 // Seen is Seasonal.Seen of field f's key.
 func (g *SeasonalKeys) Seen(f int, t time.Time, z float64) bool { return g.s.seen(g.keys[f], t, z) }
@@ -714,8 +712,12 @@ func (s *Seasonal) commit(k *seasonalKey) {
 		idx, stamp := recentSlot(int64(k.bufHour))
 		s.storeRecent(k, idx, stamp, float64(k.hourHi), float64(k.hourLo))
 		s.storeRecentMean(k, idx, k.hourAllN, float64(k.hourAllSum))
-		k.recent.drift[idx] = uint8(min(math.Round(float64(max(k.drift, k.driftPeak))*10), 255))
-		k.driftPeak = 0
+		if k.driftReset {
+			k.recent.drifted |= 1 << idx
+		} else {
+			k.recent.drifted &^= 1 << idx
+		}
+		k.driftReset = false
 		k.hourSeen, k.hourHi, k.hourLo = false, 0, 0
 		k.meansVar = float32(s.recentMeansVariance(k, int64(k.bufHour)))
 	}
@@ -743,15 +745,15 @@ func (s *Seasonal) storeRecent(k *seasonalKey, idx int, stamp uint8, hi, lo floa
 		k.recent.hi[idx], k.recent.lo[idx] = encodeMean(hi), encodeMean(lo)
 		return
 	}
-	k.lin.recent[3*idx], k.lin.recent[3*idx+1] = float32(hi), float32(lo)
+	k.lin.recent[2*idx], k.lin.recent[2*idx+1] = float32(hi), float32(lo)
 }
 
 // minHourMeanValues is how many values an hour needs for its mean to be
 // held among the recent hours': half an hour of 5-minute windows.
 const minHourMeanValues = 6
 
-// storeRecentMean keeps, in slot idx (just stored), the mean of the n
-// values summing to sum, or marks it absent when n is below
+// storeRecentMean keeps, in slot idx (its extremes just stored), the
+// mean of the n values summing to sum, or marks it absent when n is below
 // minHourMeanValues.
 func (s *Seasonal) storeRecentMean(k *seasonalKey, idx int, n uint32, sum float64) {
 	bit := uint64(1) << idx
@@ -760,11 +762,20 @@ func (s *Seasonal) storeRecentMean(k *seasonalKey, idx int, n uint32, sum float6
 		return
 	}
 	k.recent.hasMean |= bit
-	if s.cfg.LogScale {
-		k.recent.mean[idx] = encodeMean(sum / float64(n))
-		return
+	hi, lo := s.recentExtremes(k, idx)
+	q := 0.0
+	if hi > lo {
+		q = math.Round(255 * (sum/float64(n) - lo) / (hi - lo))
 	}
-	k.lin.recent[3*idx+2] = float32(sum / float64(n))
+	k.recent.mean[idx] = uint8(min(max(q, 0), 255))
+}
+
+// recentExtremes returns the extremes held in recent slot idx.
+func (s *Seasonal) recentExtremes(k *seasonalKey, idx int) (hi, lo float64) {
+	if s.cfg.LogScale {
+		return float64(k.recent.hi[idx]) / logMeanUnit, float64(k.recent.lo[idx]) / logMeanUnit
+	}
+	return float64(k.lin.recent[2*idx]), float64(k.lin.recent[2*idx+1])
 }
 
 // recentMean returns the mean of every value of an absolute hour before
@@ -774,10 +785,8 @@ func (s *Seasonal) recentMean(k *seasonalKey, hour int64) (float64, bool) {
 	if k.recentStamp(idx) != stamp || k.recent.hasMean&(1<<idx) == 0 {
 		return 0, false
 	}
-	if s.cfg.LogScale {
-		return float64(k.recent.mean[idx]) / logMeanUnit, true
-	}
-	return float64(k.lin.recent[3*idx+2]), true
+	hi, lo := s.recentExtremes(k, idx)
+	return lo + float64(k.recent.mean[idx])/255*(hi-lo), true
 }
 
 // minMeanPairs is how many hours of the last day recentMeansVariance needs
@@ -823,7 +832,7 @@ func (s *Seasonal) recent(k *seasonalKey, hour int64) (hi, lo float64, ok bool) 
 	if s.cfg.LogScale {
 		return float64(k.recent.hi[idx]) / logMeanUnit, float64(k.recent.lo[idx]) / logMeanUnit, true
 	}
-	return float64(k.lin.recent[3*idx]), float64(k.lin.recent[3*idx+1]), true
+	return float64(k.lin.recent[2*idx]), float64(k.lin.recent[2*idx+1]), true
 }
 
 // pool refreshes the pooled spreads of k from the cells of the week up to
@@ -1278,44 +1287,39 @@ func (s *Seasonal) driftWith(k *seasonalKey, t time.Time, z float64, ok bool) (f
 	return d, true
 }
 
-// ResetDrift restarts key's drift from 0 at t, once it has reached
-// drift: the caller alerted on it (or found it seen), and the run of
-// hours it adds up is one episode. The hour of t remembers drift for
-// DriftSeen.
-func (s *Seasonal) ResetDrift(key string, t time.Time, drift float64) {
-	s.resetDrift(s.find(key), t, drift)
-}
+// ResetDrift restarts key's drift from 0 at t: the caller alerted on it
+// (or found it seen), and the run of hours it added up is one episode.
+// The hour of t remembers the restart for DriftSeen.
+func (s *Seasonal) ResetDrift(key string, t time.Time) { s.resetDrift(s.find(key), t) }
 
 // resetDrift is ResetDrift of key k, nil when there is none.
-func (s *Seasonal) resetDrift(k *seasonalKey, t time.Time, drift float64) {
-	if k == nil || math.IsNaN(drift) || !s.enter(k, t) {
+func (s *Seasonal) resetDrift(k *seasonalKey, t time.Time) {
+	if k == nil || !s.enter(k, t) {
 		return
 	}
-	k.drift, k.driftPeak = 0, float32(max(float64(k.driftPeak), drift))
+	k.drift, k.driftReset = 0, true
 }
 
-// DriftSeen reports whether key's drift reached threshold as one of the
-// 48 hours before the hour of t closed, or earlier in the hour of t: a
-// rise that goes on, or comes back every other day, alerts once.
-func (s *Seasonal) DriftSeen(key string, t time.Time, threshold float64) bool {
-	return s.driftSeen(s.find(key), t, threshold)
-}
+// DriftSeen reports whether key's drift was restarted (ResetDrift) in
+// the 48 hours before the hour of t, or earlier in the hour of t: a rise
+// that goes on, or comes back every other day, alerts once.
+func (s *Seasonal) DriftSeen(key string, t time.Time) bool { return s.driftSeen(s.find(key), t) }
 
 // driftSeen is DriftSeen of key k, nil when there is none.
-func (s *Seasonal) driftSeen(k *seasonalKey, t time.Time, threshold float64) bool {
+func (s *Seasonal) driftSeen(k *seasonalKey, t time.Time) bool {
 	if k == nil {
 		return false
 	}
 	h := absHour(t)
-	if int64(k.bufHour) == h && float64(k.driftPeak) >= threshold {
+	if int64(k.bufHour) == h && k.driftReset {
 		return true
 	}
-	if k.recent == nil {
+	if k.recent == nil || k.recent.drifted == 0 {
 		return false
 	}
 	for hh := h - recentHours; hh < h; hh++ {
 		idx, stamp := recentSlot(hh)
-		if k.recent.stamp[idx] == stamp && float64(k.recent.drift[idx])/10 >= threshold {
+		if k.recent.stamp[idx] == stamp && k.recent.drifted&(1<<idx) != 0 {
 			return true
 		}
 	}
@@ -1692,9 +1696,11 @@ func (s *Seasonal) Prune(before time.Time) int {
 // the run's residual sum with the level-shift departure (Track): its
 // signed length, CUSUM statistic and residual sum. Version 6 adds, after
 // the recent hours, the mean of every value of the hour in progress (its
-// count, uint32, and sum, float32) and of each recent hour that has one:
-// a bitmap of those, then their means as the extremes are written.
-// Versions 1 (float32
+// count, uint32, and sum, float32), the drift (float32) and whether it
+// was restarted in the hour in progress (a byte), a bitmap of the recent
+// hours in which it was, and the recent hours' means: a bitmap of the
+// hours that have one, then each as a byte (a fraction of the hour's
+// range). Versions 1 (float32
 // cells with 16-bit day stamps and the raw values of the hour in
 // progress), 2 and 3 are still read; keys of versions 1 and 2 start with
 // no recent extremes and their pooled spreads computed from the cells;
@@ -1962,81 +1968,58 @@ func (s *Seasonal) appendV4(b []byte, k *seasonalKey) []byte {
 			b = le.AppendUint16(b, k.recent.hi[i])
 			b = le.AppendUint16(b, k.recent.lo[i])
 		} else {
-			b = le.AppendUint32(b, math.Float32bits(k.lin.recent[3*i]))
-			b = le.AppendUint32(b, math.Float32bits(k.lin.recent[3*i+1]))
+			b = le.AppendUint32(b, math.Float32bits(k.lin.recent[2*i]))
+			b = le.AppendUint32(b, math.Float32bits(k.lin.recent[2*i+1]))
 		}
 	}
 	return b
 }
 
 // appendV6 encodes what version 6 added to a key: the mean of every
-// value of the hour in progress and of the recent hours.
+// value of the hour in progress and of the recent hours, and the drift.
 func (s *Seasonal) appendV6(b []byte, k *seasonalKey) []byte {
 	le := binary.LittleEndian
 	b = le.AppendUint32(b, k.hourAllN)
 	b = le.AppendUint32(b, math.Float32bits(k.hourAllSum))
 	b = le.AppendUint32(b, math.Float32bits(k.drift))
-	b = le.AppendUint32(b, math.Float32bits(k.driftPeak))
-	var drifted uint64
+	reset := uint8(0)
+	if k.driftReset {
+		reset = 1
+	}
+	b = append(b, reset)
+	var has, drifted uint64
 	if k.recent != nil {
-		for i, st := range k.recent.stamp {
-			if st != 0 && k.recent.drift[i] != 0 {
-				drifted |= 1 << i
-			}
-		}
+		has, drifted = k.recent.hasMean, k.recent.drifted
 	}
 	for i := range recentBitmapBytes {
 		b = append(b, byte(drifted>>(8*i)))
-	}
-	for i := range recentHours {
-		if drifted&(1<<i) != 0 {
-			b = append(b, k.recent.drift[i])
-		}
-	}
-	var has uint64
-	if k.recent != nil {
-		has = k.recent.hasMean
 	}
 	for i := range recentBitmapBytes {
 		b = append(b, byte(has>>(8*i)))
 	}
 	for i := range recentHours {
-		if has&(1<<i) == 0 {
-			continue
-		}
-		if s.cfg.LogScale {
-			b = le.AppendUint16(b, k.recent.mean[i])
-		} else {
-			b = le.AppendUint32(b, math.Float32bits(k.lin.recent[3*i+2]))
+		if has&(1<<i) != 0 {
+			b = append(b, k.recent.mean[i])
 		}
 	}
 	return b
 }
 
 // readV6 reads what version 6 added to a key (appendV6). A recent hour's
-// mean is kept only beside its extremes, and not by a model that keeps
-// none.
+// mean and restart are kept only beside its extremes, and not by a model
+// that keeps none.
 func (s *Seasonal) readV6(d *decoder, k *seasonalKey) {
 	k.hourAllN = d.u32()
 	k.hourAllSum = math.Float32frombits(d.u32())
 	k.drift = math.Float32frombits(d.u32())
-	k.driftPeak = math.Float32frombits(d.u32())
-	if math.IsNaN(float64(k.hourAllSum)) || math.IsInf(float64(k.hourAllSum), 0) || !(k.drift >= 0) || math.IsInf(float64(k.drift), 0) || !(k.driftPeak >= 0) || math.IsInf(float64(k.driftPeak), 0) {
+	k.driftReset = d.u8() == 1
+	if math.IsNaN(float64(k.hourAllSum)) || math.IsInf(float64(k.hourAllSum), 0) || !(k.drift >= 0) || math.IsInf(float64(k.drift), 0) {
 		d.bad = true
 	}
-	var drifted uint64
+	var has, drifted uint64
 	for i, c := range d.next(recentBitmapBytes) {
 		drifted |= uint64(c) << (8 * i)
 	}
-	for i := range recentHours {
-		if drifted&(1<<i) == 0 {
-			continue
-		}
-		if v := d.u8(); k.recentStamp(i) != 0 {
-			k.recent.drift[i] = v
-		}
-	}
-	var has uint64
 	for i, c := range d.next(recentBitmapBytes) {
 		has |= uint64(c) << (8 * i)
 	}
@@ -2044,28 +2027,20 @@ func (s *Seasonal) readV6(d *decoder, k *seasonalKey) {
 		if has&(1<<i) == 0 {
 			continue
 		}
-		var m uint16
-		var fm float32
-		if s.cfg.LogScale {
-			m = d.u16()
-		} else {
-			fm = math.Float32frombits(d.u32())
-			if math.IsNaN(float64(fm)) || math.IsInf(float64(fm), 0) {
-				d.bad = true
-			}
-		}
-		if s.cfg.WithoutRecent || k.recentStamp(i) == 0 {
-			continue
-		}
-		k.recent.hasMean |= 1 << i
-		if s.cfg.LogScale {
+		if m := d.u8(); k.recentStamp(i) != 0 {
+			k.recent.hasMean |= 1 << i
 			k.recent.mean[i] = m
-		} else {
-			k.lin.recent[3*i+2] = fm
+		}
+	}
+	if k.recent != nil {
+		for i := range recentHours {
+			if drifted&(1<<i) != 0 && k.recent.stamp[i] != 0 {
+				k.recent.drifted |= 1 << i
+			}
 		}
 	}
 	if s.cfg.WithoutRecent {
-		k.hourAllN, k.hourAllSum = 0, 0
+		k.hourAllN, k.hourAllSum, k.driftReset = 0, 0, false
 	}
 }
 
@@ -2125,7 +2100,7 @@ func (s *Seasonal) readRecent(d *decoder, k *seasonalKey, idx int, stamp uint8) 
 	if s.cfg.LogScale {
 		k.recent.hi[idx], k.recent.lo[idx] = hi, lo
 	} else {
-		k.lin.recent[3*idx], k.lin.recent[3*idx+1] = fhi, flo
+		k.lin.recent[2*idx], k.lin.recent[2*idx+1] = fhi, flo
 	}
 }
 

@@ -187,7 +187,7 @@ func TestSeasonalDrift(t *testing.T) {
 			hourZ = max(hourZ, z)
 		}
 		if d, ok := s.Drift("k", at, v); ok && d >= threshold {
-			seen := s.DriftSeen("k", at, threshold)
+			seen := s.DriftSeen("k", at)
 			if crossed.IsZero() && seen {
 				t.Fatalf("the first crossing, at %s, is seen", at.Format("15:04"))
 			}
@@ -197,7 +197,7 @@ func TestSeasonalDrift(t *testing.T) {
 			if crossed.IsZero() {
 				crossed = at
 			}
-			s.ResetDrift("k", at, d)
+			s.ResetDrift("k", at)
 		}
 		s.Observe("k", at, v)
 	}
@@ -208,10 +208,10 @@ func TestSeasonalDrift(t *testing.T) {
 	if crossed.IsZero() {
 		t.Fatal("six hours 6% hotter never crossed the drift threshold")
 	}
-	if !s.DriftSeen("k", at.Add(24*time.Hour), threshold) {
+	if !s.DriftSeen("k", at.Add(24*time.Hour)) {
 		t.Error("the crossing is not seen a day later")
 	}
-	if s.DriftSeen("k", at.Add(72*time.Hour), threshold) {
+	if s.DriftSeen("k", at.Add(72*time.Hour)) {
 		t.Error("the crossing is still seen three days later")
 	}
 }

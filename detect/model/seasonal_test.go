@@ -293,7 +293,7 @@ func testSeasonalRoundTrip(t *testing.T, logScale bool) {
 			}
 			d1, dok1 := a.Drift(key, at, 777)
 			d2, dok2 := restored.Drift(key, at, 777)
-			if d1 != d2 || dok1 != dok2 || a.DriftSeen(key, at, 1) != restored.DriftSeen(key, at, 1) {
+			if d1 != d2 || dok1 != dok2 || a.DriftSeen(key, at) != restored.DriftSeen(key, at) {
 				t.Fatalf("%s at %s: drift %v %v, restored %v %v", key, at, d1, dok1, d2, dok2)
 			}
 		}
