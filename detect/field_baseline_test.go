@@ -367,9 +367,9 @@ func TestBaselineBurstsOnABurstySeries(t *testing.T) {
 // TestBaselineSustainedRise: a steady workload that sends a fifth more
 // than usual for two hours of an afternoon, each window within ±10% of
 // the new level: no window is past the threshold alone, but the hour's
-// mean is (or the hours' drift, later on), and the verdict says so; its
-// steady neighbour, and the workload on an ordinary afternoon before,
-// are not flagged.
+// mean is (or the hours' drift, later on), the verdict says so, and the
+// window is learned; its steady neighbour, and the workload on an
+// ordinary afternoon before, are not flagged.
 func TestBaselineSustainedRise(t *testing.T) {
 	const bucket = 5 * time.Minute
 	d, row, now := steadyShop(t, 31)
@@ -393,9 +393,19 @@ func TestBaselineSustainedRise(t *testing.T) {
 			t.Fatalf("an ordinary window at %s flagged: %s / %s", now.Format("Mon 15:04"), cart.Summary, front.Summary)
 		}
 	}
+	// A window alerted only by its hour is within its own threshold and is
+	// learned like an ordinary one: every field of both rows adds a sample.
+	baselines := d.(*fieldBaselines)
+	before := baselines.model.Samples()
+	judge(1e6)
+	perWindow := baselines.model.Samples() - before
 	found := false
 	for i := range 24 {
+		before := baselines.model.Samples()
 		cart, front := judge(1.2e6)
+		if learned := baselines.model.Samples() - before; front.Anomalous() && learned != perWindow {
+			t.Errorf("window %d, flagged by its hour: %d samples learned, an ordinary window learns %d", i, learned, perWindow)
+		}
 		if cart.Anomalous() {
 			t.Errorf("the steady neighbour flagged: %s", cart.Summary)
 		}
