@@ -118,9 +118,9 @@ type fieldJudgement struct {
 	hourZ    float64
 	hourMean float64
 	hourN    int
-	// drift: the hours up to this one have risen together
-	// (model.Seasonal.Drift) where no window or hour alerts alone, by
-	// drift spreads of an hour's mean. hourOnly: the window itself is
+	// drift: the hours up to this one have risen (or, driftBy negative,
+	// fallen) together (model.Seasonal.Drift) where no window or hour
+	// alerts alone, by driftBy spreads of an hour's mean. hourOnly: the window itself is
 	// within its threshold (hour or drift alerted), so it is learned.
 	drift    bool
 	driftBy  float64
@@ -134,7 +134,7 @@ func (f *fieldJudgement) alertZ(threshold, driftThreshold float64) float64 {
 		return math.Abs(f.hourZ)
 	}
 	if f.drift {
-		return threshold * f.driftBy / driftThreshold
+		return threshold * math.Abs(f.driftBy) / driftThreshold
 	}
 	if f.burst && f.beyond {
 		return max(math.Abs(f.z), threshold)
@@ -513,7 +513,7 @@ func (d *fieldBaselines) judgeRow(w source.Window, e Entity, keys *model.Seasona
 			f.seen = !f.early && !f.burst && keys.Seen(i, w.Start, z)
 		}
 		if d.volume[i] && !f.shifted && (!f.beyond || f.seen || f.early) {
-			d.judgeHour(f, keys, i, w.Start, v)
+			d.judgeHour(f, keys, i, w.Start, v, !shared)
 		}
 		judged = true
 		if worst < 0 || worse(f, &fields[worst]) {
@@ -546,8 +546,8 @@ func (d *fieldBaselines) judgeRow(w source.Window, e Entity, keys *model.Seasona
 			plusFixed(f.z, 1).str(" spreads, alert at ").fixed(d.zThreshold, 1).str(")")
 	} else if f.drift {
 		d.text.str(e.Workload).str(" in namespace ").str(e.Namespace).str(": ").str(d.metrics[worst].Name).
-			str(" has run above its usual level for hours: ").general(values[worst], 4).str(" where ").general(f.expected, 4).
-			str(" is usual at this hour, its hours' means together ").fixed(f.driftBy, 1).
+			str(" has run ").str(aboveOrBelow(f.driftBy)).str(" its usual level for hours: ").general(values[worst], 4).str(" where ").general(f.expected, 4).
+			str(" is usual at this hour, its hours' means together ").fixed(math.Abs(f.driftBy), 1).
 			str(" spreads past what each hour shows alone (alert at ").fixed(d.driftThreshold, 1).str(")")
 	} else if f.hour {
 		v.Observed = f.hourMean
@@ -600,25 +600,31 @@ func (d *fieldBaselines) judgeRow(w source.Window, e Entity, keys *model.Seasona
 }
 
 // judgeHour judges the hour of t so far as a whole for volume field i,
-// whose window does not alert alone (model.Seasonal.HourDeviation): a
-// rise of the hour's mean beyond the threshold that no hour of the last
-// 48 showed alerts; so does a run of hours that rose together past the
-// drift threshold (model.Seasonal.Drift), once in 48 hours. A window
-// alerted only by its hour is learned, not kept out: it is within its own
-// threshold, and a rise too small for any window is what the baseline
-// follows. Falls are left to the windows: an hour's mean far below its
-// usual level is also what the first quiet weekend or holiday the model
-// has not seen looks like, and a service that goes quiet falls far
-// enough for its windows to alert. Means and maxima are left to their
-// windows too: a window of three lookups weighs as much in an hour's mean
-// as one of three thousand, and one slow lookup sets a window's maximum,
-// so an hour's mean of them says little that its windows do not.
-func (d *fieldBaselines) judgeHour(f *fieldJudgement, keys *model.SeasonalKeys, i int, t time.Time, v float64) {
+// whose window does not alert alone (model.Seasonal.HourDeviation): an
+// hour's mean beyond the threshold that no hour of the last 48 showed on
+// the same side alerts; so does a run of hours that rose or fell together
+// past the drift threshold (model.Seasonal.Drift), once in 48 hours. A
+// window alerted only by its hour is learned, not kept out: it is within
+// its own threshold, and a departure too small for any window is what the
+// baseline follows. The model counts a fall on a whole hour, once the
+// hour's week is known and as far as the hour is below yesterday's too
+// (model.Seasonal.HourDeviation): an hour's mean far below its usual
+// level is also what the first quiet weekend looks like. falls is false
+// where the entity's rows are not its own alone: a row split with others
+// is not a fall.
+// Means and maxima are left to their windows: a window of three lookups
+// weighs as much in an hour's mean as one of three thousand, and one slow
+// lookup sets a window's maximum, so an hour's mean of them says little
+// that its windows do not.
+func (d *fieldBaselines) judgeHour(f *fieldJudgement, keys *model.SeasonalKeys, i int, t time.Time, v float64, falls bool) {
 	hz, mean, n, hourOK := keys.HourDeviation(i, t, v)
+	if !falls {
+		hz = max(hz, 0)
+	}
 	own := f.beyond
-	if hourOK && hz >= d.zThreshold && !keys.HourSeen(i, t, hz, n) {
+	if hourOK && math.Abs(hz) >= d.zThreshold && !keys.HourSeen(i, t, hz, n) {
 		f.hour, f.hourZ, f.hourMean, f.hourN = true, hz, mean, n
-	} else if dz, ok := keys.DriftWith(i, t, hz, hourOK); ok && dz >= d.driftThreshold {
+	} else if dz, ok := keys.DriftWith(i, t, hz, hourOK); ok && (dz >= d.driftThreshold || falls && -dz >= d.driftThreshold) {
 		seen := keys.DriftSeen(i, t)
 		keys.ResetDrift(i, t)
 		if seen {
@@ -628,7 +634,21 @@ func (d *fieldBaselines) judgeHour(f *fieldJudgement, keys *model.SeasonalKeys, 
 	} else {
 		return
 	}
+	if f.quiet {
+		// The window was measured from the quietest usual hour; the hour
+		// is judged against its own.
+		_, f.expected, _ = keys.Deviation(i, t, v)
+		f.quiet = false
+	}
 	f.beyond, f.seen, f.early, f.hourOnly = true, false, false, !own
+}
+
+// aboveOrBelow is "above" for a positive departure, else "below".
+func aboveOrBelow(z float64) string {
+	if z > 0 {
+		return "above"
+	}
+	return "below"
 }
 
 // worse reports whether field a is a stronger reason to alert than b: a

@@ -426,3 +426,69 @@ func TestBaselineSustainedRise(t *testing.T) {
 		t.Error("two hours a fifth above the usual level were never flagged")
 	}
 }
+
+// TestBaselineSustainedFall: a service answering 15% less all afternoon,
+// each window within its own spread. On the fourth day, before the week
+// is known, it is no anomaly (a first quiet weekend looks the same);
+// once each hour is known on the seven days before, the hour's mean or
+// the drift of the hours flags it, below, and the steady neighbour and
+// the ordinary days between stay quiet.
+func TestBaselineSustainedFall(t *testing.T) {
+	const bucket = 5 * time.Minute
+	d, row, now := steadyShop(t, 41)
+	judge := func(frontend float64) (Verdict, Verdict) {
+		vs := d.Judge(source.Window{Start: now, End: now.Add(bucket)}, [][]source.Row{{row("cart", 1e6), row("frontend", frontend)}})
+		now = now.Add(bucket)
+		var cart, front Verdict
+		for _, v := range vs {
+			if strings.HasPrefix(v.Entity.Workload, "cart") {
+				cart = v
+			} else {
+				front = v
+			}
+		}
+		return cart, front
+	}
+	afternoon := func(day int) time.Time { return weekStart.Add(time.Duration(day)*24*time.Hour + 14*time.Hour) }
+	ordinaryUntil := func(end time.Time) {
+		for now.Before(end) {
+			if cart, front := judge(1e6); cart.Anomalous() || front.Anomalous() {
+				t.Fatalf("an ordinary window at %s flagged: %s / %s", now.Format("Mon 15:04"), cart.Summary, front.Summary)
+			}
+		}
+	}
+	fall := func() (flagged int, first Verdict) {
+		for end := now.Add(4 * time.Hour); now.Before(end); {
+			cart, front := judge(0.85e6)
+			if cart.Anomalous() {
+				t.Errorf("the steady neighbour flagged: %s", cart.Summary)
+			}
+			if front.Anomalous() {
+				if flagged == 0 {
+					first = front
+				}
+				flagged++
+			}
+		}
+		return flagged, first
+	}
+	ordinaryUntil(afternoon(3))
+	if n, v := fall(); n > 0 {
+		t.Fatalf("fourth day, before the week is known: the fall flagged %d windows: %s", n, v.Summary)
+	}
+	ordinaryUntil(afternoon(9))
+	n, v := fall()
+	if n == 0 {
+		t.Fatal("four hours 15% below the usual level, the week known: never flagged")
+	}
+	t.Logf("flagged %d windows, first: %s", n, v.Summary)
+	switch {
+	case strings.Contains(v.Summary, "has run below its usual level for hours"):
+	case strings.Contains(v.Summary, "spreads of an hour's mean") && strings.Contains(v.Summary, "(-"):
+	default:
+		t.Errorf("flagged, but not as a fall of the hour's mean or of the hours together: %s", v.Summary)
+	}
+	if strings.Contains(v.Summary, "quietest") {
+		t.Errorf("an hour judged against its own baseline says it was measured from the quietest hour: %s", v.Summary)
+	}
+}

@@ -160,12 +160,13 @@ type seasonalKey struct {
 	// and their sum, in the model's space.
 	hourAllN   uint32
 	hourAllSum float32
-	// drift is the upper CUSUM of the closed hours' means, in spreads of
-	// an hour's mean (Drift): how far a run of hours has risen, together,
-	// past what each hour alone shows. driftReset: a caller restarted it
-	// in the hour in progress (ResetDrift).
-	drift      float32
-	driftReset bool
+	// drift and driftDown are the upper and lower CUSUMs of the closed
+	// hours' means, in spreads of an hour's mean (Drift): how far a run of
+	// hours has risen, or fallen, together, past what each hour alone
+	// shows. driftReset: a caller restarted them in the hour in progress
+	// (ResetDrift).
+	drift, driftDown float32
+	driftReset       bool
 	// The departure followed for a level change (Track): its length in
 	// windows, signed by its side, its CUSUM statistic in spreads, and the
 	// sum of its residuals in the model's space.
@@ -1182,8 +1183,11 @@ func (s *Seasonal) deviation(k *seasonalKey, t time.Time, v float64) (z, expecte
 // day. The hour's own mean, on the other hand, holds only the values
 // learned, so a window that alerted alone is not alerted again by the
 // hour it pulls up. A fall is the plain deviation from the hour's own
-// baseline: callers judge rises only, since an hour's mean well below its
-// usual level is also what a first quiet weekend looks like.
+// baseline or from the same hour yesterday, whichever is nearer, at the
+// hour's last window once the hour is known on each of the seven days
+// before, and 0 otherwise (hourZ): an hour's mean well below its usual
+// level is also what a first quiet weekend looks like, and part of an
+// hour is below its usual mean until a job late in the hour has run.
 //
 // ok is false while the hour holds fewer than MinHourValues values (a
 // mean of one or two is a window's own judgement), while the hour has no
@@ -1215,11 +1219,41 @@ func (s *Seasonal) hourDeviation(k *seasonalKey, t time.Time, v float64) (z, mea
 	if !ok || b.weekly {
 		return 0, 0, 0, false
 	}
-	z = (x - b.expected) / s.meanSpread(b, count)
+	// The window at t is the hour's last: its mean is the whole hour's.
+	complete := s.cfg.Bucket <= 0 || absHour(t.Add(s.cfg.Bucket)) > h
+	z = s.hourZ(k, h, b, x, count, complete)
 	if s.cfg.LogScale {
 		x = math.Expm1(x)
 	}
 	return z, x, int(count), true
+}
+
+// hourZ is how many spreads of a mean of count values key k's mean x (in
+// the model's space) of absolute hour h lies from its baseline b;
+// complete says the mean is of the whole hour. A fall counts only on a
+// whole hour (an hour whose traffic comes in its second half, a job at
+// :30, is below its usual mean until then) and once the hour is known on
+// each of the seven days before (b.days is fullWeek): until then an
+// hour's mean well below its usual level is also what a first quiet
+// weekend looks like. Otherwise it is 0. Last week's same hour stands in
+// for the days' median where the week has a pattern of its own
+// (hourBaseline), and a fall is measured from the same hour yesterday too
+// (the mean of every value it saw), whichever is nearer: the median of
+// seven days takes four to follow a level that stepped down, and a level
+// that was as low a day ago is no new fall.
+func (s *Seasonal) hourZ(k *seasonalKey, h int64, b hourBaseline, x, count float64, complete bool) float64 {
+	spread := s.meanSpread(b, count)
+	z := (x - b.expected) / spread
+	if z >= 0 {
+		return z
+	}
+	if !complete || b.days < fullWeek {
+		return 0
+	}
+	if y, ok := s.recentMean(k, h-hoursPerDay); ok {
+		z = max(z, min((x-y)/spread, 0))
+	}
+	return z
 }
 
 // DriftReference is the reference value k of Drift's CUSUM, in spreads of
@@ -1227,31 +1261,36 @@ func (s *Seasonal) hourDeviation(k *seasonalKey, t time.Time, v float64) (z, mea
 // quickly, two spreads.
 const DriftReference = 1.0
 
-// closeDrift adds the hour in progress, as it closes, to key k's drift:
+// closeDrift adds the hour in progress, as it closes, to key k's drifts:
 // its mean of the values learned, in spreads of an hour's mean from its
-// baseline (HourDeviation), less DriftReference, floored at 0. An hour
-// that cannot be judged (too few values learned, no baseline) counts as
-// a usual one.
+// baseline (HourDeviation), less DriftReference, floored at 0, to the
+// upper one, and the same below to the lower one. An hour that cannot be
+// judged (too few values learned, no baseline) counts as a usual one.
 func (s *Seasonal) closeDrift(k *seasonalKey) {
 	z := 0.0
 	if k.hourN >= MinHourValues && k.meansVar > 0 {
 		if b, ok := s.hourBaseline(k, int64(k.bufHour)); ok && !b.weekly {
-			z = (float64(k.hourMean) - b.expected) / s.meanSpread(b, float64(k.hourN))
+			z = s.hourZ(k, int64(k.bufHour), b, float64(k.hourMean), float64(k.hourN), true)
 		}
 	}
 	k.drift = float32(max(float64(k.drift)+z-DriftReference, 0))
+	k.driftDown = float32(max(float64(k.driftDown)-z-DriftReference, 0))
 }
 
-// Drift is how far key's hours up to t have risen together: a one-sided
-// CUSUM (Page's) of the hours' means, each in spreads of an hour's mean
-// from its baseline (HourDeviation) less DriftReference, floored at 0,
-// with the hour in progress counted so far when it holds MinHourValues
-// values or more (v, the value at t, included). A CPU running a tenth
-// hotter for three hours, each hour 2 to 3 spreads of an hour's mean
-// above its usual level, adds up to more than any one hour shows; an
-// ordinary day's hours, as often below their usual level as above, keep
-// it near 0. ok is false while the key has no recent hours' means.
-// Compare it with DriftThreshold.
+// Drift is how far key's hours up to t have risen or fallen together:
+// two one-sided CUSUMs (Page's) of the hours' means, each in spreads of
+// an hour's mean from its baseline (HourDeviation) less DriftReference,
+// floored at 0, with the hour in progress counted so far when it holds
+// MinHourValues values or more (v, the value at t, included). A CPU
+// running a tenth hotter for three hours, each hour 2 to 3 spreads of an
+// hour's mean above its usual level, adds up to more than any one hour
+// shows; so does a service answering a third of its usual traffic all
+// afternoon, each window within its own spread. An ordinary day's hours,
+// as often below their usual level as above, keep both near 0. The
+// larger of the two is returned, negative when it is the fall; falls
+// count once the hour's week is known (HourDeviation). ok is false while
+// the key has no recent hours' means. Compare its size with
+// DriftThreshold.
 func (s *Seasonal) Drift(key string, t time.Time, v float64) (drift float64, ok bool) {
 	return s.driftAt(s.find(key), t, v)
 }
@@ -1271,23 +1310,24 @@ func (s *Seasonal) driftWith(k *seasonalKey, t time.Time, z float64, ok bool) (f
 	if k == nil || k.meansVar <= 0 {
 		return 0, false
 	}
-	d := float64(k.drift)
+	up, down := float64(k.drift), float64(k.driftDown)
 	if absHour(t) != int64(k.bufHour) {
 		// The hour in progress closes before t: it counts as it will.
 		if k.hourSeen && absHour(t) > int64(k.bufHour) {
 			c := *k
 			s.closeDrift(&c)
-			d = float64(c.drift)
+			up, down = float64(c.drift), float64(c.driftDown)
 		}
-		return d, true
+	} else if ok {
+		up, down = max(up+z-DriftReference, 0), max(down-z-DriftReference, 0)
 	}
-	if ok {
-		d = max(d+z-DriftReference, 0)
+	if down > up {
+		return -down, true
 	}
-	return d, true
+	return up, true
 }
 
-// ResetDrift restarts key's drift from 0 at t: the caller alerted on it
+// ResetDrift restarts key's drifts from 0 at t: the caller alerted on one
 // (or found it seen), and the run of hours it added up is one episode.
 // The hour of t remembers the restart for DriftSeen.
 func (s *Seasonal) ResetDrift(key string, t time.Time) { s.resetDrift(s.find(key), t) }
@@ -1297,7 +1337,7 @@ func (s *Seasonal) resetDrift(k *seasonalKey, t time.Time) {
 	if k == nil || !s.enter(k, t) {
 		return
 	}
-	k.drift, k.driftReset = 0, true
+	k.drift, k.driftDown, k.driftReset = 0, 0, true
 }
 
 // DriftSeen reports whether key's drift was restarted (ResetDrift) in
@@ -1331,7 +1371,10 @@ func (s *Seasonal) driftSeen(k *seasonalKey, t time.Time) bool {
 // CUSUM's run length between false alarms on usual hours (Siegmund's
 // approximation, (e^{2kb} - 2kb - 1)/2k² hours with b = h + 1.166) equals
 // the windows' own, 1/P(Z > threshold) windows. At Calico's default
-// sensitivity (5.18 spreads) and 5-minute windows that is 5.9.
+// sensitivity (5.18 spreads) and 5-minute windows that is 5.9. It holds
+// for each side: a volume's windows alert on both sides, at
+// P(|Z| > threshold), twice the rate of one, as its two CUSUMs together
+// do.
 func DriftThreshold(threshold float64, bucket time.Duration) float64 {
 	perHour := float64(time.Hour) / float64(max(bucket, time.Minute))
 	arl := 1 / max(distuv.UnitNormal.Survival(threshold), 1e-300) / perHour
@@ -1700,15 +1743,17 @@ func (s *Seasonal) Prune(before time.Time) int {
 // was restarted in the hour in progress (a byte), a bitmap of the recent
 // hours in which it was, and the recent hours' means: a bitmap of the
 // hours that have one, then each as a byte (a fraction of the hour's
-// range). Versions 1 (float32
+// range). Version 7 adds the lower drift (float32) after the drift.
+// Versions 1 (float32
 // cells with 16-bit day stamps and the raw values of the hour in
 // progress), 2 and 3 are still read; keys of versions 1 and 2 start with
 // no recent extremes and their pooled spreads computed from the cells;
 // keys before version 6 start with no recent hours' means, so
-// HourDeviation answers for them once a day of hours' means is learned.
+// HourDeviation answers for them once a day of hours' means is learned;
+// keys before version 7 start with no lower drift.
 var seasonalMagic = []byte("CAESEAS")
 
-const seasonalVersion = 6
+const seasonalVersion = 7
 
 // Sizes of the version 4 bitmaps.
 const (
@@ -1895,7 +1940,7 @@ func (s *Seasonal) UnmarshalBinary(data []byte) error {
 		default:
 			err = s.readKeyV4(d, k, version)
 			if err == nil && version >= 6 {
-				s.readV6(d, k)
+				s.readV6(d, k, version)
 			}
 		}
 		if err == nil && version < 3 {
@@ -1975,13 +2020,15 @@ func (s *Seasonal) appendV4(b []byte, k *seasonalKey) []byte {
 	return b
 }
 
-// appendV6 encodes what version 6 added to a key: the mean of every
-// value of the hour in progress and of the recent hours, and the drift.
+// appendV6 encodes what versions 6 and 7 added to a key: the mean of
+// every value of the hour in progress and of the recent hours, and the
+// drifts.
 func (s *Seasonal) appendV6(b []byte, k *seasonalKey) []byte {
 	le := binary.LittleEndian
 	b = le.AppendUint32(b, k.hourAllN)
 	b = le.AppendUint32(b, math.Float32bits(k.hourAllSum))
 	b = le.AppendUint32(b, math.Float32bits(k.drift))
+	b = le.AppendUint32(b, math.Float32bits(k.driftDown))
 	reset := uint8(0)
 	if k.driftReset {
 		reset = 1
@@ -2005,15 +2052,20 @@ func (s *Seasonal) appendV6(b []byte, k *seasonalKey) []byte {
 	return b
 }
 
-// readV6 reads what version 6 added to a key (appendV6). A recent hour's
+// readV6 reads what versions 6 and 7 added to a key (appendV6), the lower
+// drift only from version 7 on. A recent hour's
 // mean and restart are kept only beside its extremes, and not by a model
 // that keeps none.
-func (s *Seasonal) readV6(d *decoder, k *seasonalKey) {
+func (s *Seasonal) readV6(d *decoder, k *seasonalKey, version uint8) {
 	k.hourAllN = d.u32()
 	k.hourAllSum = math.Float32frombits(d.u32())
 	k.drift = math.Float32frombits(d.u32())
+	if version >= 7 {
+		k.driftDown = math.Float32frombits(d.u32())
+	}
 	k.driftReset = d.u8() == 1
-	if math.IsNaN(float64(k.hourAllSum)) || math.IsInf(float64(k.hourAllSum), 0) || !(k.drift >= 0) || math.IsInf(float64(k.drift), 0) {
+	if math.IsNaN(float64(k.hourAllSum)) || math.IsInf(float64(k.hourAllSum), 0) || !(k.drift >= 0) || math.IsInf(float64(k.drift), 0) ||
+		!(k.driftDown >= 0) || math.IsInf(float64(k.driftDown), 0) {
 		d.bad = true
 	}
 	var has, drifted uint64

@@ -1,14 +1,17 @@
 package model
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
 )
 
 // TestSeasonalHourDeviation: a steady key whose hour runs a fifth hotter
-// (or colder) than usual: the hour's mean leaves the threshold within the
-// hour, at a window that does not alone; an ordinary day with a daily
+// (or 15% colder, once the week is known) than usual: the hour's mean
+// leaves the threshold within the hour (a fall, at its last window), at
+// a window that does not alone; 15% colder before the week is known is
+// no fall (a first quiet weekend looks so); an ordinary day with a daily
 // peak and ±10% noise moves no hour's mean that far; an hour that ran as
 // hot yesterday is seen.
 func TestSeasonalHourDeviation(t *testing.T) {
@@ -42,9 +45,15 @@ func TestSeasonalHourDeviation(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		factor float64
-	}{{"a fifth hotter", 1.2}, {"a fifth colder", 0.8}} {
+		days   int
+		found  bool
+	}{
+		{"a fifth hotter", 1.2, 3, true},
+		{"15% colder, three days known", 0.85, 3, false},
+		{"15% colder, a week known", 0.85, 8, true},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, day, rng := newModel(3)
+			s, day, rng := newModel(tc.days)
 			hour := day.Add(14 * time.Hour) // a steady afternoon hour
 			for at := day; at.Before(hour); at = at.Add(bucket) {
 				s.Observe("k", at, w.value(at, rng))
@@ -55,6 +64,9 @@ func TestSeasonalHourDeviation(t *testing.T) {
 				v := w.value(at, rng) * tc.factor
 				zw, _, _ := s.Deviation("k", at, v)
 				z, mean, n, ok := s.HourDeviation("k", at, v)
+				if ok && !tc.found && z != 0 {
+					t.Fatalf("a fall judged before the week is known: %.1f spreads at window %d", z, i)
+				}
 				if ok && found < 0 && (z >= s.Threshold() || z <= -s.Threshold()) {
 					found = i
 					if zw >= s.Threshold() || zw <= -s.Threshold() {
@@ -73,10 +85,19 @@ func TestSeasonalHourDeviation(t *testing.T) {
 					s.Observe("k", at, v)
 				}
 			}
+			if !tc.found {
+				if found >= 0 {
+					t.Fatalf("found at window %d", found)
+				}
+				return
+			}
 			if found < 0 {
 				t.Fatal("the hour's mean never left the threshold")
 			}
 			t.Logf("found at window %d of the hour", found)
+			if tc.factor < 1 && found != 11 {
+				t.Errorf("a fall found at window %d: a fall is judged on the whole hour, at its last window", found)
+			}
 			// The next day: an hour that ran hot yesterday is seen.
 			next := hour.Add(24 * time.Hour)
 			for at := hour.Add(time.Hour); at.Before(next); at = at.Add(bucket) {
@@ -213,5 +234,128 @@ func TestSeasonalDrift(t *testing.T) {
 	}
 	if s.DriftSeen("k", at.Add(72*time.Hour)) {
 		t.Error("the crossing is still seen three days later")
+	}
+}
+
+// TestSeasonalFallingDrift: the lower drift. A key with quiet weekends:
+// its first weekend, before the week is known, moves no fall (an hour's
+// mean or the drift) at all; a whole ordinary week judged once weekends
+// are known keeps the drift within the threshold on both sides; then an
+// afternoon 15% below its usual level, each hour's mean within its own
+// threshold, drifts past it below, and Drift says so with its sign.
+func TestSeasonalFallingDrift(t *testing.T) {
+	w := workload{base: 1e5, peak: 4e5, backup: 2e6, weekends: true}
+	rng := rand.New(rand.NewPCG(11, 12))
+	s := NewSeasonal(SeasonalConfig{Bucket: bucket, MinSamples: 12, LogScale: true})
+	threshold := DriftThreshold(s.Threshold(), bucket)
+	// Monday to Friday learned; the first weekend is judged.
+	at := feed(s, "k", w, monday, 5, rng)
+	if at.Weekday() != time.Saturday {
+		t.Fatalf("judging starts on %s", at.Weekday())
+	}
+	lowest := 0.0
+	for end := at.Add(2 * 24 * time.Hour); at.Before(end); at = at.Add(bucket) {
+		v := w.value(at, rng)
+		if z, _, _, ok := s.HourDeviation("k", at, v); ok && z < 0 {
+			t.Fatalf("first weekend, %s: an hour's mean %.1f spreads below, before the week is known", at.Format("Mon 15:04"), z)
+		}
+		if d, ok := s.Drift("k", at, v); ok {
+			lowest = min(lowest, d)
+		}
+		s.Observe("k", at, v)
+	}
+	if lowest < 0 {
+		t.Fatalf("first weekend: the drift fell to %.2f before the week is known", lowest)
+	}
+	// Another week learned, then a whole week judged: weekends included,
+	// the drift stays within the threshold on both sides.
+	at = feed(s, "k", w, at, 7, rng)
+	worst := 0.0
+	for end := at.Add(7 * 24 * time.Hour); at.Before(end); at = at.Add(bucket) {
+		v := w.value(at, rng)
+		if d, ok := s.Drift("k", at, v); ok {
+			if math.Abs(d) >= threshold {
+				t.Fatalf("ordinary week, %s: drift %.2f, threshold %.2f", at.Format("Mon 15:04"), d, threshold)
+			}
+			worst = max(worst, math.Abs(d))
+		}
+		s.Observe("k", at, v)
+	}
+	t.Logf("ordinary week, weekends known: largest drift %.2f, threshold %.2f", worst, threshold)
+	// Wednesday from 13:00 (Monday's hours' means are a day from the
+	// weekend's: they wander the most), six hours 15% below the usual
+	// level.
+	at = feed(s, "k", w, at, 2, rng)
+	for hour := at.Add(13 * time.Hour); at.Before(hour); at = at.Add(bucket) {
+		s.Observe("k", at, w.value(at, rng))
+	}
+	crossed, hourZ := time.Time{}, 0.0
+	for end := at.Add(6 * time.Hour); at.Before(end); at = at.Add(bucket) {
+		v := 0.85 * w.value(at, rng)
+		if z, _, _, ok := s.HourDeviation("k", at, v); ok && at.Minute() >= 30 {
+			hourZ = min(hourZ, z)
+		}
+		if d, ok := s.Drift("k", at, v); ok && d >= threshold {
+			t.Fatalf("%s: the drift rose to %.2f on a fall", at.Format("15:04"), d)
+		} else if ok && d <= -threshold && crossed.IsZero() {
+			crossed = at
+			s.ResetDrift("k", at)
+		}
+		s.Observe("k", at, v)
+	}
+	t.Logf("six hours 15%% below: hours' means down to %.1f spreads, drift crossed at %s", hourZ, crossed.Format("15:04"))
+	if hourZ <= -s.Threshold() {
+		t.Errorf("an hour's mean alone reached %.1f spreads: not the case this test is about", hourZ)
+	}
+	if crossed.IsZero() {
+		t.Fatal("six hours 15% below never crossed the drift threshold")
+	}
+	if !s.DriftSeen("k", at) {
+		t.Error("the crossing is not seen")
+	}
+}
+
+// TestSeasonalFallToNewLevel: a key whose level steps down by 15% and
+// stays there. The lower drift crosses once, as the step is new; on the
+// days after, while the median of seven days still holds the old level,
+// the hours are as low as the same hours yesterday, so neither an hour's
+// mean nor the drift calls them a fall again.
+func TestSeasonalFallToNewLevel(t *testing.T) {
+	w := workload{base: 1e5, peak: 4e5, backup: 2e6}
+	rng := rand.New(rand.NewPCG(13, 14))
+	s := NewSeasonal(SeasonalConfig{Bucket: bucket, MinSamples: 12, LogScale: true})
+	threshold := DriftThreshold(s.Threshold(), bucket)
+	at := feed(s, "k", w, monday, 8, rng)
+	step := at.Add(13 * time.Hour)
+	for ; at.Before(step); at = at.Add(bucket) {
+		s.Observe("k", at, w.value(at, rng))
+	}
+	var crossings []time.Time
+	lowestHour := 0.0
+	for end := step.Add(72 * time.Hour); at.Before(end); at = at.Add(bucket) {
+		v := 0.85 * w.value(at, rng)
+		if z, _, _, ok := s.HourDeviation("k", at, v); ok && at.Sub(step) >= 24*time.Hour {
+			lowestHour = min(lowestHour, z)
+		}
+		if d, ok := s.Drift("k", at, v); ok && d <= -threshold {
+			if !s.DriftSeen("k", at) {
+				crossings = append(crossings, at)
+			}
+			s.ResetDrift("k", at)
+		}
+		s.Observe("k", at, v)
+	}
+	t.Logf("step down 15%%: unseen crossings %v; lowest hour's mean from a day after the step %.1f spreads", crossings, lowestHour)
+	if len(crossings) == 0 {
+		t.Fatal("the step down never crossed the drift threshold")
+	}
+	if crossings[0].Sub(step) > 12*time.Hour {
+		t.Errorf("first crossing %s after the step", crossings[0].Sub(step))
+	}
+	if len(crossings) > 1 {
+		t.Errorf("the new level crossed again at %v, unseen", crossings[1:])
+	}
+	if lowestHour <= -s.Threshold() {
+		t.Errorf("a day after the step, an hour's mean lay %.1f spreads below: the level was as low yesterday", lowestHour)
 	}
 }

@@ -247,6 +247,8 @@ func testSeasonalRoundTrip(t *testing.T, logScale bool) {
 		s.Observe("a", monday.Add(9*24*time.Hour+5*time.Minute), 42)
 		s.Observe("a", monday.Add(9*24*time.Hour+10*time.Minute), 43)
 		s.Note("a", monday.Add(9*24*time.Hour+15*time.Minute), 4200)
+		// both drifts under way, so both are part of the state
+		s.find("c").drift, s.find("c").driftDown = 1.5, 2.5
 		return s
 	}
 	a, b := build(), build()
@@ -270,6 +272,9 @@ func testSeasonalRoundTrip(t *testing.T, logScale bool) {
 			}
 		}
 		t.Fatal("marshal of the restored model differs")
+	}
+	if k := restored.find("c"); k.drift != 1.5 || k.driftDown != 2.5 {
+		t.Fatalf("drifts restored as %v and %v, want 1.5 and 2.5", k.drift, k.driftDown)
 	}
 	hourJudged := 0
 	for _, key := range []string{"a", "b", "c"} {
@@ -367,7 +372,7 @@ func FuzzSeasonalUnmarshal(f *testing.F) {
 	good, _ := s.MarshalBinary()
 	f.Add(good)
 	f.Add([]byte("CAESEAS\x01"))
-	for _, old := range []string{"testdata/seasonal-v3-linear.bin", "testdata/seasonal-v4-log.bin"} {
+	for _, old := range []string{"testdata/seasonal-v3-linear.bin", "testdata/seasonal-v4-log.bin", "testdata/seasonal-v6-log.bin"} {
 		if data, err := os.ReadFile(old); err == nil {
 			f.Add(data)
 		}
@@ -749,4 +754,58 @@ func cmpFloat(a, b float64) int {
 		return 1
 	}
 	return 0
+}
+
+// TestSeasonalReadsVersion6: a model saved before the lower drift
+// (testdata/seasonal-v6-log.bin, written by the version 6 encoder from
+// the observations rebuilt here) still loads: it judges every window and
+// hour as the same observations learned now do, keeps its upper drift,
+// starts its lower drift at 0, and saves as the current version.
+func TestSeasonalReadsVersion6(t *testing.T) {
+	cfg := SeasonalConfig{Bucket: bucket, MinSamples: 12, LogScale: true}
+	fresh := NewSeasonal(cfg)
+	rng := rand.New(rand.NewPCG(21, 22))
+	for i, key := range []string{"b", "a", "c"} {
+		feed(fresh, key, workload{base: float64(100 * (i + 1)), peak: 500, backup: 900}, monday, 9, rng)
+	}
+	for i, v := range []float64{42, 43, 44} {
+		fresh.Observe("a", monday.Add(9*24*time.Hour+time.Duration(i+1)*5*time.Minute), v)
+	}
+	data, err := os.ReadFile("testdata/seasonal-v6-log.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data[len(seasonalMagic)] != 6 {
+		t.Fatalf("golden file is version %d, want 6", data[len(seasonalMagic)])
+	}
+	old := NewSeasonal(cfg)
+	if err := old.UnmarshalBinary(data); err != nil {
+		t.Fatal(err)
+	}
+	if old.Keys() != 3 || old.Samples() != fresh.Samples() {
+		t.Fatalf("read %d keys %d samples, want 3 and %d", old.Keys(), old.Samples(), fresh.Samples())
+	}
+	for _, key := range []string{"a", "b", "c"} {
+		if o, f := old.find(key), fresh.find(key); o.drift != f.drift || o.driftDown != 0 {
+			t.Errorf("%s: drifts %v and %v, want %v and 0", key, o.drift, o.driftDown, f.drift)
+		}
+		for h := range 48 {
+			at := monday.Add(9*24*time.Hour + time.Duration(h)*30*time.Minute)
+			z1, e1, ok1 := old.Deviation(key, at, 777)
+			z2, e2, ok2 := fresh.Deviation(key, at, 777)
+			hz1, m1, n1, hok1 := old.HourDeviation(key, at, 50)
+			hz2, m2, n2, hok2 := fresh.HourDeviation(key, at, 50)
+			if z1 != z2 || e1 != e2 || ok1 != ok2 || hz1 != hz2 || m1 != m2 || n1 != n2 || hok1 != hok2 {
+				t.Fatalf("%s at %s: version 6 judges %v %v %v / %v %v %v %v, the same observations now %v %v %v / %v %v %v %v",
+					key, at.Format("15:04"), z1, e1, ok1, hz1, m1, n1, hok1, z2, e2, ok2, hz2, m2, n2, hok2)
+			}
+		}
+	}
+	again, err := old.MarshalBinary()
+	if err != nil || again[len(seasonalMagic)] != seasonalVersion {
+		t.Fatalf("saved again: %v, version %d", err, again[len(seasonalMagic)])
+	}
+	if err := NewSeasonal(cfg).UnmarshalBinary(again); err != nil {
+		t.Fatalf("saved again, refused: %v", err)
+	}
 }
