@@ -217,6 +217,25 @@ func steadyShop(t *testing.T, seed uint64) (Detector, func(name string, level fl
 	return d, row, now
 }
 
+// shopJudge judges the next window of steadyShop's detector at *now, the
+// cart at its usual level and the frontend at frontend, and returns both
+// verdicts.
+func shopJudge(d Detector, row func(string, float64) source.Row, now *time.Time) func(frontend float64) (cart, front Verdict) {
+	const bucket = 5 * time.Minute
+	return func(frontend float64) (cart, front Verdict) {
+		vs := d.Judge(source.Window{Start: *now, End: now.Add(bucket)}, [][]source.Row{{row("cart", 1e6), row("frontend", frontend)}})
+		*now = now.Add(bucket)
+		for _, v := range vs {
+			if strings.HasPrefix(v.Entity.Workload, "cart") {
+				cart = v
+			} else {
+				front = v
+			}
+		}
+		return cart, front
+	}
+}
+
 func TestBaselineJudgesFallsAndSilence(t *testing.T) {
 	d, row, now := steadyShop(t, 9)
 	bucket := 5 * time.Minute
@@ -371,21 +390,8 @@ func TestBaselineBurstsOnABurstySeries(t *testing.T) {
 // window is learned; its steady neighbour, and the workload on an
 // ordinary afternoon before, are not flagged.
 func TestBaselineSustainedRise(t *testing.T) {
-	const bucket = 5 * time.Minute
 	d, row, now := steadyShop(t, 31)
-	judge := func(frontend float64) (Verdict, Verdict) {
-		vs := d.Judge(source.Window{Start: now, End: now.Add(bucket)}, [][]source.Row{{row("cart", 1e6), row("frontend", frontend)}})
-		now = now.Add(bucket)
-		var cart, front Verdict
-		for _, v := range vs {
-			if strings.HasPrefix(v.Entity.Workload, "cart") {
-				cart = v
-			} else {
-				front = v
-			}
-		}
-		return cart, front
-	}
+	judge := shopJudge(d, row, &now)
 	// An ordinary day up to 14:00.
 	for now.Hour() < 14 || now.Before(weekStart.Add(3*24*time.Hour+time.Hour)) {
 		cart, front := judge(1e6)
@@ -434,21 +440,8 @@ func TestBaselineSustainedRise(t *testing.T) {
 // the drift of the hours flags it, below, and the steady neighbour and
 // the ordinary days between stay quiet.
 func TestBaselineSustainedFall(t *testing.T) {
-	const bucket = 5 * time.Minute
 	d, row, now := steadyShop(t, 41)
-	judge := func(frontend float64) (Verdict, Verdict) {
-		vs := d.Judge(source.Window{Start: now, End: now.Add(bucket)}, [][]source.Row{{row("cart", 1e6), row("frontend", frontend)}})
-		now = now.Add(bucket)
-		var cart, front Verdict
-		for _, v := range vs {
-			if strings.HasPrefix(v.Entity.Workload, "cart") {
-				cart = v
-			} else {
-				front = v
-			}
-		}
-		return cart, front
-	}
+	judge := shopJudge(d, row, &now)
 	afternoon := func(day int) time.Time { return weekStart.Add(time.Duration(day)*24*time.Hour + 14*time.Hour) }
 	ordinaryUntil := func(end time.Time) {
 		for now.Before(end) {
