@@ -51,7 +51,8 @@ run:
 # series of the NAB development set, beside the z-score and same-hour
 # baselines), then their false alerts on the simulated cluster's normal
 # life (see README, Measuring the detectors). make eval
-# EVAL_ARGS='--series=ec2_cpu_*' measures a few NAB series.
+# EVAL_ARGS='--series=ec2_cpu_*' measures a few NAB series;
+# EVAL_ARGS=--inject-drops judges drops written into the series of volumes.
 EVAL_ARGS ?=
 eval: build
 	$(BIN) evaluate nab $(EVAL_ARGS)

@@ -35,6 +35,7 @@ type evaluateNABFlags struct {
 	learn     time.Duration
 	workers   int
 	format    string
+	drops     bool
 }
 
 func addEvaluateNABCommand(app *kingpin.Application) *evaluateNABFlags {
@@ -46,14 +47,28 @@ func addEvaluateNABCommand(app *kingpin.Application) *evaluateNABFlags {
 	f.cmd.Flag("learn", "History learned before judging begins, as --train.lookback does.").Default(nab.DefaultLearn.String()).DurationVar(&f.learn)
 	f.cmd.Flag("workers", "Series replayed at once (0: GOMAXPROCS).").Default("0").IntVar(&f.workers)
 	f.cmd.Flag("format", "Output: text tables or one JSON document.").Default("text").EnumVar(&f.format, "text", "json")
+	f.cmd.Flag("inject-drops", "Judge, instead of the series, copies of them with a drop written in: silent, at a quarter and at half of the level, for 1 h and 4 h each, at a seeded random time after --learn and a day, each a labelled window (without --series: the series of volumes, "+strings.Join(nab.VolumeSeries, " ")+").").BoolVar(&f.drops)
 	return f
 }
 
 func runEvaluateNAB(ctx context.Context, f *evaluateNABFlags, sched *scheduleFlags, params map[string]map[string]string, logger log.Logger, stdout io.Writer) int {
-	corpus, err := nab.LoadCorpus(f.data, f.series)
+	series := f.series
+	if f.drops && len(series) == 0 {
+		series = nab.VolumeSeries
+	}
+	corpus, err := nab.LoadCorpus(f.data, series)
 	if err != nil {
 		level.Error(logger).Log("msg", "cannot read the NAB data", "err", err)
 		return 1
+	}
+	if f.drops {
+		if corpus, err = nab.InjectDrops(corpus, f.learn, nab.DropDepths, nab.DropSpans); err != nil {
+			level.Error(logger).Log("msg", "cannot inject drops", "err", err)
+			return 1
+		}
+		for _, s := range corpus.Skipped {
+			level.Warn(logger).Log("msg", "series skipped", "reason", s)
+		}
 	}
 	for _, s := range corpus.Series {
 		if s.Malformed > 0 {
