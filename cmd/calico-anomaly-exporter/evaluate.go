@@ -36,6 +36,7 @@ type evaluateNABFlags struct {
 	workers   int
 	format    string
 	drops     bool
+	resample  time.Duration
 }
 
 func addEvaluateNABCommand(app *kingpin.Application) *evaluateNABFlags {
@@ -48,6 +49,7 @@ func addEvaluateNABCommand(app *kingpin.Application) *evaluateNABFlags {
 	f.cmd.Flag("workers", "Series replayed at once (0: GOMAXPROCS).").Default("0").IntVar(&f.workers)
 	f.cmd.Flag("format", "Output: text tables or one JSON document.").Default("text").EnumVar(&f.format, "text", "json")
 	f.cmd.Flag("inject-drops", "Judge, instead of the series, copies of them with a drop written in: silent, at a quarter and at half of the level, for 1 h and 4 h each, at a seeded random time after --learn and a day, each a labelled window (without --series: the series of volumes, "+strings.Join(nab.VolumeSeries, " ")+").").BoolVar(&f.drops)
+	f.cmd.Flag("resample", "Average each series into samples this far apart (e.g. 1h) before replaying it: what a coarser cadence alone does (0: as recorded).").Default("0").DurationVar(&f.resample)
 	return f
 }
 
@@ -60,6 +62,12 @@ func runEvaluateNAB(ctx context.Context, f *evaluateNABFlags, sched *scheduleFla
 	if err != nil {
 		level.Error(logger).Log("msg", "cannot read the NAB data", "err", err)
 		return 1
+	}
+	if f.resample > 0 {
+		if corpus, err = nab.Resample(corpus, f.resample); err != nil {
+			level.Error(logger).Log("msg", "cannot resample", "err", err)
+			return 1
+		}
 	}
 	if f.drops {
 		if corpus, err = nab.InjectDrops(corpus, f.learn, nab.DropDepths, nab.DropSpans); err != nil {
