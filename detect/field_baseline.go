@@ -120,8 +120,9 @@ type fieldJudgement struct {
 	hourN    int
 	// drift: the hours up to this one have risen (or, driftBy negative,
 	// fallen) together (model.Seasonal.Drift) where no window or hour
-	// alerts alone, by driftBy spreads of an hour's mean. hourOnly: the window itself is
-	// within its threshold (hour or drift alerted), so it is learned.
+	// alerts alone, by driftBy spreads of an hour's mean. hourOnly: the
+	// window itself is within its threshold (hour or drift alerted), so it
+	// is learned.
 	drift    bool
 	driftBy  float64
 	hourOnly bool
@@ -611,11 +612,10 @@ func (d *fieldBaselines) judgeRow(w source.Window, e Entity, keys *model.Seasona
 // (model.Seasonal.HourDeviation): an hour's mean far below its usual
 // level is also what the first quiet weekend looks like. falls is false
 // where the entity's rows are not its own alone: a row split with others
-// is not a fall.
-// Means and maxima are left to their windows: a window of three lookups
-// weighs as much in an hour's mean as one of three thousand, and one slow
-// lookup sets a window's maximum, so an hour's mean of them says little
-// that its windows do not.
+// is not a fall. Means and maxima are left to their windows: a window of
+// three lookups weighs as much in an hour's mean as one of three
+// thousand, and one slow lookup sets a window's maximum, so an hour's
+// mean of them says little that its windows do not.
 func (d *fieldBaselines) judgeHour(f *fieldJudgement, keys *model.SeasonalKeys, i int, t time.Time, v float64, falls bool) {
 	hz, mean, n, hourOK := keys.HourDeviation(i, t, v)
 	if !falls {
