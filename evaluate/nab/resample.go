@@ -6,8 +6,9 @@ import (
 )
 
 // Resample returns c with each series' samples averaged into buckets of
-// every (from the Unix epoch, so a day's buckets start on the hour), a
-// bucket's mean stamped at its start; windows and labels are kept. Real
+// every (time.Truncate's, so 30-minute and hourly buckets start on the
+// half hour and the hour), a bucket's mean stamped at its start; windows
+// and labels are kept. Real
 // series come sampled every 5 minutes, every 30, every hour: replaying
 // the same series at a coarser cadence measures what the cadence alone
 // does to the detectors (the replay holds each sample until the next).
