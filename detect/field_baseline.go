@@ -33,8 +33,10 @@ import (
 //
 // A deviation beyond the threshold alerts only when it is new: when the
 // entity showed one as large on the same side in the last 48 hours
-// (model.Seasonal.Seen), it is part of the entity's behaviour, and its
-// score is kept just below the threshold. A value beyond the threshold is
+// (model.Seasonal.Seen), or on minSeenDays of the seven days before
+// (model.Seasonal.SeenDays: a key that spikes every few days), it is
+// part of the entity's behaviour, and its score is kept just below the
+// threshold. A value beyond the threshold is
 // not learned; once a departure on one side (past half the threshold,
 // brief returns allowed) has held for level_shift_hours, the level has
 // changed: the baseline moves to it (model.Seasonal.Track), the window is
@@ -94,6 +96,12 @@ type presence struct {
 // does not align its intervals to the clock).
 const quietFor = 15 * time.Minute
 
+// minSeenDays is on how many of the seven days before a deviation's the
+// entity must have gone as far for the deviation to be its behaviour
+// (model.Seasonal.SeenDays): once in a week is an event, twice is a
+// habit.
+const minSeenDays = 2
+
 // absentFor is how long an entity that has no more records is judged as
 // sending nothing: the week its baseline spans. After that it is gone.
 const absentFor = 7 * 24 * time.Hour
@@ -106,7 +114,8 @@ type fieldJudgement struct {
 	beyond   bool    // |z| at or beyond the threshold, and not a new level
 	early    bool    // beyond below the usual level, for less than quietFor
 	quiet    bool    // a fall, measured from the quietest usual hour
-	seen     bool    // beyond, and seen as large in the last 48 hours
+	seen     bool    // beyond, and seen as large in the last 48 hours or on seenDays days
+	seenDays int     // with seen: on how many of the last seven days, 0 when in the last 48 hours
 	shifted  bool    // the level changed: the baseline moved by shift
 	shift    float64 // the move, as a difference of logarithms
 	burst    bool    // a volume burstFactor times its usual level, past anything recent
@@ -511,10 +520,23 @@ func (d *fieldBaselines) judgeRow(w source.Window, e Entity, keys *model.Seasona
 		if f.shifted, f.shift, run = keys.Track(i, w.Start, v, z, d.zThreshold); !f.shifted && (math.Abs(z) >= d.zThreshold || f.burst) {
 			f.beyond = true
 			f.early = z < 0 && time.Duration(run)*w.End.Sub(w.Start) < quietFor
-			f.seen = !f.early && !f.burst && keys.Seen(i, w.Start, z)
+			if !f.early && !f.burst && !keys.Seen(i, w.Start, z) {
+				if n := keys.SeenDays(i, w.Start, z); n >= minSeenDays {
+					f.seen, f.seenDays = true, n
+				}
+			} else {
+				f.seen = !f.early && !f.burst
+			}
 		}
 		if d.volume[i] && !f.shifted && (!f.beyond || f.seen || f.early) {
-			d.judgeHour(f, keys, i, w.Start, v, !shared)
+			hv := v
+			if f.seen {
+				// A window that is the entity's known behaviour joins
+				// its hour's mean as a usual one: the hour it pulls up
+				// is the same behaviour.
+				_, hv, _ = keys.Deviation(i, w.Start, v)
+			}
+			d.judgeHour(f, keys, i, w.Start, hv, !shared)
 		}
 		judged = true
 		if worst < 0 || worse(f, &fields[worst]) {
@@ -581,7 +603,12 @@ func (d *fieldBaselines) judgeRow(w source.Window, e Entity, keys *model.Seasona
 		d.text.str("; not alerting yet: a fall alerts once it has lasted ").fixed(quietFor.Minutes(), 0).str(" minutes")
 	case f.seen:
 		v.Score = min(v.Score, math.Nextafter(scoreThreshold, 0))
-		d.text.str("; not alerting: it showed a deviation as large in the last 48 hours")
+		d.text.str("; not alerting: it showed a deviation as large ")
+		if f.seenDays > 0 {
+			d.text.str("on ").fixed(float64(f.seenDays), 0).str(" of the last 7 days")
+		} else {
+			d.text.str("in the last 48 hours")
+		}
 	}
 	v.Summary = d.text.String()
 	// Values beyond the threshold stay out of the baseline.

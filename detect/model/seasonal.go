@@ -35,6 +35,10 @@ const (
 	// taken as fully known; with fewer days its spread is widened
 	// (predictiveWidening).
 	fullWeek = daysKept
+	// tailDays is how many days' largest deviations a key keeps
+	// (SeenDays): the seven days before the day in progress, and that
+	// day.
+	tailDays = daysKept + 1
 )
 
 // SeasonalConfig configures a seasonal baseline.
@@ -61,7 +65,7 @@ type SeasonalConfig struct {
 	// WithoutRecent keeps no extremes of recent hours, for a model that
 	// never asks Seen: Seen then always answers false and Note only
 	// closes the hour in progress, HourDeviation never answers, and each
-	// key is 304 bytes smaller.
+	// key is 376 bytes smaller.
 	WithoutRecent bool
 }
 
@@ -83,7 +87,7 @@ type SeasonalConfig struct {
 // that by more than three spreads, the hour has a weekly pattern of its own
 // and last week's cell is the baseline instead.
 //
-// Memory per key is fixed, 792 bytes whatever the history length: with
+// Memory per key is fixed, 864 bytes whatever the history length: with
 // LogScale a cell holds the mean of log(1+v) as a 16-bit fixed-point
 // number (steps of 1/1024, so at most 0.0005 off, a hundredth of the
 // smallest spread) and its deviation in 8 bits on a logarithmic scale
@@ -202,6 +206,16 @@ type recentExtremes struct {
 	// drifted has the bit of each recent hour in which the drift was
 	// restarted (ResetDrift): DriftSeen.
 	drifted uint64
+	// The largest rise and fall of each of the last tailDays days (UTC),
+	// by day number modulo tailDays, each slot stamped with its day
+	// (daySlot; 0 when empty): of the hour whose highest value lay
+	// farthest above its expected value when the hour closed, that value
+	// (dayHi) and the expected one (dayHiAt); of the hour whose lowest lay
+	// farthest below, likewise (dayLo, dayLoAt). Fixed point like the
+	// cells' means; a side with no departure holds its value and expected
+	// value equal. LogScale only: SeenDays.
+	dayStamp                       [tailDays]uint8
+	dayHi, dayHiAt, dayLo, dayLoAt [tailDays]uint16
 }
 
 // recentStamp is the stamp of recent slot idx, 0 when empty.
@@ -545,6 +559,11 @@ func (g *SeasonalKeys) ResetDrift(f int, t time.Time) { g.s.resetDrift(g.keys[f]
 // Seen is Seasonal.Seen of field f's key.
 func (g *SeasonalKeys) Seen(f int, t time.Time, z float64) bool { return g.s.seen(g.keys[f], t, z) }
 
+// SeenDays is Seasonal.SeenDays of field f's key.
+func (g *SeasonalKeys) SeenDays(f int, t time.Time, z float64) int {
+	return g.s.seenDays(g.keys[f], t, z)
+}
+
 // RecentHigh is Seasonal.RecentHigh of field f's key.
 func (g *SeasonalKeys) RecentHigh(f int, t time.Time) (high, sameTime float64, ok bool) {
 	return g.s.recentHigh(g.keys[f], t)
@@ -713,6 +732,7 @@ func (s *Seasonal) commit(k *seasonalKey) {
 		idx, stamp := recentSlot(int64(k.bufHour))
 		s.storeRecent(k, idx, stamp, float64(k.hourHi), float64(k.hourLo))
 		s.storeRecentMean(k, idx, k.hourAllN, float64(k.hourAllSum))
+		s.storeDayExtremes(k, int64(k.bufHour), float64(k.hourHi), float64(k.hourLo))
 		if k.driftReset {
 			k.recent.drifted |= 1 << idx
 		} else {
@@ -736,6 +756,16 @@ func (s *Seasonal) commit(k *seasonalKey) {
 	s.pool(k, int64(k.bufHour))
 }
 
+// kept is v, in the model's space, as precisely as the recent extremes
+// keep it (LogScale: the fixed point of the cells' means; otherwise
+// float32), so that a value compares equal to itself once kept.
+func (s *Seasonal) kept(v float64) float64 {
+	if s.cfg.LogScale {
+		return float64(encodeMean(v)) / logMeanUnit
+	}
+	return float64(float32(v))
+}
+
 // storeRecent writes the stamp and extremes of slot idx.
 func (s *Seasonal) storeRecent(k *seasonalKey, idx int, stamp uint8, hi, lo float64) {
 	if k.recent == nil {
@@ -747,6 +777,39 @@ func (s *Seasonal) storeRecent(k *seasonalKey, idx int, stamp uint8, hi, lo floa
 		return
 	}
 	k.lin.recent[2*idx], k.lin.recent[2*idx+1] = float32(hi), float32(lo)
+}
+
+// storeDayExtremes keeps the hour that closed, absolute hour h with
+// highest and lowest values hi and lo in the model's space, as its day's
+// largest rise or fall when it lay farther from its expected value than
+// the day's hours before (its own values not yet in the baseline). An
+// hour without a baseline, or a model without LogScale, changes nothing.
+func (s *Seasonal) storeDayExtremes(k *seasonalKey, h int64, hi, lo float64) {
+	if !s.cfg.LogScale {
+		return
+	}
+	b, ok := s.hourBaseline(k, h)
+	if !ok {
+		return
+	}
+	idx, stamp := daySlot(dayOf(h))
+	r := k.recent
+	if r.dayStamp[idx] != stamp {
+		r.dayStamp[idx], r.dayHi[idx], r.dayHiAt[idx], r.dayLo[idx], r.dayLoAt[idx] = stamp, 0, 0, 0, 0
+	}
+	at := encodeMean(b.expected)
+	if up := encodeMean(hi); int(up)-int(at) > int(r.dayHi[idx])-int(r.dayHiAt[idx]) {
+		r.dayHi[idx], r.dayHiAt[idx] = up, at
+	}
+	if down := encodeMean(lo); int(at)-int(down) > int(r.dayLoAt[idx])-int(r.dayLo[idx]) {
+		r.dayLo[idx], r.dayLoAt[idx] = down, at
+	}
+}
+
+// daySlot is where the largest deviations of day d (dayOf) live and the
+// stamp they carry.
+func daySlot(d int64) (idx int, stamp uint8) {
+	return int(((d % tailDays) + tailDays) % tailDays), uint8(((d%255)+255)%255 + 1)
 }
 
 // minHourMeanValues is how many values an hour needs for its mean to be
@@ -1478,14 +1541,24 @@ func (s *Seasonal) quietDeviation(k *seasonalKey, t time.Time, v float64) (z, ex
 // Seen reports whether key showed a deviation at least as large as z, on
 // the same side, in one of the 48 hours before the hour of t (not the hour
 // of t itself): each of those hours' highest and lowest values is judged
-// against today's baseline for its hour of the day. A key's own recurring
-// oddity (a backup burst, a sparse job, a metric that dips every few
-// hours) is then a known part of its behaviour, and only something new
-// alerts; a deviation larger than any recent one still does.
+// against today's baseline for its hour of the day, and, where that hour
+// is usually no busier than the hour of t (no quieter, for a fall: its
+// expected value at most one spread of t's hour above, or below), against
+// the baseline of the hour of t too. A key's own recurring oddity (a
+// backup burst, a sparse job, a metric that dips every few hours) is then
+// a known part of its behaviour, and only something new alerts; a
+// deviation larger than any recent one still does. The second measure is
+// for a spike that wanders across the day: the hours it hit learned part
+// of it, so it lay fewer of their spreads out than it does at an hour it
+// never hit, yet the same value at an hour as quiet is no news.
 func (s *Seasonal) Seen(key string, t time.Time, z float64) bool { return s.seen(s.find(key), t, z) }
 
 // seen is Seen of key k, nil when there is none.
-func (s *Seasonal) seen(k *seasonalKey, t time.Time, z float64) bool {
+func (s *Seasonal) seen(k *seasonalKey, t time.Time, z float64) bool { return s.seenBy(k, t, z, true) }
+
+// seenBy is seen, the second measure (against the baseline of the hour of
+// t) taken only with atHour.
+func (s *Seasonal) seenBy(k *seasonalKey, t time.Time, z float64, atHour bool) bool {
 	if k == nil || z == 0 || math.IsNaN(z) {
 		return false
 	}
@@ -1493,6 +1566,12 @@ func (s *Seasonal) seen(k *seasonalKey, t time.Time, z float64) bool {
 	var base [hoursPerDay]struct {
 		m, spread    float64
 		done, usable bool
+	}
+	// The baseline of the hour of t: a value at least as far out, seen at
+	// an hour usually no busier (no quieter, for a fall), counts too.
+	now, nowSpread, nowOK := 0.0, 0.0, false
+	if atHour {
+		now, nowSpread, nowOK = s.expectHour(k, h)
 	}
 	for hh := h - recentHours; hh < h; hh++ {
 		hi, lo, ok := s.recent(k, hh)
@@ -1512,8 +1591,63 @@ func (s *Seasonal) seen(k *seasonalKey, t time.Time, z float64) bool {
 		if z > 0 && (hi-b.m)/b.spread >= z || z < 0 && (lo-b.m)/b.spread <= z {
 			return true
 		}
+		if nowOK && (z > 0 && b.m <= now+nowSpread && s.kept(hi) >= s.kept(now+z*nowSpread) ||
+			z < 0 && b.m >= now-nowSpread && s.kept(lo) <= s.kept(now+z*nowSpread)) {
+			return true
+		}
 	}
 	return false
+}
+
+// SeenDays is on how many of the seven days before the day of t (UTC) key
+// showed a deviation at least as large as z, on the same side, as Seen
+// measures one: each day keeps its largest rise and fall (the hour whose
+// highest value lay farthest above its expected value when the hour
+// closed, and the one whose lowest lay farthest below), learned values
+// and noted ones alike. A day counts when that departure was at least z
+// spreads of the baseline of t's hour, or when it reached the same value
+// (within the 1/1024 of a logarithm it is kept to) at an hour usually no
+// busier than t's (no quieter, for a fall). Seen looks back 48 hours; a
+// key that spikes every few days at any hour (a batch transfer, a bursty
+// disk) shows the same spike on several days of the week, and that is its
+// behaviour too. A deviation once in the week is an event, so callers ask
+// for two days or more. 0 for a model without LogScale.
+func (s *Seasonal) SeenDays(key string, t time.Time, z float64) int {
+	return s.seenDays(s.find(key), t, z)
+}
+
+// seenDays is SeenDays of key k, nil when there is none.
+func (s *Seasonal) seenDays(k *seasonalKey, t time.Time, z float64) int {
+	if k == nil || k.recent == nil || !s.cfg.LogScale || z == 0 || math.IsNaN(z) {
+		return 0
+	}
+	now, spread, ok := s.expect(k, t)
+	if !ok {
+		return 0
+	}
+	x := encodeMean(now + z*spread)
+	r := k.recent
+	today := dayOf(absHour(t))
+	n := 0
+	for d := today - daysKept; d < today; d++ {
+		idx, stamp := daySlot(d)
+		if r.dayStamp[idx] != stamp {
+			continue
+		}
+		var went float64 // how far the day went on z's side
+		var same bool    // it reached x at an hour no busier (quieter)
+		if z > 0 {
+			hi, at := float64(r.dayHi[idx])/logMeanUnit, float64(r.dayHiAt[idx])/logMeanUnit
+			went, same = hi-at, r.dayHi[idx] >= x && at <= now+spread
+		} else {
+			lo, at := float64(r.dayLo[idx])/logMeanUnit, float64(r.dayLoAt[idx])/logMeanUnit
+			went, same = at-lo, r.dayLo[idx] <= x && at >= now-spread
+		}
+		if went > 0 && (went/spread >= math.Abs(z) || same) {
+			n++
+		}
+	}
+	return n
 }
 
 // RecentHigh is the highest value key showed in the 48 hours before the
@@ -1744,16 +1878,21 @@ func (s *Seasonal) Prune(before time.Time) int {
 // hours in which it was, and the recent hours' means: a bitmap of the
 // hours that have one, then each as a byte (a fraction of the hour's
 // range). Version 7 adds the lower drift (float32) after the drift.
-// Versions 1 (float32
+// Version 8 adds, last, the largest rise and fall of each day kept
+// (SeenDays): a bitmap of the day slots held (a byte), then each slot's
+// stamp (a byte) and its highest value, the expected value then, its
+// lowest value and the expected value then (uint16 each, fixed point as
+// the cells' means). Versions 1 (float32
 // cells with 16-bit day stamps and the raw values of the hour in
 // progress), 2 and 3 are still read; keys of versions 1 and 2 start with
 // no recent extremes and their pooled spreads computed from the cells;
 // keys before version 6 start with no recent hours' means, so
 // HourDeviation answers for them once a day of hours' means is learned;
-// keys before version 7 start with no lower drift.
+// keys before version 7 start with no lower drift, and keys before
+// version 8 with no days' largest deviations.
 var seasonalMagic = []byte("CAESEAS")
 
-const seasonalVersion = 7
+const seasonalVersion = 8
 
 // Sizes of the version 4 bitmaps.
 const (
@@ -1825,6 +1964,7 @@ func (s *Seasonal) MarshalBinary() ([]byte, error) {
 		}
 		b = s.appendV4(b, k)
 		b = s.appendV6(b, k)
+		b = s.appendV8(b, k)
 	}
 	b = le.AppendUint32(b, crc32.ChecksumIEEE(b))
 	return b, nil
@@ -1941,6 +2081,9 @@ func (s *Seasonal) UnmarshalBinary(data []byte) error {
 			err = s.readKeyV4(d, k, version)
 			if err == nil && version >= 6 {
 				s.readV6(d, k, version)
+			}
+			if err == nil && version >= 8 {
+				s.readV8(d, k)
 			}
 		}
 		if err == nil && version < 3 {
@@ -2093,6 +2236,56 @@ func (s *Seasonal) readV6(d *decoder, k *seasonalKey, version uint8) {
 	}
 	if s.cfg.WithoutRecent {
 		k.hourAllN, k.hourAllSum, k.driftReset = 0, 0, false
+	}
+}
+
+// appendV8 encodes what version 8 added to a key: its days' largest rise
+// and fall (SeenDays), as a bitmap of the day slots held (a byte), then
+// each slot's stamp and its four fixed-point figures.
+func (s *Seasonal) appendV8(b []byte, k *seasonalKey) []byte {
+	var held uint8
+	r := k.recent
+	if r != nil {
+		for i, st := range r.dayStamp {
+			if st != 0 {
+				held |= 1 << i
+			}
+		}
+	}
+	b = append(b, held)
+	le := binary.LittleEndian
+	for i := range tailDays {
+		if held&(1<<i) != 0 {
+			b = append(b, r.dayStamp[i])
+			b = le.AppendUint16(b, r.dayHi[i])
+			b = le.AppendUint16(b, r.dayHiAt[i])
+			b = le.AppendUint16(b, r.dayLo[i])
+			b = le.AppendUint16(b, r.dayLoAt[i])
+		}
+	}
+	return b
+}
+
+// readV8 reads what version 8 added to a key (appendV8), kept unless the
+// model keeps no recent extremes.
+func (s *Seasonal) readV8(d *decoder, k *seasonalKey) {
+	held := d.u8()
+	for i := range tailDays {
+		if held&(1<<i) == 0 {
+			continue
+		}
+		stamp, hi, hiAt, lo, loAt := d.u8(), d.u16(), d.u16(), d.u16(), d.u16()
+		if stamp == 0 {
+			d.bad = true
+		}
+		if s.cfg.WithoutRecent {
+			continue
+		}
+		if k.recent == nil {
+			k.recent = &recentExtremes{}
+		}
+		r := k.recent
+		r.dayStamp[i], r.dayHi[i], r.dayHiAt[i], r.dayLo[i], r.dayLoAt[i] = stamp, hi, hiAt, lo, loAt
 	}
 }
 

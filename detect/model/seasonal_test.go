@@ -276,7 +276,7 @@ func testSeasonalRoundTrip(t *testing.T, logScale bool) {
 	if k := restored.find("c"); k.drift != 1.5 || k.driftDown != 2.5 {
 		t.Fatalf("drifts restored as %v and %v, want 1.5 and 2.5", k.drift, k.driftDown)
 	}
-	hourJudged := 0
+	hourJudged, seenDays := 0, 0
 	for _, key := range []string{"a", "b", "c"} {
 		for h := range 48 {
 			at := monday.Add(9*24*time.Hour + time.Duration(h)*30*time.Minute)
@@ -296,6 +296,14 @@ func testSeasonalRoundTrip(t *testing.T, logScale bool) {
 			if s1, s2 := a.HourSeen(key, at, 3, 6), restored.HourSeen(key, at, 3, 6); s1 != s2 {
 				t.Fatalf("%s at %s: hour seen %v, restored %v", key, at, s1, s2)
 			}
+			for _, z := range []float64{1, -1, 3} {
+				if n1, n2 := a.SeenDays(key, at, z), restored.SeenDays(key, at, z); n1 != n2 {
+					t.Fatalf("%s at %s: seen on %d days (%+g spreads), restored %d", key, at, n1, z, n2)
+				}
+				if n := a.SeenDays(key, at, z); n > 0 {
+					seenDays++
+				}
+			}
 			d1, dok1 := a.Drift(key, at, 777)
 			d2, dok2 := restored.Drift(key, at, 777)
 			if d1 != d2 || dok1 != dok2 || a.DriftSeen(key, at) != restored.DriftSeen(key, at) {
@@ -305,6 +313,9 @@ func testSeasonalRoundTrip(t *testing.T, logScale bool) {
 	}
 	if hourJudged == 0 {
 		t.Fatal("no hour deviation answered: the hour in progress's values were not restored")
+	}
+	if seenDays == 0 && logScale {
+		t.Fatal("no day's deviation answered: the days' deviations were not part of the state")
 	}
 	// Both continue identically after the restore.
 	a.Observe("a", monday.Add(9*24*time.Hour+70*time.Minute), 1)
@@ -372,7 +383,12 @@ func FuzzSeasonalUnmarshal(f *testing.F) {
 	good, _ := s.MarshalBinary()
 	f.Add(good)
 	f.Add([]byte("CAESEAS\x01"))
-	for _, old := range []string{"testdata/seasonal-v3-linear.bin", "testdata/seasonal-v4-log.bin", "testdata/seasonal-v6-log.bin"} {
+	// A week and more on a log scale: its days' deviations are kept.
+	week := NewSeasonal(SeasonalConfig{Bucket: bucket, MinSamples: 12, LogScale: true})
+	feed(week, "k", workload{base: 100, peak: 500, backup: 900}, monday, 9, rand.New(rand.NewPCG(9, 10)))
+	weekly, _ := week.MarshalBinary()
+	f.Add(weekly)
+	for _, old := range []string{"testdata/seasonal-v3-linear.bin", "testdata/seasonal-v4-log.bin", "testdata/seasonal-v6-log.bin", "testdata/seasonal-v7-log.bin"} {
 		if data, err := os.ReadFile(old); err == nil {
 			f.Add(data)
 		}
@@ -602,7 +618,9 @@ func TestSeasonalReadsVersion3(t *testing.T) {
 			for _, w := range want {
 				z, e, ok := s.Deviation(w.Key, w.At, w.V)
 				qz, qe, qok := s.QuietDeviation(w.Key, w.At, w.V)
-				sn := s.Seen(w.Key, w.At, z)
+				// Seen as version 3 measured it: each recent hour
+				// against its own hour's baseline only.
+				sn := s.seenBy(s.find(w.Key), w.At, z, false)
 				if z != w.Z || e != w.E || ok != w.OK || qz != w.QZ || qe != w.QE || qok != w.QOK || sn != w.Seen {
 					t.Fatalf("%s at %s, value %g: deviation %v %v %v, quiet %v %v %v, seen %v; version 3 said %v %v %v, %v %v %v, %v",
 						w.Key, w.At, w.V, z, e, ok, qz, qe, qok, sn, w.Z, w.E, w.OK, w.QZ, w.QE, w.QOK, w.Seen)
@@ -756,11 +774,14 @@ func cmpFloat(a, b float64) int {
 	return 0
 }
 
-// TestSeasonalReadsVersion6: a model saved before the lower drift
-// (testdata/seasonal-v6-log.bin, written by the version 6 encoder from
-// the observations rebuilt here) still loads: it judges every window and
-// hour as the same observations learned now do, keeps its upper drift,
-// starts its lower drift at 0, and saves as the current version.
+// TestSeasonalReadsVersion6: models saved before the lower drift
+// (testdata/seasonal-v6-log.bin, written by the version 6 encoder) and
+// before the days' largest deviations (testdata/seasonal-v7-log.bin, by
+// the version 7 encoder), each from the observations rebuilt here, still
+// load: they judge every window and hour as the same observations
+// learned now do, keep their upper drift (and version 7 its lower one),
+// start a lower drift at 0 (version 6) and no days' deviations
+// (SeenDays), and save as the current version.
 func TestSeasonalReadsVersion6(t *testing.T) {
 	cfg := SeasonalConfig{Bucket: bucket, MinSamples: 12, LogScale: true}
 	fresh := NewSeasonal(cfg)
@@ -771,41 +792,58 @@ func TestSeasonalReadsVersion6(t *testing.T) {
 	for i, v := range []float64{42, 43, 44} {
 		fresh.Observe("a", monday.Add(9*24*time.Hour+time.Duration(i+1)*5*time.Minute), v)
 	}
-	data, err := os.ReadFile("testdata/seasonal-v6-log.bin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if data[len(seasonalMagic)] != 6 {
-		t.Fatalf("golden file is version %d, want 6", data[len(seasonalMagic)])
-	}
-	old := NewSeasonal(cfg)
-	if err := old.UnmarshalBinary(data); err != nil {
-		t.Fatal(err)
-	}
-	if old.Keys() != 3 || old.Samples() != fresh.Samples() {
-		t.Fatalf("read %d keys %d samples, want 3 and %d", old.Keys(), old.Samples(), fresh.Samples())
-	}
-	for _, key := range []string{"a", "b", "c"} {
-		if o, f := old.find(key), fresh.find(key); o.drift != f.drift || o.driftDown != 0 {
-			t.Errorf("%s: drifts %v and %v, want %v and 0", key, o.drift, o.driftDown, f.drift)
-		}
-		for h := range 48 {
-			at := monday.Add(9*24*time.Hour + time.Duration(h)*30*time.Minute)
-			z1, e1, ok1 := old.Deviation(key, at, 777)
-			z2, e2, ok2 := fresh.Deviation(key, at, 777)
-			hz1, m1, n1, hok1 := old.HourDeviation(key, at, 50)
-			hz2, m2, n2, hok2 := fresh.HourDeviation(key, at, 50)
-			if z1 != z2 || e1 != e2 || ok1 != ok2 || hz1 != hz2 || m1 != m2 || n1 != n2 || hok1 != hok2 {
-				t.Fatalf("%s at %s: version 6 judges %v %v %v / %v %v %v %v, the same observations now %v %v %v / %v %v %v %v",
-					key, at.Format("15:04"), z1, e1, ok1, hz1, m1, n1, hok1, z2, e2, ok2, hz2, m2, n2, hok2)
+	for _, version := range []uint8{6, 7} {
+		t.Run(fmt.Sprintf("version %d", version), func(t *testing.T) {
+			data, err := os.ReadFile(fmt.Sprintf("testdata/seasonal-v%d-log.bin", version))
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-	}
-	again, err := old.MarshalBinary()
-	if err != nil || again[len(seasonalMagic)] != seasonalVersion {
-		t.Fatalf("saved again: %v, version %d", err, again[len(seasonalMagic)])
-	}
-	if err := NewSeasonal(cfg).UnmarshalBinary(again); err != nil {
-		t.Fatalf("saved again, refused: %v", err)
+			if data[len(seasonalMagic)] != version {
+				t.Fatalf("golden file is version %d, want %d", data[len(seasonalMagic)], version)
+			}
+			old := NewSeasonal(cfg)
+			if err := old.UnmarshalBinary(data); err != nil {
+				t.Fatal(err)
+			}
+			if old.Keys() != 3 || old.Samples() != fresh.Samples() {
+				t.Fatalf("read %d keys %d samples, want 3 and %d", old.Keys(), old.Samples(), fresh.Samples())
+			}
+			spikes := 0
+			for _, key := range []string{"a", "b", "c"} {
+				o, f := old.find(key), fresh.find(key)
+				wantDown := f.driftDown
+				if version < 7 {
+					wantDown = 0
+				}
+				if o.drift != f.drift || o.driftDown != wantDown {
+					t.Errorf("%s: drifts %v and %v, want %v and %v", key, o.drift, o.driftDown, f.drift, wantDown)
+				}
+				for h := range 48 {
+					at := monday.Add(9*24*time.Hour + time.Duration(h)*30*time.Minute)
+					z1, e1, ok1 := old.Deviation(key, at, 777)
+					z2, e2, ok2 := fresh.Deviation(key, at, 777)
+					hz1, m1, n1, hok1 := old.HourDeviation(key, at, 50)
+					hz2, m2, n2, hok2 := fresh.HourDeviation(key, at, 50)
+					if z1 != z2 || e1 != e2 || ok1 != ok2 || hz1 != hz2 || m1 != m2 || n1 != n2 || hok1 != hok2 {
+						t.Fatalf("%s at %s: version %d judges %v %v %v / %v %v %v %v, the same observations now %v %v %v / %v %v %v %v",
+							key, at.Format("15:04"), version, z1, e1, ok1, hz1, m1, n1, hok1, z2, e2, ok2, hz2, m2, n2, hok2)
+					}
+					if n := old.SeenDays(key, at, 0.5); n != 0 {
+						t.Fatalf("%s at %s: version %d has %d days' deviations, want none", key, at.Format("15:04"), version, n)
+					}
+					spikes += fresh.SeenDays(key, at, 0.5)
+				}
+			}
+			if spikes == 0 {
+				t.Fatal("the same observations learned now keep no days' deviations either: the test shows nothing")
+			}
+			again, err := old.MarshalBinary()
+			if err != nil || again[len(seasonalMagic)] != seasonalVersion {
+				t.Fatalf("saved again: %v, version %d", err, again[len(seasonalMagic)])
+			}
+			if err := NewSeasonal(cfg).UnmarshalBinary(again); err != nil {
+				t.Fatalf("saved again, refused: %v", err)
+			}
+		})
 	}
 }

@@ -1,0 +1,155 @@
+package model
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// TestSeasonalSeenDays: a key that spikes every other day, each time at
+// another hour, has its spikes counted on the days they came, noted (kept
+// out of the baseline) as a detector notes what it alerted on. A spike
+// no larger counts the days within the week before the day judged; a
+// larger one, a fall, or a spike judged after the week has passed counts
+// none.
+func TestSeasonalSeenDays(t *testing.T) {
+	const spike = 1e6
+	spikes := map[time.Time]bool{
+		monday.Add(5*24*time.Hour + 3*time.Hour + 10*time.Minute):  true,
+		monday.Add(7*24*time.Hour + 14*time.Hour + 20*time.Minute): true,
+		monday.Add(9*24*time.Hour + 20*time.Hour + 40*time.Minute): true,
+	}
+	// learn returns the model of the days up to at.
+	learn := func(at time.Time) *Seasonal {
+		s := NewSeasonal(SeasonalConfig{Bucket: bucket, MinSamples: 12, LogScale: true})
+		rng := rand.New(rand.NewPCG(31, 32))
+		for tt := monday; tt.Before(at); tt = tt.Add(bucket) {
+			if spikes[tt] {
+				s.Note("k", tt, spike)
+				continue
+			}
+			s.Observe("k", tt, 1000*(0.9+0.2*rng.Float64()))
+		}
+		return s
+	}
+	for _, tc := range []struct {
+		name  string
+		day   int
+		value float64
+		want  int
+	}{
+		{"the same spike at an hour it never hit, two days after the last", 11, spike, 3},
+		{"a smaller spike", 11, spike / 10, 3},
+		{"a spike a hundred times larger", 11, 100 * spike, 0},
+		{"a fall: no day fell", 11, 10, 0},
+		{"the week before day 14 holds days 7 and 9", 14, spike, 2},
+		{"the week before day 17 holds none", 17, spike, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			at := monday.Add(time.Duration(tc.day)*24*time.Hour + 10*time.Hour)
+			s := learn(at)
+			z, _, ok := s.Deviation("k", at, tc.value)
+			if !ok {
+				t.Fatalf("no baseline at %s", at)
+			}
+			if got := s.SeenDays("k", at, z); got != tc.want {
+				t.Fatalf("value %g (%+.1f spreads) on day %d: seen on %d days, want %d", tc.value, z, tc.day, got, tc.want)
+			}
+		})
+	}
+	if n := learn(monday.Add(11*24*time.Hour)).SeenDays("missing", monday.Add(11*24*time.Hour), 9); n != 0 {
+		t.Fatalf("a key never seen: %d days", n)
+	}
+	if n := NewSeasonal(SeasonalConfig{Bucket: bucket, WithoutRecent: true}).SeenDays("k", monday, 9); n != 0 {
+		t.Fatalf("a model without recent extremes: %d days", n)
+	}
+}
+
+// TestSeasonalSeenDaysFalls: a key that drops to almost nothing every
+// other day counts those days for a fall as deep, and none for a rise.
+func TestSeasonalSeenDaysFalls(t *testing.T) {
+	s := NewSeasonal(SeasonalConfig{Bucket: bucket, MinSamples: 12, LogScale: true})
+	rng := rand.New(rand.NewPCG(33, 34))
+	at := monday.Add(11*24*time.Hour + 3*time.Hour)
+	for tt := monday; tt.Before(at); tt = tt.Add(bucket) {
+		day, h := int(tt.Sub(monday)/(24*time.Hour)), tt.Hour()
+		if day%2 == 0 && day > 2 && h == 6+day && tt.Minute() == 0 {
+			s.Note("k", tt, 2)
+			continue
+		}
+		s.Observe("k", tt, 1000*(0.9+0.2*rng.Float64()))
+	}
+	fall, _, _ := s.Deviation("k", at, 2)
+	rise, _, _ := s.Deviation("k", at, 5e5)
+	if fall >= -5 || rise <= 5 {
+		t.Fatalf("deviations %+.1f and %+.1f, want beyond 5 spreads each way", fall, rise)
+	}
+	if n := s.SeenDays("k", at, fall); n != 4 {
+		t.Fatalf("a fall to 2 (%+.1f spreads): seen on %d days, want 4 (days 4, 6, 8 and 10)", fall, n)
+	}
+	if n := s.SeenDays("k", at, rise); n != 0 {
+		t.Fatalf("a rise (%+.1f spreads): seen on %d days, want 0", rise, n)
+	}
+}
+
+// TestSeasonalSeenAtAQuietHour: a sparse key whose spike wanders across
+// the day (every 8 h 20 min, a pair of windows each time), learned for two
+// days as a new install learns its history, has learned part of the spike
+// into the hours it hit (an hour known on two days expects the mean of
+// both), so the same spike lies fewer of their spreads out than at an
+// hour it never hit. Measured against the hour judged, the same
+// value at an hour as quiet is seen; a value that only a busier hour
+// reached is not.
+func TestSeasonalSeenAtAQuietHour(t *testing.T) {
+	s := NewSeasonal(SeasonalConfig{Bucket: bucket, MinSamples: 12, LogScale: true})
+	const spike = 1.3e5
+	end := monday.Add(2 * 24 * time.Hour)
+	for at := monday; at.Before(end); at = at.Add(bucket) {
+		v := 0.0
+		if m := at.Sub(monday) % (500 * time.Minute); m == 0 || m == 30*time.Minute {
+			v = spike
+		}
+		s.Observe("k", at, v)
+	}
+	// The quietest hour of the next day that the spike has not hit.
+	var at time.Time
+	best := 0.0
+	for h := range 24 {
+		tt := end.Add(time.Duration(h)*time.Hour + 20*time.Minute)
+		if z, _, ok := s.Deviation("k", tt, spike); ok && z > best {
+			at, best = tt, z
+		}
+	}
+	k := s.find("k")
+	if best < 5 {
+		t.Fatalf("the spike at its quietest hour is %+.1f spreads, want beyond 5", best)
+	}
+	if s.seenBy(k, at, best, false) {
+		t.Fatalf("at %s the spike (%+.1f spreads) lay as many spreads out at the hours it hit: the test shows nothing", at.Format("15:04"), best)
+	}
+	if !s.Seen("k", at, best) {
+		t.Fatalf("at %s the same spike (%+.1f spreads) is not seen, though the last 48 hours held it at hours as quiet", at.Format("15:04"), best)
+	}
+
+	// A daily shape: quiet nights, a busy noon. The noon level at night
+	// was reached only at busier hours.
+	d := NewSeasonal(SeasonalConfig{Bucket: bucket, MinSamples: 12, LogScale: true})
+	rng := rand.New(rand.NewPCG(35, 36))
+	level := func(tt time.Time) float64 {
+		if h := tt.Hour(); h >= 11 && h < 14 {
+			return 1e5
+		}
+		return 100
+	}
+	for tt := monday; tt.Before(end); tt = tt.Add(bucket) {
+		d.Observe("k", tt, level(tt)*(0.9+0.2*rng.Float64()))
+	}
+	night := end.Add(3*time.Hour + 10*time.Minute)
+	z, _, ok := d.Deviation("k", night, 1e5)
+	if !ok || z < 5 {
+		t.Fatalf("the noon level at night: %+.1f spreads (%v), want beyond 5", z, ok)
+	}
+	if d.Seen("k", night, z) {
+		t.Fatalf("the noon level at night (%+.1f spreads) is seen: only busier hours reached it", z)
+	}
+}

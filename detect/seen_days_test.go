@@ -1,0 +1,84 @@
+package detect
+
+import (
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/calico-anomaly-exporter/calico-anomaly-exporter/source"
+)
+
+// TestBaselineSpikesOnSeveralDays: a steady workload whose transfer
+// spikes to fifty times its level every other day, each time at another
+// hour and the same size. The first two spikes are news; the third, two and a half days
+// after the second (past what Seen's 48 hours hold), came on two of the
+// seven days before and is the workload's behaviour: not alerted, and
+// the summary says why. A spike a hundred times larger still alerts, and
+// no other window is flagged.
+func TestBaselineSpikesOnSeveralDays(t *testing.T) {
+	const bucket = 5 * time.Minute
+	info, _ := Lookup("generic_flows")
+	d, err := info.New(Options{Cluster: "c", Bucket: bucket, Params: map[string]string{"min_size_for_train": "0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := func(v float64) []source.Row {
+		r := source.Row{Key: []string{"shop", "batch-7d4f8b9c5d-*", "wep"}}
+		for _, m := range d.Queries()[0].Metrics {
+			if m.Kind == source.Max {
+				r.Values = append(r.Values, 3)
+			} else {
+				r.Values = append(r.Values, v)
+			}
+		}
+		return []source.Row{r}
+	}
+	rng := rand.New(rand.NewPCG(41, 42))
+	level := func() float64 { return 1e5 * (0.9 + 0.2*rng.Float64()) }
+	now := weekStart
+	for end := weekStart.Add(3 * 24 * time.Hour); now.Before(end); now = now.Add(bucket) {
+		d.(Learner).Learn(source.Window{Start: now, End: now.Add(bucket)}, [][]source.Row{row(level())})
+	}
+	day := func(n int, h, m int) time.Time {
+		return weekStart.Add(time.Duration(n)*24*time.Hour + time.Duration(h)*time.Hour + time.Duration(m)*time.Minute)
+	}
+	spikes := []struct {
+		at      time.Time
+		times   float64
+		alerts  bool
+		because string
+	}{
+		{day(3, 4, 10), 50, true, ""},
+		{day(5, 13, 35), 50, true, ""},
+		{day(7, 22, 50), 50, false, "on 2 of the last 7 days"},
+		{day(9, 16, 5), 5000, true, ""},
+	}
+	next := 0
+	for end := day(10, 0, 0); now.Before(end); now = now.Add(bucket) {
+		v, spike := level(), next < len(spikes) && now.Equal(spikes[next].at)
+		if spike {
+			v = 1e5 * spikes[next].times
+		}
+		vs := d.Judge(source.Window{Start: now, End: now.Add(bucket)}, [][]source.Row{row(v)})
+		if len(vs) != 1 {
+			t.Fatalf("%s: %d verdicts, want 1", now.Format("Mon 15:04"), len(vs))
+		}
+		switch {
+		case spike:
+			sp := spikes[next]
+			next++
+			if vs[0].Anomalous() != sp.alerts {
+				t.Errorf("%s, %g times the level: anomalous %v, want %v: %s", now.Format("Mon 15:04"), sp.times, vs[0].Anomalous(), sp.alerts, vs[0].Summary)
+			}
+			if sp.because != "" && !strings.Contains(vs[0].Summary, sp.because) {
+				t.Errorf("%s: the summary does not say %q: %s", now.Format("Mon 15:04"), sp.because, vs[0].Summary)
+			}
+		case vs[0].Anomalous():
+			t.Errorf("%s: an ordinary window flagged: %s", now.Format("Mon 15:04"), vs[0].Summary)
+		}
+	}
+	if next != len(spikes) {
+		t.Fatalf("%d of %d spikes judged", next, len(spikes))
+	}
+}
