@@ -1468,14 +1468,25 @@ func (s *Seasonal) meanSpread(b hourBaseline, count float64) float64 {
 
 // HourSeen is Seen for HourDeviation: whether one of the 48 hours before
 // the hour of t held a mean at least z spreads of a mean of n values from
-// today's baseline for its hour of the day, on the same side. An hour
-// that runs hot every other afternoon is part of the key's behaviour.
+// today's baseline for its hour of the day, on the same side, or, at an
+// hour usually no busier than t's (no quieter, for a fall), a mean that
+// reached as far as the mean of t's hour does (to the precision the
+// recent means are kept to). An hour that runs hot every other afternoon
+// is part of the key's behaviour, and so is a level that changed a few
+// hours ago: its hours' means are the same from hour to hour, though the
+// hours' baselines differ a little.
 func (s *Seasonal) HourSeen(key string, t time.Time, z float64, n int) bool {
 	return s.hourSeen(s.find(key), t, z, n)
 }
 
 // hourSeen is HourSeen of key k, nil when there is none.
 func (s *Seasonal) hourSeen(k *seasonalKey, t time.Time, z float64, n int) bool {
+	return s.hourSeenBy(k, t, z, n, true)
+}
+
+// hourSeenBy is hourSeen, the second measure (the mean reached at an hour
+// no busier) taken only with atHour.
+func (s *Seasonal) hourSeenBy(k *seasonalKey, t time.Time, z float64, n int, atHour bool) bool {
 	if k == nil || z == 0 || math.IsNaN(z) || n < 1 {
 		return false
 	}
@@ -1483,6 +1494,14 @@ func (s *Seasonal) hourSeen(k *seasonalKey, t time.Time, z float64, n int) bool 
 	var base [hoursPerDay]struct {
 		b            hourBaseline
 		done, usable bool
+	}
+	// The mean of t's hour, in the model's space, and how busy the hour
+	// usually is.
+	now, nowOK := s.hourBaseline(k, h)
+	nowOK = nowOK && atHour
+	x := 0.0
+	if nowOK {
+		x = now.expected + z*s.meanSpread(now, float64(n))
 	}
 	for hh := h - recentHours; hh < h; hh++ {
 		m, ok := s.recentMean(k, hh)
@@ -1502,8 +1521,25 @@ func (s *Seasonal) hourSeen(k *seasonalKey, t time.Time, z float64, n int) bool 
 		if z > 0 && past >= z || z < 0 && past <= z {
 			return true
 		}
+		if !nowOK {
+			continue
+		}
+		// A recent mean is kept to 1/510 of its hour's range, from
+		// extremes kept as precisely as kept keeps a value.
+		hi, lo := s.recentExtremes(k, recentIndex(hh))
+		quantum := (hi - lo) / 510
+		if z > 0 && c.b.expected <= now.expected+now.spread && s.kept(m+quantum) >= s.kept(x) ||
+			z < 0 && c.b.expected >= now.expected-now.spread && s.kept(m-quantum) <= s.kept(x) {
+			return true
+		}
 	}
 	return false
+}
+
+// recentIndex is the recent slot of an absolute hour.
+func recentIndex(hour int64) int {
+	idx, _ := recentSlot(hour)
+	return idx
 }
 
 // QuietDeviation is Deviation measured from the quietest hour of key's day

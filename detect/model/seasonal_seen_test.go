@@ -1,6 +1,7 @@
 package model
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -151,5 +152,50 @@ func TestSeasonalSeenAtAQuietHour(t *testing.T) {
 	}
 	if d.Seen("k", night, z) {
 		t.Fatalf("the noon level at night (%+.1f spreads) is seen: only busier hours reached it", z)
+	}
+}
+
+// TestSeasonalHourSeenAtANewLevel: a key sampled once an hour (each value
+// held for the hour's twelve windows, each hour's usual level a little
+// different) steps up by two thirds: too little for a window, not for an
+// hour's mean. The second hour at the new level has the first's mean, at
+// an hour as quiet, though against the first hour's own baseline (a
+// little higher) that mean lay a little nearer: the change is one
+// episode. A second hour higher still is news.
+func TestSeasonalHourSeenAtANewLevel(t *testing.T) {
+	usual := func(tt time.Time) float64 { return 26 * (1 - 0.03*math.Sin(float64(tt.Hour()))) }
+	step := monday.Add(8 * 24 * time.Hour)
+	judged := step.Add(time.Hour + 55*time.Minute) // the last window of the step's second hour
+	for _, tc := range []struct {
+		name  string
+		level float64 // of the second hour
+		seen  bool
+	}{
+		{"the same level a second hour", 44, true},
+		{"a level higher still", 60, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := NewSeasonal(SeasonalConfig{Bucket: bucket, MinSamples: 12, LogScale: true})
+			for tt := monday; tt.Before(judged); tt = tt.Add(bucket) {
+				switch {
+				case tt.Before(step):
+					s.Observe("k", tt, usual(tt))
+				case tt.Before(step.Add(time.Hour)):
+					s.Observe("k", tt, 44)
+				default:
+					s.Observe("k", tt, tc.level)
+				}
+			}
+			z, _, n, ok := s.HourDeviation("k", judged, tc.level)
+			if !ok || z < s.Threshold() {
+				t.Fatalf("the second hour's mean at %g: %+.1f spreads (%v), want past the threshold %.1f", tc.level, z, ok, s.Threshold())
+			}
+			if got := s.HourSeen("k", judged, z, n); got != tc.seen {
+				t.Fatalf("the second hour's mean at %g (%+.1f spreads): seen %v, want %v", tc.level, z, got, tc.seen)
+			}
+			if tc.seen && s.hourSeenBy(s.find("k"), judged, z, n, false) {
+				t.Fatalf("the hour's mean at %g (%+.1f spreads) lay as far out by the first hour's own baseline: the test shows nothing", tc.level, z)
+			}
+		})
 	}
 }
