@@ -104,6 +104,29 @@ func newLayout(s *Series, bucket, learned time.Duration) *layout {
 	return l
 }
 
+// rowFlags maps the windows flagged (hits, by window index) to the rows
+// of the series from row from on: a row is flagged when a window from its
+// own up to the next row's is, the windows its value is held over (a
+// series sampled every hour holds each value for twelve windows, and a
+// verdict on any of them is about that value). A row is dated by its
+// sample, so a flag later in the span counts from the sample's time.
+func (l *layout) rowFlags(hits []bool, from int) []bool {
+	flags := make([]bool, len(l.index))
+	for i := max(from, 0); i < len(l.index); i++ {
+		k, end := l.index[i], l.windows
+		if i+1 < len(l.index) {
+			end = max(l.index[i+1], k+1)
+		}
+		for w := k; w < end && w < len(hits); w++ {
+			if hits[w] {
+				flags[i] = true
+				break
+			}
+		}
+	}
+	return flags
+}
+
 // window is the engine window of index k.
 func (l *layout) window(k int) source.Window {
 	start := l.base.Add(time.Duration(k) * l.bucket)

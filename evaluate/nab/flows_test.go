@@ -76,3 +76,43 @@ func equalInts(a, b []int) bool {
 	}
 	return true
 }
+
+// TestRowFlags: a row stands for the windows its value is held over, up to
+// the next row's; two rows in one window share it; rows before from are
+// history and never flagged.
+func TestRowFlags(t *testing.T) {
+	at := func(h, m int) time.Time { return time.Date(2014, 2, 14, h, m, 0, 0, time.UTC) }
+	// Hourly samples, then two within one window, then one more.
+	s := &Series{Rows: []Row{{at(10, 0), 1}, {at(11, 0), 1}, {at(12, 0), 1}, {at(12, 2), 1}, {at(12, 10), 1}}}
+	l := newLayout(s, 5*time.Minute, time.Hour)
+	if want := []int{0, 12, 24, 24, 26}; !equalInts(l.index, want) {
+		t.Fatalf("rows in windows %v, want %v", l.index, want)
+	}
+	for _, tc := range []struct {
+		name string
+		hit  []int // windows flagged
+		from int
+		want []bool
+	}{
+		{"the last window of an hour flags its row", []int{23}, 0, []bool{false, true, false, false, false}},
+		{"the row's own window", []int{12}, 0, []bool{false, true, false, false, false}},
+		{"two rows in one window share it", []int{24}, 0, []bool{false, false, true, true, false}},
+		{"the window between them is the second's", []int{25}, 0, []bool{false, false, false, true, false}},
+		{"the last row holds its own window", []int{26}, 0, []bool{false, false, false, false, true}},
+		{"history is not flagged", []int{5, 13}, 1, []bool{false, true, false, false, false}},
+		{"nothing flagged", nil, 0, []bool{false, false, false, false, false}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hits := make([]bool, l.windows)
+			for _, k := range tc.hit {
+				hits[k] = true
+			}
+			got := l.rowFlags(hits, tc.from)
+			for i := range tc.want {
+				if got[i] != tc.want[i] {
+					t.Fatalf("flags %v, want %v", got, tc.want)
+				}
+			}
+		})
+	}
+}

@@ -204,11 +204,9 @@ func evaluateSeries(ctx context.Context, s *Series, cfg Config) (SeriesResult, e
 	}
 	ours := make([]bool, len(times))
 	for _, d := range cfg.Detectors {
-		flags := make([]bool, len(times))
-		for i, k := range l.index {
-			if i >= from && sink.hits[d][k] {
-				flags[i], ours[i] = true, true
-			}
+		flags := l.rowFlags(sink.hits[d], from)
+		for i, f := range flags {
+			ours[i] = ours[i] || f
 		}
 		res.Outcomes[d] = j.Score(flags)
 	}
