@@ -631,9 +631,10 @@ func (d *fieldBaselines) judgeRow(w source.Window, e Entity, keys *model.Seasona
 // whose window does not alert alone (model.Seasonal.HourDeviation): an
 // hour's mean beyond the threshold that no hour of the last 48 showed on
 // the same side alerts; so does a run of hours that rose or fell together
-// past the drift threshold (model.Seasonal.Drift), once in 48 hours. A
-// window alerted only by its hour is learned, not kept out: it is within
-// its own threshold, and a departure too small for any window is what the
+// past the drift threshold (model.Seasonal.Drift), once in 48 hours for
+// the entity, whichever of its fields crosses (driftSeen). A window
+// alerted only by its hour is learned, not kept out: it is within its own
+// threshold, and a departure too small for any window is what the
 // baseline follows. The model counts a fall on a whole hour, once the
 // hour's week is known and as far as the hour is below yesterday's too
 // (model.Seasonal.HourDeviation): an hour's mean far below its usual
@@ -652,7 +653,7 @@ func (d *fieldBaselines) judgeHour(f *fieldJudgement, keys *model.SeasonalKeys, 
 	if hourOK && math.Abs(hz) >= d.zThreshold && !keys.HourSeen(i, t, hz, n) {
 		f.hour, f.hourZ, f.hourMean, f.hourN = true, hz, mean, n
 	} else if dz, ok := keys.DriftWith(i, t, hz, hourOK); ok && (dz >= d.driftThreshold || falls && -dz >= d.driftThreshold) {
-		seen := keys.DriftSeen(i, t)
+		seen := d.driftSeen(keys, t)
 		keys.ResetDrift(i, t)
 		if seen {
 			return
@@ -668,6 +669,20 @@ func (d *fieldBaselines) judgeHour(f *fieldJudgement, keys *model.SeasonalKeys, 
 		f.quiet = false
 	}
 	f.beyond, f.seen, f.early, f.hourOnly = true, false, false, !own
+}
+
+// driftSeen reports whether a drift of any of the entity's volume fields
+// alerted in the last 48 hours (model.Seasonal.DriftSeen): its fields
+// move together (bytes, packets and flows of the same traffic), and a
+// run of hours that rose or fell is one episode of the entity, however
+// many of its fields cross their drift threshold, an hour or two apart.
+func (d *fieldBaselines) driftSeen(keys *model.SeasonalKeys, t time.Time) bool {
+	for j, volume := range d.volume {
+		if volume && keys.DriftSeen(j, t) {
+			return true
+		}
+	}
+	return false
 }
 
 // aboveOrBelow is "above" for a positive departure, else "below".

@@ -82,3 +82,54 @@ func TestBaselineSpikesOnSeveralDays(t *testing.T) {
 		t.Fatalf("%d of %d spikes judged", next, len(spikes))
 	}
 }
+
+// TestBaselineDriftIsOneEpisodePerEntity: the frontend's bytes run 8%
+// above their usual level all afternoon, and its packets and flows follow
+// an hour later. No window or hour is past the threshold alone; the
+// hours' drift is, first for a bytes field. The other fields crossing
+// their drift threshold later are the same episode of the same
+// workload: one alert in all. The steady neighbour stays quiet.
+func TestBaselineDriftIsOneEpisodePerEntity(t *testing.T) {
+	d, row, now := steadyShop(t, 51)
+	metrics := d.Queries()[0].Metrics
+	rng := rand.New(rand.NewPCG(52, 53))
+	frontend := func(bytes, other float64) source.Row {
+		r := source.Row{Key: []string{"shop", "frontend-7d4f8b9c5d-*", "wep"}}
+		for _, m := range metrics {
+			level := other
+			if strings.HasPrefix(m.Name, "bytes") {
+				level = bytes
+			}
+			v := level * (0.9 + 0.2*rng.Float64())
+			if m.Kind == source.Max {
+				v = 3
+			}
+			r.Values = append(r.Values, v)
+		}
+		return r
+	}
+	const bucket = 5 * time.Minute
+	rise := weekStart.Add(3*24*time.Hour + 13*time.Hour)
+	var alerts []string
+	for end := rise.Add(12 * time.Hour); now.Before(end); now = now.Add(bucket) {
+		b, o := 1e6, 1e6
+		if !now.Before(rise) {
+			b = 1.08e6
+		}
+		if !now.Before(rise.Add(time.Hour)) {
+			o = 1.08e6
+		}
+		for _, v := range d.Judge(source.Window{Start: now, End: now.Add(bucket)}, [][]source.Row{{row("cart", 1e6), frontend(b, o)}}) {
+			if !v.Anomalous() {
+				continue
+			}
+			if strings.HasPrefix(v.Entity.Workload, "cart") || now.Before(rise) {
+				t.Fatalf("%s: flagged: %s", now.Format("Mon 15:04"), v.Summary)
+			}
+			alerts = append(alerts, now.Format("Mon 15:04")+": "+v.Summary)
+		}
+	}
+	if len(alerts) != 1 || !strings.Contains(alerts[0], "has run above its usual level for hours") {
+		t.Fatalf("%d alerts, want the one drift:\n%s", len(alerts), strings.Join(alerts, "\n"))
+	}
+}
