@@ -217,6 +217,20 @@ func steadyShop(t *testing.T, seed uint64) (Detector, func(name string, level fl
 	return d, row, now
 }
 
+// levelRow is a flow row of workload in namespace shop with every field
+// of d's query at v, and its maxima at 3.
+func levelRow(d Detector, workload string, v float64) source.Row {
+	r := source.Row{Key: []string{"shop", workload + "-7d4f8b9c5d-*", "wep"}}
+	for _, m := range d.Queries()[0].Metrics {
+		if m.Kind == source.Max {
+			r.Values = append(r.Values, 3)
+		} else {
+			r.Values = append(r.Values, v)
+		}
+	}
+	return r
+}
+
 // shopJudge judges the next window of steadyShop's detector at *now, the
 // cart at its usual level and the frontend at frontend, and returns both
 // verdicts.
@@ -289,17 +303,7 @@ func TestBaselineBurstsOnABurstySeries(t *testing.T) {
 		rng   *rand.Rand
 		level func(t time.Time, rng *rand.Rand) float64
 	}
-	row := func(d Detector, v float64) source.Row {
-		r := source.Row{Key: []string{"shop", "api-7d4f8b9c5d-*", "wep"}}
-		for _, m := range d.Queries()[0].Metrics {
-			if m.Kind == source.Max {
-				r.Values = append(r.Values, 3)
-			} else {
-				r.Values = append(r.Values, v)
-			}
-		}
-		return r
-	}
+	row := func(d Detector, v float64) source.Row { return levelRow(d, "api", v) }
 	learn := func(t *testing.T, level func(time.Time, *rand.Rand) float64) *setup {
 		info, _ := Lookup("generic_flows")
 		d, err := info.New(Options{Cluster: "c", Bucket: bucket, Params: map[string]string{"min_size_for_train": "0"}})

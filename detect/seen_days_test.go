@@ -23,17 +23,7 @@ func TestBaselineSpikesOnSeveralDays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	row := func(v float64) []source.Row {
-		r := source.Row{Key: []string{"shop", "batch-7d4f8b9c5d-*", "wep"}}
-		for _, m := range d.Queries()[0].Metrics {
-			if m.Kind == source.Max {
-				r.Values = append(r.Values, 3)
-			} else {
-				r.Values = append(r.Values, v)
-			}
-		}
-		return []source.Row{r}
-	}
+	row := func(v float64) []source.Row { return []source.Row{levelRow(d, "batch", v)} }
 	rng := rand.New(rand.NewPCG(41, 42))
 	level := func() float64 { return 1e5 * (0.9 + 0.2*rng.Float64()) }
 	now := weekStart
