@@ -87,6 +87,37 @@ func TestHourBand(t *testing.T) {
 	}
 }
 
+// TestHourBandHourly: the default band judges a series sampled once an
+// hour (one sample of each hour a day) from its fifth day on: 100 at
+// 03:00, where 10 ± 1 is usual, is flagged; the usual noon and night
+// are not, and nothing is flagged while fewer than five days hold the
+// hour.
+func TestHourBandHourly(t *testing.T) {
+	var band Baseline
+	for _, b := range DefaultBaselines() {
+		if _, ok := b.(HourBand); ok {
+			band = b
+		}
+	}
+	start := time.Date(2014, 4, 1, 0, 0, 0, 0, time.UTC)
+	times := make([]time.Time, 6*24)
+	values := make([]float64, len(times))
+	for i := range times {
+		times[i] = start.Add(time.Duration(i) * time.Hour)
+		values[i] = 9 + 2*float64(i/24%2)
+		if times[i].Hour() == 12 {
+			values[i] = 99 + 2*float64(i/24%2)
+		}
+	}
+	values[3*24+4], values[5*24+3] = 100, 100 // 04:00 on the fourth day, 03:00 on the sixth
+	got := band.Flags(times, values, 2*24)
+	for i := 2 * 24; i < len(times); i++ {
+		if want := i == 5*24+3; got[i] != want {
+			t.Errorf("%s (%g): flagged %v, want %v", times[i].Format("Jan 2 15:04"), values[i], got[i], want)
+		}
+	}
+}
+
 // TestZScoreNewOver: with NewOver, a value the z-score flags stays flagged
 // only when it lies beyond everything of the span before, on its side.
 func TestZScoreNewOver(t *testing.T) {

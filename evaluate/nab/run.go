@@ -35,14 +35,18 @@ const DefaultLearn = 48 * time.Hour
 
 // DefaultBaselines are the yardsticks: the rolling 24 h z-score at 3 and
 // at 5 standard deviations, the one at 3 flagging only values beyond
-// anything of the 48 hours before, and the same-hour band at 5 robust
-// spreads over the week before (at least an hour of samples in either).
+// anything of the 48 hours before (at least 12 samples in the day: an
+// hour's at 5 minutes, half a day's at an hour), and the same-hour band
+// at 5 robust spreads over the week before, from at least 5 samples of
+// the hour: from the first judged day at 5 and 30 minutes, from the sixth
+// day of a series sampled hourly, which holds one sample of the hour a
+// day.
 func DefaultBaselines() []Baseline {
 	return []Baseline{
 		ZScore{Threshold: 3, Span: 24 * time.Hour, MinRows: 12},
 		ZScore{Threshold: 5, Span: 24 * time.Hour, MinRows: 12},
 		ZScore{Threshold: 3, Span: 24 * time.Hour, MinRows: 12, NewOver: 48 * time.Hour},
-		HourBand{Width: 5, Days: 7, MinRows: 12},
+		HourBand{Width: 5, Days: 7, MinRows: 5},
 	}
 }
 
