@@ -36,12 +36,11 @@ import (
 // (model.Seasonal.Seen), or on minSeenDays of the seven days before
 // (model.Seasonal.SeenDays: a key that spikes every few days), it is
 // part of the entity's behaviour, and its score is kept just below the
-// threshold. A value beyond the threshold is
-// not learned; once a departure on one side (past half the threshold,
-// brief returns allowed) has held for level_shift_hours, the level has
-// changed: the baseline moves to it (model.Seasonal.Track), the window is
-// learned, and the summary says so, so a new level alerts as one episode
-// and resolves.
+// threshold. A value beyond the threshold is not learned; once a
+// departure on one side (past half the threshold, brief returns allowed)
+// has held for level_shift_hours, the level has changed: the baseline
+// moves to it (model.Seasonal.Track), the window is learned, and the
+// summary says so, so a new level alerts as one episode and resolves.
 type fieldBaselines struct {
 	name    string
 	cluster string
@@ -96,10 +95,9 @@ type presence struct {
 // does not align its intervals to the clock).
 const quietFor = 15 * time.Minute
 
-// minSeenDays is on how many of the seven days before a deviation's the
-// entity must have gone as far for the deviation to be its behaviour
-// (model.Seasonal.SeenDays): once in a week is an event, twice is a
-// habit.
+// minSeenDays is how many of the seven days before a deviation must have
+// shown one as large (model.Seasonal.SeenDays) for it to be the entity's
+// behaviour: once in a week is an event, twice is a habit.
 const minSeenDays = 2
 
 // absentFor is how long an entity that has no more records is judged as
@@ -520,12 +518,12 @@ func (d *fieldBaselines) judgeRow(w source.Window, e Entity, keys *model.Seasona
 		if f.shifted, f.shift, run = keys.Track(i, w.Start, v, z, d.zThreshold); !f.shifted && (math.Abs(z) >= d.zThreshold || f.burst) {
 			f.beyond = true
 			f.early = z < 0 && time.Duration(run)*w.End.Sub(w.Start) < quietFor
-			if !f.early && !f.burst && !keys.Seen(i, w.Start, z) {
-				if n := keys.SeenDays(i, w.Start, z); n >= minSeenDays {
+			if !f.early && !f.burst {
+				if keys.Seen(i, w.Start, z) {
+					f.seen = true
+				} else if n := keys.SeenDays(i, w.Start, z); n >= minSeenDays {
 					f.seen, f.seenDays = true, n
 				}
-			} else {
-				f.seen = !f.early && !f.burst
 			}
 		}
 		if d.volume[i] && !f.shifted && (!f.beyond || f.seen || f.early) {
