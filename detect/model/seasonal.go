@@ -1587,6 +1587,13 @@ func (s *Seasonal) quietDeviation(k *seasonalKey, t time.Time, v float64) (z, ex
 // for a spike that wanders across the day: the hours it hit learned part
 // of it, so it lay fewer of their spreads out than it does at an hour it
 // never hit, yet the same value at an hour as quiet is no news.
+//
+// A deviation as many spreads out at another hour is no cover for a new
+// high: the value itself must have been reached in those 48 hours, to
+// within the model's noise floor at that value (floor: the counting noise
+// of a count, 5% of a level), below for a fall. A CPU that spikes to 70%
+// at quiet hours and now reaches 100% at a busy one lies no more spreads
+// out than its nightly spikes did, but it has never been there.
 func (s *Seasonal) Seen(key string, t time.Time, z float64) bool { return s.seen(s.find(key), t, z) }
 
 // seen is Seen of key k, nil when there is none.
@@ -1609,10 +1616,15 @@ func (s *Seasonal) seenBy(k *seasonalKey, t time.Time, z float64, atHour bool) b
 	if atHour {
 		now, nowSpread, nowOK = s.expectHour(k, h)
 	}
+	asFar := false   // as many spreads out at one of the hours
+	reached := false // the value itself, to within the noise floor
 	for hh := h - recentHours; hh < h; hh++ {
 		hi, lo, ok := s.recent(k, hh)
 		if !ok {
 			continue
+		}
+		if x := now + z*nowSpread; nowOK && (z > 0 && s.kept(hi+s.floor(hi)) >= s.kept(x) || z < 0 && s.kept(lo-s.floor(lo)) <= s.kept(x)) {
+			reached = true
 		}
 		// The same hour of the day at or after h: today's baseline for it.
 		at := hh + hoursPerDay*((h-hh+hoursPerDay-1)/hoursPerDay)
@@ -1625,14 +1637,14 @@ func (s *Seasonal) seenBy(k *seasonalKey, t time.Time, z float64, atHour bool) b
 			continue
 		}
 		if z > 0 && (hi-b.m)/b.spread >= z || z < 0 && (lo-b.m)/b.spread <= z {
-			return true
+			asFar = true
 		}
 		if nowOK && (z > 0 && b.m <= now+nowSpread && s.kept(hi) >= s.kept(now+z*nowSpread) ||
 			z < 0 && b.m >= now-nowSpread && s.kept(lo) <= s.kept(now+z*nowSpread)) {
 			return true
 		}
 	}
-	return false
+	return asFar && (reached || !nowOK)
 }
 
 // SeenDays is on how many of the seven days before the day of t (UTC) key
@@ -1641,7 +1653,8 @@ func (s *Seasonal) seenBy(k *seasonalKey, t time.Time, z float64, atHour bool) b
 // highest value lay farthest above its expected value when the hour
 // closed, and the one whose lowest lay farthest below), learned values
 // and noted ones alike. A day counts when that departure was at least z
-// spreads of the baseline of t's hour, or when it reached the same value
+// spreads of the baseline of t's hour and reached t's value to within
+// the noise floor (a new high is news), or when it reached the same value
 // (within the 1/1024 of a logarithm it is kept to) at an hour usually no
 // busier than t's (no quieter, for a fall). Seen looks back 48 hours; a
 // key that spikes every few days at any hour (a batch transfer, a bursty
@@ -1671,15 +1684,18 @@ func (s *Seasonal) seenDays(k *seasonalKey, t time.Time, z float64) int {
 			continue
 		}
 		var went float64 // how far the day went on z's side
+		var reached bool // to x, within the noise floor
 		var same bool    // it reached x at an hour no busier (quieter)
 		if z > 0 {
 			hi, at := float64(r.dayHi[idx])/logMeanUnit, float64(r.dayHiAt[idx])/logMeanUnit
 			went, same = hi-at, r.dayHi[idx] >= x && at <= now+spread
+			reached = encodeMean(hi+s.floor(hi)) >= x
 		} else {
 			lo, at := float64(r.dayLo[idx])/logMeanUnit, float64(r.dayLoAt[idx])/logMeanUnit
 			went, same = at-lo, r.dayLo[idx] <= x && at >= now-spread
+			reached = encodeMean(lo-s.floor(lo)) <= x
 		}
-		if went > 0 && (went/spread >= math.Abs(z) || same) {
+		if went > 0 && (went/spread >= math.Abs(z) && reached || same) {
 			n++
 		}
 	}

@@ -199,3 +199,61 @@ func TestSeasonalHourSeenAtANewLevel(t *testing.T) {
 		})
 	}
 }
+
+// TestSeasonalSeenNotANewHigh: a key with quiet nights and busy days that
+// spikes a hundredfold every night. At noon, a rise as many spreads out
+// as the nightly spike is known behaviour only while its value is one the
+// last 48 hours reached: five times the highest night is a new high, and
+// news, though it lies no farther out in spreads than the nights' spikes did. A
+// value within the noise floor of the highest is the same value. The
+// days of the week count the same way.
+func TestSeasonalSeenNotANewHigh(t *testing.T) {
+	s := NewSeasonal(SeasonalConfig{Bucket: bucket, MinSamples: 12, LogScale: true})
+	rng := rand.New(rand.NewPCG(37, 38))
+	level := func(tt time.Time) float64 {
+		if h := tt.Hour(); h >= 9 && h < 18 {
+			return 1000
+		}
+		return 100
+	}
+	const spike = 1e4
+	end := monday.Add(4 * 24 * time.Hour)
+	for tt := monday; tt.Before(end); tt = tt.Add(bucket) {
+		if tt.Hour() == 3 && tt.Minute() < 10 {
+			s.Note("k", tt, spike)
+			continue
+		}
+		s.Observe("k", tt, level(tt)*(0.8+0.4*rng.Float64()))
+	}
+	night, noon := end.Add(-21*time.Hour+5*time.Minute), end.Add(12*time.Hour+10*time.Minute)
+	zNight, _, ok := s.Deviation("k", night, spike)
+	if !ok || zNight < 5 {
+		t.Fatalf("the nightly spike: %+.1f spreads (%v), want beyond 5", zNight, ok)
+	}
+	for _, tc := range []struct {
+		name  string
+		value float64
+		seen  bool
+	}{
+		{"the nightly spike's value", spike, true},
+		{"within the noise floor of it", 1.03 * spike, true},
+		{"five times the highest night", 5 * spike, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			z, _, ok := s.Deviation("k", noon, tc.value)
+			if !ok || z <= 0 || z > zNight {
+				t.Fatalf("%g at noon: %+.1f spreads (%v), want a rise no farther out than the nights' %+.1f", tc.value, z, ok, zNight)
+			}
+			if got := s.Seen("k", noon, z); got != tc.seen {
+				t.Fatalf("%g at noon (%+.1f spreads): seen %v, want %v", tc.value, z, got, tc.seen)
+			}
+			want := 0
+			if tc.seen {
+				want = 2 // days 2 and 3: the first two nights came before a baseline
+			}
+			if got := s.SeenDays("k", noon, z); got != want {
+				t.Fatalf("%g at noon (%+.1f spreads): seen on %d days, want %d", tc.value, z, got, want)
+			}
+		})
+	}
+}
