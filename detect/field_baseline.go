@@ -519,9 +519,19 @@ func (d *fieldBaselines) judgeRow(w source.Window, e Entity, keys *model.Seasona
 			f.beyond = true
 			f.early = z < 0 && time.Duration(run)*w.End.Sub(w.Start) < quietFor
 			if !f.early && !f.burst {
-				if keys.Seen(i, w.Start, z) {
+				// A fall becoming due is judged without the windows
+				// it held back: they are no evidence of the fall
+				// itself. From its next window on they count, as a
+				// rise's own first windows do once its hour has
+				// passed.
+				var from, to time.Time
+				if step := w.End.Sub(w.Start); z < 0 && time.Duration(run-1)*step < quietFor {
+					from = w.Start.Add(-time.Duration(max(run-1, 0)) * step)
+					to = w.Start.Add(-step)
+				}
+				if keys.SeenExcept(i, w.Start, z, from, to) {
 					f.seen = true
-				} else if n := keys.SeenDays(i, w.Start, z); n >= minSeenDays {
+				} else if n := keys.SeenDaysExcept(i, w.Start, z, from, to); n >= minSeenDays {
 					f.seen, f.seenDays = true, n
 				}
 			}

@@ -123,3 +123,45 @@ func TestBaselineDriftIsOneEpisodePerEntity(t *testing.T) {
 		t.Fatalf("%d alerts, want the one drift:\n%s", len(alerts), strings.Join(alerts, "\n"))
 	}
 }
+
+// TestBaselineSilenceAcrossTheHour: a steady workload falls silent at
+// five to the hour for an hour. A fall alerts once it has lasted a
+// quarter of an hour, by then in the next hour, where the silence's own
+// first window lies in the hour before: that is no evidence of itself,
+// and the silence alerts. No window before it is flagged.
+func TestBaselineSilenceAcrossTheHour(t *testing.T) {
+	const bucket = 5 * time.Minute
+	info, _ := Lookup("generic_flows")
+	d, err := info.New(Options{Cluster: "c", Bucket: bucket, Params: map[string]string{"min_size_for_train": "0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(43, 44))
+	row := func() [][]source.Row { return [][]source.Row{{levelRow(d, "batch", 1e5*(0.9+0.2*rng.Float64()))}} }
+	now := weekStart
+	for end := weekStart.Add(3 * 24 * time.Hour); now.Before(end); now = now.Add(bucket) {
+		d.(Learner).Learn(source.Window{Start: now, End: now.Add(bucket)}, row())
+	}
+	silent := weekStart.Add(3*24*time.Hour + 14*time.Hour + 55*time.Minute)
+	var first time.Time
+	for end := silent.Add(time.Hour); now.Before(end); now = now.Add(bucket) {
+		rows := row()
+		if !now.Before(silent) {
+			rows = [][]source.Row{nil}
+		}
+		for _, v := range d.Judge(source.Window{Start: now, End: now.Add(bucket)}, rows) {
+			if !v.Anomalous() {
+				continue
+			}
+			if now.Before(silent) {
+				t.Fatalf("%s: an ordinary window flagged: %s", now.Format("Mon 15:04"), v.Summary)
+			}
+			if first.IsZero() {
+				first = now
+			}
+		}
+	}
+	if first.IsZero() || first.Sub(silent) > 15*time.Minute {
+		t.Fatalf("the silence from %s: first alert %v, want within a quarter of an hour", silent.Format("Mon 15:04"), first.Format("Mon 15:04"))
+	}
+}

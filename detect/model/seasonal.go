@@ -557,11 +557,23 @@ func (g *SeasonalKeys) DriftSeen(f int, t time.Time) bool { return g.s.driftSeen
 func (g *SeasonalKeys) ResetDrift(f int, t time.Time) { g.s.resetDrift(g.keys[f], t) }
 
 // Seen is Seasonal.Seen of field f's key.
-func (g *SeasonalKeys) Seen(f int, t time.Time, z float64) bool { return g.s.seen(g.keys[f], t, z) }
+func (g *SeasonalKeys) Seen(f int, t time.Time, z float64) bool {
+	return g.s.seen(g.keys[f], t, z, time.Time{}, time.Time{})
+}
+
+// SeenExcept is Seasonal.SeenExcept of field f's key.
+func (g *SeasonalKeys) SeenExcept(f int, t time.Time, z float64, from, to time.Time) bool {
+	return g.s.seen(g.keys[f], t, z, from, to)
+}
 
 // SeenDays is Seasonal.SeenDays of field f's key.
 func (g *SeasonalKeys) SeenDays(f int, t time.Time, z float64) int {
-	return g.s.seenDays(g.keys[f], t, z)
+	return g.s.seenDays(g.keys[f], t, z, time.Time{}, time.Time{})
+}
+
+// SeenDaysExcept is Seasonal.SeenDaysExcept of field f's key.
+func (g *SeasonalKeys) SeenDaysExcept(f int, t time.Time, z float64, from, to time.Time) int {
+	return g.s.seenDays(g.keys[f], t, z, from, to)
 }
 
 // RecentHigh is Seasonal.RecentHigh of field f's key.
@@ -1594,14 +1606,44 @@ func (s *Seasonal) quietDeviation(k *seasonalKey, t time.Time, v float64) (z, ex
 // of a count, 5% of a level), below for a fall. A CPU that spikes to 70%
 // at quiet hours and now reaches 100% at a busy one lies no more spreads
 // out than its nightly spikes did, but it has never been there.
-func (s *Seasonal) Seen(key string, t time.Time, z float64) bool { return s.seen(s.find(key), t, z) }
+func (s *Seasonal) Seen(key string, t time.Time, z float64) bool {
+	return s.seen(s.find(key), t, z, time.Time{}, time.Time{})
+}
 
-// seen is Seen of key k, nil when there is none.
-func (s *Seasonal) seen(k *seasonalKey, t time.Time, z float64) bool { return s.seenBy(k, t, z, true) }
+// SeenExcept is Seen not counting the hours from the hour of from to the
+// hour of to (none when to is zero): the windows a departure held back
+// before alerting (a fall alerts once it has lasted a quarter of an
+// hour), which are no evidence of the departure itself. A fall that
+// starts at five to the hour would otherwise find its own first window
+// in the hour before, as deep as itself, and never alert.
+func (s *Seasonal) SeenExcept(key string, t time.Time, z float64, from, to time.Time) bool {
+	return s.seen(s.find(key), t, z, from, to)
+}
+
+// seen is SeenExcept of key k, nil when there is none.
+func (s *Seasonal) seen(k *seasonalKey, t time.Time, z float64, from, to time.Time) bool {
+	return s.seenBy(k, t, z, true, heldHours(from, to))
+}
+
+// heldRange is a span of absolute hours, both ends included; empty when
+// last < first.
+type heldRange struct{ first, last int64 }
+
+// heldHours is the hours from the hour of from to the hour of to, empty
+// when to is zero.
+func heldHours(from, to time.Time) heldRange {
+	if to.IsZero() {
+		return heldRange{0, -1}
+	}
+	return heldRange{absHour(from), absHour(to)}
+}
+
+// has reports whether hour lies in r.
+func (r heldRange) has(hour int64) bool { return hour >= r.first && hour <= r.last }
 
 // seenBy is seen, the second measure (against the baseline of the hour of
-// t) taken only with atHour.
-func (s *Seasonal) seenBy(k *seasonalKey, t time.Time, z float64, atHour bool) bool {
+// t) taken only with atHour, the hours of held not counted.
+func (s *Seasonal) seenBy(k *seasonalKey, t time.Time, z float64, atHour bool, held heldRange) bool {
 	if k == nil || z == 0 || math.IsNaN(z) {
 		return false
 	}
@@ -1620,7 +1662,7 @@ func (s *Seasonal) seenBy(k *seasonalKey, t time.Time, z float64, atHour bool) b
 	reached := false // the value itself, to within the noise floor
 	for hh := h - recentHours; hh < h; hh++ {
 		hi, lo, ok := s.recent(k, hh)
-		if !ok {
+		if !ok || held.has(hh) {
 			continue
 		}
 		if x := now + z*nowSpread; nowOK && (z > 0 && s.kept(hi+s.floor(hi)) >= s.kept(x) || z < 0 && s.kept(lo-s.floor(lo)) <= s.kept(x)) {
@@ -1662,11 +1704,19 @@ func (s *Seasonal) seenBy(k *seasonalKey, t time.Time, z float64, atHour bool) b
 // behaviour too. A deviation once in the week is an event, so callers ask
 // for two days or more. 0 for a model without LogScale.
 func (s *Seasonal) SeenDays(key string, t time.Time, z float64) int {
-	return s.seenDays(s.find(key), t, z)
+	return s.seenDays(s.find(key), t, z, time.Time{}, time.Time{})
 }
 
-// seenDays is SeenDays of key k, nil when there is none.
-func (s *Seasonal) seenDays(k *seasonalKey, t time.Time, z float64) int {
+// SeenDaysExcept is SeenDays not counting the days that hold the hours
+// from the hour of from to the hour of to (none when to is zero), as
+// SeenExcept: a departure's held windows before midnight are no evidence
+// of it.
+func (s *Seasonal) SeenDaysExcept(key string, t time.Time, z float64, from, to time.Time) int {
+	return s.seenDays(s.find(key), t, z, from, to)
+}
+
+// seenDays is SeenDaysExcept of key k, nil when there is none.
+func (s *Seasonal) seenDays(k *seasonalKey, t time.Time, z float64, from, to time.Time) int {
 	if k == nil || k.recent == nil || !s.cfg.LogScale || z == 0 || math.IsNaN(z) {
 		return 0
 	}
@@ -1678,9 +1728,10 @@ func (s *Seasonal) seenDays(k *seasonalKey, t time.Time, z float64) int {
 	r := k.recent
 	today := dayOf(absHour(t))
 	n := 0
+	held := heldHours(from, to)
 	for d := today - daysKept; d < today; d++ {
 		idx, stamp := daySlot(d)
-		if r.dayStamp[idx] != stamp {
+		if r.dayStamp[idx] != stamp || held.last >= held.first && dayOf(held.last) >= d && dayOf(held.first) <= d {
 			continue
 		}
 		var went float64 // how far the day went on z's side

@@ -125,7 +125,7 @@ func TestSeasonalSeenAtAQuietHour(t *testing.T) {
 	if best < 5 {
 		t.Fatalf("the spike at its quietest hour is %+.1f spreads, want beyond 5", best)
 	}
-	if s.seenBy(k, at, best, false) {
+	if s.seenBy(k, at, best, false, heldRange{0, -1}) {
 		t.Fatalf("at %s the spike (%+.1f spreads) lay as many spreads out at the hours it hit: the test shows nothing", at.Format("15:04"), best)
 	}
 	if !s.Seen("k", at, best) {
@@ -253,6 +253,47 @@ func TestSeasonalSeenNotANewHigh(t *testing.T) {
 			}
 			if got := s.SeenDays("k", noon, z); got != want {
 				t.Fatalf("%g at noon (%+.1f spreads): seen on %d days, want %d", tc.value, z, got, want)
+			}
+		})
+	}
+}
+
+// TestSeasonalSeenExcept: a steady key falls silent at five to the hour,
+// its silent windows noted as a detector notes what lies beyond its
+// threshold, and the first two held back as a fall is before it alerts.
+// Ten minutes into the next hour the silence is seen, but only by its own
+// held windows: without them it is news. The same silence a day earlier
+// is evidence, held windows or not.
+func TestSeasonalSeenExcept(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		earlier bool // the key fell silent a day before too
+		want    bool
+	}{
+		{"a first silence", false, false},
+		{"a silence seen the day before", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := NewSeasonal(SeasonalConfig{Bucket: bucket, MinSamples: 12, LogScale: true})
+			rng := rand.New(rand.NewPCG(39, 40))
+			began := monday.Add(4*24*time.Hour + 2*time.Hour + 55*time.Minute)
+			at := began.Add(15 * time.Minute)
+			for tt := monday; !tt.After(at); tt = tt.Add(bucket) {
+				if !tt.Before(began) || tc.earlier && !tt.Before(began.Add(-24*time.Hour)) && tt.Before(began.Add(-23*time.Hour)) {
+					s.Note("k", tt, 0)
+					continue
+				}
+				s.Observe("k", tt, 1000*(0.9+0.2*rng.Float64()))
+			}
+			z, _, ok := s.Deviation("k", at, 0)
+			if !ok || z > -5 {
+				t.Fatalf("silence: %+.1f spreads (%v), want beyond -5", z, ok)
+			}
+			if !s.Seen("k", at, z) {
+				t.Fatalf("the silence (%+.1f spreads) is not seen by its held windows: the test shows nothing", z)
+			}
+			if got := s.SeenExcept("k", at, z, began, began.Add(2*bucket)); got != tc.want {
+				t.Fatalf("the silence (%+.1f spreads), its held windows not counted: seen %v, want %v", z, got, tc.want)
 			}
 		})
 	}

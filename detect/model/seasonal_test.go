@@ -620,7 +620,7 @@ func TestSeasonalReadsVersion3(t *testing.T) {
 				qz, qe, qok := s.QuietDeviation(w.Key, w.At, w.V)
 				// Seen as version 3 measured it: each recent hour
 				// against its own hour's baseline only.
-				sn := s.seenBy(s.find(w.Key), w.At, z, false)
+				sn := s.seenBy(s.find(w.Key), w.At, z, false, heldRange{0, -1})
 				if z != w.Z || e != w.E || ok != w.OK || qz != w.QZ || qe != w.QE || qok != w.QOK || sn != w.Seen {
 					t.Fatalf("%s at %s, value %g: deviation %v %v %v, quiet %v %v %v, seen %v; version 3 said %v %v %v, %v %v %v, %v",
 						w.Key, w.At, w.V, z, e, ok, qz, qe, qok, sn, w.Z, w.E, w.OK, w.QZ, w.QE, w.QOK, w.Seen)
