@@ -136,12 +136,7 @@ func TestSeasonalSeenAtAQuietHour(t *testing.T) {
 	// was reached only at busier hours.
 	d := NewSeasonal(SeasonalConfig{Bucket: bucket, MinSamples: 12, LogScale: true})
 	rng := rand.New(rand.NewPCG(35, 36))
-	level := func(tt time.Time) float64 {
-		if h := tt.Hour(); h >= 11 && h < 14 {
-			return 1e5
-		}
-		return 100
-	}
+	level := dailyShape(11, 14, 1e5, 100)
 	for tt := monday; tt.Before(end); tt = tt.Add(bucket) {
 		d.Observe("k", tt, level(tt)*(0.9+0.2*rng.Float64()))
 	}
@@ -210,12 +205,7 @@ func TestSeasonalHourSeenAtANewLevel(t *testing.T) {
 func TestSeasonalSeenNotANewHigh(t *testing.T) {
 	s := NewSeasonal(SeasonalConfig{Bucket: bucket, MinSamples: 12, LogScale: true})
 	rng := rand.New(rand.NewPCG(37, 38))
-	level := func(tt time.Time) float64 {
-		if h := tt.Hour(); h >= 9 && h < 18 {
-			return 1000
-		}
-		return 100
-	}
+	level := dailyShape(9, 18, 1000, 100)
 	const spike = 1e4
 	end := monday.Add(4 * 24 * time.Hour)
 	for tt := monday; tt.Before(end); tt = tt.Add(bucket) {
@@ -296,5 +286,16 @@ func TestSeasonalSeenExcept(t *testing.T) {
 				t.Fatalf("the silence (%+.1f spreads), its held windows not counted: seen %v, want %v", z, got, tc.want)
 			}
 		})
+	}
+}
+
+// dailyShape is a level of busy from hour from up to hour to (UTC) and
+// quiet the rest of the day.
+func dailyShape(from, to int, busy, quiet float64) func(time.Time) float64 {
+	return func(t time.Time) float64 {
+		if h := t.Hour(); h >= from && h < to {
+			return busy
+		}
+		return quiet
 	}
 }
