@@ -141,11 +141,7 @@ func BenchmarkGenericL7Judge(b *testing.B) {
 // entities, a baseline detector drops the baselines of the workloads seen
 // least recently, and keeps judging the others.
 func TestBaselineForgetsLeastRecentEntities(t *testing.T) {
-	info, _ := Lookup("generic_flows")
-	d, err := info.New(Options{Cluster: "c", Bucket: 5 * time.Minute, Params: map[string]string{"min_size_for_train": "0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := newGenericFlows(t)
 	b, ok := d.(EntityBounded)
 	if !ok {
 		t.Fatal("generic_flows does not bound its entities")
@@ -191,11 +187,7 @@ func TestBaselineForgetsLeastRecentEntities(t *testing.T) {
 // window, the row of one of them at a level, and the time learning ended.
 func steadyShop(t *testing.T, seed uint64) (Detector, func(name string, level float64) source.Row, time.Time) {
 	t.Helper()
-	info, _ := Lookup("generic_flows")
-	d, err := info.New(Options{Cluster: "c", Bucket: 5 * time.Minute, Params: map[string]string{"min_size_for_train": "0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := newGenericFlows(t)
 	metrics := d.Queries()[0].Metrics
 	rng := rand.New(rand.NewPCG(seed, seed+1))
 	row := func(name string, level float64) source.Row {
@@ -305,11 +297,7 @@ func TestBaselineBurstsOnABurstySeries(t *testing.T) {
 	}
 	row := func(d Detector, v float64) source.Row { return levelRow(d, "api", v) }
 	learn := func(t *testing.T, level func(time.Time, *rand.Rand) float64) *setup {
-		info, _ := Lookup("generic_flows")
-		d, err := info.New(Options{Cluster: "c", Bucket: bucket, Params: map[string]string{"min_size_for_train": "0"}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		d := newGenericFlows(t)
 		s := &setup{d: d, now: weekStart, rng: rand.New(rand.NewPCG(21, 22)), level: level}
 		for end := weekStart.Add(3 * 24 * time.Hour); s.now.Before(end); s.now = s.now.Add(bucket) {
 			v := level(s.now, s.rng)
@@ -488,4 +476,16 @@ func TestBaselineSustainedFall(t *testing.T) {
 	if strings.Contains(v.Summary, "quietest") {
 		t.Errorf("an hour judged against its own baseline says it was measured from the quietest hour: %s", v.Summary)
 	}
+}
+
+// newGenericFlows is generic_flows judging 5-minute windows from its
+// first one (no minimum of learned windows), as the baseline tests use it.
+func newGenericFlows(t *testing.T) Detector {
+	t.Helper()
+	info, _ := Lookup("generic_flows")
+	d, err := info.New(Options{Cluster: "c", Bucket: 5 * time.Minute, Params: map[string]string{"min_size_for_train": "0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

@@ -18,11 +18,7 @@ import (
 // no other window is flagged.
 func TestBaselineSpikesOnSeveralDays(t *testing.T) {
 	const bucket = 5 * time.Minute
-	info, _ := Lookup("generic_flows")
-	d, err := info.New(Options{Cluster: "c", Bucket: bucket, Params: map[string]string{"min_size_for_train": "0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := newGenericFlows(t)
 	row := func(v float64) []source.Row { return []source.Row{levelRow(d, "batch", v)} }
 	rng := rand.New(rand.NewPCG(41, 42))
 	level := func() float64 { return 1e5 * (0.9 + 0.2*rng.Float64()) }
@@ -131,11 +127,7 @@ func TestBaselineDriftIsOneEpisodePerEntity(t *testing.T) {
 // and the silence alerts. No window before it is flagged.
 func TestBaselineSilenceAcrossTheHour(t *testing.T) {
 	const bucket = 5 * time.Minute
-	info, _ := Lookup("generic_flows")
-	d, err := info.New(Options{Cluster: "c", Bucket: bucket, Params: map[string]string{"min_size_for_train": "0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := newGenericFlows(t)
 	rng := rand.New(rand.NewPCG(43, 44))
 	row := func() [][]source.Row { return [][]source.Row{{levelRow(d, "batch", 1e5*(0.9+0.2*rng.Float64()))}} }
 	now := weekStart
