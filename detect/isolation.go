@@ -42,7 +42,12 @@ import (
 // usual (the origin of the features), falls compared on a logarithmic
 // scale (compress). The last hour is left out so that an anomaly lasting
 // several windows alerts in each; a pattern that recurs alerts the first
-// time, and again only after a day without it.
+// time, and again only after a day without it. Nor does a window alert
+// whose fields depart only as far as each went in the last 48 hours, or
+// on two of the seven days before, with no ratio past the baselines'
+// threshold (knownDeparture): the field baselines hold such a departure
+// to be the entity's behaviour, and the forest keeps to what they cannot
+// see, fields that no longer go together.
 //
 // Baselines answer once two days cover an hour; the forest trains once
 // min_size_for_train rows were learned over at least min_history_hours,
@@ -532,7 +537,7 @@ func (d *isolationDetector) Judge(w source.Window, rows [][]source.Row) []Verdic
 		}
 		d.batch = append(d.batch, feat...)
 		d.batchExp = append(d.batchExp, d.expected[:nf]...)
-		d.judged = append(d.judged, judgedRow{row: i, entity: e, keys: keys, ring: ring})
+		d.judged = append(d.judged, judgedRow{row: i, entity: e, keys: keys, shared: d.sharedKeys(e), ring: ring})
 	}
 	d.scores = d.forest.ScoreRows(d.batch, d.scores)
 	out := make([]Verdict, 0, len(d.judged))
@@ -553,6 +558,10 @@ func (d *isolationDetector) Judge(w source.Window, rows [][]source.Row) []Verdic
 			v.Score = math.Nextafter(d.threshold, 0)
 			t.str("; not alerting: ").str(d.spec.fields[main].name).str(" is ").plusFixed(feat[main], 1).
 				str(" spreads from usual, the sensitivity asks ").fixed(d.gateZ, 1)
+		}
+		if v.Score >= d.threshold && d.knownDeparture(w.Start, j.keys, j.shared, feat, r.Values) {
+			v.Score = math.Nextafter(d.threshold, 0)
+			t.str("; not alerting: each field that departs showed as large a deviation in the last 48 hours")
 		}
 		if v.Score >= d.threshold {
 			if near, far := j.ring.novelty(feat, w.Start.Add(-noveltyGap)); near < novelty*far {
@@ -580,7 +589,55 @@ type judgedRow struct {
 	row    int
 	entity Entity
 	keys   *model.SeasonalKeys
+	shared *model.SeasonalKeys // the owner's baselines of the entity (isolationSpec.baselinesOf)
 	ring   *rowRing
+}
+
+// knownDeparture reports whether a window the forest isolates departs
+// only where the entity has been before: no derived feature (bytes or
+// packets per flow) lies as far as the baselines' threshold from usual,
+// some field lies a spread or more from usual, and each such field
+// showed as large a deviation on the same side in the last 48 hours
+// (model.Seasonal.Seen), or on minSeenDays of the seven days before
+// (SeenDays). The field baselines hold such a departure to be the
+// entity's behaviour (fieldBaselines); the forest, which sees every
+// field at once, has no memory of its own for how far a field has gone,
+// and would alert on a burst the entity shows every day at another hour.
+// A window that breaks how the fields go together (many flows of few
+// bytes each) is unlike any it has had, and stays for the forest to
+// judge.
+func (d *isolationDetector) knownDeparture(t time.Time, own, shared *model.SeasonalKeys, feat, values []float64) bool {
+	departs, threshold := false, 0.0
+	for i, v := range values {
+		keys, f := own, i
+		if d.from != nil && d.from[i] >= 0 {
+			keys, f = shared, d.from[i]
+		}
+		if keys == nil {
+			return false
+		}
+		z, _, ok := keys.Deviation(f, t, v)
+		if !ok {
+			return false
+		}
+		threshold = keys.Threshold()
+		if math.Abs(z) < 1 {
+			continue
+		}
+		if !keys.Seen(f, t, z) && keys.SeenDays(f, t, z) < minSeenDays {
+			return false
+		}
+		departs = true
+	}
+	if !departs {
+		return false
+	}
+	for _, x := range feat[len(values):] {
+		if math.Abs(x) >= threshold {
+			return false
+		}
+	}
+	return true
 }
 
 // largestDeviations returns the indexes of the (at most three) features

@@ -556,6 +556,9 @@ func (g *SeasonalKeys) DriftSeen(f int, t time.Time) bool { return g.s.driftSeen
 // ResetDrift is Seasonal.ResetDrift of field f's key.
 func (g *SeasonalKeys) ResetDrift(f int, t time.Time) { g.s.resetDrift(g.keys[f], t) }
 
+// Threshold is Seasonal.Threshold of the group's model.
+func (g *SeasonalKeys) Threshold() float64 { return g.s.threshold }
+
 // Seen is Seasonal.Seen of field f's key.
 func (g *SeasonalKeys) Seen(f int, t time.Time, z float64) bool {
 	return g.s.seen(g.keys[f], t, z, time.Time{}, time.Time{})
