@@ -393,9 +393,10 @@ func TestAlertmanagerRefusalIsReportedAndNotRetried(t *testing.T) {
 			if err := eng.ProcessWindow(context.Background(), scanWindow); err != nil {
 				t.Fatal(err)
 			}
-			testkit.WaitForState(t, 10*time.Second, "the refusal counted", func() (bool, string) {
+			// The refusal is counted, then logged: wait for both.
+			testkit.WaitForState(t, 10*time.Second, "the refusal counted and logged", func() (bool, string) {
 				d := testutil.ToFloat64(n.metrics.dropped.WithLabelValues(n.targets[0].label, reasonRejected))
-				return d >= 1, logs.String()
+				return d >= 1 && strings.Contains(logs.String(), "not retried"), logs.String()
 			})
 			out := logs.String()
 			for _, want := range []string{tt.wantStatus, tt.wantReason, "not retried"} {
