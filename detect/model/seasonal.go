@@ -178,6 +178,11 @@ type seasonalKey struct {
 	shiftS   float32
 	shiftSum float32
 	hourSeen bool
+	// The last level change Track made: the absolute hour its departure
+	// began and how far the cells moved (0: none yet). Not saved: a
+	// model read back treats its next change as its first.
+	lastShiftAt int32
+	lastShiftBy float32
 	// The cells held, in index order (cellIndex): a bit per index in
 	// filled, and only the filled cells in cells, so a key that has seen
 	// two days of hours holds 48 cells, not 168. Each cell packs its day
@@ -294,13 +299,13 @@ func (s *Seasonal) slot(k *seasonalKey, idx int) int {
 	return r
 }
 
-// eachWeekCell calls f with the rank and hour of the day of every cell
-// that holds one of the cellsPerKey hours up to absolute hour last, in
-// index order. Each index stands for exactly one hour of those: on the
+// eachWeekCell calls f with the rank, the hour of the day and the
+// absolute hour of every cell that holds one of the cellsPerKey hours up
+// to absolute hour last, in index order. Each index stands for exactly one hour of those: on the
 // day of last, the hours up to last's; a week before, the later ones;
 // on the six days between, every hour. So only the filled cells are
 // visited, each once, instead of a lookup per hour of the week.
-func (k *seasonalKey) eachWeekCell(last int64, f func(r, hod int)) {
+func (k *seasonalKey) eachWeekCell(last int64, f func(r, hod int, hour int64)) {
 	lastDay := dayOf(last)
 	lastHod := int(last - lastDay*hoursPerDay)
 	lastCol := int(((lastDay % daysKept) + daysKept) % daysKept)
@@ -315,8 +320,9 @@ func (k *seasonalKey) eachWeekCell(last int64, f func(r, hod int)) {
 			if col == lastCol && hod > lastHod {
 				day -= daysKept
 			}
-			if _, stamp := cellIndex(day*hoursPerDay + int64(hod)); uint8(k.cells[r]) == stamp {
-				f(r, hod)
+			hour := day*hoursPerDay + int64(hod)
+			if _, stamp := cellIndex(hour); uint8(k.cells[r]) == stamp {
+				f(r, hod, hour)
 			}
 			r++
 		}
@@ -363,11 +369,15 @@ func encodeSD(sd float64) uint8 {
 		return 0
 	}
 	c := math.Round((math.Log2(sd)-sdMinOctave)*sdPerOctave) + 1
-	return uint8(min(max(c, 0), 255))
+	return uint8(min(max(c, 0), apartSD-1))
 }
 
+// apartSD is the deviation code of a log-scale cell held apart (apart):
+// beyond any deviation of a logarithm (2^4.7, a ratio of e^26).
+const apartSD = 255
+
 func decodeSD(c uint8) float64 {
-	if c == 0 {
+	if c == 0 || c == apartSD {
 		return 0
 	}
 	return math.Exp2(float64(c-1)/sdPerOctave + sdMinOctave)
@@ -740,7 +750,12 @@ func (k *seasonalKey) welford(v float64) {
 }
 
 // commit closes the hour in progress: its values into its cell, its
-// extremes into their slot, and the pooled spreads are refreshed.
+// extremes into their slot, and the pooled spreads are refreshed. An hour
+// none of whose values was learned, every one noted as anomalous
+// (MinHourValues of them at least), keeps a cell of their mean held apart
+// (apart): no day's usual level, but what hourBaseline's weekly override
+// reads a week later (the first Saturday of a busier weekend is noted,
+// not learned; without its cell the next Saturday would look as new).
 func (s *Seasonal) commit(k *seasonalKey) {
 	if k.hourSeen {
 		s.closeDrift(k)
@@ -757,8 +772,13 @@ func (s *Seasonal) commit(k *seasonalKey) {
 		k.hourSeen, k.hourHi, k.hourLo = false, 0, 0
 		k.meansVar = float32(s.recentMeansVariance(k, int64(k.bufHour)))
 	}
+	allN, allSum := k.hourAllN, float64(k.hourAllSum)
 	k.hourAllN, k.hourAllSum = 0, 0
 	if k.hourN == 0 {
+		if allN >= MinHourValues {
+			idx, stamp := cellIndex(int64(k.bufHour))
+			s.storeApart(k, s.slot(k, idx), stamp, allSum/float64(allN))
+		}
 		return
 	}
 	mean, sd := float64(k.hourMean), 0.0
@@ -926,7 +946,10 @@ func (s *Seasonal) pool(k *seasonalKey, last int64) {
 	var meanBuf [hoursPerDay][daysKept]float64
 	var count [hoursPerDay]int
 	sds := sdBuf[:0]
-	k.eachWeekCell(last, func(r, hod int) {
+	k.eachWeekCell(last, func(r, hod int, _ int64) {
+		if s.apart(k, r) {
+			return
+		}
 		m, sd := s.decodeRank(k, r)
 		sds = append(sds, sd)
 		meanBuf[hod][count[hod]] = m
@@ -1035,13 +1058,45 @@ func (s *Seasonal) cell(k *seasonalKey, hour int64) (mean, sd float64, ok bool) 
 	return mean, sd, true
 }
 
-// decodeRank returns the mean and deviation of the cell of rank r.
+// decodeRank returns the mean and deviation of the cell of rank r (0 for
+// a cell held apart).
 func (s *Seasonal) decodeRank(k *seasonalKey, r int) (mean, sd float64) {
 	if s.cfg.LogScale {
 		c := k.cells[r]
 		return float64(uint16(c>>16)) / logMeanUnit, decodeSD(uint8(c >> 8))
 	}
+	if sd := float64(k.lin.cells[2*r+1]); sd < 0 {
+		return float64(k.lin.cells[2*r]), 0
+	}
 	return float64(k.lin.cells[2*r]), float64(k.lin.cells[2*r+1])
+}
+
+// A cell held apart keeps the mean of an hour that is no day's usual
+// level: an hour whose every value was noted as anomalous (commit), or an
+// hour of an episode that ended (Track). The days' median and the pooled
+// spreads leave it out; last week's same hour, the weekly override of
+// hourBaseline, reads it, so an episode that comes again a week later (a
+// busier weekend) is last week's behaviour, not news. Its deviation reads
+// 0; with LogScale its deviation code is apartSD, otherwise its deviation
+// is stored as -1.
+
+// apart reports whether the cell of rank r is held apart.
+func (s *Seasonal) apart(k *seasonalKey, r int) bool {
+	if s.cfg.LogScale {
+		return uint8(k.cells[r]>>8) == apartSD
+	}
+	return k.lin.cells[2*r+1] < 0
+}
+
+// storeApart writes the cell of rank r as held apart, with its day stamp
+// and mean.
+func (s *Seasonal) storeApart(k *seasonalKey, r int, stamp uint8, mean float64) {
+	if s.cfg.LogScale {
+		k.cells[r] = packCell(stamp, encodeMean(mean), apartSD)
+		return
+	}
+	k.cells[r] = uint32(stamp)
+	k.lin.cells[2*r], k.lin.cells[2*r+1] = float32(mean), -1
 }
 
 // scale maps a value into the space the model learns in.
@@ -1134,7 +1189,7 @@ func (s *Seasonal) hourBaseline(k *seasonalKey, h int64) (b hourBaseline, ok boo
 			if held&(1<<col) != 0 {
 				// Stamps are never 0: an empty cell matches none.
 				r := r0 + bits.OnesCount8(held&(1<<col-1))
-				if uint8(k.cells[r]) == stamp {
+				if uint8(k.cells[r]) == stamp && !s.apart(k, r) {
 					m, sp := s.decodeRank(k, r)
 					meds = append(meds, m)
 					spreads = append(spreads, sp)
@@ -1814,6 +1869,17 @@ func (s *Seasonal) recentHigh(k *seasonalKey, t time.Time) (high, sameTime float
 // model's space: a difference of logarithms with LogScale). A level that
 // settles just under the threshold (a quantised count at +4 spreads where
 // 5 alert) moves too, instead of sitting near the alert bound for days.
+//
+// A change the other way within a week of the last one ends an episode,
+// not a level: a weekend, or a day of maintenance. The cells held before
+// the last change began move by the new change, so they follow the level
+// as before, but the episode's own cells, from the last change's start to
+// this one's, keep what they held and are held apart (apart): left out of
+// the days' median, read by the weekly override of hourBaseline a week
+// later. Moving them too would put the first weekend back at the weekday
+// level on Monday, and the next Saturday, finding no weekend in last
+// week's cells, would be a level change again, every week. The last change is not saved with the model: a
+// model read back treats its next change as a first one.
 func (s *Seasonal) Track(key string, t time.Time, v, z, threshold float64) (shifted bool, by float64, run int) {
 	return s.track(s.find(key), t, v, z, threshold)
 }
@@ -1873,7 +1939,18 @@ func (s *Seasonal) track(k *seasonalKey, t time.Time, v, z, threshold float64) (
 	}
 	by = float64(k.shiftSum) / float64(n)
 	began := absHour(t.Add(-time.Duration(n-1) * s.cfg.Bucket))
-	s.shiftBefore(k, began, by)
+	from := began
+	if last := int64(k.lastShiftAt); k.lastShiftBy != 0 && (by > 0) != (k.lastShiftBy > 0) && last > began-daysKept*hoursPerDay {
+		// A departure the other way within the week of the last change
+		// ends an episode (a weekend, a day of maintenance): the hours
+		// before that change follow the level, the episode's own hours
+		// keep what they held, so the same hours next week find it
+		// (hourBaseline's weekly override).
+		from = last
+		s.holdApart(k, last, began)
+	}
+	s.shiftBefore(k, from, by)
+	k.lastShiftAt, k.lastShiftBy = int32(began), float32(by)
 	k.streak, k.shiftN, k.shiftS, k.shiftSum = 0, 0, 0, 0
 	return true, by, run
 }
@@ -1886,9 +1963,24 @@ const levelShiftCap = 6
 // hour before absolute hour began. The cells of the hours since then
 // already learned the new level from the values within the threshold.
 func (s *Seasonal) shiftBefore(k *seasonalKey, began int64, d float64) {
-	k.eachWeekCell(began-1, func(r, _ int) {
+	k.eachWeekCell(began-1, func(r, _ int, _ int64) {
 		m, sd := s.decodeRank(k, r)
+		if s.apart(k, r) {
+			s.storeApart(k, r, uint8(k.cells[r]), m+d)
+			return
+		}
 		s.storeRank(k, r, uint8(k.cells[r]), m+d, sd)
+	})
+}
+
+// holdApart holds apart (apart) every cell of k holding an hour from
+// absolute hour from to the hour before to.
+func (s *Seasonal) holdApart(k *seasonalKey, from, to int64) {
+	k.eachWeekCell(to-1, func(r, _ int, hour int64) {
+		if hour >= from {
+			m, _ := s.decodeRank(k, r)
+			s.storeApart(k, r, uint8(k.cells[r]), m)
+		}
 	})
 }
 

@@ -742,7 +742,7 @@ func TestSeasonalWeekCellsAreTheHoursOfTheWeek(t *testing.T) {
 					want = append(want, cell{int(hh - dayOf(hh)*hoursPerDay), m, sd})
 				}
 			}
-			k.eachWeekCell(last, func(r, hod int) {
+			k.eachWeekCell(last, func(r, hod int, _ int64) {
 				m, sd := s.decodeRank(k, r)
 				got = append(got, cell{hod, m, sd})
 			})
