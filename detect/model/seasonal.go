@@ -301,9 +301,9 @@ func (s *Seasonal) slot(k *seasonalKey, idx int) int {
 
 // eachWeekCell calls f with the rank, the hour of the day and the
 // absolute hour of every cell that holds one of the cellsPerKey hours up
-// to absolute hour last, in index order. Each index stands for exactly one hour of those: on the
-// day of last, the hours up to last's; a week before, the later ones;
-// on the six days between, every hour. So only the filled cells are
+// to absolute hour last, in index order. Each index stands for exactly
+// one hour of those: on the day of last, the hours up to last's; a week
+// before, the later ones; on the six days between, every hour. So only the filled cells are
 // visited, each once, instead of a lookup per hour of the week.
 func (k *seasonalKey) eachWeekCell(last int64, f func(r, hod int, hour int64)) {
 	lastDay := dayOf(last)
