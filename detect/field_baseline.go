@@ -100,6 +100,21 @@ const quietFor = 15 * time.Minute
 // behaviour: once in a week is an event, twice is a habit.
 const minSeenDays = 2
 
+// knownDeviation reports whether deviation z of field f at t is the
+// entity's behaviour: one as large on the same side in the last 48 hours
+// (model.Seasonal.Seen), or on minSeenDays of the seven days before
+// (SeenDays, whose count is days; 0 when the last 48 hours tell). The
+// hours from from to to (none when to is zero) are left out (SeenExcept).
+func knownDeviation(keys *model.SeasonalKeys, f int, t time.Time, z float64, from, to time.Time) (known bool, days int) {
+	if keys.SeenExcept(f, t, z, from, to) {
+		return true, 0
+	}
+	if n := keys.SeenDaysExcept(f, t, z, from, to); n >= minSeenDays {
+		return true, n
+	}
+	return false, 0
+}
+
 // absentFor is how long an entity that has no more records is judged as
 // sending nothing: the week its baseline spans. After that it is gone.
 const absentFor = 7 * 24 * time.Hour
@@ -529,11 +544,7 @@ func (d *fieldBaselines) judgeRow(w source.Window, e Entity, keys *model.Seasona
 					from = w.Start.Add(-time.Duration(max(run-1, 0)) * step)
 					to = w.Start.Add(-step)
 				}
-				if keys.SeenExcept(i, w.Start, z, from, to) {
-					f.seen = true
-				} else if n := keys.SeenDaysExcept(i, w.Start, z, from, to); n >= minSeenDays {
-					f.seen, f.seenDays = true, n
-				}
+				f.seen, f.seenDays = knownDeviation(keys, i, w.Start, z, from, to)
 			}
 		}
 		if d.volume[i] && !f.shifted && (!f.beyond || f.seen || f.early) {

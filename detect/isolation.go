@@ -624,7 +624,7 @@ func (d *isolationDetector) knownDeparture(t time.Time, own, shared *model.Seaso
 		if math.Abs(z) < 1 {
 			continue
 		}
-		if !keys.Seen(f, t, z) && keys.SeenDays(f, t, z) < minSeenDays {
+		if known, _ := knownDeviation(keys, f, t, z, time.Time{}, time.Time{}); !known {
 			return false
 		}
 		departs = true
