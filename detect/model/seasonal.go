@@ -1663,7 +1663,10 @@ func (s *Seasonal) quietDeviation(k *seasonalKey, t time.Time, v float64) (z, ex
 // within the model's noise floor at that value (floor: the counting noise
 // of a count, 5% of a level), below for a fall. A CPU that spikes to 70%
 // at quiet hours and now reaches 100% at a busy one lies no more spreads
-// out than its nightly spikes did, but it has never been there.
+// out than its nightly spikes did, but it has never been there. The same
+// value at an hour usually no busier counts to within that floor too: a
+// nightly job a few percent heavier than last night's is the same job,
+// though it lies a little farther out than last night's did.
 func (s *Seasonal) Seen(key string, t time.Time, z float64) bool {
 	return s.seen(s.find(key), t, z, time.Time{}, time.Time{})
 }
@@ -1723,7 +1726,12 @@ func (s *Seasonal) seenBy(k *seasonalKey, t time.Time, z float64, atHour bool, h
 		if !ok || held.has(hh) {
 			continue
 		}
-		if x := now + z*nowSpread; nowOK && (z > 0 && s.kept(hi+s.floor(hi)) >= s.kept(x) || z < 0 && s.kept(lo-s.floor(lo)) <= s.kept(x)) {
+		// Within the noise floor of the value it reached, the hour
+		// went as far as now.
+		hiN, loN := hi+s.floor(hi), lo-s.floor(lo)
+		x := now + z*nowSpread
+		near := nowOK && (z > 0 && s.kept(hiN) >= s.kept(x) || z < 0 && s.kept(loN) <= s.kept(x))
+		if near {
 			reached = true
 		}
 		// The same hour of the day at or after h: today's baseline for it.
@@ -1739,8 +1747,7 @@ func (s *Seasonal) seenBy(k *seasonalKey, t time.Time, z float64, atHour bool, h
 		if z > 0 && (hi-b.m)/b.spread >= z || z < 0 && (lo-b.m)/b.spread <= z {
 			asFar = true
 		}
-		if nowOK && (z > 0 && b.m <= now+nowSpread && s.kept(hi) >= s.kept(now+z*nowSpread) ||
-			z < 0 && b.m >= now-nowSpread && s.kept(lo) <= s.kept(now+z*nowSpread)) {
+		if near && (z > 0 && b.m <= now+nowSpread || z < 0 && b.m >= now-nowSpread) {
 			return true
 		}
 	}
@@ -1755,8 +1762,8 @@ func (s *Seasonal) seenBy(k *seasonalKey, t time.Time, z float64, atHour bool, h
 // and noted ones alike. A day counts when that departure was at least z
 // spreads of the baseline of t's hour and reached t's value to within
 // the noise floor (a new high is news), or when it reached the same value
-// (within the 1/1024 of a logarithm it is kept to) at an hour usually no
-// busier than t's (no quieter, for a fall). Seen looks back 48 hours; a
+// (to within the same floor) at an hour usually no busier than t's (no
+// quieter, for a fall). Seen looks back 48 hours; a
 // key that spikes every few days at any hour (a batch transfer, a bursty
 // disk) shows the same spike on several days of the week, and that is its
 // behaviour too. A deviation once in the week is an event, so callers ask
@@ -1797,12 +1804,12 @@ func (s *Seasonal) seenDays(k *seasonalKey, t time.Time, z float64, from, to tim
 		var same bool    // it reached x at an hour no busier (quieter)
 		if z > 0 {
 			hi, at := float64(r.dayHi[idx])/logMeanUnit, float64(r.dayHiAt[idx])/logMeanUnit
-			went, same = hi-at, r.dayHi[idx] >= x && at <= now+spread
 			reached = encodeMean(hi+s.floor(hi)) >= x
+			went, same = hi-at, reached && at <= now+spread
 		} else {
 			lo, at := float64(r.dayLo[idx])/logMeanUnit, float64(r.dayLoAt[idx])/logMeanUnit
-			went, same = at-lo, r.dayLo[idx] <= x && at >= now-spread
 			reached = encodeMean(lo-s.floor(lo)) <= x
+			went, same = at-lo, reached && at >= now-spread
 		}
 		if went > 0 && (went/spread >= math.Abs(z) && reached || same) {
 			n++

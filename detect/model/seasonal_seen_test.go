@@ -299,3 +299,45 @@ func dailyShape(from, to int, busy, quiet float64) func(time.Time) float64 {
 		return quiet
 	}
 }
+
+// TestSeasonalSeenWithinTheNoiseFloor: a nightly job's spike, noted each
+// night as a detector notes what it alerted on, comes back at its hour a
+// little larger than any night before, within the noise floor of the
+// highest: it lies a little farther out in spreads than the nights did,
+// and it is the same job, seen in the last 48 hours and on the days of
+// the week. A spike well beyond the floor is still news.
+func TestSeasonalSeenWithinTheNoiseFloor(t *testing.T) {
+	s := NewSeasonal(SeasonalConfig{Bucket: bucket, MinSamples: 12, LogScale: true})
+	rng := rand.New(rand.NewPCG(39, 40))
+	const spike = 1e4
+	end := monday.Add(5*24*time.Hour + 3*time.Hour)
+	for tt := monday; tt.Before(end); tt = tt.Add(bucket) {
+		if tt.Hour() == 3 && tt.Minute() < 10 {
+			s.Note("k", tt, spike)
+			continue
+		}
+		s.Observe("k", tt, 1000*(0.9+0.2*rng.Float64()))
+	}
+	for _, tc := range []struct {
+		name  string
+		value float64
+		seen  bool
+	}{
+		{"the nightly spike's value", spike, true},
+		{"within the noise floor above it", 1.03 * spike, true},
+		{"a third above it", 1.33 * spike, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			z, _, ok := s.Deviation("k", end, tc.value)
+			if !ok || z < 5 {
+				t.Fatalf("%g at the job's hour: %+.1f spreads (%v), want beyond 5", tc.value, z, ok)
+			}
+			if got := s.Seen("k", end, z); got != tc.seen {
+				t.Fatalf("%g at the job's hour (%+.1f spreads): seen %v, want %v", tc.value, z, got, tc.seen)
+			}
+			if got := s.SeenDays("k", end, z) >= 2; got != tc.seen {
+				t.Fatalf("%g at the job's hour (%+.1f spreads): seen on %d days, want two or more: %v", tc.value, z, s.SeenDays("k", end, z), tc.seen)
+			}
+		})
+	}
+}
