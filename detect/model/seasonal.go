@@ -1726,14 +1726,10 @@ func (s *Seasonal) seenBy(k *seasonalKey, t time.Time, z float64, atHour bool, h
 		if !ok || held.has(hh) {
 			continue
 		}
-		// Within the noise floor of the value it reached, the hour
-		// went as far as now.
-		hiN, loN := hi+s.floor(hi), lo-s.floor(lo)
+		// The hour reached the value at t, to within the noise floor.
 		x := now + z*nowSpread
-		near := nowOK && (z > 0 && s.kept(hiN) >= s.kept(x) || z < 0 && s.kept(loN) <= s.kept(x))
-		if near {
-			reached = true
-		}
+		near := nowOK && (z > 0 && s.kept(hi+s.floor(hi)) >= s.kept(x) || z < 0 && s.kept(lo-s.floor(lo)) <= s.kept(x))
+		reached = reached || near
 		// The same hour of the day at or after h: today's baseline for it.
 		at := hh + hoursPerDay*((h-hh+hoursPerDay-1)/hoursPerDay)
 		b := &base[at-dayOf(at)*hoursPerDay]
@@ -1763,11 +1759,11 @@ func (s *Seasonal) seenBy(k *seasonalKey, t time.Time, z float64, atHour bool, h
 // spreads of the baseline of t's hour and reached t's value to within
 // the noise floor (a new high is news), or when it reached the same value
 // (to within the same floor) at an hour usually no busier than t's (no
-// quieter, for a fall). Seen looks back 48 hours; a
-// key that spikes every few days at any hour (a batch transfer, a bursty
-// disk) shows the same spike on several days of the week, and that is its
-// behaviour too. A deviation once in the week is an event, so callers ask
-// for two days or more. 0 for a model without LogScale.
+// quieter, for a fall). Seen looks back 48 hours; a key that spikes every
+// few days at any hour (a batch transfer, a bursty disk) shows the same
+// spike on several days of the week, and that is its behaviour too. A
+// deviation once in the week is an event, so callers ask for two days or
+// more. 0 for a model without LogScale.
 func (s *Seasonal) SeenDays(key string, t time.Time, z float64) int {
 	return s.seenDays(s.find(key), t, z, time.Time{}, time.Time{})
 }
