@@ -551,8 +551,10 @@ func (d *fieldBaselines) judgeRow(w source.Window, e Entity, keys *model.Seasona
 			hv := v
 			if f.seen {
 				// A window that is the entity's known behaviour joins
-				// its hour's mean as a usual one: the hour it pulls up
-				// is the same behaviour.
+				// its hour as a usual one: the hour it pulls up is the
+				// same behaviour. Noted as known, it still counts in
+				// the drift of the hours (model.Seasonal.NoteKnown):
+				// each burst can be known while their number is not.
 				_, hv, _ = keys.Deviation(i, w.Start, v)
 			}
 			d.judgeHour(f, keys, i, w.Start, hv, !shared)
@@ -630,10 +632,13 @@ func (d *fieldBaselines) judgeRow(w source.Window, e Entity, keys *model.Seasona
 		}
 	}
 	v.Summary = d.text.String()
-	// Values beyond the threshold stay out of the baseline.
+	// Values beyond the threshold stay out of the baseline; those of the
+	// entity's known behaviour still count in the drift of its hours.
 	for i, val := range values {
 		switch {
 		case absent && !d.volume[i]:
+		case fields[i].beyond && !fields[i].hourOnly && fields[i].seen && !v.Anomalous():
+			keys.NoteKnown(i, w.Start, val)
 		case fields[i].beyond && !fields[i].hourOnly || i == d.records && v.Anomalous():
 			keys.Note(i, w.Start, val)
 		default:
@@ -651,7 +656,9 @@ func (d *fieldBaselines) judgeRow(w source.Window, e Entity, keys *model.Seasona
 // hour's mean beyond the threshold that no hour of the last 48 showed on
 // the same side alerts; so does a run of hours that rose or fell together
 // past the drift threshold (model.Seasonal.Drift), once in 48 hours for
-// the entity, whichever of its fields crosses (driftSeen). A window
+// the entity, whichever of its fields crosses (driftSeen); the drift
+// counts the windows of known behaviour too (model.Seasonal.NoteKnown):
+// a night of bursts each seen before is not a night seen before. A window
 // alerted only by its hour is learned, not kept out: it is within its own
 // threshold, and a departure too small for any window is what the
 // baseline follows. The model counts a fall on a whole hour, once the

@@ -489,3 +489,71 @@ func newGenericFlows(t *testing.T) Detector {
 	}
 	return d
 }
+
+// TestBaselineDenserKnownBursts: a workload that bursts to thirty times
+// its level for one window at three hours of each day, a different three
+// every day. Each burst is beyond the threshold, and known: bursts as
+// high came before. Two ordinary days judged are not flagged; a night of
+// bursts in every other window, none higher than before, is, within
+// four hours, by the drift of its hours (model.Seasonal.Drift): each
+// burst is known, their number is not.
+func TestBaselineDenserKnownBursts(t *testing.T) {
+	const bucket = 5 * time.Minute
+	d := newGenericFlows(t)
+	rng := rand.New(rand.NewPCG(41, 42))
+	level := func(at time.Time, burst bool) float64 {
+		v := 1e5 * (0.9 + 0.2*rng.Float64())
+		if burst {
+			v *= 30
+		}
+		return v
+	}
+	day := func(at time.Time) int { return int(at.Sub(weekStart) / (24 * time.Hour)) }
+	ordinaryBurst := func(at time.Time) bool {
+		n := day(at)
+		return at.Minute() == 0 && (at.Hour() == (2+5*n)%24 || at.Hour() == (9+7*n)%24 || at.Hour() == (17+3*n)%24)
+	}
+	now := weekStart
+	for end := weekStart.Add(3 * 24 * time.Hour); now.Before(end); now = now.Add(bucket) {
+		d.(Learner).Learn(source.Window{Start: now, End: now.Add(bucket)}, [][]source.Row{{levelRow(d, "api", level(now, ordinaryBurst(now)))}})
+	}
+	judge := func(burst bool) Verdict {
+		vs := d.Judge(source.Window{Start: now, End: now.Add(bucket)}, [][]source.Row{{levelRow(d, "api", level(now, burst))}})
+		now = now.Add(bucket)
+		if len(vs) != 1 {
+			t.Fatalf("%d verdicts, want 1", len(vs))
+		}
+		return vs[0]
+	}
+	known := 0
+	for end := now.Add(2 * 24 * time.Hour); now.Before(end); {
+		at, burst := now, ordinaryBurst(now)
+		v := judge(burst)
+		if v.Anomalous() {
+			t.Fatalf("an ordinary day, %s: flagged: %s", at.Format("Mon 15:04"), v.Summary)
+		}
+		if burst && strings.Contains(v.Summary, "not alerting: it showed a deviation as large") {
+			known++
+		}
+	}
+	if known == 0 {
+		t.Fatal("no burst of the ordinary days is known behaviour beyond the threshold: not the case this test is about")
+	}
+	for now.Hour() != 1 {
+		judge(false)
+	}
+	found := ""
+	for end := now.Add(4 * time.Hour); now.Before(end) && found == ""; {
+		at := now
+		if v := judge(at.Minute()%10 == 0); v.Anomalous() {
+			found = at.Format("15:04") + ": " + v.Summary
+			if !strings.Contains(v.Summary, "has run above its usual level for hours") {
+				t.Errorf("flagged, but not by the drift of its hours: %s", v.Summary)
+			}
+		}
+	}
+	t.Logf("%d known bursts on the ordinary days; the night of bursts: %s", known, found)
+	if found == "" {
+		t.Error("four hours of bursts in every other window were never flagged")
+	}
+}

@@ -87,15 +87,17 @@ type SeasonalConfig struct {
 // that by more than three spreads, the hour has a weekly pattern of its own
 // and last week's cell is the baseline instead.
 //
-// Memory per key is fixed, 864 bytes whatever the history length: with
-// LogScale a cell holds the mean of log(1+v) as a 16-bit fixed-point
-// number (steps of 1/1024, so at most 0.0005 off, a hundredth of the
-// smallest spread) and its deviation in 8 bits on a logarithmic scale
-// (20 steps an octave from 2^-8 to 26, at most 1.8% off; smaller
-// deviations, far below the smallest spread, read 0); otherwise the cells
-// are float32 pairs in an array of their own. Each cell carries an 8-bit
-// day stamp (day number modulo 255, plus one), which tells the seven days
-// held apart and could mistake a cell for one 1,785 days newer.
+// Memory per key grows with the hours it holds, to about 1,300 bytes with
+// a week of them and recent extremes (BenchmarkSeasonalKeyMemory; about
+// 800 with two days): with LogScale a cell holds the mean of log(1+v) as a
+// 16-bit fixed-point number (steps of 1/1024, so at most 0.0005 off, a
+// hundredth of the smallest spread) and its deviation in 8 bits on a
+// logarithmic scale (20 steps an octave from 2^-8 to 26, at most 1.8% off;
+// smaller deviations, far below the smallest spread, read 0); otherwise
+// the cells are float32 pairs in an array of their own. Each cell carries
+// an 8-bit day stamp (day number modulo 255, plus one), which tells the
+// seven days held apart and could mistake a cell for one 1,785 days
+// newer.
 //
 // Keys are named by strings. A model told its fields (SetFields) holds
 // the keys named "<entity><sep><field>" in one group per entity
@@ -164,6 +166,10 @@ type seasonalKey struct {
 	// and their sum, in the model's space.
 	hourAllN   uint32
 	hourAllSum float32
+	// The hour in progress over the values noted as known behaviour
+	// (NoteKnown): how many and their sum, in the model's space.
+	hourKnownN   uint32
+	hourKnownSum float32
 	// drift and driftDown are the upper and lower CUSUMs of the closed
 	// hours' means, in spreads of an hour's mean (Drift): how far a run of
 	// hours has risen, or fallen, together, past what each hour alone
@@ -524,6 +530,9 @@ func (g *SeasonalKeys) Observe(f int, t time.Time, v float64) {
 // Note is Seasonal.Note of field f's key.
 func (g *SeasonalKeys) Note(f int, t time.Time, v float64) { g.s.note(g.keys[f], t, v) }
 
+// NoteKnown is Seasonal.NoteKnown of field f's key.
+func (g *SeasonalKeys) NoteKnown(f int, t time.Time, v float64) { g.s.noteKnown(g.keys[f], t, v) }
+
 // Expect is Seasonal.Expect of field f's key.
 func (g *SeasonalKeys) Expect(f int, t time.Time) (expected, spread float64, ok bool) {
 	return g.s.expectOut(g.keys[f], t)
@@ -701,6 +710,38 @@ func (s *Seasonal) note(k *seasonalKey, t time.Time, v float64) {
 	k.every(x)
 }
 
+// NoteKnown is Note for a value beyond the threshold that is the key's
+// known behaviour (one as large was seen before, Seen): it stays out of
+// the baseline, but counts in the mean its whole hour is judged by
+// (HourDeviation, Drift). Each burst of a bursty key can be known while
+// their number is not: bursts in every other window all night are no
+// hour the key has shown.
+func (s *Seasonal) NoteKnown(key string, t time.Time, v float64) { s.noteKnown(s.find(key), t, v) }
+
+// noteKnown is NoteKnown of key k, nil when there is none.
+func (s *Seasonal) noteKnown(k *seasonalKey, t time.Time, v float64) {
+	if k == nil || math.IsNaN(v) || math.IsInf(v, 0) || !s.enter(k, t) || s.cfg.WithoutRecent {
+		return
+	}
+	x := s.scale(v)
+	k.extreme(x)
+	k.every(x)
+	if k.hourKnownN < math.MaxUint32 {
+		k.hourKnownN++
+		k.hourKnownSum += float32(x)
+	}
+}
+
+// judgedMean is the mean, and count, of the hour in progress's values
+// learned or noted as known.
+func (k *seasonalKey) judgedMean() (mean, n float64) {
+	n = float64(k.hourN) + float64(k.hourKnownN)
+	if n == 0 {
+		return 0, 0
+	}
+	return (float64(k.hourMean)*float64(k.hourN) + float64(k.hourKnownSum)) / n, n
+}
+
 // every adds v, in the model's space, to the mean of every value of the
 // hour in progress.
 func (k *seasonalKey) every(v float64) {
@@ -774,6 +815,7 @@ func (s *Seasonal) commit(k *seasonalKey) {
 	}
 	allN, allSum := k.hourAllN, float64(k.hourAllSum)
 	k.hourAllN, k.hourAllSum = 0, 0
+	k.hourKnownN, k.hourKnownSum = 0, 0
 	if k.hourN == 0 {
 		if allN >= MinHourValues {
 			idx, stamp := cellIndex(int64(k.bufHour))
@@ -1315,7 +1357,9 @@ func (s *Seasonal) deviation(k *seasonalKey, t time.Time, v float64) (z, expecte
 // judged against the calmer figure would alert on what the key does every
 // day. The hour's own mean, on the other hand, holds only the values
 // learned, so a window that alerted alone is not alerted again by the
-// hour it pulls up. A fall is the plain deviation from the hour's own
+// hour it pulls up, and one that is known behaviour (NoteKnown) is not
+// news in its hour either: how many such windows a run of hours holds
+// is Drift's to judge. A fall is the plain deviation from the hour's own
 // baseline or from the same hour yesterday, whichever is nearer, at the
 // hour's last window once the hour is known on each of the seven days
 // before, and 0 otherwise (hourZ): an hour's mean well below its usual
@@ -1395,15 +1439,23 @@ func (s *Seasonal) hourZ(k *seasonalKey, h int64, b hourBaseline, x, count float
 const DriftReference = 1.0
 
 // closeDrift adds the hour in progress, as it closes, to key k's drifts:
-// its mean of the values learned, in spreads of an hour's mean from its
-// baseline (HourDeviation), less DriftReference, floored at 0, to the
-// upper one, and the same below to the lower one. An hour that cannot be
-// judged (too few values learned, no baseline) counts as a usual one.
+// its mean of the values learned and of those noted as known (NoteKnown),
+// in spreads of an hour's mean from its baseline (HourDeviation), less
+// DriftReference, floored at 0, to the upper one, and the same below to
+// the lower one. Known values count here, and not in HourDeviation: each
+// burst of a bursty key can be known while their number is not, and a
+// night of bursts in every other window, none higher than before, is no
+// run of hours the key has shown. An hour counts as at most the
+// threshold, on either side: an hour farther out is HourDeviation's to
+// judge, and one holding a single known burst is that burst again, not a
+// run of hours. An hour that cannot be judged (too few values, no
+// baseline) counts as a usual one.
 func (s *Seasonal) closeDrift(k *seasonalKey) {
 	z := 0.0
-	if k.hourN >= MinHourValues && k.meansVar > 0 {
+	if jm, jn := k.judgedMean(); jn >= MinHourValues && k.meansVar > 0 {
 		if b, ok := s.hourBaseline(k, int64(k.bufHour)); ok && !b.weekly {
-			z = s.hourZ(k, int64(k.bufHour), b, float64(k.hourMean), float64(k.hourN), true)
+			z = s.hourZ(k, int64(k.bufHour), b, jm, jn, true)
+			z = max(min(z, s.threshold), -s.threshold)
 		}
 	}
 	k.drift = float32(max(float64(k.drift)+z-DriftReference, 0))
@@ -2083,17 +2135,20 @@ func (s *Seasonal) Prune(before time.Time) int {
 // (SeenDays): a bitmap of the day slots held (a byte), then each slot's
 // stamp (a byte) and its highest value, the expected value then, its
 // lowest value and the expected value then (uint16 each, fixed point as
-// the cells' means). Versions 1 (float32
+// the cells' means). Version 9 adds, last, the values of the hour in
+// progress noted as known behaviour (NoteKnown): their count (uint32)
+// and sum (float32). Versions 1 (float32
 // cells with 16-bit day stamps and the raw values of the hour in
 // progress), 2 and 3 are still read; keys of versions 1 and 2 start with
 // no recent extremes and their pooled spreads computed from the cells;
 // keys before version 6 start with no recent hours' means, so
 // HourDeviation answers for them once a day of hours' means is learned;
-// keys before version 7 start with no lower drift, and keys before
-// version 8 with no days' largest deviations.
+// keys before version 7 start with no lower drift, keys before version 8
+// with no days' largest deviations, and keys before version 9 with no
+// value of the hour in progress noted as known.
 var seasonalMagic = []byte("CAESEAS")
 
-const seasonalVersion = 8
+const seasonalVersion = 9
 
 // Sizes of the version 4 bitmaps.
 const (
@@ -2166,6 +2221,8 @@ func (s *Seasonal) MarshalBinary() ([]byte, error) {
 		b = s.appendV4(b, k)
 		b = s.appendV6(b, k)
 		b = s.appendV8(b, k)
+		b = le.AppendUint32(b, k.hourKnownN)
+		b = le.AppendUint32(b, math.Float32bits(k.hourKnownSum))
 	}
 	b = le.AppendUint32(b, crc32.ChecksumIEEE(b))
 	return b, nil
@@ -2285,6 +2342,12 @@ func (s *Seasonal) UnmarshalBinary(data []byte) error {
 			}
 			if err == nil && version >= 8 {
 				s.readV8(d, k)
+			}
+			if err == nil && version >= 9 {
+				k.hourKnownN, k.hourKnownSum = d.u32(), math.Float32frombits(d.u32())
+				if f := float64(k.hourKnownSum); math.IsNaN(f) || math.IsInf(f, 0) {
+					d.bad = true
+				}
 			}
 		}
 		if err == nil && version < 3 {

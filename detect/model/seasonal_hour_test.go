@@ -3,6 +3,7 @@ package model
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -357,5 +358,85 @@ func TestSeasonalFallToNewLevel(t *testing.T) {
 	}
 	if lowestHour <= -s.Threshold() {
 		t.Errorf("a day after the step, an hour's mean lay %.1f spreads below: the level was as low yesterday", lowestHour)
+	}
+}
+
+// TestSeasonalHourCountsKnownBursts: a steady key that bursts to thirty
+// times its level for one window at a few hours a day, each burst noted as
+// known behaviour (NoteKnown) and judged in its hour in progress as a
+// usual value, as a detector does with a deviation it has seen before.
+// An ordinary day of such bursts moves no hour's mean, and no drift, past
+// its threshold: an hour holding one known burst is that burst again. A
+// night of bursts in every other window, each no higher than before,
+// drifts past the threshold within four hours: the hours' means the
+// drift adds up count the known bursts. Noted as anomalous instead
+// (Note), the same bursts stay out of the hours' means and the night
+// shows nothing.
+func TestSeasonalHourCountsKnownBursts(t *testing.T) {
+	w := workload{base: 1e5}
+	burstHours := func(day int) []int { return []int{(2 + 5*day) % 24, (9 + 7*day) % 24, (17 + 3*day) % 24} }
+	for _, known := range []bool{true, false} {
+		rng := rand.New(rand.NewPCG(13, 14))
+		s := NewSeasonal(SeasonalConfig{Bucket: bucket, MinSamples: 12, LogScale: true})
+		threshold := DriftThreshold(s.Threshold(), bucket)
+		note := s.Note
+		if known {
+			note = s.NoteKnown
+		}
+		// departs reports whether the hour of at, or the hours up to it,
+		// depart, and learns v (a burst is noted).
+		departs := func(at time.Time, v float64, burst bool) (hour, drift bool) {
+			judged := v
+			if burst {
+				// As the detectors do, a known window joins its hour in
+				// progress as a usual one.
+				_, judged, _ = s.Deviation("k", at, v)
+			}
+			z, _, _, ok := s.HourDeviation("k", at, judged)
+			d, dok := s.Drift("k", at, judged)
+			if burst {
+				note("k", at, v)
+			} else {
+				s.Observe("k", at, v)
+			}
+			return ok && z >= s.Threshold(), dok && d >= threshold
+		}
+		at := monday
+		for day := range 5 {
+			bursts := burstHours(day)
+			for end := at.Add(24 * time.Hour); at.Before(end); at = at.Add(bucket) {
+				burst := at.Minute() == 0 && slices.Contains(bursts, at.Hour())
+				v := w.value(at, rng)
+				if burst {
+					v *= 30
+				}
+				hour, drift := departs(at, v, burst)
+				if day == 4 && (hour || drift) {
+					t.Fatalf("known=%v: an ordinary day of bursts departs at %s (hour %v, drift %v)", known, at.Format("15:04"), hour, drift)
+				}
+			}
+		}
+		found := time.Time{}
+		night := at.Add(time.Hour)
+		for ; at.Before(night); at = at.Add(bucket) {
+			departs(at, w.value(at, rng), false)
+		}
+		for end := night.Add(4 * time.Hour); at.Before(end) && found.IsZero(); at = at.Add(bucket) {
+			burst := at.Minute()%10 == 0
+			v := w.value(at, rng)
+			if burst {
+				v *= 30
+			}
+			if hour, drift := departs(at, v, burst); hour || drift {
+				found = at
+			}
+		}
+		t.Logf("known=%v: a night of bursts in every other window departs at %s", known, found.Format("15:04"))
+		if known && found.IsZero() {
+			t.Error("a night of known bursts in every other window never departs")
+		}
+		if !known && !found.IsZero() {
+			t.Errorf("bursts noted as anomalous depart at %s: they are counted in the hours' means", found.Format("15:04"))
+		}
 	}
 }
