@@ -700,33 +700,29 @@ func (s *Seasonal) observe(k *seasonalKey, t time.Time, v float64) {
 // baseline are left alone.
 func (s *Seasonal) Note(key string, t time.Time, v float64) { s.note(s.find(key), t, v) }
 
-// note is Note of key k, nil when there is none.
-func (s *Seasonal) note(k *seasonalKey, t time.Time, v float64) {
+// note is Note of key k, nil when there is none. It returns v in the
+// model's space, and whether it was noted.
+func (s *Seasonal) note(k *seasonalKey, t time.Time, v float64) (float64, bool) {
 	if k == nil || math.IsNaN(v) || math.IsInf(v, 0) || !s.enter(k, t) || s.cfg.WithoutRecent {
-		return
+		return 0, false
 	}
 	x := s.scale(v)
 	k.extreme(x)
 	k.every(x)
+	return x, true
 }
 
 // NoteKnown is Note for a value beyond the threshold that is the key's
 // known behaviour (one as large was seen before, Seen): it stays out of
-// the baseline, but counts in the mean its whole hour is judged by
-// (HourDeviation, Drift). Each burst of a bursty key can be known while
-// their number is not: bursts in every other window all night are no
-// hour the key has shown.
+// the baseline and of its hour's own judgement (HourDeviation), but
+// counts in the hour's mean that Drift adds up. Each burst of a bursty
+// key can be known while their number is not: bursts in every other
+// window all night are no run of hours the key has shown.
 func (s *Seasonal) NoteKnown(key string, t time.Time, v float64) { s.noteKnown(s.find(key), t, v) }
 
 // noteKnown is NoteKnown of key k, nil when there is none.
 func (s *Seasonal) noteKnown(k *seasonalKey, t time.Time, v float64) {
-	if k == nil || math.IsNaN(v) || math.IsInf(v, 0) || !s.enter(k, t) || s.cfg.WithoutRecent {
-		return
-	}
-	x := s.scale(v)
-	k.extreme(x)
-	k.every(x)
-	if k.hourKnownN < math.MaxUint32 {
+	if x, ok := s.note(k, t, v); ok && k.hourKnownN < math.MaxUint32 {
 		k.hourKnownN++
 		k.hourKnownSum += float32(x)
 	}
