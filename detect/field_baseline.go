@@ -637,7 +637,7 @@ func (d *fieldBaselines) judgeRow(w source.Window, e Entity, keys *model.Seasona
 	for i, val := range values {
 		switch {
 		case absent && !d.volume[i]:
-		case fields[i].beyond && !fields[i].hourOnly && fields[i].seen && !v.Anomalous():
+		case fields[i].seen && !v.Anomalous():
 			keys.NoteKnown(i, w.Start, val)
 		case fields[i].beyond && !fields[i].hourOnly || i == d.records && v.Anomalous():
 			keys.Note(i, w.Start, val)
